@@ -1,0 +1,640 @@
+//! Streaming reader of one AAF XML file (`ficAlimMENESR`, spec §3).
+//!
+//! The file is decoded to UTF-8 on the fly (see `decode`) and read event by
+//! event with quick-xml: memory holds one record at a time, whatever the file
+//! size. Each `addRequest`, `modifyRequest` or `deleteRequest` becomes a
+//! [`Record`]; a record that breaks the format is returned as a
+//! [`RecordError`] and reading goes on; a file that is not well-formed XML is a
+//! fatal [`AafError`] naming file, line and reason. The DOCTYPE is skipped:
+//! no DTD is fetched and no declared entity is expanded.
+
+use super::decode::{self, Detected};
+use super::entities;
+use super::filename::FileCategory;
+use super::{AafError, RecordError};
+use quick_xml::events::Event;
+use quick_xml::Reader;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+/// The longest value accepted, in bytes; a longer one rejects its record.
+pub const MAX_VALUE_BYTES: usize = 64 * 1024;
+/// The most attributes or values one record may carry.
+pub const MAX_ITEMS_PER_RECORD: usize = 4096;
+
+/// The three request types of the DTD.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Operation {
+    Add,
+    Modify,
+    Delete,
+}
+
+/// One attribute of a record, values in file order (empty `<value/>` kept as "").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecordAttr {
+    pub name: String,
+    pub values: Vec<String>,
+}
+
+impl RecordAttr {
+    /// Values that are not empty.
+    pub fn non_empty(&self) -> impl Iterator<Item = &str> {
+        self.values
+            .iter()
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+}
+
+/// One request of the file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Record {
+    pub op: Operation,
+    pub category: FileCategory,
+    /// `identifier/id`, equal to the jointure.
+    pub id: String,
+    pub attrs: Vec<RecordAttr>,
+    /// 1-based position of the request in the file.
+    pub index: u64,
+}
+
+impl Record {
+    pub fn attr(&self, name: &str) -> Option<&RecordAttr> {
+        self.attrs.iter().find(|a| a.name == name)
+    }
+    /// Non-empty values of an attribute.
+    pub fn values(&self, name: &str) -> Vec<&str> {
+        self.attr(name)
+            .map(|a| a.non_empty().collect())
+            .unwrap_or_default()
+    }
+    pub fn first(&self, name: &str) -> Option<&str> {
+        self.attr(name).and_then(|a| a.non_empty().next())
+    }
+}
+
+/// What the reader yields.
+#[derive(Debug)]
+pub enum ReadItem {
+    Record(Record),
+    Rejected(RecordError),
+}
+
+/// Reads the records of one file.
+pub struct RecordReader {
+    path: PathBuf,
+    category: FileCategory,
+    detected: Detected,
+    reader: Reader<BufReader<Box<dyn Read>>>,
+    buf: Vec<u8>,
+    stack: Vec<String>,
+    seen_root: bool,
+    header: BTreeMap<String, String>,
+    index: u64,
+}
+
+#[derive(Default)]
+struct Builder {
+    op: Option<Operation>,
+    category: Option<String>,
+    id: Option<String>,
+    attrs: Vec<RecordAttr>,
+    current: Option<(bool, RecordAttr)>, // (operational, attr)
+    text: Option<String>,
+    error: Option<(Option<String>, String)>, // (field, reason)
+}
+
+impl Builder {
+    fn fail(&mut self, field: Option<&str>, reason: String) {
+        if self.error.is_none() {
+            self.error = Some((field.map(str::to_string), reason));
+        }
+    }
+}
+
+fn jointure_attr(cat: FileCategory) -> &'static str {
+    match cat {
+        FileCategory::EtabEducNat => "ENTStructureJointure",
+        _ => "ENTPersonJointure",
+    }
+}
+
+impl RecordReader {
+    /// Opens a file whose category comes from its name. `forced` overrides
+    /// encoding detection.
+    pub fn open(
+        path: &Path,
+        category: FileCategory,
+        forced: Option<&'static encoding_rs::Encoding>,
+    ) -> Result<Self, AafError> {
+        let io = |e| AafError::Io {
+            file: path.to_path_buf(),
+            source: e,
+        };
+        let detected = decode::detect(path, forced).map_err(io)?;
+        let stream: Box<dyn Read> = Box::new(decode::open_decoded(path, &detected).map_err(io)?);
+        let mut reader = Reader::from_reader(BufReader::with_capacity(128 * 1024, stream));
+        let cfg = reader.config_mut();
+        cfg.check_end_names = true;
+        cfg.check_comments = false;
+        cfg.expand_empty_elements = false;
+        Ok(RecordReader {
+            path: path.to_path_buf(),
+            category,
+            detected,
+            reader,
+            buf: Vec::with_capacity(4096),
+            stack: Vec::new(),
+            seen_root: false,
+            header: BTreeMap::new(),
+            index: 0,
+        })
+    }
+
+    /// Header metadata from the comments after the root tag
+    /// (`versionAF`, `degre`, `dateGenerationExport`…).
+    pub fn header(&self) -> &BTreeMap<String, String> {
+        &self.header
+    }
+
+    pub fn detected(&self) -> &Detected {
+        &self.detected
+    }
+
+    fn not_well_formed(&self, offset: u64, reason: String) -> AafError {
+        AafError::NotWellFormed {
+            file: self.path.clone(),
+            line: line_at(&self.path, &self.detected, offset),
+            reason,
+        }
+    }
+
+    fn reject(&self, b: Builder, field: Option<String>, reason: String) -> ReadItem {
+        ReadItem::Rejected(RecordError {
+            file: self.path.clone(),
+            index: self.index,
+            id: b.id,
+            field,
+            reason,
+        })
+    }
+
+    /// The next record, rejected record, or `None` at the end of the file.
+    pub fn next_item(&mut self) -> Result<Option<ReadItem>, AafError> {
+        let mut b: Option<Builder> = None;
+        loop {
+            let pos = self.reader.buffer_position();
+            self.buf.clear();
+            let ev = match self.reader.read_event_into(&mut self.buf) {
+                Ok(ev) => ev,
+                Err(e) => {
+                    let at = self.reader.error_position();
+                    return Err(self.not_well_formed(at, e.to_string()));
+                }
+            };
+            match ev {
+                Event::Start(ref s) | Event::Empty(ref s) => {
+                    let empty = matches!(ev, Event::Empty(_));
+                    let name: String = s.name().as_ref().to_string();
+                    let name_attr = s
+                        .attributes()
+                        .flatten()
+                        .find(|a| a.key.as_ref() == "name")
+                        .map(|a| {
+                            a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                                .map(|v| v.trim().to_string())
+                                .unwrap_or_default()
+                        });
+                    let depth = self.stack.len();
+                    if depth == 0 {
+                        if self.seen_root {
+                            return Err(self.not_well_formed(pos, "a second root element".into()));
+                        }
+                        self.seen_root = true;
+                        if name != "ficAlimMENESR" {
+                            return Err(self.not_well_formed(
+                                pos,
+                                format!("root element is <{name}>, expected <ficAlimMENESR>"),
+                            ));
+                        }
+                    } else if depth == 1 {
+                        self.index += 1;
+                        let mut nb = Builder::default();
+                        nb.op = match name.as_str() {
+                            "addRequest" => Some(Operation::Add),
+                            "modifyRequest" => Some(Operation::Modify),
+                            "deleteRequest" => Some(Operation::Delete),
+                            _ => {
+                                nb.fail(None, format!("unexpected element <{name}>"));
+                                None
+                            }
+                        };
+                        b = Some(nb);
+                    } else if let Some(nb) = b.as_mut() {
+                        start_inner(nb, &self.stack, &name, name_attr);
+                    }
+                    if empty {
+                        // an empty element is its own end
+                        if let Some(nb) = b.as_mut() {
+                            if depth >= 2 {
+                                end_inner(nb, &name);
+                            }
+                        }
+                        if depth == 1 {
+                            return Ok(Some(self.finish(b.take().unwrap_or_default())));
+                        }
+                        if depth == 0 {
+                            // <ficAlimMENESR/>: an empty file
+                            continue;
+                        }
+                    } else {
+                        self.stack.push(name);
+                    }
+                }
+                Event::End(_) => {
+                    let name = self.stack.pop().unwrap_or_default();
+                    let depth = self.stack.len();
+                    if depth == 1 {
+                        return Ok(Some(self.finish(b.take().unwrap_or_default())));
+                    }
+                    if depth >= 2 {
+                        if let Some(nb) = b.as_mut() {
+                            end_inner(nb, &name);
+                        }
+                    }
+                }
+                Event::Text(t) => {
+                    let text = t.xml10_content().into_owned();
+                    self.text_event(&mut b, &text, pos)?;
+                }
+                Event::CData(t) => {
+                    let text = t.into_inner().into_owned();
+                    self.text_event(&mut b, &text, pos)?;
+                }
+                Event::GeneralRef(r) => {
+                    let name = r.xml10_content();
+                    let resolved = entities::resolve(&name)
+                        .map(String::from)
+                        // an undeclared, unknown entity is kept literally
+                        .unwrap_or_else(|| format!("&{name};"));
+                    self.text_event(&mut b, &resolved, pos)?;
+                }
+                Event::Comment(c) => {
+                    if self.index == 0 {
+                        parse_header_comment(&c.xml10_content(), &mut self.header);
+                    }
+                }
+                Event::Decl(_) | Event::PI(_) | Event::DocType(_) => {}
+                Event::Eof => {
+                    if let Some(open) = self.stack.last() {
+                        return Err(self.not_well_formed(
+                            pos,
+                            format!("unexpected end of file inside <{open}>"),
+                        ));
+                    }
+                    if !self.seen_root {
+                        return Err(self.not_well_formed(pos, "no root element".into()));
+                    }
+                    return Ok(None);
+                }
+            }
+        }
+    }
+
+    fn text_event(&self, b: &mut Option<Builder>, text: &str, pos: u64) -> Result<(), AafError> {
+        match b.as_mut() {
+            Some(nb) => {
+                if let Some(t) = nb.text.as_mut() {
+                    if t.len() + text.len() > MAX_VALUE_BYTES {
+                        nb.fail(
+                            nb.current.as_ref().map(|c| c.1.name.clone()).as_deref(),
+                            format!("value longer than {MAX_VALUE_BYTES} bytes"),
+                        );
+                    } else {
+                        t.push_str(text);
+                    }
+                } else if !text.trim().is_empty() {
+                    nb.fail(None, "text outside a <value> or <id>".into());
+                }
+                Ok(())
+            }
+            None if self.stack.is_empty() && !text.trim().is_empty() => {
+                Err(self.not_well_formed(pos, "text outside the root element".into()))
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn finish(&self, mut b: Builder) -> ReadItem {
+        if let Some((field, reason)) = b.error.take() {
+            return self.reject(b, field, reason);
+        }
+        let Some(op) = b.op else {
+            return self.reject(b, None, "not a request".into());
+        };
+        let Some(cat) = b.category.clone() else {
+            return self.reject(
+                b,
+                Some("operationalAttributes".into()),
+                "no categoriePersonne/categorieStructure".into(),
+            );
+        };
+        if cat != self.category.as_str() {
+            return self.reject(
+                b,
+                Some("operationalAttributes".into()),
+                format!("category {cat} in a {} file", self.category.as_str()),
+            );
+        }
+        let id = match b.id.as_deref().map(str::trim) {
+            Some(id) if !id.is_empty() => id.to_string(),
+            _ => return self.reject(b, Some("identifier".into()), "empty or missing id".into()),
+        };
+        b.id = Some(id.clone());
+        let jname = jointure_attr(self.category);
+        if let Some(j) = b.attrs.iter().find(|a| a.name == jname) {
+            let jv: Vec<&str> = j.non_empty().collect();
+            if jv.len() > 1 || jv.first().is_some_and(|v| *v != id) {
+                return self.reject(
+                    b,
+                    Some(jname.into()),
+                    "identifier/id differs from the jointure".into(),
+                );
+            }
+        }
+        ReadItem::Record(Record {
+            op,
+            category: self.category,
+            id,
+            attrs: std::mem::take(&mut b.attrs),
+            index: self.index,
+        })
+    }
+}
+
+fn start_inner(b: &mut Builder, stack: &[String], name: &str, name_attr: Option<String>) {
+    let parent = stack.last().map(String::as_str).unwrap_or("");
+    match (parent, name) {
+        ("operationalAttributes", "attr")
+        | ("attributes", "attr")
+        | ("modifications", "modification") => {
+            let Some(attr_name) = name_attr.filter(|n| !n.is_empty()) else {
+                b.fail(None, format!("<{name}> without a name"));
+                return;
+            };
+            b.current = Some((
+                parent == "operationalAttributes",
+                RecordAttr {
+                    name: attr_name,
+                    values: Vec::new(),
+                },
+            ));
+        }
+        ("attr", "value") | ("modification", "value") | ("identifier", "id") => {
+            b.text = Some(String::new());
+        }
+        (_, "operationalAttributes" | "identifier" | "attributes" | "modifications")
+            if stack.len() == 2 => {}
+        _ => b.fail(None, format!("unexpected element <{name}> in <{parent}>")),
+    }
+}
+
+fn end_inner(b: &mut Builder, name: &str) {
+    match name {
+        "value" => {
+            let raw = b.text.take().unwrap_or_default();
+            let v = entities::unescape_once(raw.trim()).trim().to_string();
+            if let Some((_, a)) = b.current.as_mut() {
+                if a.values.len() >= MAX_ITEMS_PER_RECORD {
+                    let n = a.name.clone();
+                    b.fail(Some(&n), "too many values".into());
+                } else {
+                    a.values.push(v);
+                }
+            }
+        }
+        "id" => {
+            let raw = b.text.take().unwrap_or_default();
+            b.id = Some(raw.trim().to_string());
+        }
+        "attr" | "modification" => {
+            if let Some((operational, a)) = b.current.take() {
+                if a.values.is_empty() {
+                    b.fail(Some(&a.name), "attribute without <value>".into());
+                } else if operational {
+                    if a.name == "categoriePersonne" || a.name == "categorieStructure" {
+                        b.category = a.values.first().cloned();
+                    }
+                } else if b.attrs.len() >= MAX_ITEMS_PER_RECORD {
+                    b.fail(None, "too many attributes".into());
+                } else if let Some(existing) = b.attrs.iter_mut().find(|x| x.name == a.name) {
+                    existing.values.extend(a.values);
+                } else {
+                    b.attrs.push(a);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `versionAF="AAF-VE2407"` style comments.
+fn parse_header_comment(c: &str, header: &mut BTreeMap<String, String>) {
+    let c = c.trim();
+    if let Some((k, v)) = c.split_once('=') {
+        let k = k.trim();
+        let v = v.trim().trim_matches('"').trim();
+        if !k.is_empty()
+            && k.len() <= 64
+            && k.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+            && v.len() <= 256
+        {
+            header.insert(k.to_string(), v.to_string());
+        }
+    }
+}
+
+/// 1-based line of a byte offset in the decoded stream (only computed when
+/// reporting an error, so re-reading the file is acceptable).
+fn line_at(path: &Path, detected: &Detected, offset: u64) -> u64 {
+    let Ok(r) = decode::open_decoded(path, detected) else {
+        return 0;
+    };
+    let mut r = BufReader::new(r.take(offset));
+    let mut line = 1u64;
+    loop {
+        let buf = match r.fill_buf() {
+            Ok(b) if !b.is_empty() => b,
+            _ => return line,
+        };
+        line += buf.iter().filter(|b| **b == b'\n').count() as u64;
+        let n = buf.len();
+        r.consume(n);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_all(
+        xml: &[u8],
+        cat: FileCategory,
+    ) -> Result<(Vec<ReadItem>, BTreeMap<String, String>), AafError> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("P_Complet_20240101_Eleve_0000.xml");
+        std::fs::write(&p, xml).unwrap();
+        let mut r = RecordReader::open(&p, cat, None)?;
+        let mut out = Vec::new();
+        while let Some(i) = r.next_item()? {
+            out.push(i);
+        }
+        Ok((out, r.header().clone()))
+    }
+
+    const PUPIL: &str = r#"<addRequest>
+<operationalAttributes><attr name="categoriePersonne"><value>Eleve</value></attr></operationalAttributes>
+<identifier><id>1001</id></identifier>
+<attributes>
+<attr name="ENTPersonJointure"><value>1001</value></attr>
+<attr name="ENTPersonNom"><value>  L&apos;H&Ocirc;TE  </value></attr>
+<attr name="ENTPersonPrenom"><value>Ren&eacute;e</value></attr>
+<attr name="ENTPersonAutresPrenoms"><value>A</value><value/><value>B</value></attr>
+<attr name="ENTPersonMail"><value/></attr>
+</attributes>
+</addRequest>"#;
+
+    #[test]
+    fn reads_add_modify_delete_and_header() {
+        let xml = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n<!DOCTYPE ficAlimMENESR SYSTEM \"ficAlimMENESR.dtd\">\r\n<ficAlimMENESR>\r\n<!-- versionAF=\"AAF-VE2407\" -->\n<!-- degre=\"1D\" -->\n{PUPIL}\n\
+<modifyRequest><operationalAttributes><attr name=\"categoriePersonne\"><value>Eleve</value></attr></operationalAttributes>\
+<identifier><id>1002</id></identifier><modifications><modification name=\"ENTPersonNom\" operation=\"replace\"><value>X</value></modification>\
+<modification name=\"ENTPersonClasses\" operation=\"replace\"><value/></modification></modifications></modifyRequest>\n\
+<deleteRequest><operationalAttributes><attr name=\"categoriePersonne\"><value>Eleve</value></attr></operationalAttributes><identifier><id>1003</id></identifier></deleteRequest>\n\
+</ficAlimMENESR>\n"
+        );
+        let (items, header) = read_all(xml.as_bytes(), FileCategory::Eleve).unwrap();
+        assert_eq!(header.get("versionAF").unwrap(), "AAF-VE2407");
+        assert_eq!(header.get("degre").unwrap(), "1D");
+        assert_eq!(items.len(), 3);
+        let ReadItem::Record(r) = &items[0] else {
+            panic!("{:?}", items[0])
+        };
+        assert_eq!(r.op, Operation::Add);
+        assert_eq!(r.id, "1001");
+        assert_eq!(r.first("ENTPersonNom"), Some("L'HÔTE"));
+        assert_eq!(r.first("ENTPersonPrenom"), Some("Renée"));
+        assert_eq!(r.values("ENTPersonAutresPrenoms"), vec!["A", "B"]);
+        assert_eq!(r.attr("ENTPersonMail").unwrap().values, vec![""]);
+        let ReadItem::Record(m) = &items[1] else {
+            panic!()
+        };
+        assert_eq!(m.op, Operation::Modify);
+        assert_eq!(m.attr("ENTPersonClasses").unwrap().values, vec![""]);
+        let ReadItem::Record(d) = &items[2] else {
+            panic!()
+        };
+        assert_eq!(
+            (d.op, d.id.as_str(), d.index),
+            (Operation::Delete, "1003", 3)
+        );
+    }
+
+    #[test]
+    fn double_escaped_value_is_decoded_once_more() {
+        let xml = PUPIL.replace("L&apos;H&Ocirc;TE", "D&amp;apos;ETABLISSEMENT");
+        let (items, _) = read_all(
+            format!("<ficAlimMENESR>{xml}</ficAlimMENESR>").as_bytes(),
+            FileCategory::Eleve,
+        )
+        .unwrap();
+        let ReadItem::Record(r) = &items[0] else {
+            panic!()
+        };
+        assert_eq!(r.first("ENTPersonNom"), Some("D'ETABLISSEMENT"));
+    }
+
+    #[test]
+    fn id_jointure_mismatch_rejects_only_that_record() {
+        let bad = PUPIL.replace("<id>1001</id>", "<id>999</id>");
+        let xml = format!("<ficAlimMENESR>{bad}{PUPIL}</ficAlimMENESR>");
+        let (items, _) = read_all(xml.as_bytes(), FileCategory::Eleve).unwrap();
+        let ReadItem::Rejected(e) = &items[0] else {
+            panic!()
+        };
+        assert_eq!(e.index, 1);
+        assert_eq!(e.field.as_deref(), Some("ENTPersonJointure"));
+        assert_eq!(e.id.as_deref(), Some("999"));
+        assert!(matches!(items[1], ReadItem::Record(_)));
+    }
+
+    #[test]
+    fn wrong_category_and_missing_id_are_rejected() {
+        let xml = format!(
+            "<ficAlimMENESR>{}{}</ficAlimMENESR>",
+            PUPIL.replace(">Eleve<", ">PersEducNat<"),
+            PUPIL.replace("<id>1001</id>", "<id> </id>")
+        );
+        let (items, _) = read_all(xml.as_bytes(), FileCategory::Eleve).unwrap();
+        let reasons: Vec<_> = items
+            .iter()
+            .map(|i| match i {
+                ReadItem::Rejected(e) => e.field.clone().unwrap_or_default(),
+                ReadItem::Record(_) => "ok".into(),
+            })
+            .collect();
+        assert_eq!(reasons, vec!["operationalAttributes", "identifier"]);
+    }
+
+    #[test]
+    fn not_well_formed_names_line() {
+        let xml = format!(
+            "<ficAlimMENESR>\n{PUPIL}\n<addRequest><identifier></addRequest></ficAlimMENESR>"
+        );
+        let err = read_all(xml.as_bytes(), FileCategory::Eleve).unwrap_err();
+        let AafError::NotWellFormed { line, .. } = &err else {
+            panic!("{err}")
+        };
+        assert_eq!(*line, 13, "{err}");
+        let msg = err.to_string();
+        assert!(msg.contains("P_Complet_20240101_Eleve_0000.xml"), "{msg}");
+        let err = read_all(b"<ficAlimMENESR><addRequest>", FileCategory::Eleve).unwrap_err();
+        assert!(err.to_string().contains("end of file"), "{err}");
+        let err = read_all(b"<html></html>", FileCategory::Eleve).unwrap_err();
+        assert!(err.to_string().contains("root element"), "{err}");
+        let err = read_all(b"", FileCategory::Eleve).unwrap_err();
+        assert!(err.to_string().contains("no root"), "{err}");
+    }
+
+    #[test]
+    fn declared_entities_are_not_expanded() {
+        let xml =
+            "<?xml version=\"1.0\"?><!DOCTYPE ficAlimMENESR [<!ENTITY x \"BOOM\">]><ficAlimMENESR>"
+                .to_string()
+                + &PUPIL.replace("Ren&eacute;e", "&x;")
+                + "</ficAlimMENESR>";
+        let (items, _) = read_all(xml.as_bytes(), FileCategory::Eleve).unwrap();
+        let ReadItem::Record(r) = &items[0] else {
+            panic!()
+        };
+        assert_eq!(r.first("ENTPersonPrenom"), Some("&x;"));
+    }
+
+    #[test]
+    fn overlong_value_rejects_record() {
+        let long = "A".repeat(MAX_VALUE_BYTES + 1);
+        let xml = format!(
+            "<ficAlimMENESR>{}{PUPIL}</ficAlimMENESR>",
+            PUPIL.replace("Ren&eacute;e", &long)
+        );
+        let (items, _) = read_all(xml.as_bytes(), FileCategory::Eleve).unwrap();
+        assert!(
+            matches!(&items[0], ReadItem::Rejected(e) if e.field.as_deref() == Some("ENTPersonPrenom"))
+        );
+        assert!(matches!(items[1], ReadItem::Record(_)));
+    }
+}

@@ -1,0 +1,389 @@
+//! Configuration: raw (as written, unknown keys refused) → validated.
+//!
+//! Layers, later wins: built-in defaults, the TOML file, then `AAF_SYNC_`
+//! environment variables with `__` between section and key
+//! (`AAF_SYNC_LDAP__URL`). Secrets never come from the TOML text: the LDAP
+//! password is read from `bind_password_file` or from `AAF_SYNC_LDAP_PASSWORD`.
+
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use serde::Deserialize;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+/// Environment variable holding the LDAP bind password.
+pub const PASSWORD_ENV: &str = "AAF_SYNC_LDAP_PASSWORD";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(String),
+    #[error("configuration: {key}: {reason}")]
+    Invalid { key: &'static str, reason: String },
+    #[error("configuration: cannot read {}: {source}", path.display())]
+    Secret {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    ldap: RawLdap,
+    source: RawSource,
+    perimeter: RawPerimeter,
+    paths: RawPaths,
+    #[serde(default)]
+    minimisation: RawMinimisation,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLdap {
+    url: String,
+    #[serde(default)]
+    bind_dn: String,
+    bind_password_file: Option<PathBuf>,
+    base_dn: String,
+    #[serde(default)]
+    starttls: bool,
+    ca_file: Option<PathBuf>,
+    #[serde(default)]
+    allow_insecure: bool,
+    #[serde(default = "d_timeout")]
+    timeout_secs: u64,
+    #[serde(default = "d_connections")]
+    connections: usize,
+    #[serde(default = "d_in_flight")]
+    in_flight: usize,
+    #[serde(default = "d_page")]
+    page_size: i32,
+}
+fn d_timeout() -> u64 {
+    30
+}
+fn d_connections() -> usize {
+    2
+}
+fn d_in_flight() -> usize {
+    32
+}
+fn d_page() -> i32 {
+    1000
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    name: String,
+    #[serde(default = "d_encoding")]
+    encoding: String,
+}
+fn d_encoding() -> String {
+    "auto".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPerimeter {
+    #[serde(default)]
+    uai: Vec<String>,
+    #[serde(default)]
+    all: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPaths {
+    work_dir: PathBuf,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMinimisation {
+    staff_address_consent_file: Option<PathBuf>,
+}
+
+/// Validated LDAP settings.
+#[derive(Debug, Clone)]
+pub struct LdapConfig {
+    pub url: String,
+    pub bind_dn: String,
+    pub bind_password: Option<String>,
+    pub base_dn: String,
+    pub starttls: bool,
+    pub ca_file: Option<PathBuf>,
+    pub timeout_secs: u64,
+    pub connections: usize,
+    pub in_flight: usize,
+    pub page_size: i32,
+}
+
+/// Validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub ldap: LdapConfig,
+    /// Source name, prefix of every jointure (`AC-CRETEIL`).
+    pub source: String,
+    /// Forced encoding of the XML files; `None` detects it per file.
+    pub encoding: Option<&'static encoding_rs::Encoding>,
+    /// UAIs of the schools in the perimeter (upper case); empty when `all`.
+    pub perimeter_uai: Vec<String>,
+    pub perimeter_all: bool,
+    pub work_dir: PathBuf,
+    /// Staff ids that consented to their home address being published.
+    pub staff_address_consent: std::collections::BTreeSet<String>,
+}
+
+fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        reason: reason.into(),
+    }
+}
+
+/// True for `ldap://` URLs whose host is on the loopback interface, and for
+/// `ldapi://`: traffic that never leaves the machine.
+pub fn is_local_url(url: &str) -> bool {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return false;
+    };
+    if scheme.eq_ignore_ascii_case("ldapi") {
+        return true;
+    }
+    let host = rest.split('/').next().unwrap_or("");
+    let host = if let Some(h) = host.strip_prefix('[') {
+        h.split(']').next().unwrap_or("")
+    } else {
+        host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host)
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+fn valid_uai(u: &str) -> bool {
+    u.len() == 8
+        && u[..7].bytes().all(|b| b.is_ascii_digit())
+        && u.as_bytes()[7].is_ascii_alphabetic()
+}
+
+impl Config {
+    /// Loads and validates the configuration file plus environment overrides.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        if !path.is_file() {
+            return Err(ConfigError::Load(format!(
+                "{}: no such file",
+                path.display()
+            )));
+        }
+        let env = Env::prefixed("AAF_SYNC_")
+            .filter(|k| k.as_str().contains("__"))
+            .split("__");
+        let raw: RawConfig = Figment::new()
+            .merge(Toml::file(path))
+            .merge(env)
+            .extract()
+            .map_err(|e| ConfigError::Load(e.to_string()))?;
+        Config::validate(raw)
+    }
+
+    fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
+        let l = raw.ldap;
+        let scheme = l.url.split("://").next().unwrap_or("").to_ascii_lowercase();
+        if !matches!(scheme.as_str(), "ldap" | "ldaps" | "ldapi") || !l.url.contains("://") {
+            return Err(invalid(
+                "ldap.url",
+                "must start with ldap://, ldaps:// or ldapi://",
+            ));
+        }
+        if scheme == "ldap" && !l.starttls && !l.allow_insecure && !is_local_url(&l.url) {
+            return Err(invalid(
+                "ldap.url",
+                "plain ldap:// to a non-loopback server: use ldaps://, set starttls = true, \
+                 or set allow_insecure = true if the network is trusted",
+            ));
+        }
+        if l.base_dn.trim().is_empty() || !l.base_dn.contains('=') {
+            return Err(invalid(
+                "ldap.base_dn",
+                "must be a DN such as dc=example,dc=org",
+            ));
+        }
+        if l.connections == 0 || l.in_flight == 0 || l.page_size <= 0 || l.timeout_secs == 0 {
+            return Err(invalid(
+                "ldap",
+                "connections, in_flight, page_size and timeout_secs must be positive",
+            ));
+        }
+        let bind_password = match (&l.bind_password_file, std::env::var(PASSWORD_ENV)) {
+            (Some(p), _) => Some(
+                std::fs::read_to_string(p)
+                    .map_err(|e| ConfigError::Secret {
+                        path: p.clone(),
+                        source: e,
+                    })?
+                    .trim_end_matches(['\r', '\n'])
+                    .to_string(),
+            ),
+            (None, Ok(pw)) => Some(pw),
+            (None, Err(_)) => None,
+        };
+        if !l.bind_dn.is_empty() && bind_password.is_none() {
+            return Err(invalid(
+                "ldap.bind_password_file",
+                format!("bind_dn is set but no password: set bind_password_file or {PASSWORD_ENV}"),
+            ));
+        }
+        let source = raw.source.name.trim().to_string();
+        if source.is_empty()
+            || source.len() > 64
+            || !source
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        {
+            return Err(invalid(
+                "source.name",
+                "1 to 64 characters among A-Z a-z 0-9 - _ .",
+            ));
+        }
+        let encoding = match raw.source.encoding.trim() {
+            "" | "auto" => None,
+            label => Some(
+                crate::aaf::decode::encoding_for_label(label).ok_or_else(|| {
+                    invalid("source.encoding", format!("unknown encoding {label:?}"))
+                })?,
+            ),
+        };
+        let mut uai = Vec::new();
+        for u in &raw.perimeter.uai {
+            let u = u.trim().to_ascii_uppercase();
+            if !valid_uai(&u) {
+                return Err(invalid(
+                    "perimeter.uai",
+                    format!("{u:?} is not a UAI (7 digits and a letter)"),
+                ));
+            }
+            uai.push(u);
+        }
+        uai.sort();
+        uai.dedup();
+        if uai.is_empty() && !raw.perimeter.all {
+            return Err(invalid(
+                "perimeter.uai",
+                "list the UAIs of the schools of the ENT, or set all = true",
+            ));
+        }
+        let mut consent = std::collections::BTreeSet::new();
+        if let Some(p) = &raw.minimisation.staff_address_consent_file {
+            let text = std::fs::read_to_string(p).map_err(|e| ConfigError::Secret {
+                path: p.clone(),
+                source: e,
+            })?;
+            consent.extend(
+                text.lines()
+                    .map(|l| l.split('#').next().unwrap_or("").trim())
+                    .filter(|l| !l.is_empty())
+                    .map(str::to_string),
+            );
+        }
+        Ok(Config {
+            ldap: LdapConfig {
+                url: l.url,
+                bind_dn: l.bind_dn,
+                bind_password,
+                base_dn: l.base_dn,
+                starttls: l.starttls,
+                ca_file: l.ca_file,
+                timeout_secs: l.timeout_secs,
+                connections: l.connections,
+                in_flight: l.in_flight,
+                page_size: l.page_size,
+            },
+            source,
+            encoding,
+            perimeter_uai: uai,
+            perimeter_all: raw.perimeter.all,
+            work_dir: raw.paths.work_dir,
+            staff_address_consent: consent,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, body: &str) -> PathBuf {
+        let p = dir.join("c.toml");
+        std::fs::write(&p, body).unwrap();
+        p
+    }
+
+    const OK: &str = r#"
+[ldap]
+url = "ldap://127.0.0.1:3890"
+bind_dn = "cn=admin,dc=example,dc=org"
+bind_password_file = "PW"
+base_dn = "dc=example,dc=org"
+[source]
+name = "AC-CRETEIL"
+[perimeter]
+uai = ["0920484b", "0921262X"]
+[paths]
+work_dir = "/tmp/x"
+"#;
+
+    #[test]
+    fn loads_and_validates() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("pw"), "s3cret\n").unwrap();
+        let body = OK.replace("PW", d.path().join("pw").to_str().unwrap());
+        let c = Config::load(&write(d.path(), &body)).unwrap();
+        assert_eq!(c.ldap.bind_password.as_deref(), Some("s3cret"));
+        assert_eq!(c.perimeter_uai, vec!["0920484B", "0921262X"]);
+        assert_eq!(c.ldap.in_flight, 32);
+        assert!(c.encoding.is_none());
+    }
+
+    #[test]
+    fn refuses_unknown_keys_and_inline_password() {
+        let d = tempfile::tempdir().unwrap();
+        let body = OK.replace("[source]", "bind_password = \"x\"\n[source]");
+        let e = Config::load(&write(d.path(), &body))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("bind_password"), "{e}");
+    }
+
+    #[test]
+    fn refuses_cleartext_to_remote_and_bad_uai() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("pw"), "x").unwrap();
+        let body = OK.replace("PW", d.path().join("pw").to_str().unwrap());
+        let e = Config::load(&write(
+            d.path(),
+            &body.replace("127.0.0.1", "ldap.example.org"),
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("ldap.url"), "{e}");
+        let e = Config::load(&write(d.path(), &body.replace("0921262X", "12")))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("perimeter.uai"), "{e}");
+        let e = Config::load(&write(d.path(), &OK.replace("PW", "/nonexistent")))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cannot read /nonexistent"), "{e}");
+    }
+
+    #[test]
+    fn local_urls() {
+        assert!(is_local_url("ldap://127.0.0.1:389"));
+        assert!(is_local_url("ldap://localhost"));
+        assert!(is_local_url("ldap://[::1]:389/"));
+        assert!(is_local_url("ldapi://%2Frun%2Fslapd"));
+        assert!(!is_local_url("ldap://10.0.0.1"));
+    }
+}

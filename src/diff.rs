@@ -1,0 +1,394 @@
+//! Desired entries vs entries in the directory → a [`Plan`] (pure).
+//!
+//! Only attributes the sync owns are compared ([`mapping::owned`]); object
+//! classes are only added, except the auxiliary classes the sync manages;
+//! create-only attributes (login, first-seen) are written when missing and
+//! never changed. Multi-valued attributes change value by value. The plan is
+//! plain data: it drives the apply step, the dry-run output and golden tests.
+
+use crate::mapping::{self, Desired, EntryKind};
+use crate::model::{dn_key, Dn, Entry};
+use serde::Serialize;
+use std::collections::{BTreeSet, HashMap};
+
+/// One attribute change inside a modify.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "op", rename_all = "lowercase")]
+pub enum AttrChange {
+    Add { attr: String, values: Vec<String> },
+    Delete { attr: String, values: Vec<String> },
+    Replace { attr: String, values: Vec<String> },
+}
+
+/// One operation on one entry.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "change", rename_all = "lowercase")]
+pub enum Change {
+    Add { entry: Entry },
+    Modify { dn: Dn, changes: Vec<AttrChange> },
+    Delete { dn: Dn },
+}
+
+impl Change {
+    pub fn dn(&self) -> &Dn {
+        match self {
+            Change::Add { entry } => &entry.dn,
+            Change::Modify { dn, .. } | Change::Delete { dn } => dn,
+        }
+    }
+    pub fn op_name(&self) -> &'static str {
+        match self {
+            Change::Add { .. } => "add",
+            Change::Modify { .. } => "modify",
+            Change::Delete { .. } => "delete",
+        }
+    }
+}
+
+/// A change with what it is about, in apply order.
+#[derive(Debug, Clone, Serialize)]
+pub struct Planned {
+    pub kind: EntryKind,
+    /// Changes of one phase can run concurrently; phases run in order
+    /// (structures before people before the groups that list them; deletes last).
+    pub phase: u8,
+    #[serde(flatten)]
+    pub change: Change,
+}
+
+/// A managed entry of the directory that the extraction no longer contains.
+#[derive(Debug, Clone, Serialize)]
+pub struct Absent {
+    pub kind: EntryKind,
+    pub dn: Dn,
+}
+
+/// The whole plan.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Plan {
+    pub changes: Vec<Planned>,
+    /// People and structures absent from the extraction, left untouched.
+    pub absent: Vec<Absent>,
+    pub unchanged: u64,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+}
+
+fn is_dn_valued(attr: &str) -> bool {
+    mapping::DN_VALUED
+        .iter()
+        .any(|a| a.eq_ignore_ascii_case(attr))
+}
+
+fn norm(attr: &str, v: &str) -> String {
+    if is_dn_valued(attr) {
+        dn_key(v)
+    } else {
+        v.to_string()
+    }
+}
+
+/// Changes that turn `current` into `desired` on the attributes of `kind`.
+pub fn diff_entry(kind: EntryKind, desired: &Entry, current: &Entry) -> Vec<AttrChange> {
+    let mut out = Vec::new();
+    // object classes: add what is missing; remove only managed auxiliaries
+    let want = desired.get("objectClass").unwrap_or(&[]);
+    let have = current.get("objectClass").unwrap_or(&[]);
+    let missing: Vec<String> = want
+        .iter()
+        .filter(|w| !have.iter().any(|h| h.eq_ignore_ascii_case(w)))
+        .cloned()
+        .collect();
+    let extra: Vec<String> = have
+        .iter()
+        .filter(|h| {
+            mapping::MANAGED_AUX_CLASSES
+                .iter()
+                .any(|m| m.eq_ignore_ascii_case(h))
+                && !want.iter().any(|w| w.eq_ignore_ascii_case(h))
+        })
+        .cloned()
+        .collect();
+    if !missing.is_empty() {
+        out.push(AttrChange::Add {
+            attr: "objectClass".into(),
+            values: missing,
+        });
+    }
+    if !extra.is_empty() {
+        out.push(AttrChange::Delete {
+            attr: "objectClass".into(),
+            values: extra,
+        });
+    }
+    for &attr in mapping::owned(kind) {
+        let d = desired.get(attr).unwrap_or(&[]);
+        let c = current.get(attr).unwrap_or(&[]);
+        if mapping::CREATE_ONLY.contains(&attr) {
+            if c.is_empty() && !d.is_empty() {
+                out.push(AttrChange::Add {
+                    attr: attr.into(),
+                    values: d.to_vec(),
+                });
+            }
+            continue;
+        }
+        match (d.is_empty(), c.is_empty()) {
+            (true, true) => continue,
+            (true, false) => out.push(AttrChange::Delete {
+                attr: attr.into(),
+                values: vec![],
+            }),
+            (false, true) => out.push(AttrChange::Add {
+                attr: attr.into(),
+                values: d.to_vec(),
+            }),
+            (false, false) => {
+                let dset: BTreeSet<String> = d.iter().map(|v| norm(attr, v)).collect();
+                let cset: BTreeSet<String> = c.iter().map(|v| norm(attr, v)).collect();
+                if dset == cset {
+                    continue;
+                }
+                let add: Vec<String> = d
+                    .iter()
+                    .filter(|v| !cset.contains(&norm(attr, v)))
+                    .cloned()
+                    .collect();
+                let del: Vec<String> = c
+                    .iter()
+                    .filter(|v| !dset.contains(&norm(attr, v)))
+                    .cloned()
+                    .collect();
+                // a value changing only in case would match the one deleted
+                // in the same modify: replace the attribute instead
+                let case_clash = add
+                    .iter()
+                    .any(|a| del.iter().any(|x| x.to_lowercase() == a.to_lowercase()));
+                if case_clash || d.len() == 1 && c.len() == 1 {
+                    out.push(AttrChange::Replace {
+                        attr: attr.into(),
+                        values: d.to_vec(),
+                    });
+                } else {
+                    if !del.is_empty() {
+                        out.push(AttrChange::Delete {
+                            attr: attr.into(),
+                            values: del,
+                        });
+                    }
+                    if !add.is_empty() {
+                        out.push(AttrChange::Add {
+                            attr: attr.into(),
+                            values: add,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn phase(kind: EntryKind, op: &Change) -> u8 {
+    match (op, kind) {
+        (Change::Add { .. }, EntryKind::Structure) => 0,
+        (Change::Add { .. }, k) if k.is_person() => 1,
+        (Change::Modify { .. }, k) if !k.is_group() => 2,
+        (Change::Add { .. } | Change::Modify { .. }, _) => 3,
+        (Change::Delete { .. }, k) if k.is_group() => 4,
+        (Change::Delete { .. }, k) if k.is_person() => 5,
+        (Change::Delete { .. }, _) => 6,
+    }
+}
+
+/// Plans the changes from the current managed entries (by DN key) to the
+/// desired ones. Classes and groups absent from the extraction are deleted
+/// (they are rebuilt from it); people and structures are only listed as absent.
+pub fn plan(desired: &[Desired], current: &HashMap<String, Entry>) -> Plan {
+    let mut p = Plan::default();
+    let mut seen = std::collections::HashSet::with_capacity(desired.len());
+    for d in desired {
+        let key = d.entry.dn.key();
+        let change = match current.get(&key) {
+            None => Some(Change::Add {
+                entry: d.entry.clone(),
+            }),
+            Some(cur) => {
+                let changes = diff_entry(d.kind, &d.entry, cur);
+                if changes.is_empty() {
+                    p.unchanged += 1;
+                    None
+                } else {
+                    Some(Change::Modify {
+                        dn: cur.dn.clone(),
+                        changes,
+                    })
+                }
+            }
+        };
+        seen.insert(key);
+        if let Some(change) = change {
+            p.changes.push(Planned {
+                kind: d.kind,
+                phase: phase(d.kind, &change),
+                change,
+            });
+        }
+    }
+    let mut gone: Vec<(&String, &Entry)> =
+        current.iter().filter(|(k, _)| !seen.contains(*k)).collect();
+    gone.sort_by(|a, b| a.0.cmp(b.0));
+    for (_, e) in gone {
+        let Some(kind) = EntryKind::of(e) else {
+            continue;
+        };
+        if kind.is_group() {
+            let change = Change::Delete { dn: e.dn.clone() };
+            p.changes.push(Planned {
+                kind,
+                phase: phase(kind, &change),
+                change,
+            });
+        } else {
+            p.absent.push(Absent {
+                kind,
+                dn: e.dn.clone(),
+            });
+        }
+    }
+    p.changes
+        .sort_by(|a, b| (a.phase, a.change.dn().key()).cmp(&(b.phase, b.change.dn().key())));
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(dn: &str, attrs: &[(&str, &[&str])]) -> Entry {
+        let mut e = Entry::new(Dn::new(dn));
+        for (a, vs) in attrs {
+            e.add(a, vs.iter().copied());
+        }
+        e
+    }
+
+    #[test]
+    fn table() {
+        type Case<'a> = (
+            &'a str,
+            &'a [(&'a str, &'a [&'a str])],
+            &'a [(&'a str, &'a [&'a str])],
+            &'a str,
+        );
+        let cases: &[Case] = &[
+            ("equal", &[("sn", &["A"])], &[("sn", &["A"])], "[]"),
+            (
+                "foreign attributes are ignored",
+                &[("sn", &["A"])],
+                &[
+                    ("sn", &["A"]),
+                    ("userPassword", &["x"]),
+                    ("description", &["y"]),
+                ],
+                "[]",
+            ),
+            (
+                "single value changes by replace",
+                &[("sn", &["B"])],
+                &[("sn", &["A"])],
+                r#"[{"op":"replace","attr":"sn","values":["B"]}]"#,
+            ),
+            (
+                "emptied attribute is deleted",
+                &[("sn", &["A"])],
+                &[("sn", &["A"]), ("mail", &["a@b.c"])],
+                r#"[{"op":"delete","attr":"mail","values":[]}]"#,
+            ),
+            (
+                "new attribute is added",
+                &[("sn", &["A"]), ("mail", &["a@b.c"])],
+                &[("sn", &["A"])],
+                r#"[{"op":"add","attr":"mail","values":["a@b.c"]}]"#,
+            ),
+            (
+                "multi-valued by value",
+                &[("ENTPersonAutresPrenoms", &["a", "c"])],
+                &[("ENTPersonAutresPrenoms", &["a", "b"])],
+                r#"[{"op":"delete","attr":"ENTPersonAutresPrenoms","values":["b"]},{"op":"add","attr":"ENTPersonAutresPrenoms","values":["c"]}]"#,
+            ),
+            (
+                "case change replaces",
+                &[("ENTPersonAutresPrenoms", &["A", "c"])],
+                &[("ENTPersonAutresPrenoms", &["a", "c"])],
+                r#"[{"op":"replace","attr":"ENTPersonAutresPrenoms","values":["A","c"]}]"#,
+            ),
+            (
+                "DN values compare as DNs",
+                &[("ENTPersonStructRattach", &["ou=X-1,ou=structures,dc=x"])],
+                &[("ENTPersonStructRattach", &["OU=x-1, ou=Structures,dc=x"])],
+                "[]",
+            ),
+            (
+                "login is never changed",
+                &[("ENTPersonLogin", &["new"])],
+                &[("ENTPersonLogin", &["old"])],
+                "[]",
+            ),
+            (
+                "login is added if missing",
+                &[("ENTPersonLogin", &["new"])],
+                &[],
+                r#"[{"op":"add","attr":"ENTPersonLogin","values":["new"]}]"#,
+            ),
+            (
+                "classes only added",
+                &[("objectClass", &["ENTPerson"])],
+                &[("objectClass", &["ENTPerson", "pwdPolicy"])],
+                "[]",
+            ),
+            (
+                "managed aux removed",
+                &[("objectClass", &["ENTPerson"])],
+                &[("objectClass", &["ENTPerson", "ENTAuxEnseignant"])],
+                r#"[{"op":"delete","attr":"objectClass","values":["ENTAuxEnseignant"]}]"#,
+            ),
+        ];
+        for (name, d, c, want) in cases {
+            let got = diff_entry(EntryKind::Staff, &entry("uid=1", d), &entry("uid=1", c));
+            assert_eq!(serde_json::to_string(&got).unwrap(), *want, "{name}");
+        }
+    }
+
+    #[test]
+    fn plan_orders_and_lists_absent() {
+        let l = crate::mapping::layout::Layout::new("dc=x", "S");
+        let d = |kind, dn: &Dn| Desired {
+            kind,
+            id: "1".into(),
+            entry: entry(dn.as_str(), &[("sn", &["A"])]),
+        };
+        let desired = vec![
+            d(EntryKind::Pupil, &l.person_dn("1")),
+            d(EntryKind::Structure, &l.structure_dn("9")),
+        ];
+        let mut current = HashMap::new();
+        let gone_pupil = entry(l.person_dn("2").as_str(), &[("objectClass", &["ENTEleve"])]);
+        let gone_class = entry("cn=c,ou=groups,dc=x", &[("objectClass", &["ENTClasse"])]);
+        current.insert(gone_pupil.dn.key(), gone_pupil);
+        current.insert(gone_class.dn.key(), gone_class);
+        let p = plan(&desired, &current);
+        let ops: Vec<(u8, &str)> = p
+            .changes
+            .iter()
+            .map(|c| (c.phase, c.change.op_name()))
+            .collect();
+        assert_eq!(ops, vec![(0, "add"), (1, "add"), (4, "delete")]);
+        assert_eq!(p.absent.len(), 1);
+        assert_eq!(p.absent[0].kind, EntryKind::Pupil);
+    }
+}

@@ -1,0 +1,394 @@
+//! The directory: the only module that talks to LDAP (through `ldap3`).
+//!
+//! Connects (ldap://, ldaps://, StartTLS, ldapi://) and binds a few
+//! connections, reads the managed tree once with paged results, applies a
+//! [`Plan`] phase by phase with many operations in flight, checks every
+//! result and counts per-entry failures without stopping the run.
+
+use crate::config::LdapConfig;
+use crate::diff::{AttrChange, Change, Plan, Planned};
+use crate::mapping::{self, layout::Layout, EntryKind};
+use crate::model::{escape_filter_value, Dn, Entry};
+use futures::stream::{self, StreamExt};
+use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
+use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, Mod, Scope, SearchEntry};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Errors that stop the run before (or instead of) any write.
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryError {
+    #[error("LDAP: cannot connect to {url}: {reason}")]
+    Connect { url: String, reason: String },
+    #[error("LDAP: bind as {dn} failed: {reason}")]
+    Bind { dn: String, reason: String },
+    #[error("LDAP: {what}: {reason}")]
+    Op { what: String, reason: String },
+    #[error("LDAP: TLS CA file {path}: {reason}")]
+    Tls { path: String, reason: String },
+}
+
+fn op_err(what: impl Into<String>, e: impl std::fmt::Display) -> DirectoryError {
+    DirectoryError::Op {
+        what: what.into(),
+        reason: e.to_string(),
+    }
+}
+
+/// Bound connections to the directory.
+pub struct Directory {
+    conns: Vec<Ldap>,
+    timeout: Duration,
+    page_size: i32,
+}
+
+fn tls_config(ca: &std::path::Path) -> Result<Arc<rustls::ClientConfig>, DirectoryError> {
+    let err = |r: String| DirectoryError::Tls {
+        path: ca.display().to_string(),
+        reason: r,
+    };
+    let pem = std::fs::read(ca).map_err(|e| err(e.to_string()))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+        roots
+            .add(cert.map_err(|e| err(e.to_string()))?)
+            .map_err(|e| err(e.to_string()))?;
+    }
+    if roots.is_empty() {
+        return Err(err("no certificate found".into()));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| err(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(cfg))
+}
+
+/// The attributes read from managed entries: what the sync owns, plus what
+/// identifies an entry. Never `userPassword` or other foreign attributes.
+fn read_attrs() -> Vec<String> {
+    let mut v: Vec<String> = ["objectClass", "uid", "ou", "cn", "ENTPersonLogin"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    for k in [
+        EntryKind::Structure,
+        EntryKind::Pupil,
+        EntryKind::Parent,
+        EntryKind::Staff,
+        EntryKind::Classe,
+    ] {
+        v.extend(mapping::owned(k).iter().map(|s| s.to_string()));
+    }
+    v.sort_by_key(|s| s.to_ascii_lowercase());
+    v.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+    v
+}
+
+/// The managed tree as read from the directory.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// Entries of this source, by DN key.
+    pub managed: HashMap<String, Entry>,
+    /// Login of each managed person, by DN key.
+    pub logins: HashMap<String, String>,
+    /// Every login in the tree (managed or not), lower case.
+    pub taken_logins: HashSet<String>,
+}
+
+/// Outcome of applying a plan.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct ApplyOutcome {
+    /// Successful operations by kind then operation.
+    pub done: BTreeMap<String, BTreeMap<String, u64>>,
+    pub failures: Vec<Failure>,
+}
+
+/// One operation the directory refused.
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    pub dn: Dn,
+    pub op: &'static str,
+    pub error: String,
+}
+
+fn to_entry(se: SearchEntry) -> Entry {
+    let mut e = Entry::new(Dn::new(se.dn));
+    for (name, values) in se.attrs {
+        e.add(&name, values);
+    }
+    e
+}
+
+fn to_set(values: &[String]) -> HashSet<String> {
+    values.iter().cloned().collect()
+}
+
+async fn apply_one(mut ldap: Ldap, timeout: Duration, p: &Planned) -> Result<(), String> {
+    ldap.with_timeout(timeout);
+    let res = match &p.change {
+        Change::Add { entry } => {
+            let attrs: Vec<(String, HashSet<String>)> = entry
+                .attrs
+                .values()
+                .map(|a| (a.name.clone(), to_set(&a.values)))
+                .collect();
+            ldap.add(entry.dn.as_str(), attrs).await
+        }
+        Change::Modify { dn, changes } => {
+            let mods: Vec<Mod<String>> = changes
+                .iter()
+                .map(|c| match c {
+                    AttrChange::Add { attr, values } => Mod::Add(attr.clone(), to_set(values)),
+                    AttrChange::Delete { attr, values } => {
+                        Mod::Delete(attr.clone(), to_set(values))
+                    }
+                    AttrChange::Replace { attr, values } => {
+                        Mod::Replace(attr.clone(), to_set(values))
+                    }
+                })
+                .collect();
+            ldap.modify(dn.as_str(), mods).await
+        }
+        Change::Delete { dn } => ldap.delete(dn.as_str()).await,
+    };
+    match res {
+        Ok(r) => r.success().map(|_| ()).map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+impl Directory {
+    /// Opens `cfg.connections` bound connections.
+    pub async fn connect(cfg: &LdapConfig) -> Result<Directory, DirectoryError> {
+        let timeout = Duration::from_secs(cfg.timeout_secs);
+        let mut settings = LdapConnSettings::new()
+            .set_conn_timeout(timeout)
+            .set_starttls(cfg.starttls);
+        if let Some(ca) = &cfg.ca_file {
+            settings = settings.set_config(tls_config(ca)?);
+        }
+        let mut conns = Vec::with_capacity(cfg.connections);
+        for _ in 0..cfg.connections {
+            let (conn, mut ldap) = LdapConnAsync::with_settings(settings.clone(), &cfg.url)
+                .await
+                .map_err(|e| DirectoryError::Connect {
+                    url: cfg.url.clone(),
+                    reason: e.to_string(),
+                })?;
+            ldap3::drive!(conn);
+            if !cfg.bind_dn.is_empty() {
+                let pw = cfg.bind_password.as_deref().unwrap_or("");
+                ldap.with_timeout(timeout);
+                ldap.simple_bind(&cfg.bind_dn, pw)
+                    .await
+                    .and_then(|r| r.success())
+                    .map_err(|e| DirectoryError::Bind {
+                        dn: cfg.bind_dn.clone(),
+                        reason: e.to_string(),
+                    })?;
+            }
+            conns.push(ldap);
+        }
+        Ok(Directory {
+            conns,
+            timeout,
+            page_size: cfg.page_size,
+        })
+    }
+
+    fn conn(&self, i: usize) -> Ldap {
+        let mut l = self.conns[i % self.conns.len()].clone();
+        l.with_timeout(self.timeout);
+        l
+    }
+
+    /// True when an entry exists.
+    pub async fn exists(&self, dn: &Dn) -> Result<bool, DirectoryError> {
+        let mut l = self.conn(0);
+        match l
+            .search(dn.as_str(), Scope::Base, "(objectClass=*)", vec!["1.1"])
+            .await
+        {
+            Ok(r) => match r.success() {
+                Ok(_) => Ok(true),
+                Err(ldap3::LdapError::LdapResult { result }) if result.rc == 32 => Ok(false),
+                Err(e) => Err(op_err(format!("read {dn}"), e)),
+            },
+            Err(e) => Err(op_err(format!("read {dn}"), e)),
+        }
+    }
+
+    /// Checks that the directory knows the project's schema.
+    pub async fn check_schema(&self) -> Result<(), DirectoryError> {
+        let mut l = self.conn(0);
+        let (entries, _) = l
+            .search(
+                "cn=Subschema",
+                Scope::Base,
+                "(objectClass=*)",
+                vec!["objectClasses"],
+            )
+            .await
+            .and_then(|r| r.success())
+            .map_err(|e| op_err("read cn=Subschema", e))?;
+        let found = entries.into_iter().map(SearchEntry::construct).any(|e| {
+            e.attrs
+                .iter()
+                .any(|(_, vs)| vs.iter().any(|v| v.contains("'aafSyncState'")))
+        });
+        if found {
+            Ok(())
+        } else {
+            Err(op_err(
+                "schema",
+                "object class aafSyncState unknown: load schema/*.ldif (or *.schema) into slapd",
+            ))
+        }
+    }
+
+    /// Creates the branch OUs that are missing (the base entry must exist).
+    /// Returns the DNs created (or that would be, with `dry_run`).
+    pub async fn ensure_branches(
+        &self,
+        layout: &Layout,
+        dry_run: bool,
+    ) -> Result<Vec<Dn>, DirectoryError> {
+        if !self.exists(&layout.base).await? {
+            return Err(op_err(
+                format!("base {}", layout.base),
+                "does not exist: create it first (see README)",
+            ));
+        }
+        let mut created = Vec::new();
+        for (ou, dn) in layout.branches() {
+            if self.exists(dn).await? {
+                continue;
+            }
+            if !dry_run {
+                let mut l = self.conn(0);
+                let attrs = vec![
+                    (
+                        "objectClass".to_string(),
+                        HashSet::from(["top".to_string(), "organizationalUnit".to_string()]),
+                    ),
+                    ("ou".to_string(), HashSet::from([ou.to_string()])),
+                ];
+                l.add(dn.as_str(), attrs)
+                    .await
+                    .and_then(|r| r.success())
+                    .map_err(|e| op_err(format!("create {dn}"), e))?;
+            }
+            created.push(dn.clone());
+        }
+        Ok(created)
+    }
+
+    /// Reads the managed entries of `source` and every login of the tree, with
+    /// one paged search per branch.
+    pub async fn read_managed(&self, layout: &Layout) -> Result<Snapshot, DirectoryError> {
+        let mut snap = Snapshot::default();
+        let filter = format!(
+            "(|(&(objectClass={})({}={}))(ENTPersonLogin=*))",
+            mapping::STATE_CLASS,
+            mapping::ATTR_SOURCE,
+            escape_filter_value(&layout.source)
+        );
+        let attrs = read_attrs();
+        for (_, branch) in layout.branches() {
+            if !self.exists(branch).await? {
+                continue;
+            }
+            let mut l = self.conn(0);
+            let adapters: Vec<Box<dyn Adapter<_, _>>> = vec![
+                Box::new(EntriesOnly::new()),
+                Box::new(PagedResults::new(self.page_size)),
+            ];
+            let what = || format!("read {branch}");
+            let mut s = l
+                .streaming_search_with(
+                    adapters,
+                    branch.as_str(),
+                    Scope::Subtree,
+                    &filter,
+                    attrs.clone(),
+                )
+                .await
+                .map_err(|e| op_err(what(), e))?;
+            while let Some(re) = s.next().await.map_err(|e| op_err(what(), e))? {
+                let e = to_entry(SearchEntry::construct(re));
+                let login = e.first("ENTPersonLogin").map(str::to_string);
+                if let Some(login) = &login {
+                    snap.taken_logins.insert(login.to_lowercase());
+                }
+                let ours = e.has_value("objectClass", mapping::STATE_CLASS)
+                    && e.first(mapping::ATTR_SOURCE) == Some(layout.source.as_str());
+                if ours {
+                    let key = e.dn.key();
+                    if let Some(login) = login {
+                        snap.logins.insert(key.clone(), login);
+                    }
+                    snap.managed.insert(key, e);
+                }
+            }
+            s.finish().await.success().map_err(|e| op_err(what(), e))?;
+        }
+        Ok(snap)
+    }
+
+    /// Applies a plan: phases in order, each with up to `in_flight`
+    /// operations outstanding spread over the connections.
+    pub async fn apply(&self, plan: &Plan, in_flight: usize) -> ApplyOutcome {
+        let mut out = ApplyOutcome::default();
+        let mut start = 0;
+        while start < plan.changes.len() {
+            let phase = plan.changes[start].phase;
+            let end = plan.changes[start..]
+                .iter()
+                .position(|c| c.phase != phase)
+                .map_or(plan.changes.len(), |n| start + n);
+            let results: Vec<(&Planned, Result<(), String>)> =
+                stream::iter(plan.changes[start..end].iter().enumerate())
+                    .map(|(i, p)| {
+                        let ldap = self.conn(i);
+                        let timeout = self.timeout;
+                        async move { (p, apply_one(ldap, timeout, p).await) }
+                    })
+                    .buffer_unordered(in_flight.max(1))
+                    .collect()
+                    .await;
+            for (p, r) in results {
+                match r {
+                    Ok(()) => {
+                        *out.done
+                            .entry(p.kind.as_str().to_string())
+                            .or_default()
+                            .entry(p.change.op_name().to_string())
+                            .or_default() += 1
+                    }
+                    Err(error) => {
+                        tracing::warn!(dn = %p.change.dn(), op = p.change.op_name(), %error, "LDAP operation failed");
+                        out.failures.push(Failure {
+                            dn: p.change.dn().clone(),
+                            op: p.change.op_name(),
+                            error,
+                        })
+                    }
+                }
+            }
+            start = end;
+        }
+        out.failures.sort_by(|a, b| a.dn.cmp(&b.dn));
+        out
+    }
+
+    pub async fn close(self) {
+        for mut l in self.conns {
+            let _ = l.unbind().await;
+        }
+    }
+}

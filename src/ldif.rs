@@ -1,0 +1,152 @@
+//! Renders a [`Plan`] as LDIF change records (RFC 2849) that `ldapmodify`
+//! can apply as is.
+
+use crate::diff::{AttrChange, Change, Plan};
+use crate::model::Dn;
+use base64::Engine;
+use std::fmt::Write;
+
+/// SAFE-STRING of RFC 2849: otherwise the value is base64-encoded.
+fn is_safe(v: &str) -> bool {
+    let b = v.as_bytes();
+    if b.is_empty() {
+        return true;
+    }
+    if matches!(b[0], b' ' | b':' | b'<') || b[b.len() - 1] == b' ' {
+        return false;
+    }
+    b.iter()
+        .all(|&c| c.is_ascii() && c != 0 && c != b'\n' && c != b'\r')
+}
+
+/// Writes `name: value` (or `name:: base64`), folded at 76 columns.
+fn line(out: &mut String, name: &str, value: &str) {
+    let l = if is_safe(value) {
+        format!("{name}: {value}")
+    } else {
+        format!(
+            "{name}:: {}",
+            base64::engine::general_purpose::STANDARD.encode(value.as_bytes())
+        )
+    };
+    let mut first = true;
+    let mut rest = l.as_str();
+    while !rest.is_empty() {
+        let width = if first { 76 } else { 75 };
+        let mut cut = rest.len().min(width);
+        while !rest.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        if !first {
+            out.push(' ');
+        }
+        out.push_str(&rest[..cut]);
+        out.push('\n');
+        rest = &rest[cut..];
+        first = false;
+    }
+}
+
+fn dn_line(out: &mut String, dn: &Dn) {
+    line(out, "dn", dn.as_str());
+}
+
+/// The plan as LDIF.
+pub fn render(plan: &Plan) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "version: 1\n");
+    for p in &plan.changes {
+        match &p.change {
+            Change::Add { entry } => {
+                dn_line(&mut out, &entry.dn);
+                line(&mut out, "changetype", "add");
+                for a in entry.attrs.values() {
+                    for v in &a.values {
+                        line(&mut out, &a.name, v);
+                    }
+                }
+            }
+            Change::Modify { dn, changes } => {
+                dn_line(&mut out, dn);
+                line(&mut out, "changetype", "modify");
+                for c in changes {
+                    let (op, attr, values) = match c {
+                        AttrChange::Add { attr, values } => ("add", attr, values),
+                        AttrChange::Delete { attr, values } => ("delete", attr, values),
+                        AttrChange::Replace { attr, values } => ("replace", attr, values),
+                    };
+                    line(&mut out, op, attr);
+                    for v in values {
+                        line(&mut out, attr, v);
+                    }
+                    out.push_str("-\n");
+                }
+            }
+            Change::Delete { dn } => {
+                dn_line(&mut out, dn);
+                line(&mut out, "changetype", "delete");
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diff::Planned;
+    use crate::mapping::EntryKind;
+    use crate::model::Entry;
+
+    #[test]
+    fn renders_changes_with_base64_and_folding() {
+        let mut e = Entry::new(Dn::new("uid=S-1,ou=people,dc=x"));
+        e.add("sn", ["Élodie"]);
+        e.add("description", [" lead", "x".repeat(100).as_str()]);
+        let plan = Plan {
+            changes: vec![
+                Planned {
+                    kind: EntryKind::Pupil,
+                    phase: 1,
+                    change: Change::Add { entry: e },
+                },
+                Planned {
+                    kind: EntryKind::Pupil,
+                    phase: 2,
+                    change: Change::Modify {
+                        dn: Dn::new("uid=S-2,ou=people,dc=x"),
+                        changes: vec![AttrChange::Delete {
+                            attr: "mail".into(),
+                            values: vec![],
+                        }],
+                    },
+                },
+                Planned {
+                    kind: EntryKind::Classe,
+                    phase: 4,
+                    change: Change::Delete {
+                        dn: Dn::new("cn=c,dc=x"),
+                    },
+                },
+            ],
+            ..Default::default()
+        };
+        let l = render(&plan);
+        assert!(l.contains("sn:: w4lsb2RpZQ==\n"), "{l}");
+        assert!(l.contains("description:: IGxlYWQ=\n"), "{l}");
+        assert!(
+            l.contains(&format!(
+                "description: {}\n {}\n",
+                "x".repeat(63),
+                "x".repeat(37)
+            )),
+            "{l}"
+        );
+        assert!(
+            l.contains("dn: uid=S-2,ou=people,dc=x\nchangetype: modify\ndelete: mail\n-\n"),
+            "{l}"
+        );
+        assert!(l.contains("dn: cn=c,dc=x\nchangetype: delete\n"), "{l}");
+    }
+}

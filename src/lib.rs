@@ -1,0 +1,23 @@
+//! aaf-sync: keeps an OpenLDAP directory in step with AAF extracts.
+//!
+//! # Layout
+//! The pipeline, one module per stage:
+//! - [`aaf`]: extraction files → typed records (streaming XML, encodings);
+//! - [`mapping`]: record → desired LDAP entry (minimisation, perimeter, logins);
+//! - [`diff`]: desired vs current entries → [`diff::Plan`] (pure);
+//! - [`ldap`]: the only module that talks to the directory;
+//! - [`sync`]: runs the stages for the `sync` command and fills the [`report`].
+//!
+//! [`model`] holds the shared types, [`config`] the validated configuration,
+//! [`ldif`] renders plans, [`generator`] writes synthetic extractions.
+
+pub mod aaf;
+pub mod config;
+pub mod diff;
+pub mod generator;
+pub mod ldap;
+pub mod ldif;
+pub mod mapping;
+pub mod model;
+pub mod report;
+pub mod sync;

@@ -1,0 +1,216 @@
+//! `aaf-sync` command line: thin glue around the library (parse arguments,
+//! load config, init logs, run, map the outcome to an exit code:
+//! 0 done, 1 done with rejected records or failed operations, 2 refused or
+//! fatal with nothing written).
+
+use aaf_sync::config::Config;
+use aaf_sync::report::Report;
+use aaf_sync::sync::{self, SyncOptions};
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "aaf-sync",
+    version,
+    about = "Keeps an OpenLDAP directory in step with AAF extracts"
+)]
+struct Cli {
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value = "text", global = true)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum PlanFormat {
+    Ldif,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Sync one AAF Complet extraction into the directory.
+    Sync {
+        #[arg(long, env = "AAF_SYNC_CONFIG")]
+        config: PathBuf,
+        /// Print the plan and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Plan format for --dry-run.
+        #[arg(long, value_enum, default_value = "ldif")]
+        format: PlanFormat,
+        /// Run date, YYYY-MM-DD (RFC 3339 accepted); default today (UTC).
+        #[arg(long)]
+        now: Option<String>,
+        /// Write the JSON report there.
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// Directories (or files) holding the extraction.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Validate the configuration and reach the directory.
+    Check {
+        #[arg(long, env = "AAF_SYNC_CONFIG")]
+        config: PathBuf,
+    },
+}
+
+/// Parses `YYYY-MM-DD` or an RFC 3339 timestamp (its date part).
+fn parse_now(s: &str) -> anyhow::Result<time::Date> {
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    if let Ok(d) = time::Date::parse(s, &fmt) {
+        return Ok(d);
+    }
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .with_context(|| format!("--now {s:?}: expected YYYY-MM-DD or an RFC 3339 date-time"))?;
+    Ok(t.date())
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AAF_SYNC_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => b.init(),
+        LogFormat::Json => b.json().init(),
+    }
+}
+
+fn run_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{:x}-{:x}", nanos, std::process::id())
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logs(cli.log_format);
+    match real_main(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("aaf-sync: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn real_main(cli: Cli) -> anyhow::Result<u8> {
+    match cli.cmd {
+        Cmd::Check { config } => {
+            let cfg = Config::load(&config)?;
+            let rt = runtime()?;
+            rt.block_on(async {
+                let dir = aaf_sync::ldap::Directory::connect(&cfg.ldap).await?;
+                dir.check_schema().await?;
+                let layout = aaf_sync::mapping::layout::Layout::new(&cfg.ldap.base_dn, &cfg.source);
+                let missing = dir.ensure_branches(&layout, true).await?;
+                dir.close().await;
+                for m in &missing {
+                    println!("branch {m} missing: sync will create it");
+                }
+                println!(
+                    "configuration valid; {} reachable, schema loaded, base {} present",
+                    cfg.ldap.url, cfg.ldap.base_dn
+                );
+                Ok::<_, anyhow::Error>(0)
+            })
+        }
+        Cmd::Sync {
+            config,
+            dry_run,
+            format,
+            now,
+            report,
+            paths,
+        } => {
+            let now = match now {
+                Some(s) => parse_now(&s)?,
+                None => time::OffsetDateTime::now_utc().date(),
+            };
+            let mut rep = Report {
+                run_id: run_id(),
+                version: env!("CARGO_PKG_VERSION").to_string(),
+                started: now_rfc3339(),
+                ..Default::default()
+            };
+            let cfg = Config::load(&config);
+            let result = match cfg {
+                Ok(cfg) => {
+                    let opts = SyncOptions {
+                        paths,
+                        dry_run,
+                        now,
+                    };
+                    let rt = runtime()?;
+                    rt.block_on(sync::run(&cfg, &opts, &mut rep))
+                        .map_err(anyhow::Error::from)
+                }
+                Err(e) => Err(e.into()),
+            };
+            rep.finished = now_rfc3339();
+            let code: u8 = match &result {
+                Err(e) => {
+                    rep.outcome = "refused".into();
+                    rep.error = Some(format!("{e:#}"));
+                    2
+                }
+                Ok(_) => {
+                    let failed = rep.applied.as_ref().is_some_and(|a| !a.failures.is_empty());
+                    if failed || !rep.rejected_records.is_empty() {
+                        rep.outcome = "partial".into();
+                        1
+                    } else {
+                        rep.outcome = "ok".into();
+                        0
+                    }
+                }
+            };
+            rep.exit_code = code.into();
+            if let Ok(plan) = &result {
+                if dry_run {
+                    match format {
+                        PlanFormat::Ldif => print!("{}", aaf_sync::ldif::render(plan)),
+                        PlanFormat::Json => println!("{}", serde_json::to_string_pretty(plan)?),
+                    }
+                }
+            }
+            if let Some(path) = report {
+                let json = serde_json::to_string_pretty(&rep)?;
+                std::fs::write(&path, json)
+                    .with_context(|| format!("writing the report {}", path.display()))?;
+            }
+            eprint!("{}", rep.summary());
+            Ok(code)
+        }
+    }
+}

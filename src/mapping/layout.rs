@@ -1,0 +1,110 @@
+//! Where entries live in the tree (spec §5): the branch OUs and the DN of each
+//! structure, person, class and group.
+//!
+//! DNs are derived from AAF identifiers only (never from names), so they never
+//! change when a name does, and a reference (pupil → parent, class → member)
+//! can be written without looking anything up. The source name is part of
+//! every RDN so that several académies can share one tree.
+
+use crate::model::Dn;
+
+/// The managed branches under the configured base DN.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub base: Dn,
+    pub source: String,
+    pub people: Dn,
+    pub structures: Dn,
+    pub groups: Dn,
+}
+
+impl Layout {
+    pub fn new(base_dn: &str, source: &str) -> Self {
+        let base = Dn::new(base_dn.trim());
+        Layout {
+            people: Dn::new(format!("ou=people,{base}")),
+            structures: Dn::new(format!("ou=structures,{base}")),
+            groups: Dn::new(format!("ou=groups,{base}")),
+            base,
+            source: source.to_string(),
+        }
+    }
+
+    /// The branch OUs, parents first.
+    pub fn branches(&self) -> [(&'static str, &Dn); 3] {
+        [
+            ("structures", &self.structures),
+            ("people", &self.people),
+            ("groups", &self.groups),
+        ]
+    }
+
+    /// RDN value of a person: `<source>-<id>`.
+    pub fn person_uid(&self, id: &str) -> String {
+        format!("{}-{}", self.source, id)
+    }
+    pub fn person_dn(&self, id: &str) -> Dn {
+        Dn::child(&self.people, "uid", &self.person_uid(id))
+    }
+    pub fn structure_ou(&self, sid: &str) -> String {
+        format!("{}-{}", self.source, sid)
+    }
+    pub fn structure_dn(&self, sid: &str) -> Dn {
+        Dn::child(&self.structures, "ou", &self.structure_ou(sid))
+    }
+    /// `<source>$<id>`, the value of ENTPersonJointure / ENTStructureJointure.
+    pub fn jointure(&self, id: &str) -> String {
+        format!("{}${}", self.source, id)
+    }
+    pub fn class_cn(&self, kind: GroupKind, sid: &str, code: &str) -> String {
+        format!("{}-{}-{}-{}", self.source, sid, kind.rdn_word(), code)
+    }
+    pub fn class_dn(&self, kind: GroupKind, sid: &str, code: &str) -> Dn {
+        Dn::child(&self.groups, "cn", &self.class_cn(kind, sid, code))
+    }
+}
+
+/// A class (ENTClasse) or a group (ENTGroupe).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum GroupKind {
+    Classe,
+    Groupe,
+}
+
+impl GroupKind {
+    fn rdn_word(self) -> &'static str {
+        match self {
+            GroupKind::Classe => "classe",
+            GroupKind::Groupe => "groupe",
+        }
+    }
+    pub fn object_class(self) -> &'static str {
+        match self {
+            GroupKind::Classe => "ENTClasse",
+            GroupKind::Groupe => "ENTGroupe",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dns_are_derived_from_ids() {
+        let l = Layout::new("dc=example,dc=org", "AC-CRETEIL");
+        assert_eq!(
+            l.person_dn("1001").as_str(),
+            "uid=AC-CRETEIL-1001,ou=people,dc=example,dc=org"
+        );
+        assert_eq!(
+            l.structure_dn("52006").as_str(),
+            "ou=AC-CRETEIL-52006,ou=structures,dc=example,dc=org"
+        );
+        assert_eq!(
+            l.class_dn(GroupKind::Classe, "52006", "CP A,1").as_str(),
+            "cn=AC-CRETEIL-52006-classe-CP A\\,1,ou=groups,dc=example,dc=org"
+        );
+        assert_eq!(l.jointure("7"), "AC-CRETEIL$7");
+    }
+}

@@ -1,0 +1,744 @@
+//! From AAF records to the desired LDAP entries (spec §4–6).
+//!
+//! [`Mapper`] takes the records of one Complet extraction, category by
+//! category in import order (structures, pupils, parents, staff), and builds
+//! the entries the directory should hold: structures, people with their
+//! object classes, profiles and links as DNs, and the class and group entries
+//! rebuilt from the pupils' and teachers' lists. Minimisation is the table in
+//! [`fields`]; the perimeter rule lives in [`perimeter`]; logins are given
+//! afterwards by [`login::assign`], once the directory's logins are known.
+//! Pure: no I/O, the date of the run is a parameter.
+
+pub mod fields;
+pub mod layout;
+pub mod login;
+pub mod perimeter;
+
+use crate::aaf::{FileCategory, Operation, Record, RecordError};
+use crate::model::Entry;
+use fields::{Field, Rule};
+use layout::{GroupKind, Layout};
+use perimeter::Perimeter;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::OnceLock;
+
+/// What kind of managed entry this is; decides which attributes it owns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum EntryKind {
+    Structure,
+    Pupil,
+    Parent,
+    Staff,
+    Classe,
+    Groupe,
+}
+
+impl EntryKind {
+    pub fn is_person(self) -> bool {
+        matches!(
+            self,
+            EntryKind::Pupil | EntryKind::Parent | EntryKind::Staff
+        )
+    }
+    pub fn is_group(self) -> bool {
+        matches!(self, EntryKind::Classe | EntryKind::Groupe)
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryKind::Structure => "EtabEducNat",
+            EntryKind::Pupil => "Eleve",
+            EntryKind::Parent => "PersRelEleve",
+            EntryKind::Staff => "PersEducNat",
+            EntryKind::Classe => "ENTClasse",
+            EntryKind::Groupe => "ENTGroupe",
+        }
+    }
+
+    /// Classifies an entry read from the directory by its object classes.
+    pub fn of(entry: &Entry) -> Option<EntryKind> {
+        let has = |c: &str| entry.has_value("objectClass", c);
+        Some(if has("ENTEleve") {
+            EntryKind::Pupil
+        } else if has("ENTClasse") {
+            EntryKind::Classe
+        } else if has("ENTGroupe") {
+            EntryKind::Groupe
+        } else if has("ENTStructure") {
+            EntryKind::Structure
+        } else if has("ENTAuxPersRelEleve") || has_profile(entry, PROFILE_PARENT) {
+            EntryKind::Parent
+        } else if has("ENTPerson") {
+            EntryKind::Staff
+        } else {
+            return None;
+        })
+    }
+}
+
+fn has_profile(e: &Entry, p: &str) -> bool {
+    e.has_value("ENTPersonProfils", p)
+}
+
+/// SDET profile names written in `ENTPersonProfils`.
+pub const PROFILE_PUPIL: &str = "National_ELV";
+pub const PROFILE_PARENT: &str = "National_TUT";
+pub const PROFILE_TEACHER: &str = "National_ENS";
+pub const PROFILE_LIBRARIAN: &str = "National_DOC";
+pub const PROFILE_DIRECTOR: &str = "National_DIR";
+pub const PROFILE_STAFF: &str = "National_ETA";
+
+/// The sync-state auxiliary class and its attributes (schema/20-aaf-sync.schema).
+pub const STATE_CLASS: &str = "aafSyncState";
+pub const ATTR_SOURCE: &str = "aafSyncSource";
+pub const ATTR_FIRST_SEEN: &str = "aafSyncFirstSeen";
+
+const PERSON_CLASSES: [&str; 5] = [
+    "top",
+    "person",
+    "organizationalPerson",
+    "inetOrgPerson",
+    "ENTPerson",
+];
+
+/// Auxiliary classes the sync adds or removes as a person's role changes.
+/// Other object classes are only ever added, never removed.
+pub const MANAGED_AUX_CLASSES: [&str; 2] = ["ENTAuxPersRelEleve", "ENTAuxEnseignant"];
+
+/// Attributes written once, when the entry is created (or if missing), and
+/// never changed afterwards.
+pub const CREATE_ONLY: [&str; 2] = ["ENTPersonLogin", ATTR_FIRST_SEEN];
+
+/// Attributes whose values are DNs (compared as DNs).
+pub const DN_VALUED: [&str; 6] = [
+    "member",
+    "ENTPersonStructRattach",
+    "ENTEleveParents",
+    "ENTAuxPersRelEleveEleve",
+    "aafSyncStructure",
+    "seeAlso",
+];
+
+/// Attributes single-valued in the schema: only the first value is kept.
+const SINGLE_VALUED: [&str; 24] = [
+    "ENTPersonNomPatro",
+    "ENTPersonDateNaissance",
+    "ENTPersonAdresse",
+    "ENTPersonCodePostal",
+    "ENTPersonVille",
+    "ENTPersonPays",
+    "ENTPersonAdresseDiffusion",
+    "ENTEleveINE",
+    "ENTEleveTransport",
+    "ENTEleveRestaurantScolaire",
+    "ENTEleveGarderieMatin",
+    "ENTEleveGarderieSoir",
+    "ENTEleveEtudesSurveillees",
+    "ENTEleveNiveau",
+    "ENTEleveCycle",
+    "ENTEleveTypeClasse",
+    "ENTPersonCategorieEnseignant",
+    "ENTStructureUAI",
+    "ENTStructureSIREN",
+    "ENTStructureNomCourant",
+    "ENTStructureTypeStruct",
+    "ENTStructureEmail",
+    "ENTStructureMailSI",
+    "ENTServAcAcademie",
+];
+
+/// The attributes the sync owns on an entry of this kind: the only ones it
+/// ever modifies or removes. Everything else (userPassword, ENT preferences…)
+/// is left alone.
+pub fn owned(kind: EntryKind) -> &'static [&'static str] {
+    static CACHE: OnceLock<HashMap<EntryKind, Vec<&'static str>>> = OnceLock::new();
+    let map = CACHE.get_or_init(|| {
+        let mut m = HashMap::new();
+        let person = |extra: &[&'static str], table: &[Field]| {
+            let mut v = vec![
+                "cn",
+                "ENTPersonJointure",
+                "ENTPersonLogin",
+                "ENTPersonProfils",
+                ATTR_SOURCE,
+                ATTR_FIRST_SEEN,
+            ];
+            v.extend(extra);
+            v.extend(table.iter().map(|f| f.ldap));
+            v.sort_unstable();
+            v.dedup();
+            v
+        };
+        m.insert(
+            EntryKind::Pupil,
+            person(
+                &["ENTEleveAutoriteParentale", "ENTEleveParents"],
+                fields::PUPIL,
+            ),
+        );
+        m.insert(
+            EntryKind::Parent,
+            person(&["ENTAuxPersRelEleveEleve"], fields::PARENT),
+        );
+        let consented: Vec<&'static str> = fields::STAFF_CONSENTED.iter().map(|f| f.ldap).collect();
+        m.insert(EntryKind::Staff, person(&consented, fields::STAFF));
+        let mut s = vec!["ENTStructureJointure", ATTR_SOURCE];
+        s.extend(fields::STRUCTURE.iter().map(|f| f.ldap));
+        m.insert(EntryKind::Structure, s);
+        let g = vec![
+            "member",
+            "description",
+            "aafSyncStructure",
+            "aafSyncCode",
+            ATTR_SOURCE,
+        ];
+        m.insert(EntryKind::Classe, g.clone());
+        m.insert(EntryKind::Groupe, g);
+        m
+    });
+    map.get(&kind).map(Vec::as_slice).unwrap_or(&[])
+}
+
+/// One entry the directory should hold.
+#[derive(Debug, Clone, Serialize)]
+pub struct Desired {
+    pub kind: EntryKind,
+    /// AAF id of the person or structure; `sid$code` for classes and groups.
+    pub id: String,
+    pub entry: Entry,
+}
+
+/// Per-category counts.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct CategoryStats {
+    /// Records mapped to a desired entry.
+    pub mapped: u64,
+    /// Records refused because outside the perimeter (spec §6).
+    pub out_of_perimeter: u64,
+    /// Records rejected (format or consistency errors).
+    pub rejected: u64,
+}
+
+/// What the mapping counted; ids and field names only.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct MapStats {
+    pub categories: BTreeMap<String, CategoryStats>,
+    /// Fields not authorised for their category, by name: records carrying them.
+    pub dropped_attributes: BTreeMap<String, u64>,
+    /// Values refused for their syntax (bad civility, phone, mail), by field.
+    pub invalid_values: BTreeMap<String, u64>,
+    /// Staff records whose home address was withheld (no consent).
+    pub staff_address_withheld: u64,
+    /// Links to pupils, parents or structures that are not kept.
+    pub dangling_links: u64,
+}
+
+/// Outcome of mapping one record.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Mapped {
+    Kept,
+    OutOfPerimeter,
+}
+
+#[derive(Default)]
+struct GroupAcc {
+    name: Option<String>,
+    members: BTreeSet<String>, // DN strings
+}
+
+/// Builds the desired tree of one Complet extraction.
+pub struct Mapper<'a> {
+    layout: &'a Layout,
+    perimeter: Perimeter,
+    consent: &'a BTreeSet<String>,
+    first_seen: String,
+    desired: BTreeMap<String, Desired>,
+    groups: BTreeMap<(GroupKind, String, String), GroupAcc>,
+    parents_of_pupil: HashMap<String, Vec<(String, Option<String>)>>,
+    pupils_of_parent: HashMap<String, BTreeSet<String>>,
+    kept_pupils: HashSet<String>,
+    kept_parents: HashSet<String>,
+    pub stats: MapStats,
+}
+
+/// The result: every desired entry, sorted by DN key, and the counts.
+pub struct MappedTree {
+    pub entries: Vec<Desired>,
+    pub stats: MapStats,
+    /// Configured UAIs absent from the extraction's structures.
+    pub missing_uai: Vec<String>,
+}
+
+impl<'a> Mapper<'a> {
+    /// `today` is the run date (`--now`), written as first-seen on new entries.
+    pub fn new(
+        layout: &'a Layout,
+        perimeter: Perimeter,
+        consent: &'a BTreeSet<String>,
+        today: time::Date,
+    ) -> Self {
+        Mapper {
+            layout,
+            perimeter,
+            consent,
+            first_seen: generalized_date(today),
+            desired: BTreeMap::new(),
+            groups: BTreeMap::new(),
+            parents_of_pupil: HashMap::new(),
+            pupils_of_parent: HashMap::new(),
+            kept_pupils: HashSet::new(),
+            kept_parents: HashSet::new(),
+            stats: MapStats::default(),
+        }
+    }
+
+    fn cat(&mut self, c: FileCategory) -> &mut CategoryStats {
+        self.stats
+            .categories
+            .entry(c.as_str().to_string())
+            .or_default()
+    }
+
+    /// Counts a record rejected before mapping (by the reader).
+    pub fn count_rejected(&mut self, c: FileCategory) {
+        self.cat(c).rejected += 1;
+    }
+
+    /// Maps one record of a Complet. Records must come category by category
+    /// in [`FileCategory::IMPORTED`] order.
+    pub fn map(&mut self, rec: &Record, file: &std::path::Path) -> Result<Mapped, RecordError> {
+        let reject = |field: Option<&str>, reason: &str| RecordError {
+            file: file.to_path_buf(),
+            index: rec.index,
+            id: Some(rec.id.clone()),
+            field: field.map(str::to_string),
+            reason: reason.to_string(),
+        };
+        let result = if rec.op != Operation::Add {
+            Err(reject(
+                None,
+                "only addRequest is expected in a Complet extraction",
+            ))
+        } else {
+            self.count_dropped(rec);
+            let d = match rec.category {
+                FileCategory::EtabEducNat => self.map_structure(rec),
+                FileCategory::Eleve => self.map_pupil(rec),
+                FileCategory::PersRelEleve => self.map_parent(rec),
+                FileCategory::PersEducNat => self.map_staff(rec),
+                _ => None,
+            };
+            match d {
+                None => Ok(Mapped::OutOfPerimeter),
+                Some(d) => {
+                    let key = d.entry.dn.key();
+                    if self.desired.contains_key(&key) {
+                        Err(reject(
+                            Some("identifier"),
+                            "duplicate id: already seen in this extraction",
+                        ))
+                    } else {
+                        self.after_insert(&d, rec);
+                        self.desired.insert(key, d);
+                        Ok(Mapped::Kept)
+                    }
+                }
+            }
+        };
+        let stats = self.cat(rec.category);
+        match &result {
+            Ok(Mapped::Kept) => stats.mapped += 1,
+            Ok(Mapped::OutOfPerimeter) => stats.out_of_perimeter += 1,
+            Err(_) => stats.rejected += 1,
+        }
+        result
+    }
+
+    fn count_dropped(&mut self, rec: &Record) {
+        let table = fields::fields(rec.category);
+        let handled = fields::handled(rec.category);
+        for a in &rec.attrs {
+            let name = a.name.as_str();
+            if table.iter().any(|f| f.aaf == name) || handled.contains(&name) {
+                continue;
+            }
+            if rec.category == FileCategory::PersEducNat
+                && fields::STAFF_CONSENTED.iter().any(|f| f.aaf == name)
+            {
+                continue; // counted as withheld by map_staff
+            }
+            *self
+                .stats
+                .dropped_attributes
+                .entry(a.name.clone())
+                .or_default() += 1;
+        }
+    }
+
+    /// Applies a field table to an entry. Structure references outside the
+    /// perimeter are left out.
+    fn apply(&mut self, rec: &Record, table: &[Field], e: &mut Entry) {
+        for f in table {
+            let Some(a) = rec.attr(f.aaf) else { continue };
+            let mut out: Vec<String> = Vec::new();
+            for v in a.non_empty() {
+                let mapped = match f.rule {
+                    Rule::Text => Some(v.to_string()),
+                    Rule::Civility => fields::civility(v).map(str::to_string),
+                    Rule::Phone => fields::is_printable_string(v).then(|| v.to_string()),
+                    Rule::Mail => fields::is_mail(v).then(|| v.to_string()),
+                    Rule::StructureDn => {
+                        if self.perimeter.has(v) {
+                            Some(self.layout.structure_dn(v).to_string())
+                        } else {
+                            self.stats.dangling_links += 1;
+                            continue;
+                        }
+                    }
+                    Rule::StructureComposite => {
+                        let (sid, rest) = v.split_once('$').unwrap_or((v, ""));
+                        if self.perimeter.has(sid) {
+                            Some(format!("{}${rest}", self.layout.structure_dn(sid)))
+                        } else {
+                            self.stats.dangling_links += 1;
+                            continue;
+                        }
+                    }
+                };
+                match mapped {
+                    Some(m) => out.push(m),
+                    None => {
+                        *self
+                            .stats
+                            .invalid_values
+                            .entry(f.aaf.to_string())
+                            .or_default() += 1
+                    }
+                }
+            }
+            if SINGLE_VALUED.contains(&f.ldap) {
+                out.truncate(1);
+            }
+            e.add(f.ldap, out);
+        }
+    }
+
+    fn person_entry(&mut self, rec: &Record, kind: EntryKind, table: &[Field]) -> Entry {
+        let l = self.layout;
+        let mut e = Entry::new(l.person_dn(&rec.id));
+        let mut classes: Vec<&str> = PERSON_CLASSES.to_vec();
+        classes.push(match kind {
+            EntryKind::Pupil => "ENTEleve",
+            EntryKind::Parent => "ENTAuxPersRelEleve",
+            _ => "ENTPerson",
+        });
+        classes.push(STATE_CLASS);
+        e.add("objectClass", classes);
+        e.set("uid", l.person_uid(&rec.id));
+        e.set("ENTPersonJointure", l.jointure(&rec.id));
+        e.set(ATTR_SOURCE, l.source.clone());
+        e.set(ATTR_FIRST_SEEN, self.first_seen.clone());
+        self.apply(rec, table, &mut e);
+        // sn and cn are mandatory (person): fall back on the birth name, then
+        // on the opaque uid, so that no real record is refused by slapd.
+        if e.get("sn").is_none() {
+            let fallback = e
+                .first("ENTPersonNomPatro")
+                .map(str::to_string)
+                .unwrap_or_else(|| l.person_uid(&rec.id));
+            e.set("sn", fallback);
+        }
+        let sn = e.first("sn").unwrap_or_default().to_string();
+        let cn = match e.first("givenName") {
+            Some(g) => format!("{g} {sn}"),
+            None => sn,
+        };
+        e.set("cn", cn);
+        e
+    }
+
+    fn map_structure(&mut self, rec: &Record) -> Option<Desired> {
+        if !self
+            .perimeter
+            .admit_structure(&rec.id, rec.first("ENTStructureUAI"))
+        {
+            return None;
+        }
+        let l = self.layout;
+        let mut e = Entry::new(l.structure_dn(&rec.id));
+        e.add(
+            "objectClass",
+            [
+                "top",
+                "organizationalUnit",
+                "ENTStructure",
+                "ENTEtablissement",
+                STATE_CLASS,
+            ],
+        );
+        e.set("ou", l.structure_ou(&rec.id));
+        e.set("ENTStructureJointure", l.jointure(&rec.id));
+        e.set(ATTR_SOURCE, l.source.clone());
+        self.apply(rec, fields::STRUCTURE, &mut e);
+        Some(Desired {
+            kind: EntryKind::Structure,
+            id: rec.id.clone(),
+            entry: e,
+        })
+    }
+
+    /// Structure ids of composite values (`sid$…`) that are in the perimeter.
+    fn kept_sids<'r>(&self, rec: &'r Record, attr: &str) -> Vec<&'r str> {
+        rec.values(attr)
+            .into_iter()
+            .map(|v| v.split('$').next().unwrap_or(v))
+            .filter(|s| self.perimeter.has(s))
+            .collect()
+    }
+
+    fn map_pupil(&mut self, rec: &Record) -> Option<Desired> {
+        let attached = self.kept_sids(rec, "ENTPersonStructRattach");
+        let in_classes = self.kept_sids(rec, "ENTPersonClasses");
+        if attached.is_empty() && in_classes.is_empty() {
+            return None;
+        }
+        let mut e = self.person_entry(rec, EntryKind::Pupil, fields::PUPIL);
+        e.set("ENTPersonProfils", PROFILE_PUPIL);
+        Some(Desired {
+            kind: EntryKind::Pupil,
+            id: rec.id.clone(),
+            entry: e,
+        })
+    }
+
+    fn map_parent(&mut self, rec: &Record) -> Option<Desired> {
+        let mut pupils: BTreeSet<String> = self
+            .pupils_of_parent
+            .get(&rec.id)
+            .cloned()
+            .unwrap_or_default();
+        for p in rec.values("ENTPersRelEleveEleve") {
+            if self.kept_pupils.contains(p) {
+                pupils.insert(p.to_string());
+            } else {
+                self.stats.dangling_links += 1;
+            }
+        }
+        if pupils.is_empty() {
+            return None;
+        }
+        let mut e = self.person_entry(rec, EntryKind::Parent, fields::PARENT);
+        e.set("ENTPersonProfils", PROFILE_PARENT);
+        e.add(
+            "ENTAuxPersRelEleveEleve",
+            pupils.iter().map(|p| self.layout.person_dn(p).to_string()),
+        );
+        Some(Desired {
+            kind: EntryKind::Parent,
+            id: rec.id.clone(),
+            entry: e,
+        })
+    }
+
+    fn map_staff(&mut self, rec: &Record) -> Option<Desired> {
+        let attached = self.kept_sids(rec, "ENTPersonStructRattach");
+        let functions = self.kept_sids(rec, "ENTPersonFonctions");
+        if attached.is_empty() && functions.is_empty() {
+            return None;
+        }
+        let mut e = self.person_entry(rec, EntryKind::Staff, fields::STAFF);
+        let has_address = fields::STAFF_CONSENTED
+            .iter()
+            .any(|f| rec.first(f.aaf).is_some());
+        if self.consent.contains(&rec.id) {
+            self.apply(rec, fields::STAFF_CONSENTED, &mut e);
+        } else if has_address {
+            self.stats.staff_address_withheld += 1;
+        }
+        let mut profiles = BTreeSet::new();
+        for v in rec.values("ENTPersonFonctions") {
+            let mut parts = v.split('$');
+            let sid = parts.next().unwrap_or("");
+            if !self.perimeter.has(sid) {
+                continue;
+            }
+            match parts.next().unwrap_or("").trim() {
+                "ENS" => profiles.insert(PROFILE_TEACHER),
+                "DOC" => profiles.insert(PROFILE_LIBRARIAN),
+                "DIR" => profiles.insert(PROFILE_DIRECTOR),
+                _ => false,
+            };
+        }
+        if rec.first("ENTPersonCategorieEnseignant") == Some("O") {
+            profiles.insert(PROFILE_TEACHER);
+        }
+        if rec
+            .first("ENTEnsFonctionDir")
+            .is_some_and(|v| !v.eq_ignore_ascii_case("N"))
+        {
+            profiles.insert(PROFILE_DIRECTOR);
+        }
+        if profiles.is_empty() {
+            profiles.insert(PROFILE_STAFF);
+        }
+        if profiles.contains(PROFILE_TEACHER) || profiles.contains(PROFILE_LIBRARIAN) {
+            e.add("objectClass", ["ENTAuxEnseignant"]);
+        }
+        e.add("ENTPersonProfils", profiles);
+        Some(Desired {
+            kind: EntryKind::Staff,
+            id: rec.id.clone(),
+            entry: e,
+        })
+    }
+
+    /// Bookkeeping once a person is kept: class/group membership and the
+    /// pupil ↔ parent links resolved at the end.
+    fn after_insert(&mut self, d: &Desired, rec: &Record) {
+        if !d.kind.is_person() {
+            return;
+        }
+        let dn = d.entry.dn.to_string();
+        for (attr, kind) in [
+            ("ENTPersonClasses", GroupKind::Classe),
+            ("ENTPersonGroupes", GroupKind::Groupe),
+        ] {
+            for v in rec.values(attr) {
+                // 1D: sid$?$?$code$label; fields 1 and 2 are not interpreted
+                let f: Vec<&str> = v.split('$').map(str::trim).collect();
+                let sid = f[0];
+                let label = f.get(4).copied().filter(|s| !s.is_empty());
+                let code = f
+                    .get(3)
+                    .copied()
+                    .filter(|s| !s.is_empty())
+                    .or(label)
+                    .or_else(|| f.get(1).copied().filter(|s| !s.is_empty()));
+                let Some(code) = code else {
+                    *self
+                        .stats
+                        .invalid_values
+                        .entry(attr.to_string())
+                        .or_default() += 1;
+                    continue;
+                };
+                if !self.perimeter.has(sid) {
+                    continue;
+                }
+                let acc = self
+                    .groups
+                    .entry((kind, sid.to_string(), code.to_string()))
+                    .or_default();
+                if d.kind == EntryKind::Pupil || acc.name.is_none() {
+                    if let Some(l) = label {
+                        acc.name = Some(l.to_string());
+                    }
+                }
+                acc.members.insert(dn.clone());
+            }
+        }
+        match d.kind {
+            EntryKind::Pupil => {
+                self.kept_pupils.insert(rec.id.clone());
+                let mut refs = Vec::new();
+                for v in rec.values("ENTEleveAutoriteParentale") {
+                    let (pid, code) = match v.split_once('$') {
+                        Some((p, c)) => (
+                            p.trim(),
+                            Some(c.trim().to_string()).filter(|c| !c.is_empty()),
+                        ),
+                        None => (v.trim(), None),
+                    };
+                    if pid.is_empty() {
+                        continue;
+                    }
+                    self.pupils_of_parent
+                        .entry(pid.to_string())
+                        .or_default()
+                        .insert(rec.id.clone());
+                    refs.push((pid.to_string(), code));
+                }
+                self.parents_of_pupil.insert(d.entry.dn.key(), refs);
+            }
+            EntryKind::Parent => {
+                self.kept_parents.insert(rec.id.clone());
+            }
+            _ => {}
+        }
+    }
+
+    /// Resolves pupil → parent links against the parents actually kept and
+    /// builds the class and group entries.
+    pub fn finish(mut self) -> MappedTree {
+        for (key, refs) in std::mem::take(&mut self.parents_of_pupil) {
+            let Some(d) = self.desired.get_mut(&key) else {
+                continue;
+            };
+            let mut auth = Vec::new();
+            let mut dns = Vec::new();
+            for (pid, code) in refs {
+                if !self.kept_parents.contains(&pid) {
+                    self.stats.dangling_links += 1;
+                    continue;
+                }
+                let pdn = self.layout.person_dn(&pid).to_string();
+                auth.push(match code {
+                    Some(c) => format!("{pdn}${c}"),
+                    None => pdn.clone(),
+                });
+                dns.push(pdn);
+            }
+            d.entry.add("ENTEleveAutoriteParentale", auth);
+            d.entry.add("ENTEleveParents", dns);
+        }
+        for ((kind, sid, code), acc) in std::mem::take(&mut self.groups) {
+            let l = self.layout;
+            let mut e = Entry::new(l.class_dn(kind, &sid, &code));
+            e.add(
+                "objectClass",
+                ["top", "groupOfNames", kind.object_class(), STATE_CLASS],
+            );
+            e.set("cn", l.class_cn(kind, &sid, &code));
+            e.add("member", acc.members);
+            if let Some(n) = acc.name {
+                e.set("description", n);
+            }
+            e.set("aafSyncStructure", l.structure_dn(&sid).to_string());
+            e.set("aafSyncCode", code.clone());
+            e.set(ATTR_SOURCE, l.source.clone());
+            let d = Desired {
+                kind: match kind {
+                    GroupKind::Classe => EntryKind::Classe,
+                    GroupKind::Groupe => EntryKind::Groupe,
+                },
+                id: format!("{sid}${code}"),
+                entry: e,
+            };
+            self.desired.insert(d.entry.dn.key(), d);
+        }
+        MappedTree {
+            entries: self.desired.into_values().collect(),
+            stats: self.stats,
+            missing_uai: self.perimeter.missing_uai(),
+        }
+    }
+}
+
+/// `YYYYMMDD000000Z` (GeneralizedTime of a date).
+pub fn generalized_date(d: time::Date) -> String {
+    format!(
+        "{:04}{:02}{:02}000000Z",
+        d.year(),
+        u8::from(d.month()),
+        d.day()
+    )
+}
+
+/// Splits `<source>$<id>` and returns the id when the source matches.
+pub fn id_of_jointure<'j>(jointure: &'j str, source: &str) -> Option<&'j str> {
+    let (s, id) = jointure.split_once('$')?;
+    (s == source).then_some(id)
+}
+
+#[cfg(test)]
+mod tests;

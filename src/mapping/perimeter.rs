@@ -1,0 +1,67 @@
+//! Perimeter (spec §6): the ENT only receives data of its own schools.
+//!
+//! Defense in depth if the académie sends too much: a structure whose UAI is
+//! not configured is refused, and so is a person attached only to refused
+//! structures. A parent is kept only while one of their pupils is kept (the
+//! mapper applies that rule once pupils are known).
+
+use std::collections::{BTreeSet, HashSet};
+
+/// The configured perimeter and the structures of the extraction found in it.
+#[derive(Debug, Default)]
+pub struct Perimeter {
+    all: bool,
+    uai: BTreeSet<String>,
+    kept_sids: HashSet<String>,
+    seen_uai: BTreeSet<String>,
+}
+
+impl Perimeter {
+    pub fn new(uai: &[String], all: bool) -> Self {
+        Perimeter {
+            all,
+            uai: uai.iter().map(|u| u.to_ascii_uppercase()).collect(),
+            ..Default::default()
+        }
+    }
+
+    /// Decides on a structure record; remembers its id when kept.
+    pub fn admit_structure(&mut self, sid: &str, uai: Option<&str>) -> bool {
+        let uai = uai.map(|u| u.trim().to_ascii_uppercase());
+        if let Some(u) = &uai {
+            self.seen_uai.insert(u.clone());
+        }
+        let ok = self.all || uai.is_some_and(|u| self.uai.contains(&u));
+        if ok {
+            self.kept_sids.insert(sid.to_string());
+        }
+        ok
+    }
+
+    /// True when the structure id belongs to a kept structure.
+    pub fn has(&self, sid: &str) -> bool {
+        self.kept_sids.contains(sid)
+    }
+
+    /// Configured UAIs that no structure record of the extraction carried.
+    pub fn missing_uai(&self) -> Vec<String> {
+        self.uai.difference(&self.seen_uai).cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_only_configured_schools() {
+        let mut p = Perimeter::new(&["0920484B".into(), "0921262X".into()], false);
+        assert!(p.admit_structure("1", Some("0920484b")));
+        assert!(!p.admit_structure("2", Some("0750001A")));
+        assert!(!p.admit_structure("3", None));
+        assert!(p.has("1") && !p.has("2") && !p.has("3"));
+        assert_eq!(p.missing_uai(), vec!["0921262X".to_string()]);
+        let mut all = Perimeter::new(&[], true);
+        assert!(all.admit_structure("9", None));
+    }
+}

@@ -1,0 +1,231 @@
+//! Shared, I/O-free types: distinguished names, entries and their attributes.
+//!
+//! Attribute names are matched case-insensitively (as LDAP does) but keep the
+//! spelling the mapping chose; values are kept sorted so that plans, LDIF and
+//! golden files are deterministic.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// A distinguished name. `key` is the lower-cased form used for comparisons
+/// (all RDN attributes the sync uses have case-insensitive matching).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(transparent)]
+pub struct Dn(String);
+
+impl Dn {
+    pub fn new(s: impl Into<String>) -> Self {
+        Dn(s.into())
+    }
+    /// `attr=value,parent` with the value escaped per RFC 4514.
+    pub fn child(parent: &Dn, attr: &str, value: &str) -> Self {
+        Dn(format!("{attr}={},{}", escape_rdn_value(value), parent.0))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+    pub fn key(&self) -> String {
+        dn_key(&self.0)
+    }
+}
+
+impl fmt::Display for Dn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Normalised comparison key of a DN string: lower case, no blanks around
+/// separators (slapd may return `a=b, c=d` for a value written `a=b,c=d`).
+pub fn dn_key(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    let mut escaped = false;
+    while let Some(c) = chars.next() {
+        if escaped {
+            out.extend(c.to_lowercase());
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' => {
+                out.push(c);
+                escaped = true;
+            }
+            ',' | '=' | '+' => {
+                while out.ends_with(' ') {
+                    out.pop();
+                }
+                out.push(c);
+                while chars.peek() == Some(&' ') {
+                    chars.next();
+                }
+            }
+            _ => out.extend(c.to_lowercase()),
+        }
+    }
+    out
+}
+
+/// Escapes an RDN attribute value (RFC 4514 section 2.4).
+pub fn escape_rdn_value(v: &str) -> String {
+    let mut out = String::with_capacity(v.len() + 4);
+    let last = v.chars().count().saturating_sub(1);
+    for (i, c) in v.chars().enumerate() {
+        match c {
+            '"' | '+' | ',' | ';' | '<' | '>' | '\\' | '=' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '#' if i == 0 => out.push_str("\\#"),
+            ' ' if i == 0 || i == last => out.push_str("\\ "),
+            '\0' => out.push_str("\\00"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Escapes a value for use inside an LDAP search filter (RFC 4515).
+pub fn escape_filter_value(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '*' => out.push_str("\\2a"),
+            '(' => out.push_str("\\28"),
+            ')' => out.push_str("\\29"),
+            '\\' => out.push_str("\\5c"),
+            '\0' => out.push_str("\\00"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// One attribute: its display name and its values (sorted, no duplicates).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Attr {
+    pub name: String,
+    pub values: Vec<String>,
+}
+
+/// An LDAP entry as the sync sees it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Entry {
+    pub dn: Dn,
+    #[serde(serialize_with = "ser_attrs")]
+    pub attrs: BTreeMap<String, Attr>,
+}
+
+fn ser_attrs<S: serde::Serializer>(
+    attrs: &BTreeMap<String, Attr>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut m = s.serialize_map(Some(attrs.len()))?;
+    for a in attrs.values() {
+        m.serialize_entry(&a.name, &a.values)?;
+    }
+    m.end()
+}
+
+impl Entry {
+    pub fn new(dn: Dn) -> Self {
+        Entry {
+            dn,
+            attrs: BTreeMap::new(),
+        }
+    }
+
+    /// Adds values to an attribute, dropping empty strings and duplicates
+    /// (case-insensitively: most directory attributes match case-insensitively
+    /// and slapd refuses two values that match).
+    pub fn add<I, S>(&mut self, name: &str, values: I)
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let attr = self
+            .attrs
+            .entry(name.to_ascii_lowercase())
+            .or_insert_with(|| Attr {
+                name: name.to_string(),
+                values: Vec::new(),
+            });
+        for v in values {
+            let v: String = v.into();
+            if v.is_empty() {
+                continue;
+            }
+            let lower = v.to_lowercase();
+            if !attr.values.iter().any(|x| x.to_lowercase() == lower) {
+                attr.values.push(v);
+            }
+        }
+        attr.values.sort();
+        if attr.values.is_empty() {
+            self.attrs.remove(&name.to_ascii_lowercase());
+        }
+    }
+
+    pub fn set(&mut self, name: &str, value: impl Into<String>) {
+        self.attrs.remove(&name.to_ascii_lowercase());
+        self.add(name, [value.into()]);
+    }
+
+    pub fn remove(&mut self, name: &str) -> Option<Attr> {
+        self.attrs.remove(&name.to_ascii_lowercase())
+    }
+
+    pub fn get(&self, name: &str) -> Option<&[String]> {
+        self.attrs
+            .get(&name.to_ascii_lowercase())
+            .map(|a| a.values.as_slice())
+    }
+
+    pub fn first(&self, name: &str) -> Option<&str> {
+        self.get(name).and_then(|v| v.first()).map(String::as_str)
+    }
+
+    pub fn has_value(&self, name: &str, value: &str) -> bool {
+        self.get(name)
+            .is_some_and(|vs| vs.iter().any(|v| v.eq_ignore_ascii_case(value)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dn_keys_ignore_case_and_blanks() {
+        assert_eq!(dn_key("UID=A-1, ou=People,dc=X"), "uid=a-1,ou=people,dc=x");
+        assert_eq!(dn_key("cn=a\\,B,dc=x"), "cn=a\\,b,dc=x");
+    }
+
+    #[test]
+    fn rdn_values_are_escaped() {
+        assert_eq!(escape_rdn_value("a,b+c"), "a\\,b\\+c");
+        assert_eq!(escape_rdn_value(" #x "), "\\ #x\\ ");
+        assert_eq!(escape_rdn_value("#x"), "\\#x");
+        assert_eq!(
+            Dn::child(&Dn::new("dc=x"), "cn", "a=b").as_str(),
+            "cn=a\\=b,dc=x"
+        );
+    }
+
+    #[test]
+    fn filter_values_are_escaped() {
+        assert_eq!(escape_filter_value("a*(b)\\"), "a\\2a\\28b\\29\\5c");
+    }
+
+    #[test]
+    fn entry_dedups_case_insensitively_and_sorts() {
+        let mut e = Entry::new(Dn::new("dc=x"));
+        e.add("sn", ["b", "A", "a", ""]);
+        assert_eq!(e.get("SN").unwrap(), &["A".to_string(), "b".to_string()]);
+        e.add("mail", Vec::<String>::new());
+        assert!(e.get("mail").is_none());
+    }
+}

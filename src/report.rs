@@ -1,0 +1,174 @@
+//! The end-of-run report: one set of counters that feeds the JSON report
+//! (`--report`) and the human summary. Ids, DNs of the managed tree, field
+//! names and counts only: never a name, birth date, address or phone.
+
+use crate::aaf::decode::Detected;
+use crate::aaf::RecordError;
+use crate::diff::Plan;
+use crate::ldap::ApplyOutcome;
+use crate::mapping::MapStats;
+use crate::model::Dn;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+/// One file read.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileReport {
+    pub file: String,
+    pub category: String,
+    pub part: u32,
+    pub encoding: Detected,
+    pub records: u64,
+    pub rejected: u64,
+}
+
+/// The extraction read.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ExtractionReport {
+    pub label: String,
+    pub kind: String,
+    pub date: String,
+    /// Header comments (versionAF, degre, codeAcademieExport…) of the first file.
+    pub header: BTreeMap<String, String>,
+    pub files: Vec<FileReport>,
+}
+
+/// Counts of planned operations by kind of entry.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PlanCounts {
+    pub by_kind: BTreeMap<String, BTreeMap<String, u64>>,
+    pub unchanged: u64,
+    pub total: u64,
+}
+
+impl PlanCounts {
+    pub fn of(plan: &Plan) -> Self {
+        let mut c = PlanCounts {
+            unchanged: plan.unchanged,
+            total: plan.changes.len() as u64,
+            ..Default::default()
+        };
+        for p in &plan.changes {
+            *c.by_kind
+                .entry(p.kind.as_str().to_string())
+                .or_default()
+                .entry(p.change.op_name().to_string())
+                .or_default() += 1;
+        }
+        c
+    }
+}
+
+/// Everything a run reports.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    pub run_id: String,
+    pub version: String,
+    pub started: String,
+    pub finished: String,
+    /// The run date (`--now`).
+    pub now: String,
+    pub dry_run: bool,
+    /// `ok`, `partial` (some records rejected or operations failed) or `refused`.
+    pub outcome: String,
+    pub exit_code: i32,
+    pub error: Option<String>,
+    pub extraction: Option<ExtractionReport>,
+    /// Files given that are not AAF extraction files (not read).
+    pub ignored_files: Vec<String>,
+    pub mapping: MapStats,
+    pub rejected_records: Vec<RecordError>,
+    /// Configured UAIs that no structure of the extraction carried.
+    pub perimeter_missing_uai: Vec<String>,
+    pub branches_created: Vec<Dn>,
+    pub logins_created: u64,
+    pub plan: PlanCounts,
+    pub applied: Option<ApplyOutcome>,
+    /// Managed people and structures absent from this Complet, by category
+    /// (AAF ids); left untouched.
+    pub absent: BTreeMap<String, Vec<String>>,
+}
+
+impl Report {
+    /// The human summary printed on stderr.
+    pub fn summary(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "aaf-sync {} run {}{}: {}",
+            self.version,
+            self.run_id,
+            if self.dry_run { " (dry run)" } else { "" },
+            self.outcome
+        );
+        if let Some(e) = &self.error {
+            let _ = writeln!(s, "  error: {e}");
+        }
+        if let Some(x) = &self.extraction {
+            let _ = writeln!(s, "  extraction {} ({} files)", x.label, x.files.len());
+        }
+        for (cat, c) in &self.mapping.categories {
+            let _ = writeln!(
+                s,
+                "  {cat:<13} mapped {:>7}  out of perimeter {:>5}  rejected {:>5}",
+                c.mapped, c.out_of_perimeter, c.rejected
+            );
+        }
+        let dropped: u64 = self.mapping.dropped_attributes.values().sum();
+        if dropped > 0 {
+            let _ = writeln!(
+                s,
+                "  dropped (not authorised): {} values of {} attributes",
+                dropped,
+                self.mapping.dropped_attributes.len()
+            );
+        }
+        if self.mapping.staff_address_withheld > 0 {
+            let _ = writeln!(
+                s,
+                "  staff home addresses withheld: {}",
+                self.mapping.staff_address_withheld
+            );
+        }
+        if !self.perimeter_missing_uai.is_empty() {
+            let _ = writeln!(
+                s,
+                "  perimeter schools absent from the extraction: {}",
+                self.perimeter_missing_uai.join(", ")
+            );
+        }
+        let verb = if self.dry_run { "planned" } else { "applied" };
+        let _ = writeln!(
+            s,
+            "  changes {verb}: {} (unchanged entries: {})",
+            self.plan.total, self.plan.unchanged
+        );
+        for (kind, ops) in &self.plan.by_kind {
+            let ops: Vec<String> = ops.iter().map(|(o, n)| format!("{o} {n}")).collect();
+            let _ = writeln!(s, "    {kind:<13} {}", ops.join(", "));
+        }
+        if let Some(a) = &self.applied {
+            if !a.failures.is_empty() {
+                let _ = writeln!(s, "  LDAP operations failed: {}", a.failures.len());
+                for f in a.failures.iter().take(10) {
+                    let _ = writeln!(s, "    {} {}: {}", f.op, f.dn, f.error);
+                }
+            }
+        }
+        if !self.rejected_records.is_empty() {
+            let _ = writeln!(s, "  records rejected: {}", self.rejected_records.len());
+            for r in self.rejected_records.iter().take(10) {
+                let _ = writeln!(s, "    {r}");
+            }
+        }
+        for (cat, ids) in &self.absent {
+            let _ = writeln!(
+                s,
+                "  absent from this Complet ({cat}): {} (left untouched)",
+                ids.len()
+            );
+        }
+        s
+    }
+}

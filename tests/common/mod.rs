@@ -1,0 +1,234 @@
+//! Test harness: a real slapd (Debian package) started per test in a temp
+//! dir on a free loopback port, with the project's schema; the `aaf-sync`
+//! binary run as a user would; readbacks with the OpenLDAP command-line
+//! tools, independent of the code under test.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const BASE: &str = "dc=example,dc=org";
+pub const ADMIN: &str = "cn=admin,dc=example,dc=org";
+pub const PW: &str = "secret";
+
+/// Fails (never skips) when slapd is missing: CI must install it.
+pub fn require_slapd() {
+    for p in [
+        "/usr/sbin/slapd",
+        "/usr/bin/ldapsearch",
+        "/usr/bin/ldapmodify",
+    ] {
+        assert!(
+            Path::new(p).exists(),
+            "{p} not found: install the Debian packages slapd and ldap-utils (scripts/test.sh does)"
+        );
+    }
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One throwaway slapd.
+pub struct Slapd {
+    pub dir: tempfile::TempDir,
+    pub url: String,
+}
+
+impl Slapd {
+    pub fn start() -> Slapd {
+        require_slapd();
+        let dir = tempfile::tempdir().unwrap();
+        for _ in 0..5 {
+            let port = free_port();
+            let out = Command::new("bash")
+                .arg(root().join("scripts/slapd-test-instance.sh"))
+                .args([
+                    "start",
+                    dir.path().join("ldap").to_str().unwrap(),
+                    &port.to_string(),
+                ])
+                .env("MDB_FAST", "1")
+                .output()
+                .unwrap();
+            if out.status.success() {
+                let url = String::from_utf8(out.stdout).unwrap().trim().to_string();
+                return Slapd { dir, url };
+            }
+            let err = String::from_utf8_lossy(&out.stderr).to_string();
+            assert!(err.contains("busy"), "slapd did not start: {err}");
+        }
+        panic!("no free port for slapd");
+    }
+
+    pub fn stop(&self) {
+        let _ = Command::new("bash")
+            .arg(root().join("scripts/slapd-test-instance.sh"))
+            .args(["stop", self.dir.path().join("ldap").to_str().unwrap()])
+            .output();
+    }
+
+    /// `ldapsearch` as admin; LDIF text, unwrapped.
+    pub fn search(&self, base: &str, scope: &str, filter: &str, attrs: &[&str]) -> String {
+        let out = Command::new("ldapsearch")
+            .args([
+                "-x",
+                "-LLL",
+                "-o",
+                "ldif-wrap=no",
+                "-H",
+                &self.url,
+                "-D",
+                ADMIN,
+                "-w",
+                PW,
+            ])
+            .args(["-b", base, "-s", scope, filter])
+            .args(attrs)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success() || out.status.code() == Some(32),
+            "ldapsearch failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Entries under `base` matching `filter`, decoded.
+    pub fn entries(&self, base: &str, filter: &str, attrs: &[&str]) -> BTreeMap<String, Attrs> {
+        parse_ldif(&self.search(base, "sub", filter, attrs))
+    }
+
+    /// One entry (panics if absent).
+    pub fn entry(&self, dn: &str) -> Attrs {
+        let mut m = parse_ldif(&self.search(dn, "base", "(objectClass=*)", &["*", "+"]));
+        m.remove(&dn.to_lowercase())
+            .unwrap_or_else(|| panic!("{dn} not found"))
+    }
+
+    pub fn modify(&self, ldif: &str) {
+        let mut child = Command::new("ldapmodify")
+            .args(["-x", "-H", &self.url, "-D", ADMIN, "-w", PW])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(ldif.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "ldapmodify: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Simple bind as `dn`; true when it succeeds.
+    pub fn can_bind(&self, dn: &str, pw: &str) -> bool {
+        Command::new("ldapwhoami")
+            .args(["-x", "-H", &self.url, "-D", dn, "-w", pw])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    }
+
+    /// Writes a config for this server.
+    pub fn config(&self, dir: &Path, uai: &[String], extra: &str) -> PathBuf {
+        let pw = dir.join("ldap.secret");
+        std::fs::write(&pw, format!("{PW}\n")).unwrap();
+        let uai: Vec<String> = uai.iter().map(|u| format!("\"{u}\"")).collect();
+        let body = format!(
+            "[ldap]\nurl = \"{}\"\nbind_dn = \"{ADMIN}\"\nbind_password_file = \"{}\"\nbase_dn = \"{BASE}\"\n\
+             [source]\nname = \"AC-CRETEIL\"\n[perimeter]\nuai = [{}]\n[paths]\nwork_dir = \"{}\"\n{extra}",
+            self.url,
+            pw.display(),
+            uai.join(", "),
+            dir.join("work").display()
+        );
+        let p = dir.join("aaf-sync.toml");
+        std::fs::write(&p, body).unwrap();
+        p
+    }
+}
+
+impl Drop for Slapd {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Attribute name (lower case) → values.
+pub type Attrs = BTreeMap<String, Vec<String>>;
+
+/// Parses unwrapped LDIF (`-o ldif-wrap=no`), base64 values decoded.
+pub fn parse_ldif(text: &str) -> BTreeMap<String, Attrs> {
+    use base64::Engine;
+    let mut out = BTreeMap::new();
+    for block in text.split("\n\n") {
+        let mut dn = None;
+        let mut attrs: Attrs = BTreeMap::new();
+        for line in block.lines() {
+            if line.starts_with('#') || line.is_empty() {
+                continue;
+            }
+            let (name, value) = if let Some((n, v)) = line.split_once(":: ") {
+                let bytes = base64::engine::general_purpose::STANDARD.decode(v).unwrap();
+                (n, String::from_utf8(bytes).unwrap())
+            } else if let Some((n, v)) = line.split_once(": ") {
+                (n, v.to_string())
+            } else {
+                continue;
+            };
+            if name == "dn" {
+                dn = Some(value.to_lowercase());
+            } else {
+                attrs.entry(name.to_lowercase()).or_default().push(value);
+            }
+        }
+        if let Some(dn) = dn {
+            out.insert(dn, attrs);
+        }
+    }
+    out
+}
+
+/// Runs the aaf-sync binary.
+pub fn aaf_sync(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_aaf-sync"))
+        .args(args)
+        .env_remove("AAF_SYNC_LDAP_PASSWORD")
+        .output()
+        .unwrap()
+}
+
+/// Runs aaf-sync and checks its exit code; returns (stdout, stderr).
+pub fn aaf_sync_ok(args: &[&str], code: i32) -> (String, String) {
+    let out = aaf_sync(args);
+    let (o, e) = (
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "aaf-sync {args:?}\nstdout:\n{o}\nstderr:\n{e}"
+    );
+    (o, e)
+}

@@ -1,0 +1,128 @@
+//! The schema ships twice (`.schema` for slapd.conf, `.ldif` for cn=config):
+//! this test keeps the two in step, and checks that both load into a stock
+//! slapd after core, cosine, nis and inetorgperson.
+//! `AAF_SYNC_BLESS=1 cargo test --test schema` rewrites the LDIF files.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn schema_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("schema")
+}
+
+fn schema_files() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(schema_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "schema"))
+        .collect();
+    v.sort();
+    assert!(v.len() >= 2, "schema files missing: {v:?}");
+    v
+}
+
+/// Converts slapd.conf schema syntax to a cn=config schema entry.
+fn to_ldif(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap();
+    let stem = path.file_stem().unwrap().to_str().unwrap();
+    let cn = stem.split_once('-').map(|(_, r)| r).unwrap_or(stem);
+    let mut defs: Vec<String> = Vec::new();
+    for line in text.lines() {
+        if line.trim_start().starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        if line.starts_with(char::is_whitespace) {
+            let last = defs.last_mut().expect("continuation before any definition");
+            last.push(' ');
+            last.push_str(line.trim());
+        } else {
+            defs.push(line.trim().to_string());
+        }
+    }
+    let mut out = format!(
+        "# Generated from {} by tests/schema.rs (AAF_SYNC_BLESS=1 cargo test --test schema).\n\
+         # Load into a running slapd: ldapadd -Y EXTERNAL -H ldapi:/// -f {}\n\
+         dn: cn={cn},cn=schema,cn=config\nobjectClass: olcSchemaConfig\ncn: {cn}\n",
+        path.file_name().unwrap().to_str().unwrap(),
+        path.with_extension("ldif")
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap(),
+    );
+    for d in defs {
+        let (kw, rest) = d.split_once(char::is_whitespace).unwrap();
+        let attr = match kw.to_ascii_lowercase().as_str() {
+            "attributetype" => "olcAttributeTypes",
+            "objectclass" => "olcObjectClasses",
+            "objectidentifier" => "olcObjectIdentifier",
+            other => panic!("unknown schema keyword {other}"),
+        };
+        let rest = rest.split_whitespace().collect::<Vec<_>>().join(" ");
+        out.push_str(&format!("{attr}: {rest}\n"));
+    }
+    out
+}
+
+#[test]
+fn ldif_matches_schema() {
+    for f in schema_files() {
+        let want = to_ldif(&f);
+        let ldif = f.with_extension("ldif");
+        if std::env::var_os("AAF_SYNC_BLESS").is_some() {
+            std::fs::write(&ldif, &want).unwrap();
+        }
+        let have = std::fs::read_to_string(&ldif).unwrap_or_default();
+        assert!(
+            have == want,
+            "{} is out of step with {}: run AAF_SYNC_BLESS=1 cargo test --test schema",
+            ldif.display(),
+            f.display()
+        );
+    }
+}
+
+#[test]
+fn schema_files_load_in_slapd_conf_format() {
+    common::require_slapd();
+    let dir = tempfile::tempdir().unwrap();
+    let mut conf = String::new();
+    for s in ["core", "cosine", "nis", "inetorgperson"] {
+        conf.push_str(&format!("include /etc/ldap/schema/{s}.schema\n"));
+    }
+    for f in schema_files() {
+        conf.push_str(&format!("include {}\n", f.display()));
+    }
+    conf.push_str(&format!(
+        "modulepath /usr/lib/ldap\nmoduleload back_mdb\ndatabase mdb\nsuffix \"dc=example,dc=org\"\ndirectory {}\n",
+        dir.path().display()
+    ));
+    let cf = dir.path().join("slapd.conf");
+    std::fs::write(&cf, conf).unwrap();
+    let out = Command::new("/usr/sbin/slaptest")
+        .args(["-u", "-f"])
+        .arg(&cf)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "slaptest refused the schema: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn ldif_schema_loads_into_cn_config() {
+    // the harness builds cn=config from schema/*.ldif with slapadd -n0
+    let ldap = common::Slapd::start();
+    let out = ldap.search(
+        "cn=Subschema",
+        "base",
+        "(objectClass=*)",
+        &["objectClasses"],
+    );
+    assert!(out.contains("'aafSyncState'"), "{out}");
+    assert!(out.contains("'ENTEleve'"), "{out}");
+}
