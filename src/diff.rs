@@ -260,8 +260,7 @@ pub fn plan(desired: &[Desired], current: &HashMap<String, Entry>) -> Plan {
             });
         }
     }
-    p.changes
-        .sort_by(|a, b| (a.phase, a.change.dn().key()).cmp(&(b.phase, b.change.dn().key())));
+    p.changes.sort_by_key(|c| (c.phase, c.change.dn().key()));
     p
 }
 

@@ -130,7 +130,8 @@ const GIVEN_END: &[&str] = &["", "ne", "lie", "an", "o", "el", "ette", "is", "é
 fn word(rng: &mut Rng, syllables: u64) -> String {
     let mut s = String::new();
     for _ in 0..syllables {
-        s.push_str(*rng.pick(SYL));
+        let syl: &&str = rng.pick(SYL);
+        s.push_str(syl);
     }
     s
 }

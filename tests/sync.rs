@@ -1,0 +1,732 @@
+//! End-to-end: the `aaf-sync` binary against a real slapd, results read back
+//! with ldapsearch.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+
+const SCHOOL: &str = "ou=AC-CRETEIL-100,ou=structures,dc=example,dc=org";
+const PUPIL: &str = "uid=AC-CRETEIL-1001,ou=people,dc=example,dc=org";
+const TWIN: &str = "uid=AC-CRETEIL-1002,ou=people,dc=example,dc=org";
+const MOTHER: &str = "uid=AC-CRETEIL-2001,ou=people,dc=example,dc=org";
+const FATHER: &str = "uid=AC-CRETEIL-2002,ou=people,dc=example,dc=org";
+const TEACHER: &str = "uid=AC-CRETEIL-3001,ou=people,dc=example,dc=org";
+const CLASS: &str = "cn=AC-CRETEIL-100-classe-CPA,ou=groups,dc=example,dc=org";
+const GROUP: &str = "cn=AC-CRETEIL-100-groupe-G1,ou=groups,dc=example,dc=org";
+
+fn req(op: &str, cat: &str, id: &str, attrs: &[(&str, &[&str])]) -> String {
+    let opname = if cat == "EtabEducNat" {
+        "categorieStructure"
+    } else {
+        "categoriePersonne"
+    };
+    let mut s = format!(
+        "<{op}><operationalAttributes><attr name=\"{opname}\"><value>{cat}</value></attr></operationalAttributes>\n<identifier><id>{id}</id></identifier>\n<attributes>\n"
+    );
+    for (n, vs) in attrs {
+        s.push_str(&format!("<attr name=\"{n}\">"));
+        if vs.is_empty() {
+            s.push_str("<value/>");
+        }
+        for v in *vs {
+            s.push_str(&format!("<value>{v}</value>"));
+        }
+        s.push_str("</attr>\n");
+    }
+    s + &format!("</attributes></{op}>\n")
+}
+
+fn file(decl: Option<&str>, body: &str) -> String {
+    let mut s = String::new();
+    if let Some(d) = decl {
+        s.push_str(&format!("<?xml version=\"1.0\" encoding=\"{d}\"?>\r\n"));
+    }
+    s + "<!DOCTYPE ficAlimMENESR SYSTEM \"ficAlimMENESR.dtd\">\r\n<ficAlimMENESR>\r\n<!-- versionAF=\"AAF-VE2407\" -->\n<!-- degre=\"1D\" -->\n" + body + "</ficAlimMENESR>\n"
+}
+
+/// A hand-written 1D Complet with known values. `pupil_name` lets a test
+/// rename the pupil.
+fn write_extraction(dir: &Path, pupil_name: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    let etab = req(
+        "addRequest",
+        "EtabEducNat",
+        "100",
+        &[
+            ("ENTStructureJointure", &["100"]),
+            ("ENTStructureUAI", &["0920100J"]),
+            (
+                "ENTStructureNomCourant",
+                &["ECOLE ELEMENTAIRE D&amp;apos;APPLICATION"],
+            ),
+            ("ENTStructureSIREN", &[]),
+            ("ENTStructureTypeStruct", &["ECOLE ELEMENTAIRE PUBLIQUE"]),
+            ("ENTStructureVille", &["CRÉTEIL"]),
+            ("ENTStructureTelephone", &["01 45 00 00 00"]),
+            ("ENTStructureCodeTypeStruct", &["151"]),
+        ],
+    ) + &req(
+        "addRequest",
+        "EtabEducNat",
+        "200",
+        &[
+            ("ENTStructureJointure", &["200"]),
+            ("ENTStructureUAI", &["0750655E"]),
+            ("ENTStructureNomCourant", &["ECOLE HORS PERIMETRE"]),
+        ],
+    );
+    let eleve = req(
+        "addRequest",
+        "Eleve",
+        "1001",
+        &[
+            ("ENTPersonJointure", &["1001"]),
+            ("ENTEleveINE", &["123456789AB"]),
+            ("ENTPersonDateNaissance", &["03/02/2018"]),
+            ("ENTPersonNomPatro", &["CŒUR"]),
+            ("ENTPersonNom", &[pupil_name]),
+            ("ENTPersonPrenom", &["Zoé"]),
+            ("ENTPersonAutresPrenoms", &["Anaïs", "Noëlle"]),
+            ("ENTPersonCivilite", &["Mlle"]),
+            ("ENTPersonStructRattach", &["100"]),
+            ("ENTEleveAutoriteParentale", &["2001$10", "2002$20"]),
+            ("ENTEleveNiveau", &["CP"]),
+            ("ENTEleveRestaurantScolaire", &["O"]),
+            ("ENTPersonClasses", &["100$1$1$CPA$CP A"]),
+            ("ENTPersonGroupes", &["100$1$1$G1$CHORALE"]),
+            ("ENTPersonMail", &["zoe@example.invalid"]),
+            ("ENTEleveNouvelAttribut", &["X"]),
+        ],
+    ) + &req(
+        "addRequest",
+        "Eleve",
+        "1002",
+        &[
+            ("ENTPersonJointure", &["1002"]),
+            ("ENTPersonNom", &["CŒUR"]),
+            ("ENTPersonPrenom", &["Zoé"]),
+            ("ENTPersonCivilite", &["Mlle"]),
+            ("ENTPersonStructRattach", &["100"]),
+            ("ENTEleveAutoriteParentale", &["2001$10"]),
+            ("ENTPersonClasses", &["100$1$1$CPA$CP A"]),
+        ],
+    ) + &req(
+        "addRequest",
+        "Eleve",
+        "1009",
+        &[
+            ("ENTPersonJointure", &["1009"]),
+            ("ENTPersonNom", &["DEHORS"]),
+            ("ENTPersonPrenom", &["Léo"]),
+            ("ENTPersonStructRattach", &["200"]),
+            ("ENTEleveAutoriteParentale", &["2009$10"]),
+            ("ENTPersonClasses", &["200$1$1$CPB$CP B"]),
+        ],
+    );
+    let parents = req(
+        "addRequest",
+        "PersRelEleve",
+        "2001",
+        &[
+            ("ENTPersonJointure", &["2001"]),
+            ("ENTPersonNom", &["C&OElig;UR"]),
+            ("ENTPersonPrenom", &["H&eacute;l&egrave;ne"]),
+            ("ENTPersonCivilite", &["Madame"]),
+            ("ENTPersRelEleveEleve", &["1001", "1002"]),
+            ("ENTPersonAdresse", &["3 RUE DES ÉCOLES$BAT B$"]),
+            ("ENTPersonCodePostal", &["94000"]),
+            ("ENTPersRelEleveTelMobile", &["06 11 22 33 44"]),
+            ("ENTPersonTelPerso", &["01 11 22 33 44"]),
+            ("ENTPersonMail", &["helene@example.invalid"]),
+            ("ENTPersRelEleveTelPro", &[]),
+        ],
+    ) + &req(
+        "addRequest",
+        "PersRelEleve",
+        "2002",
+        &[
+            ("ENTPersonJointure", &["2002"]),
+            ("ENTPersonNom", &["MARTIN"]),
+            ("ENTPersonPrenom", &["Jean"]),
+            ("ENTPersonCivilite", &["M."]),
+            ("ENTPersRelEleveEleve", &["1001"]),
+        ],
+    ) + &req(
+        "addRequest",
+        "PersRelEleve",
+        "2009",
+        &[
+            ("ENTPersonJointure", &["2009"]),
+            ("ENTPersonNom", &["DEHORS"]),
+            ("ENTPersRelEleveEleve", &["1009"]),
+        ],
+    );
+    let staff = req(
+        "addRequest",
+        "PersEducNat",
+        "3001",
+        &[
+            ("ENTPersonJointure", &["3001"]),
+            ("ENTPersonNom", &["MAÎTRE"]),
+            ("ENTPersonPrenom", &["Paul"]),
+            ("ENTPersonCivilite", &["Monsieur"]),
+            ("ENTPersonStructRattach", &["100"]),
+            ("ENTPersonFonctions", &["100$ENS$ENSEIGNEMENT$-$-"]),
+            ("ENTPersonClasses", &["100$1$1$CPA$CP A"]),
+            ("ENTPersonMail", &["paul.maitre@ac-creteil.invalid"]),
+            ("ENTPersonAdresse", &["9 IMPASSE PRIVEE$$"]),
+            ("ENTPersonVille", &["PRIVEE"]),
+            ("ENTPersRelEleveTelMobile", &["06 99 99 99 99"]),
+            ("ENTPersonTelPerso", &["01 99 99 99 99"]),
+        ],
+    ) + &req(
+        "addRequest",
+        "PersEducNat",
+        "3002",
+        &[
+            ("ENTPersonJointure", &["3002"]),
+            ("ENTPersonNom", &["DIRECTRICE"]),
+            ("ENTPersonPrenom", &["Ève"]),
+            ("ENTPersonStructRattach", &["100"]),
+            ("ENTPersonFonctions", &["100$DIR$DIRECTION$-$-"]),
+        ],
+    ) + &req(
+        "addRequest",
+        "PersEducNat",
+        "3009",
+        &[
+            ("ENTPersonJointure", &["3009"]),
+            ("ENTPersonNom", &["AILLEURS"]),
+            ("ENTPersonStructRattach", &["200"]),
+        ],
+    );
+    let p = |cat: &str| dir.join(format!("ENT1D_Complet_20250904_{cat}_0000.xml"));
+    std::fs::write(p("EtabEducNat"), file(Some("UTF-8"), &etab)).unwrap();
+    // ISO-8859-15 with Œ (0xBC), as real files are
+    let latin9 = encoding_rs::ISO_8859_15
+        .encode(&file(Some("ISO-8859-15"), &eleve))
+        .0
+        .into_owned();
+    assert!(latin9.contains(&0xBC));
+    std::fs::write(p("Eleve"), latin9).unwrap();
+    std::fs::write(p("PersRelEleve"), file(None, &parents)).unwrap();
+    let latin9 = encoding_rs::ISO_8859_15
+        .encode(&file(None, &staff))
+        .0
+        .into_owned();
+    std::fs::write(p("PersEducNat"), latin9).unwrap();
+}
+
+fn one(a: &Attrs, name: &str) -> String {
+    let v = a
+        .get(&name.to_lowercase())
+        .unwrap_or_else(|| panic!("no {name} in {a:?}"));
+    assert_eq!(v.len(), 1, "{name}: {v:?}");
+    v[0].clone()
+}
+
+fn sorted(a: &Attrs, name: &str) -> Vec<String> {
+    let mut v = a.get(&name.to_lowercase()).cloned().unwrap_or_default();
+    v.sort();
+    v
+}
+
+struct Fixture {
+    ldap: Slapd,
+    tmp: tempfile::TempDir,
+    config: String,
+    extraction: String,
+}
+
+fn setup() -> Fixture {
+    let ldap = Slapd::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let config = ldap
+        .config(tmp.path(), &["0920100J".into(), "0921262X".into()], "")
+        .display()
+        .to_string();
+    let ex = tmp.path().join("extraction");
+    write_extraction(&ex, "CŒUR");
+    Fixture {
+        ldap,
+        extraction: ex.display().to_string(),
+        config,
+        tmp,
+    }
+}
+
+fn people(l: &Slapd) -> std::collections::BTreeMap<String, Attrs> {
+    l.entries(
+        "ou=people,dc=example,dc=org",
+        "(objectClass=ENTPerson)",
+        &["*"],
+    )
+}
+
+#[test]
+fn complet_sync_writes_the_expected_tree() {
+    let f = setup();
+    let report = f.tmp.path().join("report.json");
+    let (_, err) = aaf_sync_ok(
+        &[
+            "sync",
+            "--config",
+            &f.config,
+            "--now",
+            "2025-09-04",
+            "--report",
+            report.to_str().unwrap(),
+            &f.extraction,
+        ],
+        0,
+    );
+    assert!(err.contains(": ok"), "{err}");
+    let l = &f.ldap;
+
+    // structure, with the doubly escaped name decoded once
+    let s = l.entry(SCHOOL);
+    assert_eq!(one(&s, "ENTStructureJointure"), "AC-CRETEIL$100");
+    assert_eq!(one(&s, "ENTStructureUAI"), "0920100J");
+    assert_eq!(
+        one(&s, "ENTStructureNomCourant"),
+        "ECOLE ELEMENTAIRE D'APPLICATION"
+    );
+    assert_eq!(one(&s, "l"), "CRÉTEIL");
+    assert_eq!(
+        sorted(&s, "objectClass"),
+        [
+            "ENTEtablissement",
+            "ENTStructure",
+            "aafSyncState",
+            "organizationalUnit",
+            "top"
+        ]
+    );
+    assert!(
+        !s.contains_key("entstructuresiren"),
+        "empty value means no attribute"
+    );
+
+    // pupil: accents and Œ from an ISO-8859-15 file
+    let p = l.entry(PUPIL);
+    assert_eq!(one(&p, "sn"), "CŒUR");
+    assert_eq!(one(&p, "givenName"), "Zoé");
+    assert_eq!(one(&p, "cn"), "Zoé CŒUR");
+    assert_eq!(one(&p, "ENTPersonNomPatro"), "CŒUR");
+    assert_eq!(sorted(&p, "ENTPersonAutresPrenoms"), ["Anaïs", "Noëlle"]);
+    assert_eq!(one(&p, "personalTitle"), "Mlle");
+    assert_eq!(one(&p, "ENTPersonJointure"), "AC-CRETEIL$1001");
+    assert_eq!(one(&p, "ENTPersonLogin"), "zoe.coeur");
+    assert_eq!(one(&p, "ENTPersonProfils"), "National_ELV");
+    assert_eq!(one(&p, "ENTPersonStructRattach"), SCHOOL);
+    assert_eq!(one(&p, "ENTEleveINE"), "123456789AB");
+    assert_eq!(one(&p, "ENTPersonDateNaissance"), "03/02/2018");
+    assert_eq!(one(&p, "ENTEleveNiveau"), "CP");
+    assert_eq!(
+        one(&p, "ENTPersonClasses"),
+        format!("{SCHOOL}$1$1$CPA$CP A")
+    );
+    assert_eq!(
+        sorted(&p, "ENTEleveAutoriteParentale"),
+        [format!("{MOTHER}$10"), format!("{FATHER}$20")]
+    );
+    assert_eq!(sorted(&p, "ENTEleveParents"), [MOTHER, FATHER]);
+    assert!(sorted(&p, "objectClass").contains(&"ENTEleve".to_string()));
+    assert!(
+        !p.contains_key("mail"),
+        "pupil mail is not an authorised field"
+    );
+    assert!(!p.contains_key("enteleveNouvelAttribut".to_lowercase().as_str()));
+    assert_eq!(one(&p, "aafSyncFirstSeen"), "20250904000000Z");
+
+    // homonym: unique login
+    assert_eq!(one(&l.entry(TWIN), "ENTPersonLogin"), "zoe.coeur2");
+
+    // parents: HTML entities, links as DNs, mobile allowed
+    let m = l.entry(MOTHER);
+    assert_eq!(one(&m, "sn"), "CŒUR");
+    assert_eq!(one(&m, "givenName"), "Hélène");
+    assert_eq!(one(&m, "personalTitle"), "Mme");
+    assert_eq!(one(&m, "mobile"), "06 11 22 33 44");
+    assert_eq!(one(&m, "homePhone"), "01 11 22 33 44");
+    assert_eq!(one(&m, "ENTPersonAdresse"), "3 RUE DES ÉCOLES$BAT B$");
+    assert_eq!(one(&m, "ENTPersonProfils"), "National_TUT");
+    assert_eq!(sorted(&m, "ENTAuxPersRelEleveEleve"), [PUPIL, TWIN]);
+    assert_eq!(sorted(&l.entry(FATHER), "ENTAuxPersRelEleveEleve"), [PUPIL]);
+
+    // staff: no home address, no mobile, no personal phone
+    let t = l.entry(TEACHER);
+    assert_eq!(one(&t, "sn"), "MAÎTRE");
+    assert_eq!(one(&t, "personalTitle"), "M.");
+    assert_eq!(one(&t, "ENTPersonProfils"), "National_ENS");
+    assert_eq!(
+        one(&t, "ENTPersonFonctions"),
+        format!("{SCHOOL}$ENS$ENSEIGNEMENT$-$-")
+    );
+    assert!(sorted(&t, "objectClass").contains(&"ENTAuxEnseignant".to_string()));
+    for forbidden in [
+        "ENTPersonAdresse",
+        "ENTPersonVille",
+        "mobile",
+        "homePhone",
+        "postalAddress",
+        "street",
+    ] {
+        assert!(
+            !t.contains_key(&forbidden.to_lowercase()),
+            "staff carries {forbidden}"
+        );
+    }
+    let d = l.entry("uid=AC-CRETEIL-3002,ou=people,dc=example,dc=org");
+    assert_eq!(one(&d, "ENTPersonProfils"), "National_DIR");
+
+    // classes and groups with their members
+    let c = l.entry(CLASS);
+    assert_eq!(sorted(&c, "member"), [PUPIL, TWIN, TEACHER]);
+    assert_eq!(one(&c, "description"), "CP A");
+    assert_eq!(one(&c, "aafSyncStructure"), SCHOOL);
+    assert!(sorted(&c, "objectClass").contains(&"ENTClasse".to_string()));
+    assert_eq!(sorted(&l.entry(GROUP), "member"), [PUPIL]);
+
+    // nothing out of the perimeter: exact counts
+    let all = people(l);
+    assert_eq!(all.len(), 6, "{:?}", all.keys());
+    assert!(all
+        .keys()
+        .all(|dn| !dn.contains("-1009,") && !dn.contains("-2009,") && !dn.contains("-3009,")));
+    let structures = l.entries(
+        "ou=structures,dc=example,dc=org",
+        "(objectClass=ENTStructure)",
+        &["1.1"],
+    );
+    assert_eq!(structures.len(), 1);
+    let groups = l.entries(
+        "ou=groups,dc=example,dc=org",
+        "(objectClass=groupOfNames)",
+        &["1.1"],
+    );
+    assert_eq!(groups.len(), 2);
+
+    // logins unique across the tree
+    let mut logins: Vec<String> = all.values().map(|a| one(a, "ENTPersonLogin")).collect();
+    let n = logins.len();
+    logins.sort();
+    logins.dedup();
+    assert_eq!(logins.len(), n);
+
+    // the report: counts, ids, no personal data
+    let text = std::fs::read_to_string(&report).unwrap();
+    let r: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(r["outcome"], "ok");
+    assert_eq!(r["mapping"]["categories"]["Eleve"]["mapped"], 2);
+    assert_eq!(r["mapping"]["categories"]["Eleve"]["out_of_perimeter"], 1);
+    assert_eq!(
+        r["mapping"]["categories"]["PersRelEleve"]["out_of_perimeter"],
+        1
+    );
+    assert_eq!(
+        r["mapping"]["categories"]["PersEducNat"]["out_of_perimeter"],
+        1
+    );
+    assert_eq!(
+        r["mapping"]["categories"]["EtabEducNat"]["out_of_perimeter"],
+        1
+    );
+    assert_eq!(
+        r["mapping"]["dropped_attributes"]["ENTEleveNouvelAttribut"],
+        1
+    );
+    assert_eq!(r["mapping"]["staff_address_withheld"], 1);
+    assert_eq!(r["perimeter_missing_uai"][0], "0921262X");
+    assert_eq!(r["plan"]["by_kind"]["Eleve"]["add"], 2);
+    assert_eq!(r["extraction"]["header"]["versionAF"], "AAF-VE2407");
+    for personal in [
+        "CŒUR",
+        "Zoé",
+        "Hélène",
+        "03/02/2018",
+        "06 11",
+        "RUE",
+        "MAÎTRE",
+        "helene@",
+    ] {
+        assert!(!text.contains(personal), "report leaks {personal}");
+        assert!(!err.contains(personal), "summary leaks {personal}");
+    }
+}
+
+fn csns(l: &Slapd) -> std::collections::BTreeMap<String, String> {
+    l.entries(BASE, "(objectClass=*)", &["entryCSN"])
+        .into_iter()
+        .map(|(dn, a)| {
+            (
+                dn,
+                a.get("entrycsn").map(|v| v[0].clone()).unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn second_sync_of_the_same_extraction_writes_nothing() {
+    let f = setup();
+    aaf_sync_ok(&["sync", "--config", &f.config, &f.extraction], 0);
+    let before = csns(&f.ldap);
+    assert!(before.len() > 10);
+    let report = f.tmp.path().join("r2.json");
+    aaf_sync_ok(
+        &[
+            "sync",
+            "--config",
+            &f.config,
+            "--report",
+            report.to_str().unwrap(),
+            &f.extraction,
+        ],
+        0,
+    );
+    assert_eq!(csns(&f.ldap), before, "an entry changed on the server");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(r["plan"]["total"], 0);
+    assert_eq!(r["plan"]["unchanged"], 9);
+}
+
+#[test]
+fn foreign_attributes_survive_and_logins_stay_after_a_rename() {
+    let f = setup();
+    aaf_sync_ok(&["sync", "--config", &f.config, &f.extraction], 0);
+    // the ENT sets a password and a preference of its own
+    f.ldap.modify(&format!(
+        "dn: {PUPIL}\nchangetype: modify\nadd: userPassword\nuserPassword: pupil-pw\n-\nadd: description\ndescription: ENT preference\n-\n"
+    ));
+    assert!(f.ldap.can_bind(PUPIL, "pupil-pw"));
+    // next day, the pupil's name changes
+    write_extraction(Path::new(&f.extraction), "NOUVEAU-NOM");
+    let (_, err) = aaf_sync_ok(&["sync", "--config", &f.config, &f.extraction], 0);
+    assert!(err.contains("Eleve         modify 1"), "{err}");
+    let p = f.ldap.entry(PUPIL);
+    assert_eq!(one(&p, "sn"), "NOUVEAU-NOM");
+    assert_eq!(one(&p, "cn"), "Zoé NOUVEAU-NOM");
+    assert_eq!(
+        one(&p, "ENTPersonLogin"),
+        "zoe.coeur",
+        "login kept across a rename"
+    );
+    assert_eq!(one(&p, "description"), "ENT preference");
+    assert!(p.contains_key("userpassword"));
+    assert!(
+        f.ldap.can_bind(PUPIL, "pupil-pw"),
+        "the ENT's password still works"
+    );
+}
+
+#[test]
+fn a_removed_value_is_removed_and_an_absent_person_is_only_reported() {
+    let f = setup();
+    aaf_sync_ok(&["sync", "--config", &f.config, &f.extraction], 0);
+    // the twin leaves: drop its record from the pupils' file
+    let eleve = Path::new(&f.extraction).join("ENT1D_Complet_20250904_Eleve_0000.xml");
+    let text = encoding_rs::ISO_8859_15
+        .decode(&std::fs::read(&eleve).unwrap())
+        .0
+        .into_owned();
+    let start = text.find("<addRequest><operationalAttributes><attr name=\"categoriePersonne\"><value>Eleve</value></attr></operationalAttributes>\n<identifier><id>1002").unwrap();
+    let end = start + text[start..].find("</addRequest>").unwrap() + "</addRequest>\n".len();
+    let cut = format!("{}{}", &text[..start], &text[end..]);
+    std::fs::write(&eleve, encoding_rs::ISO_8859_15.encode(&cut).0).unwrap();
+    let report = f.tmp.path().join("r.json");
+    aaf_sync_ok(
+        &[
+            "sync",
+            "--config",
+            &f.config,
+            "--report",
+            report.to_str().unwrap(),
+            &f.extraction,
+        ],
+        0,
+    );
+    // left untouched, listed as absent
+    let twin = f.ldap.entry(TWIN);
+    assert_eq!(one(&twin, "sn"), "CŒUR");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(r["absent"]["Eleve"], serde_json::json!(["1002"]));
+    // but no longer a member of the class rebuilt from the extraction
+    assert_eq!(sorted(&f.ldap.entry(CLASS), "member"), [PUPIL, TEACHER]);
+    // the mother now has one pupil in this extraction's links
+    assert_eq!(
+        sorted(&f.ldap.entry(MOTHER), "ENTAuxPersRelEleveEleve"),
+        [PUPIL]
+    );
+}
+
+#[test]
+fn dry_run_prints_the_plan_and_writes_nothing() {
+    let f = setup();
+    let before = csns(&f.ldap);
+    let (ldif, _) = aaf_sync_ok(
+        &["sync", "--config", &f.config, "--dry-run", &f.extraction],
+        0,
+    );
+    assert!(
+        ldif.contains(&format!("dn: {PUPIL}\nchangetype: add\n")),
+        "{ldif}"
+    );
+    assert_eq!(ldif.matches("changetype: add").count(), 9);
+    assert_eq!(csns(&f.ldap), before);
+    let (json, _) = aaf_sync_ok(
+        &[
+            "sync",
+            "--config",
+            &f.config,
+            "--dry-run",
+            "--format",
+            "json",
+            &f.extraction,
+        ],
+        0,
+    );
+    let plan: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(plan["changes"].as_array().unwrap().len(), 9);
+}
+
+#[test]
+fn malformed_xml_refuses_the_run_before_any_write() {
+    let f = setup();
+    let staff = Path::new(&f.extraction).join("ENT1D_Complet_20250904_PersEducNat_0000.xml");
+    let mut bytes = std::fs::read(&staff).unwrap();
+    let cut = bytes.len() - 40;
+    bytes.truncate(cut);
+    bytes.extend_from_slice(b"<attr name=\"x\"></addRequest>\n</ficAlimMENESR>\n");
+    std::fs::write(&staff, bytes).unwrap();
+    let before = csns(&f.ldap);
+    let (_, err) = aaf_sync_ok(&["sync", "--config", &f.config, &f.extraction], 2);
+    assert!(
+        err.contains("ENT1D_Complet_20250904_PersEducNat_0000.xml: line "),
+        "{err}"
+    );
+    assert!(err.contains("not well-formed"), "{err}");
+    assert_eq!(csns(&f.ldap), before, "nothing may be written");
+}
+
+#[test]
+fn a_bad_record_is_skipped_reported_and_exits_1() {
+    let f = setup();
+    let etab = Path::new(&f.extraction).join("ENT1D_Complet_20250904_EtabEducNat_0000.xml");
+    let text = std::fs::read_to_string(&etab)
+        .unwrap()
+        .replace("<id>200</id>", "<id>201</id>");
+    std::fs::write(&etab, text).unwrap();
+    let report = f.tmp.path().join("r.json");
+    let (_, err) = aaf_sync_ok(
+        &[
+            "sync",
+            "--config",
+            &f.config,
+            "--report",
+            report.to_str().unwrap(),
+            &f.extraction,
+        ],
+        1,
+    );
+    assert!(
+        err.contains("record 2 (id 201), field ENTStructureJointure"),
+        "{err}"
+    );
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(r["outcome"], "partial");
+    assert_eq!(r["rejected_records"][0]["field"], "ENTStructureJointure");
+    // the rest is imported
+    assert_eq!(people(&f.ldap).len(), 6);
+}
+
+#[test]
+fn an_incomplete_complet_or_a_delta_is_refused() {
+    let f = setup();
+    std::fs::remove_file(
+        Path::new(&f.extraction).join("ENT1D_Complet_20250904_PersRelEleve_0000.xml"),
+    )
+    .unwrap();
+    let (_, err) = aaf_sync_ok(&["sync", "--config", &f.config, &f.extraction], 2);
+    assert!(
+        err.contains("incomplete Complet, no file for PersRelEleve"),
+        "{err}"
+    );
+    let d = f.tmp.path().join("delta");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(
+        d.join("ENT1D_Delta_20250905_Eleve_0000.xml"),
+        file(None, ""),
+    )
+    .unwrap();
+    let (_, err) = aaf_sync_ok(&["sync", "--config", &f.config, d.to_str().unwrap()], 2);
+    assert!(err.contains("Delta"), "{err}");
+    assert_eq!(people(&f.ldap).len(), 0);
+}
+
+#[test]
+fn check_validates_config_and_connectivity() {
+    let f = setup();
+    let (out, _) = aaf_sync_ok(&["check", "--config", &f.config], 0);
+    assert!(out.contains("schema loaded"), "{out}");
+    std::fs::write(f.tmp.path().join("ldap.secret"), "wrong\n").unwrap();
+    let (_, err) = aaf_sync_ok(&["check", "--config", &f.config], 2);
+    assert!(
+        err.contains("bind as cn=admin,dc=example,dc=org failed"),
+        "{err}"
+    );
+    assert!(!err.contains("wrong"), "the password must not be printed");
+}
+
+#[test]
+fn generated_extraction_in_parts_syncs_and_converges() {
+    use aaf_sync::generator::{generate, GenConfig};
+    let ldap = Slapd::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = GenConfig {
+        schools: 3,
+        pupils_per_school: 60,
+        part_size: 50,
+        crlf: true,
+        ..Default::default()
+    };
+    let g = generate(&cfg, &tmp.path().join("x")).unwrap();
+    assert!(g
+        .files
+        .iter()
+        .any(|f| f.to_str().unwrap().ends_with("_Eleve_0003.xml")));
+    let config = ldap
+        .config(tmp.path(), &g.uai_inside, "")
+        .display()
+        .to_string();
+    let x = tmp.path().join("x").display().to_string();
+    aaf_sync_ok(&["sync", "--config", &config, &x], 0);
+    let all = people(&ldap);
+    let pupils = all
+        .values()
+        .filter(|a| sorted(a, "objectClass").contains(&"ENTEleve".to_string()))
+        .count();
+    assert_eq!(pupils, 180);
+    let mut logins: Vec<String> = all.values().map(|a| one(a, "ENTPersonLogin")).collect();
+    let n = logins.len();
+    logins.sort();
+    logins.dedup();
+    assert_eq!(logins.len(), n, "logins must be unique");
+    for a in all.values() {
+        if sorted(a, "ENTPersonProfils") != ["National_ELV"]
+            && sorted(a, "ENTPersonProfils") != ["National_TUT"]
+        {
+            assert!(
+                !a.contains_key("mobile") && !a.contains_key("entpersonadresse"),
+                "staff data leaked"
+            );
+        }
+    }
+    let before = csns(&ldap);
+    aaf_sync_ok(&["sync", "--config", &config, &x], 0);
+    assert_eq!(csns(&ldap), before);
+}
