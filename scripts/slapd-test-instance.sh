@@ -18,6 +18,7 @@
 #   LDAP_SUFFIX     default dc=example,dc=org  (base entry + ou=people are created)
 #   LDAP_ROOTPW     default secret  -> rootdn cn=admin,$LDAP_SUFFIX and cn=config
 #   LDAP_NO_BASE=1  do not create the base entry and ou=people
+#   LISTEN_HOST     default 127.0.0.1 (0.0.0.0 only inside a container)
 #   MDB_NOSYNC=1    olcDbNoSync TRUE (no fsync per commit; a crash of the OS
 #                   or power loss can lose the last commits, slapd crash cannot)
 #   MDB_ENVFLAGS    olcDbEnvFlags values, space separated, e.g. "writemap nometasync"
@@ -196,10 +197,12 @@ EOF
       >>"$dir/slapadd.log" 2>&1 || { cat "$dir/slapadd.log" >&2; die "slapadd base failed"; }
   fi
   sock=$(urlencode_path "$dir/ldapi")
+  host=${LISTEN_HOST:-127.0.0.1}
   url="ldap://127.0.0.1:$port"
+  listen="ldap://$host:$port"
   # -d 0: stay in the foreground (no fork), so $! is slapd's own PID; errors
   # still go to DIR/slapd.log.  setsid detaches it from the caller's job control.
-  setsid "$SLAPD" -d 0 -F "$dir/slapd.d" -h "$url/ ldapi://$sock/ $ldaps" \
+  setsid "$SLAPD" -d 0 -F "$dir/slapd.d" -h "$listen/ ldapi://$sock/ $ldaps" \
     >"$dir/slapd.log" 2>&1 </dev/null &
   echo $! > "$dir/slapd.pid"
   echo "$url" > "$dir/url"

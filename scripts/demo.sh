@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# demo.sh - the main job on the bundled sample: installs slapd if missing,
+# builds aaf-sync, starts a throwaway OpenLDAP with the project's schema on
+# 127.0.0.1:${DEMO_PORT:-3890} (files in target/demo), syncs the sample
+# extraction (samples/1d-complet) into it and prints the summary.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+bash scripts/install-deps.sh
+cargo build --release --quiet --bin aaf-sync
+dir=$(pwd)/target/demo
+port=${DEMO_PORT:-3890}
+mkdir -p "$dir"
+[ -f "$dir/ldap/slapd.pid" ] && bash scripts/slapd-test-instance.sh stop "$dir/ldap" 2>/dev/null || true
+url=$(MDB_FAST=1 bash scripts/slapd-test-instance.sh start "$dir/ldap" "$port")
+umask 077
+printf 'secret\n' > "$dir/ldap.secret"
+sed -e "s|ldap://127.0.0.1:3890|$url|" -e "s|/etc/aaf-sync/ldap.secret|$dir/ldap.secret|" \
+    -e "s|/var/lib/aaf-sync|$dir/work|" config/demo.toml > "$dir/aaf-sync.toml"
+set +e
+./target/release/aaf-sync sync --config "$dir/aaf-sync.toml" --report "$dir/report.json" samples/1d-complet
+rc=$?
+set -e
+cat <<EOT
+
+exit code $rc; JSON report: $dir/report.json
+slapd is still running at $url (admin cn=admin,dc=example,dc=org / secret):
+  ldapsearch -x -H $url -D cn=admin,dc=example,dc=org -w secret -b ou=people,dc=example,dc=org -LLL '(ENTPersonProfils=National_DIR)'
+run again (nothing to change):  ./target/release/aaf-sync sync --config $dir/aaf-sync.toml samples/1d-complet
+stop it:                        bash scripts/slapd-test-instance.sh stop $dir/ldap
+EOT
+exit $rc

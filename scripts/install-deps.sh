@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# install-deps.sh - installs the Debian packages aaf-sync's demo and tests need
+# (slapd, ldap-utils) when they are missing. Uses sudo when not root.
+set -euo pipefail
+need=()
+[ -x /usr/sbin/slapd ] || need+=(slapd)
+command -v ldapsearch >/dev/null 2>&1 || need+=(ldap-utils)
+if [ ${#need[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  echo "installing ${need[*]}" >&2
+  $sudo apt-get update -qq
+  # noninteractive: the package's debconf questions get their defaults; the
+  # system slapd it sets up is not used (ours run from a temp dir)
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+command -v cargo >/dev/null 2>&1 || { echo "cargo not found: install Rust (rustup)" >&2; exit 1; }

@@ -1,0 +1,31 @@
+//! The shipped configuration files load, and environment variables override
+//! them (`AAF_SYNC_<SECTION>__<KEY>`).
+
+use aaf_sync::config::Config;
+use std::path::Path;
+
+#[test]
+fn shipped_configs_load_with_env_overrides() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pw = tmp.path().join("pw");
+    std::fs::write(&pw, "s3cret\n").unwrap();
+    // only this test in this binary touches the environment
+    std::env::set_var("AAF_SYNC_LDAP__BIND_PASSWORD_FILE", &pw);
+    std::env::set_var("AAF_SYNC_LDAP__IN_FLIGHT", "7");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for f in [
+        "config/example.toml",
+        "config/demo.toml",
+        "config/docker.toml",
+    ] {
+        let c = Config::load(&root.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+        assert_eq!(c.ldap.bind_password.as_deref(), Some("s3cret"), "{f}");
+        assert_eq!(c.ldap.in_flight, 7, "{f}");
+        assert_eq!(c.source, "AC-CRETEIL");
+    }
+    std::env::set_var("AAF_SYNC_LDAP__IN_FLIGHT", "many");
+    let e = Config::load(&root.join("config/example.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("IN_FLIGHT") || e.contains("in_flight"), "{e}");
+}
