@@ -119,9 +119,9 @@ impl Report {
         if dropped > 0 {
             let _ = writeln!(
                 s,
-                "  dropped (not authorised): {} values of {} attributes",
-                dropped,
-                self.mapping.dropped_attributes.len()
+                "  dropped, not authorised: {} attributes, in {} records",
+                self.mapping.dropped_attributes.len(),
+                dropped
             );
         }
         if self.mapping.staff_address_withheld > 0 {

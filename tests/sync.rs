@@ -730,3 +730,47 @@ fn generated_extraction_in_parts_syncs_and_converges() {
     aaf_sync_ok(&["sync", "--config", &config, &x], 0);
     assert_eq!(csns(&ldap), before);
 }
+
+#[test]
+fn tls_ldaps_and_starttls_with_a_pinned_ca() {
+    let ldap = Slapd::start_tls();
+    let (ldaps, ca) = ldap.ldaps.clone().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let ex = tmp.path().join("x");
+    write_extraction(&ex, "CŒUR");
+    let ca_line = format!("ca_file = \"{}\"\n", ca.display());
+    // ldaps:// with the test CA
+    let cfg = ldap.config(tmp.path(), &["0920100J".into()], "");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let ldaps_cfg = tmp.path().join("ldaps.toml");
+    std::fs::write(
+        &ldaps_cfg,
+        text.replace(&ldap.url, &ldaps)
+            .replace("[source]", &format!("{ca_line}[source]")),
+    )
+    .unwrap();
+    aaf_sync_ok(
+        &[
+            "sync",
+            "--config",
+            ldaps_cfg.to_str().unwrap(),
+            ex.to_str().unwrap(),
+        ],
+        0,
+    );
+    assert_eq!(people(&ldap).len(), 6);
+    // StartTLS on ldap://
+    let st_cfg = tmp.path().join("starttls.toml");
+    std::fs::write(
+        &st_cfg,
+        text.replace("[source]", &format!("starttls = true\n{ca_line}[source]")),
+    )
+    .unwrap();
+    let (out, _) = aaf_sync_ok(&["check", "--config", st_cfg.to_str().unwrap()], 0);
+    assert!(out.contains("schema loaded"), "{out}");
+    // an unknown CA is refused
+    let bad = tmp.path().join("bad.toml");
+    std::fs::write(&bad, text.replace(&ldap.url, &ldaps)).unwrap();
+    let (_, err) = aaf_sync_ok(&["check", "--config", bad.to_str().unwrap()], 2);
+    assert!(err.contains("cannot connect"), "{err}");
+}

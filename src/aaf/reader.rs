@@ -637,4 +637,26 @@ mod tests {
         );
         assert!(matches!(items[1], ReadItem::Record(_)));
     }
+
+    #[test]
+    fn never_panics_on_mangled_input() {
+        // a cheap fuzz: truncations and byte flips of a valid file must give
+        // records, rejections or a clean error, never a panic
+        let base = format!("<?xml version=\"1.0\" encoding=\"ISO-8859-15\"?><ficAlimMENESR>{PUPIL}{PUPIL}</ficAlimMENESR>");
+        let bytes = base.as_bytes();
+        let mut rng = crate::generator::Rng::new(7);
+        for i in 0..400 {
+            let mut b = bytes.to_vec();
+            if i % 2 == 0 {
+                b.truncate(rng.below(bytes.len() as u64) as usize);
+            }
+            for _ in 0..(1 + rng.below(4)) {
+                let pos = rng.below(b.len().max(1) as u64) as usize;
+                if pos < b.len() {
+                    b[pos] = rng.below(256) as u8;
+                }
+            }
+            let _ = read_all(&b, FileCategory::Eleve);
+        }
+    }
 }

@@ -288,8 +288,8 @@ impl Directory {
         Ok(created)
     }
 
-    /// Reads the managed entries of `source` and every login of the tree, with
-    /// one paged search per branch.
+    /// Reads the managed entries of `source`, and every login under the base
+    /// (logins are unique in the whole tree), with one paged search.
     pub async fn read_managed(&self, layout: &Layout) -> Result<Snapshot, DirectoryError> {
         let mut snap = Snapshot::default();
         let filter = format!(
@@ -298,45 +298,39 @@ impl Directory {
             mapping::ATTR_SOURCE,
             escape_filter_value(&layout.source)
         );
-        let attrs = read_attrs();
-        for (_, branch) in layout.branches() {
-            if !self.exists(branch).await? {
-                continue;
+        let mut l = self.conn(0);
+        let adapters: Vec<Box<dyn Adapter<_, _>>> = vec![
+            Box::new(EntriesOnly::new()),
+            Box::new(PagedResults::new(self.page_size)),
+        ];
+        let what = || format!("read {}", layout.base);
+        let mut s = l
+            .streaming_search_with(
+                adapters,
+                layout.base.as_str(),
+                Scope::Subtree,
+                &filter,
+                read_attrs(),
+            )
+            .await
+            .map_err(|e| op_err(what(), e))?;
+        while let Some(re) = s.next().await.map_err(|e| op_err(what(), e))? {
+            let e = to_entry(SearchEntry::construct(re));
+            let login = e.first("ENTPersonLogin").map(str::to_string);
+            if let Some(login) = &login {
+                snap.taken_logins.insert(login.to_lowercase());
             }
-            let mut l = self.conn(0);
-            let adapters: Vec<Box<dyn Adapter<_, _>>> = vec![
-                Box::new(EntriesOnly::new()),
-                Box::new(PagedResults::new(self.page_size)),
-            ];
-            let what = || format!("read {branch}");
-            let mut s = l
-                .streaming_search_with(
-                    adapters,
-                    branch.as_str(),
-                    Scope::Subtree,
-                    &filter,
-                    attrs.clone(),
-                )
-                .await
-                .map_err(|e| op_err(what(), e))?;
-            while let Some(re) = s.next().await.map_err(|e| op_err(what(), e))? {
-                let e = to_entry(SearchEntry::construct(re));
-                let login = e.first("ENTPersonLogin").map(str::to_string);
-                if let Some(login) = &login {
-                    snap.taken_logins.insert(login.to_lowercase());
+            let ours = e.has_value("objectClass", mapping::STATE_CLASS)
+                && e.first(mapping::ATTR_SOURCE) == Some(layout.source.as_str());
+            if ours {
+                let key = e.dn.key();
+                if let Some(login) = login {
+                    snap.logins.insert(key.clone(), login);
                 }
-                let ours = e.has_value("objectClass", mapping::STATE_CLASS)
-                    && e.first(mapping::ATTR_SOURCE) == Some(layout.source.as_str());
-                if ours {
-                    let key = e.dn.key();
-                    if let Some(login) = login {
-                        snap.logins.insert(key.clone(), login);
-                    }
-                    snap.managed.insert(key, e);
-                }
+                snap.managed.insert(key, e);
             }
-            s.finish().await.success().map_err(|e| op_err(what(), e))?;
         }
+        s.finish().await.success().map_err(|e| op_err(what(), e))?;
         Ok(snap)
     }
 

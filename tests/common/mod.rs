@@ -42,27 +42,49 @@ fn free_port() -> u16 {
 pub struct Slapd {
     pub dir: tempfile::TempDir,
     pub url: String,
+    /// With `start_tls`: the ldaps:// URL and the CA file.
+    pub ldaps: Option<(String, PathBuf)>,
 }
 
 impl Slapd {
     pub fn start() -> Slapd {
+        Slapd::start_with(false)
+    }
+
+    /// A slapd with a self-signed CA, StartTLS on the ldap:// port and an
+    /// ldaps:// listener.
+    pub fn start_tls() -> Slapd {
+        Slapd::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> Slapd {
         require_slapd();
         let dir = tempfile::tempdir().unwrap();
         for _ in 0..5 {
             let port = free_port();
-            let out = Command::new("bash")
-                .arg(root().join("scripts/slapd-test-instance.sh"))
+            let lport = free_port();
+            let mut cmd = Command::new("bash");
+            cmd.arg(root().join("scripts/slapd-test-instance.sh"))
                 .args([
                     "start",
                     dir.path().join("ldap").to_str().unwrap(),
                     &port.to_string(),
                 ])
-                .env("MDB_FAST", "1")
-                .output()
-                .unwrap();
+                .env("MDB_FAST", "1");
+            if tls {
+                cmd.env("LDAP_TLS", "1")
+                    .env("LDAPS_PORT", lport.to_string());
+            }
+            let out = cmd.output().unwrap();
             if out.status.success() {
                 let url = String::from_utf8(out.stdout).unwrap().trim().to_string();
-                return Slapd { dir, url };
+                let ldaps = tls.then(|| {
+                    (
+                        format!("ldaps://127.0.0.1:{lport}"),
+                        dir.path().join("ldap/tls/ca.pem"),
+                    )
+                });
+                return Slapd { dir, url, ldaps };
             }
             let err = String::from_utf8_lossy(&out.stderr).to_string();
             assert!(err.contains("busy"), "slapd did not start: {err}");
