@@ -3,6 +3,8 @@
 //! exactly tests/data/golden/plan.json. `AAF_SYNC_BLESS=1` rewrites it after
 //! an intended change; review the diff.
 
+mod common;
+
 use aaf_sync::config::{Config, LdapConfig};
 use aaf_sync::mapping::{layout::Layout, login};
 use aaf_sync::report::Report;
@@ -55,16 +57,7 @@ fn plan_matches_golden() {
     );
     let plan = aaf_sync::diff::plan(&tree.entries, &HashMap::new());
     let got = serde_json::to_string_pretty(&plan).unwrap() + "\n";
-    let golden = root.join("plan.json");
-    if std::env::var_os("AAF_SYNC_BLESS").is_some() {
-        std::fs::write(&golden, &got).unwrap();
-    }
-    let want = std::fs::read_to_string(&golden).unwrap_or_default();
-    assert!(
-        got == want,
-        "plan differs from {}: run AAF_SYNC_BLESS=1 cargo test --test golden and review",
-        golden.display()
-    );
+    common::check_golden(&root.join("plan.json"), &got, "golden");
     // and the LDIF rendering of it stays loadable text
     assert_eq!(
         aaf_sync::ldif::render(&plan)

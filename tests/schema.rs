@@ -69,18 +69,7 @@ fn to_ldif(path: &Path) -> String {
 #[test]
 fn ldif_matches_schema() {
     for f in schema_files() {
-        let want = to_ldif(&f);
-        let ldif = f.with_extension("ldif");
-        if std::env::var_os("AAF_SYNC_BLESS").is_some() {
-            std::fs::write(&ldif, &want).unwrap();
-        }
-        let have = std::fs::read_to_string(&ldif).unwrap_or_default();
-        assert!(
-            have == want,
-            "{} is out of step with {}: run AAF_SYNC_BLESS=1 cargo test --test schema",
-            ldif.display(),
-            f.display()
-        );
+        common::check_golden(&f.with_extension("ldif"), &to_ldif(&f), "schema");
     }
 }
 

@@ -254,3 +254,17 @@ pub fn aaf_sync_ok(args: &[&str], code: i32) -> (String, String) {
     );
     (o, e)
 }
+
+/// Compares `got` with the golden file `path`; `AAF_SYNC_BLESS=1` rewrites it
+/// first. `test` names the test binary for the hint.
+pub fn check_golden(path: &Path, got: &str, test: &str) {
+    if std::env::var_os("AAF_SYNC_BLESS").is_some() {
+        std::fs::write(path, got).unwrap();
+    }
+    let want = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        got == want,
+        "{} is out of step: run AAF_SYNC_BLESS=1 cargo test --test {test} and review the diff",
+        path.display()
+    );
+}
