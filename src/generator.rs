@@ -416,7 +416,6 @@ pub fn generate(cfg: &GenConfig, dir: &Path) -> io::Result<GenSummary> {
         ));
         sum.schools += 1;
         // staff: a director, one teacher per class, one non-teaching member
-        let mut teachers = Vec::new();
         for role in 0..(s.classes.len() + 2) {
             let p = person(&mut rng, format!("{next_staff}"), true);
             next_staff += 1;
@@ -431,7 +430,6 @@ pub fn generate(cfg: &GenConfig, dir: &Path) -> io::Result<GenSummary> {
             } else {
                 (format!("{}$ASE$ACCOMPAGNEMENT$-$-", s.sid), vec![])
             };
-            teachers.push(p.id.clone());
             staff.push(Req::Add(
                 p.id.clone(),
                 vec![
@@ -681,7 +679,6 @@ pub fn generate(cfg: &GenConfig, dir: &Path) -> io::Result<GenSummary> {
             eleves.push(Req::Add(p.id.clone(), attrs));
             sum.pupils += 1;
         }
-        let _ = teachers;
     }
     let enc_for = |i: usize| cfg.encodings[i];
     let mut by_cat: Vec<(FileCategory, Vec<Req>)> = if cfg.delta {
