@@ -15,7 +15,9 @@ const TEACHER: &str = "uid=AC-CRETEIL-3001,ou=people,dc=example,dc=org";
 const CLASS: &str = "cn=AC-CRETEIL-100-classe-CPA,ou=groups,dc=example,dc=org";
 const GROUP: &str = "cn=AC-CRETEIL-100-groupe-G1,ou=groups,dc=example,dc=org";
 
-fn req(op: &str, cat: &str, id: &str, attrs: &[(&str, &[&str])]) -> String {
+/// One `addRequest` of category `cat`.
+fn req(cat: &str, id: &str, attrs: &[(&str, &[&str])]) -> String {
+    let op = "addRequest";
     let opname = if cat == "EtabEducNat" {
         "categorieStructure"
     } else {
@@ -50,7 +52,6 @@ fn file(decl: Option<&str>, body: &str) -> String {
 fn write_extraction(dir: &Path, pupil_name: &str) {
     std::fs::create_dir_all(dir).unwrap();
     let etab = req(
-        "addRequest",
         "EtabEducNat",
         "100",
         &[
@@ -67,7 +68,6 @@ fn write_extraction(dir: &Path, pupil_name: &str) {
             ("ENTStructureCodeTypeStruct", &["151"]),
         ],
     ) + &req(
-        "addRequest",
         "EtabEducNat",
         "200",
         &[
@@ -77,7 +77,6 @@ fn write_extraction(dir: &Path, pupil_name: &str) {
         ],
     );
     let eleve = req(
-        "addRequest",
         "Eleve",
         "1001",
         &[
@@ -99,7 +98,6 @@ fn write_extraction(dir: &Path, pupil_name: &str) {
             ("ENTEleveNouvelAttribut", &["X"]),
         ],
     ) + &req(
-        "addRequest",
         "Eleve",
         "1002",
         &[
@@ -112,7 +110,6 @@ fn write_extraction(dir: &Path, pupil_name: &str) {
             ("ENTPersonClasses", &["100$1$1$CPA$CP A"]),
         ],
     ) + &req(
-        "addRequest",
         "Eleve",
         "1009",
         &[
@@ -125,7 +122,6 @@ fn write_extraction(dir: &Path, pupil_name: &str) {
         ],
     );
     let parents = req(
-        "addRequest",
         "PersRelEleve",
         "2001",
         &[
@@ -142,7 +138,6 @@ fn write_extraction(dir: &Path, pupil_name: &str) {
             ("ENTPersRelEleveTelPro", &[]),
         ],
     ) + &req(
-        "addRequest",
         "PersRelEleve",
         "2002",
         &[
@@ -153,7 +148,6 @@ fn write_extraction(dir: &Path, pupil_name: &str) {
             ("ENTPersRelEleveEleve", &["1001"]),
         ],
     ) + &req(
-        "addRequest",
         "PersRelEleve",
         "2009",
         &[
@@ -163,7 +157,6 @@ fn write_extraction(dir: &Path, pupil_name: &str) {
         ],
     );
     let staff = req(
-        "addRequest",
         "PersEducNat",
         "3001",
         &[
@@ -181,7 +174,6 @@ fn write_extraction(dir: &Path, pupil_name: &str) {
             ("ENTPersonTelPerso", &["01 99 99 99 99"]),
         ],
     ) + &req(
-        "addRequest",
         "PersEducNat",
         "3002",
         &[
@@ -192,7 +184,6 @@ fn write_extraction(dir: &Path, pupil_name: &str) {
             ("ENTPersonFonctions", &["100$DIR$DIRECTION$-$-"]),
         ],
     ) + &req(
-        "addRequest",
         "PersEducNat",
         "3009",
         &[
