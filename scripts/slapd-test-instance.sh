@@ -184,7 +184,8 @@ olcDbIndex: uidNumber,gidNumber eq
 olcDbIndex: member,memberUid eq
 ${extra_index}${mdbfast}olcAccess: {0}to * by dn.exact="$me" manage by * break
 olcAccess: {1}to attrs=userPassword by self write by anonymous auth by * none
-olcAccess: {2}to * by * read
+olcAccess: {2}to attrs=aafSyncSavedPassword by * none
+olcAccess: {3}to * by * read
 EOF
   } | sed '/^$/N;/^\n$/D' > "$dir/config.ldif"
   "$SLAPADD" -n0 -F "$dir/slapd.d" -l "$dir/config.ldif" -q \

@@ -5,6 +5,7 @@
 //! (`AAF_SYNC_LDAP__URL`). Secrets never come from the TOML text: the LDAP
 //! password is read from `bind_password_file` or from `AAF_SYNC_LDAP_PASSWORD`.
 
+use crate::retention::{Rule, Rules};
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 use serde::Deserialize;
@@ -36,6 +37,76 @@ struct RawConfig {
     paths: RawPaths,
     #[serde(default)]
     minimisation: RawMinimisation,
+    #[serde(default)]
+    retention: RawRetention,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRetention {
+    /// `MM-DD`.
+    school_year_start: Option<String>,
+    #[serde(default)]
+    pupil: RawRule,
+    #[serde(default)]
+    parent: RawRule,
+    #[serde(default)]
+    staff: RawRule,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    grace_days: Option<u32>,
+    end_of_year: Option<bool>,
+    disable: Option<bool>,
+}
+
+/// Longest grace accepted: a year. Anything longer is a typo, and keeping a
+/// departed person's data longer would break the conventions (spec §7).
+const MAX_GRACE_DAYS: u32 = 366;
+
+fn rule(raw: &RawRule, default: Rule, key: &'static str) -> Result<Rule, ConfigError> {
+    let grace_days = raw.grace_days.unwrap_or(default.grace_days);
+    if grace_days > MAX_GRACE_DAYS {
+        return Err(invalid(
+            key,
+            format!("grace_days {grace_days} is more than {MAX_GRACE_DAYS}"),
+        ));
+    }
+    Ok(Rule {
+        grace_days,
+        end_of_year: raw.end_of_year.unwrap_or(default.end_of_year),
+        disable: raw.disable.unwrap_or(default.disable),
+    })
+}
+
+fn retention_rules(raw: &RawRetention) -> Result<Rules, ConfigError> {
+    let d = Rules::default();
+    let school_year_start = match &raw.school_year_start {
+        None => d.school_year_start,
+        Some(s) => {
+            let bad = || {
+                invalid(
+                    "retention.school_year_start",
+                    format!("{s:?}: expected MM-DD"),
+                )
+            };
+            let (m, day) = s.trim().split_once('-').ok_or_else(bad)?;
+            let m: u8 = m.parse().map_err(|_| bad())?;
+            let day: u8 = day.parse().map_err(|_| bad())?;
+            let month = time::Month::try_from(m).map_err(|_| bad())?;
+            // a day every year has (no 29 February)
+            time::Date::from_calendar_date(2025, month, day).map_err(|_| bad())?;
+            (month, day)
+        }
+    };
+    Ok(Rules {
+        pupil: rule(&raw.pupil, d.pupil, "retention.pupil")?,
+        parent: rule(&raw.parent, d.parent, "retention.parent")?,
+        staff: rule(&raw.staff, d.staff, "retention.staff")?,
+        school_year_start,
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -134,6 +205,8 @@ pub struct Config {
     pub work_dir: PathBuf,
     /// Staff ids that consented to their home address being published.
     pub staff_address_consent: std::collections::BTreeSet<String>,
+    /// Departures and retention, per category.
+    pub retention: Rules,
 }
 
 fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
@@ -287,6 +360,7 @@ impl Config {
                     .map(str::to_string),
             );
         }
+        let retention = retention_rules(&raw.retention)?;
         Ok(Config {
             ldap: LdapConfig {
                 url: l.url,
@@ -306,6 +380,7 @@ impl Config {
             perimeter_all: raw.perimeter.all,
             work_dir: raw.paths.work_dir,
             staff_address_consent: consent,
+            retention,
         })
     }
 }
@@ -376,6 +451,30 @@ work_dir = "/tmp/x"
             .unwrap_err()
             .to_string();
         assert!(e.contains("cannot read /nonexistent"), "{e}");
+    }
+
+    #[test]
+    fn retention_defaults_and_overrides() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("pw"), "x").unwrap();
+        let body = OK.replace("PW", d.path().join("pw").to_str().unwrap());
+        let c = Config::load(&write(d.path(), &body)).unwrap();
+        assert_eq!(c.retention, Rules::default());
+        let more = format!(
+            "{body}[retention]\nschool_year_start = \"08-25\"\n[retention.staff]\ngrace_days = 7\n"
+        );
+        let c = Config::load(&write(d.path(), &more)).unwrap();
+        assert_eq!(c.retention.staff.grace_days, 7);
+        assert!(c.retention.staff.disable);
+        assert_eq!(c.retention.school_year_start, (time::Month::August, 25));
+        let e = Config::load(&write(d.path(), &more.replace("08-25", "02-30")))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("retention.school_year_start"), "{e}");
+        let e = Config::load(&write(d.path(), &more.replace("= 7", "= 4000")))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("retention.staff"), "{e}");
     }
 
     #[test]

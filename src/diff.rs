@@ -15,9 +15,27 @@ use std::collections::{BTreeSet, HashMap};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "op", rename_all = "lowercase")]
 pub enum AttrChange {
-    Add { attr: String, values: Vec<String> },
-    Delete { attr: String, values: Vec<String> },
-    Replace { attr: String, values: Vec<String> },
+    Add {
+        attr: String,
+        values: Vec<String>,
+    },
+    Delete {
+        attr: String,
+        values: Vec<String>,
+    },
+    Replace {
+        attr: String,
+        values: Vec<String>,
+    },
+    /// Moves `userPassword` into `aafSyncSavedPassword` (disabling the
+    /// account). The values are read and moved at apply time, in one atomic
+    /// modify: they never enter the plan, its LDIF or a report.
+    #[serde(rename = "stash-password")]
+    StashPassword,
+    /// Moves `aafSyncSavedPassword` back into `userPassword` unchanged
+    /// (unless a new password was set meanwhile, which wins).
+    #[serde(rename = "restore-password")]
+    RestorePassword,
 }
 
 /// One operation on one entry.
@@ -75,6 +93,10 @@ pub struct Plan {
 impl Plan {
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty()
+    }
+    /// Apply order: phase, then DN (deterministic plans and golden files).
+    pub fn sort(&mut self) {
+        self.changes.sort_by_key(|c| (c.phase, c.change.dn().key()));
     }
 }
 
@@ -193,8 +215,11 @@ pub fn diff_entry(kind: EntryKind, desired: &Entry, current: &Entry) -> Vec<Attr
     out
 }
 
-fn phase(kind: EntryKind, op: &Change) -> u8 {
+/// The phase of an operation: structures before people before the groups
+/// that list them; deletes in the reverse order; the control entry last.
+pub fn phase(kind: EntryKind, op: &Change) -> u8 {
     match (op, kind) {
+        (_, EntryKind::Control) => 7,
         (Change::Add { .. }, EntryKind::Structure) => 0,
         (Change::Add { .. }, k) if k.is_person() => 1,
         (Change::Modify { .. }, k) if !k.is_group() => 2,
@@ -260,8 +285,45 @@ pub fn plan(desired: &[Desired], current: &HashMap<String, Entry>) -> Plan {
             });
         }
     }
-    p.changes.sort_by_key(|c| (c.phase, c.change.dn().key()));
+    p.sort();
     p
+}
+
+/// Plays a plan on entries held in memory, as the directory would: used by
+/// a dry run of several extractions, where each plan builds on the last.
+pub fn simulate(plan: &Plan, entries: &mut HashMap<String, Entry>) {
+    for p in &plan.changes {
+        if p.kind == EntryKind::Control {
+            continue;
+        }
+        match &p.change {
+            Change::Add { entry } => {
+                entries.insert(entry.dn.key(), entry.clone());
+            }
+            Change::Delete { dn } => {
+                entries.remove(&dn.key());
+            }
+            Change::Modify { dn, changes } => {
+                let Some(e) = entries.get_mut(&dn.key()) else {
+                    continue;
+                };
+                for c in changes {
+                    match c {
+                        AttrChange::Add { attr, values } => e.add(attr, values.iter().cloned()),
+                        AttrChange::Delete { attr, values } if values.is_empty() => {
+                            e.remove(attr);
+                        }
+                        AttrChange::Delete { attr, values } => e.remove_values(attr, values),
+                        AttrChange::Replace { attr, values } => {
+                            e.remove(attr);
+                            e.add(attr, values.iter().cloned());
+                        }
+                        AttrChange::StashPassword | AttrChange::RestorePassword => {}
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

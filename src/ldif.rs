@@ -53,43 +53,71 @@ fn dn_line(out: &mut String, dn: &Dn) {
 
 /// The plan as LDIF.
 pub fn render(plan: &Plan) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "version: 1\n");
+    let mut out = String::from("version: 1\n\n");
+    render_changes(&mut out, plan);
+    out
+}
+
+/// Several plans, applied in order, as one LDIF file; each starts with a
+/// comment naming what it applies.
+pub fn render_steps<'a>(steps: impl IntoIterator<Item = (&'a str, &'a Plan)>) -> String {
+    let mut out = String::from("version: 1\n\n");
+    for (label, plan) in steps {
+        let _ = writeln!(out, "# {label}: {} changes\n", plan.changes.len());
+        render_changes(&mut out, plan);
+    }
+    out
+}
+
+fn render_changes(out: &mut String, plan: &Plan) {
     for p in &plan.changes {
         match &p.change {
             Change::Add { entry } => {
-                dn_line(&mut out, &entry.dn);
-                line(&mut out, "changetype", "add");
+                dn_line(out, &entry.dn);
+                line(out, "changetype", "add");
                 for a in entry.attrs.values() {
                     for v in &a.values {
-                        line(&mut out, &a.name, v);
+                        line(out, &a.name, v);
                     }
                 }
             }
             Change::Modify { dn, changes } => {
-                dn_line(&mut out, dn);
-                line(&mut out, "changetype", "modify");
+                dn_line(out, dn);
+                line(out, "changetype", "modify");
                 for c in changes {
                     let (op, attr, values) = match c {
                         AttrChange::Add { attr, values } => ("add", attr, values),
                         AttrChange::Delete { attr, values } => ("delete", attr, values),
                         AttrChange::Replace { attr, values } => ("replace", attr, values),
+                        AttrChange::StashPassword => {
+                            out.push_str(
+                                "# aaf-sync moves userPassword to aafSyncSavedPassword here \
+                                 (values are never printed)\n",
+                            );
+                            continue;
+                        }
+                        AttrChange::RestorePassword => {
+                            out.push_str(
+                                "# aaf-sync moves aafSyncSavedPassword back to userPassword here \
+                                 (values are never printed)\n",
+                            );
+                            continue;
+                        }
                     };
-                    line(&mut out, op, attr);
+                    line(out, op, attr);
                     for v in values {
-                        line(&mut out, attr, v);
+                        line(out, attr, v);
                     }
                     out.push_str("-\n");
                 }
             }
             Change::Delete { dn } => {
-                dn_line(&mut out, dn);
-                line(&mut out, "changetype", "delete");
+                dn_line(out, dn);
+                line(out, "changetype", "delete");
             }
         }
         out.push('\n');
     }
-    out
 }
 
 #[cfg(test)]

@@ -5,14 +5,19 @@
 //! - [`aaf`]: extraction files → typed records (streaming XML, encodings);
 //! - [`mapping`]: record → desired LDAP entry (minimisation, perimeter, logins);
 //! - [`diff`]: desired vs current entries → [`diff::Plan`] (pure);
+//! - [`retention`]: departures, disables, restores and deletions (pure, the
+//!   clock is a parameter); [`control`] the state of the runs (last
+//!   extraction applied, school year) kept in the directory;
 //! - [`ldap`]: the only module that talks to the directory;
-//! - [`sync`]: runs the stages for the `sync` command and fills the [`report`].
+//! - [`sync`]: runs the stages for the `sync` and `retention` commands and
+//!   fills the [`report`].
 //!
 //! [`model`] holds the shared types, [`config`] the validated configuration,
 //! [`ldif`] renders plans, [`generator`] writes synthetic extractions.
 
 pub mod aaf;
 pub mod config;
+pub mod control;
 pub mod diff;
 pub mod generator;
 pub mod ldap;
@@ -20,4 +25,5 @@ pub mod ldif;
 pub mod mapping;
 pub mod model;
 pub mod report;
+pub mod retention;
 pub mod sync;

@@ -5,7 +5,7 @@
 
 use aaf_sync::config::Config;
 use aaf_sync::report::Report;
-use aaf_sync::sync::{self, SyncOptions};
+use aaf_sync::sync::{self, StepPlan, SyncOptions};
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -39,8 +39,33 @@ enum PlanFormat {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Sync one AAF Complet extraction into the directory.
+    /// Sync AAF extractions (Complet and Delta) into the directory, in date
+    /// order, then apply the retention deadlines.
     Sync {
+        #[arg(long, env = "AAF_SYNC_CONFIG")]
+        config: PathBuf,
+        /// Print the plan and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Apply an extraction older than the last one applied.
+        #[arg(long)]
+        force: bool,
+        /// Plan format for --dry-run.
+        #[arg(long, value_enum, default_value = "ldif")]
+        format: PlanFormat,
+        /// Run date, YYYY-MM-DD (RFC 3339 accepted); default today (UTC).
+        #[arg(long)]
+        now: Option<String>,
+        /// Write the JSON report there.
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// Directories (or files) holding the extractions.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Apply the retention deadlines without an extraction (days with no
+    /// delivery): delete departed people whose deadline has come.
+    Retention {
         #[arg(long, env = "AAF_SYNC_CONFIG")]
         config: PathBuf,
         /// Print the plan and write nothing.
@@ -55,9 +80,6 @@ enum Cmd {
         /// Write the JSON report there.
         #[arg(long)]
         report: Option<PathBuf>,
-        /// Directories (or files) holding the extraction.
-        #[arg(required = true)]
-        paths: Vec<PathBuf>,
     },
     /// Validate the configuration and reach the directory.
     Check {
@@ -148,69 +170,115 @@ fn real_main(cli: Cli) -> anyhow::Result<u8> {
         Cmd::Sync {
             config,
             dry_run,
+            force,
             format,
             now,
             report,
             paths,
         } => {
-            let now = match now {
-                Some(s) => parse_now(&s)?,
-                None => time::OffsetDateTime::now_utc().date(),
-            };
-            let mut rep = Report {
-                run_id: run_id(),
-                version: env!("CARGO_PKG_VERSION").to_string(),
-                started: now_rfc3339(),
-                ..Default::default()
-            };
-            let cfg = Config::load(&config);
-            let result = match cfg {
-                Ok(cfg) => {
+            let now = run_date(now)?;
+            let mut rep = new_report();
+            let result = Config::load(&config)
+                .map_err(anyhow::Error::from)
+                .and_then(|cfg| {
                     let opts = SyncOptions {
                         paths,
                         dry_run,
                         now,
+                        force,
                     };
-                    let rt = runtime()?;
-                    rt.block_on(sync::run(&cfg, &opts, &mut rep))
+                    runtime()?
+                        .block_on(sync::run(&cfg, &opts, &mut rep))
                         .map_err(anyhow::Error::from)
-                }
-                Err(e) => Err(e.into()),
-            };
-            rep.finished = now_rfc3339();
-            let code: u8 = match &result {
-                Err(e) => {
-                    rep.outcome = "refused".into();
-                    rep.error = Some(format!("{e:#}"));
-                    2
-                }
-                Ok(_) => {
-                    let failed = rep.applied.as_ref().is_some_and(|a| !a.failures.is_empty());
-                    if failed || !rep.rejected_records.is_empty() {
-                        rep.outcome = "partial".into();
-                        1
-                    } else {
-                        rep.outcome = "ok".into();
-                        0
-                    }
-                }
-            };
-            rep.exit_code = code.into();
-            if let Ok(plan) = &result {
-                if dry_run {
-                    match format {
-                        PlanFormat::Ldif => print!("{}", aaf_sync::ldif::render(plan)),
-                        PlanFormat::Json => println!("{}", serde_json::to_string_pretty(plan)?),
-                    }
-                }
-            }
-            if let Some(path) = report {
-                let json = serde_json::to_string_pretty(&rep)?;
-                std::fs::write(&path, json)
-                    .with_context(|| format!("writing the report {}", path.display()))?;
-            }
-            eprint!("{}", rep.summary());
-            Ok(code)
+                });
+            finish(rep, result, dry_run.then_some(format), report)
+        }
+        Cmd::Retention {
+            config,
+            dry_run,
+            format,
+            now,
+            report,
+        } => {
+            let now = run_date(now)?;
+            let mut rep = new_report();
+            let result = Config::load(&config)
+                .map_err(anyhow::Error::from)
+                .and_then(|cfg| {
+                    runtime()?
+                        .block_on(sync::retention_pass(&cfg, dry_run, now, &mut rep))
+                        .map(|p| vec![p])
+                        .map_err(anyhow::Error::from)
+                });
+            finish(rep, result, dry_run.then_some(format), report)
         }
     }
+}
+
+fn run_date(now: Option<String>) -> anyhow::Result<time::Date> {
+    match now {
+        Some(s) => parse_now(&s),
+        None => Ok(time::OffsetDateTime::now_utc().date()),
+    }
+}
+
+fn new_report() -> Report {
+    Report {
+        run_id: run_id(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        started: now_rfc3339(),
+        ..Default::default()
+    }
+}
+
+/// Settles the outcome and exit code, prints the dry-run plan (when
+/// `plan_format` is given) and the summary, writes the JSON report.
+fn finish(
+    mut rep: Report,
+    result: anyhow::Result<Vec<StepPlan>>,
+    plan_format: Option<PlanFormat>,
+    report_path: Option<PathBuf>,
+) -> anyhow::Result<u8> {
+    rep.finished = now_rfc3339();
+    let code: u8 = match &result {
+        Err(e) => {
+            rep.outcome = "refused".into();
+            rep.error = Some(format!("{e:#}"));
+            2
+        }
+        Ok(_) if rep.partial() => {
+            rep.outcome = "partial".into();
+            1
+        }
+        Ok(_) => {
+            rep.outcome = "ok".into();
+            0
+        }
+    };
+    rep.exit_code = code.into();
+    if let (Ok(steps), Some(format)) = (&result, plan_format) {
+        match format {
+            PlanFormat::Ldif => print!(
+                "{}",
+                aaf_sync::ldif::render_steps(steps.iter().map(|s| (s.label.as_str(), &s.plan)))
+            ),
+            PlanFormat::Json => {
+                let steps: Vec<serde_json::Value> = steps
+                    .iter()
+                    .map(|s| serde_json::json!({ "label": s.label, "plan": s.plan }))
+                    .collect();
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({ "steps": steps }))?
+                );
+            }
+        }
+    }
+    if let Some(path) = report_path {
+        let json = serde_json::to_string_pretty(&rep)?;
+        std::fs::write(&path, json)
+            .with_context(|| format!("writing the report {}", path.display()))?;
+    }
+    eprint!("{}", rep.summary());
+    Ok(code)
 }

@@ -87,6 +87,47 @@ pub fn escape_rdn_value(v: &str) -> String {
     out
 }
 
+/// Splits a DN into its first RDN's attribute, its unescaped value and the
+/// parent DN. `None` for a DN without `=` or with a multi-valued first RDN.
+pub fn split_first_rdn(dn: &str) -> Option<(&str, String, &str)> {
+    let (attr, rest) = dn.split_once('=')?;
+    let mut raw = Vec::new();
+    // unescaped blanks around the value are not part of it
+    let mut kept = 0;
+    let mut bytes = rest.bytes().enumerate();
+    let mut parent = "";
+    while let Some((i, b)) = bytes.next() {
+        match b {
+            b'\\' => {
+                let (_, n) = bytes.next()?;
+                let hex = |c: u8| (c as char).to_digit(16);
+                match (hex(n), rest.as_bytes().get(i + 2).and_then(|&c| hex(c))) {
+                    (Some(h), Some(l)) => {
+                        bytes.next();
+                        raw.push((h * 16 + l) as u8);
+                    }
+                    _ => raw.push(n),
+                }
+                kept = raw.len();
+            }
+            b',' => {
+                parent = rest[i + 1..].trim_start();
+                break;
+            }
+            b'+' => return None,
+            b' ' if raw.is_empty() => {}
+            b' ' => raw.push(b),
+            _ => {
+                raw.push(b);
+                kept = raw.len();
+            }
+        }
+    }
+    raw.truncate(kept);
+    let value = String::from_utf8(raw).ok()?;
+    Some((attr.trim(), value, parent))
+}
+
 /// Escapes a value for use inside an LDAP search filter (RFC 4515).
 pub fn escape_filter_value(v: &str) -> String {
     let mut out = String::with_capacity(v.len());
@@ -178,6 +219,18 @@ impl Entry {
         self.attrs.remove(&name.to_ascii_lowercase())
     }
 
+    /// Removes some values (case-insensitively); the attribute goes when empty.
+    pub fn remove_values(&mut self, name: &str, values: &[String]) {
+        let key = name.to_ascii_lowercase();
+        if let Some(a) = self.attrs.get_mut(&key) {
+            a.values
+                .retain(|v| !values.iter().any(|x| x.to_lowercase() == v.to_lowercase()));
+            if a.values.is_empty() {
+                self.attrs.remove(&key);
+            }
+        }
+    }
+
     pub fn get(&self, name: &str) -> Option<&[String]> {
         self.attrs
             .get(&name.to_ascii_lowercase())
@@ -213,6 +266,17 @@ mod tests {
             Dn::child(&Dn::new("dc=x"), "cn", "a=b").as_str(),
             "cn=a\\=b,dc=x"
         );
+    }
+
+    #[test]
+    fn first_rdn_is_split_and_unescaped() {
+        let dn = Dn::child(&Dn::new("ou=people,dc=x"), "uid", "S-1,2 ");
+        let (a, v, parent) = split_first_rdn(dn.as_str()).unwrap();
+        assert_eq!((a, v.as_str(), parent), ("uid", "S-1,2 ", "ou=people,dc=x"));
+        let (_, v, _) = split_first_rdn("cn=\\41\\c3\\a9, dc=x").unwrap();
+        assert_eq!(v, "Aé");
+        assert!(split_first_rdn("cn=a+sn=b,dc=x").is_none());
+        assert!(split_first_rdn("nonsense").is_none());
     }
 
     #[test]

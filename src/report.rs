@@ -6,8 +6,10 @@ use crate::aaf::decode::Detected;
 use crate::aaf::RecordError;
 use crate::diff::Plan;
 use crate::ldap::ApplyOutcome;
+use crate::mapping::delta::DeltaStats;
 use crate::mapping::MapStats;
 use crate::model::Dn;
+use crate::retention::Lifecycle;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -60,11 +62,42 @@ impl PlanCounts {
     }
 }
 
+/// One extraction applied (or, for `retention`, the retention pass).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StepReport {
+    /// The extraction; `None` for a retention-only pass.
+    pub extraction: Option<ExtractionReport>,
+    /// What a Delta asked, by category.
+    pub delta: Option<DeltaStats>,
+    /// Mapping counts (for a Delta: of the directory's records with the
+    /// Delta played over them).
+    pub mapping: MapStats,
+    pub rejected_records: Vec<RecordError>,
+    /// Configured UAIs that no structure of the extraction carried.
+    pub perimeter_missing_uai: Vec<String>,
+    pub logins_created: u64,
+    /// The school year whose classes this step rebuilt (first Complet on or
+    /// after the configured start).
+    pub school_year_rebuild: Option<i32>,
+    pub plan: PlanCounts,
+    /// Departures, disables, restores and deletions, by category (AAF ids).
+    pub lifecycle: Lifecycle,
+    pub applied: Option<ApplyOutcome>,
+}
+
+impl StepReport {
+    pub fn failed_operations(&self) -> usize {
+        self.applied.as_ref().map_or(0, |a| a.failures.len())
+    }
+}
+
 /// Everything a run reports.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
     pub run_id: String,
     pub version: String,
+    /// `sync` or `retention`.
+    pub command: String,
     pub started: String,
     pub finished: String,
     /// The run date (`--now`).
@@ -74,30 +107,40 @@ pub struct Report {
     pub outcome: String,
     pub exit_code: i32,
     pub error: Option<String>,
-    pub extraction: Option<ExtractionReport>,
     /// Files given that are not AAF extraction files (not read).
     pub ignored_files: Vec<String>,
-    pub mapping: MapStats,
-    pub rejected_records: Vec<RecordError>,
-    /// Configured UAIs that no structure of the extraction carried.
-    pub perimeter_missing_uai: Vec<String>,
     pub branches_created: Vec<Dn>,
-    pub logins_created: u64,
-    pub plan: PlanCounts,
-    pub applied: Option<ApplyOutcome>,
-    /// Managed people and structures absent from this Complet, by category
-    /// (AAF ids); left untouched.
-    pub absent: BTreeMap<String, Vec<String>>,
+    /// One step per extraction applied, in order.
+    pub steps: Vec<StepReport>,
+}
+
+fn ids_line(s: &mut String, what: &str, map: &BTreeMap<String, Vec<String>>) {
+    if map.is_empty() {
+        return;
+    }
+    let parts: Vec<String> = map
+        .iter()
+        .map(|(cat, ids)| format!("{cat} {}", ids.len()))
+        .collect();
+    let _ = writeln!(s, "  {what}: {}", parts.join(", "));
 }
 
 impl Report {
+    /// True when some record was rejected or some operation failed.
+    pub fn partial(&self) -> bool {
+        self.steps
+            .iter()
+            .any(|st| st.failed_operations() > 0 || !st.rejected_records.is_empty())
+    }
+
     /// The human summary printed on stderr.
     pub fn summary(&self) -> String {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "aaf-sync {} run {}{}: {}",
+            "aaf-sync {} {} run {}{}: {}",
             self.version,
+            self.command,
             self.run_id,
             if self.dry_run { " (dry run)" } else { "" },
             self.outcome
@@ -105,15 +148,39 @@ impl Report {
         if let Some(e) = &self.error {
             let _ = writeln!(s, "  error: {e}");
         }
-        if let Some(x) = &self.extraction {
-            let _ = writeln!(s, "  extraction {} ({} files)", x.label, x.files.len());
+        for st in &self.steps {
+            st.summary(&mut s, self.dry_run);
         }
-        for (cat, c) in &self.mapping.categories {
-            let _ = writeln!(
-                s,
-                "  {cat:<13} mapped {:>7}  out of perimeter {:>5}  rejected {:>5}",
-                c.mapped, c.out_of_perimeter, c.rejected
-            );
+        s
+    }
+}
+
+impl StepReport {
+    fn summary(&self, s: &mut String, dry_run: bool) {
+        match &self.extraction {
+            Some(x) => {
+                let _ = writeln!(s, "extraction {} ({} files)", x.label, x.files.len());
+            }
+            None => {
+                let _ = writeln!(s, "retention pass");
+            }
+        }
+        if let Some(d) = &self.delta {
+            for (cat, c) in &d.categories {
+                let _ = writeln!(
+                    s,
+                    "  {cat:<13} add {:>6}  modify {:>6}  delete {:>6}  rejected {:>5}",
+                    c.add, c.modify, c.delete, c.rejected
+                );
+            }
+        } else {
+            for (cat, c) in &self.mapping.categories {
+                let _ = writeln!(
+                    s,
+                    "  {cat:<13} mapped {:>7}  out of perimeter {:>5}  rejected {:>5}",
+                    c.mapped, c.out_of_perimeter, c.rejected
+                );
+            }
         }
         let dropped: u64 = self.mapping.dropped_attributes.values().sum();
         if dropped > 0 {
@@ -138,7 +205,10 @@ impl Report {
                 self.perimeter_missing_uai.join(", ")
             );
         }
-        let verb = if self.dry_run { "planned" } else { "applied" };
+        if let Some(y) = self.school_year_rebuild {
+            let _ = writeln!(s, "  school year {y}-{}: classes and groups rebuilt", y + 1);
+        }
+        let verb = if dry_run { "planned" } else { "applied" };
         let _ = writeln!(
             s,
             "  changes {verb}: {} (unchanged entries: {})",
@@ -147,6 +217,19 @@ impl Report {
         for (kind, ops) in &self.plan.by_kind {
             let ops: Vec<String> = ops.iter().map(|(o, n)| format!("{o} {n}")).collect();
             let _ = writeln!(s, "    {kind:<13} {}", ops.join(", "));
+        }
+        let l = &self.lifecycle;
+        ids_line(s, "departed", &l.departed);
+        ids_line(s, "disabled", &l.disabled);
+        ids_line(s, "restored", &l.restored);
+        ids_line(s, "deleted", &l.deleted);
+        if !l.pending.is_empty() {
+            let parts: Vec<String> = l.pending.iter().map(|(c, n)| format!("{c} {n}")).collect();
+            let _ = writeln!(
+                s,
+                "  departed, kept until their deadline: {}",
+                parts.join(", ")
+            );
         }
         if let Some(a) = &self.applied {
             if !a.failures.is_empty() {
@@ -162,13 +245,5 @@ impl Report {
                 let _ = writeln!(s, "    {r}");
             }
         }
-        for (cat, ids) in &self.absent {
-            let _ = writeln!(
-                s,
-                "  absent from this Complet ({cat}): {} (left untouched)",
-                ids.len()
-            );
-        }
-        s
     }
 }

@@ -1,17 +1,27 @@
-//! The `sync` command: extraction files → desired tree → plan → directory.
+//! The `sync` and `retention` commands: extraction files → desired tree →
+//! plan (with the lifecycle decisions) → directory.
 //!
-//! Everything that can refuse the run (bad files, not well-formed XML, an
-//! incomplete Complet, an unreachable directory) happens before the first
-//! write. Then the plan is applied and the report filled.
+//! Extractions given together are applied one after the other in date order
+//! (a Complet before the Deltas of later days), each planned against the
+//! directory as the previous one left it. Whatever can refuse an extraction
+//! (bad files, not well-formed XML, an incomplete Complet, an extraction
+//! older than the last one applied, an unreachable directory) happens before
+//! its first write; the first refusal stops the run, and the extractions
+//! already applied stay applied (the report lists them).
 
-use crate::aaf::filename::{self, format_date, ExtractionKind, FileCategory};
-use crate::aaf::{AafError, ReadItem, RecordReader};
+use crate::aaf::filename::{self, format_date, Extraction, ExtractionKind, FileCategory};
+use crate::aaf::{AafError, ReadItem, RecordError, RecordReader};
 use crate::config::Config;
-use crate::diff::{self, Plan};
-use crate::ldap::{Directory, DirectoryError};
+use crate::control::{self, Control};
+use crate::diff::{self, Absent, Plan};
+use crate::ldap::{Directory, DirectoryError, Snapshot};
+use crate::mapping::delta::Overlay;
 use crate::mapping::{self, layout::Layout, login, perimeter::Perimeter, EntryKind, Mapper};
-use crate::report::{ExtractionReport, FileReport, PlanCounts, Report};
-use std::path::PathBuf;
+use crate::model::Entry;
+use crate::report::{ExtractionReport, FileReport, PlanCounts, Report, StepReport};
+use crate::retention::{self, State};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use time::Date;
 
 /// Why a run was refused (exit code 2, nothing written).
@@ -30,13 +40,15 @@ pub enum SyncError {
 pub struct SyncOptions {
     pub paths: Vec<PathBuf>,
     pub dry_run: bool,
-    /// The run date: first-seen dates and, later, retention deadlines.
+    /// The run date: first-seen dates and retention deadlines.
     pub now: Date,
+    /// Apply an extraction older than the last one applied.
+    pub force: bool,
 }
 
-/// What a run produced.
-pub struct SyncOutcome {
-    pub report: Report,
+/// The plan of one extraction (or of the retention pass).
+pub struct StepPlan {
+    pub label: String,
     pub plan: Plan,
 }
 
@@ -61,16 +73,39 @@ fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, SyncError> {
     Ok(files)
 }
 
-/// Reads and maps one Complet extraction (no LDAP here).
-pub fn read_extraction(
+/// Where the records of an extraction go.
+enum Sink<'a, 'p> {
+    /// A Complet: straight into the mapper.
+    Complet(Box<Mapper<'a>>),
+    /// A Delta: played over the directory's records.
+    Delta(Overlay<'p>),
+}
+
+impl Sink<'_, '_> {
+    fn feed(&mut self, cat: FileCategory, item: ReadItem, file: &Path) -> Option<RecordError> {
+        match (self, item) {
+            (Sink::Complet(m), ReadItem::Record(rec)) => m.map(&rec, file).err(),
+            (Sink::Delta(o), ReadItem::Record(rec)) => o.apply(rec, file).err(),
+            (Sink::Complet(m), ReadItem::Rejected(e)) => {
+                m.count_rejected(cat);
+                Some(e)
+            }
+            (Sink::Delta(o), ReadItem::Rejected(e)) => {
+                o.count_rejected(cat);
+                Some(e)
+            }
+        }
+    }
+}
+
+/// Streams every file of an extraction, category by category in import
+/// order, into `sink`.
+fn read_files(
     cfg: &Config,
-    layout: &Layout,
-    extraction: &filename::Extraction,
-    now: Date,
-    report: &mut Report,
-) -> Result<mapping::MappedTree, SyncError> {
-    let perimeter = Perimeter::new(&cfg.perimeter_uai, cfg.perimeter_all);
-    let mut mapper = Mapper::new(layout, perimeter, &cfg.staff_address_consent, now);
+    extraction: &Extraction,
+    sink: &mut Sink,
+    step: &mut StepReport,
+) -> Result<(), SyncError> {
     let mut xr = ExtractionReport {
         label: extraction.label(),
         kind: format!("{:?}", extraction.kind),
@@ -94,18 +129,9 @@ pub fn read_extraction(
             };
             while let Some(item) = reader.next_item()? {
                 fr.records += 1;
-                match item {
-                    ReadItem::Record(rec) => {
-                        if let Err(e) = mapper.map(&rec, &f.path) {
-                            fr.rejected += 1;
-                            report.rejected_records.push(e);
-                        }
-                    }
-                    ReadItem::Rejected(e) => {
-                        fr.rejected += 1;
-                        mapper.count_rejected(cat);
-                        report.rejected_records.push(e);
-                    }
+                if let Some(e) = sink.feed(cat, item, &f.path) {
+                    fr.rejected += 1;
+                    step.rejected_records.push(e);
                 }
             }
             if xr.header.is_empty() {
@@ -125,12 +151,144 @@ pub fn read_extraction(
             xr.files.push(fr);
         }
     }
-    report.extraction = Some(xr);
+    step.extraction = Some(xr);
+    Ok(())
+}
+
+fn perimeter(cfg: &Config) -> Perimeter {
+    Perimeter::new(&cfg.perimeter_uai, cfg.perimeter_all)
+}
+
+/// Reads and maps one Complet extraction (no LDAP here).
+pub fn read_extraction(
+    cfg: &Config,
+    layout: &Layout,
+    extraction: &Extraction,
+    now: Date,
+    step: &mut StepReport,
+) -> Result<mapping::MappedTree, SyncError> {
+    let mapper = Mapper::new(layout, perimeter(cfg), &cfg.staff_address_consent, now);
+    let mut sink = Sink::Complet(Box::new(mapper));
+    read_files(cfg, extraction, &mut sink, step)?;
+    let Sink::Complet(mapper) = sink else {
+        unreachable!("the sink keeps its kind")
+    };
     Ok(mapper.finish())
 }
 
-/// Runs `sync`. `Err` means refused before any write.
-pub async fn run(cfg: &Config, opts: &SyncOptions, report: &mut Report) -> Result<Plan, SyncError> {
+/// Reads one Delta extraction, plays it over the directory's records
+/// (`current`) and maps the result (no LDAP here).
+pub fn read_delta(
+    cfg: &Config,
+    layout: &Layout,
+    extraction: &Extraction,
+    now: Date,
+    current: &HashMap<String, Entry>,
+    step: &mut StepReport,
+) -> Result<mapping::MappedTree, SyncError> {
+    let uai = perimeter(cfg);
+    let overlay = Overlay::from_directory(current, layout, &uai);
+    if overlay.structures() == 0 {
+        return Err(SyncError::Input(format!(
+            "{}: a Delta needs a Complet applied first: the directory holds no structure of source {}",
+            extraction.label(),
+            layout.source
+        )));
+    }
+    let mut sink = Sink::Delta(overlay);
+    read_files(cfg, extraction, &mut sink, step)?;
+    let Sink::Delta(overlay) = sink else {
+        unreachable!("the sink keeps its kind")
+    };
+    step.delta = Some(overlay.stats.clone());
+    let mut mapper = Mapper::new(layout, perimeter(cfg), &cfg.staff_address_consent, now);
+    let from = Path::new("(directory records with the Delta applied)");
+    for rec in overlay.into_records() {
+        if let Err(e) = mapper.map(&rec, from) {
+            step.rejected_records.push(e);
+        }
+    }
+    Ok(mapper.finish())
+}
+
+/// Plans one extraction against the directory as read (`snap`, `control`).
+/// Returns the plan and the control state once it is applied.
+#[allow(clippy::too_many_arguments)]
+fn plan_extraction(
+    cfg: &Config,
+    layout: &Layout,
+    x: &Extraction,
+    now: Date,
+    snap: &Snapshot,
+    control: &Control,
+    control_entry: Option<&Entry>,
+    step: &mut StepReport,
+) -> Result<(Plan, Control), SyncError> {
+    let mut tree = match x.kind {
+        ExtractionKind::Complet => read_extraction(cfg, layout, x, now, step)?,
+        ExtractionKind::Delta => read_delta(cfg, layout, x, now, &snap.managed, step)?,
+    };
+    step.mapping = tree.stats.clone();
+    step.perimeter_missing_uai = tree.missing_uai.clone();
+    let mut taken = snap.taken_logins.clone();
+    step.logins_created = login::assign(
+        tree.entries
+            .iter_mut()
+            .filter(|d| d.kind.is_person())
+            .map(|d| &mut d.entry),
+        &snap.logins,
+        &mut taken,
+    ) as u64;
+    let mut plan = diff::plan(&tree.entries, &snap.managed);
+    let year = cfg.retention.school_year(x.date);
+    let new_year = x.kind == ExtractionKind::Complet && control.starts_school_year(year);
+    if new_year {
+        step.school_year_rebuild = Some(year);
+    }
+    let ctx = retention::Context {
+        rules: &cfg.retention,
+        layout,
+        now,
+        extraction_date: Some(x.date),
+        previous_date: control.applied.as_ref().map(|a| a.date),
+        new_school_year: new_year,
+    };
+    step.lifecycle = retention::apply(
+        &ctx,
+        &mut plan,
+        &snap.managed,
+        tree.entries.iter().map(|d| &d.entry),
+    );
+    let next = control.after(x, year);
+    if let Some(c) = next.change(layout, control_entry) {
+        plan.changes.push(c);
+        plan.sort();
+    }
+    step.plan = PlanCounts::of(&plan);
+    Ok((plan, next))
+}
+
+/// Keeps the in-memory snapshot in step with a plan a dry run did not apply.
+fn simulate(plan: &Plan, snap: &mut Snapshot) {
+    diff::simulate(plan, &mut snap.managed);
+    for p in &plan.changes {
+        if let diff::Change::Add { entry } = &p.change {
+            if let Some(l) = entry.first("ENTPersonLogin") {
+                snap.logins.insert(entry.dn.key(), l.to_string());
+                snap.taken_logins.insert(l.to_lowercase());
+            }
+        }
+    }
+}
+
+/// Runs `sync`. `Err` means the extraction at hand was refused before any
+/// write (those before it, listed in the report, were applied).
+pub async fn run(
+    cfg: &Config,
+    opts: &SyncOptions,
+    report: &mut Report,
+) -> Result<Vec<StepPlan>, SyncError> {
+    report.command = "sync".into();
     report.dry_run = opts.dry_run;
     report.now = format_date(opts.now);
     let files = collect_files(&opts.paths)?;
@@ -140,84 +298,145 @@ pub async fn run(cfg: &Config, opts: &SyncOptions, report: &mut Report) -> Resul
         .iter()
         .map(|p| p.display().to_string())
         .collect();
-    let extraction = match scan.extractions.as_slice() {
-        [] => {
-            return Err(SyncError::Input(
-                "no AAF extraction file (<prefix>_<Complet|Delta>_<yyyymmdd>_<category>_<nnnn>.xml) in the given paths".into(),
-            ))
-        }
-        [one] => one,
-        many => {
-            let labels: Vec<String> = many.iter().map(|e| e.label()).collect();
+    if scan.extractions.is_empty() {
+        return Err(SyncError::Input(
+            "no AAF extraction file (<prefix>_<Complet|Delta>_<yyyymmdd>_<category>_<nnnn>.xml) in the given paths".into(),
+        ));
+    }
+    for x in &scan.extractions {
+        let missing = x.missing_categories();
+        if x.kind == ExtractionKind::Complet && !missing.is_empty() {
+            let m: Vec<&str> = missing.iter().map(|c| c.as_str()).collect();
             return Err(SyncError::Input(format!(
-                "{} extractions given ({}): give one extraction per run",
-                many.len(),
-                labels.join(", ")
+                "{}: incomplete Complet, no file for {}: refused (it would read as everyone leaving)",
+                x.label(),
+                m.join(", ")
             )));
         }
-    };
-    if extraction.kind == ExtractionKind::Delta {
-        return Err(SyncError::Input(format!(
-            "{}: Delta extractions are not applied by this version; sync a Complet",
-            extraction.label()
-        )));
-    }
-    let missing = extraction.missing_categories();
-    if !missing.is_empty() {
-        let m: Vec<&str> = missing.iter().map(|c| c.as_str()).collect();
-        return Err(SyncError::Input(format!(
-            "{}: incomplete Complet, no file for {}: refused (it would read as everyone leaving)",
-            extraction.label(),
-            m.join(", ")
-        )));
     }
     let layout = Layout::new(&cfg.ldap.base_dn, &cfg.source);
-    let mut tree = read_extraction(cfg, &layout, extraction, opts.now, report)?;
-    report.mapping = tree.stats.clone();
-    report.perimeter_missing_uai = tree.missing_uai.clone();
-
     let dir = Directory::connect(&cfg.ldap).await?;
     dir.check_schema().await?;
-    report.branches_created = dir.ensure_branches(&layout, opts.dry_run).await?;
-    let snap = dir.read_managed(&layout).await?;
-    tracing::info!(managed = snap.managed.len(), "directory read");
-
-    let mut taken = snap.taken_logins.clone();
-    report.logins_created = login::assign(
-        tree.entries
-            .iter_mut()
-            .filter(|d| d.kind.is_person())
-            .map(|d| &mut d.entry),
-        &snap.logins,
-        &mut taken,
-    ) as u64;
-    let plan = diff::plan(&tree.entries, &snap.managed);
-    report.plan = PlanCounts::of(&plan);
-    for a in &plan.absent {
-        let id = snap
-            .managed
-            .get(&a.dn.key())
-            .and_then(|e| {
-                e.first(if a.kind == EntryKind::Structure {
-                    "ENTStructureJointure"
-                } else {
-                    "ENTPersonJointure"
-                })
-            })
-            .and_then(|j| mapping::id_of_jointure(j, &cfg.source))
-            .map(str::to_string)
-            .unwrap_or_else(|| a.dn.to_string());
-        report
-            .absent
-            .entry(a.kind.as_str().to_string())
-            .or_default()
-            .push(id);
+    // listed now, created just before the first write: a refused
+    // extraction writes nothing at all
+    report.branches_created = dir.ensure_branches(&layout, true).await?;
+    let mut control_entry = dir.read_control(&layout).await?;
+    let mut control = control_entry
+        .as_ref()
+        .map(Control::from_entry)
+        .unwrap_or_default();
+    if let Some(applied) = &control.applied {
+        // extractions are sorted: the first is the oldest
+        let first = &scan.extractions[0];
+        if control.is_older(first) && !opts.force {
+            return Err(SyncError::Input(format!(
+                "{}: older than the last extraction applied, {}: refused (--force applies it anyway)",
+                first.label(),
+                control::describe(applied)
+            )));
+        }
     }
-    if !opts.dry_run {
-        let outcome = dir.apply(&plan, cfg.ldap.in_flight).await;
-        tracing::info!(failures = outcome.failures.len(), "plan applied");
-        report.applied = Some(outcome);
+    let mut snap = dir.read_managed(&layout).await?;
+    tracing::info!(managed = snap.managed.len(), "directory read");
+    let mut plans = Vec::new();
+    let n = scan.extractions.len();
+    for (i, x) in scan.extractions.iter().enumerate() {
+        let mut step = StepReport::default();
+        let planned = plan_extraction(
+            cfg,
+            &layout,
+            x,
+            opts.now,
+            &snap,
+            &control,
+            control_entry.as_ref(),
+            &mut step,
+        );
+        let (plan, next) = match planned {
+            Ok(p) => p,
+            Err(e) => {
+                report.steps.push(step);
+                dir.close().await;
+                return Err(e);
+            }
+        };
+        let last = i + 1 == n;
+        if opts.dry_run {
+            if !last {
+                simulate(&plan, &mut snap);
+                control_entry = Some(next.entry(&layout));
+            }
+        } else {
+            if i == 0 {
+                dir.ensure_branches(&layout, false).await?;
+            }
+            let outcome = dir.apply(&plan, cfg.ldap.in_flight).await;
+            tracing::info!(extraction = %x.label(), failures = outcome.failures.len(), "plan applied");
+            step.applied = Some(outcome);
+            if !last {
+                snap = dir.read_managed(&layout).await?;
+                control_entry = dir.read_control(&layout).await?;
+            }
+        }
+        control = next;
+        report.steps.push(step);
+        plans.push(StepPlan {
+            label: x.label(),
+            plan,
+        });
     }
     dir.close().await;
-    Ok(plan)
+    Ok(plans)
+}
+
+/// Runs `retention`: applies the deadlines without an extraction (days with
+/// no delivery). No one departs in this pass; departed people whose
+/// deadline has come are deleted, and departed structures nobody refers to.
+pub async fn retention_pass(
+    cfg: &Config,
+    dry_run: bool,
+    now: Date,
+    report: &mut Report,
+) -> Result<StepPlan, SyncError> {
+    report.command = "retention".into();
+    report.dry_run = dry_run;
+    report.now = format_date(now);
+    let layout = Layout::new(&cfg.ldap.base_dn, &cfg.source);
+    let dir = Directory::connect(&cfg.ldap).await?;
+    dir.check_schema().await?;
+    let snap = dir.read_managed(&layout).await?;
+    let mut plan = Plan::default();
+    let mut remaining = Vec::new();
+    for e in snap.managed.values() {
+        match EntryKind::of(e) {
+            Some(kind) if !kind.is_group() && State::of(e).departed() => plan.absent.push(Absent {
+                kind,
+                dn: e.dn.clone(),
+            }),
+            _ => remaining.push(e),
+        }
+    }
+    plan.absent.sort_by_key(|a| a.dn.key());
+    let ctx = retention::Context {
+        rules: &cfg.retention,
+        layout: &layout,
+        now,
+        extraction_date: None,
+        previous_date: None,
+        new_school_year: false,
+    };
+    let mut step = StepReport {
+        lifecycle: retention::apply(&ctx, &mut plan, &snap.managed, remaining.into_iter()),
+        ..Default::default()
+    };
+    step.plan = PlanCounts::of(&plan);
+    if !dry_run {
+        step.applied = Some(dir.apply(&plan, cfg.ldap.in_flight).await);
+    }
+    dir.close().await;
+    report.steps.push(step);
+    Ok(StepPlan {
+        label: "retention".into(),
+        plan,
+    })
 }

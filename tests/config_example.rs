@@ -22,7 +22,13 @@ fn shipped_configs_load_with_env_overrides() {
         assert_eq!(c.ldap.bind_password.as_deref(), Some("s3cret"), "{f}");
         assert_eq!(c.ldap.in_flight, 7, "{f}");
         assert_eq!(c.source, "AC-CRETEIL");
+        // the example documents the defaults
+        assert_eq!(c.retention, aaf_sync::retention::Rules::default(), "{f}");
     }
+    std::env::set_var("AAF_SYNC_RETENTION__STAFF__GRACE_DAYS", "3");
+    let c = Config::load(&root.join("config/example.toml")).unwrap();
+    assert_eq!(c.retention.staff.grace_days, 3);
+    std::env::remove_var("AAF_SYNC_RETENTION__STAFF__GRACE_DAYS");
     std::env::set_var("AAF_SYNC_LDAP__IN_FLIGHT", "many");
     let e = Config::load(&root.join("config/example.toml"))
         .unwrap_err()

@@ -7,7 +7,7 @@ mod common;
 
 use aaf_sync::config::{Config, LdapConfig};
 use aaf_sync::mapping::{layout::Layout, login};
-use aaf_sync::report::Report;
+use aaf_sync::report::StepReport;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
@@ -33,12 +33,13 @@ fn plan_matches_golden() {
         perimeter_all: false,
         work_dir: "/tmp".into(),
         staff_address_consent: BTreeSet::new(),
+        retention: Default::default(),
     };
     let files = aaf_sync::aaf::filename::list_dir(&root.join("extraction")).unwrap();
     let scan = aaf_sync::aaf::filename::group_files(files);
     assert_eq!(scan.extractions.len(), 1);
     let layout = Layout::new(&cfg.ldap.base_dn, &cfg.source);
-    let mut report = Report::default();
+    let mut report = StepReport::default();
     let mut tree = aaf_sync::sync::read_extraction(
         &cfg,
         &layout,

@@ -15,38 +15,6 @@ const TEACHER: &str = "uid=AC-CRETEIL-3001,ou=people,dc=example,dc=org";
 const CLASS: &str = "cn=AC-CRETEIL-100-classe-CPA,ou=groups,dc=example,dc=org";
 const GROUP: &str = "cn=AC-CRETEIL-100-groupe-G1,ou=groups,dc=example,dc=org";
 
-/// One `addRequest` of category `cat`.
-fn req(cat: &str, id: &str, attrs: &[(&str, &[&str])]) -> String {
-    let op = "addRequest";
-    let opname = if cat == "EtabEducNat" {
-        "categorieStructure"
-    } else {
-        "categoriePersonne"
-    };
-    let mut s = format!(
-        "<{op}><operationalAttributes><attr name=\"{opname}\"><value>{cat}</value></attr></operationalAttributes>\n<identifier><id>{id}</id></identifier>\n<attributes>\n"
-    );
-    for (n, vs) in attrs {
-        s.push_str(&format!("<attr name=\"{n}\">"));
-        if vs.is_empty() {
-            s.push_str("<value/>");
-        }
-        for v in *vs {
-            s.push_str(&format!("<value>{v}</value>"));
-        }
-        s.push_str("</attr>\n");
-    }
-    s + &format!("</attributes></{op}>\n")
-}
-
-fn file(decl: Option<&str>, body: &str) -> String {
-    let mut s = String::new();
-    if let Some(d) = decl {
-        s.push_str(&format!("<?xml version=\"1.0\" encoding=\"{d}\"?>\r\n"));
-    }
-    s + "<!DOCTYPE ficAlimMENESR SYSTEM \"ficAlimMENESR.dtd\">\r\n<ficAlimMENESR>\r\n<!-- versionAF=\"AAF-VE2407\" -->\n<!-- degre=\"1D\" -->\n" + body + "</ficAlimMENESR>\n"
-}
-
 /// A hand-written 1D Complet with known values. `pupil_name` lets a test
 /// rename the pupil.
 fn write_extraction(dir: &Path, pupil_name: &str) {
@@ -410,28 +378,34 @@ fn complet_sync_writes_the_expected_tree() {
     let text = std::fs::read_to_string(&report).unwrap();
     let r: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(r["outcome"], "ok");
-    assert_eq!(r["mapping"]["categories"]["Eleve"]["mapped"], 2);
-    assert_eq!(r["mapping"]["categories"]["Eleve"]["out_of_perimeter"], 1);
+    assert_eq!(r["steps"][0]["mapping"]["categories"]["Eleve"]["mapped"], 2);
     assert_eq!(
-        r["mapping"]["categories"]["PersRelEleve"]["out_of_perimeter"],
+        r["steps"][0]["mapping"]["categories"]["Eleve"]["out_of_perimeter"],
         1
     );
     assert_eq!(
-        r["mapping"]["categories"]["PersEducNat"]["out_of_perimeter"],
+        r["steps"][0]["mapping"]["categories"]["PersRelEleve"]["out_of_perimeter"],
         1
     );
     assert_eq!(
-        r["mapping"]["categories"]["EtabEducNat"]["out_of_perimeter"],
+        r["steps"][0]["mapping"]["categories"]["PersEducNat"]["out_of_perimeter"],
         1
     );
     assert_eq!(
-        r["mapping"]["dropped_attributes"]["ENTEleveNouvelAttribut"],
+        r["steps"][0]["mapping"]["categories"]["EtabEducNat"]["out_of_perimeter"],
         1
     );
-    assert_eq!(r["mapping"]["staff_address_withheld"], 1);
-    assert_eq!(r["perimeter_missing_uai"][0], "0921262X");
-    assert_eq!(r["plan"]["by_kind"]["Eleve"]["add"], 2);
-    assert_eq!(r["extraction"]["header"]["versionAF"], "AAF-VE2407");
+    assert_eq!(
+        r["steps"][0]["mapping"]["dropped_attributes"]["ENTEleveNouvelAttribut"],
+        1
+    );
+    assert_eq!(r["steps"][0]["mapping"]["staff_address_withheld"], 1);
+    assert_eq!(r["steps"][0]["perimeter_missing_uai"][0], "0921262X");
+    assert_eq!(r["steps"][0]["plan"]["by_kind"]["Eleve"]["add"], 2);
+    assert_eq!(
+        r["steps"][0]["extraction"]["header"]["versionAF"],
+        "AAF-VE2407"
+    );
     for personal in [
         "CŒUR",
         "Zoé",
@@ -445,18 +419,6 @@ fn complet_sync_writes_the_expected_tree() {
         assert!(!text.contains(personal), "report leaks {personal}");
         assert!(!err.contains(personal), "summary leaks {personal}");
     }
-}
-
-fn csns(l: &Slapd) -> std::collections::BTreeMap<String, String> {
-    l.entries(BASE, "(objectClass=*)", &["entryCSN"])
-        .into_iter()
-        .map(|(dn, a)| {
-            (
-                dn,
-                a.get("entrycsn").map(|v| v[0].clone()).unwrap_or_default(),
-            )
-        })
-        .collect()
 }
 
 #[test]
@@ -480,8 +442,8 @@ fn second_sync_of_the_same_extraction_writes_nothing() {
     assert_eq!(csns(&f.ldap), before, "an entry changed on the server");
     let r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
-    assert_eq!(r["plan"]["total"], 0);
-    assert_eq!(r["plan"]["unchanged"], 9);
+    assert_eq!(r["steps"][0]["plan"]["total"], 0);
+    assert_eq!(r["steps"][0]["plan"]["unchanged"], 9);
 }
 
 #[test]
@@ -514,9 +476,19 @@ fn foreign_attributes_survive_and_logins_stay_after_a_rename() {
 }
 
 #[test]
-fn a_removed_value_is_removed_and_an_absent_person_is_only_reported() {
+fn a_removed_value_is_removed_and_an_absent_pupil_is_disabled() {
     let f = setup();
-    aaf_sync_ok(&["sync", "--config", &f.config, &f.extraction], 0);
+    aaf_sync_ok(
+        &[
+            "sync",
+            "--config",
+            &f.config,
+            "--now",
+            "2025-09-04",
+            &f.extraction,
+        ],
+        0,
+    );
     // the twin leaves: drop its record from the pupils' file
     let eleve = Path::new(&f.extraction).join("ENT1D_Complet_20250904_Eleve_0000.xml");
     let text = encoding_rs::ISO_8859_15
@@ -535,16 +507,24 @@ fn a_removed_value_is_removed_and_an_absent_person_is_only_reported() {
             &f.config,
             "--report",
             report.to_str().unwrap(),
+            "--now",
+            "2025-09-05",
             &f.extraction,
         ],
         0,
     );
-    // left untouched, listed as absent
+    // kept, disabled until its deadline, data unchanged
     let twin = f.ldap.entry(TWIN);
     assert_eq!(one(&twin, "sn"), "CŒUR");
+    assert_eq!(one(&twin, "aafSyncDepartureDate"), "20250904000000Z");
+    assert_eq!(one(&twin, "aafSyncDeadline"), "20251203000000Z");
+    assert_eq!(one(&twin, "aafSyncDisabled"), "TRUE");
     let r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
-    assert_eq!(r["absent"]["Eleve"], serde_json::json!(["1002"]));
+    assert_eq!(
+        r["steps"][0]["lifecycle"]["departed"]["Eleve"],
+        serde_json::json!(["1002"])
+    );
     // but no longer a member of the class rebuilt from the extraction
     assert_eq!(sorted(&f.ldap.entry(CLASS), "member"), [PUPIL, TEACHER]);
     // the mother now has one pupil in this extraction's links
@@ -566,7 +546,8 @@ fn dry_run_prints_the_plan_and_writes_nothing() {
         ldif.contains(&format!("dn: {PUPIL}\nchangetype: add\n")),
         "{ldif}"
     );
-    assert_eq!(ldif.matches("changetype: add").count(), 9);
+    // nine entries and the control entry
+    assert_eq!(ldif.matches("changetype: add").count(), 10);
     assert_eq!(csns(&f.ldap), before);
     let (json, _) = aaf_sync_ok(
         &[
@@ -581,7 +562,13 @@ fn dry_run_prints_the_plan_and_writes_nothing() {
         0,
     );
     let plan: serde_json::Value = serde_json::from_str(&json).unwrap();
-    assert_eq!(plan["changes"].as_array().unwrap().len(), 9);
+    assert_eq!(
+        plan["steps"][0]["plan"]["changes"]
+            .as_array()
+            .unwrap()
+            .len(),
+        10
+    );
 }
 
 #[test]
@@ -630,13 +617,16 @@ fn a_bad_record_is_skipped_reported_and_exits_1() {
     let r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     assert_eq!(r["outcome"], "partial");
-    assert_eq!(r["rejected_records"][0]["field"], "ENTStructureJointure");
+    assert_eq!(
+        r["steps"][0]["rejected_records"][0]["field"],
+        "ENTStructureJointure"
+    );
     // the rest is imported
     assert_eq!(people(&f.ldap).len(), 6);
 }
 
 #[test]
-fn an_incomplete_complet_or_a_delta_is_refused() {
+fn an_incomplete_complet_or_a_delta_on_an_empty_tree_is_refused() {
     let f = setup();
     std::fs::remove_file(
         Path::new(&f.extraction).join("ENT1D_Complet_20250904_PersRelEleve_0000.xml"),
@@ -655,7 +645,10 @@ fn an_incomplete_complet_or_a_delta_is_refused() {
     )
     .unwrap();
     let (_, err) = aaf_sync_ok(&["sync", "--config", &f.config, d.to_str().unwrap()], 2);
-    assert!(err.contains("Delta"), "{err}");
+    assert!(
+        err.contains("a Delta needs a Complet applied first"),
+        "{err}"
+    );
     assert_eq!(people(&f.ldap).len(), 0);
 }
 

@@ -9,6 +9,7 @@ use crate::config::LdapConfig;
 use crate::diff::{AttrChange, Change, Plan, Planned};
 use crate::mapping::{self, layout::Layout, EntryKind};
 use crate::model::{escape_filter_value, Dn, Entry};
+use crate::retention;
 use futures::stream::{self, StreamExt};
 use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, Mod, Scope, SearchEntry};
@@ -128,6 +129,102 @@ fn to_set(values: &[String]) -> HashSet<String> {
     values.iter().cloned().collect()
 }
 
+fn bytes_set(values: &[String]) -> HashSet<Vec<u8>> {
+    values.iter().map(|v| v.as_bytes().to_vec()).collect()
+}
+
+/// The values of `userPassword` and `aafSyncSavedPassword` of one entry, as
+/// bytes (hashes are usually ASCII but the syntax is octet string).
+async fn read_passwords(
+    ldap: &mut Ldap,
+    dn: &str,
+) -> Result<(HashSet<Vec<u8>>, HashSet<Vec<u8>>), String> {
+    let (rs, _) = ldap
+        .search(
+            dn,
+            Scope::Base,
+            "(objectClass=*)",
+            vec![PASSWORD, retention::ATTR_SAVED_PASSWORD],
+        )
+        .await
+        .and_then(|r| r.success())
+        .map_err(|e| e.to_string())?;
+    let mut user = HashSet::new();
+    let mut saved = HashSet::new();
+    for re in rs {
+        let se = SearchEntry::construct(re);
+        let text = se.attrs.into_iter().map(|(a, vs)| {
+            (
+                a,
+                vs.into_iter().map(String::into_bytes).collect::<Vec<_>>(),
+            )
+        });
+        for (a, vs) in text.chain(se.bin_attrs) {
+            if a.eq_ignore_ascii_case(PASSWORD) {
+                user.extend(vs);
+            } else if a.eq_ignore_ascii_case(retention::ATTR_SAVED_PASSWORD) {
+                saved.extend(vs);
+            }
+        }
+    }
+    Ok((user, saved))
+}
+
+const PASSWORD: &str = "userPassword";
+
+/// The modifications of a planned modify. Moving a password is done with
+/// value-exact deletes in the same modify as the rest: if the password
+/// changed since it was read, the whole modify fails (and is retried by the
+/// next run) instead of losing the new value.
+async fn modifications(
+    ldap: &mut Ldap,
+    dn: &str,
+    changes: &[AttrChange],
+) -> Result<Vec<Mod<Vec<u8>>>, String> {
+    let moves = changes
+        .iter()
+        .any(|c| matches!(c, AttrChange::StashPassword | AttrChange::RestorePassword));
+    let (user, saved) = if moves {
+        read_passwords(ldap, dn).await?
+    } else {
+        Default::default()
+    };
+    let name = |a: &str| a.as_bytes().to_vec();
+    let mut mods = Vec::with_capacity(changes.len() + 2);
+    for c in changes {
+        match c {
+            AttrChange::Add { attr, values } => mods.push(Mod::Add(name(attr), bytes_set(values))),
+            AttrChange::Delete { attr, values } => {
+                mods.push(Mod::Delete(name(attr), bytes_set(values)))
+            }
+            AttrChange::Replace { attr, values } => {
+                mods.push(Mod::Replace(name(attr), bytes_set(values)))
+            }
+            AttrChange::StashPassword => {
+                if !user.is_empty() {
+                    mods.push(Mod::Delete(name(PASSWORD), user.clone()));
+                    mods.push(Mod::Replace(
+                        name(retention::ATTR_SAVED_PASSWORD),
+                        user.clone(),
+                    ));
+                }
+            }
+            AttrChange::RestorePassword => {
+                if !saved.is_empty() {
+                    mods.push(Mod::Delete(
+                        name(retention::ATTR_SAVED_PASSWORD),
+                        saved.clone(),
+                    ));
+                    if user.is_empty() {
+                        mods.push(Mod::Add(name(PASSWORD), saved.clone()));
+                    }
+                }
+            }
+        }
+    }
+    Ok(mods)
+}
+
 async fn apply_one(mut ldap: Ldap, timeout: Duration, p: &Planned) -> Result<(), String> {
     ldap.with_timeout(timeout);
     let res = match &p.change {
@@ -140,18 +237,10 @@ async fn apply_one(mut ldap: Ldap, timeout: Duration, p: &Planned) -> Result<(),
             ldap.add(entry.dn.as_str(), attrs).await
         }
         Change::Modify { dn, changes } => {
-            let mods: Vec<Mod<String>> = changes
-                .iter()
-                .map(|c| match c {
-                    AttrChange::Add { attr, values } => Mod::Add(attr.clone(), to_set(values)),
-                    AttrChange::Delete { attr, values } => {
-                        Mod::Delete(attr.clone(), to_set(values))
-                    }
-                    AttrChange::Replace { attr, values } => {
-                        Mod::Replace(attr.clone(), to_set(values))
-                    }
-                })
-                .collect();
+            let mods = modifications(&mut ldap, dn.as_str(), changes).await?;
+            if mods.is_empty() {
+                return Ok(());
+            }
             ldap.modify(dn.as_str(), mods).await
         }
         Change::Delete { dn } => ldap.delete(dn.as_str()).await,
@@ -248,6 +337,27 @@ impl Directory {
                 "schema",
                 "object class aafSyncState unknown: load schema/*.ldif (or *.schema) into slapd",
             ))
+        }
+    }
+
+    /// Reads the control entry of the layout's source, if there is one.
+    pub async fn read_control(&self, layout: &Layout) -> Result<Option<Entry>, DirectoryError> {
+        let dn = layout.control_dn();
+        let mut l = self.conn(0);
+        let what = || format!("read {dn}");
+        match l
+            .search(dn.as_str(), Scope::Base, "(objectClass=*)", vec!["*"])
+            .await
+        {
+            Ok(r) => match r.success() {
+                Ok((rs, _)) => Ok(rs
+                    .into_iter()
+                    .next()
+                    .map(|re| to_entry(SearchEntry::construct(re)))),
+                Err(ldap3::LdapError::LdapResult { result }) if result.rc == 32 => Ok(None),
+                Err(e) => Err(op_err(what(), e)),
+            },
+            Err(e) => Err(op_err(what(), e)),
         }
     }
 

@@ -6,7 +6,7 @@
 //! can be written without looking anything up. The source name is part of
 //! every RDN so that several académies can share one tree.
 
-use crate::model::Dn;
+use crate::model::{dn_key, split_first_rdn, Dn};
 
 /// The managed branches under the configured base DN.
 #[derive(Debug, Clone)]
@@ -55,6 +55,28 @@ impl Layout {
     /// `<source>$<id>`, the value of ENTPersonJointure / ENTStructureJointure.
     pub fn jointure(&self, id: &str) -> String {
         format!("{}${}", self.source, id)
+    }
+    /// The entry holding the state of the source's runs (last extraction
+    /// applied, school year): `cn=aaf-sync-<source>,<base>`.
+    pub fn control_dn(&self) -> Dn {
+        Dn::child(&self.base, "cn", &format!("aaf-sync-{}", self.source))
+    }
+    /// The AAF id of a person DN of this layout (`uid=<source>-<id>,ou=people,…`).
+    pub fn id_of_person_dn(&self, dn: &str) -> Option<String> {
+        self.id_under(dn, "uid", &self.people)
+    }
+    /// The AAF id of a structure DN of this layout.
+    pub fn sid_of_structure_dn(&self, dn: &str) -> Option<String> {
+        self.id_under(dn, "ou", &self.structures)
+    }
+    fn id_under(&self, dn: &str, attr: &str, branch: &Dn) -> Option<String> {
+        let (a, v, parent) = split_first_rdn(dn)?;
+        if !a.eq_ignore_ascii_case(attr) || dn_key(parent) != branch.key() {
+            return None;
+        }
+        v.strip_prefix(&format!("{}-", self.source))
+            .filter(|id| !id.is_empty())
+            .map(str::to_string)
     }
     pub fn class_cn(&self, kind: GroupKind, sid: &str, code: &str) -> String {
         format!("{}-{}-{}-{}", self.source, sid, kind.rdn_word(), code)
@@ -106,5 +128,26 @@ mod tests {
             "cn=AC-CRETEIL-52006-classe-CP A\\,1,ou=groups,dc=example,dc=org"
         );
         assert_eq!(l.jointure("7"), "AC-CRETEIL$7");
+        assert_eq!(
+            l.control_dn().as_str(),
+            "cn=aaf-sync-AC-CRETEIL,dc=example,dc=org"
+        );
+    }
+
+    #[test]
+    fn ids_come_back_from_dns() {
+        let l = Layout::new("dc=example,dc=org", "AC-CRETEIL");
+        let dn = l.person_dn("10,01");
+        assert_eq!(l.id_of_person_dn(dn.as_str()).as_deref(), Some("10,01"));
+        assert_eq!(
+            l.sid_of_structure_dn("OU=AC-CRETEIL-52006, ou=Structures,dc=example,dc=org")
+                .as_deref(),
+            Some("52006")
+        );
+        assert_eq!(l.id_of_person_dn(l.structure_dn("1").as_str()), None);
+        assert_eq!(
+            l.id_of_person_dn("uid=AC-LYON-1,ou=people,dc=example,dc=org"),
+            None
+        );
     }
 }

@@ -9,13 +9,16 @@
 //! afterwards by [`login::assign`], once the directory's logins are known.
 //! Pure: no I/O, the date of the run is a parameter.
 
+pub mod delta;
 pub mod fields;
+pub mod inverse;
 pub mod layout;
 pub mod login;
 pub mod perimeter;
 
 use crate::aaf::{FileCategory, Operation, Record, RecordError};
 use crate::model::Entry;
+use crate::retention::LIFECYCLE_ATTRS;
 use fields::{Field, Rule};
 use layout::{GroupKind, Layout};
 use perimeter::Perimeter;
@@ -32,6 +35,8 @@ pub enum EntryKind {
     Staff,
     Classe,
     Groupe,
+    /// The entry holding the state of the source's runs.
+    Control,
 }
 
 impl EntryKind {
@@ -52,13 +57,16 @@ impl EntryKind {
             EntryKind::Staff => "PersEducNat",
             EntryKind::Classe => "ENTClasse",
             EntryKind::Groupe => "ENTGroupe",
+            EntryKind::Control => "control",
         }
     }
 
     /// Classifies an entry read from the directory by its object classes.
     pub fn of(entry: &Entry) -> Option<EntryKind> {
         let has = |c: &str| entry.has_value("objectClass", c);
-        Some(if has("ENTEleve") {
+        Some(if has(CONTROL_CLASS) {
+            EntryKind::Control
+        } else if has("ENTEleve") {
             EntryKind::Pupil
         } else if has("ENTClasse") {
             EntryKind::Classe
@@ -92,6 +100,8 @@ pub const PROFILE_STAFF: &str = "National_ETA";
 pub const STATE_CLASS: &str = "aafSyncState";
 pub const ATTR_SOURCE: &str = "aafSyncSource";
 pub const ATTR_FIRST_SEEN: &str = "aafSyncFirstSeen";
+/// The structural class of the control entry (see [`crate::control`]).
+pub const CONTROL_CLASS: &str = "aafSyncControl";
 
 const PERSON_CLASSES: [&str; 5] = [
     "top",
@@ -164,6 +174,7 @@ pub fn owned(kind: EntryKind) -> &'static [&'static str] {
                 ATTR_FIRST_SEEN,
             ];
             v.extend(extra);
+            v.extend(LIFECYCLE_ATTRS);
             v.extend(table.iter().map(|f| f.ldap));
             v.sort_unstable();
             v.dedup();
@@ -183,8 +194,10 @@ pub fn owned(kind: EntryKind) -> &'static [&'static str] {
         let consented: Vec<&'static str> = fields::STAFF_CONSENTED.iter().map(|f| f.ldap).collect();
         m.insert(EntryKind::Staff, person(&consented, fields::STAFF));
         let mut s = vec!["ENTStructureJointure", ATTR_SOURCE];
+        s.extend(LIFECYCLE_ATTRS);
         s.extend(fields::STRUCTURE.iter().map(|f| f.ldap));
         m.insert(EntryKind::Structure, s);
+        m.insert(EntryKind::Control, crate::control::OWNED.to_vec());
         let g = vec![
             "member",
             "description",

@@ -38,6 +38,11 @@ impl Perimeter {
         ok
     }
 
+    /// True when a UAI is in the configured perimeter.
+    pub fn uai_configured(&self, uai: &str) -> bool {
+        self.all || self.uai.contains(&uai.trim().to_ascii_uppercase())
+    }
+
     /// True when the structure id belongs to a kept structure.
     pub fn has(&self, sid: &str) -> bool {
         self.kept_sids.contains(sid)

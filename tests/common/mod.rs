@@ -268,3 +268,91 @@ pub fn check_golden(path: &Path, got: &str, test: &str) {
         path.display()
     );
 }
+
+fn operational(cat: &str) -> String {
+    let opname = if cat == "EtabEducNat" {
+        "categorieStructure"
+    } else {
+        "categoriePersonne"
+    };
+    format!(
+        "<operationalAttributes><attr name=\"{opname}\"><value>{cat}</value></attr></operationalAttributes>"
+    )
+}
+
+fn values(vs: &[&str]) -> String {
+    if vs.is_empty() {
+        return "<value/>".into();
+    }
+    vs.iter().map(|v| format!("<value>{v}</value>")).collect()
+}
+
+/// One `addRequest` of category `cat` (values are XML text: escape `&`).
+pub fn req(cat: &str, id: &str, attrs: &[(&str, &[&str])]) -> String {
+    let mut s = format!(
+        "<addRequest>{}\n<identifier><id>{id}</id></identifier>\n<attributes>\n",
+        operational(cat)
+    );
+    for (n, vs) in attrs {
+        s.push_str(&format!("<attr name=\"{n}\">{}</attr>\n", values(vs)));
+    }
+    s + "</attributes></addRequest>\n"
+}
+
+/// One `modifyRequest`: each listed attribute is replaced (`&[]` clears it).
+pub fn modify_req(cat: &str, id: &str, mods: &[(&str, &[&str])]) -> String {
+    let mut s = format!(
+        "<modifyRequest>{}\n<identifier><id>{id}</id></identifier>\n<modifications>\n",
+        operational(cat)
+    );
+    for (n, vs) in mods {
+        s.push_str(&format!(
+            "<modification name=\"{n}\" operation=\"replace\">{}</modification>\n",
+            values(vs)
+        ));
+    }
+    s + "</modifications></modifyRequest>\n"
+}
+
+/// One `deleteRequest`.
+pub fn delete_req(cat: &str, id: &str) -> String {
+    format!(
+        "<deleteRequest>{}\n<identifier><id>{id}</id></identifier></deleteRequest>\n",
+        operational(cat)
+    )
+}
+
+/// A whole file around `body`, with an optional XML declaration.
+pub fn file(decl: Option<&str>, body: &str) -> String {
+    let mut s = String::new();
+    if let Some(d) = decl {
+        s.push_str(&format!("<?xml version=\"1.0\" encoding=\"{d}\"?>\r\n"));
+    }
+    s + "<!DOCTYPE ficAlimMENESR SYSTEM \"ficAlimMENESR.dtd\">\r\n<ficAlimMENESR>\r\n<!-- versionAF=\"AAF-VE2407\" -->\n<!-- degre=\"1D\" -->\n" + body + "</ficAlimMENESR>\n"
+}
+
+/// Writes one UTF-8 file per category: `<prefix>_<kind>_<date>_<cat>_0000.xml`.
+pub fn write_extraction_files(dir: &Path, kind: &str, date: &str, bodies: &[(&str, String)]) {
+    std::fs::create_dir_all(dir).unwrap();
+    for (cat, body) in bodies {
+        std::fs::write(
+            dir.join(format!("ENT1D_{kind}_{date}_{cat}_0000.xml")),
+            file(Some("UTF-8"), body),
+        )
+        .unwrap();
+    }
+}
+
+/// entryCSN of every entry under the base: unchanged CSNs prove nothing was
+/// written.
+pub fn csns(l: &Slapd) -> std::collections::BTreeMap<String, String> {
+    l.entries(BASE, "(objectClass=*)", &["entryCSN"])
+        .into_iter()
+        .map(|(dn, a)| {
+            (
+                dn,
+                a.get("entrycsn").map(|v| v[0].clone()).unwrap_or_default(),
+            )
+        })
+        .collect()
+}

@@ -1,0 +1,167 @@
+//! From a managed entry back to the AAF record it was made from.
+//!
+//! A Delta only carries what changed; to map a changed person the same way a
+//! Complet would, the rest of their record is rebuilt from the directory: each
+//! authorised field from its LDAP attribute (the tables of [`super::fields`]
+//! read backwards), DNs turned back into AAF ids. Mapping the rebuilt record
+//! gives the entry back unchanged, so people a Delta does not name are left
+//! exactly as they are (a test checks this over a whole generated tree).
+//! Teachers' class lists are not stored on their entry; they come back from
+//! the class and group entries that list them.
+
+use super::fields::{self, Rule};
+use super::layout::{GroupKind, Layout};
+use super::EntryKind;
+use crate::aaf::reader::RecordAttr;
+use crate::aaf::{FileCategory, Operation, Record};
+use crate::model::{dn_key, Entry};
+use std::collections::HashMap;
+
+/// The AAF category of a kind of entry.
+pub fn category(kind: EntryKind) -> Option<FileCategory> {
+    Some(match kind {
+        EntryKind::Structure => FileCategory::EtabEducNat,
+        EntryKind::Pupil => FileCategory::Eleve,
+        EntryKind::Parent => FileCategory::PersRelEleve,
+        EntryKind::Staff => FileCategory::PersEducNat,
+        _ => return None,
+    })
+}
+
+/// Class and group lists of the members of class and group entries, in the
+/// 1D composite form (`sid$$$code$label`), by member DN key.
+pub fn member_class_lists(
+    entries: &HashMap<String, Entry>,
+    layout: &Layout,
+) -> HashMap<String, Vec<(GroupKind, String)>> {
+    let mut out: HashMap<String, Vec<(GroupKind, String)>> = HashMap::new();
+    for e in entries.values() {
+        let gk = match EntryKind::of(e) {
+            Some(EntryKind::Classe) => GroupKind::Classe,
+            Some(EntryKind::Groupe) => GroupKind::Groupe,
+            _ => continue,
+        };
+        let (Some(sdn), Some(code)) = (e.first("aafSyncStructure"), e.first("aafSyncCode")) else {
+            continue;
+        };
+        let Some(sid) = layout.sid_of_structure_dn(sdn) else {
+            continue;
+        };
+        let value = format!("{sid}$$${code}${}", e.first("description").unwrap_or(""));
+        for m in e.get("member").unwrap_or(&[]) {
+            out.entry(dn_key(m)).or_default().push((gk, value.clone()));
+        }
+    }
+    out
+}
+
+fn attr(name: &str, values: Vec<String>) -> Option<RecordAttr> {
+    (!values.is_empty()).then(|| RecordAttr {
+        name: name.to_string(),
+        values,
+    })
+}
+
+/// `<structure DN>$rest` → `sid$rest`.
+fn composite_back(layout: &Layout, v: &str) -> Option<String> {
+    let (dn, rest) = match v.split_once('$') {
+        Some((d, r)) => (d, Some(r)),
+        None => (v, None),
+    };
+    let sid = layout.sid_of_structure_dn(dn)?;
+    Some(match rest {
+        Some(r) => format!("{sid}${r}"),
+        None => sid,
+    })
+}
+
+/// Rebuilds the record of a managed structure or person; `None` for other
+/// entries or an entry without a jointure of this source.
+pub fn record_of(
+    kind: EntryKind,
+    e: &Entry,
+    layout: &Layout,
+    class_lists: &HashMap<String, Vec<(GroupKind, String)>>,
+) -> Option<Record> {
+    let category = category(kind)?;
+    let jointure_attr = if kind == EntryKind::Structure {
+        "ENTStructureJointure"
+    } else {
+        "ENTPersonJointure"
+    };
+    let id = super::id_of_jointure(e.first(jointure_attr)?, &layout.source)?.to_string();
+    let mut attrs = vec![RecordAttr {
+        name: jointure_attr.to_string(),
+        values: vec![id.clone()],
+    }];
+    let mut table: Vec<&fields::Field> = fields::fields(category).iter().collect();
+    if kind == EntryKind::Staff {
+        table.extend(fields::STAFF_CONSENTED.iter());
+    }
+    for f in table {
+        let values: Vec<String> = e
+            .get(f.ldap)
+            .unwrap_or(&[])
+            .iter()
+            .filter_map(|v| match f.rule {
+                Rule::StructureDn | Rule::StructureComposite => composite_back(layout, v),
+                _ => Some(v.clone()),
+            })
+            .collect();
+        attrs.extend(attr(f.aaf, values));
+    }
+    let person_ids = |a: &str| -> Vec<String> {
+        e.get(a)
+            .unwrap_or(&[])
+            .iter()
+            .filter_map(|v| {
+                let (dn, code) = match v.split_once('$') {
+                    Some((d, c)) => (d, Some(c)),
+                    None => (v.as_str(), None),
+                };
+                let id = layout.id_of_person_dn(dn)?;
+                Some(match code {
+                    Some(c) => format!("{id}${c}"),
+                    None => id,
+                })
+            })
+            .collect()
+    };
+    match kind {
+        EntryKind::Pupil => {
+            attrs.extend(attr(
+                "ENTEleveAutoriteParentale",
+                person_ids("ENTEleveAutoriteParentale"),
+            ));
+        }
+        EntryKind::Parent => {
+            attrs.extend(attr(
+                "ENTPersRelEleveEleve",
+                person_ids("ENTAuxPersRelEleveEleve"),
+            ));
+        }
+        EntryKind::Staff => {
+            let lists = class_lists.get(&e.dn.key());
+            for (gk, name) in [
+                (GroupKind::Classe, "ENTPersonClasses"),
+                (GroupKind::Groupe, "ENTPersonGroupes"),
+            ] {
+                let values: Vec<String> = lists
+                    .into_iter()
+                    .flatten()
+                    .filter(|(k, _)| *k == gk)
+                    .map(|(_, v)| v.clone())
+                    .collect();
+                attrs.extend(attr(name, values));
+            }
+        }
+        _ => {}
+    }
+    Some(Record {
+        op: Operation::Add,
+        category,
+        id,
+        attrs,
+        index: 0,
+    })
+}

@@ -1,0 +1,464 @@
+//! Departures and retention (spec §7): who departs, who is disabled, restored
+//! or deleted, and when. Pure: the rules, the entries read from the directory
+//! and the run date come in, plan changes and a report come out.
+//!
+//! The lifecycle lives on each entry (`aafSyncState`):
+//! - *active*: no departure date;
+//! - *departed*: `aafSyncDepartureDate` (the date of the first extraction that
+//!   showed the departure, never moved afterwards), `aafSyncDeadline`,
+//!   `aafSyncLastSeen` (the last extraction that still carried the person) and,
+//!   when the rule disables, `aafSyncDisabled: TRUE` with `userPassword` set
+//!   aside in `aafSyncSavedPassword` (no bind is possible on a stock slapd
+//!   without a password; the value is moved back unchanged on restore);
+//! - *deleted* by the first run whose date is on or after the deadline.
+//!
+//! A person departs when the desired tree no longer holds them: absent from a
+//! Complet, named by a `deleteRequest`, or (parents) no kept pupil links to
+//! them any more. A structure out of the extraction is deleted once no
+//! remaining entry refers to it, and marked departed until then.
+
+use crate::diff::{AttrChange, Change, Plan, Planned};
+use crate::mapping::{self, layout::Layout, EntryKind};
+use crate::model::{dn_key, Entry};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use time::{Date, Duration, Month};
+
+pub const ATTR_LAST_SEEN: &str = "aafSyncLastSeen";
+pub const ATTR_DEPARTURE: &str = "aafSyncDepartureDate";
+pub const ATTR_DEADLINE: &str = "aafSyncDeadline";
+pub const ATTR_DISABLED: &str = "aafSyncDisabled";
+pub const ATTR_SAVED_PASSWORD: &str = "aafSyncSavedPassword";
+
+/// The lifecycle attributes the sync owns on people and structures: absent
+/// from every desired entry, so the diff removes them when someone returns.
+pub const LIFECYCLE_ATTRS: [&str; 4] =
+    [ATTR_LAST_SEEN, ATTR_DEPARTURE, ATTR_DEADLINE, ATTR_DISABLED];
+
+/// Retention of one category.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Rule {
+    /// Days between the departure and the deletion.
+    pub grace_days: u32,
+    /// Delete at the latest on 31 December of the departure year.
+    pub end_of_year: bool,
+    /// Until the deadline, the account cannot bind and is out of classes.
+    pub disable: bool,
+}
+
+impl Rule {
+    /// The date from which the departed entry is deleted.
+    pub fn deadline(&self, departure: Date) -> Date {
+        let by_grace = departure
+            .checked_add(Duration::days(self.grace_days.into()))
+            .unwrap_or(Date::MAX);
+        if self.end_of_year {
+            let dec31 =
+                Date::from_calendar_date(departure.year(), Month::December, 31).unwrap_or(by_grace);
+            by_grace.min(dec31)
+        } else {
+            by_grace
+        }
+    }
+}
+
+/// The rules of every category, and the school-year start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rules {
+    pub pupil: Rule,
+    pub parent: Rule,
+    pub staff: Rule,
+    /// Month and day the school year starts (classes are rebuilt from the
+    /// first Complet on or after it).
+    pub school_year_start: (Month, u8),
+}
+
+impl Default for Rules {
+    /// The conventions' defaults: staff are not kept beyond their departure;
+    /// pupils and their parents are kept, disabled, until the earlier of
+    /// 31 December of the departure year and departure + 90 days.
+    fn default() -> Self {
+        let family = Rule {
+            grace_days: 90,
+            end_of_year: true,
+            disable: true,
+        };
+        Rules {
+            pupil: family,
+            parent: family,
+            staff: Rule {
+                grace_days: 0,
+                end_of_year: false,
+                disable: true,
+            },
+            school_year_start: (Month::September, 1),
+        }
+    }
+}
+
+impl Rules {
+    pub fn for_kind(&self, kind: EntryKind) -> Option<&Rule> {
+        match kind {
+            EntryKind::Pupil => Some(&self.pupil),
+            EntryKind::Parent => Some(&self.parent),
+            EntryKind::Staff => Some(&self.staff),
+            _ => None,
+        }
+    }
+
+    /// The school year of a date, named by its first calendar year
+    /// (2026 for 2026-2027).
+    pub fn school_year(&self, d: Date) -> i32 {
+        let (m, day) = self.school_year_start;
+        if (u8::from(d.month()), d.day()) >= (u8::from(m), day) {
+            d.year()
+        } else {
+            d.year() - 1
+        }
+    }
+}
+
+/// `YYYYMMDD…Z` → the date.
+pub fn parse_generalized_date(v: &str) -> Option<Date> {
+    let y: i32 = v.get(0..4)?.parse().ok()?;
+    let m: u8 = v.get(4..6)?.parse().ok()?;
+    let d: u8 = v.get(6..8)?.parse().ok()?;
+    Date::from_calendar_date(y, Month::try_from(m).ok()?, d).ok()
+}
+
+/// The lifecycle state stored on an entry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct State {
+    pub departure: Option<Date>,
+    pub deadline: Option<Date>,
+    pub disabled: bool,
+}
+
+impl State {
+    pub fn of(e: &Entry) -> State {
+        let date = |a| e.first(a).and_then(parse_generalized_date);
+        State {
+            departure: date(ATTR_DEPARTURE),
+            deadline: date(ATTR_DEADLINE),
+            disabled: e.has_value(ATTR_DISABLED, "TRUE"),
+        }
+    }
+    pub fn departed(&self) -> bool {
+        self.departure.is_some()
+    }
+}
+
+/// What the run is applying.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    pub rules: &'a Rules,
+    pub layout: &'a Layout,
+    /// The run date (`--now`): deletions are due on or after the deadline.
+    pub now: Date,
+    /// Date of the extraction applied, the departure date of whoever it
+    /// shows leaving; `None` in a retention-only pass (no new departure).
+    pub extraction_date: Option<Date>,
+    /// Date of the extraction applied before: the last that still carried
+    /// whoever departs now.
+    pub previous_date: Option<Date>,
+    /// First Complet of a new school year: departed people's class and
+    /// group lists (last year's) are cleared, so that a return later in the
+    /// year never brings old classes back.
+    pub new_school_year: bool,
+}
+
+/// What the lifecycle step did, by category, as AAF ids (no personal data).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Lifecycle {
+    /// People and structures that departed in this run.
+    pub departed: BTreeMap<String, Vec<String>>,
+    /// Accounts disabled in this run (departed, before their deadline).
+    pub disabled: BTreeMap<String, Vec<String>>,
+    /// Departed people and structures back in the extraction, restored.
+    pub restored: BTreeMap<String, Vec<String>>,
+    /// Entries deleted: deadline reached, or structures no longer referenced.
+    pub deleted: BTreeMap<String, Vec<String>>,
+    /// Departed entries kept, by category: their deadline is ahead (people)
+    /// or someone still refers to them (structures).
+    pub pending: BTreeMap<String, u64>,
+}
+
+impl Lifecycle {
+    fn push(map: &mut BTreeMap<String, Vec<String>>, kind: EntryKind, id: String) {
+        map.entry(kind.as_str().to_string()).or_default().push(id);
+    }
+    pub fn count(map: &BTreeMap<String, Vec<String>>) -> usize {
+        map.values().map(Vec::len).sum()
+    }
+}
+
+/// The AAF id of a managed entry (its jointure), else its DN.
+pub fn id_of(e: &Entry, kind: EntryKind, source: &str) -> String {
+    let attr = if kind == EntryKind::Structure {
+        "ENTStructureJointure"
+    } else {
+        "ENTPersonJointure"
+    };
+    e.first(attr)
+        .and_then(|j| mapping::id_of_jointure(j, source))
+        .map(str::to_string)
+        .unwrap_or_else(|| e.dn.to_string())
+}
+
+/// Structure DNs (as keys) an entry refers to, directly or as the first
+/// field of a composite value.
+fn structure_refs(e: &Entry, out: &mut HashSet<String>) {
+    for attr in [
+        "ENTPersonStructRattach",
+        "ENTPersonClasses",
+        "ENTPersonGroupes",
+        "ENTPersonFonctions",
+        "aafSyncStructure",
+    ] {
+        for v in e.get(attr).unwrap_or(&[]) {
+            out.insert(dn_key(v.split('$').next().unwrap_or(v)));
+        }
+    }
+}
+
+fn gt(d: Date) -> String {
+    mapping::generalized_date(d)
+}
+
+fn push_change(plan: &mut Plan, kind: EntryKind, change: Change) {
+    let phase = crate::diff::phase(kind, &change);
+    plan.changes.push(Planned {
+        kind,
+        phase,
+        change,
+    });
+}
+
+const CLASS_LISTS: [&str; 2] = ["ENTPersonClasses", "ENTPersonGroupes"];
+
+/// Adds the lifecycle decisions to a plan made by [`crate::diff::plan`]:
+/// restores among its modifies, departures and deletions among its absent
+/// entries. `remaining` are the entries that stay active after the plan (the
+/// desired tree), to know which structures are still referred to.
+pub fn apply<'e>(
+    ctx: &Context,
+    plan: &mut Plan,
+    current: &'e HashMap<String, Entry>,
+    remaining: impl Iterator<Item = &'e Entry>,
+) -> Lifecycle {
+    let mut out = Lifecycle::default();
+    let source = ctx.layout.source.as_str();
+
+    // restores: a departed entry the desired tree holds again
+    for p in plan.changes.iter_mut() {
+        let Change::Modify { dn, changes } = &mut p.change else {
+            continue;
+        };
+        let Some(cur) = current.get(&dn.key()) else {
+            continue;
+        };
+        let st = State::of(cur);
+        if st.departed() {
+            Lifecycle::push(&mut out.restored, p.kind, id_of(cur, p.kind, source));
+            if st.disabled {
+                changes.push(AttrChange::RestorePassword);
+            }
+        }
+    }
+
+    let mut absent: Vec<(EntryKind, &Entry)> = plan
+        .absent
+        .iter()
+        .filter_map(|a| current.get(&a.dn.key()).map(|e| (a.kind, e)))
+        .collect();
+    // parents last: their deadline follows their pupils'
+    absent.sort_by_key(|(k, e)| {
+        (
+            *k == EntryKind::Parent,
+            *k == EntryKind::Structure,
+            e.dn.key(),
+        )
+    });
+
+    let mut deadlines: HashMap<String, Date> = HashMap::new();
+    let mut kept: Vec<&Entry> = Vec::new();
+    let mut departed_structures: Vec<&Entry> = Vec::new();
+    let mut new_changes: Vec<(EntryKind, Change)> = Vec::new();
+
+    for (kind, e) in absent {
+        if kind == EntryKind::Structure {
+            departed_structures.push(e);
+            continue;
+        }
+        let Some(rule) = ctx.rules.for_kind(kind) else {
+            continue;
+        };
+        let st = State::of(e);
+        let id = id_of(e, kind, source);
+        if let Some(departure) = st.departure {
+            let deadline = st.deadline.unwrap_or_else(|| rule.deadline(departure));
+            deadlines.insert(e.dn.key(), deadline);
+            if ctx.now >= deadline {
+                new_changes.push((kind, Change::Delete { dn: e.dn.clone() }));
+                Lifecycle::push(&mut out.deleted, kind, id);
+            } else {
+                *out.pending.entry(kind.as_str().to_string()).or_default() += 1;
+                kept.push(e);
+                if ctx.new_school_year {
+                    let clear: Vec<AttrChange> = CLASS_LISTS
+                        .iter()
+                        .filter(|a| e.get(a).is_some())
+                        .map(|a| AttrChange::Delete {
+                            attr: a.to_string(),
+                            values: vec![],
+                        })
+                        .collect();
+                    if !clear.is_empty() {
+                        new_changes.push((
+                            kind,
+                            Change::Modify {
+                                dn: e.dn.clone(),
+                                changes: clear,
+                            },
+                        ));
+                    }
+                }
+            }
+            continue;
+        }
+        let Some(departure) = ctx.extraction_date else {
+            continue; // a retention-only pass shows no departure
+        };
+        let deadline = if kind == EntryKind::Parent {
+            // same deadline as their last pupil
+            e.get("ENTAuxPersRelEleveEleve")
+                .unwrap_or(&[])
+                .iter()
+                .filter_map(|p| {
+                    let k = dn_key(p);
+                    deadlines
+                        .get(&k)
+                        .copied()
+                        .or_else(|| current.get(&k).and_then(|pe| State::of(pe).deadline))
+                })
+                .max()
+                .unwrap_or_else(|| rule.deadline(departure))
+        } else {
+            rule.deadline(departure)
+        };
+        deadlines.insert(e.dn.key(), deadline);
+        Lifecycle::push(&mut out.departed, kind, id.clone());
+        if ctx.now >= deadline {
+            new_changes.push((kind, Change::Delete { dn: e.dn.clone() }));
+            Lifecycle::push(&mut out.deleted, kind, id);
+            continue;
+        }
+        let mut changes = vec![
+            AttrChange::Replace {
+                attr: ATTR_DEPARTURE.into(),
+                values: vec![gt(departure)],
+            },
+            AttrChange::Replace {
+                attr: ATTR_DEADLINE.into(),
+                values: vec![gt(deadline)],
+            },
+        ];
+        if let Some(prev) = ctx.previous_date {
+            changes.push(AttrChange::Replace {
+                attr: ATTR_LAST_SEEN.into(),
+                values: vec![gt(prev)],
+            });
+        }
+        if rule.disable {
+            changes.push(AttrChange::Replace {
+                attr: ATTR_DISABLED.into(),
+                values: vec!["TRUE".into()],
+            });
+            changes.push(AttrChange::StashPassword);
+            Lifecycle::push(&mut out.disabled, kind, id);
+        }
+        if ctx.new_school_year {
+            for a in CLASS_LISTS {
+                if e.get(a).is_some() {
+                    changes.push(AttrChange::Delete {
+                        attr: a.into(),
+                        values: vec![],
+                    });
+                }
+            }
+        }
+        *out.pending.entry(kind.as_str().to_string()).or_default() += 1;
+        kept.push(e);
+        new_changes.push((
+            kind,
+            Change::Modify {
+                dn: e.dn.clone(),
+                changes,
+            },
+        ));
+    }
+
+    // structures: deleted once nothing that stays refers to them
+    if !departed_structures.is_empty() {
+        let mut referenced = HashSet::new();
+        for e in remaining.chain(kept.iter().copied()) {
+            structure_refs(e, &mut referenced);
+        }
+        for e in departed_structures {
+            let kind = EntryKind::Structure;
+            let id = id_of(e, kind, source);
+            let st = State::of(e);
+            if !referenced.contains(&e.dn.key()) {
+                if !st.departed() {
+                    Lifecycle::push(&mut out.departed, kind, id.clone());
+                }
+                new_changes.push((kind, Change::Delete { dn: e.dn.clone() }));
+                Lifecycle::push(&mut out.deleted, kind, id);
+                continue;
+            }
+            *out.pending.entry(kind.as_str().to_string()).or_default() += 1;
+            if st.departed() {
+                continue;
+            }
+            let Some(departure) = ctx.extraction_date else {
+                continue;
+            };
+            Lifecycle::push(&mut out.departed, kind, id);
+            let mut changes = vec![AttrChange::Replace {
+                attr: ATTR_DEPARTURE.into(),
+                values: vec![gt(departure)],
+            }];
+            if let Some(prev) = ctx.previous_date {
+                changes.push(AttrChange::Replace {
+                    attr: ATTR_LAST_SEEN.into(),
+                    values: vec![gt(prev)],
+                });
+            }
+            new_changes.push((
+                kind,
+                Change::Modify {
+                    dn: e.dn.clone(),
+                    changes,
+                },
+            ));
+        }
+    }
+
+    for (kind, change) in new_changes {
+        push_change(plan, kind, change);
+    }
+    plan.sort();
+    for ids in out
+        .departed
+        .values_mut()
+        .chain(out.disabled.values_mut())
+        .chain(out.restored.values_mut())
+        .chain(out.deleted.values_mut())
+    {
+        ids.sort();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;
