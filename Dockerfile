@@ -17,8 +17,9 @@ CMD bash /opt/aaf-sync/scripts/slapd-test-instance.sh start /var/lib/aaf-ldap 38
  && exec tail --pid="$(cat /var/lib/aaf-ldap/slapd.pid)" -f /dev/null
 
 FROM debian:bookworm-slim AS app
+# libssl3: the SFTP client (ssh2/libssh2) links OpenSSL
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates libssl3 \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/target/release/aaf-sync /usr/local/bin/aaf-sync
 COPY config/ /etc/aaf-sync/

@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
 # install-deps.sh - installs the Debian packages aaf-sync's demo and tests need
-# (slapd, ldap-utils) when they are missing. Uses sudo when not root.
+# (slapd, ldap-utils; openssh-server and openssh-client for the SFTP tests;
+# libssl-dev and pkg-config to build the ssh2 crate) when they are missing.
+# Uses sudo when not root.
 set -euo pipefail
 need=()
 [ -x /usr/sbin/slapd ] || need+=(slapd)
 command -v ldapsearch >/dev/null 2>&1 || need+=(ldap-utils)
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
+dpkg -s libssl-dev >/dev/null 2>&1 || need+=(libssl-dev)
+command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+command -v cc >/dev/null 2>&1 || need+=(gcc)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo=sudo

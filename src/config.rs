@@ -39,6 +39,113 @@ struct RawConfig {
     minimisation: RawMinimisation,
     #[serde(default)]
     retention: RawRetention,
+    #[serde(default)]
+    delivery: RawDelivery,
+    fetch: Option<RawFetch>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDelivery {
+    bordereau_name: Option<String>,
+    max_archive_files: Option<usize>,
+    max_archive_bytes: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFetch {
+    host: String,
+    #[serde(default = "d_ssh_port")]
+    port: u16,
+    user: String,
+    private_key_file: PathBuf,
+    passphrase_file: Option<PathBuf>,
+    known_hosts_file: Option<PathBuf>,
+    host_key_fingerprint: Option<String>,
+    #[serde(default = "d_remote_dir")]
+    remote_dir: String,
+    #[serde(default = "d_pattern")]
+    pattern: String,
+    #[serde(default = "d_remote_delete")]
+    remote_delete: String,
+    #[serde(default = "d_fetch_timeout")]
+    timeout_secs: u64,
+}
+fn d_ssh_port() -> u16 {
+    22
+}
+fn d_remote_dir() -> String {
+    ".".into()
+}
+fn d_pattern() -> String {
+    "*".into()
+}
+fn d_remote_delete() -> String {
+    "never".into()
+}
+fn d_fetch_timeout() -> u64 {
+    60
+}
+
+/// Environment variable holding the SFTP key's passphrase.
+pub const PASSPHRASE_ENV: &str = "AAF_SYNC_SFTP_PASSPHRASE";
+
+fn fetch_config(raw: RawFetch) -> Result<FetchConfig, ConfigError> {
+    if raw.known_hosts_file.is_none() && raw.host_key_fingerprint.is_none() {
+        return Err(invalid(
+            "fetch.known_hosts_file",
+            "pin the server's host key: set known_hosts_file or host_key_fingerprint",
+        ));
+    }
+    if let Some(f) = &raw.host_key_fingerprint {
+        if !f.starts_with("SHA256:") {
+            return Err(invalid(
+                "fetch.host_key_fingerprint",
+                "expected SHA256:<base64>, as `ssh-keygen -lf` prints it",
+            ));
+        }
+    }
+    let remote_delete = match raw.remote_delete.as_str() {
+        "never" => RemoteDelete::Never,
+        "after_download" => RemoteDelete::AfterDownload,
+        "after_import" => RemoteDelete::AfterImport,
+        other => {
+            return Err(invalid(
+                "fetch.remote_delete",
+                format!("{other:?}: expected never, after_download or after_import"),
+            ))
+        }
+    };
+    let passphrase = match (&raw.passphrase_file, std::env::var(PASSPHRASE_ENV)) {
+        (Some(p), _) => Some(
+            std::fs::read_to_string(p)
+                .map_err(|e| ConfigError::Secret {
+                    path: p.clone(),
+                    source: e,
+                })?
+                .trim_end_matches(['\r', '\n'])
+                .to_string(),
+        ),
+        (None, Ok(pw)) => Some(pw),
+        (None, Err(_)) => None,
+    };
+    if raw.host.trim().is_empty() || raw.user.trim().is_empty() || raw.timeout_secs == 0 {
+        return Err(invalid("fetch", "host, user and timeout_secs must be set"));
+    }
+    Ok(FetchConfig {
+        host: raw.host,
+        port: raw.port,
+        user: raw.user,
+        private_key_file: raw.private_key_file,
+        passphrase,
+        known_hosts_file: raw.known_hosts_file,
+        host_key_fingerprint: raw.host_key_fingerprint,
+        remote_dir: raw.remote_dir,
+        pattern: raw.pattern,
+        remote_delete,
+        timeout_secs: raw.timeout_secs,
+    })
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -207,6 +314,49 @@ pub struct Config {
     pub staff_address_consent: std::collections::BTreeSet<String>,
     /// Departures and retention, per category.
     pub retention: Rules,
+    /// How deliveries (archives, bordereaux) are checked.
+    pub delivery: crate::inputs::Rules,
+    /// Where extractions are fetched from; `None`: no SFTP.
+    pub fetch: Option<FetchConfig>,
+}
+
+/// When fetched files are deleted on the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RemoteDelete {
+    Never,
+    AfterDownload,
+    AfterImport,
+}
+
+/// Validated SFTP settings.
+#[derive(Clone)]
+pub struct FetchConfig {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub private_key_file: PathBuf,
+    pub passphrase: Option<String>,
+    pub known_hosts_file: Option<PathBuf>,
+    /// `SHA256:<base64>` of the server's host key.
+    pub host_key_fingerprint: Option<String>,
+    pub remote_dir: String,
+    /// File-name pattern (`*` and `?`) of the files to fetch.
+    pub pattern: String,
+    pub remote_delete: RemoteDelete,
+    pub timeout_secs: u64,
+}
+
+impl std::fmt::Debug for FetchConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // never the passphrase
+        f.debug_struct("FetchConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("user", &self.user)
+            .field("remote_dir", &self.remote_dir)
+            .finish_non_exhaustive()
+    }
 }
 
 fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
@@ -361,6 +511,15 @@ impl Config {
             );
         }
         let retention = retention_rules(&raw.retention)?;
+        let d = crate::inputs::archive::Limits::default();
+        let delivery = crate::inputs::Rules {
+            bordereau_name: raw.delivery.bordereau_name.filter(|n| !n.trim().is_empty()),
+            limits: crate::inputs::archive::Limits {
+                max_files: raw.delivery.max_archive_files.unwrap_or(d.max_files),
+                max_bytes: raw.delivery.max_archive_bytes.unwrap_or(d.max_bytes),
+            },
+        };
+        let fetch = raw.fetch.map(fetch_config).transpose()?;
         Ok(Config {
             ldap: LdapConfig {
                 url: l.url,
@@ -381,6 +540,8 @@ impl Config {
             work_dir: raw.paths.work_dir,
             staff_address_consent: consent,
             retention,
+            delivery,
+            fetch,
         })
     }
 }

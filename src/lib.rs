@@ -18,8 +18,11 @@
 pub mod aaf;
 pub mod config;
 pub mod control;
+pub mod daily;
 pub mod diff;
+pub mod fetch;
 pub mod generator;
+pub mod inputs;
 pub mod ldap;
 pub mod ldif;
 pub mod mapping;

@@ -81,6 +81,32 @@ enum Cmd {
         #[arg(long)]
         report: Option<PathBuf>,
     },
+    /// Download new extraction files over SFTP into the work directory.
+    Fetch {
+        #[arg(long, env = "AAF_SYNC_CONFIG")]
+        config: PathBuf,
+        /// List what would be fetched; download nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Run date, YYYY-MM-DD; default today (UTC).
+        #[arg(long)]
+        now: Option<String>,
+    },
+    /// The daily job: fetch, verify, sync every new extraction in date
+    /// order, apply the retention deadlines, destroy what was imported.
+    Run {
+        #[arg(long, env = "AAF_SYNC_CONFIG")]
+        config: PathBuf,
+        /// Fetch nothing, write nothing, destroy nothing; report what would be done.
+        #[arg(long)]
+        dry_run: bool,
+        /// Run date, YYYY-MM-DD (RFC 3339 accepted); default today (UTC).
+        #[arg(long)]
+        now: Option<String>,
+        /// Write the JSON report there.
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
     /// Validate the configuration and reach the directory.
     Check {
         #[arg(long, env = "AAF_SYNC_CONFIG")]
@@ -166,6 +192,78 @@ fn real_main(cli: Cli) -> anyhow::Result<u8> {
                 );
                 Ok::<_, anyhow::Error>(0)
             })
+        }
+        Cmd::Fetch {
+            config,
+            dry_run,
+            now,
+        } => {
+            let now = run_date(now)?;
+            let cfg = Config::load(&config)?;
+            let f = cfg
+                .fetch
+                .as_ref()
+                .context("no [fetch] section in the configuration")?;
+            let done = aaf_sync::fetch::fetch(f, &cfg.work_dir, dry_run, now)?;
+            for n in &done.would_fetch {
+                println!("would fetch {n}");
+            }
+            for d in &done.downloaded {
+                println!(
+                    "fetched {} ({} bytes{})",
+                    d.name,
+                    d.bytes,
+                    if d.resumed_from > 0 {
+                        format!(", resumed from {}", d.resumed_from)
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+            eprintln!(
+                "fetch: {} listed, {} already fetched, {} downloaded into {}",
+                done.listed,
+                done.known,
+                done.downloaded.len(),
+                aaf_sync::fetch::incoming_dir(&cfg.work_dir).display()
+            );
+            Ok(0)
+        }
+        Cmd::Run {
+            config,
+            dry_run,
+            now,
+            report,
+        } => {
+            let now = run_date(now)?;
+            let base = new_report();
+            let mut rep = aaf_sync::daily::RunReport {
+                run_id: base.run_id,
+                version: base.version,
+                started: base.started,
+                ..Default::default()
+            };
+            let code = match Config::load(&config) {
+                Ok(cfg) => runtime()?.block_on(aaf_sync::daily::run(&cfg, dry_run, now, &mut rep)),
+                Err(e) => {
+                    rep.errors.push(e.to_string());
+                    2
+                }
+            };
+            rep.finished = now_rfc3339();
+            rep.exit_code = code;
+            rep.outcome = match code {
+                0 => "ok",
+                1 => "partial",
+                _ => "failed",
+            }
+            .into();
+            if let Some(path) = report {
+                std::fs::write(&path, serde_json::to_string_pretty(&rep)?)
+                    .with_context(|| format!("writing the report {}", path.display()))?;
+            }
+            eprint!("{}", rep.summary());
+            Ok(u8::try_from(code).unwrap_or(2))
         }
         Cmd::Sync {
             config,

@@ -167,10 +167,16 @@ impl StepReport {
         }
         if let Some(d) = &self.delta {
             for (cat, c) in &d.categories {
+                let outside = c.out_of_perimeter
+                    + self
+                        .mapping
+                        .categories
+                        .get(cat)
+                        .map_or(0, |m| m.out_of_perimeter);
                 let _ = writeln!(
                     s,
-                    "  {cat:<13} add {:>6}  modify {:>6}  delete {:>6}  rejected {:>5}",
-                    c.add, c.modify, c.delete, c.rejected
+                    "  {cat:<13} add {:>6}  modify {:>6}  delete {:>6}  out of perimeter {:>5}  rejected {:>5}",
+                    c.add, c.modify, c.delete, outside, c.rejected
                 );
             }
         } else {

@@ -14,6 +14,7 @@ use crate::aaf::{AafError, ReadItem, RecordError, RecordReader};
 use crate::config::Config;
 use crate::control::{self, Control};
 use crate::diff::{self, Absent, Plan};
+use crate::inputs;
 use crate::ldap::{Directory, DirectoryError, Snapshot};
 use crate::mapping::delta::Overlay;
 use crate::mapping::{self, layout::Layout, login, perimeter::Perimeter, EntryKind, Mapper};
@@ -33,6 +34,9 @@ pub enum SyncError {
     Aaf(#[from] AafError),
     #[error(transparent)]
     Directory(#[from] DirectoryError),
+    /// The extraction is older than the last one applied.
+    #[error("{0}")]
+    Older(String),
 }
 
 /// Options of one `sync` run.
@@ -52,25 +56,20 @@ pub struct StepPlan {
     pub plan: Plan,
 }
 
-/// Collects the files of the PATH arguments (directories, or files).
-fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, SyncError> {
-    let mut files = Vec::new();
-    for p in paths {
-        if p.is_dir() {
-            files.extend(
-                filename::list_dir(p)
-                    .map_err(|e| SyncError::Input(format!("{}: cannot list: {e}", p.display())))?,
-            );
-        } else if p.is_file() {
-            files.push(p.clone());
-        } else {
-            return Err(SyncError::Input(format!(
-                "{}: no such file or directory",
-                p.display()
-            )));
-        }
+/// The PATH arguments → the verified extraction files (archives unpacked
+/// into `staging`, bordereaux checked). Any refusal refuses the run.
+fn collect_files(
+    cfg: &Config,
+    paths: &[PathBuf],
+    staging: &Path,
+    report: &mut Report,
+) -> Result<Vec<PathBuf>, SyncError> {
+    let g = inputs::gather(paths, staging, &cfg.delivery).map_err(SyncError::Input)?;
+    report.ignored_files = g.unused.iter().map(|p| p.display().to_string()).collect();
+    if let Some(r) = g.refused.first() {
+        return Err(SyncError::Input(format!("{}: {}", r.what, r.reason)));
     }
-    Ok(files)
+    Ok(g.files.into_iter().map(|i| i.path).collect())
 }
 
 /// Where the records of an extraction go.
@@ -291,13 +290,13 @@ pub async fn run(
     report.command = "sync".into();
     report.dry_run = opts.dry_run;
     report.now = format_date(opts.now);
-    let files = collect_files(&opts.paths)?;
+    let staging = inputs::Staging::new(&cfg.work_dir, "sync")
+        .map_err(|e| SyncError::Input(format!("{}: cannot create: {e}", cfg.work_dir.display())))?;
+    let files = collect_files(cfg, &opts.paths, staging.path(), report)?;
     let scan = filename::group_files(files);
-    report.ignored_files = scan
-        .other_files
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect();
+    report
+        .ignored_files
+        .extend(scan.other_files.iter().map(|p| p.display().to_string()));
     if scan.extractions.is_empty() {
         return Err(SyncError::Input(
             "no AAF extraction file (<prefix>_<Complet|Delta>_<yyyymmdd>_<category>_<nnnn>.xml) in the given paths".into(),
@@ -329,7 +328,7 @@ pub async fn run(
         // extractions are sorted: the first is the oldest
         let first = &scan.extractions[0];
         if control.is_older(first) && !opts.force {
-            return Err(SyncError::Input(format!(
+            return Err(SyncError::Older(format!(
                 "{}: older than the last extraction applied, {}: refused (--force applies it anyway)",
                 first.label(),
                 control::describe(applied)

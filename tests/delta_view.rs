@@ -34,6 +34,8 @@ fn config(uai: &[String], consent: BTreeSet<String>) -> Config {
         work_dir: "/tmp".into(),
         staff_address_consent: consent,
         retention: Default::default(),
+        delivery: Default::default(),
+        fetch: None,
     }
 }
 

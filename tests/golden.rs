@@ -34,6 +34,8 @@ fn plan_matches_golden() {
         work_dir: "/tmp".into(),
         staff_address_consent: BTreeSet::new(),
         retention: Default::default(),
+        delivery: Default::default(),
+        fetch: None,
     };
     let files = aaf_sync::aaf::filename::list_dir(&root.join("extraction")).unwrap();
     let scan = aaf_sync::aaf::filename::group_files(files);

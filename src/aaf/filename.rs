@@ -88,6 +88,11 @@ pub fn format_date(d: Date) -> String {
     format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
 }
 
+/// `yyyymmdd`, as in file names and extraction labels.
+pub fn compact_date(d: Date) -> String {
+    format!("{:04}{:02}{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
 /// Parses `yyyymmdd`.
 pub fn parse_compact_date(s: &str) -> Option<Date> {
     if s.len() != 8 || !s.bytes().all(|b| b.is_ascii_digit()) {
@@ -152,12 +157,10 @@ impl Extraction {
     /// A short label for logs and reports: `prefix_Kind_yyyymmdd`.
     pub fn label(&self) -> String {
         format!(
-            "{}_{:?}_{:04}{:02}{:02}",
+            "{}_{:?}_{}",
             self.prefix,
             self.kind,
-            self.date.year(),
-            u8::from(self.date.month()),
-            self.date.day()
+            compact_date(self.date)
         )
     }
 

@@ -356,3 +356,143 @@ pub fn csns(l: &Slapd) -> std::collections::BTreeMap<String, String> {
         })
         .collect()
 }
+
+/// Fails (never skips) when sshd is missing: CI must install it.
+pub fn require_sshd() {
+    for p in ["/usr/sbin/sshd", "/usr/bin/ssh-keygen"] {
+        assert!(
+            Path::new(p).exists(),
+            "{p} not found: install the Debian packages openssh-server and openssh-client (scripts/test.sh does)"
+        );
+    }
+}
+
+/// One throwaway OpenSSH SFTP server on loopback; files to serve go in
+/// `files()`.
+pub struct Sftp {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    pub user: String,
+    /// RSA client key (OpenSSH format), authorized.
+    pub key: PathBuf,
+}
+
+impl Sftp {
+    /// `extra_pubkey`: another public key to authorize.
+    pub fn start(extra_pubkey: Option<&Path>) -> Sftp {
+        require_sshd();
+        let dir = tempfile::tempdir().unwrap();
+        for _ in 0..5 {
+            let port = free_port();
+            let mut cmd = Command::new("bash");
+            cmd.arg(root().join("scripts/sftp-test-instance.sh")).args([
+                "start",
+                dir.path().join("ssh").to_str().unwrap(),
+                &port.to_string(),
+            ]);
+            if let Some(k) = extra_pubkey {
+                cmd.env("EXTRA_PUBKEY", k);
+            }
+            let out = cmd.output().unwrap();
+            if out.status.success() {
+                let line = String::from_utf8(out.stdout).unwrap();
+                let url = line.split_whitespace().next().unwrap().to_string();
+                let user = url
+                    .trim_start_matches("sftp://")
+                    .split('@')
+                    .next()
+                    .unwrap()
+                    .to_string();
+                let key = dir.path().join("ssh/client_rsa");
+                return Sftp {
+                    dir,
+                    port,
+                    user,
+                    key,
+                };
+            }
+            let err = String::from_utf8_lossy(&out.stderr).to_string();
+            assert!(err.contains("busy"), "sshd did not start: {err}");
+        }
+        panic!("no free port for sshd");
+    }
+
+    pub fn files(&self) -> PathBuf {
+        self.dir.path().join("ssh/files")
+    }
+    pub fn known_hosts(&self) -> PathBuf {
+        self.dir.path().join("ssh/known_hosts")
+    }
+    pub fn host_key_pub(&self, kind: &str) -> PathBuf {
+        self.dir.path().join(format!("ssh/ssh_host_{kind}_key.pub"))
+    }
+
+    /// The `[fetch]` section for this server; `pin` is the host-key line(s).
+    pub fn fetch_section(&self, key: &Path, pin: &str, extra: &str) -> String {
+        format!(
+            "[fetch]\nhost = \"127.0.0.1\"\nport = {}\nuser = \"{}\"\nprivate_key_file = \"{}\"\n{pin}\ntimeout_secs = 10\n{extra}\n",
+            self.port,
+            self.user,
+            key.display()
+        )
+    }
+}
+
+impl Drop for Sftp {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(root().join("scripts/sftp-test-instance.sh"))
+            .args(["stop", self.dir.path().join("ssh").to_str().unwrap()])
+            .output();
+    }
+}
+
+/// `wc -l` of a file.
+pub fn line_count(p: &Path) -> usize {
+    std::fs::read(p)
+        .unwrap()
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+}
+
+/// A bordereau listing `files` with their line counts (`NAME;LINES`).
+pub fn bordereau_for(files: &[PathBuf]) -> String {
+    let mut s = String::from("Code destinataire: ENT-TEST\nDate d'envoi: 04/09/2025\n");
+    for f in files {
+        s.push_str(&format!(
+            "{};{}\n",
+            f.file_name().unwrap().to_str().unwrap(),
+            line_count(f)
+        ));
+    }
+    s
+}
+
+/// Packs files (flat names under `prefix/`) into a .tar.gz.
+pub fn tar_gz(out: &Path, files: &[(String, Vec<u8>)]) {
+    let f = std::fs::File::create(out).unwrap();
+    let gz = flate2::write::GzEncoder::new(f, flate2::Compression::fast());
+    let mut b = tar::Builder::new(gz);
+    for (name, data) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, name, data.as_slice()).unwrap();
+    }
+    b.into_inner().unwrap().finish().unwrap();
+}
+
+/// Packs files into a .zip.
+pub fn zip(out: &Path, files: &[(String, Vec<u8>)]) {
+    use std::io::Write;
+    let f = std::fs::File::create(out).unwrap();
+    let mut z = zip::ZipWriter::new(f);
+    for (name, data) in files {
+        z.start_file(name.as_str(), zip::write::SimpleFileOptions::default())
+            .unwrap();
+        z.write_all(data).unwrap();
+    }
+    z.finish().unwrap();
+}

@@ -1,0 +1,354 @@
+//! The daily job, `aaf-sync run` (spec §2): fetch what the académie
+//! deposited, verify it, sync every new extraction in date order, apply the
+//! retention deadlines, then destroy the local copies of what was imported
+//! (and the remote ones when configured).
+//!
+//! An extraction that is refused (bad bordereau, not well-formed XML, an
+//! unreachable directory…) is kept in the incoming directory for the next
+//! try, and so are the later ones (order matters: a Delta builds on the
+//! previous day). An extraction older than the last one applied is obsolete:
+//! it is skipped and destroyed. Destruction deletes the downloaded files,
+//! the archives they came from and their bordereaux once everything they
+//! carried is imported; unpacked copies never outlive the run.
+
+use crate::aaf::filename;
+use crate::config::{Config, RemoteDelete};
+use crate::fetch::{self, Fetched};
+use crate::inputs::{self, Refusal, Staging};
+use crate::report::Report;
+use crate::sync::{self, SyncError, SyncOptions};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use time::Date;
+
+/// What happened to one extraction.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExtractionRun {
+    pub label: String,
+    /// `imported`, `partial` (imported with rejected records or failed
+    /// operations), `skipped_older`, `refused` or `waiting` (after a refusal).
+    pub outcome: String,
+    pub error: Option<String>,
+    pub report: Option<Report>,
+}
+
+/// The report of `run`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunReport {
+    pub run_id: String,
+    pub version: String,
+    pub started: String,
+    pub finished: String,
+    pub now: String,
+    pub dry_run: bool,
+    pub outcome: String,
+    pub exit_code: i32,
+    pub fetch: Option<Fetched>,
+    pub fetch_error: Option<String>,
+    /// Bordereaux checked and accepted (file names).
+    pub bordereaux: Vec<String>,
+    /// Deliveries or extractions refused before parsing, kept for inspection.
+    pub refused: Vec<Refusal>,
+    /// Files not used (not extraction files, or not listed by their bordereau).
+    pub unused_files: Vec<String>,
+    pub extractions: Vec<ExtractionRun>,
+    pub retention: Option<Report>,
+    /// Local files destroyed after import (names).
+    pub destroyed: Vec<String>,
+    pub remote_deleted: Vec<String>,
+    pub errors: Vec<String>,
+}
+
+fn name_of(p: &std::path::Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn sub_report(run_id: &str, version: &str) -> Report {
+    Report {
+        run_id: run_id.to_string(),
+        version: version.to_string(),
+        ..Default::default()
+    }
+}
+
+/// Runs the daily job. Returns the exit code: 0 all imported, 1 imported
+/// with rejected records or failed operations, 2 something refused or failed.
+pub async fn run(cfg: &Config, dry_run: bool, now: Date, rep: &mut RunReport) -> i32 {
+    rep.dry_run = dry_run;
+    rep.now = filename::format_date(now);
+    let incoming = fetch::incoming_dir(&cfg.work_dir);
+    if let Err(e) = inputs::private_dir(&incoming) {
+        rep.errors
+            .push(format!("{}: cannot create: {e}", incoming.display()));
+        return 2;
+    }
+    let mut code = 0;
+    if let Some(f) = &cfg.fetch {
+        let (f, wd) = (f.clone(), cfg.work_dir.clone());
+        match tokio::task::spawn_blocking(move || fetch::fetch(&f, &wd, dry_run, now)).await {
+            Ok(Ok(done)) => rep.fetch = Some(done),
+            Ok(Err(e)) => {
+                rep.fetch_error = Some(e.to_string());
+                code = 2;
+            }
+            Err(e) => {
+                rep.fetch_error = Some(e.to_string());
+                code = 2;
+            }
+        }
+    }
+
+    let staging = match Staging::new(&cfg.work_dir, "run") {
+        Ok(s) => s,
+        Err(e) => {
+            rep.errors.push(format!("staging: {e}"));
+            return 2;
+        }
+    };
+    let g = match inputs::gather(
+        std::slice::from_ref(&incoming),
+        staging.path(),
+        &cfg.delivery,
+    ) {
+        Ok(g) => g,
+        Err(e) => {
+            rep.errors.push(e);
+            return 2;
+        }
+    };
+    rep.bordereaux = g.bordereaux.iter().map(|b| name_of(&b.path)).collect();
+    rep.unused_files = g.unused.iter().map(|p| name_of(p)).collect();
+    if !g.refused.is_empty() {
+        code = 2;
+    }
+    rep.refused = g.refused.clone();
+
+    // which inputs (archives, loose files) each extraction comes from
+    let mut origins_of: BTreeMap<String, BTreeSet<PathBuf>> = BTreeMap::new();
+    let paths: Vec<PathBuf> = g.files.iter().map(|i| i.path.clone()).collect();
+    let scan = filename::group_files(paths);
+    for x in &scan.extractions {
+        let set = origins_of.entry(x.label()).or_default();
+        for f in &x.files {
+            if let Some(i) = g.files.iter().find(|i| i.path == f.path) {
+                set.insert(i.origin.clone());
+            }
+        }
+    }
+
+    let mut done_labels = BTreeSet::new();
+    let mut blocked = false;
+    for x in &scan.extractions {
+        let label = x.label();
+        if blocked {
+            rep.extractions.push(ExtractionRun {
+                label,
+                outcome: "waiting".into(),
+                error: Some("an earlier extraction was refused: kept for the next run".into()),
+                report: None,
+            });
+            continue;
+        }
+        let mut r = sub_report(&rep.run_id, &rep.version);
+        let opts = SyncOptions {
+            paths: x.files.iter().map(|f| f.path.clone()).collect(),
+            dry_run,
+            now,
+            force: false,
+        };
+        let res = sync::run(cfg, &opts, &mut r).await;
+        let (outcome, error) = match res {
+            Ok(_) if r.partial() => ("partial", None),
+            Ok(_) => ("imported", None),
+            Err(SyncError::Older(e)) => ("skipped_older", Some(e)),
+            Err(e) => ("refused", Some(e.to_string())),
+        };
+        match outcome {
+            "refused" => {
+                blocked = true;
+                code = 2;
+            }
+            "partial" => code = code.max(1),
+            _ => {}
+        }
+        if outcome != "refused" {
+            done_labels.insert(label.clone());
+        }
+        r.outcome = outcome.to_string();
+        r.error = error.clone();
+        rep.extractions.push(ExtractionRun {
+            label,
+            outcome: outcome.to_string(),
+            error,
+            report: Some(r),
+        });
+    }
+
+    let mut ret = sub_report(&rep.run_id, &rep.version);
+    match sync::retention_pass(cfg, dry_run, now, &mut ret).await {
+        Ok(_) => {
+            if ret.partial() {
+                code = code.max(1);
+            }
+            ret.outcome = "ok".into();
+        }
+        Err(e) => {
+            ret.outcome = "refused".into();
+            ret.error = Some(e.to_string());
+            code = 2;
+        }
+    }
+    rep.retention = Some(ret);
+
+    if !dry_run {
+        destroy(cfg, &g, &origins_of, &done_labels, rep, &mut code).await;
+    }
+    drop(staging);
+    code
+}
+
+/// Deletes the inputs whose every extraction is done, and the bordereaux
+/// that came with them.
+async fn destroy(
+    cfg: &Config,
+    g: &inputs::Gathered,
+    origins_of: &BTreeMap<String, BTreeSet<PathBuf>>,
+    done: &BTreeSet<String>,
+    rep: &mut RunReport,
+    code: &mut i32,
+) {
+    let mut pending: BTreeSet<&PathBuf> = BTreeSet::new();
+    let mut finished: BTreeSet<&PathBuf> = BTreeSet::new();
+    for (label, origins) in origins_of {
+        if done.contains(label) {
+            finished.extend(origins);
+        } else {
+            pending.extend(origins);
+        }
+    }
+    for r in &g.refused {
+        pending.extend(r.origins.iter());
+    }
+    let mut targets: Vec<PathBuf> = finished
+        .into_iter()
+        .filter(|o| !pending.contains(o))
+        .cloned()
+        .collect();
+    // a loose bordereau goes with the files it covered
+    for b in &g.bordereaux {
+        if b.origin == b.path && !targets.contains(&b.origin) {
+            let covered_pending = pending.iter().any(|p| p.parent() == b.path.parent());
+            if !covered_pending {
+                targets.push(b.path.clone());
+            }
+        }
+    }
+    let mut remote_names = Vec::new();
+    for t in targets {
+        match std::fs::remove_file(&t) {
+            Ok(()) => {
+                rep.destroyed.push(name_of(&t));
+                remote_names.push(name_of(&t));
+            }
+            Err(e) => {
+                rep.errors.push(format!("destroy {}: {e}", t.display()));
+                *code = 2;
+            }
+        }
+    }
+    if let Some(f) = &cfg.fetch {
+        if f.remote_delete == RemoteDelete::AfterImport && !remote_names.is_empty() {
+            let f = f.clone();
+            match tokio::task::spawn_blocking(move || fetch::delete_remote(&f, &remote_names)).await
+            {
+                Ok(Ok(names)) => rep.remote_deleted = names,
+                Ok(Err(e)) => {
+                    rep.errors.push(e.to_string());
+                    *code = 2;
+                }
+                Err(e) => {
+                    rep.errors.push(e.to_string());
+                    *code = 2;
+                }
+            }
+        }
+    }
+}
+
+impl RunReport {
+    /// The human summary printed on stderr.
+    pub fn summary(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "aaf-sync {} run {}{}: {}",
+            self.version,
+            self.run_id,
+            if self.dry_run { " (dry run)" } else { "" },
+            self.outcome
+        );
+        if let Some(f) = &self.fetch {
+            let _ = writeln!(
+                s,
+                "  fetch: {} listed, {} already fetched, {} downloaded{}",
+                f.listed,
+                f.known,
+                f.downloaded.len(),
+                if f.would_fetch.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} to fetch", f.would_fetch.len())
+                }
+            );
+        }
+        if let Some(e) = &self.fetch_error {
+            let _ = writeln!(s, "  fetch failed: {e}");
+        }
+        for b in &self.bordereaux {
+            let _ = writeln!(s, "  bordereau {b}: verified");
+        }
+        for r in &self.refused {
+            let _ = writeln!(s, "  refused {}: {}", r.what, r.reason);
+        }
+        for x in &self.extractions {
+            let _ = writeln!(
+                s,
+                "  extraction {}: {}{}",
+                x.label,
+                x.outcome,
+                x.error
+                    .as_ref()
+                    .map(|e| format!(" ({e})"))
+                    .unwrap_or_default()
+            );
+            if let Some(r) = &x.report {
+                for line in r.summary().lines().skip(1) {
+                    let _ = writeln!(s, "    {line}");
+                }
+            }
+        }
+        if let Some(r) = &self.retention {
+            for line in r.summary().lines().skip(1) {
+                let _ = writeln!(s, "  {line}");
+            }
+        }
+        if !self.destroyed.is_empty() {
+            let _ = writeln!(s, "  destroyed after import: {}", self.destroyed.join(", "));
+        }
+        if !self.remote_deleted.is_empty() {
+            let _ = writeln!(
+                s,
+                "  deleted on the server: {}",
+                self.remote_deleted.join(", ")
+            );
+        }
+        for e in &self.errors {
+            let _ = writeln!(s, "  error: {e}");
+        }
+        s
+    }
+}

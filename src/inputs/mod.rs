@@ -1,0 +1,287 @@
+//! Inputs of a run: PATH arguments or fetched files → the verified
+//! extraction files to read (spec §2).
+//!
+//! Directories are listed (not recursively), archives unpacked safely into a
+//! private staging directory ([`archive`]), and bordereaux checked
+//! ([`bordereau`]) before anything is parsed. A bordereau covers every
+//! extraction it names a file of: for those extractions only the files it
+//! lists are used, and each must be there with its announced line count —
+//! otherwise every extraction it covers is refused. Files are looked for in
+//! the bordereau's own delivery (its archive or directory) first, then
+//! among all the inputs. A bordereau that cannot be read refuses its whole
+//! delivery.
+
+pub mod archive;
+pub mod bordereau;
+
+use crate::aaf::filename::AafFileName;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+/// Creates a directory (and its parents) readable by its owner only.
+pub fn private_dir(path: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+/// A private directory for unpacked archives, removed (with the personal
+/// data it holds) when dropped.
+pub struct Staging(PathBuf);
+
+impl Staging {
+    pub fn new(work_dir: &Path, tag: &str) -> std::io::Result<Staging> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let p = work_dir
+            .join("staging")
+            .join(format!("{tag}-{}-{nanos:x}", std::process::id()));
+        private_dir(work_dir)?;
+        private_dir(&p)?;
+        Ok(Staging(p))
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// How inputs are checked.
+#[derive(Debug, Clone, Default)]
+pub struct Rules {
+    /// Exact bordereau file name; default: any name containing `bordereau`.
+    pub bordereau_name: Option<String>,
+    pub limits: archive::Limits,
+}
+
+/// Something refused, and the inputs it came from (kept for inspection).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Refusal {
+    /// Extraction label, or the archive or bordereau refused.
+    pub what: String,
+    pub reason: String,
+    #[serde(skip)]
+    pub origins: Vec<PathBuf>,
+}
+
+/// A usable file and the input it came from (itself, or its archive).
+#[derive(Debug, Clone)]
+pub struct Input {
+    pub path: PathBuf,
+    pub origin: PathBuf,
+}
+
+/// The verified inputs.
+#[derive(Debug, Clone, Default)]
+pub struct Gathered {
+    /// Files to read, each with its origin.
+    pub files: Vec<Input>,
+    /// Other files (not extraction files, or not listed by the bordereau
+    /// covering their extraction): not used.
+    pub unused: Vec<PathBuf>,
+    /// Bordereaux checked and accepted, with the origin they came from.
+    pub bordereaux: Vec<Input>,
+    pub refused: Vec<Refusal>,
+}
+
+/// Extraction label of a file name (`prefix_Kind_date`), if it is one.
+fn label_of(path: &Path) -> Option<String> {
+    let name = path.file_name()?.to_str()?;
+    let n = AafFileName::parse(name)?;
+    Some(format!(
+        "{}_{:?}_{}",
+        n.prefix,
+        n.kind,
+        crate::aaf::filename::compact_date(n.date)
+    ))
+}
+
+fn listable(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| !n.starts_with('.') && !n.ends_with(".part"))
+}
+
+/// Gathers and verifies the inputs; archives are unpacked under `staging`
+/// (a private directory; the caller removes it when done).
+pub fn gather(paths: &[PathBuf], staging: &Path, rules: &Rules) -> Result<Gathered, String> {
+    let mut g = Gathered::default();
+    // (path, origin, delivery): delivery = archive, or the directory
+    let mut pool: Vec<(PathBuf, PathBuf, PathBuf)> = Vec::new();
+    let mut borders: Vec<(PathBuf, PathBuf, PathBuf)> = Vec::new();
+    let mut plain: Vec<PathBuf> = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut v: Vec<PathBuf> = std::fs::read_dir(p)
+                .map_err(|e| format!("{}: cannot list: {e}", p.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.is_file() && listable(f))
+                .collect();
+            v.sort();
+            plain.extend(v);
+        } else if p.is_file() {
+            plain.push(p.clone());
+        } else {
+            return Err(format!("{}: no such file or directory", p.display()));
+        }
+    }
+    let is_border = |p: &Path| {
+        p.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| bordereau::is_bordereau_name(n, rules.bordereau_name.as_deref()))
+    };
+    for f in plain {
+        let delivery = f.parent().map(Path::to_path_buf).unwrap_or_default();
+        if archive::kind_of(&f).is_some() {
+            let name = f
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let dest = staging.join(format!("{name}.d"));
+            match archive::unpack(&f, &dest, rules.limits) {
+                Ok(mut members) => {
+                    members.sort();
+                    for m in members {
+                        if is_border(&m) {
+                            borders.push((m, f.clone(), f.clone()));
+                        } else {
+                            pool.push((m, f.clone(), f.clone()));
+                        }
+                    }
+                }
+                Err(reason) => g.refused.push(Refusal {
+                    what: name,
+                    reason,
+                    origins: vec![f.clone()],
+                }),
+            }
+        } else if is_border(&f) {
+            borders.push((f.clone(), f.clone(), delivery));
+        } else {
+            pool.push((f.clone(), f.clone(), delivery));
+        }
+    }
+
+    let mut covered: BTreeMap<String, BTreeSet<PathBuf>> = BTreeMap::new();
+    let mut refused_labels: BTreeMap<String, String> = BTreeMap::new();
+    let mut refused_deliveries: Vec<PathBuf> = Vec::new();
+    let mut accepted: Vec<Input> = Vec::new();
+    for (bpath, borigin, bdelivery) in &borders {
+        let b = match bordereau::read(bpath) {
+            Ok(b) => b,
+            Err(reason) => {
+                refused_deliveries.push(bdelivery.clone());
+                g.refused.push(Refusal {
+                    what: bpath.display().to_string(),
+                    reason: format!("bordereau refused, and the files delivered with it: {reason}"),
+                    origins: vec![borigin.clone()],
+                });
+                continue;
+            }
+        };
+        let mut labels = BTreeSet::new();
+        let mut listed = BTreeSet::new();
+        let mut problems = Vec::new();
+        for (name, lines) in &b.files {
+            if let Some(l) = label_of(Path::new(name)) {
+                labels.insert(l);
+            }
+            let found = pool
+                .iter()
+                .filter(|(p, _, d)| {
+                    p.file_name().is_some_and(|n| n == name.as_str()) && d == bdelivery
+                })
+                .chain(
+                    pool.iter()
+                        .filter(|(p, _, _)| p.file_name().is_some_and(|n| n == name.as_str())),
+                )
+                .map(|(p, _, _)| p.clone())
+                .next();
+            match found {
+                None => problems.push(format!("{name}: listed by the bordereau but not delivered")),
+                Some(p) => {
+                    if let Err(e) = bordereau::check_file(&p, *lines) {
+                        problems.push(e);
+                    }
+                    listed.insert(p);
+                }
+            }
+        }
+        if labels.is_empty() {
+            problems.push("lists no AAF extraction file".into());
+        }
+        for l in &labels {
+            covered
+                .entry(l.clone())
+                .or_default()
+                .extend(listed.iter().cloned());
+        }
+        if problems.is_empty() {
+            accepted.push(Input {
+                path: bpath.clone(),
+                origin: borigin.clone(),
+            });
+        } else {
+            let reason = format!("bordereau {}: {}", bpath.display(), problems.join("; "));
+            for l in &labels {
+                refused_labels
+                    .entry(l.clone())
+                    .or_insert_with(|| reason.clone());
+            }
+            if labels.is_empty() {
+                refused_deliveries.push(bdelivery.clone());
+                g.refused.push(Refusal {
+                    what: bpath.display().to_string(),
+                    reason,
+                    origins: vec![borigin.clone()],
+                });
+            }
+        }
+    }
+    g.bordereaux = accepted;
+
+    let mut refused_origins: HashMap<String, Vec<PathBuf>> = HashMap::new();
+    for (p, origin, delivery) in pool {
+        if refused_deliveries.contains(&delivery) {
+            continue;
+        }
+        let Some(label) = label_of(&p) else {
+            g.unused.push(p);
+            continue;
+        };
+        if refused_labels.contains_key(&label) {
+            refused_origins.entry(label).or_default().push(origin);
+            continue;
+        }
+        if covered.get(&label).is_some_and(|set| !set.contains(&p)) {
+            g.unused.push(p);
+            continue;
+        }
+        g.files.push(Input { path: p, origin });
+    }
+    for (label, reason) in refused_labels {
+        let mut origins = refused_origins.remove(&label).unwrap_or_default();
+        origins.sort();
+        origins.dedup();
+        g.refused.push(Refusal {
+            what: label,
+            reason,
+            origins,
+        });
+    }
+    Ok(g)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,153 @@
+//! Gathering inputs: bordereau coverage, refusals, archives.
+
+use super::*;
+
+fn write(dir: &Path, name: &str, lines: usize) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, "x\n".repeat(lines)).unwrap();
+    p
+}
+
+const E: &str = "ENT_Complet_20250904_Eleve_0000.xml";
+const S: &str = "ENT_Complet_20250904_EtabEducNat_0000.xml";
+const D: &str = "ENT_Delta_20250905_Eleve_0000.xml";
+
+fn names(v: &[Input]) -> Vec<String> {
+    v.iter()
+        .map(|i| i.path.file_name().unwrap().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn without_bordereau_every_extraction_file_is_used() {
+    let t = tempfile::tempdir().unwrap();
+    write(t.path(), E, 3);
+    write(t.path(), "notes.txt", 1);
+    let g = gather(
+        &[t.path().to_path_buf()],
+        &t.path().join("st"),
+        &Rules::default(),
+    )
+    .unwrap();
+    assert_eq!(names(&g.files), [E]);
+    assert_eq!(g.unused.len(), 1);
+    assert!(g.refused.is_empty());
+}
+
+#[test]
+fn a_bordereau_covers_the_extractions_it_names() {
+    let t = tempfile::tempdir().unwrap();
+    write(t.path(), E, 3);
+    write(t.path(), S, 2);
+    write(t.path(), "ENT_Complet_20250904_PersEducNat_0000.xml", 1); // not listed
+    write(t.path(), D, 5); // another extraction: not covered
+    std::fs::write(
+        t.path().join("Bordereau_20250904.txt"),
+        format!("destinataire: ENT\n{E};3\n{S} 2\n"),
+    )
+    .unwrap();
+    let g = gather(
+        &[t.path().to_path_buf()],
+        &t.path().join("st"),
+        &Rules::default(),
+    )
+    .unwrap();
+    let mut used = names(&g.files);
+    used.sort();
+    assert_eq!(used, [E, S, D]);
+    assert_eq!(g.unused.len(), 1, "the unlisted file is not used");
+    assert_eq!(g.bordereaux.len(), 1);
+    assert!(g.refused.is_empty());
+}
+
+#[test]
+fn a_mismatch_refuses_the_whole_extraction() {
+    let t = tempfile::tempdir().unwrap();
+    write(t.path(), E, 3);
+    write(t.path(), S, 2);
+    write(t.path(), D, 5);
+    std::fs::write(t.path().join("bordereau.txt"), format!("{E};4\n{S};2\n")).unwrap();
+    let g = gather(
+        &[t.path().to_path_buf()],
+        &t.path().join("st"),
+        &Rules::default(),
+    )
+    .unwrap();
+    assert_eq!(names(&g.files), [D]);
+    assert_eq!(g.refused.len(), 1);
+    assert_eq!(g.refused[0].what, "ENT_Complet_20250904");
+    assert!(
+        g.refused[0]
+            .reason
+            .contains("3 lines, the bordereau announces 4"),
+        "{:?}",
+        g.refused
+    );
+    assert_eq!(g.refused[0].origins.len(), 2);
+    // a listed file missing
+    std::fs::write(
+        t.path().join("bordereau.txt"),
+        format!("{E};3\nENT_Complet_20250904_PersRelEleve_0000.xml;9\n"),
+    )
+    .unwrap();
+    let g = gather(
+        &[t.path().to_path_buf()],
+        &t.path().join("st2"),
+        &Rules::default(),
+    )
+    .unwrap();
+    assert!(
+        g.refused[0]
+            .reason
+            .contains("listed by the bordereau but not delivered"),
+        "{:?}",
+        g.refused
+    );
+    // an unreadable layout refuses the delivery
+    std::fs::write(t.path().join("bordereau.txt"), "what is this\n").unwrap();
+    let g = gather(
+        &[t.path().to_path_buf()],
+        &t.path().join("st3"),
+        &Rules::default(),
+    )
+    .unwrap();
+    assert!(g.files.is_empty());
+    assert!(
+        g.refused[0].reason.contains("not understood"),
+        "{:?}",
+        g.refused
+    );
+}
+
+#[test]
+fn archives_with_their_bordereau() {
+    let t = tempfile::tempdir().unwrap();
+    let a = t.path().join("envoi.tar.gz");
+    {
+        let f = std::fs::File::create(&a).unwrap();
+        let gz = flate2::write::GzEncoder::new(f, flate2::Compression::fast());
+        let mut b = tar::Builder::new(gz);
+        for (name, body) in [
+            (E.to_string(), "x\nx\n".to_string()),
+            ("BORDEREAU.txt".to_string(), format!("{E} 2\n")),
+        ] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(body.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, format!("out/{name}"), body.as_bytes())
+                .unwrap();
+        }
+        b.into_inner().unwrap().finish().unwrap();
+    }
+    let g = gather(
+        std::slice::from_ref(&a),
+        &t.path().join("st"),
+        &Rules::default(),
+    )
+    .unwrap();
+    assert_eq!(names(&g.files), [E]);
+    assert_eq!(g.files[0].origin, a);
+    assert!(g.files[0].path.starts_with(t.path().join("st")));
+    assert_eq!(g.bordereaux.len(), 1);
+}
