@@ -139,10 +139,20 @@ pub async fn run(cfg: &Config, dry_run: bool, now: Date, rep: &mut RunReport) ->
         }
     }
 
+    // an extraction refused before parsing blocks the later ones too
+    let refused_from = g
+        .refused
+        .iter()
+        .filter_map(|r| r.what.rsplit('_').next())
+        .filter_map(filename::parse_compact_date)
+        .min();
     let mut done_labels = BTreeSet::new();
     let mut blocked = false;
     for x in &scan.extractions {
         let label = x.label();
+        if refused_from.is_some_and(|d| x.date > d) {
+            blocked = true;
+        }
         if blocked {
             rep.extractions.push(ExtractionRun {
                 label,

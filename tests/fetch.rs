@@ -134,6 +134,7 @@ fn daily_run_fetches_archives_imports_and_destroys() {
     {
         assert_eq!(mode(&work), 0o700);
         assert_eq!(mode(&work.join("incoming")), 0o700);
+        assert_eq!(mode(&work.join("staging")), 0o700);
     }
 
     // next day: a Delta as a zip, without bordereau

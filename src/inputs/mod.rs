@@ -43,6 +43,7 @@ impl Staging {
             .join("staging")
             .join(format!("{tag}-{}-{nanos:x}", std::process::id()));
         private_dir(work_dir)?;
+        private_dir(&work_dir.join("staging"))?;
         private_dir(&p)?;
         Ok(Staging(p))
     }
