@@ -88,6 +88,24 @@ fn d_fetch_timeout() -> u64 {
     60
 }
 
+/// A secret: the first line of `file` when set, else the environment
+/// variable `env`, else none.
+fn secret(file: Option<&Path>, env: &str) -> Result<Option<String>, ConfigError> {
+    match (file, std::env::var(env)) {
+        (Some(p), _) => Ok(Some(
+            std::fs::read_to_string(p)
+                .map_err(|e| ConfigError::Secret {
+                    path: p.to_path_buf(),
+                    source: e,
+                })?
+                .trim_end_matches(['\r', '\n'])
+                .to_string(),
+        )),
+        (None, Ok(v)) => Ok(Some(v)),
+        (None, Err(_)) => Ok(None),
+    }
+}
+
 /// Environment variable holding the SFTP key's passphrase.
 pub const PASSPHRASE_ENV: &str = "AAF_SYNC_SFTP_PASSPHRASE";
 
@@ -117,19 +135,7 @@ fn fetch_config(raw: RawFetch) -> Result<FetchConfig, ConfigError> {
             ))
         }
     };
-    let passphrase = match (&raw.passphrase_file, std::env::var(PASSPHRASE_ENV)) {
-        (Some(p), _) => Some(
-            std::fs::read_to_string(p)
-                .map_err(|e| ConfigError::Secret {
-                    path: p.clone(),
-                    source: e,
-                })?
-                .trim_end_matches(['\r', '\n'])
-                .to_string(),
-        ),
-        (None, Ok(pw)) => Some(pw),
-        (None, Err(_)) => None,
-    };
+    let passphrase = secret(raw.passphrase_file.as_deref(), PASSPHRASE_ENV)?;
     if raw.host.trim().is_empty() || raw.user.trim().is_empty() || raw.timeout_secs == 0 {
         return Err(invalid("fetch", "host, user and timeout_secs must be set"));
     }
@@ -439,19 +445,7 @@ impl Config {
                 "connections, in_flight, page_size and timeout_secs must be positive",
             ));
         }
-        let bind_password = match (&l.bind_password_file, std::env::var(PASSWORD_ENV)) {
-            (Some(p), _) => Some(
-                std::fs::read_to_string(p)
-                    .map_err(|e| ConfigError::Secret {
-                        path: p.clone(),
-                        source: e,
-                    })?
-                    .trim_end_matches(['\r', '\n'])
-                    .to_string(),
-            ),
-            (None, Ok(pw)) => Some(pw),
-            (None, Err(_)) => None,
-        };
+        let bind_password = secret(l.bind_password_file.as_deref(), PASSWORD_ENV)?;
         if !l.bind_dn.is_empty() && bind_password.is_none() {
             return Err(invalid(
                 "ldap.bind_password_file",

@@ -2,42 +2,19 @@
 //! entries a Complet produced map back to exactly those entries, so a Delta
 //! touches only whom it names; and a generated Delta changes what it says.
 
-use aaf_sync::config::{Config, LdapConfig};
+mod common;
+
+use aaf_sync::config::Config;
 use aaf_sync::generator::{generate, GenConfig};
 use aaf_sync::mapping::delta::Overlay;
 use aaf_sync::mapping::perimeter::Perimeter;
 use aaf_sync::mapping::{layout::Layout, login, EntryKind, MappedTree, Mapper};
 use aaf_sync::model::Entry;
 use aaf_sync::report::StepReport;
+use common::offline_config as config;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
 use time::macros::date;
-
-fn config(uai: &[String], consent: BTreeSet<String>) -> Config {
-    Config {
-        ldap: LdapConfig {
-            url: "ldap://127.0.0.1".into(),
-            bind_dn: String::new(),
-            bind_password: None,
-            base_dn: "dc=example,dc=org".into(),
-            starttls: false,
-            ca_file: None,
-            timeout_secs: 1,
-            connections: 1,
-            in_flight: 1,
-            page_size: 100,
-        },
-        source: "AC-CRETEIL".into(),
-        encoding: None,
-        perimeter_uai: uai.to_vec(),
-        perimeter_all: false,
-        work_dir: "/tmp".into(),
-        staff_address_consent: consent,
-        retention: Default::default(),
-        delivery: Default::default(),
-        fetch: None,
-    }
-}
 
 fn complet(cfg: &Config, dir: &Path) -> MappedTree {
     let files = aaf_sync::aaf::filename::list_dir(dir).unwrap();

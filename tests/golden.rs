@@ -5,7 +5,6 @@
 
 mod common;
 
-use aaf_sync::config::{Config, LdapConfig};
 use aaf_sync::mapping::{layout::Layout, login};
 use aaf_sync::report::StepReport;
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -14,29 +13,7 @@ use std::path::Path;
 #[test]
 fn plan_matches_golden() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/golden");
-    let cfg = Config {
-        ldap: LdapConfig {
-            url: "ldap://127.0.0.1".into(),
-            bind_dn: String::new(),
-            bind_password: None,
-            base_dn: "dc=example,dc=org".into(),
-            starttls: false,
-            ca_file: None,
-            timeout_secs: 1,
-            connections: 1,
-            in_flight: 1,
-            page_size: 100,
-        },
-        source: "AC-CRETEIL".into(),
-        encoding: None,
-        perimeter_uai: vec!["0920100J".into()],
-        perimeter_all: false,
-        work_dir: "/tmp".into(),
-        staff_address_consent: BTreeSet::new(),
-        retention: Default::default(),
-        delivery: Default::default(),
-        fetch: None,
-    };
+    let cfg = common::offline_config(&["0920100J".into()], BTreeSet::new());
     let files = aaf_sync::aaf::filename::list_dir(&root.join("extraction")).unwrap();
     let scan = aaf_sync::aaf::filename::group_files(files);
     assert_eq!(scan.extractions.len(), 1);

@@ -496,3 +496,34 @@ pub fn zip(out: &Path, files: &[(String, Vec<u8>)]) {
     }
     z.finish().unwrap();
 }
+
+/// A validated configuration for the pure stages (no server is reached).
+pub fn offline_config(
+    uai: &[String],
+    consent: std::collections::BTreeSet<String>,
+) -> aaf_sync::config::Config {
+    use aaf_sync::config::{Config, LdapConfig};
+    Config {
+        ldap: LdapConfig {
+            url: "ldap://127.0.0.1".into(),
+            bind_dn: String::new(),
+            bind_password: None,
+            base_dn: "dc=example,dc=org".into(),
+            starttls: false,
+            ca_file: None,
+            timeout_secs: 1,
+            connections: 1,
+            in_flight: 1,
+            page_size: 100,
+        },
+        source: "AC-CRETEIL".into(),
+        encoding: None,
+        perimeter_uai: uai.to_vec(),
+        perimeter_all: false,
+        work_dir: "/tmp".into(),
+        staff_address_consent: consent,
+        retention: Default::default(),
+        delivery: Default::default(),
+        fetch: None,
+    }
+}
