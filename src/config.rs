@@ -42,6 +42,105 @@ struct RawConfig {
     #[serde(default)]
     delivery: RawDelivery,
     fetch: Option<RawFetch>,
+    #[serde(default)]
+    safety: RawSafety,
+    #[serde(default)]
+    lock: RawLock,
+    #[serde(default)]
+    monitoring: RawMonitoring,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSafety {
+    max_departures: Option<u64>,
+    max_departures_percent: Option<f64>,
+    percent_floor: Option<u64>,
+    school_year_percent: Option<f64>,
+    complet_min_ratio: Option<f64>,
+    guard_floor: Option<u64>,
+    #[serde(default)]
+    pupil: RawLimits,
+    #[serde(default)]
+    parent: RawLimits,
+    #[serde(default)]
+    staff: RawLimits,
+    #[serde(default)]
+    structure: RawLimits,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    max_departures: Option<u64>,
+    max_departures_percent: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLock {
+    ttl_secs: Option<u64>,
+    wait_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMonitoring {
+    metrics_file: Option<PathBuf>,
+    journal_keep_days: Option<u32>,
+}
+
+fn percent(v: f64, key: &'static str) -> Result<f64, ConfigError> {
+    if v.is_finite() && (0.0..=100.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(invalid(
+            key,
+            format!("{v}: expected a percentage, 0 to 100"),
+        ))
+    }
+}
+
+fn safety(raw: &RawSafety) -> Result<crate::safety::Safety, ConfigError> {
+    use crate::safety::{Limits, Safety};
+    let d = Safety::default();
+    let people = Limits {
+        max_count: raw.max_departures.unwrap_or(d.pupil.max_count),
+        max_percent: percent(
+            raw.max_departures_percent.unwrap_or(d.pupil.max_percent),
+            "safety.max_departures_percent",
+        )?,
+    };
+    let limits = |r: &RawLimits, base: Limits, key| -> Result<Limits, ConfigError> {
+        Ok(Limits {
+            max_count: r.max_departures.unwrap_or(base.max_count),
+            max_percent: percent(r.max_departures_percent.unwrap_or(base.max_percent), key)?,
+        })
+    };
+    let ratio = raw.complet_min_ratio.unwrap_or(d.complet_min_ratio);
+    if !(0.0..=1.0).contains(&ratio) {
+        return Err(invalid(
+            "safety.complet_min_ratio",
+            format!("{ratio}: expected 0 to 1"),
+        ));
+    }
+    Ok(Safety {
+        pupil: limits(&raw.pupil, people, "safety.pupil.max_departures_percent")?,
+        parent: limits(&raw.parent, people, "safety.parent.max_departures_percent")?,
+        staff: limits(&raw.staff, people, "safety.staff.max_departures_percent")?,
+        structure: limits(
+            &raw.structure,
+            d.structure,
+            "safety.structure.max_departures_percent",
+        )?,
+        percent_floor: raw.percent_floor.unwrap_or(d.percent_floor),
+        school_year_percent: percent(
+            raw.school_year_percent.unwrap_or(d.school_year_percent),
+            "safety.school_year_percent",
+        )?,
+        complet_min_ratio: ratio,
+        guard_floor: raw.guard_floor.unwrap_or(d.guard_floor),
+    })
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -243,6 +342,21 @@ struct RawLdap {
     in_flight: usize,
     #[serde(default = "d_page")]
     page_size: i32,
+    #[serde(default = "d_retries")]
+    retries: u32,
+    #[serde(default = "d_retry_wait")]
+    retry_wait_ms: u64,
+    #[serde(default = "d_retry_max_wait")]
+    retry_max_wait_ms: u64,
+}
+fn d_retries() -> u32 {
+    6
+}
+fn d_retry_wait() -> u64 {
+    250
+}
+fn d_retry_max_wait() -> u64 {
+    8000
 }
 fn d_timeout() -> u64 {
     30
@@ -302,6 +416,13 @@ pub struct LdapConfig {
     pub connections: usize,
     pub in_flight: usize,
     pub page_size: i32,
+    /// Retries of an operation that failed for a transient reason
+    /// (connection lost, server busy or unavailable), waiting
+    /// `retry_wait_ms`, then twice as long each time, at most
+    /// `retry_max_wait_ms`.
+    pub retries: u32,
+    pub retry_wait_ms: u64,
+    pub retry_max_wait_ms: u64,
 }
 
 /// Validated configuration.
@@ -324,6 +445,25 @@ pub struct Config {
     pub delivery: crate::inputs::Rules,
     /// Where extractions are fetched from; `None`: no SFTP.
     pub fetch: Option<FetchConfig>,
+    /// Thresholds and sanity guards.
+    pub safety: crate::safety::Safety,
+    /// The run lock held in the directory.
+    pub lock: LockConfig,
+    /// Prometheus text file written after each run (node_exporter's
+    /// textfile collector); `None`: no metrics.
+    pub metrics_file: Option<PathBuf>,
+    /// Days the journals of operations are kept.
+    pub journal_keep_days: u32,
+}
+
+/// The run lock (`[lock]`).
+#[derive(Debug, Clone, Copy)]
+pub struct LockConfig {
+    /// A lock not renewed for this long is stale (its holder died on
+    /// another host); the holder renews it every third of it.
+    pub ttl_secs: u64,
+    /// How long a run waits for a lock held by another run (0: fail at once).
+    pub wait_secs: u64,
 }
 
 /// When fetched files are deleted on the server.
@@ -526,6 +666,9 @@ impl Config {
                 connections: l.connections,
                 in_flight: l.in_flight,
                 page_size: l.page_size,
+                retries: l.retries,
+                retry_wait_ms: l.retry_wait_ms.max(1),
+                retry_max_wait_ms: l.retry_max_wait_ms.max(l.retry_wait_ms),
             },
             source,
             encoding,
@@ -536,6 +679,13 @@ impl Config {
             retention,
             delivery,
             fetch,
+            safety: safety(&raw.safety)?,
+            lock: LockConfig {
+                ttl_secs: raw.lock.ttl_secs.unwrap_or(600).max(10),
+                wait_secs: raw.lock.wait_secs.unwrap_or(0),
+            },
+            metrics_file: raw.monitoring.metrics_file,
+            journal_keep_days: raw.monitoring.journal_keep_days.unwrap_or(400),
         })
     }
 }

@@ -20,14 +20,15 @@ use crate::sync::{self, SyncError, SyncOptions};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use time::Date;
 
 /// What happened to one extraction.
 #[derive(Debug, Clone, Serialize)]
 pub struct ExtractionRun {
     pub label: String,
     /// `imported`, `partial` (imported with rejected records or failed
-    /// operations), `skipped_older`, `refused` or `waiting` (after a refusal).
+    /// operations), `skipped_older`, `refused`, `held` (by the safety
+    /// rails, plan saved for approval), `failed` (apply stopped midway) or
+    /// `waiting` (after one of these).
     pub outcome: String,
     pub error: Option<String>,
     pub report: Option<Report>,
@@ -76,7 +77,10 @@ fn sub_report(run_id: &str, version: &str) -> Report {
 
 /// Runs the daily job. Returns the exit code: 0 all imported, 1 imported
 /// with rejected records or failed operations, 2 something refused or failed.
-pub async fn run(cfg: &Config, dry_run: bool, now: Date, rep: &mut RunReport) -> i32 {
+/// `base` carries the run's options (dry run, date, approval, lock flag,
+/// journal); its paths are ignored.
+pub async fn run(cfg: &Config, base: &SyncOptions, rep: &mut RunReport) -> i32 {
+    let (dry_run, now) = (base.dry_run, base.now);
     rep.dry_run = dry_run;
     rep.now = filename::format_date(now);
     let incoming = fetch::incoming_dir(&cfg.work_dir);
@@ -148,6 +152,7 @@ pub async fn run(cfg: &Config, dry_run: bool, now: Date, rep: &mut RunReport) ->
         .min();
     let mut done_labels = BTreeSet::new();
     let mut blocked = false;
+    let mut halted = false;
     for x in &scan.extractions {
         let label = x.label();
         if refused_from.is_some_and(|d| x.date > d) {
@@ -165,26 +170,29 @@ pub async fn run(cfg: &Config, dry_run: bool, now: Date, rep: &mut RunReport) ->
         let mut r = sub_report(&rep.run_id, &rep.version);
         let opts = SyncOptions {
             paths: x.files.iter().map(|f| f.path.clone()).collect(),
-            dry_run,
-            now,
-            force: false,
+            ..base.clone()
         };
         let res = sync::run(cfg, &opts, &mut r).await;
         let (outcome, error) = match res {
             Ok(_) if r.partial() => ("partial", None),
             Ok(_) => ("imported", None),
             Err(SyncError::Older(e)) => ("skipped_older", Some(e)),
+            Err(SyncError::Held(e)) => ("held", Some(e)),
+            Err(SyncError::Halted(e)) => ("failed", Some(e)),
             Err(e) => ("refused", Some(e.to_string())),
         };
+        if outcome == "failed" {
+            halted = true;
+        }
         match outcome {
-            "refused" => {
+            "refused" | "held" | "failed" => {
                 blocked = true;
                 code = 2;
             }
             "partial" => code = code.max(1),
             _ => {}
         }
-        if outcome != "refused" {
+        if !matches!(outcome, "refused" | "held" | "failed") {
             done_labels.insert(label.clone());
         }
         r.outcome = outcome.to_string();
@@ -197,21 +205,24 @@ pub async fn run(cfg: &Config, dry_run: bool, now: Date, rep: &mut RunReport) ->
         });
     }
 
-    let mut ret = sub_report(&rep.run_id, &rep.version);
-    match sync::retention_pass(cfg, dry_run, now, &mut ret).await {
-        Ok(_) => {
-            if ret.partial() {
-                code = code.max(1);
+    // the directory went away or the lock was lost: stop here
+    if !halted {
+        let mut ret = sub_report(&rep.run_id, &rep.version);
+        match sync::retention_pass(cfg, base, &mut ret).await {
+            Ok(_) => {
+                if ret.partial() {
+                    code = code.max(1);
+                }
+                ret.outcome = "ok".into();
             }
-            ret.outcome = "ok".into();
+            Err(e) => {
+                ret.outcome = "refused".into();
+                ret.error = Some(e.to_string());
+                code = 2;
+            }
         }
-        Err(e) => {
-            ret.outcome = "refused".into();
-            ret.error = Some(e.to_string());
-            code = 2;
-        }
+        rep.retention = Some(ret);
     }
-    rep.retention = Some(ret);
 
     if !dry_run {
         destroy(cfg, &g, &origins_of, &done_labels, rep, &mut code).await;

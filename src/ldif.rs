@@ -4,7 +4,27 @@
 use crate::diff::{AttrChange, Change, Plan};
 use crate::model::Dn;
 use base64::Engine;
+use std::collections::HashMap;
 use std::fmt::Write;
+
+/// The password values of the entries whose password a plan moves
+/// (departures, restores), read from the directory when the plan is
+/// rendered: `userPassword` and `aafSyncSavedPassword` by DN key. With
+/// them the LDIF does the same move as the sync, value for value, and
+/// fails the same way if a password changed since.
+pub type Passwords = HashMap<String, (Vec<Vec<u8>>, Vec<Vec<u8>>)>;
+
+fn bytes_line(out: &mut String, name: &str, value: &[u8]) {
+    match std::str::from_utf8(value) {
+        Ok(v) if is_safe(v) => line(out, name, v),
+        _ => {
+            // base64 text is ASCII: folding it as text is exact
+            let b = base64::engine::general_purpose::STANDARD.encode(value);
+            let l = format!("{name}:: {b}");
+            fold(out, &l);
+        }
+    }
+}
 
 /// SAFE-STRING of RFC 2849: otherwise the value is base64-encoded.
 fn is_safe(v: &str) -> bool {
@@ -29,8 +49,12 @@ fn line(out: &mut String, name: &str, value: &str) {
             base64::engine::general_purpose::STANDARD.encode(value.as_bytes())
         )
     };
+    fold(out, &l);
+}
+
+fn fold(out: &mut String, l: &str) {
     let mut first = true;
-    let mut rest = l.as_str();
+    let mut rest = l;
     while !rest.is_empty() {
         let width = if first { 76 } else { 75 };
         let mut cut = rest.len().min(width);
@@ -51,25 +75,69 @@ fn dn_line(out: &mut String, dn: &Dn) {
     line(out, "dn", dn.as_str());
 }
 
-/// The plan as LDIF.
+/// The plan as LDIF (password moves as comments: no values known).
 pub fn render(plan: &Plan) -> String {
     let mut out = String::from("version: 1\n\n");
-    render_changes(&mut out, plan);
+    render_changes(&mut out, plan, &mut Passwords::new());
     out
 }
 
 /// Several plans, applied in order, as one LDIF file; each starts with a
-/// comment naming what it applies.
-pub fn render_steps<'a>(steps: impl IntoIterator<Item = (&'a str, &'a Plan)>) -> String {
+/// comment naming what it applies. Password moves use `passwords` (and
+/// keep it in step from one plan to the next); an entry missing from it
+/// gets a comment instead.
+pub fn render_steps<'a>(
+    steps: impl IntoIterator<Item = (&'a str, &'a Plan)>,
+    passwords: &Passwords,
+) -> String {
+    let mut pw = passwords.clone();
     let mut out = String::from("version: 1\n\n");
+    if !pw.is_empty() {
+        out.push_str(
+            "# This plan moves password hashes (departures, restores): keep it private.\n\n",
+        );
+    }
     for (label, plan) in steps {
         let _ = writeln!(out, "# {label}: {} changes\n", plan.changes.len());
-        render_changes(&mut out, plan);
+        render_changes(&mut out, plan, &mut pw);
     }
     out
 }
 
-fn render_changes(out: &mut String, plan: &Plan) {
+/// The LDIF of a password move, as the sync does it (see `ldap`), updating
+/// `pw`; `None` when the values are unknown.
+fn password_move(out: &mut String, dn: &Dn, stash: bool, pw: &mut Passwords) -> bool {
+    let Some((user, saved)) = pw.get_mut(&dn.key()) else {
+        return false;
+    };
+    const USER: &str = "userPassword";
+    const SAVED: &str = crate::retention::ATTR_SAVED_PASSWORD;
+    let block = |out: &mut String, op: &str, attr: &str, values: &[Vec<u8>]| {
+        line(out, op, attr);
+        for v in values {
+            bytes_line(out, attr, v);
+        }
+        out.push_str("-\n");
+    };
+    if stash {
+        if !user.is_empty() {
+            block(out, "delete", USER, user);
+            block(out, "replace", SAVED, user);
+            *saved = std::mem::take(user);
+        }
+    } else if !saved.is_empty() {
+        block(out, "delete", SAVED, saved);
+        if user.is_empty() {
+            block(out, "add", USER, saved);
+            *user = std::mem::take(saved);
+        } else {
+            saved.clear();
+        }
+    }
+    true
+}
+
+fn render_changes(out: &mut String, plan: &Plan, pw: &mut Passwords) {
     for p in &plan.changes {
         match &p.change {
             Change::Add { entry } => {
@@ -89,6 +157,10 @@ fn render_changes(out: &mut String, plan: &Plan) {
                         AttrChange::Add { attr, values } => ("add", attr, values),
                         AttrChange::Delete { attr, values } => ("delete", attr, values),
                         AttrChange::Replace { attr, values } => ("replace", attr, values),
+                        AttrChange::StashPassword if password_move(out, dn, true, pw) => continue,
+                        AttrChange::RestorePassword if password_move(out, dn, false, pw) => {
+                            continue
+                        }
                         AttrChange::StashPassword => {
                             out.push_str(
                                 "# aaf-sync moves userPassword to aafSyncSavedPassword here \

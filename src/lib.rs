@@ -16,6 +16,7 @@
 //! [`ldif`] renders plans, [`generator`] writes synthetic extractions.
 
 pub mod aaf;
+pub mod approval;
 pub mod config;
 pub mod control;
 pub mod daily;
@@ -23,10 +24,15 @@ pub mod diff;
 pub mod fetch;
 pub mod generator;
 pub mod inputs;
+pub mod journal;
 pub mod ldap;
 pub mod ldif;
 pub mod mapping;
+pub mod metrics;
 pub mod model;
+pub mod progress;
 pub mod report;
 pub mod retention;
+pub mod safety;
+pub mod status;
 pub mod sync;

@@ -3,13 +3,20 @@
 //! 0 done, 1 done with rejected records or failed operations, 2 refused or
 //! fatal with nothing written).
 
+use aaf_sync::approval::Approval;
 use aaf_sync::config::Config;
+use aaf_sync::journal::Journal;
+use aaf_sync::ldap::lock::RunLock;
+use aaf_sync::mapping::layout::Layout;
+use aaf_sync::metrics::RunMetrics;
 use aaf_sync::report::Report;
-use aaf_sync::sync::{self, StepPlan, SyncOptions};
+use aaf_sync::sync::{self, RunPlan, SyncError, SyncOptions};
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 #[derive(Parser)]
 #[command(
@@ -18,13 +25,17 @@ use std::process::ExitCode;
     about = "Keeps an OpenLDAP directory in step with AAF extracts"
 )]
 struct Cli {
-    /// Log format on stderr.
+    /// Log format on stderr; every line carries the run id.
     #[arg(long, value_enum, default_value = "text", global = true)]
     log_format: LogFormat,
+    /// No progress bars (they are drawn only on a terminal anyway).
+    #[arg(long, global = true)]
+    no_progress: bool,
     #[command(subcommand)]
     cmd: Cmd,
 }
 
+/// Text or JSON (logs, `status`).
 #[derive(Clone, Copy, ValueEnum)]
 enum LogFormat {
     Text,
@@ -50,6 +61,15 @@ enum Cmd {
         /// Apply an extraction older than the last one applied.
         #[arg(long)]
         force: bool,
+        /// Plan only; exit 1 when the directory drifted from the
+        /// extraction (monitoring), 0 when it is in step.
+        #[arg(long, conflicts_with = "dry_run")]
+        check: bool,
+        /// Approve the plan the safety rails held back: alone, the plan held
+        /// last; with =DIGEST, the plan of that digest (its first 12+ hex
+        /// digits). A plan that differs is held again.
+        #[arg(long, num_args = 0..=1, default_missing_value = "", value_name = "DIGEST")]
+        allow_mass_departure: Option<String>,
         /// Plan format for --dry-run.
         #[arg(long, value_enum, default_value = "ldif")]
         format: PlanFormat,
@@ -71,6 +91,9 @@ enum Cmd {
         /// Print the plan and write nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Plan only; exit 1 when some deadline is due.
+        #[arg(long, conflicts_with = "dry_run")]
+        check: bool,
         /// Plan format for --dry-run.
         #[arg(long, value_enum, default_value = "ldif")]
         format: PlanFormat,
@@ -106,6 +129,26 @@ enum Cmd {
         /// Write the JSON report there.
         #[arg(long)]
         report: Option<PathBuf>,
+        /// Approve the plan the safety rails held back (see `sync`).
+        #[arg(long, num_args = 0..=1, default_missing_value = "", value_name = "DIGEST")]
+        allow_mass_departure: Option<String>,
+    },
+    /// Approve the plan a run was held back for (by its digest): the next
+    /// run applies that plan, and only that one, once.
+    Approve {
+        #[arg(long, env = "AAF_SYNC_CONFIG")]
+        config: PathBuf,
+        /// The digest printed by the held run (at least its first 12 hex digits).
+        digest: String,
+    },
+    /// Last run, run lock, held plan and pending departures, read from the
+    /// directory.
+    Status {
+        #[arg(long, env = "AAF_SYNC_CONFIG")]
+        config: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: LogFormat,
     },
     /// Validate the configuration and reach the directory.
     Check {
@@ -134,7 +177,12 @@ fn init_logs(format: LogFormat) {
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => b.init(),
-        LogFormat::Json => b.json().init(),
+        // the run id comes from the span every command runs in
+        LogFormat::Json => b
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
     }
 }
 
@@ -163,7 +211,13 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logs(cli.log_format);
-    match real_main(cli) {
+    aaf_sync::progress::enable(
+        !cli.no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    );
+    let id = run_id();
+    let span = tracing::info_span!("run", run_id = %id);
+    let _enter = span.enter();
+    match real_main(cli, id) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("aaf-sync: {e:#}");
@@ -172,7 +226,121 @@ fn main() -> ExitCode {
     }
 }
 
-fn real_main(cli: Cli) -> anyhow::Result<u8> {
+fn approval_of(flag: Option<String>) -> Approval {
+    match flag {
+        None => Approval::None,
+        Some(d) if d.trim().is_empty() => Approval::Held,
+        Some(d) => Approval::Digest(d),
+    }
+}
+
+/// What a writing run holds: the run lock (with its stop flag) and the
+/// journal. Dry runs and checks hold neither: they write nothing.
+struct Session {
+    lock: Option<RunLock>,
+    journal: Option<Arc<Mutex<Journal>>>,
+}
+
+impl Session {
+    async fn open(
+        cfg: &Config,
+        run_id: &str,
+        command: &str,
+        writes: bool,
+    ) -> anyhow::Result<Session> {
+        if !writes {
+            return Ok(Session {
+                lock: None,
+                journal: None,
+            });
+        }
+        let layout = Layout::new(&cfg.ldap.base_dn, &cfg.source);
+        let lock = RunLock::acquire(&cfg.ldap, cfg.lock, &layout, run_id, command).await?;
+        let journal = match Journal::open(&cfg.work_dir, run_id, cfg.journal_keep_days) {
+            Ok(j) => j,
+            Err(e) => {
+                lock.release("failed").await;
+                anyhow::bail!("{}: cannot open the journal: {e}", cfg.work_dir.display());
+            }
+        };
+        Ok(Session {
+            lock: Some(lock),
+            journal: Some(Arc::new(Mutex::new(journal))),
+        })
+    }
+
+    fn options(&self, mut o: SyncOptions) -> SyncOptions {
+        o.halt = self.lock.as_ref().map(|l| l.halt_flag());
+        o.journal = self.journal.clone();
+        o
+    }
+
+    fn took_over(&self) -> Option<String> {
+        self.lock.as_ref().and_then(|l| l.took_over.clone())
+    }
+
+    fn journal_path(&self) -> Option<String> {
+        self.journal
+            .as_ref()
+            .and_then(|j| j.lock().ok().map(|j| j.path().display().to_string()))
+    }
+
+    async fn close(self, outcome: &str) {
+        drop(self.journal);
+        if let Some(l) = self.lock {
+            l.release(outcome).await;
+        }
+    }
+}
+
+/// Outcome and exit code of a `sync` or `retention` run.
+fn outcome_of(
+    result: &Result<RunPlan, SyncError>,
+    rep: &Report,
+    check: bool,
+) -> (&'static str, u8) {
+    match result {
+        Err(SyncError::Held(_)) => ("held", 2),
+        Err(SyncError::Halted(_)) => ("failed", 2),
+        Err(_) => ("refused", 2),
+        Ok(p) if check && !p.is_empty() => ("drift", 1),
+        Ok(_) if check => ("in_step", 0),
+        Ok(_) if rep.partial() => ("partial", 1),
+        Ok(_) => ("ok", 0),
+    }
+}
+
+/// Runs `sync` or `retention` under a session.
+async fn sync_command(
+    cfg: &Config,
+    mut opts: SyncOptions,
+    rep: &mut Report,
+    retention: bool,
+) -> anyhow::Result<(Result<RunPlan, SyncError>, &'static str, u8)> {
+    let command = if retention { "retention" } else { "sync" };
+    let writes = !opts.dry_run && !opts.check;
+    let session = match Session::open(cfg, &rep.run_id, command, writes).await {
+        Ok(s) => s,
+        Err(e) => {
+            rep.command = command.into();
+            return Ok((Err(SyncError::Input(format!("{e:#}"))), "refused", 2));
+        }
+    };
+    opts = session.options(opts);
+    rep.lock_taken_over_from = session.took_over();
+    rep.journal = session.journal_path();
+    let result = if retention {
+        sync::retention_pass(cfg, &opts, rep).await
+    } else {
+        sync::run(cfg, &opts, rep).await
+    };
+    let (outcome, code) = outcome_of(&result, rep, opts.check);
+    session.close(outcome).await;
+    Ok((result, outcome, code))
+}
+
+fn real_main(cli: Cli, run_id: String) -> anyhow::Result<u8> {
+    let started = Instant::now();
     match cli.cmd {
         Cmd::Check { config } => {
             let cfg = Config::load(&config)?;
@@ -180,7 +348,7 @@ fn real_main(cli: Cli) -> anyhow::Result<u8> {
             rt.block_on(async {
                 let dir = aaf_sync::ldap::Directory::connect(&cfg.ldap).await?;
                 dir.check_schema().await?;
-                let layout = aaf_sync::mapping::layout::Layout::new(&cfg.ldap.base_dn, &cfg.source);
+                let layout = Layout::new(&cfg.ldap.base_dn, &cfg.source);
                 let missing = dir.ensure_branches(&layout, true).await?;
                 dir.close().await;
                 for m in &missing {
@@ -192,6 +360,31 @@ fn real_main(cli: Cli) -> anyhow::Result<u8> {
                 );
                 Ok::<_, anyhow::Error>(0)
             })
+        }
+        Cmd::Approve { config, digest } => {
+            let cfg = Config::load(&config)?;
+            match aaf_sync::approval::approve(&cfg.work_dir, &digest) {
+                Ok(h) => {
+                    println!(
+                        "approved plan {} (held by run {} at {}): the next run applies it, once",
+                        h.digest, h.run_id, h.held_at
+                    );
+                    Ok(0)
+                }
+                Err(e) => {
+                    eprintln!("aaf-sync: {e}");
+                    Ok(2)
+                }
+            }
+        }
+        Cmd::Status { config, format } => {
+            let cfg = Config::load(&config)?;
+            let st = runtime()?.block_on(aaf_sync::status::read(&cfg))?;
+            match format {
+                LogFormat::Json => println!("{}", serde_json::to_string_pretty(&st)?),
+                LogFormat::Text => print!("{}", st.text()),
+            }
+            Ok(0)
         }
         Cmd::Fetch {
             config,
@@ -234,17 +427,37 @@ fn real_main(cli: Cli) -> anyhow::Result<u8> {
             dry_run,
             now,
             report,
+            allow_mass_departure,
         } => {
             let now = run_date(now)?;
-            let base = new_report();
+            let base = new_report(&run_id);
             let mut rep = aaf_sync::daily::RunReport {
                 run_id: base.run_id,
                 version: base.version,
                 started: base.started,
                 ..Default::default()
             };
+            let mut metrics = None;
             let code = match Config::load(&config) {
-                Ok(cfg) => runtime()?.block_on(aaf_sync::daily::run(&cfg, dry_run, now, &mut rep)),
+                Ok(cfg) => {
+                    let code = runtime()?.block_on(async {
+                        let session = match Session::open(&cfg, &run_id, "run", !dry_run).await {
+                            Ok(s) => s,
+                            Err(e) => {
+                                rep.errors.push(format!("{e:#}"));
+                                return 2;
+                            }
+                        };
+                        let mut opts = SyncOptions::new(Vec::new(), dry_run, now);
+                        opts.approval = approval_of(allow_mass_departure);
+                        let opts = session.options(opts);
+                        let code = aaf_sync::daily::run(&cfg, &opts, &mut rep).await;
+                        session.close(run_outcome(code)).await;
+                        code
+                    });
+                    metrics = cfg.metrics_file.clone();
+                    code
+                }
                 Err(e) => {
                     rep.errors.push(e.to_string());
                     2
@@ -252,15 +465,30 @@ fn real_main(cli: Cli) -> anyhow::Result<u8> {
             };
             rep.finished = now_rfc3339();
             rep.exit_code = code;
-            rep.outcome = match code {
-                0 => "ok",
-                1 => "partial",
-                _ => "failed",
-            }
-            .into();
+            rep.outcome = run_outcome(code).into();
             if let Some(path) = report {
                 std::fs::write(&path, serde_json::to_string_pretty(&rep)?)
                     .with_context(|| format!("writing the report {}", path.display()))?;
+            }
+            if let Some(m) = metrics.filter(|_| !dry_run) {
+                let mut rm = RunMetrics {
+                    command: "run".into(),
+                    outcome: rep.outcome.clone(),
+                    exit_code: code,
+                    finished: unix_now(),
+                    duration_secs: started.elapsed().as_secs_f64(),
+                    ..Default::default()
+                };
+                for r in rep
+                    .extractions
+                    .iter()
+                    .filter_map(|x| x.report.as_ref())
+                    .chain(rep.retention.as_ref())
+                {
+                    rm.add_report(r);
+                }
+                rm.held |= rep.extractions.iter().any(|x| x.outcome == "held");
+                write_metrics(&m, &rm);
             }
             eprint!("{}", rep.summary());
             Ok(u8::try_from(code).unwrap_or(2))
@@ -269,47 +497,82 @@ fn real_main(cli: Cli) -> anyhow::Result<u8> {
             config,
             dry_run,
             force,
+            check,
+            allow_mass_departure,
             format,
             now,
             report,
             paths,
         } => {
             let now = run_date(now)?;
-            let mut rep = new_report();
-            let result = Config::load(&config)
-                .map_err(anyhow::Error::from)
-                .and_then(|cfg| {
-                    let opts = SyncOptions {
-                        paths,
-                        dry_run,
-                        now,
-                        force,
-                    };
-                    runtime()?
-                        .block_on(sync::run(&cfg, &opts, &mut rep))
-                        .map_err(anyhow::Error::from)
-                });
-            finish(rep, result, dry_run.then_some(format), report)
+            let mut rep = new_report(&run_id);
+            let mut opts = SyncOptions::new(paths, dry_run || check, now);
+            opts.force = force;
+            opts.check = check;
+            opts.approval = approval_of(allow_mass_departure);
+            let out = with_config(&config, &mut rep, |cfg, rep| {
+                runtime()?.block_on(sync_command(cfg, opts, rep, false))
+            });
+            finish(rep, out, dry_run.then_some(format), report, started)
         }
         Cmd::Retention {
             config,
             dry_run,
+            check,
             format,
             now,
             report,
         } => {
             let now = run_date(now)?;
-            let mut rep = new_report();
-            let result = Config::load(&config)
-                .map_err(anyhow::Error::from)
-                .and_then(|cfg| {
-                    runtime()?
-                        .block_on(sync::retention_pass(&cfg, dry_run, now, &mut rep))
-                        .map(|p| vec![p])
-                        .map_err(anyhow::Error::from)
-                });
-            finish(rep, result, dry_run.then_some(format), report)
+            let mut rep = new_report(&run_id);
+            let mut opts = SyncOptions::new(Vec::new(), dry_run || check, now);
+            opts.check = check;
+            let out = with_config(&config, &mut rep, |cfg, rep| {
+                runtime()?.block_on(sync_command(cfg, opts, rep, true))
+            });
+            finish(rep, out, dry_run.then_some(format), report, started)
         }
+    }
+}
+
+type CommandOut = (Result<RunPlan, SyncError>, &'static str, u8);
+
+/// Loads the configuration and runs `f`; a bad configuration is a refusal.
+fn with_config(
+    path: &std::path::Path,
+    rep: &mut Report,
+    f: impl FnOnce(&Config, &mut Report) -> anyhow::Result<CommandOut>,
+) -> (anyhow::Result<CommandOut>, Option<Config>) {
+    match Config::load(path) {
+        Ok(cfg) => {
+            let r = f(&cfg, rep);
+            (r, Some(cfg))
+        }
+        Err(e) => (
+            Ok((Err(SyncError::Input(e.to_string())), "refused", 2)),
+            None,
+        ),
+    }
+}
+
+fn run_outcome(code: i32) -> &'static str {
+    match code {
+        0 => "ok",
+        1 => "partial",
+        _ => "failed",
+    }
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+fn write_metrics(path: &std::path::Path, m: &RunMetrics) {
+    if let Err(e) = aaf_sync::metrics::write(path, m) {
+        tracing::warn!(path = %path.display(), error = %e, "cannot write the metrics file");
     }
 }
 
@@ -320,62 +583,56 @@ fn run_date(now: Option<String>) -> anyhow::Result<time::Date> {
     }
 }
 
-fn new_report() -> Report {
+fn new_report(run_id: &str) -> Report {
     Report {
-        run_id: run_id(),
+        run_id: run_id.to_string(),
         version: env!("CARGO_PKG_VERSION").to_string(),
         started: now_rfc3339(),
         ..Default::default()
     }
 }
 
-/// Settles the outcome and exit code, prints the dry-run plan (when
-/// `plan_format` is given) and the summary, writes the JSON report.
+/// Settles the report, prints the dry-run plan (when `plan_format` is
+/// given) and the summary, writes the JSON report and the metrics.
 fn finish(
     mut rep: Report,
-    result: anyhow::Result<Vec<StepPlan>>,
+    out: (anyhow::Result<CommandOut>, Option<Config>),
     plan_format: Option<PlanFormat>,
     report_path: Option<PathBuf>,
+    started: Instant,
 ) -> anyhow::Result<u8> {
+    let (res, cfg) = out;
+    let (result, outcome, code) = res?;
     rep.finished = now_rfc3339();
-    let code: u8 = match &result {
-        Err(e) => {
-            rep.outcome = "refused".into();
-            rep.error = Some(format!("{e:#}"));
-            2
-        }
-        Ok(_) if rep.partial() => {
-            rep.outcome = "partial".into();
-            1
-        }
-        Ok(_) => {
-            rep.outcome = "ok".into();
-            0
-        }
-    };
+    rep.outcome = outcome.into();
     rep.exit_code = code.into();
-    if let (Ok(steps), Some(format)) = (&result, plan_format) {
+    if let Err(e) = &result {
+        rep.error = Some(format!("{e:#}"));
+    }
+    if let (Ok(plan), Some(format)) = (&result, plan_format) {
         match format {
-            PlanFormat::Ldif => print!(
-                "{}",
-                aaf_sync::ldif::render_steps(steps.iter().map(|s| (s.label.as_str(), &s.plan)))
-            ),
-            PlanFormat::Json => {
-                let steps: Vec<serde_json::Value> = steps
-                    .iter()
-                    .map(|s| serde_json::json!({ "label": s.label, "plan": s.plan }))
-                    .collect();
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&serde_json::json!({ "steps": steps }))?
-                );
-            }
+            PlanFormat::Ldif => print!("{}", plan.ldif()),
+            PlanFormat::Json => println!("{}", plan.json()),
         }
     }
     if let Some(path) = report_path {
         let json = serde_json::to_string_pretty(&rep)?;
         std::fs::write(&path, json)
             .with_context(|| format!("writing the report {}", path.display()))?;
+    }
+    if let Some(m) = cfg.as_ref().and_then(|c| c.metrics_file.as_ref()) {
+        if !rep.dry_run {
+            let mut rm = RunMetrics {
+                command: rep.command.clone(),
+                outcome: rep.outcome.clone(),
+                exit_code: rep.exit_code,
+                finished: unix_now(),
+                duration_secs: started.elapsed().as_secs_f64(),
+                ..Default::default()
+            };
+            rm.add_report(&rep);
+            write_metrics(m, &rm);
+        }
     }
     eprint!("{}", rep.summary());
     Ok(code)

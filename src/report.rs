@@ -112,6 +112,29 @@ pub struct Report {
     pub branches_created: Vec<Dn>,
     /// One step per extraction applied, in order.
     pub steps: Vec<StepReport>,
+    /// What the safety rails found, and the digest of the run's plan.
+    pub safety: Option<SafetyReport>,
+    /// The plan saved for review (dry run, or a run held back).
+    pub plan_files: Vec<String>,
+    /// The journal the applied operations went to.
+    pub journal: Option<String>,
+    /// The holder of a stale run lock this run took over (it died).
+    pub lock_taken_over_from: Option<String>,
+}
+
+/// The safety rails' verdict on a run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SafetyReport {
+    /// SHA-256 of the run's plans: what an approval names.
+    pub digest: String,
+    /// Active entries per category before the run.
+    pub active_before: BTreeMap<String, u64>,
+    /// Active entries leaving in this run, per category.
+    pub leaving: BTreeMap<String, u64>,
+    /// Reasons to hold the run back; empty when none.
+    pub holds: Vec<crate::safety::Hold>,
+    /// Set when the holds were approved.
+    pub approved_by: Option<crate::approval::ApprovedBy>,
 }
 
 fn ids_line(s: &mut String, what: &str, map: &BTreeMap<String, Vec<String>>) {
@@ -148,8 +171,27 @@ impl Report {
         if let Some(e) = &self.error {
             let _ = writeln!(s, "  error: {e}");
         }
+        if let Some(prev) = &self.lock_taken_over_from {
+            let _ = writeln!(s, "  took over the stale run lock of {prev}");
+        }
         for st in &self.steps {
             st.summary(&mut s, self.dry_run);
+        }
+        if let Some(sf) = &self.safety {
+            if !sf.holds.is_empty() {
+                let state = match &sf.approved_by {
+                    Some(_) => "approved",
+                    None if self.dry_run => "the real run would be held",
+                    None => "held, nothing written",
+                };
+                let _ = writeln!(s, "safety rails: {state}; plan digest {}", sf.digest);
+                for h in &sf.holds {
+                    let _ = writeln!(s, "  {h}");
+                }
+            }
+        }
+        for f in &self.plan_files {
+            let _ = writeln!(s, "plan saved: {f}");
         }
         s
     }
@@ -238,6 +280,13 @@ impl StepReport {
             );
         }
         if let Some(a) = &self.applied {
+            if let Some(why) = &a.halted {
+                let _ = writeln!(
+                    s,
+                    "  apply stopped: {why}; {} operations not attempted (the next run converges)",
+                    a.not_attempted
+                );
+            }
             if !a.failures.is_empty() {
                 let _ = writeln!(s, "  LDAP operations failed: {}", a.failures.len());
                 for f in a.failures.iter().take(10) {

@@ -11,17 +11,21 @@
 
 use crate::aaf::filename::{self, format_date, Extraction, ExtractionKind, FileCategory};
 use crate::aaf::{AafError, ReadItem, RecordError, RecordReader};
+use crate::approval::{self, Approval};
 use crate::config::Config;
 use crate::control::{self, Control};
 use crate::diff::{self, Absent, Plan};
 use crate::inputs;
-use crate::ldap::{Directory, DirectoryError, Snapshot};
+use crate::journal::Journal;
+use crate::ldap::{Directory, DirectoryError, Halt, Snapshot};
 use crate::mapping::delta::Overlay;
 use crate::mapping::{self, layout::Layout, login, perimeter::Perimeter, EntryKind, Mapper};
 use crate::model::Entry;
-use crate::report::{ExtractionReport, FileReport, PlanCounts, Report, StepReport};
+use crate::progress::Progress;
+use crate::report::{ExtractionReport, FileReport, PlanCounts, Report, SafetyReport, StepReport};
 use crate::retention::{self, State};
-use std::collections::HashMap;
+use crate::safety::{self, Hold};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use time::Date;
 
@@ -37,6 +41,14 @@ pub enum SyncError {
     /// The extraction is older than the last one applied.
     #[error("{0}")]
     Older(String),
+    /// The safety rails held the run back (nothing written); the plan is
+    /// saved for review and approval.
+    #[error("{0}")]
+    Held(String),
+    /// The apply stopped midway (directory unreachable through every
+    /// retry, run lock lost): part of the plan is applied.
+    #[error("{0}")]
+    Halted(String),
 }
 
 /// Options of one `sync` run.
@@ -48,6 +60,61 @@ pub struct SyncOptions {
     pub now: Date,
     /// Apply an extraction older than the last one applied.
     pub force: bool,
+    /// Approval of a plan the safety rails hold back.
+    pub approval: Approval,
+    /// Plan only, to tell whether the directory drifted (`--check`): no
+    /// plan file is saved.
+    pub check: bool,
+    /// The run lock's stop flag, shared by the directory's writes.
+    pub halt: Option<Halt>,
+    /// Where the applied operations are journaled.
+    pub journal: Option<std::sync::Arc<std::sync::Mutex<Journal>>>,
+}
+
+impl SyncOptions {
+    pub fn new(paths: Vec<PathBuf>, dry_run: bool, now: Date) -> SyncOptions {
+        SyncOptions {
+            paths,
+            dry_run,
+            now,
+            force: false,
+            approval: Approval::None,
+            check: false,
+            halt: None,
+            journal: None,
+        }
+    }
+}
+
+/// What a run planned: its steps, and for an LDIF of them the password
+/// values they move.
+#[derive(Default)]
+pub struct RunPlan {
+    pub steps: Vec<StepPlan>,
+    pub passwords: crate::ldif::Passwords,
+}
+
+impl RunPlan {
+    pub fn ldif(&self) -> String {
+        crate::ldif::render_steps(
+            self.steps.iter().map(|s| (s.label.as_str(), &s.plan)),
+            &self.passwords,
+        )
+    }
+
+    pub fn json(&self) -> String {
+        let steps: Vec<serde_json::Value> = self
+            .steps
+            .iter()
+            .map(|s| serde_json::json!({ "label": s.label, "plan": s.plan }))
+            .collect();
+        serde_json::to_string_pretty(&serde_json::json!({ "steps": steps })).unwrap_or_default()
+    }
+
+    /// True when the plan changes nothing (the directory is in step).
+    pub fn is_empty(&self) -> bool {
+        self.steps.iter().all(|s| s.plan.is_empty())
+    }
 }
 
 /// The plan of one extraction (or of the retention pass).
@@ -105,6 +172,7 @@ fn read_files(
     sink: &mut Sink,
     step: &mut StepReport,
 ) -> Result<(), SyncError> {
+    let bar = Progress::new("parse", None);
     let mut xr = ExtractionReport {
         label: extraction.label(),
         kind: format!("{:?}", extraction.kind),
@@ -128,6 +196,7 @@ fn read_files(
             };
             while let Some(item) = reader.next_item()? {
                 fr.records += 1;
+                bar.inc(1);
                 if let Some(e) = sink.feed(cat, item, &f.path) {
                     fr.rejected += 1;
                     step.rejected_records.push(e);
@@ -150,6 +219,7 @@ fn read_files(
             xr.files.push(fr);
         }
     }
+    bar.finish();
     step.extraction = Some(xr);
     Ok(())
 }
@@ -222,13 +292,35 @@ fn plan_extraction(
     control: &Control,
     control_entry: Option<&Entry>,
     step: &mut StepReport,
-) -> Result<(Plan, Control), SyncError> {
+) -> Result<(Plan, Control, Vec<Hold>), SyncError> {
     let mut tree = match x.kind {
         ExtractionKind::Complet => read_extraction(cfg, layout, x, now, step)?,
         ExtractionKind::Delta => read_delta(cfg, layout, x, now, &snap.managed, step)?,
     };
     step.mapping = tree.stats.clone();
     step.perimeter_missing_uai = tree.missing_uai.clone();
+    let guards = if x.kind == ExtractionKind::Complet {
+        let mut desired: BTreeMap<String, u64> = BTreeMap::new();
+        for d in &tree.entries {
+            *desired.entry(d.kind.as_str().to_string()).or_default() += 1;
+        }
+        let present = safety::active_uais(&snap.managed);
+        let vanished: Vec<String> = tree
+            .missing_uai
+            .iter()
+            .filter(|u| present.binary_search(u).is_ok())
+            .cloned()
+            .collect();
+        safety::complet_guards(
+            &cfg.safety,
+            &x.label(),
+            &safety::active_counts(&snap.managed),
+            &desired,
+            &vanished,
+        )
+    } else {
+        Vec::new()
+    };
     let mut taken = snap.taken_logins.clone();
     step.logins_created = login::assign(
         tree.entries
@@ -264,7 +356,7 @@ fn plan_extraction(
         plan.sort();
     }
     step.plan = PlanCounts::of(&plan);
-    Ok((plan, next))
+    Ok((plan, next, guards))
 }
 
 /// Keeps the in-memory snapshot in step with a plan a dry run did not apply.
@@ -280,13 +372,17 @@ fn simulate(plan: &Plan, snap: &mut Snapshot) {
     }
 }
 
-/// Runs `sync`. `Err` means the extraction at hand was refused before any
-/// write (those before it, listed in the report, were applied).
+/// Runs `sync`. `Err` means the run was refused (or held) before any
+/// write, or halted midway (`SyncError::Halted`).
+///
+/// Every extraction is planned first, each against the tree the previous
+/// one leaves (simulated), so that the safety rails judge the whole run
+/// before its first write; then the plans are applied in order.
 pub async fn run(
     cfg: &Config,
     opts: &SyncOptions,
     report: &mut Report,
-) -> Result<Vec<StepPlan>, SyncError> {
+) -> Result<RunPlan, SyncError> {
     report.command = "sync".into();
     report.dry_run = opts.dry_run;
     report.now = format_date(opts.now);
@@ -314,19 +410,35 @@ pub async fn run(
         }
     }
     let layout = Layout::new(&cfg.ldap.base_dn, &cfg.source);
-    let dir = Directory::connect(&cfg.ldap).await?;
+    let mut dir = Directory::connect(&cfg.ldap).await?;
+    if let Some(h) = &opts.halt {
+        dir.share_halt(h);
+    }
+    let result = plan_and_apply(cfg, opts, report, &layout, &scan.extractions, &dir).await;
+    dir.close().await;
+    result
+}
+
+async fn plan_and_apply(
+    cfg: &Config,
+    opts: &SyncOptions,
+    report: &mut Report,
+    layout: &Layout,
+    extractions: &[Extraction],
+    dir: &Directory,
+) -> Result<RunPlan, SyncError> {
     dir.check_schema().await?;
     // listed now, created just before the first write: a refused
     // extraction writes nothing at all
-    report.branches_created = dir.ensure_branches(&layout, true).await?;
-    let mut control_entry = dir.read_control(&layout).await?;
+    report.branches_created = dir.ensure_branches(layout, true).await?;
+    let mut control_entry = dir.read_control(layout).await?;
     let mut control = control_entry
         .as_ref()
         .map(Control::from_entry)
         .unwrap_or_default();
     if let Some(applied) = &control.applied {
         // extractions are sorted: the first is the oldest
-        let first = &scan.extractions[0];
+        let first = &extractions[0];
         if control.is_older(first) && !opts.force {
             return Err(SyncError::Older(format!(
                 "{}: older than the last extraction applied, {}: refused (--force applies it anyway)",
@@ -335,15 +447,21 @@ pub async fn run(
             )));
         }
     }
-    let mut snap = dir.read_managed(&layout).await?;
+    let mut snap = dir.read_managed(layout).await?;
     tracing::info!(managed = snap.managed.len(), "directory read");
-    let mut plans = Vec::new();
-    let n = scan.extractions.len();
-    for (i, x) in scan.extractions.iter().enumerate() {
+
+    // plan every extraction (nothing written yet)
+    let active_before = safety::active_counts(&snap.managed);
+    let mut holds = Vec::new();
+    let mut leaving: BTreeMap<String, u64> = BTreeMap::new();
+    let mut school_year = false;
+    let mut steps = Vec::new();
+    let n = extractions.len();
+    for (i, x) in extractions.iter().enumerate() {
         let mut step = StepReport::default();
         let planned = plan_extraction(
             cfg,
-            &layout,
+            layout,
             x,
             opts.now,
             &snap,
@@ -351,59 +469,246 @@ pub async fn run(
             control_entry.as_ref(),
             &mut step,
         );
-        let (plan, next) = match planned {
+        let (plan, next, guards) = match planned {
             Ok(p) => p,
             Err(e) => {
                 report.steps.push(step);
-                dir.close().await;
                 return Err(e);
             }
         };
-        let last = i + 1 == n;
-        if opts.dry_run {
-            if !last {
-                simulate(&plan, &mut snap);
-                control_entry = Some(next.entry(&layout));
-            }
-        } else {
-            if i == 0 {
-                dir.ensure_branches(&layout, false).await?;
-            }
-            let outcome = dir.apply(&plan, cfg.ldap.in_flight).await;
-            tracing::info!(extraction = %x.label(), failures = outcome.failures.len(), "plan applied");
-            step.applied = Some(outcome);
-            if !last {
-                snap = dir.read_managed(&layout).await?;
-                control_entry = dir.read_control(&layout).await?;
-            }
+        holds.extend(guards);
+        for (cat, ids) in &step.lifecycle.departed {
+            *leaving.entry(cat.clone()).or_default() += ids.len() as u64;
+        }
+        school_year |= step.school_year_rebuild.is_some();
+        if i + 1 < n {
+            simulate(&plan, &mut snap);
+            control_entry = Some(next.entry(layout));
         }
         control = next;
         report.steps.push(step);
-        plans.push(StepPlan {
+        steps.push(StepPlan {
             label: x.label(),
             plan,
         });
     }
-    dir.close().await;
-    Ok(plans)
+    let label = extractions
+        .iter()
+        .map(|x| x.label())
+        .collect::<Vec<_>>()
+        .join(" + ");
+    holds.extend(safety::thresholds(
+        &cfg.safety,
+        &label,
+        &active_before,
+        &leaving,
+        school_year,
+    ));
+    let digest = safety::digest(steps.iter().map(|s| (s.label.as_str(), &s.plan)));
+    let mut sr = SafetyReport {
+        digest: digest.clone(),
+        active_before,
+        leaving,
+        holds,
+        approved_by: None,
+    };
+    let approved = if sr.holds.is_empty() {
+        Ok(None)
+    } else {
+        approval::check(&cfg.work_dir, &opts.approval, &digest)
+    };
+    let mut out = RunPlan {
+        steps,
+        ..Default::default()
+    };
+    if !report.branches_created.is_empty() {
+        out.steps
+            .insert(0, branches_step(layout, &report.branches_created));
+    }
+    let held = !sr.holds.is_empty() && !matches!(approved, Ok(Some(_)));
+    if opts.dry_run || held {
+        out.passwords = dir.passwords_for(out.steps.iter().map(|s| &s.plan)).await?;
+    }
+    if let Ok(Some(by)) = &approved {
+        sr.approved_by = Some(by.clone());
+    }
+    let reasons = approval::reasons(&sr.holds);
+    report.safety = Some(sr);
+    if opts.check {
+        return Ok(out);
+    }
+    if opts.dry_run || held {
+        save_plan(cfg, report, &out, held.then_some((&digest, &reasons)))?;
+    }
+    if opts.dry_run {
+        return Ok(out);
+    }
+    if held {
+        let mut msg = format!(
+            "run held back by the safety rails, nothing written:\n  {}\n",
+            reasons.join("\n  ")
+        );
+        if let Err(e) = &approved {
+            msg.push_str(&format!("  {e}\n"));
+        }
+        msg.push_str(&format!(
+            "review the plan ({}) then approve it: aaf-sync approve --config FILE {} (or rerun with --allow-mass-departure={})",
+            report.plan_files.join(", "),
+            &digest[..16],
+            &digest[..16],
+        ));
+        return Err(SyncError::Held(msg));
+    }
+
+    // apply, in order
+    dir.ensure_branches(layout, false).await?;
+    let first = usize::from(!report.branches_created.is_empty());
+    for (i, sp) in out.steps.iter().enumerate().skip(first) {
+        let outcome = apply_step(dir, opts, &sp.label, &sp.plan).await;
+        tracing::info!(extraction = %sp.label, failures = outcome.failures.len(), "plan applied");
+        let halted = outcome.halted.clone();
+        report.steps[i - first].applied = Some(outcome);
+        if let Some(why) = halted {
+            return Err(SyncError::Halted(format!(
+                "apply of {} stopped: {why}; part of the plan is applied, the next run converges from there",
+                sp.label
+            )));
+        }
+    }
+    if report
+        .safety
+        .as_ref()
+        .is_some_and(|s| s.approved_by.is_some())
+    {
+        approval::consume(&cfg.work_dir, &digest);
+    }
+    Ok(out)
+}
+
+/// Applies one plan with a progress bar, journaling each operation.
+async fn apply_step(
+    dir: &Directory,
+    opts: &SyncOptions,
+    label: &str,
+    plan: &Plan,
+) -> crate::ldap::ApplyOutcome {
+    let bar = Progress::new("apply", Some(plan.changes.len() as u64));
+    let mut journal = opts.journal.as_ref().and_then(|j| j.lock().ok());
+    if let Some(j) = journal.as_mut() {
+        j.step(label);
+    }
+    let outcome = dir
+        .apply(plan, &mut |p, err| {
+            bar.inc(1);
+            if let Some(j) = journal.as_mut() {
+                j.record(p, err);
+            }
+        })
+        .await;
+    bar.finish();
+    if let Some(j) = journal.as_mut() {
+        j.flush();
+    }
+    outcome
+}
+
+/// The branch OUs a first run creates, as a plan step (for the dry-run
+/// LDIF, so that `ldapmodify` can apply it as is on an empty base).
+fn branches_step(layout: &Layout, missing: &[crate::model::Dn]) -> StepPlan {
+    let mut plan = Plan::default();
+    for (ou, dn) in layout.branches() {
+        if !missing.contains(dn) {
+            continue;
+        }
+        let mut e = Entry::new(dn.clone());
+        e.add("objectClass", ["top", "organizationalUnit"]);
+        e.add("ou", [ou]);
+        plan.changes.push(diff::Planned {
+            kind: EntryKind::Control,
+            phase: 0,
+            change: diff::Change::Add { entry: e },
+        });
+    }
+    StepPlan {
+        label: "branches".into(),
+        plan,
+    }
+}
+
+/// Saves the plan as LDIF and JSON for review: `last-dry-run` for a dry
+/// run, `held` (with why) for a run held back.
+fn save_plan(
+    cfg: &Config,
+    report: &mut Report,
+    plan: &RunPlan,
+    held: Option<(&String, &Vec<String>)>,
+) -> Result<(), SyncError> {
+    let name = if held.is_some() {
+        "held"
+    } else {
+        "last-dry-run"
+    };
+    let err = |e: std::io::Error| {
+        SyncError::Input(format!(
+            "{}: cannot save the plan: {e}",
+            approval::plans_dir(&cfg.work_dir).display()
+        ))
+    };
+    let (l, j) =
+        approval::save_plan(&cfg.work_dir, name, &plan.ldif(), &plan.json()).map_err(err)?;
+    if let Some((digest, reasons)) = held {
+        approval::record_held(
+            &cfg.work_dir,
+            &approval::Held {
+                digest: digest.clone(),
+                run_id: report.run_id.clone(),
+                command: report.command.clone(),
+                held_at: time::OffsetDateTime::now_utc()
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default(),
+                reasons: reasons.clone(),
+                ldif: l.clone(),
+                json: j.clone(),
+            },
+        )
+        .map_err(err)?;
+    }
+    report.plan_files = vec![l.display().to_string(), j.display().to_string()];
+    Ok(())
 }
 
 /// Runs `retention`: applies the deadlines without an extraction (days with
 /// no delivery). No one departs in this pass; departed people whose
 /// deadline has come are deleted, and departed structures nobody refers to.
+/// Those deletions were counted by the rails when the people left: they
+/// are not held back (the retention duty comes first).
 pub async fn retention_pass(
     cfg: &Config,
-    dry_run: bool,
-    now: Date,
+    opts: &SyncOptions,
     report: &mut Report,
-) -> Result<StepPlan, SyncError> {
+) -> Result<RunPlan, SyncError> {
     report.command = "retention".into();
-    report.dry_run = dry_run;
-    report.now = format_date(now);
+    report.dry_run = opts.dry_run;
+    report.now = format_date(opts.now);
     let layout = Layout::new(&cfg.ldap.base_dn, &cfg.source);
-    let dir = Directory::connect(&cfg.ldap).await?;
+    let mut dir = Directory::connect(&cfg.ldap).await?;
+    if let Some(h) = &opts.halt {
+        dir.share_halt(h);
+    }
+    let r = retention_inner(cfg, opts, report, &layout, &dir).await;
+    dir.close().await;
+    r
+}
+
+async fn retention_inner(
+    cfg: &Config,
+    opts: &SyncOptions,
+    report: &mut Report,
+    layout: &Layout,
+    dir: &Directory,
+) -> Result<RunPlan, SyncError> {
     dir.check_schema().await?;
-    let snap = dir.read_managed(&layout).await?;
+    let snap = dir.read_managed(layout).await?;
     let mut plan = Plan::default();
     let mut remaining = Vec::new();
     for e in snap.managed.values() {
@@ -418,8 +723,8 @@ pub async fn retention_pass(
     plan.absent.sort_by_key(|a| a.dn.key());
     let ctx = retention::Context {
         rules: &cfg.retention,
-        layout: &layout,
-        now,
+        layout,
+        now: opts.now,
         extraction_date: None,
         previous_date: None,
         new_school_year: false,
@@ -429,13 +734,28 @@ pub async fn retention_pass(
         ..Default::default()
     };
     step.plan = PlanCounts::of(&plan);
-    if !dry_run {
-        step.applied = Some(dir.apply(&plan, cfg.ldap.in_flight).await);
+    let out = RunPlan {
+        steps: vec![StepPlan {
+            label: "retention".into(),
+            plan,
+        }],
+        ..Default::default()
+    };
+    if opts.dry_run && !opts.check {
+        save_plan(cfg, report, &out, None)?;
     }
-    dir.close().await;
+    if !opts.dry_run {
+        let outcome = apply_step(dir, opts, "retention", &out.steps[0].plan).await;
+        let halted = outcome.halted.clone();
+        step.applied = Some(outcome);
+        report.steps.push(step);
+        if let Some(why) = halted {
+            return Err(SyncError::Halted(format!(
+                "retention stopped: {why}; the next run converges from there"
+            )));
+        }
+        return Ok(out);
+    }
     report.steps.push(step);
-    Ok(StepPlan {
-        label: "retention".into(),
-        plan,
-    })
+    Ok(out)
 }

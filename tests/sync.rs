@@ -546,8 +546,9 @@ fn dry_run_prints_the_plan_and_writes_nothing() {
         ldif.contains(&format!("dn: {PUPIL}\nchangetype: add\n")),
         "{ldif}"
     );
-    // nine entries and the control entry
-    assert_eq!(ldif.matches("changetype: add").count(), 10);
+    // nine entries, the control entry and the two branches still missing
+    assert_eq!(ldif.matches("changetype: add").count(), 12);
+    assert!(ldif.contains(&format!("dn: ou=groups,{BASE}\nchangetype: add\n")));
     assert_eq!(csns(&f.ldap), before);
     let (json, _) = aaf_sync_ok(
         &[
@@ -562,8 +563,9 @@ fn dry_run_prints_the_plan_and_writes_nothing() {
         0,
     );
     let plan: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(plan["steps"][0]["label"], "branches");
     assert_eq!(
-        plan["steps"][0]["plan"]["changes"]
+        plan["steps"][1]["plan"]["changes"]
             .as_array()
             .unwrap()
             .len(),

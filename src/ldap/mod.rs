@@ -18,6 +18,12 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod lock;
+
+/// Shared "stop writing" flag with its reason: the run lock's renewal and
+/// the apply share it, so losing the lock stops the writes.
+pub type Halt = Arc<std::sync::Mutex<Option<String>>>;
+
 /// Errors that stop the run before (or instead of) any write.
 #[derive(Debug, thiserror::Error)]
 pub enum DirectoryError {
@@ -38,11 +44,71 @@ fn op_err(what: impl Into<String>, e: impl std::fmt::Display) -> DirectoryError 
     }
 }
 
-/// Bound connections to the directory.
+/// Bound connections to the directory. A connection that breaks is
+/// replaced (reconnected and bound again) by the first operation that finds
+/// it broken; the others wait for it.
 pub struct Directory {
-    conns: Vec<Ldap>,
+    cfg: LdapConfig,
+    settings: LdapConnSettings,
+    slots: Vec<tokio::sync::Mutex<Slot>>,
     timeout: Duration,
     page_size: i32,
+    /// Set when the run must stop writing (the directory stayed unreachable
+    /// through every retry, or the run lock was lost): why.
+    halt: Halt,
+}
+
+struct Slot {
+    ldap: Ldap,
+    /// Bumped at each reconnect, so that operations that failed on the same
+    /// broken connection reconnect it once.
+    generation: u64,
+}
+
+/// How an operation failed.
+#[derive(Debug)]
+enum Fault {
+    /// The connection is gone (reset, timeout, server stopped): reconnect
+    /// and retry.
+    Connection(String),
+    /// The server is busy or unavailable for now: retry.
+    Transient(String),
+    /// The server refused this operation: counted, not retried.
+    Permanent(String),
+}
+
+impl Fault {
+    fn of(e: ldap3::LdapError) -> Fault {
+        use ldap3::LdapError as E;
+        match e {
+            E::LdapResult { result } => match result.rc {
+                // busy, unavailable
+                51 | 52 => Fault::Transient(E::LdapResult { result }.to_string()),
+                _ => Fault::Permanent(E::LdapResult { result }.to_string()),
+            },
+            e @ (E::Io { .. }
+            | E::OpSend { .. }
+            | E::ResultRecv { .. }
+            | E::IdScrubSend { .. }
+            | E::MiscSend { .. }
+            | E::Timeout { .. }
+            | E::EndOfStream) => Fault::Connection(e.to_string()),
+            e => Fault::Permanent(e.to_string()),
+        }
+    }
+    fn message(&self) -> &str {
+        match self {
+            Fault::Connection(m) | Fault::Transient(m) | Fault::Permanent(m) => m,
+        }
+    }
+}
+
+/// Result code of a failed operation, when the server answered.
+fn rc_of(e: &ldap3::LdapError) -> Option<u32> {
+    match e {
+        ldap3::LdapError::LdapResult { result } => Some(result.rc),
+        _ => None,
+    }
 }
 
 fn tls_config(ca: &std::path::Path) -> Result<Arc<rustls::ClientConfig>, DirectoryError> {
@@ -107,6 +173,11 @@ pub struct ApplyOutcome {
     /// Successful operations by kind then operation.
     pub done: BTreeMap<String, BTreeMap<String, u64>>,
     pub failures: Vec<Failure>,
+    /// Operations not attempted because the apply halted.
+    pub not_attempted: u64,
+    /// Why the apply halted before the end (directory unreachable, run lock
+    /// lost); the next run converges from where it stopped.
+    pub halted: Option<String>,
 }
 
 /// One operation the directory refused.
@@ -135,10 +206,10 @@ fn bytes_set(values: &[String]) -> HashSet<Vec<u8>> {
 
 /// The values of `userPassword` and `aafSyncSavedPassword` of one entry, as
 /// bytes (hashes are usually ASCII but the syntax is octet string).
-async fn read_passwords(
+pub(crate) async fn read_passwords(
     ldap: &mut Ldap,
     dn: &str,
-) -> Result<(HashSet<Vec<u8>>, HashSet<Vec<u8>>), String> {
+) -> Result<(HashSet<Vec<u8>>, HashSet<Vec<u8>>), ldap3::LdapError> {
     let (rs, _) = ldap
         .search(
             dn,
@@ -147,8 +218,7 @@ async fn read_passwords(
             vec![PASSWORD, retention::ATTR_SAVED_PASSWORD],
         )
         .await
-        .and_then(|r| r.success())
-        .map_err(|e| e.to_string())?;
+        .and_then(|r| r.success())?;
     let mut user = HashSet::new();
     let mut saved = HashSet::new();
     for re in rs {
@@ -180,7 +250,7 @@ async fn modifications(
     ldap: &mut Ldap,
     dn: &str,
     changes: &[AttrChange],
-) -> Result<Vec<Mod<Vec<u8>>>, String> {
+) -> Result<Vec<Mod<Vec<u8>>>, ldap3::LdapError> {
     let moves = changes
         .iter()
         .any(|c| matches!(c, AttrChange::StashPassword | AttrChange::RestorePassword));
@@ -225,8 +295,7 @@ async fn modifications(
     Ok(mods)
 }
 
-async fn apply_one(mut ldap: Ldap, timeout: Duration, p: &Planned) -> Result<(), String> {
-    ldap.with_timeout(timeout);
+async fn apply_one(mut ldap: Ldap, p: &Planned) -> Result<(), ldap3::LdapError> {
     let res = match &p.change {
         Change::Add { entry } => {
             let attrs: Vec<(String, HashSet<String>)> = entry
@@ -245,15 +314,56 @@ async fn apply_one(mut ldap: Ldap, timeout: Duration, p: &Planned) -> Result<(),
         }
         Change::Delete { dn } => ldap.delete(dn.as_str()).await,
     };
-    match res {
-        Ok(r) => r.success().map(|_| ()).map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
+    res?.success().map(|_| ())
+}
+
+/// Retries of operations that failed for a transient reason.
+#[derive(Debug, Clone, Copy)]
+pub struct Retry {
+    pub attempts: u32,
+    pub first_wait: Duration,
+    pub max_wait: Duration,
+}
+
+impl Retry {
+    fn wait(&self, attempt: u32) -> Duration {
+        let w = self.first_wait.saturating_mul(1u32 << attempt.min(16));
+        w.min(self.max_wait)
     }
+}
+
+/// Opens and binds one connection.
+async fn open(cfg: &LdapConfig, settings: &LdapConnSettings) -> Result<Ldap, DirectoryError> {
+    let timeout = Duration::from_secs(cfg.timeout_secs);
+    let (conn, mut ldap) = LdapConnAsync::with_settings(settings.clone(), &cfg.url)
+        .await
+        .map_err(|e| DirectoryError::Connect {
+            url: cfg.url.clone(),
+            reason: e.to_string(),
+        })?;
+    ldap3::drive!(conn);
+    if !cfg.bind_dn.is_empty() {
+        let pw = cfg.bind_password.as_deref().unwrap_or("");
+        ldap.with_timeout(timeout);
+        ldap.simple_bind(&cfg.bind_dn, pw)
+            .await
+            .and_then(|r| r.success())
+            .map_err(|e| DirectoryError::Bind {
+                dn: cfg.bind_dn.clone(),
+                reason: e.to_string(),
+            })?;
+    }
+    Ok(ldap)
 }
 
 impl Directory {
     /// Opens `cfg.connections` bound connections.
     pub async fn connect(cfg: &LdapConfig) -> Result<Directory, DirectoryError> {
+        Directory::connect_n(cfg, cfg.connections).await
+    }
+
+    /// Opens `n` bound connections (the run lock keeps one of its own).
+    pub async fn connect_n(cfg: &LdapConfig, n: usize) -> Result<Directory, DirectoryError> {
         let timeout = Duration::from_secs(cfg.timeout_secs);
         let mut settings = LdapConnSettings::new()
             .set_conn_timeout(timeout)
@@ -261,44 +371,134 @@ impl Directory {
         if let Some(ca) = &cfg.ca_file {
             settings = settings.set_config(tls_config(ca)?);
         }
-        let mut conns = Vec::with_capacity(cfg.connections);
-        for _ in 0..cfg.connections {
-            let (conn, mut ldap) = LdapConnAsync::with_settings(settings.clone(), &cfg.url)
-                .await
-                .map_err(|e| DirectoryError::Connect {
-                    url: cfg.url.clone(),
-                    reason: e.to_string(),
-                })?;
-            ldap3::drive!(conn);
-            if !cfg.bind_dn.is_empty() {
-                let pw = cfg.bind_password.as_deref().unwrap_or("");
-                ldap.with_timeout(timeout);
-                ldap.simple_bind(&cfg.bind_dn, pw)
-                    .await
-                    .and_then(|r| r.success())
-                    .map_err(|e| DirectoryError::Bind {
-                        dn: cfg.bind_dn.clone(),
-                        reason: e.to_string(),
-                    })?;
-            }
-            conns.push(ldap);
+        let mut slots = Vec::with_capacity(n);
+        for _ in 0..n.max(1) {
+            let ldap = open(cfg, &settings).await?;
+            slots.push(tokio::sync::Mutex::new(Slot {
+                ldap,
+                generation: 0,
+            }));
         }
         Ok(Directory {
-            conns,
+            cfg: cfg.clone(),
+            settings,
+            slots,
             timeout,
             page_size: cfg.page_size,
+            halt: Halt::default(),
         })
     }
 
-    fn conn(&self, i: usize) -> Ldap {
-        let mut l = self.conns[i % self.conns.len()].clone();
+    /// A handle on connection `i` (modulo their number), and its generation.
+    async fn conn_gen(&self, i: usize) -> (Ldap, u64) {
+        let slot = self.slots[i % self.slots.len()].lock().await;
+        let mut l = slot.ldap.clone();
         l.with_timeout(self.timeout);
-        l
+        (l, slot.generation)
+    }
+
+    async fn conn(&self, i: usize) -> Ldap {
+        self.conn_gen(i).await.0
+    }
+
+    /// Replaces connection `i` if it is still the broken one (`generation`).
+    async fn reconnect(&self, i: usize, generation: u64) -> Result<(), DirectoryError> {
+        let mut slot = self.slots[i % self.slots.len()].lock().await;
+        if slot.generation != generation {
+            return Ok(()); // another operation did it
+        }
+        let ldap = open(&self.cfg, &self.settings).await?;
+        slot.ldap = ldap;
+        slot.generation += 1;
+        tracing::info!(
+            connection = i % self.slots.len(),
+            "LDAP connection re-established"
+        );
+        Ok(())
+    }
+
+    fn retry(&self) -> Retry {
+        Retry {
+            attempts: self.cfg.retries,
+            first_wait: Duration::from_millis(self.cfg.retry_wait_ms),
+            max_wait: Duration::from_millis(self.cfg.retry_max_wait_ms),
+        }
+    }
+
+    /// Shares `h` as this directory's stop flag.
+    pub fn share_halt(&mut self, h: &Halt) {
+        self.halt = h.clone();
+    }
+
+    /// This directory's stop flag.
+    pub fn halt_flag(&self) -> Halt {
+        self.halt.clone()
+    }
+
+    /// Stops the writes of this run from now on (the reason is reported).
+    pub fn halt(&self, reason: impl Into<String>) {
+        if let Ok(mut h) = self.halt.lock() {
+            h.get_or_insert_with(|| reason.into());
+        }
+    }
+
+    /// Why writes stopped, if they did.
+    pub fn halted(&self) -> Option<String> {
+        self.halt.lock().ok().and_then(|h| h.clone())
+    }
+
+    /// Runs one planned operation with retries: transient failures wait
+    /// (doubling) and try again, on a new connection when it broke. When
+    /// the retries run out on an unreachable server the whole apply halts:
+    /// piling up failures would only hide the cause.
+    async fn apply_retrying(&self, i: usize, p: &Planned, retry: Retry) -> Result<(), String> {
+        let mut attempt = 0;
+        loop {
+            if let Some(why) = self.halted() {
+                return Err(format!("not attempted: {why}"));
+            }
+            let (ldap, generation) = self.conn_gen(i).await;
+            let err = match apply_one(ldap, p).await {
+                Ok(()) => return Ok(()),
+                Err(e) => e,
+            };
+            // an add or delete whose answer was lost may have been done
+            if attempt > 0 {
+                match (&p.change, rc_of(&err)) {
+                    (Change::Add { .. }, Some(68)) | (Change::Delete { .. }, Some(32)) => {
+                        return Ok(())
+                    }
+                    _ => {}
+                }
+            }
+            let fault = Fault::of(err);
+            if let Fault::Permanent(m) = fault {
+                return Err(m);
+            }
+            if attempt >= retry.attempts {
+                let why = format!(
+                    "{} unreachable after {} retries ({})",
+                    self.cfg.url,
+                    retry.attempts,
+                    fault.message()
+                );
+                self.halt(why.clone());
+                return Err(why);
+            }
+            tracing::debug!(dn = %p.change.dn(), attempt, error = fault.message(), "LDAP operation will be retried");
+            tokio::time::sleep(retry.wait(attempt)).await;
+            attempt += 1;
+            if let Fault::Connection(_) = fault {
+                if let Err(e) = self.reconnect(i, generation).await {
+                    tracing::debug!(error = %e, "reconnect failed");
+                }
+            }
+        }
     }
 
     /// True when an entry exists.
     pub async fn exists(&self, dn: &Dn) -> Result<bool, DirectoryError> {
-        let mut l = self.conn(0);
+        let mut l = self.conn(0).await;
         match l
             .search(dn.as_str(), Scope::Base, "(objectClass=*)", vec!["1.1"])
             .await
@@ -314,7 +514,7 @@ impl Directory {
 
     /// Checks that the directory knows the project's schema.
     pub async fn check_schema(&self) -> Result<(), DirectoryError> {
-        let mut l = self.conn(0);
+        let mut l = self.conn(0).await;
         let (entries, _) = l
             .search(
                 "cn=Subschema",
@@ -340,10 +540,43 @@ impl Directory {
         }
     }
 
+    /// The password values of the entries whose password `plans` move,
+    /// for an LDIF that does the same (see [`crate::ldif::Passwords`]).
+    pub async fn passwords_for<'a>(
+        &self,
+        plans: impl IntoIterator<Item = &'a Plan>,
+    ) -> Result<crate::ldif::Passwords, DirectoryError> {
+        let mut out = crate::ldif::Passwords::new();
+        for plan in plans {
+            for p in &plan.changes {
+                let Change::Modify { dn, changes } = &p.change else {
+                    continue;
+                };
+                let moves = changes
+                    .iter()
+                    .any(|c| matches!(c, AttrChange::StashPassword | AttrChange::RestorePassword));
+                if !moves || out.contains_key(&dn.key()) {
+                    continue;
+                }
+                let mut l = self.conn(0).await;
+                let (user, saved) = read_passwords(&mut l, dn.as_str())
+                    .await
+                    .map_err(|e| op_err(format!("read {dn}"), e))?;
+                let sorted = |s: HashSet<Vec<u8>>| {
+                    let mut v: Vec<Vec<u8>> = s.into_iter().collect();
+                    v.sort();
+                    v
+                };
+                out.insert(dn.key(), (sorted(user), sorted(saved)));
+            }
+        }
+        Ok(out)
+    }
+
     /// Reads the control entry of the layout's source, if there is one.
     pub async fn read_control(&self, layout: &Layout) -> Result<Option<Entry>, DirectoryError> {
         let dn = layout.control_dn();
-        let mut l = self.conn(0);
+        let mut l = self.conn(0).await;
         let what = || format!("read {dn}");
         match l
             .search(dn.as_str(), Scope::Base, "(objectClass=*)", vec!["*"])
@@ -380,7 +613,7 @@ impl Directory {
                 continue;
             }
             if !dry_run {
-                let mut l = self.conn(0);
+                let mut l = self.conn(0).await;
                 let attrs = vec![
                     (
                         "objectClass".to_string(),
@@ -408,7 +641,7 @@ impl Directory {
             mapping::ATTR_SOURCE,
             escape_filter_value(&layout.source)
         );
-        let mut l = self.conn(0);
+        let mut l = self.conn(0).await;
         let adapters: Vec<Box<dyn Adapter<_, _>>> = vec![
             Box::new(EntriesOnly::new()),
             Box::new(PagedResults::new(self.page_size)),
@@ -445,8 +678,14 @@ impl Directory {
     }
 
     /// Applies a plan: phases in order, each with up to `in_flight`
-    /// operations outstanding spread over the connections.
-    pub async fn apply(&self, plan: &Plan, in_flight: usize) -> ApplyOutcome {
+    /// operations outstanding spread over the connections. `done` sees each
+    /// operation once settled (journal, progress), with its error if any.
+    pub async fn apply(
+        &self,
+        plan: &Plan,
+        done: &mut dyn FnMut(&Planned, Option<&str>),
+    ) -> ApplyOutcome {
+        let (in_flight, retry) = (self.cfg.in_flight, self.retry());
         let mut out = ApplyOutcome::default();
         let mut start = 0;
         while start < plan.changes.len() {
@@ -455,17 +694,11 @@ impl Directory {
                 .iter()
                 .position(|c| c.phase != phase)
                 .map_or(plan.changes.len(), |n| start + n);
-            let results: Vec<(&Planned, Result<(), String>)> =
-                stream::iter(plan.changes[start..end].iter().enumerate())
-                    .map(|(i, p)| {
-                        let ldap = self.conn(i);
-                        let timeout = self.timeout;
-                        async move { (p, apply_one(ldap, timeout, p).await) }
-                    })
-                    .buffer_unordered(in_flight.max(1))
-                    .collect()
-                    .await;
-            for (p, r) in results {
+            let mut results = stream::iter(plan.changes[start..end].iter().enumerate())
+                .map(|(i, p)| async move { (p, self.apply_retrying(i, p, retry).await) })
+                .buffer_unordered(in_flight.max(1));
+            while let Some((p, r)) = results.next().await {
+                done(p, r.as_ref().err().map(String::as_str));
                 match r {
                     Ok(()) => {
                         *out.done
@@ -474,6 +707,7 @@ impl Directory {
                             .entry(p.change.op_name().to_string())
                             .or_default() += 1
                     }
+                    Err(_) if self.halted().is_some() => out.not_attempted += 1,
                     Err(error) => {
                         tracing::warn!(dn = %p.change.dn(), op = p.change.op_name(), %error, "LDAP operation failed");
                         out.failures.push(Failure {
@@ -484,14 +718,21 @@ impl Directory {
                     }
                 }
             }
+            drop(results);
             start = end;
+            if self.halted().is_some() {
+                out.not_attempted += (plan.changes.len() - start) as u64;
+                break;
+            }
         }
+        out.halted = self.halted();
         out.failures.sort_by(|a, b| a.dn.cmp(&b.dn));
         out
     }
 
     pub async fn close(self) {
-        for mut l in self.conns {
+        for s in self.slots {
+            let mut l = s.into_inner().ldap;
             let _ = l.unbind().await;
         }
     }

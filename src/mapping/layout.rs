@@ -61,6 +61,11 @@ impl Layout {
     pub fn control_dn(&self) -> Dn {
         Dn::child(&self.base, "cn", &format!("aaf-sync-{}", self.source))
     }
+    /// The entry of the run lock and of the last run's outcome:
+    /// `cn=aaf-sync-lock-<source>,<base>`.
+    pub fn lock_dn(&self) -> Dn {
+        Dn::child(&self.base, "cn", &format!("aaf-sync-lock-{}", self.source))
+    }
     /// The AAF id of a person DN of this layout (`uid=<source>-<id>,ou=people,…`).
     pub fn id_of_person_dn(&self, dn: &str) -> Option<String> {
         self.id_under(dn, "uid", &self.people)

@@ -345,8 +345,10 @@ pub fn write_extraction_files(dir: &Path, kind: &str, date: &str, bodies: &[(&st
 
 /// entryCSN of every entry under the base: unchanged CSNs prove nothing was
 /// written.
+/// The entryCSN of every entry but the run lock (which every writing run
+/// takes and frees, whatever it writes).
 pub fn csns(l: &Slapd) -> std::collections::BTreeMap<String, String> {
-    l.entries(BASE, "(objectClass=*)", &["entryCSN"])
+    l.entries(BASE, "(!(objectClass=aafSyncLock))", &["entryCSN"])
         .into_iter()
         .map(|(dn, a)| {
             (
@@ -515,6 +517,9 @@ pub fn offline_config(
             connections: 1,
             in_flight: 1,
             page_size: 100,
+            retries: 0,
+            retry_wait_ms: 1,
+            retry_max_wait_ms: 1,
         },
         source: "AC-CRETEIL".into(),
         encoding: None,
@@ -525,5 +530,12 @@ pub fn offline_config(
         retention: Default::default(),
         delivery: Default::default(),
         fetch: None,
+        safety: Default::default(),
+        lock: aaf_sync::config::LockConfig {
+            ttl_secs: 60,
+            wait_secs: 0,
+        },
+        metrics_file: None,
+        journal_keep_days: 30,
     }
 }

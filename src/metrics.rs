@@ -1,0 +1,247 @@
+//! Metrics in the Prometheus text format, for node_exporter's textfile
+//! collector: written after each run (atomically: temporary file, rename),
+//! one set of series per command so that `sync`, `retention` and `run`
+//! share one file. Counts only.
+
+use crate::report::Report;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::path::Path;
+
+/// What one run tells the monitoring.
+#[derive(Debug, Clone, Default)]
+pub struct RunMetrics {
+    pub command: String,
+    pub outcome: String,
+    pub exit_code: i32,
+    /// Unix seconds.
+    pub finished: f64,
+    pub duration_secs: f64,
+    /// Operations applied, by (kind, operation).
+    pub operations: BTreeMap<(String, String), u64>,
+    pub failed_operations: u64,
+    pub rejected_records: u64,
+    /// Departures by category.
+    pub departures: BTreeMap<String, u64>,
+    /// Departed entries waiting for their deadline, by category.
+    pub pending: BTreeMap<String, u64>,
+    /// The run was held by the safety rails.
+    pub held: bool,
+}
+
+impl RunMetrics {
+    /// Adds the counts of a `sync` or `retention` report.
+    pub fn add_report(&mut self, r: &Report) {
+        for s in &r.steps {
+            if let Some(a) = &s.applied {
+                for (kind, ops) in &a.done {
+                    for (op, n) in ops {
+                        *self
+                            .operations
+                            .entry((kind.clone(), op.clone()))
+                            .or_default() += n;
+                    }
+                }
+                self.failed_operations += a.failures.len() as u64;
+            }
+            self.rejected_records += s.rejected_records.len() as u64;
+            for (cat, ids) in &s.lifecycle.departed {
+                *self.departures.entry(cat.clone()).or_default() += ids.len() as u64;
+            }
+            for (cat, n) in &s.lifecycle.pending {
+                self.pending.insert(cat.clone(), *n);
+            }
+        }
+        self.held |= r
+            .safety
+            .as_ref()
+            .is_some_and(|s| !s.holds.is_empty() && s.approved_by.is_none());
+    }
+}
+
+fn esc(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Every series: name and help.
+const SERIES: [(&str, &str); 11] = [
+    (
+        "aaf_sync_last_run_timestamp_seconds",
+        "End of the last run (Unix time).",
+    ),
+    (
+        "aaf_sync_last_run_success",
+        "1 when the last run ended ok or partial.",
+    ),
+    ("aaf_sync_last_run_exit_code", "Exit code of the last run."),
+    (
+        "aaf_sync_last_run_duration_seconds",
+        "Duration of the last run.",
+    ),
+    (
+        "aaf_sync_last_run_held",
+        "1 when the safety rails held the last run back.",
+    ),
+    (
+        "aaf_sync_last_success_timestamp_seconds",
+        "End of the last run that ended ok or partial.",
+    ),
+    (
+        "aaf_sync_last_run_operations",
+        "Operations applied by the last run.",
+    ),
+    (
+        "aaf_sync_last_run_failed_operations",
+        "Operations the directory refused in the last run.",
+    ),
+    (
+        "aaf_sync_last_run_rejected_records",
+        "Extraction records rejected in the last run.",
+    ),
+    (
+        "aaf_sync_last_run_departures",
+        "Departures in the last run, by category.",
+    ),
+    (
+        "aaf_sync_pending_departures",
+        "Departed entries waiting for their deadline, by category.",
+    ),
+];
+
+/// The samples of one run: (series, sample line).
+fn samples(m: &RunMetrics, last_success: Option<f64>) -> Vec<(&'static str, String)> {
+    let c = esc(&m.command);
+    let mut out = Vec::new();
+    let mut push = |name: &'static str, labels: String, v: f64| {
+        out.push((name, format!("{name}{{command=\"{c}\"{labels}}} {v}")));
+    };
+    let flag = |b: bool| if b { 1.0 } else { 0.0 };
+    push(SERIES[0].0, String::new(), m.finished);
+    push(SERIES[1].0, String::new(), flag(m.exit_code <= 1));
+    push(SERIES[2].0, String::new(), f64::from(m.exit_code));
+    push(SERIES[3].0, String::new(), m.duration_secs);
+    push(SERIES[4].0, String::new(), flag(m.held));
+    if let Some(t) = last_success {
+        push(SERIES[5].0, String::new(), t);
+    }
+    for ((k, op), n) in &m.operations {
+        push(
+            SERIES[6].0,
+            format!(",kind=\"{}\",op=\"{}\"", esc(k), esc(op)),
+            *n as f64,
+        );
+    }
+    push(SERIES[7].0, String::new(), m.failed_operations as f64);
+    push(SERIES[8].0, String::new(), m.rejected_records as f64);
+    for (k, n) in &m.departures {
+        push(SERIES[9].0, format!(",category=\"{}\"", esc(k)), *n as f64);
+    }
+    for (k, n) in &m.pending {
+        push(SERIES[10].0, format!(",category=\"{}\"", esc(k)), *n as f64);
+    }
+    out
+}
+
+/// Writes the run's series into `path`, keeping the other commands' series
+/// and this command's last success time when this run failed. Each series
+/// is one group under its HELP and TYPE lines, as the format requires.
+pub fn write(path: &Path, m: &RunMetrics) -> std::io::Result<()> {
+    let old = std::fs::read_to_string(path).unwrap_or_default();
+    let mine = format!("command=\"{}\"", esc(&m.command));
+    let mut last_success = if m.exit_code <= 1 {
+        Some(m.finished)
+    } else {
+        None
+    };
+    let mut lines: Vec<(&'static str, String)> = Vec::new();
+    for line in old.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+        let Some(&(name, _)) = SERIES
+            .iter()
+            .find(|(n, _)| line.strip_prefix(n).is_some_and(|r| r.starts_with('{')))
+        else {
+            continue;
+        };
+        if line.contains(&mine) {
+            if last_success.is_none() && name == SERIES[5].0 {
+                last_success = line.rsplit(' ').next().and_then(|v| v.parse().ok());
+            }
+            continue;
+        }
+        lines.push((name, line.to_string()));
+    }
+    lines.extend(samples(m, last_success));
+    let mut text = String::new();
+    for (name, help) in SERIES {
+        let group: Vec<&String> = lines
+            .iter()
+            .filter(|(n, _)| *n == name)
+            .map(|(_, l)| l)
+            .collect();
+        if group.is_empty() {
+            continue;
+        }
+        let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for l in group {
+            let _ = writeln!(text, "{l}");
+        }
+    }
+    let tmp = path.with_extension("prom.tmp");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_other_commands_and_the_last_success() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("aaf_sync.prom");
+        let mut m = RunMetrics {
+            command: "run".into(),
+            outcome: "ok".into(),
+            finished: 100.0,
+            duration_secs: 2.5,
+            ..Default::default()
+        };
+        m.operations.insert(("Eleve".into(), "add".into()), 3);
+        write(&p, &m).unwrap();
+        let r = RunMetrics {
+            command: "retention".into(),
+            finished: 150.0,
+            ..Default::default()
+        };
+        write(&p, &r).unwrap();
+        m.exit_code = 2;
+        m.finished = 200.0;
+        m.operations.clear();
+        write(&p, &m).unwrap();
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(
+            text.contains("aaf_sync_last_run_exit_code{command=\"run\"} 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("aaf_sync_last_success_timestamp_seconds{command=\"run\"} 100\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("aaf_sync_last_run_timestamp_seconds{command=\"retention\"} 150\n"),
+            "{text}"
+        );
+        assert!(!text.contains("kind=\"Eleve\""), "{text}");
+        assert_eq!(
+            text.matches("aaf_sync_last_run_exit_code{command=\"run\"}")
+                .count(),
+            1
+        );
+        assert_eq!(
+            text.matches("# TYPE aaf_sync_last_run_exit_code gauge")
+                .count(),
+            1
+        );
+    }
+}

@@ -1,0 +1,166 @@
+//! `aaf-sync status`: what an operator asks first, read from the directory
+//! (so any host can answer): the last extraction applied, the last run and
+//! the run lock, the active entries and the departures pending with their
+//! deadlines, and a plan held back for approval on this host.
+
+use crate::aaf::filename::format_date;
+use crate::approval::{self, Held};
+use crate::config::Config;
+use crate::control::Control;
+use crate::ldap::lock::LockState;
+use crate::ldap::Directory;
+use crate::mapping::{layout::Layout, EntryKind};
+use crate::retention::State;
+use crate::safety;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+/// Departed entries of one category waiting for their deadline.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Pending {
+    pub count: u64,
+    /// Deadline (YYYY-MM-DD) → entries deleted on the first run from then.
+    pub deadlines: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Status {
+    pub source: String,
+    pub base_dn: String,
+    pub last_extraction: Option<String>,
+    pub last_extraction_date: Option<String>,
+    pub last_complet_date: Option<String>,
+    pub school_year: Option<i32>,
+    pub lock: Option<LockState>,
+    pub active: BTreeMap<String, u64>,
+    pub pending: BTreeMap<String, Pending>,
+    /// A plan held back on this host, waiting for approval.
+    pub held_plan: Option<Held>,
+}
+
+/// Reads the status of `cfg`'s source.
+pub async fn read(cfg: &Config) -> anyhow::Result<Status> {
+    let layout = Layout::new(&cfg.ldap.base_dn, &cfg.source);
+    let dir = Directory::connect_n(&cfg.ldap, 1).await?;
+    let control = dir.read_control(&layout).await?;
+    let lock = dir.read_lock(&layout).await?;
+    let snap = dir.read_managed(&layout).await?;
+    dir.close().await;
+    let c = control
+        .as_ref()
+        .map(Control::from_entry)
+        .unwrap_or_default();
+    let mut pending: BTreeMap<String, Pending> = BTreeMap::new();
+    for e in snap.managed.values() {
+        let Some(kind) = EntryKind::of(e).filter(|k| safety::CATEGORIES.contains(k)) else {
+            continue;
+        };
+        let st = State::of(e);
+        if !st.departed() {
+            continue;
+        }
+        let p = pending.entry(kind.as_str().to_string()).or_default();
+        p.count += 1;
+        let when = st
+            .deadline
+            .map(format_date)
+            .unwrap_or_else(|| "when unreferenced".into());
+        *p.deadlines.entry(when).or_default() += 1;
+    }
+    Ok(Status {
+        source: cfg.source.clone(),
+        base_dn: cfg.ldap.base_dn.clone(),
+        last_extraction: c.applied.as_ref().map(|a| a.label.clone()),
+        last_extraction_date: c.applied.as_ref().map(|a| format_date(a.date)),
+        last_complet_date: c.complet_date.map(format_date),
+        school_year: c.school_year,
+        lock,
+        active: safety::active_counts(&snap.managed),
+        pending,
+        held_plan: approval::held(&cfg.work_dir),
+    })
+}
+
+impl Status {
+    /// The readable form.
+    pub fn text(&self) -> String {
+        let mut s = String::new();
+        let or = |v: &Option<String>| v.clone().unwrap_or_else(|| "none".into());
+        let _ = writeln!(s, "source {} under {}", self.source, self.base_dn);
+        let _ = writeln!(
+            s,
+            "last extraction applied: {} (Complet of {}){}",
+            or(&self.last_extraction),
+            or(&self.last_complet_date),
+            self.school_year
+                .map(|y| format!(", school year {y}-{}", y + 1))
+                .unwrap_or_default()
+        );
+        match &self.lock {
+            None => {
+                let _ = writeln!(s, "last run: none recorded; lock: free");
+            }
+            Some(l) => {
+                let _ = writeln!(
+                    s,
+                    "last run: {} {} started {} finished {} outcome {}",
+                    or(&l.last_run_command),
+                    or(&l.last_run_id),
+                    or(&l.last_run_started),
+                    or(&l.last_run_finished),
+                    or(&l.last_run_outcome)
+                );
+                match &l.holder {
+                    None => {
+                        let _ = writeln!(s, "lock: free");
+                    }
+                    Some(h) => {
+                        let _ = writeln!(
+                            s,
+                            "lock: held by {h} since {} until {}{}",
+                            or(&l.since),
+                            or(&l.expires),
+                            if l.stale {
+                                " (stale: the next run takes it over)"
+                            } else {
+                                ""
+                            }
+                        );
+                    }
+                }
+            }
+        }
+        let active: Vec<String> = self
+            .active
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        let _ = writeln!(s, "active: {}", active.join(", "));
+        if self.pending.is_empty() {
+            let _ = writeln!(s, "pending departures: none");
+        }
+        for (cat, p) in &self.pending {
+            let d: Vec<String> = p
+                .deadlines
+                .iter()
+                .map(|(d, n)| format!("{d}: {n}"))
+                .collect();
+            let _ = writeln!(s, "pending departures {cat} {}: {}", p.count, d.join(", "));
+        }
+        if let Some(h) = &self.held_plan {
+            let _ = writeln!(
+                s,
+                "held plan {} (run {} at {}), review {} then `aaf-sync approve`:",
+                h.digest,
+                h.run_id,
+                h.held_at,
+                h.ldif.display()
+            );
+            for r in &h.reasons {
+                let _ = writeln!(s, "  {r}");
+            }
+        }
+        s
+    }
+}
