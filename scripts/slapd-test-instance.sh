@@ -12,6 +12,7 @@
 # Usage:
 #   slapd-test-instance.sh start DIR [PORT]   # prints the ldap:// URL on stdout
 #   slapd-test-instance.sh stop  DIR          # kill by PID from DIR/slapd.pid, wait
+#   slapd-test-instance.sh restart DIR        # start again on the same data and port
 #   slapd-test-instance.sh url   DIR          # print the URL of a running instance
 #
 # Environment (all optional):
@@ -74,6 +75,30 @@ urlencode_path() { # minimal encoding for an ldapi:// socket path
 
 cmd=${1:-}; dir=${2:-}
 [ -n "$cmd" ] && [ -n "$dir" ] || { sed -n '2,/^set -e/{/^set -e/!p}' "$0" >&2; exit 2; }
+
+# Starts slapd on DIR's configuration and listeners, waits for its first
+# answer and prints the URL.
+launch() {
+  local sock url listen
+  sock=$(urlencode_path "$dir/ldapi")
+  url=$(cat "$dir/url"); listen=$(cat "$dir/listen")
+  # -d 0: stay in the foreground (no fork), so $! is slapd's own PID; errors
+  # still go to DIR/slapd.log.  setsid detaches it from the caller's job control.
+  setsid "$SLAPD" -d 0 -F "$dir/slapd.d" -h "$listen ldapi://$sock/" \
+    >>"$dir/slapd.log" 2>&1 </dev/null &
+  echo $! > "$dir/slapd.pid"
+  for _ in $(seq 1 200); do            # wait up to 10 s for the first answer
+    if ldapsearch -x -H "$url" -s base -b "" -LLL 1.1 >/dev/null 2>&1; then
+      t1=$(date +%s%N)
+      echo "slapd pid $(cat "$dir/slapd.pid") ready in $(( (t1 - t0) / 1000000 )) ms" >&2
+      [ -n "$ldaps" ] && echo "ldaps: ${ldaps%/}  CA: $dir/tls/ca.pem" >&2
+      echo "$url"; exit 0
+    fi
+    alive "$(cat "$dir/slapd.pid")" || { cat "$dir/slapd.log" >&2; die "slapd exited"; }
+    sleep 0.05
+  done
+  cat "$dir/slapd.log" >&2; die "slapd did not answer within 10 s"
+}
 
 case "$cmd" in
 start)
@@ -197,27 +222,18 @@ EOF
     "$SLAPADD" -n1 -F "$dir/slapd.d" -l "$dir/base.ldif" -q \
       >>"$dir/slapadd.log" 2>&1 || { cat "$dir/slapadd.log" >&2; die "slapadd base failed"; }
   fi
-  sock=$(urlencode_path "$dir/ldapi")
   host=${LISTEN_HOST:-127.0.0.1}
-  url="ldap://127.0.0.1:$port"
-  listen="ldap://$host:$port"
-  # -d 0: stay in the foreground (no fork), so $! is slapd's own PID; errors
-  # still go to DIR/slapd.log.  setsid detaches it from the caller's job control.
-  setsid "$SLAPD" -d 0 -F "$dir/slapd.d" -h "$listen/ ldapi://$sock/ $ldaps" \
-    >"$dir/slapd.log" 2>&1 </dev/null &
-  echo $! > "$dir/slapd.pid"
-  echo "$url" > "$dir/url"
-  for _ in $(seq 1 200); do            # wait up to 10 s for the first answer
-    if ldapsearch -x -H "$url" -s base -b "" -LLL 1.1 >/dev/null 2>&1; then
-      t1=$(date +%s%N)
-      echo "slapd pid $(cat "$dir/slapd.pid") ready in $(( (t1 - t0) / 1000000 )) ms" >&2
-      [ -n "$ldaps" ] && echo "ldaps: ${ldaps%/}  CA: $dir/tls/ca.pem" >&2
-      echo "$url"; exit 0
-    fi
-    alive "$(cat "$dir/slapd.pid")" || { cat "$dir/slapd.log" >&2; die "slapd exited"; }
-    sleep 0.05
-  done
-  cat "$dir/slapd.log" >&2; die "slapd did not answer within 10 s"
+  echo "ldap://$host:$port/ ${ldaps}" > "$dir/listen"
+  echo "ldap://127.0.0.1:$port" > "$dir/url"
+  launch
+  ;;
+restart)
+  # same configuration, data, port and URL as the last start (a server
+  # restart under a running client)
+  [ -f "$dir/listen" ] || die "no $dir/listen: start it first"
+  [ -e "$dir/slapd.pid" ] && alive "$(cat "$dir/slapd.pid")" && die "still running"
+  t0=$(date +%s%N); ldaps=""
+  launch
   ;;
 stop)
   [ -f "$dir/slapd.pid" ] || die "no $dir/slapd.pid"
@@ -233,5 +249,5 @@ stop)
 url)
   cat "$dir/url"
   ;;
-*) die "unknown command $cmd (start|stop|url)";;
+*) die "unknown command $cmd (start|stop|restart|url)";;
 esac

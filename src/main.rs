@@ -68,7 +68,7 @@ enum Cmd {
         /// Approve the plan the safety rails held back: alone, the plan held
         /// last; with =DIGEST, the plan of that digest (its first 12+ hex
         /// digits). A plan that differs is held again.
-        #[arg(long, num_args = 0..=1, default_missing_value = "", value_name = "DIGEST")]
+        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "", value_name = "DIGEST")]
         allow_mass_departure: Option<String>,
         /// Plan format for --dry-run.
         #[arg(long, value_enum, default_value = "ldif")]
@@ -130,7 +130,7 @@ enum Cmd {
         #[arg(long)]
         report: Option<PathBuf>,
         /// Approve the plan the safety rails held back (see `sync`).
-        #[arg(long, num_args = 0..=1, default_missing_value = "", value_name = "DIGEST")]
+        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "", value_name = "DIGEST")]
         allow_mass_departure: Option<String>,
     },
     /// Approve the plan a run was held back for (by its digest): the next

@@ -99,6 +99,37 @@ impl Slapd {
             .output();
     }
 
+    /// Starts the stopped server again on the same data and port.
+    pub fn restart(&self) {
+        let out = Command::new("bash")
+            .arg(root().join("scripts/slapd-test-instance.sh"))
+            .args(["restart", self.dir.path().join("ldap").to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "slapd restart: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Every entry under the base with its user attributes (passwords
+    /// included), but the run lock: what two runs must agree on.
+    pub fn dump(&self) -> BTreeMap<String, Attrs> {
+        let mut m = self.entries(BASE, "(!(objectClass=aafSyncLock))", &["*"]);
+        for a in m.values_mut() {
+            for v in a.values_mut() {
+                v.sort();
+            }
+        }
+        m
+    }
+
+    /// Number of entries under `base` matching `filter`.
+    pub fn count(&self, base: &str, filter: &str) -> usize {
+        self.entries(base, filter, &["1.1"]).len()
+    }
+
     /// `ldapsearch` as admin; LDIF text, unwrapped.
     pub fn search(&self, base: &str, scope: &str, filter: &str, attrs: &[&str]) -> String {
         let out = Command::new("ldapsearch")
