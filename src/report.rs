@@ -256,7 +256,11 @@ impl StepReport {
         if let Some(y) = self.school_year_rebuild {
             let _ = writeln!(s, "  school year {y}-{}: classes and groups rebuilt", y + 1);
         }
-        let verb = if dry_run { "planned" } else { "applied" };
+        let verb = if dry_run || self.applied.is_none() {
+            "planned"
+        } else {
+            "applied"
+        };
         let _ = writeln!(
             s,
             "  changes {verb}: {} (unchanged entries: {})",

@@ -24,6 +24,9 @@ fn shipped_configs_load_with_env_overrides() {
         assert_eq!(c.source, "AC-CRETEIL");
         // the example documents the defaults
         assert_eq!(c.retention, aaf_sync::retention::Rules::default(), "{f}");
+        assert_eq!(c.safety, aaf_sync::safety::Safety::default(), "{f}");
+        assert_eq!((c.lock.ttl_secs, c.lock.wait_secs), (600, 0), "{f}");
+        assert_eq!(c.ldap.retries, 6, "{f}");
     }
     std::env::set_var("AAF_SYNC_RETENTION__STAFF__GRACE_DAYS", "3");
     let c = Config::load(&root.join("config/example.toml")).unwrap();
