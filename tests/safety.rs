@@ -328,6 +328,18 @@ fn sanity_guards_refuse_empty_and_truncated_complets() {
     assert_eq!(pupils(&ldap), 30);
 }
 
+/// A `sync` in the background, reporting to `dir/r<i>.json`.
+fn spawn_sync(config: &str, dir: &Path, i: usize, x: &str) -> Child {
+    bin()
+        .args(["sync", "--config", config, "--report"])
+        .arg(dir.join(format!("r{i}.json")))
+        .arg(x)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 #[test]
 fn the_run_lock_lets_one_run_write_at_a_time() {
     let ldap = Slapd::start();
@@ -385,17 +397,10 @@ fn the_run_lock_lets_one_run_write_at_a_time() {
         .config(tmp2.path(), &g.uai_inside, "")
         .display()
         .to_string();
-    let spawn = |i: usize| -> Child {
-        bin()
-            .args(["sync", "--config", &config2, "--report"])
-            .arg(tmp2.path().join(format!("r{i}.json")))
-            .arg(&x)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
-    let (a, b) = (spawn(0), spawn(1));
+    let (a, b) = (
+        spawn_sync(&config2, tmp2.path(), 0, &x),
+        spawn_sync(&config2, tmp2.path(), 1, &x),
+    );
     let outs = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
     let codes: Vec<i32> = outs.iter().map(|o| o.status.code().unwrap()).collect();
     let mut sorted = codes.clone();
@@ -417,19 +422,12 @@ fn the_run_lock_lets_one_run_write_at_a_time() {
         .config(tmp3.path(), &g.uai_inside, "[lock]\nwait_secs = 120\n")
         .display()
         .to_string();
-    let spawn = |i: usize| -> Child {
-        bin()
-            .args(["sync", "--config", &config3, "--report"])
-            .arg(tmp3.path().join(format!("r{i}.json")))
-            .arg(&x)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap()
-    };
-    let (mut a, mut b) = (spawn(0), spawn(1));
-    assert_eq!(a.wait().unwrap().code(), Some(0));
-    assert_eq!(b.wait().unwrap().code(), Some(0));
+    let (a, b) = (
+        spawn_sync(&config3, tmp3.path(), 0, &x),
+        spawn_sync(&config3, tmp3.path(), 1, &x),
+    );
+    assert_eq!(a.wait_with_output().unwrap().status.code(), Some(0));
+    assert_eq!(b.wait_with_output().unwrap().status.code(), Some(0));
     let totals: Vec<u64> = (0..2)
         .map(|i| {
             report(&tmp3.path().join(format!("r{i}.json")))["steps"][0]["plan"]["total"]
@@ -692,4 +690,85 @@ fn the_dry_run_ldif_applied_by_ldapmodify_gives_the_same_tree() {
         let v: serde_json::Value = serde_json::from_str(l).unwrap();
         assert!(v["span"]["run_id"].is_string(), "{l}");
     }
+}
+
+#[test]
+fn the_daily_run_keeps_a_held_delivery_until_its_plan_is_approved() {
+    let ldap = Slapd::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let c1 = tmp.path().join("c1");
+    let g = gen(&c1, "20250904", 2, 40);
+    let config = ldap
+        .config(tmp.path(), &g.uai_inside, "")
+        .display()
+        .to_string();
+    aaf_sync_ok(
+        &[
+            "sync",
+            "--config",
+            &config,
+            "--now",
+            "2025-09-04",
+            c1.to_str().unwrap(),
+        ],
+        0,
+    );
+    let incoming = tmp.path().join("work/incoming");
+    let g2 = gen(&incoming, "20250911", 2, 40);
+    assert_eq!(drop_records(&incoming, "Eleve", |i| i % 2 == 0), 40);
+    let before = csns(&ldap);
+    let r = tmp.path().join("r.json");
+    let (_, err) = aaf_sync_ok(
+        &[
+            "run",
+            "--config",
+            &config,
+            "--now",
+            "2025-09-11",
+            "--report",
+            r.to_str().unwrap(),
+        ],
+        2,
+    );
+    let rep = report(&r);
+    assert_eq!(rep["extractions"][0]["outcome"], "held", "{err}");
+    assert_eq!(csns(&ldap), before);
+    assert_eq!(
+        std::fs::read_dir(&incoming).unwrap().count(),
+        g2.files.len(),
+        "kept"
+    );
+
+    let (st, _) = aaf_sync_ok(&["status", "--config", &config, "--format", "json"], 0);
+    let st: serde_json::Value = serde_json::from_str(&st).unwrap();
+    let digest = st["held_plan"]["digest"].as_str().unwrap().to_string();
+    assert_eq!(st["active"]["Eleve"], 80);
+    aaf_sync_ok(&["approve", "--config", &config, &digest[..12]], 0);
+    let (_, err) = aaf_sync_ok(
+        &[
+            "run",
+            "--config",
+            &config,
+            "--now",
+            "2025-09-11",
+            "--report",
+            r.to_str().unwrap(),
+        ],
+        0,
+    );
+    let rep = report(&r);
+    assert_eq!(rep["extractions"][0]["outcome"], "imported", "{err}");
+    assert_eq!(pupils(&ldap), 40);
+    assert_eq!(
+        std::fs::read_dir(&incoming).unwrap().count(),
+        0,
+        "destroyed after import"
+    );
+    let (st, _) = aaf_sync_ok(&["status", "--config", &config, "--format", "json"], 0);
+    let st: serde_json::Value = serde_json::from_str(&st).unwrap();
+    assert_eq!(st["pending"]["Eleve"]["count"], 40);
+    assert_eq!(st["pending"]["Eleve"]["deadlines"]["2025-12-10"], 40);
+    assert_eq!(st["lock"]["last_run_command"], "run");
+    assert_eq!(st["lock"]["last_run_outcome"], "ok");
+    assert!(st["held_plan"].is_null());
 }

@@ -575,23 +575,7 @@ impl Directory {
 
     /// Reads the control entry of the layout's source, if there is one.
     pub async fn read_control(&self, layout: &Layout) -> Result<Option<Entry>, DirectoryError> {
-        let dn = layout.control_dn();
-        let mut l = self.conn(0).await;
-        let what = || format!("read {dn}");
-        match l
-            .search(dn.as_str(), Scope::Base, "(objectClass=*)", vec!["*"])
-            .await
-        {
-            Ok(r) => match r.success() {
-                Ok((rs, _)) => Ok(rs
-                    .into_iter()
-                    .next()
-                    .map(|re| to_entry(SearchEntry::construct(re)))),
-                Err(ldap3::LdapError::LdapResult { result }) if result.rc == 32 => Ok(None),
-                Err(e) => Err(op_err(what(), e)),
-            },
-            Err(e) => Err(op_err(what(), e)),
-        }
+        self.read_entry(&layout.control_dn()).await
     }
 
     /// Creates the branch OUs that are missing (the base entry must exist).
@@ -657,7 +641,9 @@ impl Directory {
             )
             .await
             .map_err(|e| op_err(what(), e))?;
+        let bar = crate::progress::Progress::new("read", None);
         while let Some(re) = s.next().await.map_err(|e| op_err(what(), e))? {
+            bar.inc(1);
             let e = to_entry(SearchEntry::construct(re));
             let login = e.first("ENTPersonLogin").map(str::to_string);
             if let Some(login) = &login {
@@ -674,6 +660,7 @@ impl Directory {
             }
         }
         s.finish().await.success().map_err(|e| op_err(what(), e))?;
+        bar.finish();
         Ok(snap)
     }
 
