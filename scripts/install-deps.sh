@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # install-deps.sh - installs the Debian packages aaf-sync's demo and tests need
 # (slapd, ldap-utils; openssh-server and openssh-client for the SFTP tests;
-# libssl-dev and pkg-config to build the ssh2 crate) when they are missing.
+# libssl-dev and pkg-config to build the ssh2 crate; python3-jsonschema to
+# check subject exports against schema/subject-export.schema.json) when they
+# are missing.
 # Uses sudo when not root.
 set -euo pipefail
 need=()
@@ -12,6 +14,7 @@ command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
 dpkg -s libssl-dev >/dev/null 2>&1 || need+=(libssl-dev)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 command -v cc >/dev/null 2>&1 || need+=(gcc)
+python3 -c 'import jsonschema' >/dev/null 2>&1 || need+=(python3-jsonschema)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo=sudo

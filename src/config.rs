@@ -48,6 +48,15 @@ struct RawConfig {
     lock: RawLock,
     #[serde(default)]
     monitoring: RawMonitoring,
+    #[serde(default)]
+    audit: RawAudit,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAudit {
+    #[serde(default)]
+    allowed_attributes: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -454,6 +463,9 @@ pub struct Config {
     pub metrics_file: Option<PathBuf>,
     /// Days the journals of operations are kept.
     pub journal_keep_days: u32,
+    /// Attributes the ENT writes itself on managed entries, which the
+    /// minimisation audit accepts.
+    pub audit_allowed_attributes: Vec<String>,
 }
 
 /// The run lock (`[lock]`).
@@ -686,6 +698,7 @@ impl Config {
             },
             metrics_file: raw.monitoring.metrics_file,
             journal_keep_days: raw.monitoring.journal_keep_days.unwrap_or(400),
+            audit_allowed_attributes: raw.audit.allowed_attributes,
         })
     }
 }

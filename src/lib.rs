@@ -17,10 +17,12 @@
 
 pub mod aaf;
 pub mod approval;
+pub mod audit;
 pub mod config;
 pub mod control;
 pub mod daily;
 pub mod diff;
+pub mod erasure;
 pub mod fetch;
 pub mod generator;
 pub mod inputs;
@@ -31,8 +33,10 @@ pub mod mapping;
 pub mod metrics;
 pub mod model;
 pub mod progress;
+pub mod purge;
 pub mod report;
 pub mod retention;
 pub mod safety;
 pub mod status;
+pub mod subject;
 pub mod sync;

@@ -150,11 +150,106 @@ enum Cmd {
         #[arg(long, value_enum, default_value = "text")]
         format: LogFormat,
     },
+    /// Data subjects' rights: export, erase, unblock one person.
+    Subject {
+        #[command(subcommand)]
+        cmd: SubjectCmd,
+    },
+    /// End of the convention: delete everything the sync manages for its
+    /// source, and its local files, then write a deletion certificate.
+    Purge {
+        #[arg(long, env = "AAF_SYNC_CONFIG")]
+        config: PathBuf,
+        /// The base DN of the configuration, typed again.
+        #[arg(long)]
+        confirm: String,
+        /// A reference for the certificate (convention, ticket).
+        #[arg(long)]
+        reference: String,
+        /// Directory the certificate (JSON and text) is written to.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
+    /// Minimisation audit of the managed tree; exit 1 on any finding.
+    Audit {
+        #[arg(long, env = "AAF_SYNC_CONFIG")]
+        config: PathBuf,
+        #[arg(long, value_enum, default_value = "text")]
+        format: LogFormat,
+        /// Audit date (retention deadlines), YYYY-MM-DD; default today.
+        #[arg(long)]
+        now: Option<String>,
+    },
     /// Validate the configuration and reach the directory.
     Check {
         #[arg(long, env = "AAF_SYNC_CONFIG")]
         config: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum SubjectCmd {
+    /// Everything the directory holds about one person, as JSON
+    /// (schema/subject-export.schema.json) on stdout or in --out.
+    Export {
+        #[arg(long, env = "AAF_SYNC_CONFIG")]
+        config: PathBuf,
+        #[command(flatten)]
+        who: WhoArgs,
+        /// Write the document there (mode 0600) instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Erase one person now, with every reference to them, and keep the
+    /// next syncs from recreating them.
+    Erase {
+        #[arg(long, env = "AAF_SYNC_CONFIG")]
+        config: PathBuf,
+        /// ENTPersonJointure (<source>$<id>) or the AAF id.
+        #[arg(long)]
+        jointure: String,
+        /// Why (the académie's instruction): recorded with the erasure.
+        #[arg(long)]
+        reason: String,
+        /// Erasure date, YYYY-MM-DD; default today.
+        #[arg(long)]
+        now: Option<String>,
+    },
+    /// Lift an erasure: the next sync recreates the person if the
+    /// extraction carries them.
+    Unblock {
+        #[arg(long, env = "AAF_SYNC_CONFIG")]
+        config: PathBuf,
+        #[arg(long)]
+        jointure: String,
+    },
+}
+
+#[derive(clap::Args)]
+#[group(required = true, multiple = false)]
+struct WhoArgs {
+    /// ENTPersonJointure (<source>$<id>) or the AAF id.
+    #[arg(long)]
+    jointure: Option<String>,
+    /// ENTPersonLogin.
+    #[arg(long)]
+    login: Option<String>,
+    /// The entry's DN.
+    #[arg(long)]
+    dn: Option<String>,
+}
+
+impl WhoArgs {
+    fn who(self) -> aaf_sync::subject::Who {
+        use aaf_sync::subject::Who;
+        match (self.jointure, self.login, self.dn) {
+            (Some(j), _, _) => Who::Jointure(j),
+            (_, Some(l), _) => Who::Login(l),
+            (_, _, Some(d)) => Who::Dn(d),
+            // clap requires one of the three
+            _ => Who::Dn(String::new()),
+        }
+    }
 }
 
 /// Parses `YYYY-MM-DD` or an RFC 3339 timestamp (its date part).
@@ -248,6 +343,17 @@ impl Session {
         command: &str,
         writes: bool,
     ) -> anyhow::Result<Session> {
+        Session::open_with(cfg, run_id, command, writes, true).await
+    }
+
+    /// `journal`: false for the purge, which removes the journals.
+    async fn open_with(
+        cfg: &Config,
+        run_id: &str,
+        command: &str,
+        writes: bool,
+        journal: bool,
+    ) -> anyhow::Result<Session> {
         if !writes {
             return Ok(Session {
                 lock: None,
@@ -256,6 +362,12 @@ impl Session {
         }
         let layout = Layout::new(&cfg.ldap.base_dn, &cfg.source);
         let lock = RunLock::acquire(&cfg.ldap, cfg.lock, &layout, run_id, command).await?;
+        if !journal {
+            return Ok(Session {
+                lock: Some(lock),
+                journal: None,
+            });
+        }
         let journal = match Journal::open(&cfg.work_dir, run_id, cfg.journal_keep_days) {
             Ok(j) => j,
             Err(e) => {
@@ -273,6 +385,19 @@ impl Session {
         o.halt = self.lock.as_ref().map(|l| l.halt_flag());
         o.journal = self.journal.clone();
         o
+    }
+
+    fn halt(&self) -> Option<aaf_sync::ldap::Halt> {
+        self.lock.as_ref().map(|l| l.halt_flag())
+    }
+
+    /// Journals one settled operation.
+    fn record(&self, p: &aaf_sync::diff::Planned, err: Option<&str>) {
+        if let Some(j) = &self.journal {
+            if let Ok(mut j) = j.lock() {
+                j.record(p, err);
+            }
+        }
     }
 
     fn took_over(&self) -> Option<String> {
@@ -360,6 +485,64 @@ fn real_main(cli: Cli, run_id: String) -> anyhow::Result<u8> {
                 );
                 Ok::<_, anyhow::Error>(0)
             })
+        }
+        Cmd::Subject { cmd } => subject_command(cmd, &run_id),
+        Cmd::Purge {
+            config,
+            confirm,
+            reference,
+            out,
+        } => {
+            let cfg = Config::load(&config)?;
+            if aaf_sync::model::dn_key(&confirm) != aaf_sync::model::dn_key(&cfg.ldap.base_dn) {
+                eprintln!(
+                    "aaf-sync: purge: --confirm must repeat the base DN of the configuration ({}): nothing done",
+                    cfg.ldap.base_dn
+                );
+                return Ok(2);
+            }
+            if reference.trim().is_empty() {
+                anyhow::bail!("purge: --reference must name the convention or the request");
+            }
+            std::fs::create_dir_all(&out)
+                .with_context(|| format!("certificate directory {}", out.display()))?;
+            runtime()?.block_on(async {
+                let session = Session::open_with(&cfg, &run_id, "purge", true, false).await?;
+                let r =
+                    aaf_sync::purge::run(&cfg, &reference, &run_id, session.halt().as_ref()).await;
+                let cert = match r {
+                    Ok(c) => c,
+                    Err(e) => {
+                        session.close("failed").await;
+                        return Err(e.into());
+                    }
+                };
+                if let Some(l) = session.lock {
+                    l.release_deleting().await;
+                }
+                let (json, text) = aaf_sync::purge::certificate_paths(&out, &run_id);
+                std::fs::write(&json, serde_json::to_string_pretty(&cert)?)
+                    .with_context(|| format!("writing {}", json.display()))?;
+                std::fs::write(&text, cert.text())
+                    .with_context(|| format!("writing {}", text.display()))?;
+                print!("{}", cert.text());
+                eprintln!("certificate: {} and {}", json.display(), text.display());
+                Ok::<u8, anyhow::Error>(if cert.complete { 0 } else { 1 })
+            })
+        }
+        Cmd::Audit {
+            config,
+            format,
+            now,
+        } => {
+            let today = run_date(now)?;
+            let cfg = Config::load(&config)?;
+            let a = runtime()?.block_on(aaf_sync::audit::run(&cfg, today))?;
+            match format {
+                LogFormat::Json => println!("{}", serde_json::to_string_pretty(&a)?),
+                LogFormat::Text => print!("{}", a.text()),
+            }
+            Ok(if a.findings.is_empty() { 0 } else { 1 })
         }
         Cmd::Approve { config, digest } => {
             let cfg = Config::load(&config)?;
@@ -531,6 +714,92 @@ fn real_main(cli: Cli, run_id: String) -> anyhow::Result<u8> {
                 runtime()?.block_on(sync_command(cfg, opts, rep, true))
             });
             finish(rep, out, dry_run.then_some(format), report, started)
+        }
+    }
+}
+
+fn subject_command(cmd: SubjectCmd, run_id: &str) -> anyhow::Result<u8> {
+    use aaf_sync::subject::{self, SubjectError};
+    let unknown = |e: SubjectError| -> anyhow::Result<u8> {
+        match e {
+            SubjectError::Unknown(m) => {
+                eprintln!("aaf-sync: {m}");
+                Ok(2)
+            }
+            SubjectError::Directory(d) => Err(d.into()),
+        }
+    };
+    match cmd {
+        SubjectCmd::Export { config, who, out } => {
+            let cfg = Config::load(&config)?;
+            let x = match runtime()?.block_on(subject::export(&cfg, &who.who())) {
+                Ok(x) => x,
+                Err(e) => return unknown(e),
+            };
+            let json = serde_json::to_string_pretty(&x)? + "\n";
+            match out {
+                Some(p) => {
+                    aaf_sync::approval::write_private(&p, json.as_bytes())
+                        .with_context(|| format!("writing {}", p.display()))?;
+                    eprintln!("export of {} written to {}", x.person.dn, p.display());
+                }
+                None => print!("{json}"),
+            }
+            Ok(0)
+        }
+        SubjectCmd::Erase {
+            config,
+            jointure,
+            reason,
+            now,
+        } => {
+            let today = run_date(now)?;
+            let cfg = Config::load(&config)?;
+            if reason.trim().is_empty() {
+                anyhow::bail!("subject erase: --reason must say why (the académie's instruction)");
+            }
+            runtime()?.block_on(async {
+                let session = Session::open(&cfg, run_id, "erase", true).await?;
+                let r = subject::erase(
+                    &cfg,
+                    &jointure,
+                    &reason,
+                    today,
+                    session.halt().as_ref(),
+                    &mut |p, e| session.record(p, e),
+                )
+                .await;
+                let outcome = match &r {
+                    Ok(x) if x.failures.is_empty() => "ok",
+                    Ok(_) => "partial",
+                    Err(_) => "failed",
+                };
+                session.close(outcome).await;
+                let x = match r {
+                    Ok(x) => x,
+                    Err(e) => return unknown(e),
+                };
+                println!("{}", serde_json::to_string_pretty(&x)?);
+                eprintln!(
+                    "erased {}: {} entries cleaned, {} groups deleted; blocked from re-creation (id hash {})",
+                    x.dn, x.entries_modified, x.groups_deleted, x.id_hash
+                );
+                Ok(if x.failures.is_empty() && x.deleted { 0 } else { 1 })
+            })
+        }
+        SubjectCmd::Unblock { config, jointure } => {
+            let cfg = Config::load(&config)?;
+            match runtime()?.block_on(subject::unblock(&cfg, &jointure)) {
+                Ok(0) => {
+                    eprintln!("aaf-sync: no erasure recorded for that jointure: nothing to lift");
+                    Ok(2)
+                }
+                Ok(n) => {
+                    println!("erasure lifted ({n} record): the next sync recreates the person if the extraction carries them");
+                    Ok(0)
+                }
+                Err(e) => unknown(e),
+            }
         }
     }
 }

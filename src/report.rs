@@ -82,6 +82,8 @@ pub struct StepReport {
     pub plan: PlanCounts,
     /// Departures, disables, restores and deletions, by category (AAF ids).
     pub lifecycle: Lifecycle,
+    /// Records of people erased on request, skipped; blocks lifted.
+    pub erasures: crate::erasure::BlockStats,
     pub applied: Option<ApplyOutcome>,
 }
 
@@ -281,6 +283,13 @@ impl StepReport {
                 s,
                 "  departed, kept until their deadline: {}",
                 parts.join(", ")
+            );
+        }
+        if self.erasures.skipped + self.erasures.lifted > 0 {
+            let _ = writeln!(
+                s,
+                "  erased on request: {} records skipped, {} blocks lifted",
+                self.erasures.skipped, self.erasures.lifted
             );
         }
         if let Some(a) = &self.applied {

@@ -15,6 +15,7 @@ use crate::approval::{self, Approval};
 use crate::config::Config;
 use crate::control::{self, Control};
 use crate::diff::{self, Absent, Plan};
+use crate::erasure::{self, Blocks};
 use crate::inputs;
 use crate::journal::Journal;
 use crate::ldap::{Directory, DirectoryError, Halt, Snapshot};
@@ -170,6 +171,7 @@ fn read_files(
     cfg: &Config,
     extraction: &Extraction,
     sink: &mut Sink,
+    blocks: &mut Blocks,
     step: &mut StepReport,
 ) -> Result<(), SyncError> {
     let bar = Progress::new("parse", None);
@@ -197,6 +199,11 @@ fn read_files(
             while let Some(item) = reader.next_item()? {
                 fr.records += 1;
                 bar.inc(1);
+                if let ReadItem::Record(rec) = &item {
+                    if blocks.skip(&cfg.source, rec) {
+                        continue;
+                    }
+                }
                 if let Some(e) = sink.feed(cat, item, &f.path) {
                     fr.rejected += 1;
                     step.rejected_records.push(e);
@@ -234,11 +241,12 @@ pub fn read_extraction(
     layout: &Layout,
     extraction: &Extraction,
     now: Date,
+    blocks: &mut Blocks,
     step: &mut StepReport,
 ) -> Result<mapping::MappedTree, SyncError> {
     let mapper = Mapper::new(layout, perimeter(cfg), &cfg.staff_address_consent, now);
     let mut sink = Sink::Complet(Box::new(mapper));
-    read_files(cfg, extraction, &mut sink, step)?;
+    read_files(cfg, extraction, &mut sink, blocks, step)?;
     let Sink::Complet(mapper) = sink else {
         unreachable!("the sink keeps its kind")
     };
@@ -253,6 +261,7 @@ pub fn read_delta(
     extraction: &Extraction,
     now: Date,
     current: &HashMap<String, Entry>,
+    blocks: &mut Blocks,
     step: &mut StepReport,
 ) -> Result<mapping::MappedTree, SyncError> {
     let uai = perimeter(cfg);
@@ -265,7 +274,7 @@ pub fn read_delta(
         )));
     }
     let mut sink = Sink::Delta(overlay);
-    read_files(cfg, extraction, &mut sink, step)?;
+    read_files(cfg, extraction, &mut sink, blocks, step)?;
     let Sink::Delta(overlay) = sink else {
         unreachable!("the sink keeps its kind")
     };
@@ -291,11 +300,13 @@ fn plan_extraction(
     snap: &Snapshot,
     control: &Control,
     control_entry: Option<&Entry>,
+    blocks: &mut Blocks,
     step: &mut StepReport,
 ) -> Result<(Plan, Control, Vec<Hold>), SyncError> {
+    blocks.start_step();
     let mut tree = match x.kind {
-        ExtractionKind::Complet => read_extraction(cfg, layout, x, now, step)?,
-        ExtractionKind::Delta => read_delta(cfg, layout, x, now, &snap.managed, step)?,
+        ExtractionKind::Complet => read_extraction(cfg, layout, x, now, blocks, step)?,
+        ExtractionKind::Delta => read_delta(cfg, layout, x, now, &snap.managed, blocks, step)?,
     };
     step.mapping = tree.stats.clone();
     step.perimeter_missing_uai = tree.missing_uai.clone();
@@ -353,8 +364,12 @@ fn plan_extraction(
     let next = control.after(x, year);
     if let Some(c) = next.change(layout, control_entry) {
         plan.changes.push(c);
-        plan.sort();
     }
+    if let Some(c) = blocks.lift_change(layout, x.kind == ExtractionKind::Complet) {
+        plan.changes.push(c);
+    }
+    plan.sort();
+    step.erasures = blocks.stats.clone();
     step.plan = PlanCounts::of(&plan);
     Ok((plan, next, guards))
 }
@@ -449,6 +464,8 @@ async fn plan_and_apply(
     }
     let mut snap = dir.read_managed(layout).await?;
     tracing::info!(managed = snap.managed.len(), "directory read");
+    let erasures = dir.read_entry(&erasure::erasures_dn(layout)).await?;
+    let mut blocks = Blocks::from_entry(erasures.as_ref());
 
     // plan every extraction (nothing written yet)
     let active_before = safety::active_counts(&snap.managed);
@@ -467,6 +484,7 @@ async fn plan_and_apply(
             &snap,
             &control,
             control_entry.as_ref(),
+            &mut blocks,
             &mut step,
         );
         let (plan, next, guards) = match planned {
@@ -620,9 +638,7 @@ fn branches_step(layout: &Layout, missing: &[crate::model::Dn]) -> StepPlan {
         if !missing.contains(dn) {
             continue;
         }
-        let mut e = Entry::new(dn.clone());
-        e.add("objectClass", ["top", "organizationalUnit"]);
-        e.add("ou", [ou]);
+        let e = Layout::branch_entry(ou, dn);
         plan.changes.push(diff::Planned {
             kind: EntryKind::Control,
             phase: 0,

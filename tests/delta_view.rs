@@ -26,6 +26,7 @@ fn complet(cfg: &Config, dir: &Path) -> MappedTree {
         &layout,
         &scan.extractions[0],
         date!(2025 - 09 - 04),
+        &mut Default::default(),
         &mut step,
     )
     .unwrap();
@@ -126,6 +127,7 @@ fn a_generated_delta_changes_only_whom_it_names() {
         &scan.extractions[0],
         date!(2025 - 09 - 05),
         &current,
+        &mut Default::default(),
         &mut step,
     )
     .unwrap();

@@ -24,6 +24,7 @@ fn plan_matches_golden() {
         &layout,
         &scan.extractions[0],
         time::macros::date!(2025 - 09 - 04),
+        &mut Default::default(),
         &mut report,
     )
     .unwrap();

@@ -338,6 +338,21 @@ impl RunLock {
     }
 }
 
+impl RunLock {
+    /// Frees the lock by deleting its entry (the purge leaves nothing of
+    /// the source behind, its lock included).
+    pub async fn release_deleting(self) {
+        self.renew.abort();
+        let mut l = self.dir.conn(0).await;
+        if let Err(e) = l.delete(self.dn.as_str()).await.and_then(|r| r.success()) {
+            tracing::warn!(dn = %self.dn, error = %e, "could not delete the run lock");
+        }
+        if let Ok(d) = Arc::try_unwrap(self.dir) {
+            d.close().await;
+        }
+    }
+}
+
 /// Renews the expiry every third of the TTL with a compare-and-swap on the
 /// value last written; a failed swap means another run took the lock.
 async fn renew_loop(

@@ -573,6 +573,41 @@ impl Directory {
         Ok(out)
     }
 
+    /// Entries under `base` (whole subtree) matching `filter`, with `attrs`
+    /// (`*` for all user attributes). For small answers: one search, no
+    /// paging.
+    pub async fn search(
+        &self,
+        base: &Dn,
+        filter: &str,
+        attrs: &[&str],
+    ) -> Result<Vec<Entry>, DirectoryError> {
+        let mut l = self.conn(0).await;
+        let (rs, _) = l
+            .search(base.as_str(), Scope::Subtree, filter, attrs.to_vec())
+            .await
+            .and_then(|r| r.success())
+            .map_err(|e| op_err(format!("search {base}"), e))?;
+        Ok(rs
+            .into_iter()
+            .map(|re| {
+                let se = SearchEntry::construct(re);
+                let bin = se.bin_attrs.clone();
+                let mut e = to_entry(se);
+                // values that are not UTF-8 (photos, some hashes)
+                for (name, vs) in bin {
+                    use base64::Engine;
+                    let enc = base64::engine::general_purpose::STANDARD;
+                    e.add(
+                        &name,
+                        vs.iter().map(|v| format!("base64:{}", enc.encode(v))),
+                    );
+                }
+                e
+            })
+            .collect())
+    }
+
     /// Reads the control entry of the layout's source, if there is one.
     pub async fn read_control(&self, layout: &Layout) -> Result<Option<Entry>, DirectoryError> {
         self.read_entry(&layout.control_dn()).await
@@ -598,13 +633,11 @@ impl Directory {
             }
             if !dry_run {
                 let mut l = self.conn(0).await;
-                let attrs = vec![
-                    (
-                        "objectClass".to_string(),
-                        HashSet::from(["top".to_string(), "organizationalUnit".to_string()]),
-                    ),
-                    ("ou".to_string(), HashSet::from([ou.to_string()])),
-                ];
+                let attrs: Vec<(String, HashSet<String>)> = Layout::branch_entry(ou, dn)
+                    .attrs
+                    .values()
+                    .map(|a| (a.name.clone(), to_set(&a.values)))
+                    .collect();
                 l.add(dn.as_str(), attrs)
                     .await
                     .and_then(|r| r.success())
@@ -618,6 +651,19 @@ impl Directory {
     /// Reads the managed entries of `source`, and every login under the base
     /// (logins are unique in the whole tree), with one paged search.
     pub async fn read_managed(&self, layout: &Layout) -> Result<Snapshot, DirectoryError> {
+        self.read_managed_with(layout, read_attrs()).await
+    }
+
+    /// [`Directory::read_managed`] with every user attribute (the audit).
+    pub async fn read_managed_all(&self, layout: &Layout) -> Result<Snapshot, DirectoryError> {
+        self.read_managed_with(layout, vec!["*".to_string()]).await
+    }
+
+    async fn read_managed_with(
+        &self,
+        layout: &Layout,
+        attrs: Vec<String>,
+    ) -> Result<Snapshot, DirectoryError> {
         let mut snap = Snapshot::default();
         let filter = format!(
             "(|(&(objectClass={})({}={}))(ENTPersonLogin=*))",
@@ -637,7 +683,7 @@ impl Directory {
                 layout.base.as_str(),
                 Scope::Subtree,
                 &filter,
-                read_attrs(),
+                attrs,
             )
             .await
             .map_err(|e| op_err(what(), e))?;

@@ -6,7 +6,10 @@
 //! can be written without looking anything up. The source name is part of
 //! every RDN so that several académies can share one tree.
 
-use crate::model::{dn_key, split_first_rdn, Dn};
+use crate::model::{dn_key, split_first_rdn, Dn, Entry};
+
+/// Description of the branch OUs the sync created.
+pub const BRANCH_MARK: &str = "created by aaf-sync";
 
 /// The managed branches under the configured base DN.
 #[derive(Debug, Clone)]
@@ -37,6 +40,16 @@ impl Layout {
             ("people", &self.people),
             ("groups", &self.groups),
         ]
+    }
+
+    /// The entry of a branch OU the sync creates. Its description marks it
+    /// as the sync's, so that `purge` removes it once empty, and only then.
+    pub fn branch_entry(ou: &str, dn: &Dn) -> Entry {
+        let mut e = Entry::new(dn.clone());
+        e.add("objectClass", ["top", "organizationalUnit"]);
+        e.add("ou", [ou]);
+        e.add("description", [BRANCH_MARK]);
+        e
     }
 
     /// RDN value of a person: `<source>-<id>`.

@@ -38,6 +38,11 @@ impl Perimeter {
         ok
     }
 
+    /// True when every structure is in the perimeter (`all = true`).
+    pub fn is_all(&self) -> bool {
+        self.all
+    }
+
     /// True when a UAI is in the configured perimeter.
     pub fn uai_configured(&self, uai: &str) -> bool {
         self.all || self.uai.contains(&uai.trim().to_ascii_uppercase())

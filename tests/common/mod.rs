@@ -568,5 +568,51 @@ pub fn offline_config(
         },
         metrics_file: None,
         journal_keep_days: 30,
+        audit_allowed_attributes: Vec::new(),
     }
+}
+
+/// Drops the records of `category` whose index fails `keep`; returns how
+/// many were dropped. Works on bytes: the tags are ASCII whatever the
+/// file's encoding.
+pub fn drop_records(dir: &Path, category: &str, keep: impl Fn(usize) -> bool) -> usize {
+    let mut n = 0;
+    let mut dropped = 0;
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .contains(&format!("_{category}_"))
+        })
+        .collect();
+    files.sort();
+    for f in files {
+        let bytes = std::fs::read(&f).unwrap();
+        let find = |from: usize, pat: &[u8]| {
+            bytes[from..]
+                .windows(pat.len())
+                .position(|w| w == pat)
+                .map(|p| p + from)
+        };
+        let mut out = Vec::new();
+        let mut i = 0;
+        while let Some(start) = find(i, b"<addRequest") {
+            out.extend_from_slice(&bytes[i..start]);
+            let end = find(start, b"</addRequest>").unwrap() + "</addRequest>".len();
+            if keep(n) {
+                out.extend_from_slice(&bytes[start..end]);
+            } else {
+                dropped += 1;
+            }
+            n += 1;
+            i = end;
+        }
+        out.extend_from_slice(&bytes[i..]);
+        std::fs::write(&f, out).unwrap();
+    }
+    dropped
 }

@@ -1,0 +1,705 @@
+//! Data subjects' rights (spec §8): `subject export` (access and
+//! portability: everything the directory holds about one person, as one
+//! JSON document described by `schema/subject-export.schema.json`),
+//! `subject erase` (now, with every reference, and blocked from coming back)
+//! and `subject unblock`.
+//!
+//! The documents and plans are built by pure functions from the entries
+//! read; the I/O is the directory's.
+
+use crate::diff::{AttrChange, Change, Plan, Planned};
+use crate::erasure::{self, Erasure};
+use crate::ldap::{Directory, DirectoryError};
+use crate::mapping::{self, layout::Layout, EntryKind};
+use crate::model::{dn_key, escape_filter_value, Dn, Entry};
+use crate::retention::{self, State};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// How the person is named on the command line.
+#[derive(Debug, Clone)]
+pub enum Who {
+    /// `ENTPersonJointure` (`<source>$<id>`) or the bare AAF id.
+    Jointure(String),
+    Login(String),
+    Dn(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SubjectError {
+    #[error("{0}")]
+    Unknown(String),
+    #[error(transparent)]
+    Directory(#[from] DirectoryError),
+}
+
+/// Attributes whose values are never exported (secrets, not data about the
+/// person): their names are listed instead.
+pub const WITHHELD: [&str; 2] = ["userPassword", retention::ATTR_SAVED_PASSWORD];
+
+/// A reference to another entry.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Ref {
+    pub dn: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jointure: Option<String>,
+}
+
+/// A structure the person belongs to.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct StructureRef {
+    pub dn: String,
+    pub uai: Option<String>,
+    pub name: Option<String>,
+    pub jointure: Option<String>,
+}
+
+/// A class or group the person is a member of.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct GroupRef {
+    pub dn: String,
+    pub code: Option<String>,
+    pub name: Option<String>,
+    pub structure: Option<String>,
+}
+
+/// The sync's own state about the person.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SyncState {
+    pub source: Option<String>,
+    pub first_seen: Option<String>,
+    pub last_seen: Option<String>,
+    pub departure: Option<String>,
+    pub deadline: Option<String>,
+    pub disabled: bool,
+}
+
+/// Who the export is about.
+#[derive(Debug, Clone, Serialize)]
+pub struct Person {
+    pub dn: String,
+    /// `Eleve`, `PersRelEleve` or `PersEducNat`.
+    pub category: String,
+    pub jointure: Option<String>,
+    pub login: Option<String>,
+}
+
+/// The export document (`schema/subject-export.schema.json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Export {
+    pub format: &'static str,
+    pub generated_at: String,
+    pub software: String,
+    pub source: String,
+    pub person: Person,
+    /// Every attribute of the entry with its values, those of [`WITHHELD`]
+    /// excepted. Values that are not UTF-8 are given as `base64:<…>`.
+    pub attributes: BTreeMap<String, Vec<String>>,
+    /// Attributes present whose values are not exported (password hashes).
+    pub withheld: Vec<String>,
+    /// Names of the attributes the sync writes from the AAF extraction.
+    pub attributes_from_aaf: Vec<String>,
+    /// Names of the attributes written by others (the ENT, an operator).
+    pub attributes_other: Vec<String>,
+    pub sync_state: SyncState,
+    pub structures: Vec<StructureRef>,
+    pub classes: Vec<GroupRef>,
+    pub groups: Vec<GroupRef>,
+    pub linked_pupils: Vec<Ref>,
+    pub linked_parents: Vec<Ref>,
+}
+
+pub const FORMAT: &str = "aaf-sync-subject-export/1";
+
+fn date_of(e: &Entry, attr: &str) -> Option<String> {
+    e.first(attr)
+        .and_then(retention::parse_generalized_date)
+        .map(crate::aaf::filename::format_date)
+}
+
+/// Builds the export of `person` from the entries that refer to it or that
+/// it refers to (`related`, any order).
+pub fn export_document(
+    person: &Entry,
+    related: &[Entry],
+    source: &str,
+    generated_at: String,
+) -> Export {
+    let kind = EntryKind::of(person).unwrap_or(EntryKind::Staff);
+    let owned = mapping::owned(kind);
+    let by_key: BTreeMap<String, &Entry> = related.iter().map(|e| (e.dn.key(), e)).collect();
+    let key = person.dn.key();
+    let mut attributes = BTreeMap::new();
+    let mut withheld = Vec::new();
+    let (mut from_aaf, mut other) = (Vec::new(), Vec::new());
+    for a in person.attrs.values() {
+        if WITHHELD.iter().any(|w| w.eq_ignore_ascii_case(&a.name)) {
+            withheld.push(a.name.clone());
+        } else {
+            attributes.insert(a.name.clone(), a.values.clone());
+        }
+        let ours = a.name.eq_ignore_ascii_case("objectClass")
+            || owned.iter().any(|o| o.eq_ignore_ascii_case(&a.name));
+        if ours {
+            from_aaf.push(a.name.clone());
+        } else {
+            other.push(a.name.clone());
+        }
+    }
+    let st = State::of(person);
+    let sync_state = SyncState {
+        source: person.first(mapping::ATTR_SOURCE).map(str::to_string),
+        first_seen: date_of(person, mapping::ATTR_FIRST_SEEN),
+        last_seen: date_of(person, retention::ATTR_LAST_SEEN),
+        departure: st.departure.map(crate::aaf::filename::format_date),
+        deadline: st.deadline.map(crate::aaf::filename::format_date),
+        disabled: st.disabled,
+    };
+    let mut structures = Vec::new();
+    let mut classes = Vec::new();
+    let mut groups = Vec::new();
+    let mut pupils = Vec::new();
+    let mut parents = Vec::new();
+    let sref = |e: &Entry| StructureRef {
+        dn: e.dn.to_string(),
+        uai: e.first("ENTStructureUAI").map(str::to_string),
+        name: e.first("ENTStructureNomCourant").map(str::to_string),
+        jointure: e.first("ENTStructureJointure").map(str::to_string),
+    };
+    let pref = |e: &Entry| Ref {
+        dn: e.dn.to_string(),
+        jointure: e.first("ENTPersonJointure").map(str::to_string),
+    };
+    // what the person refers to
+    for attr in mapping::DN_VALUED {
+        for v in person.get(attr).unwrap_or(&[]) {
+            let Some(e) = by_key.get(&dn_key(v)) else {
+                continue;
+            };
+            match EntryKind::of(e) {
+                Some(EntryKind::Structure) => structures.push(sref(e)),
+                Some(EntryKind::Pupil) => pupils.push(pref(e)),
+                Some(EntryKind::Parent) => parents.push(pref(e)),
+                _ => {}
+            }
+        }
+    }
+    // what refers to the person
+    for e in related {
+        let refers = mapping::DN_VALUED
+            .iter()
+            .any(|a| e.get(a).unwrap_or(&[]).iter().any(|v| dn_key(v) == key));
+        if !refers {
+            continue;
+        }
+        let g = || GroupRef {
+            dn: e.dn.to_string(),
+            code: e.first("aafSyncCode").map(str::to_string),
+            name: e.first("description").map(str::to_string),
+            structure: e.first("aafSyncStructure").map(str::to_string),
+        };
+        match EntryKind::of(e) {
+            Some(EntryKind::Classe) => classes.push(g()),
+            Some(EntryKind::Groupe) => groups.push(g()),
+            Some(EntryKind::Pupil) => pupils.push(pref(e)),
+            Some(EntryKind::Parent) => parents.push(pref(e)),
+            _ => {}
+        }
+    }
+    // the structures of the classes and groups too
+    for s in classes
+        .iter()
+        .chain(groups.iter())
+        .filter_map(|g| g.structure.as_ref())
+    {
+        if let Some(e) = by_key.get(&dn_key(s)) {
+            structures.push(sref(e));
+        }
+    }
+    for v in [&mut pupils, &mut parents] {
+        v.sort();
+        v.dedup();
+    }
+    structures.sort();
+    structures.dedup();
+    classes.sort();
+    groups.sort();
+    Export {
+        format: FORMAT,
+        generated_at,
+        software: format!("aaf-sync {}", env!("CARGO_PKG_VERSION")),
+        source: source.to_string(),
+        person: Person {
+            dn: person.dn.to_string(),
+            category: kind.as_str().to_string(),
+            jointure: person.first("ENTPersonJointure").map(str::to_string),
+            login: person.first("ENTPersonLogin").map(str::to_string),
+        },
+        attributes,
+        withheld,
+        attributes_from_aaf: from_aaf,
+        attributes_other: other,
+        sync_state,
+        structures,
+        classes,
+        groups,
+        linked_pupils: pupils,
+        linked_parents: parents,
+    }
+}
+
+/// The plan that erases `person`: the erasure recorded first (so that a
+/// run cut short never lets the next sync recreate them), then every value
+/// that refers to them removed from `referring` (a class or group left
+/// without members is deleted: `groupOfNames` needs one), then the entry.
+pub fn erase_plan(
+    layout: &Layout,
+    person: &Entry,
+    referring: &[Entry],
+    erasures: Option<&Entry>,
+    erasure: &Erasure,
+) -> Plan {
+    let key = person.dn.key();
+    let mut plan = Plan::default();
+    plan.changes
+        .push(erasure::record_change(layout, erasures, erasure));
+    let is_ref = |attr: &str, v: &str| {
+        if mapping::DN_VALUED
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(attr))
+        {
+            return dn_key(v) == key;
+        }
+        // `<parent DN>$<code>`
+        attr.eq_ignore_ascii_case("ENTEleveAutoriteParentale")
+            && v.rsplit_once('$').is_some_and(|(d, _)| dn_key(d) == key)
+    };
+    for e in referring {
+        if e.dn.key() == key {
+            continue;
+        }
+        let kind = EntryKind::of(e).unwrap_or(EntryKind::Control);
+        let mut changes = Vec::new();
+        let mut empties_group = false;
+        for a in e.attrs.values() {
+            let gone: Vec<String> = a
+                .values
+                .iter()
+                .filter(|v| is_ref(&a.name, v))
+                .cloned()
+                .collect();
+            if gone.is_empty() {
+                continue;
+            }
+            if a.name.eq_ignore_ascii_case("member") && gone.len() == a.values.len() {
+                empties_group = true;
+            }
+            changes.push(AttrChange::Delete {
+                attr: a.name.clone(),
+                values: gone,
+            });
+        }
+        if changes.is_empty() {
+            continue;
+        }
+        let change = if empties_group {
+            Change::Delete { dn: e.dn.clone() }
+        } else {
+            Change::Modify {
+                dn: e.dn.clone(),
+                changes,
+            }
+        };
+        plan.changes.push(Planned {
+            kind,
+            phase: 1,
+            change,
+        });
+    }
+    plan.changes.push(Planned {
+        kind: EntryKind::of(person).unwrap_or(EntryKind::Staff),
+        phase: 2,
+        change: Change::Delete {
+            dn: person.dn.clone(),
+        },
+    });
+    plan.sort();
+    plan
+}
+
+/// The filter finding the entries that refer to `dn`.
+pub fn referring_filter(dn: &Dn) -> String {
+    let v = escape_filter_value(dn.as_str());
+    let mut f = String::from("(|");
+    for a in mapping::DN_VALUED {
+        f.push_str(&format!("({a}={v})"));
+    }
+    f.push(')');
+    f
+}
+
+/// Finds the managed person `who` names.
+pub async fn find(dir: &Directory, layout: &Layout, who: &Who) -> Result<Entry, SubjectError> {
+    let managed = format!(
+        "(&(objectClass={})({}={})(objectClass=ENTPerson)",
+        mapping::STATE_CLASS,
+        mapping::ATTR_SOURCE,
+        escape_filter_value(&layout.source)
+    );
+    let (base, filter, what) = match who {
+        Who::Jointure(j) => {
+            let j = if j.contains('$') {
+                j.clone()
+            } else {
+                layout.jointure(j)
+            };
+            (
+                layout.people.clone(),
+                format!("{managed}(ENTPersonJointure={}))", escape_filter_value(&j)),
+                "jointure",
+            )
+        }
+        Who::Login(l) => (
+            layout.people.clone(),
+            format!("{managed}(ENTPersonLogin={}))", escape_filter_value(l)),
+            "login",
+        ),
+        Who::Dn(d) => (Dn::new(d.clone()), format!("{managed})"), "DN"),
+    };
+    let found = match dir.search(&base, &filter, &["*"]).await {
+        Ok(v) => v,
+        // a DN outside the tree
+        Err(_) if matches!(who, Who::Dn(_)) => Vec::new(),
+        Err(e) => return Err(e.into()),
+    };
+    let found: Vec<Entry> = match who {
+        Who::Dn(d) => found
+            .into_iter()
+            .filter(|e| e.dn.key() == dn_key(d))
+            .collect(),
+        _ => found,
+    };
+    match found.len() {
+        1 => Ok(found
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| Entry::new(Dn::new("")))),
+        0 => Err(SubjectError::Unknown(format!(
+            "no person of source {} with that {what} under {}: nothing exported or erased",
+            layout.source, layout.base
+        ))),
+        n => Err(SubjectError::Unknown(format!(
+            "{n} people match that {what}: name one by --jointure or --dn"
+        ))),
+    }
+}
+
+/// Reads what an export or an erasure needs: the person and the entries
+/// they refer to or that refer to them.
+pub async fn gather(
+    dir: &Directory,
+    layout: &Layout,
+    who: &Who,
+) -> Result<(Entry, Vec<Entry>), SubjectError> {
+    let person = find(dir, layout, who).await?;
+    let mut related = dir
+        .search(&layout.base, &referring_filter(&person.dn), &["*"])
+        .await?;
+    let mut wanted: Vec<String> = mapping::DN_VALUED
+        .iter()
+        .flat_map(|a| person.get(a).unwrap_or(&[]).to_vec())
+        .collect();
+    // structures of the classes and groups
+    for e in &related {
+        wanted.extend(e.get("aafSyncStructure").unwrap_or(&[]).iter().cloned());
+    }
+    wanted.sort_by_key(|d| dn_key(d));
+    wanted.dedup_by_key(|d| dn_key(d));
+    for d in wanted {
+        if related.iter().any(|e| e.dn.key() == dn_key(&d)) {
+            continue;
+        }
+        if let Some(e) = dir.read_entry(&Dn::new(d)).await? {
+            related.push(e);
+        }
+    }
+    Ok((person, related))
+}
+
+fn connect_err(e: DirectoryError) -> SubjectError {
+    SubjectError::Directory(e)
+}
+
+/// `subject export`.
+pub async fn export(cfg: &crate::config::Config, who: &Who) -> Result<Export, SubjectError> {
+    let layout = Layout::new(&cfg.ldap.base_dn, &cfg.source);
+    let dir = Directory::connect_n(&cfg.ldap, 1)
+        .await
+        .map_err(connect_err)?;
+    let r = gather(&dir, &layout, who).await;
+    dir.close().await;
+    let (person, related) = r?;
+    let now = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    Ok(export_document(&person, &related, &cfg.source, now))
+}
+
+/// What `subject erase` did (DNs of the managed tree and counts only).
+#[derive(Debug, Clone, Serialize)]
+pub struct Erased {
+    pub dn: String,
+    /// SHA-256 of the jointure, as recorded to block re-creation.
+    pub id_hash: String,
+    pub date: String,
+    /// Entries that referred to the person, cleaned.
+    pub entries_modified: u64,
+    /// Classes or groups deleted because the person was their last member.
+    pub groups_deleted: u64,
+    pub deleted: bool,
+    pub failures: Vec<crate::ldap::Failure>,
+}
+
+/// `subject erase`: the caller holds the run lock.
+pub async fn erase(
+    cfg: &crate::config::Config,
+    jointure: &str,
+    reason: &str,
+    today: time::Date,
+    halt: Option<&crate::ldap::Halt>,
+    done: &mut dyn FnMut(&Planned, Option<&str>),
+) -> Result<Erased, SubjectError> {
+    let layout = Layout::new(&cfg.ldap.base_dn, &cfg.source);
+    let mut dir = Directory::connect(&cfg.ldap).await.map_err(connect_err)?;
+    if let Some(h) = halt {
+        dir.share_halt(h);
+    }
+    let r = erase_inner(&dir, &layout, jointure, reason, today, done).await;
+    dir.close().await;
+    r
+}
+
+async fn erase_inner(
+    dir: &Directory,
+    layout: &Layout,
+    jointure: &str,
+    reason: &str,
+    today: time::Date,
+    done: &mut dyn FnMut(&Planned, Option<&str>),
+) -> Result<Erased, SubjectError> {
+    let (person, related) = gather(dir, layout, &Who::Jointure(jointure.to_string())).await?;
+    let j = person
+        .first("ENTPersonJointure")
+        .unwrap_or(jointure)
+        .to_string();
+    let id = mapping::id_of_jointure(&j, &layout.source).unwrap_or(&j);
+    let e = Erasure {
+        hash: erasure::id_hash(&layout.source, id),
+        date: crate::aaf::filename::format_date(today),
+        // one line: the value is `hash date reason`
+        reason: reason.split_whitespace().collect::<Vec<_>>().join(" "),
+    };
+    let current = dir.read_entry(&erasure::erasures_dn(layout)).await?;
+    let referring: Vec<Entry> = related
+        .into_iter()
+        .filter(|r| {
+            mapping::DN_VALUED.iter().any(|a| {
+                r.get(a)
+                    .unwrap_or(&[])
+                    .iter()
+                    .any(|v| dn_key(v) == person.dn.key())
+            })
+        })
+        .collect();
+    let plan = erase_plan(layout, &person, &referring, current.as_ref(), &e);
+    let outcome = dir.apply(&plan, done).await;
+    let failed = |dn: &Dn| outcome.failures.iter().any(|f| f.dn.key() == dn.key());
+    let mut out = Erased {
+        dn: person.dn.to_string(),
+        id_hash: e.hash.clone(),
+        date: e.date.clone(),
+        entries_modified: 0,
+        groups_deleted: 0,
+        deleted: false,
+        failures: outcome.failures.clone(),
+    };
+    for p in plan.changes.iter().filter(|p| p.phase == 1) {
+        if failed(p.change.dn()) {
+            continue;
+        }
+        match p.change {
+            Change::Delete { .. } => out.groups_deleted += 1,
+            _ => out.entries_modified += 1,
+        }
+    }
+    out.deleted = !failed(&person.dn) && outcome.halted.is_none();
+    if let Some(why) = outcome.halted {
+        return Err(SubjectError::Directory(DirectoryError::Op {
+            what: "erase".into(),
+            reason: format!("{why}; run the erasure again"),
+        }));
+    }
+    Ok(out)
+}
+
+/// `subject unblock`: lifts the erasure of `jointure` (the next sync
+/// recreates the person if the extraction carries them). Returns how many
+/// records were lifted (0: none was recorded).
+pub async fn unblock(cfg: &crate::config::Config, jointure: &str) -> Result<u64, SubjectError> {
+    let layout = Layout::new(&cfg.ldap.base_dn, &cfg.source);
+    let id = mapping::id_of_jointure(jointure, &layout.source).unwrap_or(jointure);
+    let hash = erasure::id_hash(&layout.source, id);
+    let dir = Directory::connect_n(&cfg.ldap, 1)
+        .await
+        .map_err(connect_err)?;
+    let dn = erasure::erasures_dn(&layout);
+    let current = dir.read_entry(&dn).await?;
+    let values: Vec<String> = current
+        .as_ref()
+        .and_then(|e| e.get(erasure::ATTR_ERASED))
+        .unwrap_or(&[])
+        .iter()
+        .filter(|v| Erasure::parse(v).is_some_and(|x| x.hash == hash))
+        .cloned()
+        .collect();
+    let n = values.len() as u64;
+    if n > 0 {
+        let mut plan = Plan::default();
+        plan.changes.push(Planned {
+            kind: EntryKind::Control,
+            phase: 0,
+            change: Change::Modify {
+                dn,
+                changes: vec![AttrChange::Delete {
+                    attr: erasure::ATTR_ERASED.into(),
+                    values,
+                }],
+            },
+        });
+        let o = dir.apply(&plan, &mut |_, _| {}).await;
+        if let Some(f) = o.failures.first() {
+            dir.close().await;
+            return Err(SubjectError::Directory(DirectoryError::Op {
+                what: format!("unblock {}", f.dn),
+                reason: f.error.clone(),
+            }));
+        }
+    }
+    dir.close().await;
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(dn: &str, attrs: &[(&str, &[&str])]) -> Entry {
+        let mut e = Entry::new(Dn::new(dn));
+        for (a, vs) in attrs {
+            e.add(a, vs.iter().copied());
+        }
+        e
+    }
+
+    const P: &str = "uid=AC-1,ou=people,dc=x";
+    const PARENT: &str = "uid=AC-2,ou=people,dc=x";
+    const S: &str = "ENTStructureJointure=AC$9,ou=structures,dc=x";
+    const C: &str = "cn=AC-9-classe-CM1,ou=groups,dc=x";
+
+    fn fixture() -> (Entry, Vec<Entry>) {
+        let pupil = entry(
+            P,
+            &[
+                ("objectClass", &["ENTPerson", "ENTEleve", "aafSyncState"]),
+                ("sn", &["Durand"]),
+                ("userPassword", &["{SSHA}x"]),
+                ("ENTPersonJointure", &["AC$1"]),
+                ("ENTPersonStructRattach", &[S]),
+                ("ENTEleveParents", &[PARENT]),
+                ("ENTEleveAutoriteParentale", &[&format!("{PARENT}$1")]),
+                ("aafSyncSource", &["AC"]),
+                ("aafSyncFirstSeen", &["20250904000000Z"]),
+                ("entPreference", &["dark"]),
+            ],
+        );
+        let related = vec![
+            entry(
+                PARENT,
+                &[
+                    ("objectClass", &["ENTPerson", "ENTAuxPersRelEleve"]),
+                    ("ENTPersonJointure", &["AC$2"]),
+                    ("ENTAuxPersRelEleveEleve", &[P]),
+                ],
+            ),
+            entry(
+                S,
+                &[
+                    ("objectClass", &["ENTStructure"]),
+                    ("ENTStructureUAI", &["0920001A"]),
+                ],
+            ),
+            entry(
+                C,
+                &[
+                    ("objectClass", &["groupOfNames", "ENTClasse"]),
+                    ("member", &[P]),
+                    ("aafSyncCode", &["CM1"]),
+                    ("aafSyncStructure", &[S]),
+                ],
+            ),
+        ];
+        (pupil, related)
+    }
+
+    #[test]
+    fn the_export_holds_the_entry_its_links_and_its_state() {
+        let (pupil, related) = fixture();
+        let x = export_document(&pupil, &related, "AC", "t".into());
+        assert_eq!(x.person.category, "Eleve");
+        assert_eq!(x.attributes["sn"], ["Durand"]);
+        assert!(!x.attributes.contains_key("userPassword"));
+        assert_eq!(x.withheld, ["userPassword"]);
+        assert!(x.attributes_other.contains(&"entPreference".to_string()));
+        assert!(x.attributes_from_aaf.contains(&"sn".to_string()));
+        assert_eq!(x.sync_state.first_seen.as_deref(), Some("2025-09-04"));
+        assert_eq!(x.structures.len(), 1);
+        assert_eq!(x.structures[0].uai.as_deref(), Some("0920001A"));
+        assert_eq!(x.classes[0].code.as_deref(), Some("CM1"));
+        assert_eq!(
+            x.linked_parents,
+            [Ref {
+                dn: PARENT.into(),
+                jointure: Some("AC$2".into())
+            }]
+        );
+        assert!(x.linked_pupils.is_empty());
+    }
+
+    #[test]
+    fn erasing_removes_every_reference_then_the_entry() {
+        let (pupil, mut related) = fixture();
+        let layout = Layout::new("dc=x", "AC");
+        let e = Erasure {
+            hash: erasure::id_hash("AC", "1"),
+            date: "2026-11-24".into(),
+            reason: "r".into(),
+        };
+        // the parent refers to the pupil; the pupil's own links go with it
+        related.push(pupil.clone());
+        let plan = erase_plan(&layout, &pupil, &related, None, &e);
+        let ops: Vec<(String, &str)> = plan
+            .changes
+            .iter()
+            .map(|p| (p.change.dn().to_string(), p.change.op_name()))
+            .collect();
+        assert_eq!(
+            ops,
+            [
+                ("cn=aaf-sync-erasures-AC,dc=x".to_string(), "add"),
+                (C.to_string(), "delete"),
+                (PARENT.to_string(), "modify"),
+                (P.to_string(), "delete"),
+            ]
+        );
+    }
+}

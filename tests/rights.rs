@@ -1,0 +1,587 @@
+//! Data-protection tooling against a real slapd: subject export checked
+//! field by field against the directory (and the JSON Schema), erasure with
+//! every reference and the block that keeps the next syncs from recreating
+//! the person, purge with its certificate, and the minimisation audit.
+
+mod common;
+
+use aaf_sync::generator::{generate, GenConfig};
+use common::*;
+use std::path::Path;
+
+struct Fixture {
+    ldap: Slapd,
+    tmp: tempfile::TempDir,
+    config: String,
+    x: String,
+}
+
+fn setup() -> Fixture {
+    let ldap = Slapd::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let g = generate(
+        &GenConfig {
+            schools: 2,
+            pupils_per_school: 20,
+            ..Default::default()
+        },
+        &tmp.path().join("x"),
+    )
+    .unwrap();
+    let config = ldap
+        .config(tmp.path(), &g.uai_inside, "")
+        .display()
+        .to_string();
+    let x = tmp.path().join("x").display().to_string();
+    aaf_sync_ok(&["sync", "--config", &config, "--now", "2025-09-04", &x], 0);
+    Fixture {
+        ldap,
+        tmp,
+        config,
+        x,
+    }
+}
+
+fn people() -> String {
+    format!("ou=people,{BASE}")
+}
+
+/// A person of the class `object_class` that has every attribute in `with`.
+fn pick(l: &Slapd, object_class: &str, with: &[&str]) -> (String, Attrs) {
+    let mut f = format!("(&(objectClass={object_class})");
+    for a in with {
+        f.push_str(&format!("({a}=*)"));
+    }
+    f.push(')');
+    l.entries(&people(), &f, &["*"])
+        .into_iter()
+        .next()
+        .expect("a person")
+}
+
+fn export(f: &Fixture, how: &[&str]) -> serde_json::Value {
+    let mut args = vec!["subject", "export", "--config", f.config.as_str()];
+    args.extend_from_slice(how);
+    let (out, _) = aaf_sync_ok(&args, 0);
+    serde_json::from_str(&out).unwrap()
+}
+
+fn validate(doc: &serde_json::Value) {
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/subject-export.schema.json");
+    let tmp = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(tmp.path(), doc.to_string()).unwrap();
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import json,sys,jsonschema; jsonschema.validate(json.load(open(sys.argv[2])), json.load(open(sys.argv[1])))",
+        ])
+        .arg(&schema)
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "export does not match the JSON Schema (python3-jsonschema; scripts/install-deps.sh installs it): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The export's attributes, as the directory holds them (names lower case,
+/// values sorted).
+fn exported_attrs(doc: &serde_json::Value) -> Attrs {
+    doc["attributes"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| {
+            let mut vs: Vec<String> = v
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap().to_string())
+                .collect();
+            vs.sort();
+            (k.to_lowercase(), vs)
+        })
+        .collect()
+}
+
+fn sorted_values(a: &Attrs) -> Attrs {
+    a.iter()
+        .map(|(k, v)| {
+            let mut v = v.clone();
+            v.sort();
+            (k.clone(), v)
+        })
+        .collect()
+}
+
+fn dns(doc: &serde_json::Value, key: &str) -> Vec<String> {
+    let mut v: Vec<String> = doc[key]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["dn"].as_str().unwrap().to_lowercase())
+        .collect();
+    v.sort();
+    v
+}
+
+fn lower_sorted(v: Option<&Vec<String>>) -> Vec<String> {
+    let mut v: Vec<String> = v
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|s| s.to_lowercase())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn export_of_a_pupil_a_parent_and_a_staff_member_matches_the_directory() {
+    let f = setup();
+    // a password and an ENT attribute written by others
+    let (pdn, _) = pick(&f.ldap, "ENTEleve", &["ENTEleveParents"]);
+    f.ldap.modify(&format!(
+        "dn: {pdn}\nchangetype: modify\nreplace: userPassword\nuserPassword: {{SSHA}}secret-hash\n\
+         -\nreplace: description\ndescription: note by the ENT\n"
+    ));
+    let (_, pupil) = pick(&f.ldap, "ENTEleve", &["ENTEleveParents", "userPassword"]);
+    let jointure = pupil["entpersonjointure"][0].clone();
+    let doc = export(&f, &["--jointure", &jointure]);
+    validate(&doc);
+    let mut want = sorted_values(&pupil);
+    want.remove("userpassword");
+    assert_eq!(
+        exported_attrs(&doc),
+        want,
+        "every attribute, field by field"
+    );
+    assert_eq!(doc["withheld"], serde_json::json!(["userPassword"]));
+    assert!(!doc.to_string().contains("secret-hash"));
+    assert!(doc["attributes_other"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a == "description"));
+    assert_eq!(doc["person"]["category"], "Eleve");
+    assert_eq!(doc["person"]["dn"].as_str().unwrap().to_lowercase(), pdn);
+    assert_eq!(doc["sync_state"]["first_seen"], "2025-09-04");
+    assert_eq!(doc["sync_state"]["disabled"], false);
+    assert_eq!(
+        dns(&doc, "linked_parents"),
+        lower_sorted(pupil.get("enteleveparents"))
+    );
+    let mut classes: Vec<String> = f
+        .ldap
+        .entries(
+            &format!("ou=groups,{BASE}"),
+            &format!("(&(objectClass=ENTClasse)(member={pdn}))"),
+            &["1.1"],
+        )
+        .into_keys()
+        .collect();
+    classes.sort();
+    assert!(!classes.is_empty());
+    assert_eq!(dns(&doc, "classes"), classes);
+    assert_eq!(
+        dns(&doc, "structures"),
+        lower_sorted(pupil.get("entpersonstructrattach"))
+    );
+    // the same person by login and by DN
+    let login = pupil["entpersonlogin"][0].clone();
+    assert_eq!(
+        export(&f, &["--login", &login])["attributes"],
+        doc["attributes"]
+    );
+    assert_eq!(export(&f, &["--dn", &pdn])["attributes"], doc["attributes"]);
+
+    // a parent: their pupils as references
+    let parent_dn = pupil["enteleveparents"][0].to_lowercase();
+    let parent = f
+        .ldap
+        .entries(&parent_dn, "(objectClass=*)", &["*"])
+        .remove(&parent_dn)
+        .unwrap();
+    let doc = export(&f, &["--dn", &parent_dn]);
+    validate(&doc);
+    assert_eq!(exported_attrs(&doc), sorted_values(&parent));
+    assert_eq!(doc["person"]["category"], "PersRelEleve");
+    assert_eq!(
+        dns(&doc, "linked_pupils"),
+        lower_sorted(
+            parent
+                .get("entauxperseleveeleve")
+                .or(parent.get("entauxpersreleleveeleve"))
+        )
+    );
+    assert!(dns(&doc, "linked_pupils").contains(&pdn));
+
+    // a staff member
+    let (sdn, staff) = pick(&f.ldap, "ENTAuxEnseignant", &[]);
+    let doc = export(&f, &["--jointure", &staff["entpersonjointure"][0]]);
+    validate(&doc);
+    assert_eq!(exported_attrs(&doc), sorted_values(&staff));
+    assert_eq!(doc["person"]["category"], "PersEducNat");
+    assert_eq!(doc["person"]["dn"].as_str().unwrap().to_lowercase(), sdn);
+    assert_eq!(
+        dns(&doc, "structures"),
+        lower_sorted(staff.get("entpersonstructrattach"))
+    );
+
+    // unknown: exit 2, clear message
+    let (_, err) = aaf_sync_ok(
+        &[
+            "subject",
+            "export",
+            "--config",
+            &f.config,
+            "--jointure",
+            "AC-CRETEIL$999999999",
+        ],
+        2,
+    );
+    assert!(
+        err.contains("no person of source AC-CRETEIL with that jointure"),
+        "{err}"
+    );
+}
+
+#[test]
+fn erasure_removes_every_reference_and_the_next_syncs_do_not_bring_the_person_back() {
+    let f = setup();
+    let (pdn, pupil) = pick(&f.ldap, "ENTEleve", &["ENTEleveParents"]);
+    let jointure = pupil["entpersonjointure"][0].clone();
+    let referring = |l: &Slapd| {
+        l.entries(
+            BASE,
+            &format!(
+                "(|(member={pdn})(ENTEleveParents={pdn})(ENTAuxPersRelEleveEleve={pdn})(ENTPersonStructRattach={pdn}))"
+            ),
+            &["1.1"],
+        )
+        .len()
+    };
+    assert!(
+        referring(&f.ldap) >= 2,
+        "in a class and linked from a parent"
+    );
+    let (out, err) = aaf_sync_ok(
+        &[
+            "subject",
+            "erase",
+            "--config",
+            &f.config,
+            "--jointure",
+            &jointure,
+            "--reason",
+            "instruction DSDEN 2026-117",
+            "--now",
+            "2026-11-24",
+        ],
+        0,
+    );
+    let x: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(x["deleted"], true, "{err}");
+    assert!(
+        f.ldap.count(
+            &people(),
+            &format!("(ENTPersonJointure={})", jointure.replace('$', "\\24"))
+        ) == 0
+    );
+    assert_eq!(f.ldap.count(BASE, &format!("(entryDN={pdn})")), 0);
+    assert_eq!(referring(&f.ldap), 0, "no reference left");
+    let erasures = f
+        .ldap
+        .entry(&format!("cn=aaf-sync-erasures-AC-CRETEIL,{BASE}"));
+    let v = &erasures["aafsyncerased"][0];
+    assert!(v.ends_with(" 2026-11-24 instruction DSDEN 2026-117"), "{v}");
+    assert!(!v.contains(&jointure), "a hash, not the id");
+
+    // the next sync of the same extraction does not recreate them
+    let r = f.tmp.path().join("r.json");
+    aaf_sync_ok(
+        &[
+            "sync",
+            "--config",
+            &f.config,
+            "--now",
+            "2025-09-04",
+            "--report",
+            r.to_str().unwrap(),
+            &f.x,
+        ],
+        0,
+    );
+    assert_eq!(f.ldap.count(BASE, &format!("(entryDN={pdn})")), 0);
+    assert_eq!(referring(&f.ldap), 0);
+    let rep: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&r).unwrap()).unwrap();
+    assert_eq!(rep["steps"][0]["erasures"]["skipped"], 1);
+
+    // unblock: the next sync brings them back
+    let (_, err) = aaf_sync_ok(
+        &[
+            "subject",
+            "unblock",
+            "--config",
+            &f.config,
+            "--jointure",
+            "AC-CRETEIL$0",
+        ],
+        2,
+    );
+    assert!(err.contains("no erasure recorded"), "{err}");
+    aaf_sync_ok(
+        &[
+            "subject",
+            "unblock",
+            "--config",
+            &f.config,
+            "--jointure",
+            &jointure,
+        ],
+        0,
+    );
+    aaf_sync_ok(
+        &["sync", "--config", &f.config, "--now", "2025-09-04", &f.x],
+        0,
+    );
+    assert_eq!(f.ldap.count(BASE, &format!("(entryDN={pdn})")), 1);
+    assert!(referring(&f.ldap) >= 2);
+
+    // erased again, then an extraction without them lifts the block
+    aaf_sync_ok(
+        &[
+            "subject",
+            "erase",
+            "--config",
+            &f.config,
+            "--jointure",
+            &jointure,
+            "--reason",
+            "again",
+        ],
+        0,
+    );
+    let x2 = f.tmp.path().join("x2");
+    generate(
+        &GenConfig {
+            schools: 2,
+            pupils_per_school: 20,
+            date: "20250911".into(),
+            ..Default::default()
+        },
+        &x2,
+    )
+    .unwrap();
+    let id = jointure.split('$').nth(1).unwrap().to_string();
+    // remove that one pupil's record
+    for e in std::fs::read_dir(&x2).unwrap() {
+        let p = e.unwrap().path();
+        if !p.to_str().unwrap().contains("_Eleve_") {
+            continue;
+        }
+        let bytes = std::fs::read(&p).unwrap();
+        let needle = format!("<id>{id}</id>");
+        let Some(at) = bytes
+            .windows(needle.len())
+            .position(|w| w == needle.as_bytes())
+        else {
+            continue;
+        };
+        let start = bytes[..at]
+            .windows(11)
+            .rposition(|w| w == b"<addRequest")
+            .unwrap();
+        let end = at
+            + bytes[at..]
+                .windows(13)
+                .position(|w| w == b"</addRequest>")
+                .unwrap()
+            + 13;
+        let mut out = bytes[..start].to_vec();
+        out.extend_from_slice(&bytes[end..]);
+        std::fs::write(&p, out).unwrap();
+    }
+    let r2 = f.tmp.path().join("r2.json");
+    aaf_sync_ok(
+        &[
+            "sync",
+            "--config",
+            &f.config,
+            "--now",
+            "2025-09-11",
+            "--report",
+            r2.to_str().unwrap(),
+            x2.to_str().unwrap(),
+        ],
+        0,
+    );
+    let rep: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&r2).unwrap()).unwrap();
+    assert_eq!(rep["steps"][0]["erasures"]["lifted"], 1);
+    let erasures = f
+        .ldap
+        .entry(&format!("cn=aaf-sync-erasures-AC-CRETEIL,{BASE}"));
+    assert!(!erasures.contains_key("aafsyncerased"), "{erasures:?}");
+}
+
+#[test]
+fn purge_leaves_only_what_the_sync_does_not_manage_and_certifies_it() {
+    let f = setup();
+    // entries the sync does not manage
+    f.ldap.modify(&format!(
+        "dn: uid=admin-local,ou=people,{BASE}\nchangetype: add\nobjectClass: inetOrgPerson\n\
+         uid: admin-local\ncn: Local Admin\nsn: Admin\n\n\
+         dn: ou=apps,{BASE}\nchangetype: add\nobjectClass: organizationalUnit\nou: apps\n"
+    ));
+    let count = |filter: &str| f.ldap.count(BASE, filter) as u64;
+    let before_pupils = count("(objectClass=ENTEleve)");
+    let before_classes = count("(objectClass=ENTClasse)");
+    let sn = f
+        .ldap
+        .entries(&people(), "(objectClass=ENTEleve)", &["sn"])
+        .into_values()
+        .next()
+        .unwrap()["sn"][0]
+        .clone();
+    let work = f.tmp.path().join("work");
+    assert!(work.join("journal").is_dir());
+
+    let (_, err) = aaf_sync_ok(
+        &[
+            "purge",
+            "--config",
+            &f.config,
+            "--confirm",
+            "dc=other,dc=org",
+            "--reference",
+            "CONV-1",
+        ],
+        2,
+    );
+    assert!(err.contains("--confirm must repeat the base DN"), "{err}");
+    assert!(count("(objectClass=ENTEleve)") > 0);
+
+    let out_dir = f.tmp.path().join("certs");
+    let (text, _) = aaf_sync_ok(
+        &[
+            "purge",
+            "--config",
+            &f.config,
+            "--confirm",
+            "DC=example, DC=org",
+            "--reference",
+            "convention 2024-17 end",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ],
+        0,
+    );
+    assert!(
+        text.contains("CERTIFICATE OF DELETION OF PERSONAL DATA"),
+        "{text}"
+    );
+    let left: Vec<String> = f
+        .ldap
+        .entries(BASE, "(objectClass=*)", &["1.1"])
+        .into_keys()
+        .collect();
+    assert_eq!(
+        left,
+        [
+            "dc=example,dc=org".to_string(),
+            format!("ou=apps,{BASE}"),
+            format!("ou=people,{BASE}"),
+            format!("uid=admin-local,ou=people,{BASE}"),
+        ],
+        "only what the sync does not manage"
+    );
+    let certs: Vec<_> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let json = certs
+        .iter()
+        .find(|p| p.extension().unwrap() == "json")
+        .unwrap();
+    let c: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    assert_eq!(c["before"]["Eleve"], before_pupils);
+    assert_eq!(c["before"]["ENTClasse"], before_classes);
+    assert_eq!(c["after"]["Eleve"], 0);
+    assert!(c["after"].as_object().unwrap().values().all(|v| v == 0));
+    assert_eq!(c["complete"], true);
+    assert_eq!(c["reference"], "convention 2024-17 end");
+    assert_eq!(c["deleted_ids_sha256"].as_str().unwrap().len(), 64);
+    let total: u64 = c["before"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(c["deleted_entries"], total);
+    assert!(
+        c["branches_removed"].as_array().unwrap().len() == 2,
+        "ou=structures and ou=groups: {c}"
+    );
+    let all_text = std::fs::read_to_string(json).unwrap() + &text;
+    assert!(
+        !all_text.contains(&sn),
+        "no personal data in the certificate"
+    );
+    assert!(!work.join("journal").exists() && !work.join("plans").exists());
+}
+
+#[test]
+fn audit_finds_planted_violations_and_passes_a_clean_tree() {
+    let f = setup();
+    let (out, _) = aaf_sync_ok(&["audit", "--config", &f.config, "--now", "2025-09-05"], 0);
+    assert!(out.contains("no finding"), "{out}");
+
+    let (sdn, _) = pick(&f.ldap, "ENTAuxEnseignant", &[]);
+    f.ldap.modify(&format!(
+        "dn: {sdn}\nchangetype: modify\nadd: ENTPersonAdresse\nENTPersonAdresse: 1 rue planted\n"
+    ));
+    let (pdn, _) = pick(&f.ldap, "ENTEleve", &[]);
+    f.ldap.modify(&format!(
+        "dn: {pdn}\nchangetype: modify\nreplace: aafSyncDepartureDate\naafSyncDepartureDate: 20250601000000Z\n\
+         -\nreplace: aafSyncDeadline\naafSyncDeadline: 20250901000000Z\n"
+    ));
+    let (out, _) = aaf_sync_ok(
+        &[
+            "audit",
+            "--config",
+            &f.config,
+            "--now",
+            "2025-09-05",
+            "--format",
+            "json",
+        ],
+        1,
+    );
+    let a: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let found: Vec<(String, String)> = a["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x["rule"].as_str().unwrap().to_string(),
+                x["dn"].as_str().unwrap().to_lowercase(),
+            )
+        })
+        .collect();
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(
+        found.contains(&("staff_address".into(), sdn.clone())),
+        "{found:?}"
+    );
+    assert!(
+        found.contains(&("retention_overdue".into(), pdn.clone())),
+        "{found:?}"
+    );
+    assert!(!out.contains("planted"), "names, never values");
+}
