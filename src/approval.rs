@@ -43,6 +43,8 @@ fn approvals_dir(work_dir: &Path) -> PathBuf {
 /// rename so that a reader never sees half a plan.
 pub fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
+    // a leftover of a run killed while writing
+    let _ = std::fs::remove_file(&tmp);
     {
         let mut f = crate::inputs::archive::private_file(&tmp)?;
         f.write_all(data)?;
