@@ -194,13 +194,16 @@ impl Entry {
                 name: name.to_string(),
                 values: Vec::new(),
             });
+        // one pass over the values already there, not one per value added:
+        // group member lists run into the hundreds
+        let mut seen: std::collections::HashSet<String> =
+            attr.values.iter().map(|x| x.to_lowercase()).collect();
         for v in values {
             let v: String = v.into();
             if v.is_empty() {
                 continue;
             }
-            let lower = v.to_lowercase();
-            if !attr.values.iter().any(|x| x.to_lowercase() == lower) {
+            if seen.insert(v.to_lowercase()) {
                 attr.values.push(v);
             }
         }
@@ -232,9 +235,23 @@ impl Entry {
     }
 
     pub fn get(&self, name: &str) -> Option<&[String]> {
-        self.attrs
-            .get(&name.to_ascii_lowercase())
-            .map(|a| a.values.as_slice())
+        // called for every attribute of every entry: lower-case the name on
+        // the stack rather than allocating
+        let mut buf = [0u8; 64];
+        let key = match name.as_bytes() {
+            b if b.len() <= buf.len() && b.is_ascii() => {
+                let k = &mut buf[..b.len()];
+                k.copy_from_slice(b);
+                k.make_ascii_lowercase();
+                std::str::from_utf8(k).ok()
+            }
+            _ => None,
+        };
+        match key {
+            Some(k) => self.attrs.get(k),
+            None => self.attrs.get(&name.to_ascii_lowercase()),
+        }
+        .map(|a| a.values.as_slice())
     }
 
     pub fn first(&self, name: &str) -> Option<&str> {
