@@ -75,6 +75,17 @@ fn dn_line(out: &mut String, dn: &Dn) {
     line(out, "dn", dn.as_str());
 }
 
+/// One entry as an LDIF content record (for `slapadd`), blank line after.
+pub fn entry_record(out: &mut String, entry: &crate::model::Entry) {
+    dn_line(out, &entry.dn);
+    for a in entry.attrs.values() {
+        for v in &a.values {
+            line(out, &a.name, v);
+        }
+    }
+    out.push('\n');
+}
+
 /// The plan as LDIF (password moves as comments: no values known).
 pub fn render(plan: &Plan) -> String {
     let mut out = String::from("version: 1\n\n");

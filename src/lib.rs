@@ -25,6 +25,7 @@ pub mod diff;
 pub mod erasure;
 pub mod fetch;
 pub mod generator;
+pub mod initial;
 pub mod inputs;
 pub mod journal;
 pub mod ldap;

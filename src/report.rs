@@ -82,6 +82,11 @@ pub struct StepReport {
     pub plan: PlanCounts,
     /// Departures, disables, restores and deletions, by category (AAF ids).
     pub lifecycle: Lifecycle,
+    /// Time reading and mapping the files, and their size.
+    #[serde(skip)]
+    pub parse_secs: f64,
+    #[serde(skip)]
+    pub parse_bytes: u64,
     /// Records of people erased on request, skipped; blocks lifted.
     pub erasures: crate::erasure::BlockStats,
     pub applied: Option<ApplyOutcome>,
@@ -122,6 +127,38 @@ pub struct Report {
     pub journal: Option<String>,
     /// The holder of a stale run lock this run took over (it died).
     pub lock_taken_over_from: Option<String>,
+    /// Time per phase and memory: what the benchmarks read.
+    pub perf: Perf,
+}
+
+/// Durations of the phases of a run, and its peak memory.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Perf {
+    /// Reading the managed tree from the directory.
+    pub read_secs: f64,
+    pub read_entries: u64,
+    /// Parsing and mapping the extraction files.
+    pub parse_secs: f64,
+    pub parse_bytes: u64,
+    /// Diff and lifecycle decisions.
+    pub plan_secs: f64,
+    /// Writing to the directory.
+    pub apply_secs: f64,
+    pub apply_operations: u64,
+    /// Peak resident memory of the process (VmHWM), MiB.
+    pub peak_rss_mib: f64,
+}
+
+/// Peak resident memory of this process, MiB (Linux; 0 elsewhere).
+pub fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 /// The safety rails' verdict on a run.

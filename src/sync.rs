@@ -175,6 +175,7 @@ fn read_files(
     step: &mut StepReport,
 ) -> Result<(), SyncError> {
     let bar = Progress::new("parse", None);
+    let started = std::time::Instant::now();
     let mut xr = ExtractionReport {
         label: extraction.label(),
         kind: format!("{:?}", extraction.kind),
@@ -227,6 +228,13 @@ fn read_files(
         }
     }
     bar.finish();
+    step.parse_secs = started.elapsed().as_secs_f64();
+    step.parse_bytes = extraction
+        .files
+        .iter()
+        .filter_map(|f| std::fs::metadata(&f.path).ok())
+        .map(|m| m.len())
+        .sum();
     step.extraction = Some(xr);
     Ok(())
 }
@@ -462,7 +470,10 @@ async fn plan_and_apply(
             )));
         }
     }
+    let t = std::time::Instant::now();
     let mut snap = dir.read_managed(layout).await?;
+    report.perf.read_secs = t.elapsed().as_secs_f64();
+    report.perf.read_entries = snap.managed.len() as u64;
     tracing::info!(managed = snap.managed.len(), "directory read");
     let erasures = dir.read_entry(&erasure::erasures_dn(layout)).await?;
     let mut blocks = Blocks::from_entry(erasures.as_ref());
@@ -476,6 +487,7 @@ async fn plan_and_apply(
     let n = extractions.len();
     for (i, x) in extractions.iter().enumerate() {
         let mut step = StepReport::default();
+        let t = std::time::Instant::now();
         let planned = plan_extraction(
             cfg,
             layout,
@@ -494,6 +506,9 @@ async fn plan_and_apply(
                 return Err(e);
             }
         };
+        report.perf.parse_secs += step.parse_secs;
+        report.perf.parse_bytes += step.parse_bytes;
+        report.perf.plan_secs += t.elapsed().as_secs_f64() - step.parse_secs;
         holds.extend(guards);
         for (cat, ids) in &step.lifecycle.departed {
             *leaving.entry(cat.clone()).or_default() += ids.len() as u64;
@@ -582,7 +597,10 @@ async fn plan_and_apply(
     dir.ensure_branches(layout, false).await?;
     let first = usize::from(!report.branches_created.is_empty());
     for (i, sp) in out.steps.iter().enumerate().skip(first) {
+        let t = std::time::Instant::now();
         let outcome = apply_step(dir, opts, &sp.label, &sp.plan).await;
+        report.perf.apply_secs += t.elapsed().as_secs_f64();
+        report.perf.apply_operations += sp.plan.changes.len() as u64;
         tracing::info!(extraction = %sp.label, failures = outcome.failures.len(), "plan applied");
         let halted = outcome.halted.clone();
         report.steps[i - first].applied = Some(outcome);

@@ -48,16 +48,21 @@ pub struct Slapd {
 
 impl Slapd {
     pub fn start() -> Slapd {
-        Slapd::start_with(false)
+        Slapd::start_with(false, false)
+    }
+
+    /// A slapd whose database is empty (not even the base entry).
+    pub fn start_empty() -> Slapd {
+        Slapd::start_with(false, true)
     }
 
     /// A slapd with a self-signed CA, StartTLS on the ldap:// port and an
     /// ldaps:// listener.
     pub fn start_tls() -> Slapd {
-        Slapd::start_with(true)
+        Slapd::start_with(true, false)
     }
 
-    fn start_with(tls: bool) -> Slapd {
+    fn start_with(tls: bool, empty: bool) -> Slapd {
         require_slapd();
         let dir = tempfile::tempdir().unwrap();
         for _ in 0..5 {
@@ -71,6 +76,9 @@ impl Slapd {
                     &port.to_string(),
                 ])
                 .env("MDB_FAST", "1");
+            if empty {
+                cmd.env("LDAP_NO_BASE", "1");
+            }
             if tls {
                 cmd.env("LDAP_TLS", "1")
                     .env("LDAPS_PORT", lport.to_string());
@@ -97,6 +105,22 @@ impl Slapd {
             .arg(root().join("scripts/slapd-test-instance.sh"))
             .args(["stop", self.dir.path().join("ldap").to_str().unwrap()])
             .output();
+    }
+
+    /// Loads LDIF offline with `slapadd -q` (the server must be stopped).
+    pub fn slapadd(&self, ldif: &Path) {
+        let out = Command::new("/usr/sbin/slapadd")
+            .arg("-F")
+            .arg(self.dir.path().join("ldap/slapd.d"))
+            .args(["-n", "1", "-q", "-l"])
+            .arg(ldif)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "slapadd: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// Starts the stopped server again on the same data and port.

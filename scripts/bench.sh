@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# bench.sh - end-to-end figures of aaf-sync against a local slapd, each beside
+# the reference OpenLDAP tool measured in the same run on the same server
+# configuration (mdb, dbnosync + writemap, loopback):
+#
+#   bash scripts/bench.sh [SCHOOLS [PUPILS_PER_SCHOOL]]     (default 400 100: ~100k entries)
+#   bash scripts/bench.sh 4000 150                          (~1 million entries)
+#
+# Prints a Markdown table (the rows of BENCHMARKS.md). BENCH_DIR keeps the
+# files (default: a temporary directory, removed at the end). The figures
+# are not asserted anywhere: CI runs `bash scripts/bench.sh 4 20` to keep the
+# script working.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+schools=${1:-400}
+pupils=${2:-100}
+export PATH="$HOME/.cargo/bin:$PATH"
+cargo build --release --quiet --bins
+bin=$root/target/release
+dir=${BENCH_DIR:-$(mktemp -d)}
+mkdir -p "$dir"
+keep=${BENCH_DIR:+1}
+ports=()
+cleanup() {
+  for d in "$dir"/ldap-*; do
+    [ -f "$d/slapd.pid" ] && bash scripts/slapd-test-instance.sh stop "$d" >/dev/null 2>&1 || true
+  done
+  [ -n "$keep" ] || rm -rf "$dir"
+}
+trap cleanup EXIT
+now() { date +%s.%N; }
+secs() { python3 -c "print(f'{$2 - $1:.2f}')"; }
+rate() { python3 -c "print(f'{$1 / max($2, 1e-9):,.0f}')"; }
+ratio() { python3 -c "print(f'{$1 / max($2, 1e-9):.2f}')"; }
+perf() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['perf'][sys.argv[2]])" "$1" "$2"; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+start() { # NAME [empty]
+  local p; p=$(free_port)
+  if [ "${2:-}" = empty ]; then
+    LDAP_NO_BASE=1 MDB_FAST=1 bash scripts/slapd-test-instance.sh start "$dir/ldap-$1" "$p" 2>/dev/null
+  else
+    MDB_FAST=1 bash scripts/slapd-test-instance.sh start "$dir/ldap-$1" "$p" 2>/dev/null
+  fi
+}
+config() { # URL WORKDIR
+  echo secret > "$dir/pw"
+  cat <<EOC
+[ldap]
+url = "$1"
+bind_dn = "cn=admin,dc=example,dc=org"
+bind_password_file = "$dir/pw"
+base_dn = "dc=example,dc=org"
+connections = ${BENCH_CONNECTIONS:-4}
+in_flight = ${BENCH_IN_FLIGHT:-64}
+[source]
+name = "AC-CRETEIL"
+[perimeter]
+all = true
+[paths]
+work_dir = "$2"
+[safety]
+max_departures = 100000000
+max_departures_percent = 100.0
+EOC
+}
+A="-x -D cn=admin,dc=example,dc=org -w secret"
+
+echo "generating $schools schools x $pupils pupils..." >&2
+"$bin/aaf-gen" --out "$dir/c1" --schools "$schools" --schools-outside 0 \
+  --pupils-per-school "$pupils" --part-size 200000 --utf8 >/dev/null
+"$bin/aaf-gen" --out "$dir/d1" --delta --date 20250905 --schools "$schools" --schools-outside 0 \
+  --pupils-per-school "$pupils" --part-size 200000 --utf8 >/dev/null
+xml_mb=$(du -sm "$dir/c1" | cut -f1)
+
+# the reference tools, on the tree aaf-sync would build
+ua=$(start ref empty)
+config "$ua" "$dir/w0" > "$dir/ref.toml"
+"$bin/aaf-sync" export-ldif --config "$dir/ref.toml" --now 2025-09-04 --with-base \
+  --out "$dir/init.ldif" "$dir/c1" 2>/dev/null
+entries=$(grep -c '^dn:' "$dir/init.ldif")
+t0=$(now); ldapadd $A -H "$ua" -f "$dir/init.ldif" >/dev/null; t1=$(now)
+ldapadd_s=$(secs "$t0" "$t1")
+t0=$(now)
+ldapsearch $A -H "$ua" -b dc=example,dc=org -E pr=1000/noprompt -LLL '(objectClass=*)' >"$dir/dump.ldif"
+t1=$(now)
+search_s=$(secs "$t0" "$t1")
+grep '^dn: uid=' "$dir/init.ldif" | sed 's/$/\nchangetype: modify\nreplace: title\ntitle: bench\n/' >"$dir/mods.ldif"
+mods=$(grep -c '^dn:' "$dir/mods.ldif")
+t0=$(now); ldapmodify $A -H "$ua" -f "$dir/mods.ldif" >/dev/null; t1=$(now)
+ldapmodify_s=$(secs "$t0" "$t1")
+bash scripts/slapd-test-instance.sh stop "$dir/ldap-ref" >/dev/null 2>&1
+# slapadd -q, offline, into an empty database
+start slapadd empty >/dev/null
+bash scripts/slapd-test-instance.sh stop "$dir/ldap-slapadd" >/dev/null 2>&1
+t0=$(now); /usr/sbin/slapadd -F "$dir/ldap-slapadd/slapd.d" -n 1 -q -l "$dir/init.ldif"; t1=$(now)
+slapadd_s=$(secs "$t0" "$t1")
+
+# aaf-sync: first sync, no-change Complet, Delta
+ub=$(start sync empty)
+ldapadd $A -H "$ub" >/dev/null <<EOL
+dn: dc=example,dc=org
+objectClass: dcObject
+objectClass: organization
+dc: example
+o: example
+EOL
+config "$ub" "$dir/w1" > "$dir/sync.toml"
+run() { # NAME ARGS... -> wall seconds; report in $dir/NAME.json
+  local name=$1; shift
+  local t0 t1
+  t0=$(now)
+  "$bin/aaf-sync" sync --config "$dir/sync.toml" --report "$dir/$name.json" "$@" >/dev/null 2>"$dir/$name.err" \
+    || { cat "$dir/$name.err" >&2; exit 1; }
+  t1=$(now)
+  secs "$t0" "$t1"
+}
+first_s=$(run first --now 2025-09-04 "$dir/c1")
+same_s=$(run same --now 2025-09-04 "$dir/c1")
+delta_s=$(run delta --now 2025-09-05 "$dir/d1")
+
+p() { perf "$dir/$1.json" "$2"; }
+first_ops=$(p first apply_operations); first_apply=$(p first apply_secs)
+read_n=$(p same read_entries); read_s=$(p same read_secs)
+parse_b=$(p same parse_bytes); parse_s=$(p same parse_secs)
+delta_ops=$(p delta apply_operations); delta_apply=$(p delta apply_secs)
+
+cat <<EOT
+
+| measure ($entries entries, ${xml_mb} MB of XML) | aaf-sync | reference (same run) | ratio |
+|---|---|---|---|
+| write, first sync (entries/s) | $(rate "$first_ops" "$first_apply") | ldapadd $(rate "$entries" "$ldapadd_s") | $(ratio "$(rate "$first_ops" "$first_apply" | tr -d ,)" "$(rate "$entries" "$ldapadd_s" | tr -d ,)") |
+| read of the managed tree (entries/s) | $(rate "$read_n" "$read_s") | ldapsearch paged $(rate "$entries" "$search_s") | $(ratio "$(rate "$read_n" "$read_s" | tr -d ,)" "$(rate "$entries" "$search_s" | tr -d ,)") |
+| parse + map (MB/s, 1 core) | $(python3 -c "print(f'{$parse_b / 1e6 / max($parse_s, 1e-9):.1f}')") | | |
+| Delta apply (operations/s) | $(rate "$delta_ops" "$delta_apply") | ldapmodify $(rate "$mods" "$ldapmodify_s") | $(ratio "$(rate "$delta_ops" "$delta_apply" | tr -d ,)" "$(rate "$mods" "$ldapmodify_s" | tr -d ,)") |
+| first sync, whole run (s) | $first_s | ldapadd $ldapadd_s, slapadd -q $slapadd_s | |
+| no-change Complet, whole run (s) | $same_s | | |
+| realistic Delta ($delta_ops operations), whole run (s) | $delta_s | | |
+| peak RSS first / no-change / Delta (MiB) | $(p first peak_rss_mib | cut -d. -f1) / $(p same peak_rss_mib | cut -d. -f1) / $(p delta peak_rss_mib | cut -d. -f1) | | |
+EOT
