@@ -370,6 +370,8 @@ pub fn generate(cfg: &GenConfig, dir: &Path) -> io::Result<GenSummary> {
     let mut etab = Vec::new();
     let mut eleves = Vec::new();
     let mut parents = Vec::new();
+    let mut parent_index: std::collections::HashMap<String, usize> =
+        std::collections::HashMap::new();
     let mut staff = Vec::new();
     let mut next_pupil = 2_000_000 + cfg.seed % 1000 * 100_000;
     let mut next_parent = 3_000_000 + cfg.seed % 1000 * 100_000;
@@ -511,6 +513,7 @@ pub fn generate(cfg: &GenConfig, dir: &Path) -> io::Result<GenSummary> {
                         par.nom = p.nom.clone();
                     }
                     ids.push(par.id.clone());
+                    parent_index.insert(par.id.clone(), parents.len());
                     parents.push(Req::Add(
                         par.id.clone(),
                         vec![
@@ -567,15 +570,17 @@ pub fn generate(cfg: &GenConfig, dir: &Path) -> io::Result<GenSummary> {
             };
             if sibling {
                 p.nom = fam_name.clone();
-                // the sibling is also named on the parents' records
-                for par in parents.iter_mut() {
-                    if let Req::Add(pid, attrs) = par {
-                        if pids.contains(pid) {
-                            if let Some((_, vals)) =
-                                attrs.iter_mut().find(|(k, _)| *k == "ENTPersRelEleveEleve")
-                            {
-                                vals.push(p.id.clone());
-                            }
+                // the sibling is also named on the parents' records (found
+                // by index: a scan of every parent would be quadratic)
+                for pid in &pids {
+                    let Some(&i) = parent_index.get(pid) else {
+                        continue;
+                    };
+                    if let Some(Req::Add(_, attrs)) = parents.get_mut(i) {
+                        if let Some((_, vals)) =
+                            attrs.iter_mut().find(|(k, _)| *k == "ENTPersRelEleveEleve")
+                        {
+                            vals.push(p.id.clone());
                         }
                     }
                 }

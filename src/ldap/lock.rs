@@ -283,6 +283,13 @@ impl RunLock {
                         .into());
                     }
                 }
+                Err(ldap3::LdapError::LdapResult { result }) if result.rc == 32 => {
+                    return Err(op_err(
+                        format!("base {}", layout.base),
+                        "does not exist: create it first (see README)",
+                    )
+                    .into())
+                }
                 Err(e) => return Err(op_err(format!("take {dn}"), e).into()),
             };
             let Some(took_over) = took_over else { continue };
