@@ -96,7 +96,7 @@ pub fn audit(rules: &Rules, managed: &HashMap<String, Entry>) -> Audit {
         let mut outside: Vec<&str> = e
             .attrs
             .values()
-            .map(|a| a.name.as_str())
+            .map(|a| a.name)
             .filter(|n| !allowed(kind, n, rules.extra_allowed))
             .collect();
         if kind == EntryKind::Staff {
@@ -107,7 +107,7 @@ pub fn audit(rules: &Rules, managed: &HashMap<String, Entry>) -> Audit {
             let address: Vec<&str> = e
                 .attrs
                 .values()
-                .map(|a| a.name.as_str())
+                .map(|a| a.name)
                 .filter(|n| staff_address.iter().any(|s| s.eq_ignore_ascii_case(n)))
                 .collect();
             if !address.is_empty() && !rules.consent.contains(id) {
@@ -124,13 +124,17 @@ pub fn audit(rules: &Rules, managed: &HashMap<String, Entry>) -> Audit {
         }
         // perimeter
         if !rules.perimeter.is_all() {
-            let uais: Vec<&String> = match kind {
-                EntryKind::Structure => e.get("ENTStructureUAI").unwrap_or(&[]).iter().collect(),
+            let uais: Vec<&str> = match kind {
+                EntryKind::Structure => e
+                    .get("ENTStructureUAI")
+                    .unwrap_or_default()
+                    .iter()
+                    .collect(),
                 k if k.is_person() => e
                     .get("ENTPersonStructRattach")
-                    .unwrap_or(&[])
+                    .unwrap_or_default()
                     .iter()
-                    .filter_map(|d| uai_of.get(&dn_key(d)))
+                    .filter_map(|d| uai_of.get(&dn_key(d)).map(String::as_str))
                     .collect(),
                 _ => Vec::new(),
             };

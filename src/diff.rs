@@ -118,12 +118,12 @@ fn norm(attr: &str, v: &str) -> String {
 pub fn diff_entry(kind: EntryKind, desired: &Entry, current: &Entry) -> Vec<AttrChange> {
     let mut out = Vec::new();
     // object classes: add what is missing; remove only managed auxiliaries
-    let want = desired.get("objectClass").unwrap_or(&[]);
-    let have = current.get("objectClass").unwrap_or(&[]);
+    let want = desired.get("objectClass").unwrap_or_default();
+    let have = current.get("objectClass").unwrap_or_default();
     let missing: Vec<String> = want
         .iter()
         .filter(|w| !have.iter().any(|h| h.eq_ignore_ascii_case(w)))
-        .cloned()
+        .map(str::to_string)
         .collect();
     let extra: Vec<String> = have
         .iter()
@@ -133,7 +133,7 @@ pub fn diff_entry(kind: EntryKind, desired: &Entry, current: &Entry) -> Vec<Attr
                 .any(|m| m.eq_ignore_ascii_case(h))
                 && !want.iter().any(|w| w.eq_ignore_ascii_case(h))
         })
-        .cloned()
+        .map(str::to_string)
         .collect();
     if !missing.is_empty() {
         out.push(AttrChange::Add {
@@ -148,8 +148,8 @@ pub fn diff_entry(kind: EntryKind, desired: &Entry, current: &Entry) -> Vec<Attr
         });
     }
     for &attr in mapping::owned(kind) {
-        let d = desired.get(attr).unwrap_or(&[]);
-        let c = current.get(attr).unwrap_or(&[]);
+        let d = desired.get(attr).unwrap_or_default();
+        let c = current.get(attr).unwrap_or_default();
         if mapping::CREATE_ONLY.contains(&attr) {
             if c.is_empty() && !d.is_empty() {
                 out.push(AttrChange::Add {
@@ -169,6 +169,8 @@ pub fn diff_entry(kind: EntryKind, desired: &Entry, current: &Entry) -> Vec<Attr
                 attr: attr.into(),
                 values: d.to_vec(),
             }),
+            // the common case: the same values in the same order
+            (false, false) if d == c => continue,
             (false, false) => {
                 let dset: BTreeSet<String> = d.iter().map(|v| norm(attr, v)).collect();
                 let cset: BTreeSet<String> = c.iter().map(|v| norm(attr, v)).collect();
@@ -178,12 +180,12 @@ pub fn diff_entry(kind: EntryKind, desired: &Entry, current: &Entry) -> Vec<Attr
                 let add: Vec<String> = d
                     .iter()
                     .filter(|v| !cset.contains(&norm(attr, v)))
-                    .cloned()
+                    .map(str::to_string)
                     .collect();
                 let del: Vec<String> = c
                     .iter()
                     .filter(|v| !dset.contains(&norm(attr, v)))
-                    .cloned()
+                    .map(str::to_string)
                     .collect();
                 // a value changing only in case would match the one deleted
                 // in the same modify: replace the attribute instead

@@ -81,9 +81,9 @@ pub struct Blocks {
 impl Blocks {
     pub fn from_entry(e: Option<&Entry>) -> Blocks {
         let mut b = Blocks::default();
-        for v in e.and_then(|e| e.get(ATTR_ERASED)).unwrap_or(&[]) {
+        for v in e.and_then(|e| e.get(ATTR_ERASED)).unwrap_or_default() {
             if let Some(x) = Erasure::parse(v) {
-                b.values.insert(x.hash, v.clone());
+                b.values.insert(x.hash, v.to_string());
             }
         }
         b

@@ -45,7 +45,7 @@ fn now_utc() -> time::OffsetDateTime {
 /// The attribute names an operation touches (never their values).
 pub fn attr_names(change: &Change) -> Vec<&str> {
     match change {
-        Change::Add { entry } => entry.attrs.values().map(|a| a.name.as_str()).collect(),
+        Change::Add { entry } => entry.attrs.values().map(|a| a.name).collect(),
         Change::Modify { changes, .. } => {
             let mut v = Vec::new();
             for c in changes {

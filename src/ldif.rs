@@ -79,8 +79,8 @@ fn dn_line(out: &mut String, dn: &Dn) {
 pub fn entry_record(out: &mut String, entry: &crate::model::Entry) {
     dn_line(out, &entry.dn);
     for a in entry.attrs.values() {
-        for v in &a.values {
-            line(out, &a.name, v);
+        for v in a.values {
+            line(out, a.name, v);
         }
     }
     out.push('\n');
@@ -155,8 +155,8 @@ fn render_changes(out: &mut String, plan: &Plan, pw: &mut Passwords) {
                 dn_line(out, &entry.dn);
                 line(out, "changetype", "add");
                 for a in entry.attrs.values() {
-                    for v in &a.values {
-                        line(out, &a.name, v);
+                    for v in a.values {
+                        line(out, a.name, v);
                     }
                 }
             }

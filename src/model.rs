@@ -143,74 +143,370 @@ pub fn escape_filter_value(v: &str) -> String {
     out
 }
 
-/// One attribute: its display name and its values (sorted, no duplicates).
+/// One attribute taken out of an entry: its display name and its values.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Attr {
     pub name: String,
     pub values: Vec<String>,
 }
 
-/// The attributes of an entry, sorted by lower-cased name: a flat vector
-/// looked up by binary search. A tree map costs its nodes for every entry,
-/// and the sync holds the whole directory and the whole extraction in
-/// memory (about 2.5 times less memory this way).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Attrs(Vec<Attr>);
+/// Attribute names, interned for the life of the process: an entry stores
+/// two small numbers per attribute instead of a string. `fold` numbers the
+/// lower-cased name (what lookups compare), `disp` the spelling as written
+/// (what LDIF and reports show). The set of names is bounded by the schema.
+mod names {
+    use std::collections::HashMap;
+    use std::sync::{LazyLock, RwLock};
 
-fn cmp_names(a: &str, b: &str) -> std::cmp::Ordering {
-    a.bytes()
-        .map(|c| c.to_ascii_lowercase())
-        .cmp(b.bytes().map(|c| c.to_ascii_lowercase()))
+    #[derive(Default)]
+    struct Table {
+        by_spelling: HashMap<&'static str, (u32, u32)>,
+        by_fold: HashMap<&'static str, u32>,
+        spellings: Vec<&'static str>,
+        folds: Vec<&'static str>,
+    }
+
+    static TABLE: LazyLock<RwLock<Table>> = LazyLock::new(Default::default);
+
+    /// `(fold, disp)` of a name.
+    pub fn intern(name: &str) -> (u32, u32) {
+        if let Ok(t) = TABLE.read() {
+            if let Some(&ids) = t.by_spelling.get(name) {
+                return ids;
+            }
+        }
+        let mut t = match TABLE.write() {
+            Ok(t) => t,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(&ids) = t.by_spelling.get(name) {
+            return ids;
+        }
+        let lower = name.to_ascii_lowercase();
+        let fold = match t.by_fold.get(lower.as_str()) {
+            Some(&f) => f,
+            None => {
+                let f = t.folds.len() as u32;
+                let leaked: &'static str = Box::leak(lower.into_boxed_str());
+                t.folds.push(leaked);
+                t.by_fold.insert(leaked, f);
+                f
+            }
+        };
+        let disp = t.spellings.len() as u32;
+        let leaked: &'static str = Box::leak(name.to_string().into_boxed_str());
+        t.spellings.push(leaked);
+        t.by_spelling.insert(leaked, (fold, disp));
+        (fold, disp)
+    }
+
+    /// The fold number of a name already interned (`None`: no entry can
+    /// hold it), without interning it.
+    pub fn fold_of(name: &str) -> Option<u32> {
+        let t = TABLE.read().ok()?;
+        if let Some(&(f, _)) = t.by_spelling.get(name) {
+            return Some(f);
+        }
+        t.by_fold.get(name.to_ascii_lowercase().as_str()).copied()
+    }
+
+    pub fn spelling(disp: u32) -> &'static str {
+        TABLE
+            .read()
+            .ok()
+            .and_then(|t| t.spellings.get(disp as usize).copied())
+            .unwrap_or("")
+    }
+
+    pub fn folded(fold: u32) -> &'static str {
+        TABLE
+            .read()
+            .ok()
+            .and_then(|t| t.folds.get(fold as usize).copied())
+            .unwrap_or("")
+    }
 }
 
+fn put_varint(out: &mut Vec<u8>, mut v: usize) {
+    while v >= 0x80 {
+        out.push((v as u8 & 0x7f) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Reads a varint at `*pos`; the buffers are only ever written by
+/// `put_varint`, so a short read means 0 rather than a panic.
+fn get_varint(buf: &[u8], pos: &mut usize) -> usize {
+    let mut v = 0usize;
+    let mut shift = 0;
+    while let Some(&b) = buf.get(*pos) {
+        *pos += 1;
+        v |= ((b & 0x7f) as usize) << shift;
+        if b & 0x80 == 0 {
+            break;
+        }
+        shift += 7;
+    }
+    v
+}
+
+/// The values of one attribute inside an entry's buffer: a cheap, copyable
+/// view that iterates as `&str`.
+#[derive(Clone, Copy, Default)]
+pub struct Values<'a> {
+    count: usize,
+    bytes: &'a [u8],
+}
+
+impl<'a> Values<'a> {
+    pub fn len(&self) -> usize {
+        self.count
+    }
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+    pub fn iter(&self) -> ValuesIter<'a> {
+        ValuesIter {
+            left: self.count,
+            bytes: self.bytes,
+            pos: 0,
+        }
+    }
+    pub fn first(&self) -> Option<&'a str> {
+        self.iter().next()
+    }
+    /// Exact (case-sensitive) membership.
+    pub fn contains(&self, v: &str) -> bool {
+        self.iter().any(|x| x == v)
+    }
+    pub fn to_vec(&self) -> Vec<String> {
+        self.iter().map(str::to_string).collect()
+    }
+}
+
+impl fmt::Debug for Values<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+/// Same values in the same order, byte for byte.
+impl PartialEq for Values<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.count == other.count && self.bytes == other.bytes
+    }
+}
+
+impl<S: AsRef<str>> PartialEq<&[S]> for Values<'_> {
+    fn eq(&self, other: &&[S]) -> bool {
+        self.count == other.len() && self.iter().zip(other.iter()).all(|(a, b)| a == b.as_ref())
+    }
+}
+
+impl<S: AsRef<str>, const N: usize> PartialEq<&[S; N]> for Values<'_> {
+    fn eq(&self, other: &&[S; N]) -> bool {
+        *self == &other[..]
+    }
+}
+
+impl<'a> IntoIterator for Values<'a> {
+    type Item = &'a str;
+    type IntoIter = ValuesIter<'a>;
+    fn into_iter(self) -> ValuesIter<'a> {
+        self.iter()
+    }
+}
+
+pub struct ValuesIter<'a> {
+    left: usize,
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Iterator for ValuesIter<'a> {
+    type Item = &'a str;
+    fn next(&mut self) -> Option<&'a str> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let len = get_varint(self.bytes, &mut self.pos);
+        let end = (self.pos + len).min(self.bytes.len());
+        let raw = &self.bytes[self.pos.min(end)..end];
+        self.pos = end;
+        // written from &str only: always UTF-8
+        Some(std::str::from_utf8(raw).unwrap_or_default())
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl ExactSizeIterator for ValuesIter<'_> {}
+
+/// One attribute of an entry, borrowed.
+#[derive(Clone, Copy, Debug)]
+pub struct AttrRef<'a> {
+    pub name: &'static str,
+    pub values: Values<'a>,
+}
+
+/// Where one attribute sits in the buffer.
+struct Slot {
+    fold: u32,
+    disp: u32,
+    start: usize,
+    values_at: usize,
+    count: usize,
+    end: usize,
+}
+
+/// The attributes of an entry, in one buffer: per attribute its name
+/// numbers, its value count and its values, each length-prefixed, sorted by
+/// lower-cased name. The sync holds the whole directory and the whole
+/// extraction in memory: a string, a vector and an allocation per value cost
+/// about five times the data itself at a million entries.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Attrs(Vec<u8>);
+
 impl Attrs {
-    fn find(&self, name: &str) -> Result<usize, usize> {
-        self.0.binary_search_by(|a| cmp_names(&a.name, name))
+    fn slots(&self) -> SlotIter<'_> {
+        SlotIter {
+            buf: &self.0,
+            pos: 0,
+        }
+    }
+    fn find_fold(&self, fold: u32) -> Option<Slot> {
+        self.slots().find(|s| s.fold == fold)
+    }
+    fn find(&self, name: &str) -> Option<Slot> {
+        self.find_fold(names::fold_of(name)?)
+    }
+    fn values_of(&self, s: &Slot) -> Values<'_> {
+        Values {
+            count: s.count,
+            bytes: &self.0[s.values_at..s.end],
+        }
     }
     /// The attributes, in name order.
-    pub fn values(&self) -> std::slice::Iter<'_, Attr> {
-        self.0.iter()
+    pub fn values(&self) -> impl Iterator<Item = AttrRef<'_>> {
+        self.slots().map(|s| AttrRef {
+            name: names::spelling(s.disp),
+            values: self.values_of(&s),
+        })
     }
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.slots().count()
     }
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
-    pub fn get(&self, name: &str) -> Option<&Attr> {
-        self.find(name).ok().map(|i| &self.0[i])
-    }
-    pub fn get_mut(&mut self, name: &str) -> Option<&mut Attr> {
-        self.find(name).ok().map(|i| &mut self.0[i])
+    pub fn get(&self, name: &str) -> Option<AttrRef<'_>> {
+        self.find(name).map(|s| AttrRef {
+            name: names::spelling(s.disp),
+            values: self.values_of(&s),
+        })
     }
     pub fn remove(&mut self, name: &str) -> Option<Attr> {
-        self.find(name).ok().map(|i| self.0.remove(i))
+        let s = self.find(name)?;
+        let out = Attr {
+            name: names::spelling(s.disp).to_string(),
+            values: self.values_of(&s).to_vec(),
+        };
+        self.0.drain(s.start..s.end);
+        Some(out)
     }
-    /// The attribute `name`, created empty when missing.
-    fn get_or_insert(&mut self, name: &str) -> &mut Attr {
-        let i = match self.find(name) {
-            Ok(i) => i,
-            Err(i) => {
-                self.0.insert(
-                    i,
-                    Attr {
-                        name: name.to_string(),
-                        values: Vec::new(),
-                    },
-                );
-                i
+    /// Replaces the attribute `name` by `values` (already sorted and
+    /// deduplicated; none removes it), keeping the spelling it had.
+    fn put(&mut self, name: &str, values: &[&str]) {
+        let (fold, disp_new) = names::intern(name);
+        let existing = self.find_fold(fold);
+        let mut seg = Vec::new();
+        if !values.is_empty() {
+            let disp = existing.as_ref().map_or(disp_new, |s| s.disp);
+            put_varint(&mut seg, fold as usize);
+            put_varint(&mut seg, disp as usize);
+            put_varint(&mut seg, values.len());
+            for v in values {
+                put_varint(&mut seg, v.len());
+                seg.extend_from_slice(v.as_bytes());
+            }
+        }
+        let (from, to) = match existing {
+            Some(s) => (s.start, s.end),
+            None => {
+                let key = names::folded(fold);
+                let at = self
+                    .slots()
+                    .find(|s| names::folded(s.fold) > key)
+                    .map_or(self.0.len(), |s| s.start);
+                (at, at)
             }
         };
-        &mut self.0[i]
+        // exact growth: entries live for the whole run, spare capacity
+        // would be most of their size
+        self.0.reserve_exact(seg.len().saturating_sub(to - from));
+        self.0.splice(from..to, seg);
+    }
+}
+
+struct SlotIter<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl Iterator for SlotIter<'_> {
+    type Item = Slot;
+    fn next(&mut self) -> Option<Slot> {
+        if self.pos >= self.buf.len() {
+            return None;
+        }
+        let start = self.pos;
+        let fold = get_varint(self.buf, &mut self.pos) as u32;
+        let disp = get_varint(self.buf, &mut self.pos) as u32;
+        let count = get_varint(self.buf, &mut self.pos);
+        let values_at = self.pos;
+        for _ in 0..count {
+            let len = get_varint(self.buf, &mut self.pos);
+            self.pos += len;
+        }
+        self.pos = self.pos.min(self.buf.len());
+        Some(Slot {
+            fold,
+            disp,
+            start,
+            values_at,
+            count,
+            end: self.pos,
+        })
+    }
+}
+
+impl fmt::Debug for Attrs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.values().map(|a| (a.name, a.values)))
+            .finish()
     }
 }
 
 impl Serialize for Attrs {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut m = s.serialize_map(Some(self.0.len()))?;
-        for a in &self.0 {
-            m.serialize_entry(&a.name, &a.values)?;
+        use serde::ser::{SerializeMap, SerializeSeq};
+        struct Vals<'a>(Values<'a>);
+        impl Serialize for Vals<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut q = s.serialize_seq(Some(self.0.len()))?;
+                for v in self.0 {
+                    q.serialize_element(v)?;
+                }
+                q.end()
+            }
+        }
+        let mut m = s.serialize_map(None)?;
+        for a in self.values() {
+            m.serialize_entry(a.name, &Vals(a.values))?;
         }
         m.end()
     }
@@ -248,39 +544,49 @@ impl Entry {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        let attr = self.attrs.get_or_insert(name);
         let incoming: Vec<String> = values
             .into_iter()
             .map(Into::into)
             .filter(|v: &String| !v.is_empty())
             .collect();
-        if attr.values.len() + incoming.len() <= 16 {
+        if incoming.is_empty() {
+            return;
+        }
+        let current = self.attrs.find(name);
+        let mut all: Vec<&str> = match &current {
+            Some(s) => self.attrs.values_of(s).iter().collect(),
+            None => Vec::new(),
+        };
+        if all.len() + incoming.len() <= 16 {
             // most attributes hold a value or a few: compare in place
-            for v in incoming {
-                if !attr.values.iter().any(|x| same_value(x, &v)) {
-                    attr.values.push(v);
+            for v in &incoming {
+                if !all.iter().any(|x| same_value(x, v)) {
+                    all.push(v);
                 }
             }
         } else {
             // long lists (group members): one set, not a scan per value
             let mut seen: std::collections::HashSet<String> =
-                attr.values.iter().map(|x| x.to_lowercase()).collect();
-            for v in incoming {
+                all.iter().map(|x| x.to_lowercase()).collect();
+            for v in &incoming {
                 if seen.insert(v.to_lowercase()) {
-                    attr.values.push(v);
+                    all.push(v);
                 }
             }
         }
-        attr.values.sort();
-        attr.values.shrink_to_fit();
-        if attr.values.is_empty() {
-            self.attrs.remove(name);
-        }
+        all.sort_unstable();
+        let all: Vec<String> = all.into_iter().map(str::to_string).collect();
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        self.attrs.put(name, &refs);
     }
 
     pub fn set(&mut self, name: &str, value: impl Into<String>) {
-        self.attrs.remove(name);
-        self.add(name, [value.into()]);
+        let v = value.into();
+        if v.is_empty() {
+            self.attrs.remove(name);
+        } else {
+            self.attrs.put(name, &[&v]);
+        }
     }
 
     pub fn remove(&mut self, name: &str) -> Option<Attr> {
@@ -289,21 +595,26 @@ impl Entry {
 
     /// Removes some values (case-insensitively); the attribute goes when empty.
     pub fn remove_values(&mut self, name: &str, values: &[String]) {
-        if let Some(a) = self.attrs.get_mut(name) {
-            a.values
-                .retain(|v| !values.iter().any(|x| x.to_lowercase() == v.to_lowercase()));
-            if a.values.is_empty() {
-                self.attrs.remove(name);
-            }
-        }
+        let Some(s) = self.attrs.find(name) else {
+            return;
+        };
+        let kept: Vec<String> = self
+            .attrs
+            .values_of(&s)
+            .iter()
+            .filter(|v| !values.iter().any(|x| same_value(x, v)))
+            .map(str::to_string)
+            .collect();
+        let refs: Vec<&str> = kept.iter().map(String::as_str).collect();
+        self.attrs.put(name, &refs);
     }
 
-    pub fn get(&self, name: &str) -> Option<&[String]> {
-        self.attrs.get(name).map(|a| a.values.as_slice())
+    pub fn get(&self, name: &str) -> Option<Values<'_>> {
+        self.attrs.get(name).map(|a| a.values)
     }
 
     pub fn first(&self, name: &str) -> Option<&str> {
-        self.get(name).and_then(|v| v.first()).map(String::as_str)
+        self.get(name).and_then(|v| v.first())
     }
 
     pub fn has_value(&self, name: &str, value: &str) -> bool {
@@ -353,8 +664,41 @@ mod tests {
     fn entry_dedups_case_insensitively_and_sorts() {
         let mut e = Entry::new(Dn::new("dc=x"));
         e.add("sn", ["b", "A", "a", ""]);
-        assert_eq!(e.get("SN").unwrap(), &["A".to_string(), "b".to_string()]);
+        assert_eq!(e.get("SN").unwrap().to_vec(), ["A", "b"]);
         e.add("mail", Vec::<String>::new());
         assert!(e.get("mail").is_none());
+    }
+
+    #[test]
+    fn attributes_keep_order_spelling_and_values_through_edits() {
+        let mut e = Entry::new(Dn::new("dc=x"));
+        e.add("sn", ["Durand"]);
+        e.add("objectClass", ["top", "person"]);
+        e.add("cn", ["A B"]);
+        e.add("SN", ["durand", "Dupont"]);
+        let names: Vec<&str> = e.attrs.values().map(|a| a.name).collect();
+        assert_eq!(names, ["cn", "objectClass", "sn"]);
+        assert_eq!(e.get("sn").unwrap().to_vec(), ["Dupont", "Durand"]);
+        e.remove_values("objectclass", &["PERSON".to_string()]);
+        assert_eq!(e.get("objectClass").unwrap().to_vec(), ["top"]);
+        let long = "é".repeat(300);
+        e.set("description", long.clone());
+        assert_eq!(e.first("Description"), Some(long.as_str()));
+        let gone = e.remove("cn").unwrap();
+        assert_eq!(
+            (gone.name.as_str(), gone.values),
+            ("cn", vec!["A B".to_string()])
+        );
+        e.remove_values("objectClass", &["top".to_string()]);
+        assert!(e.get("objectClass").is_none());
+        assert_eq!(e.attrs.len(), 2);
+        assert_eq!(
+            serde_json::to_string(&e.attrs).unwrap(),
+            format!(r#"{{"description":["{long}"],"sn":["Dupont","Durand"]}}"#)
+        );
+        let members: Vec<String> = (0..40).map(|i| format!("uid=u{i},dc=x")).collect();
+        e.add("member", members.iter().cloned());
+        e.add("member", ["UID=U3,dc=x"]);
+        assert_eq!(e.get("member").unwrap().len(), 40);
     }
 }

@@ -195,7 +195,7 @@ pub fn certificate_paths(dir: &Path, run_id: &str) -> (PathBuf, PathBuf) {
 pub fn removable_branch(e: &Entry, children: usize) -> bool {
     children == 0
         && e.get("description")
-            .unwrap_or(&[])
+            .unwrap_or_default()
             .iter()
             .any(|d| d == crate::mapping::layout::BRANCH_MARK)
 }

@@ -215,7 +215,7 @@ fn structure_refs(e: &Entry, out: &mut HashSet<String>) {
         "ENTPersonFonctions",
         "aafSyncStructure",
     ] {
-        for v in e.get(attr).unwrap_or(&[]) {
+        for v in e.get(attr).unwrap_or_default() {
             out.insert(dn_key(v.split('$').next().unwrap_or(v)));
         }
     }
@@ -332,7 +332,7 @@ pub fn apply<'e>(
         let deadline = if kind == EntryKind::Parent {
             // same deadline as their last pupil
             e.get("ENTAuxPersRelEleveEleve")
-                .unwrap_or(&[])
+                .unwrap_or_default()
                 .iter()
                 .filter_map(|p| {
                     let k = dn_key(p);

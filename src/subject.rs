@@ -133,17 +133,17 @@ pub fn export_document(
     let mut withheld = Vec::new();
     let (mut from_aaf, mut other) = (Vec::new(), Vec::new());
     for a in person.attrs.values() {
-        if WITHHELD.iter().any(|w| w.eq_ignore_ascii_case(&a.name)) {
-            withheld.push(a.name.clone());
+        if WITHHELD.iter().any(|w| w.eq_ignore_ascii_case(a.name)) {
+            withheld.push(a.name.to_string());
         } else {
-            attributes.insert(a.name.clone(), a.values.clone());
+            attributes.insert(a.name.to_string(), a.values.to_vec());
         }
         let ours = a.name.eq_ignore_ascii_case("objectClass")
-            || owned.iter().any(|o| o.eq_ignore_ascii_case(&a.name));
+            || owned.iter().any(|o| o.eq_ignore_ascii_case(a.name));
         if ours {
-            from_aaf.push(a.name.clone());
+            from_aaf.push(a.name.to_string());
         } else {
-            other.push(a.name.clone());
+            other.push(a.name.to_string());
         }
     }
     let st = State::of(person);
@@ -172,7 +172,7 @@ pub fn export_document(
     };
     // what the person refers to
     for attr in mapping::DN_VALUED {
-        for v in person.get(attr).unwrap_or(&[]) {
+        for v in person.get(attr).unwrap_or_default() {
             let Some(e) = by_key.get(&dn_key(v)) else {
                 continue;
             };
@@ -186,9 +186,12 @@ pub fn export_document(
     }
     // what refers to the person
     for e in related {
-        let refers = mapping::DN_VALUED
-            .iter()
-            .any(|a| e.get(a).unwrap_or(&[]).iter().any(|v| dn_key(v) == key));
+        let refers = mapping::DN_VALUED.iter().any(|a| {
+            e.get(a)
+                .unwrap_or_default()
+                .iter()
+                .any(|v| dn_key(v) == key)
+        });
         if !refers {
             continue;
         }
@@ -285,8 +288,8 @@ pub fn erase_plan(
             let gone: Vec<String> = a
                 .values
                 .iter()
-                .filter(|v| is_ref(&a.name, v))
-                .cloned()
+                .filter(|v| is_ref(a.name, v))
+                .map(str::to_string)
                 .collect();
             if gone.is_empty() {
                 continue;
@@ -295,7 +298,7 @@ pub fn erase_plan(
                 empties_group = true;
             }
             changes.push(AttrChange::Delete {
-                attr: a.name.clone(),
+                attr: a.name.to_string(),
                 values: gone,
             });
         }
@@ -407,11 +410,11 @@ pub async fn gather(
         .await?;
     let mut wanted: Vec<String> = mapping::DN_VALUED
         .iter()
-        .flat_map(|a| person.get(a).unwrap_or(&[]).to_vec())
+        .flat_map(|a| person.get(a).unwrap_or_default().to_vec())
         .collect();
     // structures of the classes and groups
     for e in &related {
-        wanted.extend(e.get("aafSyncStructure").unwrap_or(&[]).iter().cloned());
+        wanted.extend(e.get("aafSyncStructure").unwrap_or_default().to_vec());
     }
     wanted.sort_by_key(|d| dn_key(d));
     wanted.dedup_by_key(|d| dn_key(d));
@@ -505,7 +508,7 @@ async fn erase_inner(
         .filter(|r| {
             mapping::DN_VALUED.iter().any(|a| {
                 r.get(a)
-                    .unwrap_or(&[])
+                    .unwrap_or_default()
                     .iter()
                     .any(|v| dn_key(v) == person.dn.key())
             })
@@ -557,10 +560,10 @@ pub async fn unblock(cfg: &crate::config::Config, jointure: &str) -> Result<u64,
     let values: Vec<String> = current
         .as_ref()
         .and_then(|e| e.get(erasure::ATTR_ERASED))
-        .unwrap_or(&[])
+        .unwrap_or_default()
         .iter()
         .filter(|v| Erasure::parse(v).is_some_and(|x| x.hash == hash))
-        .cloned()
+        .map(str::to_string)
         .collect();
     let n = values.len() as u64;
     if n > 0 {

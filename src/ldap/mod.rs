@@ -196,8 +196,8 @@ fn to_entry(se: SearchEntry) -> Entry {
     e
 }
 
-fn to_set(values: &[String]) -> HashSet<String> {
-    values.iter().cloned().collect()
+fn to_set(values: crate::model::Values) -> HashSet<String> {
+    values.iter().map(str::to_string).collect()
 }
 
 fn bytes_set(values: &[String]) -> HashSet<Vec<u8>> {
@@ -301,7 +301,7 @@ async fn apply_one(mut ldap: Ldap, p: &Planned) -> Result<(), ldap3::LdapError> 
             let attrs: Vec<(String, HashSet<String>)> = entry
                 .attrs
                 .values()
-                .map(|a| (a.name.clone(), to_set(&a.values)))
+                .map(|a| (a.name.to_string(), to_set(a.values)))
                 .collect();
             ldap.add(entry.dn.as_str(), attrs).await
         }
@@ -636,7 +636,7 @@ impl Directory {
                 let attrs: Vec<(String, HashSet<String>)> = Layout::branch_entry(ou, dn)
                     .attrs
                     .values()
-                    .map(|a| (a.name.clone(), to_set(&a.values)))
+                    .map(|a| (a.name.to_string(), to_set(a.values)))
                     .collect();
                 l.add(dn.as_str(), attrs)
                     .await

@@ -48,7 +48,7 @@ pub fn member_class_lists(
             continue;
         };
         let value = format!("{sid}$$${code}${}", e.first("description").unwrap_or(""));
-        for m in e.get("member").unwrap_or(&[]) {
+        for m in e.get("member").unwrap_or_default() {
             out.entry(dn_key(m)).or_default().push((gk, value.clone()));
         }
     }
@@ -101,23 +101,23 @@ pub fn record_of(
     for f in table {
         let values: Vec<String> = e
             .get(f.ldap)
-            .unwrap_or(&[])
+            .unwrap_or_default()
             .iter()
             .filter_map(|v| match f.rule {
                 Rule::StructureDn | Rule::StructureComposite => composite_back(layout, v),
-                _ => Some(v.clone()),
+                _ => Some(v.to_string()),
             })
             .collect();
         attrs.extend(attr(f.aaf, values));
     }
     let person_ids = |a: &str| -> Vec<String> {
         e.get(a)
-            .unwrap_or(&[])
+            .unwrap_or_default()
             .iter()
             .filter_map(|v| {
                 let (dn, code) = match v.split_once('$') {
                     Some((d, c)) => (d, Some(c)),
-                    None => (v.as_str(), None),
+                    None => (v, None),
                 };
                 let id = layout.id_of_person_dn(dn)?;
                 Some(match code {

@@ -209,7 +209,7 @@ pub fn owned(kind: EntryKind) -> &'static [&'static str] {
         m.insert(EntryKind::Groupe, g);
         m
     });
-    map.get(&kind).map(Vec::as_slice).unwrap_or(&[])
+    map.get(&kind).map(Vec::as_slice).unwrap_or_default()
 }
 
 /// One entry the directory should hold.

@@ -277,7 +277,7 @@ fn owned_lists_cover_every_mapped_attribute() {
     let t = tree(&sample(), &BTreeSet::from(["30".to_string()]));
     for d in &t.entries {
         for a in d.entry.attrs.values() {
-            let name = a.name.as_str();
+            let name = a.name;
             if ["objectClass", "uid", "ou", "cn"].contains(&name) {
                 continue;
             }
