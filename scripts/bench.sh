@@ -4,7 +4,11 @@
 # configuration (mdb, dbnosync + writemap, loopback):
 #
 #   bash scripts/bench.sh [SCHOOLS [PUPILS_PER_SCHOOL]]     (default 400 100: ~100k entries)
-#   bash scripts/bench.sh 4000 150                          (~1 million entries)
+#   bash scripts/bench.sh 4000 150                          (~1.5 million entries)
+#
+# It generates a Complet, the Delta of the next day and the Complet of a
+# week later (aaf-gen --days), and times aaf-sync on each; the pure stages
+# have their own benchmark (`cargo bench --bench stages`).
 #
 # Prints a Markdown table (the rows of BENCHMARKS.md). BENCH_DIR keeps the
 # files (default: a temporary directory, removed at the end). The figures
@@ -70,7 +74,9 @@ A="-x -D cn=admin,dc=example,dc=org -w secret"
 echo "generating $schools schools x $pupils pupils..." >&2
 "$bin/aaf-gen" --out "$dir/c1" --schools "$schools" --schools-outside 0 \
   --pupils-per-school "$pupils" --part-size 200000 --utf8 >/dev/null
-"$bin/aaf-gen" --out "$dir/d1" --delta --date 20250905 --schools "$schools" --schools-outside 0 \
+"$bin/aaf-gen" --out "$dir/d1" --delta --days 1 --date 20250905 --schools "$schools" --schools-outside 0 \
+  --pupils-per-school "$pupils" --part-size 200000 --utf8 >/dev/null
+"$bin/aaf-gen" --out "$dir/c8" --days 8 --date 20250912 --schools "$schools" --schools-outside 0 \
   --pupils-per-school "$pupils" --part-size 200000 --utf8 >/dev/null
 xml_mb=$(du -sm "$dir/c1" | cut -f1)
 
@@ -97,7 +103,8 @@ bash scripts/slapd-test-instance.sh stop "$dir/ldap-slapadd" >/dev/null 2>&1
 t0=$(now); /usr/sbin/slapadd -F "$dir/ldap-slapadd/slapd.d" -n 1 -q -l "$dir/init.ldif"; t1=$(now)
 slapadd_s=$(secs "$t0" "$t1")
 
-# aaf-sync: first sync, no-change Complet, Delta
+# aaf-sync: first sync, no-change Complet, the next day's Delta, then the
+# Complet of a week later
 ub=$(start sync empty)
 ldapadd $A -H "$ub" >/dev/null <<EOL
 dn: dc=example,dc=org
@@ -119,12 +126,14 @@ run() { # NAME ARGS... -> wall seconds; report in $dir/NAME.json
 first_s=$(run first --now 2025-09-04 "$dir/c1")
 same_s=$(run same --now 2025-09-04 "$dir/c1")
 delta_s=$(run delta --now 2025-09-05 "$dir/d1")
+week_s=$(run week --now 2025-09-12 "$dir/c8")
 
 p() { perf "$dir/$1.json" "$2"; }
 first_ops=$(p first apply_operations); first_apply=$(p first apply_secs)
 read_n=$(p same read_entries); read_s=$(p same read_secs)
 parse_b=$(p same parse_bytes); parse_s=$(p same parse_secs)
-delta_ops=$(p delta apply_operations); delta_apply=$(p delta apply_secs)
+delta_ops=$(p delta apply_operations)
+week_ops=$(p week apply_operations); week_apply=$(p week apply_secs)
 
 cat <<EOT
 
@@ -133,9 +142,10 @@ cat <<EOT
 | write, first sync (entries/s) | $(rate "$first_ops" "$first_apply") | ldapadd $(rate "$entries" "$ldapadd_s") | $(ratio "$(rate "$first_ops" "$first_apply" | tr -d ,)" "$(rate "$entries" "$ldapadd_s" | tr -d ,)") |
 | read of the managed tree (entries/s) | $(rate "$read_n" "$read_s") | ldapsearch paged $(rate "$entries" "$search_s") | $(ratio "$(rate "$read_n" "$read_s" | tr -d ,)" "$(rate "$entries" "$search_s" | tr -d ,)") |
 | parse + map (MB/s, 1 core) | $(python3 -c "print(f'{$parse_b / 1e6 / max($parse_s, 1e-9):.1f}')") | | |
-| Delta apply (operations/s) | $(rate "$delta_ops" "$delta_apply") | ldapmodify $(rate "$mods" "$ldapmodify_s") | $(ratio "$(rate "$delta_ops" "$delta_apply" | tr -d ,)" "$(rate "$mods" "$ldapmodify_s" | tr -d ,)") |
+| modify, next-week Complet (operations/s) | $(rate "$week_ops" "$week_apply") | ldapmodify $(rate "$mods" "$ldapmodify_s") | $(ratio "$(rate "$week_ops" "$week_apply" | tr -d ,)" "$(rate "$mods" "$ldapmodify_s" | tr -d ,)") |
 | first sync, whole run (s) | $first_s | ldapadd $ldapadd_s, slapadd -q $slapadd_s | |
 | no-change Complet, whole run (s) | $same_s | | |
-| realistic Delta ($delta_ops operations), whole run (s) | $delta_s | | |
-| peak RSS first / no-change / Delta (MiB) | $(p first peak_rss_mib | cut -d. -f1) / $(p same peak_rss_mib | cut -d. -f1) / $(p delta peak_rss_mib | cut -d. -f1) | | |
+| realistic Delta of a day ($delta_ops operations), whole run (s) | $delta_s | | |
+| next-week Complet ($week_ops operations), whole run (s) | $week_s | | |
+| peak RSS first / no-change / Delta / next week (MiB) | $(p first peak_rss_mib | cut -d. -f1) / $(p same peak_rss_mib | cut -d. -f1) / $(p delta peak_rss_mib | cut -d. -f1) / $(p week peak_rss_mib | cut -d. -f1) | | |
 EOT

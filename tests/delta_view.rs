@@ -17,6 +17,10 @@ use std::path::Path;
 use time::macros::date;
 
 fn complet(cfg: &Config, dir: &Path) -> MappedTree {
+    complet_on(cfg, dir, date!(2025 - 09 - 04))
+}
+
+fn complet_on(cfg: &Config, dir: &Path, now: time::Date) -> MappedTree {
     let files = aaf_sync::aaf::filename::list_dir(dir).unwrap();
     let scan = aaf_sync::aaf::filename::group_files(files);
     let layout = Layout::new(&cfg.ldap.base_dn, &cfg.source);
@@ -25,7 +29,7 @@ fn complet(cfg: &Config, dir: &Path) -> MappedTree {
         cfg,
         &layout,
         &scan.extractions[0],
-        date!(2025 - 09 - 04),
+        now,
         &mut Default::default(),
         &mut step,
     )
@@ -94,50 +98,31 @@ fn records_rebuilt_from_the_directory_map_back_to_the_same_entries() {
     assert_eq!(again.entries.len(), tree.entries.len());
 }
 
-#[test]
-fn a_generated_delta_changes_only_whom_it_names() {
-    let tmp = tempfile::tempdir().unwrap();
-    let c = tmp.path().join("complet");
-    let d = tmp.path().join("delta");
-    let gen = GenConfig {
-        schools: 2,
-        pupils_per_school: 40,
-        ..Default::default()
-    };
-    let sum = generate(&gen, &c).unwrap();
-    generate(
-        &GenConfig {
-            delta: true,
-            date: "20250905".into(),
-            ..gen
-        },
-        &d,
-    )
-    .unwrap();
-    let cfg = config(&sum.uai_inside, BTreeSet::new());
-    let tree = complet(&cfg, &c);
-    let current = as_directory(&tree);
+/// Maps `dir` (a Delta) over `current`, logins kept for those who have one.
+fn delta_over(
+    cfg: &Config,
+    dir: &Path,
+    current: &HashMap<String, Entry>,
+) -> (MappedTree, StepReport) {
     let layout = Layout::new(&cfg.ldap.base_dn, &cfg.source);
-    let files = aaf_sync::aaf::filename::list_dir(&d).unwrap();
+    let files = aaf_sync::aaf::filename::list_dir(dir).unwrap();
     let scan = aaf_sync::aaf::filename::group_files(files);
     let mut step = StepReport::default();
-    let mut delta = aaf_sync::sync::read_delta(
-        &cfg,
+    let mut tree = aaf_sync::sync::read_delta(
+        cfg,
         &layout,
         &scan.extractions[0],
         date!(2025 - 09 - 05),
-        &current,
+        current,
         &mut Default::default(),
         &mut step,
     )
     .unwrap();
-    assert!(
-        step.rejected_records.is_empty(),
-        "{:?}",
-        step.rejected_records
-    );
-    let stats = &step.delta.as_ref().unwrap().categories["Eleve"];
-    assert!(stats.modify > 0 && stats.delete > 0, "{stats:?}");
+    assign_logins(&mut tree, current);
+    (tree, step)
+}
+
+fn assign_logins(tree: &mut MappedTree, current: &HashMap<String, Entry>) {
     let logins: HashMap<String, String> = current
         .iter()
         .filter_map(|(k, e)| {
@@ -145,34 +130,112 @@ fn a_generated_delta_changes_only_whom_it_names() {
                 .map(|l| (k.clone(), l.to_string()))
         })
         .collect();
-    let mut taken: HashSet<String> = logins.values().cloned().collect();
+    let mut taken: HashSet<String> = logins.values().map(|l| l.to_lowercase()).collect();
     login::assign(
-        delta
-            .entries
+        tree.entries
             .iter_mut()
             .filter(|d| d.kind.is_person())
             .map(|d| &mut d.entry),
         &logins,
         &mut taken,
     );
-    let plan = aaf_sync::diff::plan(&delta.entries, &current);
-    // the deleted pupils are absent (departures), nobody else
-    let absent_pupils = plan
-        .absent
-        .iter()
-        .filter(|a| a.kind == EntryKind::Pupil)
-        .count() as u64;
-    assert_eq!(absent_pupils, stats.delete);
-    // each modified pupil: given name (and cn) replaced, other first names cleared
-    let person_mods = plan
-        .changes
-        .iter()
-        .filter(|p| p.kind == EntryKind::Pupil)
-        .count() as u64;
-    assert_eq!(person_mods, stats.modify);
-    for p in plan.changes.iter().filter(|p| p.kind == EntryKind::Pupil) {
-        let json = serde_json::to_string(&p.change).unwrap();
-        assert!(json.contains(r#""attr":"givenName""#), "{json}");
-        assert!(!json.contains(r#""attr":"sn""#), "{json}");
+}
+
+fn plan_json(tree: &MappedTree, current: &HashMap<String, Entry>) -> (String, String) {
+    let mut plan = aaf_sync::diff::plan(&tree.entries, current);
+    plan.sort();
+    let mut absent: Vec<String> = plan.absent.iter().map(|a| a.dn.to_string()).collect();
+    absent.sort();
+    (
+        serde_json::to_string_pretty(&plan.changes).unwrap(),
+        absent.join("\n"),
+    )
+}
+
+#[test]
+fn the_delta_of_a_day_over_the_day_before_gives_that_days_complet() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gen = GenConfig {
+        schools: 3,
+        pupils_per_school: 60,
+        ..Default::default()
+    };
+    let sum = generate(&gen, &tmp.path().join("c0")).unwrap();
+    let d1 = generate(
+        &GenConfig {
+            delta: true,
+            days: 1,
+            date: "20250905".into(),
+            ..gen.clone()
+        },
+        &tmp.path().join("d1"),
+    )
+    .unwrap();
+    generate(
+        &GenConfig {
+            days: 1,
+            date: "20250905".into(),
+            ..gen.clone()
+        },
+        &tmp.path().join("c1"),
+    )
+    .unwrap();
+    // a real day: arrivals, departures and changes in every category of people
+    for what in [
+        "Eleve add",
+        "Eleve delete",
+        "Eleve modify",
+        "PersRelEleve add",
+        "PersRelEleve modify",
+        "PersEducNat add",
+        "PersEducNat delete",
+        "PersEducNat modify",
+    ] {
+        assert!(
+            d1.changes.get(what).is_some_and(|n| *n > 0),
+            "{what}: {:?}",
+            d1.changes
+        );
     }
+    let cfg = config(&sum.uai_inside, BTreeSet::new());
+    let current = as_directory(&complet(&cfg, &tmp.path().join("c0")));
+    let (delta, step) = delta_over(&cfg, &tmp.path().join("d1"), &current);
+    assert!(
+        step.rejected_records.is_empty(),
+        "{:?}",
+        step.rejected_records
+    );
+    let mut next = complet_on(&cfg, &tmp.path().join("c1"), date!(2025 - 09 - 05));
+    for d in &mut next.entries {
+        d.entry.remove("ENTPersonLogin");
+    }
+    assign_logins(&mut next, &current);
+    let (by_delta, absent_delta) = plan_json(&delta, &current);
+    let (by_complet, absent_complet) = plan_json(&next, &current);
+    assert!(
+        by_delta == by_complet,
+        "the plans differ:\n{by_delta}\n---\n{by_complet}"
+    );
+    assert_eq!(absent_delta, absent_complet);
+    // the plan carries each kind of change, and only as many as the Delta named
+    let plan = aaf_sync::diff::plan(&delta.entries, &current);
+    let count = |k: EntryKind, add: bool| {
+        plan.changes
+            .iter()
+            .filter(|p| {
+                p.kind == k && matches!(p.change, aaf_sync::diff::Change::Add { .. }) == add
+            })
+            .count()
+    };
+    assert_eq!(count(EntryKind::Pupil, true), d1.changes["Eleve add"]);
+    assert_eq!(
+        count(EntryKind::Parent, true),
+        d1.changes["PersRelEleve add"]
+    );
+    assert_eq!(count(EntryKind::Staff, true), d1.changes["PersEducNat add"]);
+    let absent = |k: EntryKind| plan.absent.iter().filter(|a| a.kind == k).count();
+    assert_eq!(absent(EntryKind::Pupil), d1.changes["Eleve delete"]);
+    assert_eq!(absent(EntryKind::Staff), d1.changes["PersEducNat delete"]);
+    assert!(count(EntryKind::Pupil, false) > 0 && count(EntryKind::Classe, false) > 0);
+    assert!(count(EntryKind::Pupil, false) <= d1.changes["Eleve modify"]);
 }

@@ -21,9 +21,14 @@ struct Args {
     /// Extraction date, yyyymmdd.
     #[arg(long, default_value = "20250904")]
     date: String,
-    /// Write a Delta (a few renames and departures) instead of a Complet.
+    /// Write the Delta of day --days (default 1): arrivals, departures,
+    /// moves, renames, contact and staff changes, as a real day brings.
     #[arg(long)]
     delta: bool,
+    /// Days of life after the base population: with --delta, the Delta of
+    /// that day; without, the Complet of that day (e.g. 7: next week's).
+    #[arg(long, default_value_t = 0)]
+    days: u32,
     /// Schools inside the perimeter.
     #[arg(long, default_value_t = 2)]
     schools: usize,
@@ -54,6 +59,7 @@ fn main() -> anyhow::Result<()> {
         prefix: a.prefix,
         date: a.date,
         delta: a.delta,
+        days: a.days,
         schools: a.schools,
         schools_outside: a.schools_outside,
         pupils_per_school: a.pupils_per_school,
@@ -75,5 +81,9 @@ fn main() -> anyhow::Result<()> {
         s.uai_inside.join(","),
         s.uai_outside.join(",")
     );
+    if !s.changes.is_empty() {
+        let c: Vec<String> = s.changes.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        println!("Delta requests: {}", c.join(", "));
+    }
     Ok(())
 }

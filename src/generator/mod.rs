@@ -6,6 +6,8 @@
 //!
 //! Used for the bundled sample, the tests and the benchmarks (`aaf-gen`).
 
+mod evolve;
+
 use crate::aaf::filename::FileCategory;
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -63,7 +65,11 @@ pub struct GenConfig {
     pub prefix: String,
     /// `yyyymmdd`.
     pub date: String,
+    /// Write the Delta of day `days` (at least 1) instead of a Complet.
     pub delta: bool,
+    /// Days of life after the base population: a Complet of that day, or
+    /// the Delta of that day (see `evolve`). 0: the base population.
+    pub days: u32,
     /// Schools inside the perimeter.
     pub schools: usize,
     /// Extra schools the académie sends although outside the perimeter.
@@ -85,6 +91,7 @@ impl Default for GenConfig {
             prefix: "ENT1D".into(),
             date: "20250904".into(),
             delta: false,
+            days: 0,
             schools: 2,
             schools_outside: 1,
             pupils_per_school: 40,
@@ -112,6 +119,8 @@ pub struct GenSummary {
     pub pupils: usize,
     pub parents: usize,
     pub staff: usize,
+    /// Requests of a Delta by category and operation (`Eleve add`...).
+    pub changes: std::collections::BTreeMap<String, usize>,
 }
 
 /// UAI check letter: the number modulo 23 over the letters without I, O, Q.
@@ -212,6 +221,200 @@ fn person(rng: &mut Rng, id: String, adult: bool) -> Person {
         civ,
         birth: format!("{:02}/{:02}/{year}", 1 + rng.below(28), 1 + rng.below(12)),
     }
+}
+
+fn v(x: &str) -> Vec<String> {
+    vec![x.to_string()]
+}
+
+/// A staff record (`teacher`: in charge of `classes`).
+fn staff_attrs(
+    rng: &mut Rng,
+    p: &Person,
+    sid: &str,
+    func: &str,
+    classes: Vec<String>,
+    teacher: bool,
+    director: bool,
+) -> Attrs {
+    vec![
+        ("ENTPersonJointure", v(&p.id)),
+        ("ENTPersonDateNaissance", v(&p.birth)),
+        ("ENTPersonNomPatro", v(&p.nom)),
+        ("ENTPersonNom", v(&p.nom)),
+        ("ENTPersonPrenom", v(&p.prenom)),
+        ("ENTPersonAutresPrenoms", vec![]),
+        ("ENTPersonCivilite", v(p.civ)),
+        (
+            "ENTPersonMail",
+            v(&format!(
+                "{}.{}@ac-test.invalid",
+                crate::mapping::login::fold(&p.prenom),
+                crate::mapping::login::fold(&p.nom)
+            )),
+        ),
+        ("ENTPersonStructRattach", v(sid)),
+        ("ENTPersonFonctions", v(func)),
+        (
+            "ENTPersonCategorieEnseignant",
+            v(if teacher { "O" } else { "N" }),
+        ),
+        ("ENTEnsFonctionDir", if director { v("O") } else { vec![] }),
+        ("ENTEnsSpecialites", vec![]),
+        ("ENTPersonClasses", classes),
+        // not authorised for staff: must never reach LDAP
+        (
+            "ENTPersonAdresse",
+            v(&format!("{} ALLEE DES TILLEULS$$", 1 + rng.below(90))),
+        ),
+        ("ENTPersonCodePostal", v("94100")),
+        ("ENTPersonVille", v("VILLE PRIVEE")),
+        (
+            "ENTPersRelEleveTelMobile",
+            v(&format!(
+                "06 00 00 {:02} {:02}",
+                rng.below(100),
+                rng.below(100)
+            )),
+        ),
+    ]
+}
+
+/// A parent record, naming their first pupil.
+fn parent_attrs(rng: &mut Rng, par: &Person, pupil: &str) -> Attrs {
+    vec![
+        ("ENTPersonJointure", v(&par.id)),
+        ("ENTPersonNomPatro", v(&par.nom)),
+        ("ENTPersonNom", v(&par.nom)),
+        ("ENTPersonPrenom", v(&par.prenom)),
+        ("ENTPersonAutresPrenoms", vec![]),
+        ("ENTPersonCivilite", v(par.civ)),
+        ("ENTPersRelEleveEleve", v(pupil)),
+        (
+            "ENTPersonAdresse",
+            v(&format!("{} RUE DU MOULIN$BATIMENT B$", 1 + rng.below(120))),
+        ),
+        ("ENTPersonCodePostal", v("94000")),
+        ("ENTPersonVille", v("VILLE TEST")),
+        ("ENTPersonPays", v("FRANCE")),
+        (
+            "ENTPersonAdresseDiffusion",
+            v(if rng.chance(50) { "O" } else { "N" }),
+        ),
+        (
+            "ENTPersonTelPerso",
+            v(&format!(
+                "01 45 {:02} {:02} {:02}",
+                rng.below(100),
+                rng.below(100),
+                rng.below(100)
+            )),
+        ),
+        (
+            "ENTPersRelEleveTelMobile",
+            v(&format!(
+                "06 12 {:02} {:02} {:02}",
+                rng.below(100),
+                rng.below(100),
+                rng.below(100)
+            )),
+        ),
+        (
+            "ENTPersonMail",
+            if rng.chance(70) {
+                v(&format!("parent{}@example.invalid", par.id))
+            } else {
+                vec![]
+            },
+        ),
+        ("ENTPersRelEleveTelPro", vec![]),
+    ]
+}
+
+/// A pupil record in class number `class` of school `s`.
+fn pupil_attrs(
+    rng: &mut Rng,
+    p: &Person,
+    s: &School,
+    class: usize,
+    pids: &[String],
+    choir: bool,
+) -> Attrs {
+    let (code, label) = s.classes[class].clone();
+    let lvl = label.split(' ').next().unwrap_or("CP").to_string();
+    vec![
+        ("ENTPersonJointure", v(&p.id)),
+        (
+            "ENTEleveINE",
+            v(&format!(
+                "{:09}{}{}",
+                rng.below(1_000_000_000),
+                (b'A' + rng.below(26) as u8) as char,
+                (b'A' + rng.below(26) as u8) as char
+            )),
+        ),
+        ("ENTPersonDateNaissance", v(&p.birth)),
+        ("ENTPersonNomPatro", v(&p.nom)),
+        ("ENTPersonNom", v(&p.nom)),
+        ("ENTPersonPrenom", v(&p.prenom)),
+        (
+            "ENTPersonAutresPrenoms",
+            if rng.chance(30) {
+                vec![given_name(rng), given_name(rng)]
+            } else {
+                vec![]
+            },
+        ),
+        ("ENTPersonCivilite", v(p.civ)),
+        ("ENTPersonStructRattach", v(&s.sid)),
+        (
+            "ENTEleveAutoriteParentale",
+            pids.iter()
+                .enumerate()
+                .map(|(k, id)| format!("{id}${}", if k == 0 { 10 } else { 20 }))
+                .collect(),
+        ),
+        (
+            "ENTEleveRestaurantScolaire",
+            v(if rng.chance(70) { "O" } else { "N" }),
+        ),
+        ("ENTEleveTransport", v("N")),
+        (
+            "ENTEleveGarderieMatin",
+            v(if rng.chance(30) { "O" } else { "N" }),
+        ),
+        (
+            "ENTEleveGarderieSoir",
+            v(if rng.chance(30) { "O" } else { "N" }),
+        ),
+        ("ENTEleveEtudesSurveillees", v("N")),
+        ("ENTEleveNiveau", v(&lvl)),
+        (
+            "ENTEleveCycle",
+            v(if ["PS", "MS", "GS"].contains(&lvl.as_str()) {
+                "1"
+            } else {
+                "2"
+            }),
+        ),
+        ("ENTEleveTypeClasse", v("ORDINAIRE")),
+        (
+            "ENTPersonClasses",
+            v(&format!("{}$1$1${code}${label}", s.sid)),
+        ),
+        (
+            "ENTPersonGroupes",
+            if choir {
+                v(&format!(
+                    "{}$1$1$G{}CHORALE$CHORALE",
+                    s.sid,
+                    &s.sid[s.sid.len() - 3..]
+                ))
+            } else {
+                vec![]
+            },
+        ),
+    ]
 }
 
 /// One request being written: `(attribute, values)`.
@@ -376,7 +579,6 @@ pub fn generate(cfg: &GenConfig, dir: &Path) -> io::Result<GenSummary> {
     let mut next_pupil = 2_000_000 + cfg.seed % 1000 * 100_000;
     let mut next_parent = 3_000_000 + cfg.seed % 1000 * 100_000;
     let mut next_staff = 4_000_000 + cfg.seed % 1000 * 100_000;
-    let mut deltas: Vec<(FileCategory, Req)> = Vec::new();
     for (si, s) in schools.iter().enumerate() {
         let v = |x: &str| vec![x.to_string()];
         etab.push(Req::Add(
@@ -434,51 +636,15 @@ pub fn generate(cfg: &GenConfig, dir: &Path) -> io::Result<GenSummary> {
             };
             staff.push(Req::Add(
                 p.id.clone(),
-                vec![
-                    ("ENTPersonJointure", v(&p.id)),
-                    ("ENTPersonDateNaissance", v(&p.birth)),
-                    ("ENTPersonNomPatro", v(&p.nom)),
-                    ("ENTPersonNom", v(&p.nom)),
-                    ("ENTPersonPrenom", v(&p.prenom)),
-                    ("ENTPersonAutresPrenoms", vec![]),
-                    ("ENTPersonCivilite", v(p.civ)),
-                    (
-                        "ENTPersonMail",
-                        v(&format!(
-                            "{}.{}@ac-test.invalid",
-                            crate::mapping::login::fold(&p.prenom),
-                            crate::mapping::login::fold(&p.nom)
-                        )),
-                    ),
-                    ("ENTPersonStructRattach", v(&s.sid)),
-                    ("ENTPersonFonctions", v(&func)),
-                    (
-                        "ENTPersonCategorieEnseignant",
-                        v(if role > 0 && role <= s.classes.len() {
-                            "O"
-                        } else {
-                            "N"
-                        }),
-                    ),
-                    ("ENTEnsFonctionDir", if role == 0 { v("O") } else { vec![] }),
-                    ("ENTEnsSpecialites", vec![]),
-                    ("ENTPersonClasses", classes),
-                    // not authorised for staff: must never reach LDAP
-                    (
-                        "ENTPersonAdresse",
-                        v(&format!("{} ALLEE DES TILLEULS$$", 1 + rng.below(90))),
-                    ),
-                    ("ENTPersonCodePostal", v("94100")),
-                    ("ENTPersonVille", v("VILLE PRIVEE")),
-                    (
-                        "ENTPersRelEleveTelMobile",
-                        v(&format!(
-                            "06 00 00 {:02} {:02}",
-                            rng.below(100),
-                            rng.below(100)
-                        )),
-                    ),
-                ],
+                staff_attrs(
+                    &mut rng,
+                    &p,
+                    &s.sid,
+                    &func,
+                    classes,
+                    role > 0 && role <= s.classes.len(),
+                    role == 0,
+                ),
             ));
             sum.staff += 1;
         }
@@ -516,53 +682,7 @@ pub fn generate(cfg: &GenConfig, dir: &Path) -> io::Result<GenSummary> {
                     parent_index.insert(par.id.clone(), parents.len());
                     parents.push(Req::Add(
                         par.id.clone(),
-                        vec![
-                            ("ENTPersonJointure", v(&par.id)),
-                            ("ENTPersonNomPatro", v(&par.nom)),
-                            ("ENTPersonNom", v(&par.nom)),
-                            ("ENTPersonPrenom", v(&par.prenom)),
-                            ("ENTPersonAutresPrenoms", vec![]),
-                            ("ENTPersonCivilite", v(par.civ)),
-                            ("ENTPersRelEleveEleve", v(&p.id)),
-                            (
-                                "ENTPersonAdresse",
-                                v(&format!("{} RUE DU MOULIN$BATIMENT B$", 1 + rng.below(120))),
-                            ),
-                            ("ENTPersonCodePostal", v("94000")),
-                            ("ENTPersonVille", v("VILLE TEST")),
-                            ("ENTPersonPays", v("FRANCE")),
-                            (
-                                "ENTPersonAdresseDiffusion",
-                                v(if rng.chance(50) { "O" } else { "N" }),
-                            ),
-                            (
-                                "ENTPersonTelPerso",
-                                v(&format!(
-                                    "01 45 {:02} {:02} {:02}",
-                                    rng.below(100),
-                                    rng.below(100),
-                                    rng.below(100)
-                                )),
-                            ),
-                            (
-                                "ENTPersRelEleveTelMobile",
-                                v(&format!(
-                                    "06 12 {:02} {:02} {:02}",
-                                    rng.below(100),
-                                    rng.below(100),
-                                    rng.below(100)
-                                )),
-                            ),
-                            (
-                                "ENTPersonMail",
-                                if rng.chance(70) {
-                                    v(&format!("parent{}@example.invalid", par.id))
-                                } else {
-                                    vec![]
-                                },
-                            ),
-                            ("ENTPersRelEleveTelPro", vec![]),
-                        ],
+                        parent_attrs(&mut rng, &par, &p.id),
                     ));
                     sum.parents += 1;
                 }
@@ -586,112 +706,34 @@ pub fn generate(cfg: &GenConfig, dir: &Path) -> io::Result<GenSummary> {
                 }
             }
             family = Some((pids.clone(), p.nom.clone()));
-            let (code, label) = s.classes[n % s.classes.len()].clone();
-            let lvl = label.split(' ').next().unwrap_or("CP").to_string();
-            let mut attrs: Attrs = vec![
-                ("ENTPersonJointure", v(&p.id)),
-                (
-                    "ENTEleveINE",
-                    v(&format!(
-                        "{:09}{}{}",
-                        rng.below(1_000_000_000),
-                        (b'A' + rng.below(26) as u8) as char,
-                        (b'A' + rng.below(26) as u8) as char
-                    )),
-                ),
-                ("ENTPersonDateNaissance", v(&p.birth)),
-                ("ENTPersonNomPatro", v(&p.nom)),
-                ("ENTPersonNom", v(&p.nom)),
-                ("ENTPersonPrenom", v(&p.prenom)),
-                (
-                    "ENTPersonAutresPrenoms",
-                    if rng.chance(30) {
-                        vec![given_name(&mut rng), given_name(&mut rng)]
-                    } else {
-                        vec![]
-                    },
-                ),
-                ("ENTPersonCivilite", v(p.civ)),
-                ("ENTPersonStructRattach", v(&s.sid)),
-                (
-                    "ENTEleveAutoriteParentale",
-                    pids.iter()
-                        .enumerate()
-                        .map(|(k, id)| format!("{id}${}", if k == 0 { 10 } else { 20 }))
-                        .collect(),
-                ),
-                (
-                    "ENTEleveRestaurantScolaire",
-                    v(if rng.chance(70) { "O" } else { "N" }),
-                ),
-                ("ENTEleveTransport", v("N")),
-                (
-                    "ENTEleveGarderieMatin",
-                    v(if rng.chance(30) { "O" } else { "N" }),
-                ),
-                (
-                    "ENTEleveGarderieSoir",
-                    v(if rng.chance(30) { "O" } else { "N" }),
-                ),
-                ("ENTEleveEtudesSurveillees", v("N")),
-                ("ENTEleveNiveau", v(&lvl)),
-                (
-                    "ENTEleveCycle",
-                    v(if ["PS", "MS", "GS"].contains(&lvl.as_str()) {
-                        "1"
-                    } else {
-                        "2"
-                    }),
-                ),
-                ("ENTEleveTypeClasse", v("ORDINAIRE")),
-                (
-                    "ENTPersonClasses",
-                    v(&format!("{}$1$1${code}${label}", s.sid)),
-                ),
-                (
-                    "ENTPersonGroupes",
-                    if n % 5 == 0 {
-                        v(&format!(
-                            "{}$1$1$G{}CHORALE$CHORALE",
-                            s.sid,
-                            &s.sid[s.sid.len() - 3..]
-                        ))
-                    } else {
-                        vec![]
-                    },
-                ),
-            ];
+            let mut attrs = pupil_attrs(&mut rng, &p, s, n % s.classes.len(), &pids, n % 5 == 0);
             if n % 11 == 3 {
                 // a newer AAF version's attribute: dropped and counted
                 attrs.push(("ENTEleveNouvelAttribut", v("X")));
-            }
-            if cfg.delta && si < cfg.schools {
-                match n % 10 {
-                    0 => deltas.push((
-                        FileCategory::Eleve,
-                        Req::Modify(
-                            p.id.clone(),
-                            vec![
-                                ("ENTPersonPrenom", v(&given_name(&mut rng))),
-                                ("ENTPersonAutresPrenoms", vec![]),
-                            ],
-                        ),
-                    )),
-                    7 if n > 20 => deltas.push((FileCategory::Eleve, Req::Delete(p.id.clone()))),
-                    _ => {}
-                }
             }
             eleves.push(Req::Add(p.id.clone(), attrs));
             sum.pupils += 1;
         }
     }
     let enc_for = |i: usize| cfg.encodings[i];
+    let mut pop = evolve::Population {
+        etab,
+        eleves,
+        parents,
+        staff,
+    };
+    let days = if cfg.delta { cfg.days.max(1) } else { cfg.days };
+    let delta = evolve::live(&mut pop, &schools, cfg.schools, cfg.seed, days);
+    sum.pupils = pop.eleves.len();
+    sum.parents = pop.parents.len();
+    sum.staff = pop.staff.len();
     let mut by_cat: Vec<(FileCategory, Vec<Req>)> = if cfg.delta {
+        sum.changes = evolve::describe(&delta);
         let mut v: Vec<(FileCategory, Vec<Req>)> = FileCategory::IMPORTED
             .iter()
             .map(|c| (*c, Vec::new()))
             .collect();
-        for (c, r) in deltas {
+        for (c, r) in delta {
             if let Some((_, list)) = v.iter_mut().find(|(k, _)| *k == c) {
                 list.push(r);
             }
@@ -699,10 +741,10 @@ pub fn generate(cfg: &GenConfig, dir: &Path) -> io::Result<GenSummary> {
         v
     } else {
         vec![
-            (FileCategory::EtabEducNat, etab),
-            (FileCategory::Eleve, eleves),
-            (FileCategory::PersRelEleve, parents),
-            (FileCategory::PersEducNat, staff),
+            (FileCategory::EtabEducNat, pop.etab),
+            (FileCategory::Eleve, pop.eleves),
+            (FileCategory::PersRelEleve, pop.parents),
+            (FileCategory::PersEducNat, pop.staff),
         ]
     };
     let kind = if cfg.delta { "Delta" } else { "Complet" };
