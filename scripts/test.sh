@@ -10,5 +10,6 @@ bash scripts/install-deps.sh
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
 cargo test --all-targets
+# (--all-targets runs the criterion benches of the pure stages once each)
 # the benchmark script, small, so that it keeps working (figures not checked)
 bash scripts/bench.sh 4 20
