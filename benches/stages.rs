@@ -24,6 +24,10 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
+// the allocator of the aaf-sync binary, so that the figures are its own
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()

@@ -156,12 +156,36 @@ pub struct Attr {
 /// (what LDIF and reports show). The set of names is bounded by the schema.
 mod names {
     use std::collections::HashMap;
+    use std::hash::{BuildHasherDefault, Hasher};
     use std::sync::{LazyLock, RwLock};
+
+    /// FNV-1a: names are short and not attacker-chosen, and every attribute
+    /// lookup hashes one, so SipHash's cost shows in profiles.
+    struct Fnv(u64);
+
+    impl Default for Fnv {
+        fn default() -> Self {
+            Fnv(0xcbf2_9ce4_8422_2325)
+        }
+    }
+
+    impl Hasher for Fnv {
+        fn write(&mut self, bytes: &[u8]) {
+            for &b in bytes {
+                self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+        fn finish(&self) -> u64 {
+            self.0
+        }
+    }
+
+    type Map<V> = HashMap<&'static str, V, BuildHasherDefault<Fnv>>;
 
     #[derive(Default)]
     struct Table {
-        by_spelling: HashMap<&'static str, (u32, u32)>,
-        by_fold: HashMap<&'static str, u32>,
+        by_spelling: Map<(u32, u32)>,
+        by_fold: Map<u32>,
         spellings: Vec<&'static str>,
         folds: Vec<&'static str>,
     }
@@ -420,19 +444,16 @@ impl Attrs {
     /// Replaces the attribute `name` by `values` (already sorted and
     /// deduplicated; none removes it), keeping the spelling it had.
     fn put(&mut self, name: &str, values: &[&str]) {
-        let (fold, disp_new) = names::intern(name);
+        let (fold, disp) = names::intern(name);
         let existing = self.find_fold(fold);
-        let mut seg = Vec::new();
-        if !values.is_empty() {
-            let disp = existing.as_ref().map_or(disp_new, |s| s.disp);
-            put_varint(&mut seg, fold as usize);
-            put_varint(&mut seg, disp as usize);
-            put_varint(&mut seg, values.len());
-            for v in values {
-                put_varint(&mut seg, v.len());
-                seg.extend_from_slice(v.as_bytes());
-            }
-        }
+        let disp = existing.as_ref().map_or(disp, |s| s.disp);
+        let seg = encode(fold, disp, values);
+        self.replace(existing, fold, seg);
+    }
+
+    /// Puts the encoded segment `seg` of attribute `fold` in place of
+    /// `existing`, or at its rank by name.
+    fn replace(&mut self, existing: Option<Slot>, fold: u32, seg: Vec<u8>) {
         let (from, to) = match existing {
             Some(s) => (s.start, s.end),
             None => {
@@ -451,6 +472,27 @@ impl Attrs {
     }
 }
 
+/// One attribute's segment: name numbers, the length of the rest (so a
+/// lookup skips an attribute in one step), value count, values. No values:
+/// no segment.
+fn encode(fold: u32, disp: u32, values: &[&str]) -> Vec<u8> {
+    if values.is_empty() {
+        return Vec::new();
+    }
+    let mut body = Vec::with_capacity(values.iter().map(|v| v.len() + 2).sum::<usize>() + 2);
+    put_varint(&mut body, values.len());
+    for v in values {
+        put_varint(&mut body, v.len());
+        body.extend_from_slice(v.as_bytes());
+    }
+    let mut seg = Vec::with_capacity(body.len() + 8);
+    put_varint(&mut seg, fold as usize);
+    put_varint(&mut seg, disp as usize);
+    put_varint(&mut seg, body.len());
+    seg.extend_from_slice(&body);
+    seg
+}
+
 struct SlotIter<'a> {
     buf: &'a [u8],
     pos: usize,
@@ -465,20 +507,18 @@ impl Iterator for SlotIter<'_> {
         let start = self.pos;
         let fold = get_varint(self.buf, &mut self.pos) as u32;
         let disp = get_varint(self.buf, &mut self.pos) as u32;
+        let len = get_varint(self.buf, &mut self.pos);
+        let end = (self.pos + len).min(self.buf.len());
         let count = get_varint(self.buf, &mut self.pos);
-        let values_at = self.pos;
-        for _ in 0..count {
-            let len = get_varint(self.buf, &mut self.pos);
-            self.pos += len;
-        }
-        self.pos = self.pos.min(self.buf.len());
+        let values_at = self.pos.min(end);
+        self.pos = end;
         Some(Slot {
             fold,
             disp,
             start,
             values_at,
             count,
-            end: self.pos,
+            end,
         })
     }
 }
@@ -521,6 +561,30 @@ fn same_value(a: &str, b: &str) -> bool {
     }
 }
 
+/// Adds `incoming` to `all` without empty values or case-insensitive
+/// duplicates (the first spelling stays), then sorts.
+fn merge_values<'a>(all: &mut Vec<&'a str>, incoming: impl Iterator<Item = &'a str>) {
+    let incoming: Vec<&str> = incoming.filter(|v| !v.is_empty()).collect();
+    if all.len() + incoming.len() <= 16 {
+        // most attributes hold a value or a few: compare in place
+        for v in incoming {
+            if !all.iter().any(|x| same_value(x, v)) {
+                all.push(v);
+            }
+        }
+    } else {
+        // long lists (group members): one set, not a scan per value
+        let mut seen: std::collections::HashSet<String> =
+            all.iter().map(|x| x.to_lowercase()).collect();
+        for v in incoming {
+            if seen.insert(v.to_lowercase()) {
+                all.push(v);
+            }
+        }
+    }
+    all.sort_unstable();
+}
+
 /// An LDAP entry as the sync sees it.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Entry {
@@ -557,27 +621,48 @@ impl Entry {
             Some(s) => self.attrs.values_of(s).iter().collect(),
             None => Vec::new(),
         };
-        if all.len() + incoming.len() <= 16 {
-            // most attributes hold a value or a few: compare in place
-            for v in &incoming {
-                if !all.iter().any(|x| same_value(x, v)) {
-                    all.push(v);
-                }
+        merge_values(&mut all, incoming.iter().map(String::as_str));
+        let (fold, disp) = names::intern(name);
+        let disp = current.as_ref().map_or(disp, |s| s.disp);
+        let seg = encode(fold, disp, &all);
+        self.attrs.replace(current, fold, seg);
+    }
+
+    /// An entry built in one go from its attributes (a search result):
+    /// one buffer written once, instead of an insertion per attribute.
+    pub fn from_attrs<'a>(
+        dn: Dn,
+        attrs: impl IntoIterator<Item = (&'a str, &'a [String])>,
+    ) -> Entry {
+        let mut parts: Vec<(&'static str, u32, u32, Vec<&str>)> = Vec::new();
+        for (name, values) in attrs {
+            let mut vals = Vec::with_capacity(values.len());
+            merge_values(&mut vals, values.iter().map(String::as_str));
+            if vals.is_empty() {
+                continue;
             }
-        } else {
-            // long lists (group members): one set, not a scan per value
-            let mut seen: std::collections::HashSet<String> =
-                all.iter().map(|x| x.to_lowercase()).collect();
-            for v in &incoming {
-                if seen.insert(v.to_lowercase()) {
-                    all.push(v);
-                }
-            }
+            let (fold, disp) = names::intern(name);
+            parts.push((names::folded(fold), fold, disp, vals));
         }
-        all.sort_unstable();
-        let all: Vec<String> = all.into_iter().map(str::to_string).collect();
-        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
-        self.attrs.put(name, &refs);
+        parts.sort_by(|a, b| a.0.cmp(b.0));
+        let mut e = Entry::new(dn);
+        if parts.windows(2).any(|w| w[0].1 == w[1].1) {
+            // one attribute under two spellings: merge the slow way
+            for (_, _, disp, vals) in parts {
+                e.add(names::spelling(disp), vals);
+            }
+            return e;
+        }
+        let segs: Vec<Vec<u8>> = parts
+            .iter()
+            .map(|(_, fold, disp, vals)| encode(*fold, *disp, vals))
+            .collect();
+        let mut buf = Vec::with_capacity(segs.iter().map(Vec::len).sum());
+        for seg in segs {
+            buf.extend_from_slice(&seg);
+        }
+        e.attrs = Attrs(buf);
+        e
     }
 
     pub fn set(&mut self, name: &str, value: impl Into<String>) {
@@ -598,19 +683,20 @@ impl Entry {
         let Some(s) = self.attrs.find(name) else {
             return;
         };
-        let kept: Vec<String> = self
+        let fold = s.fold;
+        let kept: Vec<&str> = self
             .attrs
             .values_of(&s)
             .iter()
             .filter(|v| !values.iter().any(|x| same_value(x, v)))
-            .map(str::to_string)
             .collect();
-        let refs: Vec<&str> = kept.iter().map(String::as_str).collect();
-        self.attrs.put(name, &refs);
+        let seg = encode(s.fold, s.disp, &kept);
+        self.attrs.replace(Some(s), fold, seg);
     }
 
     pub fn get(&self, name: &str) -> Option<Values<'_>> {
-        self.attrs.get(name).map(|a| a.values)
+        let s = self.attrs.find(name)?;
+        Some(self.attrs.values_of(&s))
     }
 
     pub fn first(&self, name: &str) -> Option<&str> {
@@ -700,5 +786,21 @@ mod tests {
         e.add("member", members.iter().cloned());
         e.add("member", ["UID=U3,dc=x"]);
         assert_eq!(e.get("member").unwrap().len(), 40);
+        // built in one go, the same entry as attribute by attribute
+        let attrs: Vec<(String, Vec<String>)> = e
+            .attrs
+            .values()
+            .map(|a| (a.name.to_uppercase(), a.values.to_vec()))
+            .collect();
+        let mut again = Entry::from_attrs(
+            e.dn.clone(),
+            attrs.iter().map(|(n, v)| (n.as_str(), v.as_slice())),
+        );
+        assert_eq!(
+            format!("{:?}", again.attrs).to_lowercase(),
+            format!("{:?}", e.attrs).to_lowercase()
+        );
+        again.add("DESCRIPTION", ["x"]);
+        assert_eq!(again.get("description").unwrap().len(), 2);
     }
 }

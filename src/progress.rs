@@ -1,10 +1,16 @@
 //! Progress bars for the long phases (parse, read, apply) with rates and
 //! ETA, on a terminal only: in cron or under systemd nothing is drawn.
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::LazyLock;
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
+
+/// One drawing surface for every bar: the directory read and the parse of
+/// a Complet run at the same time, each on its own line.
+static BARS: LazyLock<MultiProgress> =
+    LazyLock::new(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(4)));
 
 /// Turns the bars on (the command line does, when stderr is a terminal).
 pub fn enable(on: bool) {
@@ -34,7 +40,7 @@ impl Progress {
         if let Ok(style) = ProgressStyle::with_template(template) {
             bar.set_style(style.progress_chars("=> "));
         }
-        bar.set_draw_target(ProgressDrawTarget::stderr_with_hz(4));
+        let bar = BARS.add(bar);
         bar.set_prefix(phase.to_string());
         Progress(Some(bar))
     }

@@ -310,11 +310,18 @@ fn plan_extraction(
     control_entry: Option<&Entry>,
     blocks: &mut Blocks,
     step: &mut StepReport,
+    parsed: Option<mapping::MappedTree>,
 ) -> Result<(Plan, Control, Vec<Hold>), SyncError> {
-    blocks.start_step();
-    let mut tree = match x.kind {
-        ExtractionKind::Complet => read_extraction(cfg, layout, x, now, blocks, step)?,
-        ExtractionKind::Delta => read_delta(cfg, layout, x, now, &snap.managed, blocks, step)?,
+    let mut tree = match (parsed, x.kind) {
+        (Some(tree), _) => tree,
+        (None, ExtractionKind::Complet) => {
+            blocks.start_step();
+            read_extraction(cfg, layout, x, now, blocks, step)?
+        }
+        (None, ExtractionKind::Delta) => {
+            blocks.start_step();
+            read_delta(cfg, layout, x, now, &snap.managed, blocks, step)?
+        }
     };
     step.mapping = tree.stats.clone();
     step.perimeter_missing_uai = tree.missing_uai.clone();
@@ -380,6 +387,65 @@ fn plan_extraction(
     step.erasures = blocks.stats.clone();
     step.plan = PlanCounts::of(&plan);
     Ok((plan, next, guards))
+}
+
+/// Reads the managed tree and, when the first extraction is a Complet
+/// (whose mapping does not need the directory), parses and maps it at the
+/// same time on another thread: on an académie the two take about as long
+/// each, and a machine has at least two cores. A Delta is played over the
+/// directory's records, so it waits for the read.
+#[allow(clippy::too_many_arguments)]
+async fn read_directory_and_first(
+    cfg: &Config,
+    layout: &Layout,
+    first: &Extraction,
+    now: Date,
+    dir: &Directory,
+    blocks: &mut Blocks,
+    step: &mut StepReport,
+    report: &mut Report,
+) -> (
+    Result<Snapshot, SyncError>,
+    Option<Result<mapping::MappedTree, SyncError>>,
+) {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    let read = |report: &mut Report| {
+        let t = std::time::Instant::now();
+        let snap = Handle::current().block_on(dir.read_managed(layout));
+        report.perf.read_secs = t.elapsed().as_secs_f64();
+        if let Ok(s) = &snap {
+            report.perf.read_entries = s.managed.len() as u64;
+        }
+        snap.map_err(SyncError::from)
+    };
+    let parallel = first.kind == ExtractionKind::Complet
+        && Handle::current().runtime_flavor() == RuntimeFlavor::MultiThread;
+    if !parallel {
+        let t = std::time::Instant::now();
+        let snap = dir.read_managed(layout).await;
+        report.perf.read_secs = t.elapsed().as_secs_f64();
+        if let Ok(s) = &snap {
+            report.perf.read_entries = s.managed.len() as u64;
+        }
+        return (snap.map_err(SyncError::from), None);
+    }
+    tokio::task::block_in_place(|| {
+        std::thread::scope(|s| {
+            // the run id span goes with the work: every log line carries it
+            let span = tracing::Span::current();
+            let parse = s.spawn(move || {
+                let _run = span.enter();
+                blocks.start_step();
+                read_extraction(cfg, layout, first, now, blocks, step)
+            });
+            let snap = read(report);
+            let tree = match parse.join() {
+                Ok(t) => t,
+                Err(panic) => std::panic::resume_unwind(panic),
+            };
+            (snap, Some(tree))
+        })
+    })
 }
 
 /// Keeps the in-memory snapshot in step with a plan a dry run did not apply.
@@ -470,13 +536,22 @@ async fn plan_and_apply(
             )));
         }
     }
-    let t = std::time::Instant::now();
-    let mut snap = dir.read_managed(layout).await?;
-    report.perf.read_secs = t.elapsed().as_secs_f64();
-    report.perf.read_entries = snap.managed.len() as u64;
-    tracing::info!(managed = snap.managed.len(), "directory read");
     let erasures = dir.read_entry(&erasure::erasures_dn(layout)).await?;
     let mut blocks = Blocks::from_entry(erasures.as_ref());
+    let mut first_step = StepReport::default();
+    let (snap, first_tree) = read_directory_and_first(
+        cfg,
+        layout,
+        &extractions[0],
+        opts.now,
+        dir,
+        &mut blocks,
+        &mut first_step,
+        report,
+    )
+    .await;
+    let mut snap = snap?;
+    tracing::info!(managed = snap.managed.len(), "directory read");
 
     // plan every extraction (nothing written yet)
     let active_before = safety::active_counts(&snap.managed);
@@ -485,8 +560,19 @@ async fn plan_and_apply(
     let mut school_year = false;
     let mut steps = Vec::new();
     let n = extractions.len();
+    let mut first = Some((first_step, first_tree));
     for (i, x) in extractions.iter().enumerate() {
-        let mut step = StepReport::default();
+        let (mut step, parsed) = match first.take() {
+            Some((step, Some(Ok(tree)))) => (step, Some(tree)),
+            Some((step, Some(Err(e)))) => {
+                report.steps.push(step);
+                return Err(e);
+            }
+            Some((step, None)) => (step, None),
+            None => (StepReport::default(), None),
+        };
+        // a tree parsed beside the read: its parse is not in this interval
+        let parsed_before = parsed.is_some();
         let t = std::time::Instant::now();
         let planned = plan_extraction(
             cfg,
@@ -498,6 +584,7 @@ async fn plan_and_apply(
             control_entry.as_ref(),
             &mut blocks,
             &mut step,
+            parsed,
         );
         let (plan, next, guards) = match planned {
             Ok(p) => p,
@@ -508,7 +595,8 @@ async fn plan_and_apply(
         };
         report.perf.parse_secs += step.parse_secs;
         report.perf.parse_bytes += step.parse_bytes;
-        report.perf.plan_secs += t.elapsed().as_secs_f64() - step.parse_secs;
+        let parse_inside = if parsed_before { 0.0 } else { step.parse_secs };
+        report.perf.plan_secs += t.elapsed().as_secs_f64() - parse_inside;
         holds.extend(guards);
         for (cat, ids) in &step.lifecycle.departed {
             *leaving.entry(cat.clone()).or_default() += ids.len() as u64;

@@ -189,11 +189,10 @@ pub struct Failure {
 }
 
 fn to_entry(se: SearchEntry) -> Entry {
-    let mut e = Entry::new(Dn::new(se.dn));
-    for (name, values) in se.attrs {
-        e.add(&name, values);
-    }
-    e
+    Entry::from_attrs(
+        Dn::new(se.dn),
+        se.attrs.iter().map(|(n, v)| (n.as_str(), v.as_slice())),
+    )
 }
 
 fn to_set(values: crate::model::Values) -> HashSet<String> {
