@@ -98,6 +98,8 @@ struct Day<'a> {
     inside: usize,
     inside_sids: HashSet<String>,
     inside_pupils: HashSet<String>,
+    /// Where each parent is in `pop.parents`.
+    parent_at: std::collections::HashMap<String, usize>,
     delta: Vec<(FileCategory, Req)>,
     touched: HashSet<String>,
 }
@@ -242,13 +244,15 @@ impl Day<'_> {
 
     /// A pupil leaves; so do their parents when they have no other child.
     fn pupil_leaves(&mut self, i: usize) {
-        let r = self.pop.eleves.remove(i);
+        // order within a file does not matter; a shift of the whole list
+        // per departure would, at an académie's size
+        let r = self.pop.eleves.swap_remove(i);
         let pid = id_of(&r).to_string();
         self.delta
             .push((FileCategory::Eleve, Req::Delete(pid.clone())));
         for auth in get(&r, "ENTEleveAutoriteParentale") {
             let parent = auth.split('$').next().unwrap_or_default();
-            let Some(pi) = self.pop.parents.iter().position(|p| id_of(p) == parent) else {
+            let Some(&pi) = self.parent_at.get(parent) else {
                 continue;
             };
             let left: Vec<String> = get(&self.pop.parents[pi], "ENTPersRelEleveEleve")
@@ -258,7 +262,11 @@ impl Day<'_> {
                 .collect();
             self.touched.insert(parent.to_string());
             if left.is_empty() {
-                self.pop.parents.remove(pi);
+                self.pop.parents.swap_remove(pi);
+                self.parent_at.remove(parent);
+                if let Some(moved) = self.pop.parents.get(pi) {
+                    self.parent_at.insert(id_of(moved).to_string(), pi);
+                }
                 self.delta
                     .push((FileCategory::PersRelEleve, Req::Delete(parent.to_string())));
             } else {
@@ -285,6 +293,8 @@ impl Day<'_> {
             }
             let attrs = parent_attrs(&mut self.rng, &par, &p.id);
             pids.push(par.id.clone());
+            self.parent_at
+                .insert(par.id.clone(), self.pop.parents.len());
             self.pop
                 .parents
                 .push(Req::Add(par.id.clone(), attrs.clone()));
@@ -331,7 +341,7 @@ impl Day<'_> {
             let Some(i) = self.pick(FileCategory::PersEducNat, |r| !director(r)) else {
                 continue;
             };
-            let r = self.pop.staff.remove(i);
+            let r = self.pop.staff.swap_remove(i);
             self.delta.push((
                 FileCategory::PersEducNat,
                 Req::Delete(id_of(&r).to_string()),
@@ -419,6 +429,12 @@ pub(super) fn live(
             })
             .map(|r| id_of(r).to_string())
             .collect();
+        let parent_at = pop
+            .parents
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (id_of(r).to_string(), i))
+            .collect();
         let mut d = Day {
             rng: Rng::new(seed ^ (u64::from(day) << 32) ^ 0xD417_0000),
             pop,
@@ -426,6 +442,7 @@ pub(super) fn live(
             inside,
             inside_sids,
             inside_pupils,
+            parent_at,
             delta: Vec::new(),
             touched: HashSet::new(),
         };
