@@ -332,13 +332,7 @@ pub fn simulate(plan: &Plan, entries: &mut HashMap<String, Entry>) {
 mod tests {
     use super::*;
 
-    fn entry(dn: &str, attrs: &[(&str, &[&str])]) -> Entry {
-        let mut e = Entry::new(Dn::new(dn));
-        for (a, vs) in attrs {
-            e.add(a, vs.iter().copied());
-        }
-        e
-    }
+    use crate::model::test_entry as entry;
 
     #[test]
     fn table() {

@@ -12,7 +12,7 @@ use crate::aaf::filename::{self, ExtractionKind};
 use crate::config::Config;
 use crate::control::Control;
 use crate::erasure::Blocks;
-use crate::mapping::{layout::Layout, login};
+use crate::mapping::layout::Layout;
 use crate::model::{split_first_rdn, Entry};
 use crate::report::StepReport;
 use crate::sync::SyncError;
@@ -95,14 +95,7 @@ pub fn export(
     let mut step = StepReport::default();
     let mut tree =
         crate::sync::read_extraction(cfg, &layout, x, now, &mut Blocks::default(), &mut step)?;
-    step.logins_created = login::assign(
-        tree.entries
-            .iter_mut()
-            .filter(|d| d.kind.is_person())
-            .map(|d| &mut d.entry),
-        &HashMap::new(),
-        &mut HashSet::new(),
-    ) as u64;
+    step.logins_created = tree.assign_logins(&HashMap::new(), &mut HashSet::new()) as u64;
     let control = Control::default().after(x, cfg.retention.school_year(x.date));
     let io = |e: std::io::Error| SyncError::Input(format!("{}: {e}", out.display()));
     let f = std::fs::File::create(out).map_err(io)?;

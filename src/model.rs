@@ -426,12 +426,6 @@ impl Attrs {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
-    pub fn get(&self, name: &str) -> Option<AttrRef<'_>> {
-        self.find(name).map(|s| AttrRef {
-            name: names::spelling(s.disp),
-            values: self.values_of(&s),
-        })
-    }
     pub fn remove(&mut self, name: &str) -> Option<Attr> {
         let s = self.find(name)?;
         let out = Attr {
@@ -707,6 +701,16 @@ impl Entry {
         self.get(name)
             .is_some_and(|vs| vs.iter().any(|v| v.eq_ignore_ascii_case(value)))
     }
+}
+
+/// An entry from `(attribute, values)` pairs, for unit tests.
+#[cfg(test)]
+pub(crate) fn test_entry(dn: &str, attrs: &[(&str, &[&str])]) -> Entry {
+    let mut e = Entry::new(Dn::new(dn));
+    for (a, vs) in attrs {
+        e.add(a, vs.iter().copied());
+    }
+    e
 }
 
 #[cfg(test)]

@@ -596,13 +596,7 @@ pub async fn unblock(cfg: &crate::config::Config, jointure: &str) -> Result<u64,
 mod tests {
     use super::*;
 
-    fn entry(dn: &str, attrs: &[(&str, &[&str])]) -> Entry {
-        let mut e = Entry::new(Dn::new(dn));
-        for (a, vs) in attrs {
-            e.add(a, vs.iter().copied());
-        }
-        e
-    }
+    use crate::model::test_entry as entry;
 
     const P: &str = "uid=AC-1,ou=people,dc=x";
     const PARENT: &str = "uid=AC-2,ou=people,dc=x";

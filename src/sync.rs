@@ -20,7 +20,7 @@ use crate::inputs;
 use crate::journal::Journal;
 use crate::ldap::{Directory, DirectoryError, Halt, Snapshot};
 use crate::mapping::delta::Overlay;
-use crate::mapping::{self, layout::Layout, login, perimeter::Perimeter, EntryKind, Mapper};
+use crate::mapping::{self, layout::Layout, perimeter::Perimeter, EntryKind, Mapper};
 use crate::model::Entry;
 use crate::progress::Progress;
 use crate::report::{ExtractionReport, FileReport, PlanCounts, Report, SafetyReport, StepReport};
@@ -348,14 +348,7 @@ fn plan_extraction(
         Vec::new()
     };
     let mut taken = snap.taken_logins.clone();
-    step.logins_created = login::assign(
-        tree.entries
-            .iter_mut()
-            .filter(|d| d.kind.is_person())
-            .map(|d| &mut d.entry),
-        &snap.logins,
-        &mut taken,
-    ) as u64;
+    step.logins_created = tree.assign_logins(&snap.logins, &mut taken) as u64;
     let mut plan = diff::plan(&tree.entries, &snap.managed);
     let year = cfg.retention.school_year(x.date);
     let new_year = x.kind == ExtractionKind::Complet && control.starts_school_year(year);
@@ -409,25 +402,10 @@ async fn read_directory_and_first(
     Option<Result<mapping::MappedTree, SyncError>>,
 ) {
     use tokio::runtime::{Handle, RuntimeFlavor};
-    let read = |report: &mut Report| {
-        let t = std::time::Instant::now();
-        let snap = Handle::current().block_on(dir.read_managed(layout));
-        report.perf.read_secs = t.elapsed().as_secs_f64();
-        if let Ok(s) = &snap {
-            report.perf.read_entries = s.managed.len() as u64;
-        }
-        snap.map_err(SyncError::from)
-    };
     let parallel = first.kind == ExtractionKind::Complet
         && Handle::current().runtime_flavor() == RuntimeFlavor::MultiThread;
     if !parallel {
-        let t = std::time::Instant::now();
-        let snap = dir.read_managed(layout).await;
-        report.perf.read_secs = t.elapsed().as_secs_f64();
-        if let Ok(s) = &snap {
-            report.perf.read_entries = s.managed.len() as u64;
-        }
-        return (snap.map_err(SyncError::from), None);
+        return (timed_read(dir, layout, report).await, None);
     }
     tokio::task::block_in_place(|| {
         std::thread::scope(|s| {
@@ -438,7 +416,7 @@ async fn read_directory_and_first(
                 blocks.start_step();
                 read_extraction(cfg, layout, first, now, blocks, step)
             });
-            let snap = read(report);
+            let snap = Handle::current().block_on(timed_read(dir, layout, report));
             let tree = match parse.join() {
                 Ok(t) => t,
                 Err(panic) => std::panic::resume_unwind(panic),
@@ -446,6 +424,19 @@ async fn read_directory_and_first(
             (snap, Some(tree))
         })
     })
+}
+
+/// Reads the managed tree, with its time and size in the report.
+async fn timed_read(
+    dir: &Directory,
+    layout: &Layout,
+    report: &mut Report,
+) -> Result<Snapshot, SyncError> {
+    let t = std::time::Instant::now();
+    let snap = dir.read_managed(layout).await?;
+    report.perf.read_secs = t.elapsed().as_secs_f64();
+    report.perf.read_entries = snap.managed.len() as u64;
+    Ok(snap)
 }
 
 /// Keeps the in-memory snapshot in step with a plan a dry run did not apply.

@@ -8,7 +8,7 @@ use aaf_sync::config::Config;
 use aaf_sync::generator::{generate, GenConfig};
 use aaf_sync::mapping::delta::Overlay;
 use aaf_sync::mapping::perimeter::Perimeter;
-use aaf_sync::mapping::{layout::Layout, login, EntryKind, MappedTree, Mapper};
+use aaf_sync::mapping::{layout::Layout, EntryKind, MappedTree, Mapper};
 use aaf_sync::model::Entry;
 use aaf_sync::report::StepReport;
 use common::offline_config as config;
@@ -34,14 +34,7 @@ fn complet_on(cfg: &Config, dir: &Path, now: time::Date) -> MappedTree {
         &mut step,
     )
     .unwrap();
-    login::assign(
-        tree.entries
-            .iter_mut()
-            .filter(|d| d.kind.is_person())
-            .map(|d| &mut d.entry),
-        &HashMap::new(),
-        &mut HashSet::new(),
-    );
+    tree.assign_logins(&HashMap::new(), &mut HashSet::new());
     tree
 }
 
@@ -131,14 +124,7 @@ fn assign_logins(tree: &mut MappedTree, current: &HashMap<String, Entry>) {
         })
         .collect();
     let mut taken: HashSet<String> = logins.values().map(|l| l.to_lowercase()).collect();
-    login::assign(
-        tree.entries
-            .iter_mut()
-            .filter(|d| d.kind.is_person())
-            .map(|d| &mut d.entry),
-        &logins,
-        &mut taken,
-    );
+    tree.assign_logins(&logins, &mut taken);
 }
 
 fn plan_json(tree: &MappedTree, current: &HashMap<String, Entry>) -> (String, String) {

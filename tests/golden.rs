@@ -5,7 +5,7 @@
 
 mod common;
 
-use aaf_sync::mapping::{layout::Layout, login};
+use aaf_sync::mapping::layout::Layout;
 use aaf_sync::report::StepReport;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
@@ -28,14 +28,7 @@ fn plan_matches_golden() {
         &mut report,
     )
     .unwrap();
-    login::assign(
-        tree.entries
-            .iter_mut()
-            .filter(|d| d.kind.is_person())
-            .map(|d| &mut d.entry),
-        &HashMap::new(),
-        &mut HashSet::new(),
-    );
+    tree.assign_logins(&HashMap::new(), &mut HashSet::new());
     let plan = aaf_sync::diff::plan(&tree.entries, &HashMap::new());
     let got = serde_json::to_string_pretty(&plan).unwrap() + "\n";
     common::check_golden(&root.join("plan.json"), &got, "golden");

@@ -46,6 +46,15 @@ impl Population {
             _ => &self.staff,
         }
     }
+
+    fn of_mut(&mut self, cat: FileCategory) -> &mut Vec<Req> {
+        match cat {
+            FileCategory::EtabEducNat => &mut self.etab,
+            FileCategory::Eleve => &mut self.eleves,
+            FileCategory::PersRelEleve => &mut self.parents,
+            _ => &mut self.staff,
+        }
+    }
 }
 
 fn id_of(r: &Req) -> &str {
@@ -131,18 +140,9 @@ impl Day<'_> {
         None
     }
 
-    fn list(&mut self, cat: FileCategory) -> &mut Vec<Req> {
-        match cat {
-            FileCategory::EtabEducNat => &mut self.pop.etab,
-            FileCategory::Eleve => &mut self.pop.eleves,
-            FileCategory::PersRelEleve => &mut self.pop.parents,
-            _ => &mut self.pop.staff,
-        }
-    }
-
     /// Changes some attributes of record `i`: a `modifyRequest`.
     fn modify(&mut self, cat: FileCategory, i: usize, changes: Attrs) {
-        let r = &mut self.list(cat)[i];
+        let r = &mut self.pop.of_mut(cat)[i];
         set(r, &changes);
         let id = id_of(r).to_string();
         self.delta.push((cat, Req::Modify(id, changes)));

@@ -282,6 +282,26 @@ pub struct MappedTree {
     pub missing_uai: Vec<String>,
 }
 
+impl MappedTree {
+    /// Gives every person a login: the one `existing` holds for their DN
+    /// key, else a new one not in `taken` (see `login::assign`). Returns
+    /// how many were created.
+    pub fn assign_logins(
+        &mut self,
+        existing: &HashMap<String, String>,
+        taken: &mut HashSet<String>,
+    ) -> usize {
+        login::assign(
+            self.entries
+                .iter_mut()
+                .filter(|d| d.kind.is_person())
+                .map(|d| &mut d.entry),
+            existing,
+            taken,
+        )
+    }
+}
+
 impl<'a> Mapper<'a> {
     /// `today` is the run date (`--now`), written as first-seen on new entries.
     pub fn new(
