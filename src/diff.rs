@@ -9,7 +9,7 @@
 use crate::mapping::{self, Desired, EntryKind};
 use crate::model::{dn_key, Dn, Entry};
 use serde::Serialize;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// One attribute change inside a modify.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -236,38 +236,49 @@ pub fn phase(kind: EntryKind, op: &Change) -> u8 {
 /// desired ones. Classes and groups absent from the extraction are deleted
 /// (they are rebuilt from it); people and structures are only listed as absent.
 pub fn plan(desired: &[Desired], current: &HashMap<String, Entry>) -> Plan {
+    plan_owned(desired.to_vec(), current).0
+}
+
+/// [`plan`], taking the desired entries: new ones move into their `Add`
+/// instead of being copied (on a first sync of an académie, that is the
+/// whole tree). Returns the plan and the desired entries that are not added.
+pub fn plan_owned(desired: Vec<Desired>, current: &HashMap<String, Entry>) -> (Plan, Vec<Desired>) {
     let mut p = Plan::default();
-    let mut seen = std::collections::HashSet::with_capacity(desired.len());
+    let mut rest = Vec::new();
+    // keys borrowed from `current`: only those can be absent
+    let mut seen: HashSet<&str> = HashSet::with_capacity(current.len().min(desired.len()));
     for d in desired {
-        let key = d.entry.dn.key();
-        let change = match current.get(&key) {
-            None => Some(Change::Add {
-                entry: d.entry.clone(),
-            }),
-            Some(cur) => {
-                let changes = diff_entry(d.kind, &d.entry, cur);
-                if changes.is_empty() {
-                    p.unchanged += 1;
-                    None
-                } else {
-                    Some(Change::Modify {
-                        dn: cur.dn.clone(),
-                        changes,
-                    })
-                }
-            }
+        let Some((key, cur)) = current.get_key_value(&d.entry.dn.key()) else {
+            let kind = d.kind;
+            let change = Change::Add { entry: d.entry };
+            p.changes.push(Planned {
+                kind,
+                phase: phase(kind, &change),
+                change,
+            });
+            continue;
         };
         seen.insert(key);
-        if let Some(change) = change {
+        let changes = diff_entry(d.kind, &d.entry, cur);
+        if changes.is_empty() {
+            p.unchanged += 1;
+        } else {
+            let change = Change::Modify {
+                dn: cur.dn.clone(),
+                changes,
+            };
             p.changes.push(Planned {
                 kind: d.kind,
                 phase: phase(d.kind, &change),
                 change,
             });
         }
+        rest.push(d);
     }
-    let mut gone: Vec<(&String, &Entry)> =
-        current.iter().filter(|(k, _)| !seen.contains(*k)).collect();
+    let mut gone: Vec<(&String, &Entry)> = current
+        .iter()
+        .filter(|(k, _)| !seen.contains(k.as_str()))
+        .collect();
     gone.sort_by(|a, b| a.0.cmp(b.0));
     for (_, e) in gone {
         let Some(kind) = EntryKind::of(e) else {
@@ -288,7 +299,7 @@ pub fn plan(desired: &[Desired], current: &HashMap<String, Entry>) -> Plan {
         }
     }
     p.sort();
-    p
+    (p, rest)
 }
 
 /// Plays a plan on entries held in memory, as the directory would: used by

@@ -238,8 +238,9 @@ const CLASS_LISTS: [&str; 2] = ["ENTPersonClasses", "ENTPersonGroupes"];
 
 /// Adds the lifecycle decisions to a plan made by [`crate::diff::plan`]:
 /// restores among its modifies, departures and deletions among its absent
-/// entries. `remaining` are the entries that stay active after the plan (the
-/// desired tree), to know which structures are still referred to.
+/// entries. `remaining` are the entries that stay active after the plan
+/// besides those the plan adds (the rest of the desired tree), to know
+/// which structures are still referred to.
 pub fn apply<'e>(
     ctx: &Context,
     plan: &mut Plan,
@@ -403,6 +404,11 @@ pub fn apply<'e>(
         let mut referenced = HashSet::new();
         for e in remaining.chain(kept.iter().copied()) {
             structure_refs(e, &mut referenced);
+        }
+        for p in &plan.changes {
+            if let Change::Add { entry } = &p.change {
+                structure_refs(entry, &mut referenced);
+            }
         }
         for e in departed_structures {
             let kind = EntryKind::Structure;

@@ -271,12 +271,29 @@ pub fn digest<'a>(plans: impl IntoIterator<Item = (&'a str, &'a Plan)>) -> Strin
     for (label, plan) in plans {
         h.update(label.as_bytes());
         h.update([0u8]);
-        // serialising plain data cannot fail; an empty string would still
-        // make a stable (if weaker) digest
-        h.update(serde_json::to_vec(&plan.changes).unwrap_or_default());
+        // streamed into the hash: at académie scale the JSON of a first
+        // sync's plan is gigabytes. Serialising plain data into a hasher
+        // cannot fail; if it did, the digest would still be stable.
+        let mut w = std::io::BufWriter::with_capacity(1 << 16, HashWriter(&mut h));
+        let _ = serde_json::to_writer(&mut w, &plan.changes);
+        let _ = std::io::Write::flush(&mut w);
+        drop(w);
         h.update([0u8]);
     }
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `io::Write` into a SHA-256 state.
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl std::io::Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -380,5 +397,13 @@ mod tests {
         let b = digest([("x", &p)]);
         p.unchanged = 12;
         assert_eq!(b, digest([("x", &p)]));
+        // streamed, it is the hash of the plan's JSON: approvals given
+        // before the streaming still name the same plans
+        let mut h = Sha256::new();
+        h.update(b"x\0");
+        h.update(serde_json::to_vec(&p.changes).expect("plain data"));
+        h.update([0u8]);
+        let whole: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(b, whole);
     }
 }

@@ -305,7 +305,7 @@ fn plan_extraction(
     layout: &Layout,
     x: &Extraction,
     now: Date,
-    snap: &Snapshot,
+    snap: &mut Snapshot,
     control: &Control,
     control_entry: Option<&Entry>,
     blocks: &mut Blocks,
@@ -347,9 +347,11 @@ fn plan_extraction(
     } else {
         Vec::new()
     };
-    let mut taken = snap.taken_logins.clone();
-    step.logins_created = tree.assign_logins(&snap.logins, &mut taken) as u64;
-    let mut plan = diff::plan(&tree.entries, &snap.managed);
+    // new logins go straight into the snapshot's set: the next extraction
+    // of the run must not give them again, and a copy of an académie's
+    // logins costs a hundred megabytes
+    step.logins_created = tree.assign_logins(&snap.managed, &mut snap.taken_logins) as u64;
+    let (mut plan, rest) = diff::plan_owned(std::mem::take(&mut tree.entries), &snap.managed);
     let year = cfg.retention.school_year(x.date);
     let new_year = x.kind == ExtractionKind::Complet && control.starts_school_year(year);
     if new_year {
@@ -367,8 +369,9 @@ fn plan_extraction(
         &ctx,
         &mut plan,
         &snap.managed,
-        tree.entries.iter().map(|d| &d.entry),
+        rest.iter().map(|d| &d.entry),
     );
+    drop(rest);
     let next = control.after(x, year);
     if let Some(c) = next.change(layout, control_entry) {
         plan.changes.push(c);
@@ -445,7 +448,6 @@ fn simulate(plan: &Plan, snap: &mut Snapshot) {
     for p in &plan.changes {
         if let diff::Change::Add { entry } = &p.change {
             if let Some(l) = entry.first("ENTPersonLogin") {
-                snap.logins.insert(entry.dn.key(), l.to_string());
                 snap.taken_logins.insert(l.to_lowercase());
             }
         }
@@ -570,7 +572,7 @@ async fn plan_and_apply(
             layout,
             x,
             opts.now,
-            &snap,
+            &mut snap,
             &control,
             control_entry.as_ref(),
             &mut blocks,

@@ -116,15 +116,12 @@ fn delta_over(
 }
 
 fn assign_logins(tree: &mut MappedTree, current: &HashMap<String, Entry>) {
-    let logins: HashMap<String, String> = current
-        .iter()
-        .filter_map(|(k, e)| {
-            e.first("ENTPersonLogin")
-                .map(|l| (k.clone(), l.to_string()))
-        })
+    let mut taken: HashSet<String> = current
+        .values()
+        .filter_map(|e| e.first("ENTPersonLogin"))
+        .map(str::to_lowercase)
         .collect();
-    let mut taken: HashSet<String> = logins.values().map(|l| l.to_lowercase()).collect();
-    tree.assign_logins(&logins, &mut taken);
+    tree.assign_logins(current, &mut taken);
 }
 
 fn plan_json(tree: &MappedTree, current: &HashMap<String, Entry>) -> (String, String) {

@@ -161,8 +161,6 @@ fn read_attrs() -> Vec<String> {
 pub struct Snapshot {
     /// Entries of this source, by DN key.
     pub managed: HashMap<String, Entry>,
-    /// Login of each managed person, by DN key.
-    pub logins: HashMap<String, String>,
     /// Every login in the tree (managed or not), lower case.
     pub taken_logins: HashSet<String>,
 }
@@ -690,18 +688,13 @@ impl Directory {
         while let Some(re) = s.next().await.map_err(|e| op_err(what(), e))? {
             bar.inc(1);
             let e = to_entry(SearchEntry::construct(re));
-            let login = e.first("ENTPersonLogin").map(str::to_string);
-            if let Some(login) = &login {
+            if let Some(login) = e.first("ENTPersonLogin") {
                 snap.taken_logins.insert(login.to_lowercase());
             }
             let ours = e.has_value("objectClass", mapping::STATE_CLASS)
                 && e.first(mapping::ATTR_SOURCE) == Some(layout.source.as_str());
             if ours {
-                let key = e.dn.key();
-                if let Some(login) = login {
-                    snap.logins.insert(key.clone(), login);
-                }
-                snap.managed.insert(key, e);
+                snap.managed.insert(e.dn.key(), e);
             }
         }
         s.finish().await.success().map_err(|e| op_err(what(), e))?;

@@ -12,7 +12,7 @@
 //! back (restore); a modify of an id the directory does not hold is rejected.
 
 use super::inverse::{self, category, member_class_lists};
-use super::layout::Layout;
+use super::layout::{GroupKind, Layout};
 use super::perimeter::Perimeter;
 use super::EntryKind;
 use crate::aaf::reader::RecordAttr;
@@ -46,15 +46,37 @@ pub struct DeltaStats {
 }
 
 /// The directory's records with a Delta played over them.
+///
+/// Only the records the Delta names are held; the others are rebuilt from
+/// their entries one at a time as [`Overlay::into_records`] hands them out
+/// (on an académie, rebuilding every record up front took gigabytes).
 pub struct Overlay<'p> {
-    active: Vec<BTreeMap<String, Record>>,
-    departed: Vec<HashMap<String, Record>>,
+    layout: &'p Layout,
+    /// Staff class lists, from the class and group entries.
+    lists: HashMap<String, Vec<(GroupKind, String)>>,
+    /// Per category (import order): id → the entry, and whether departed.
+    index: Vec<HashMap<&'p str, (&'p Entry, bool)>>,
+    /// Per category: the records the Delta added or changed (`Some`) or
+    /// deleted (`None`).
+    changed: Vec<HashMap<String, Option<Record>>>,
     perimeter_uai: &'p Perimeter,
     pub stats: DeltaStats,
 }
 
 fn slot(c: FileCategory) -> Option<usize> {
     FileCategory::IMPORTED.iter().position(|x| *x == c)
+}
+
+/// The kind of entry of the records of slot `i`.
+fn kind_of_slot(i: usize) -> Option<EntryKind> {
+    [
+        EntryKind::Structure,
+        EntryKind::Pupil,
+        EntryKind::Parent,
+        EntryKind::Staff,
+    ]
+    .into_iter()
+    .find(|k| category(*k).and_then(slot) == Some(i))
 }
 
 /// Structure ids a person record refers to.
@@ -74,18 +96,19 @@ fn structure_ids(rec: &Record) -> Vec<&str> {
 impl<'p> Overlay<'p> {
     /// One record per managed structure and person of the directory.
     pub fn from_directory(
-        current: &HashMap<String, Entry>,
-        layout: &Layout,
+        current: &'p HashMap<String, Entry>,
+        layout: &'p Layout,
         perimeter: &'p Perimeter,
     ) -> Overlay<'p> {
         let n = FileCategory::IMPORTED.len();
         let mut o = Overlay {
-            active: vec![BTreeMap::new(); n],
-            departed: vec![HashMap::new(); n],
+            layout,
+            lists: member_class_lists(current, layout),
+            index: vec![HashMap::new(); n],
+            changed: vec![HashMap::new(); n],
             perimeter_uai: perimeter,
             stats: DeltaStats::default(),
         };
-        let lists = member_class_lists(current, layout);
         for e in current.values() {
             let Some(kind) = EntryKind::of(e) else {
                 continue;
@@ -93,21 +116,41 @@ impl<'p> Overlay<'p> {
             let Some(i) = category(kind).and_then(slot) else {
                 continue;
             };
-            let Some(rec) = inverse::record_of(kind, e, layout, &lists) else {
+            let Some(id) = inverse::id_of(kind, e, layout) else {
                 continue;
             };
-            if State::of(e).departed() {
-                o.departed[i].insert(rec.id.clone(), rec);
-            } else {
-                o.active[i].insert(rec.id.clone(), rec);
-            }
+            o.index[i].insert(id, (e, State::of(e).departed()));
         }
         o
     }
 
+    fn is_active(&self, i: usize, id: &str) -> bool {
+        match self.changed[i].get(id) {
+            Some(now) => now.is_some(),
+            None => self.index[i].get(id).is_some_and(|(_, departed)| !departed),
+        }
+    }
+
+    /// Departed in the directory, and not named by the Delta since.
+    fn is_departed(&self, i: usize, id: &str) -> bool {
+        !self.changed[i].contains_key(id)
+            && self.index[i].get(id).is_some_and(|(_, departed)| *departed)
+    }
+
+    /// The directory's record of `id` (active or departed).
+    fn rebuild(&self, i: usize, id: &str) -> Option<Record> {
+        let (e, _) = self.index[i].get(id)?;
+        inverse::record_of(kind_of_slot(i)?, e, self.layout, &self.lists)
+    }
+
     /// Number of active structures: a Delta needs a Complet applied first.
     pub fn structures(&self) -> usize {
-        slot(FileCategory::EtabEducNat).map_or(0, |i| self.active[i].len())
+        slot(FileCategory::EtabEducNat).map_or(0, |i| {
+            self.index[i]
+                .keys()
+                .filter(|id| self.is_active(i, id))
+                .count()
+        })
     }
 
     fn counts(&mut self, c: FileCategory) -> &mut DeltaCounts {
@@ -123,7 +166,7 @@ impl<'p> Overlay<'p> {
     }
 
     fn known_structure(&self, sid: &str) -> bool {
-        slot(FileCategory::EtabEducNat).is_some_and(|i| self.active[i].contains_key(sid))
+        slot(FileCategory::EtabEducNat).is_some_and(|i| self.is_active(i, sid))
     }
 
     /// Plays one request of the Delta.
@@ -141,15 +184,17 @@ impl<'p> Overlay<'p> {
         };
         match rec.op {
             Operation::Add => {
-                self.departed[i].remove(&rec.id);
                 self.counts(cat).add += 1;
-                self.active[i].insert(rec.id.clone(), rec);
+                self.changed[i].insert(rec.id.clone(), Some(rec));
             }
             Operation::Modify => {
-                if !self.active[i].contains_key(&rec.id) {
-                    if let Some(back) = self.departed[i].remove(&rec.id) {
-                        self.active[i].insert(rec.id.clone(), back);
-                    }
+                if !self.changed[i].contains_key(&rec.id)
+                    && (self.is_active(i, &rec.id) || self.is_departed(i, &rec.id))
+                {
+                    // the base of the modify: the directory's record (a
+                    // departed person named again comes back)
+                    let base = self.rebuild(i, &rec.id);
+                    self.changed[i].insert(rec.id.clone(), base);
                 }
                 let outside = match cat {
                     FileCategory::EtabEducNat => rec
@@ -160,7 +205,7 @@ impl<'p> Overlay<'p> {
                         !sids.is_empty() && !sids.iter().any(|s| self.known_structure(s))
                     }
                 };
-                let Some(base) = self.active[i].get_mut(&rec.id) else {
+                let Some(Some(base)) = self.changed[i].get_mut(&rec.id) else {
                     if outside {
                         self.counts(cat).out_of_perimeter += 1;
                         return Ok(());
@@ -183,9 +228,10 @@ impl<'p> Overlay<'p> {
                 self.counts(cat).modify += 1;
             }
             Operation::Delete => {
-                if self.active[i].remove(&rec.id).is_some() {
+                if self.is_active(i, &rec.id) {
+                    self.changed[i].insert(rec.id.clone(), None);
                     self.counts(cat).delete += 1;
-                } else if self.departed[i].contains_key(&rec.id) {
+                } else if self.is_departed(i, &rec.id) {
                     self.counts(cat).delete_already_departed += 1;
                 } else {
                     self.counts(cat).delete_unknown += 1;
@@ -195,8 +241,86 @@ impl<'p> Overlay<'p> {
         Ok(())
     }
 
-    /// The records of the resulting view, category by category in import order.
-    pub fn into_records(self) -> impl Iterator<Item = Record> {
-        self.active.into_iter().flat_map(BTreeMap::into_values)
+    /// The records of the resulting view, category by category in import
+    /// order, by id within a category; rebuilt one at a time.
+    pub fn into_records(self) -> Records<'p> {
+        Records {
+            overlay: self,
+            slot: 0,
+            queue: Vec::new().into_iter(),
+        }
+    }
+}
+
+/// Where the next record comes from.
+enum Source<'p> {
+    Directory(&'p str, &'p Entry),
+    Delta(Box<Record>),
+}
+
+impl Source<'_> {
+    fn id(&self) -> &str {
+        match self {
+            Source::Directory(id, _) => id,
+            Source::Delta(r) => &r.id,
+        }
+    }
+}
+
+/// The records of an [`Overlay`], see [`Overlay::into_records`].
+pub struct Records<'p> {
+    overlay: Overlay<'p>,
+    slot: usize,
+    queue: std::vec::IntoIter<Source<'p>>,
+}
+
+impl<'p> Records<'p> {
+    /// The active records of the next category, sorted by id.
+    fn fill(&mut self) -> bool {
+        let o = &mut self.overlay;
+        let Some(index) = o.index.get_mut(self.slot) else {
+            return false;
+        };
+        let index = std::mem::take(index);
+        let changed = std::mem::take(&mut o.changed[self.slot]);
+        let mut q: Vec<Source<'p>> = index
+            .into_iter()
+            .filter(|(id, (_, departed))| !departed && !changed.contains_key(*id))
+            .map(|(id, (e, _))| Source::Directory(id, e))
+            .collect();
+        q.extend(
+            changed
+                .into_values()
+                .flatten()
+                .map(|r| Source::Delta(Box::new(r))),
+        );
+        q.sort_unstable_by(|a, b| a.id().cmp(b.id()));
+        self.queue = q.into_iter();
+        self.slot += 1;
+        true
+    }
+}
+
+impl Iterator for Records<'_> {
+    type Item = Record;
+    fn next(&mut self) -> Option<Record> {
+        loop {
+            match self.queue.next() {
+                Some(Source::Delta(r)) => return Some(*r),
+                Some(Source::Directory(_, e)) => {
+                    let o = &self.overlay;
+                    let rebuilt = kind_of_slot(self.slot - 1)
+                        .and_then(|kind| inverse::record_of(kind, e, o.layout, &o.lists));
+                    if let Some(r) = rebuilt {
+                        return Some(r);
+                    }
+                }
+                None => {
+                    if !self.fill() {
+                        return None;
+                    }
+                }
+            }
+        }
     }
 }

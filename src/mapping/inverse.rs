@@ -28,8 +28,10 @@ pub fn category(kind: EntryKind) -> Option<FileCategory> {
     })
 }
 
-/// Class and group lists of the members of class and group entries, in the
-/// 1D composite form (`sid$$$code$label`), by member DN key.
+/// Class and group lists of the staff members of class and group entries,
+/// in the 1D composite form (`sid$$$code$label`), by member DN key. Pupils
+/// carry their own lists; on an académie, keeping theirs here too would
+/// copy a label per pupil for nothing.
 pub fn member_class_lists(
     entries: &HashMap<String, Entry>,
     layout: &Layout,
@@ -49,7 +51,10 @@ pub fn member_class_lists(
         };
         let value = format!("{sid}$$${code}${}", e.first("description").unwrap_or(""));
         for m in e.get("member").unwrap_or_default() {
-            out.entry(dn_key(m)).or_default().push((gk, value.clone()));
+            let key = dn_key(m);
+            if entries.get(&key).and_then(EntryKind::of) == Some(EntryKind::Staff) {
+                out.entry(key).or_default().push((gk, value.clone()));
+            }
         }
     }
     out
@@ -75,6 +80,21 @@ fn composite_back(layout: &Layout, v: &str) -> Option<String> {
     })
 }
 
+fn jointure_attr(kind: EntryKind) -> &'static str {
+    if kind == EntryKind::Structure {
+        "ENTStructureJointure"
+    } else {
+        "ENTPersonJointure"
+    }
+}
+
+/// The AAF id of a managed structure or person: what [`record_of`] gives
+/// its record; `None` when it would give none.
+pub fn id_of<'e>(kind: EntryKind, e: &'e Entry, layout: &Layout) -> Option<&'e str> {
+    category(kind)?;
+    super::id_of_jointure(e.first(jointure_attr(kind))?, &layout.source)
+}
+
 /// Rebuilds the record of a managed structure or person; `None` for other
 /// entries or an entry without a jointure of this source.
 pub fn record_of(
@@ -84,12 +104,8 @@ pub fn record_of(
     class_lists: &HashMap<String, Vec<(GroupKind, String)>>,
 ) -> Option<Record> {
     let category = category(kind)?;
-    let jointure_attr = if kind == EntryKind::Structure {
-        "ENTStructureJointure"
-    } else {
-        "ENTPersonJointure"
-    };
-    let id = super::id_of_jointure(e.first(jointure_attr)?, &layout.source)?.to_string();
+    let jointure_attr = jointure_attr(kind);
+    let id = id_of(kind, e, layout)?.to_string();
     let mut attrs = vec![RecordAttr {
         name: jointure_attr.to_string(),
         values: vec![id.clone()],

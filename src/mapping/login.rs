@@ -73,19 +73,23 @@ pub fn stem(given: Option<&str>, name: Option<&str>) -> String {
     s
 }
 
-/// Gives each person entry a login. `existing` maps DN keys of entries already
-/// in the directory to their login; `taken` holds every login of the tree
-/// (lower case) and receives the new ones. Entries are visited in the order
-/// given, so the result is deterministic. Returns how many were created.
+/// Gives each person entry a login. `existing` holds the entries already in
+/// the directory, by DN key: one that has a login keeps it. `taken` holds
+/// every login of the tree (lower case) and receives the new ones. Entries
+/// are visited in the order given, so the result is deterministic. Returns
+/// how many were created.
 pub fn assign<'a>(
     people: impl IntoIterator<Item = &'a mut Entry>,
-    existing: &HashMap<String, String>,
+    existing: &HashMap<String, Entry>,
     taken: &mut HashSet<String>,
 ) -> usize {
     let mut created = 0;
     for e in people {
-        if let Some(login) = existing.get(&e.dn.key()) {
-            e.set("ENTPersonLogin", login.clone());
+        let had = existing
+            .get(&e.dn.key())
+            .and_then(|cur| cur.first("ENTPersonLogin"));
+        if let Some(login) = had {
+            e.set("ENTPersonLogin", login);
             continue;
         }
         let base = stem(e.first("givenName"), e.first("sn"));
@@ -130,7 +134,9 @@ mod tests {
         let mut c = a.clone();
         c.dn = Dn::new("uid=3");
         c.set("sn", "Renamed");
-        let existing = HashMap::from([("uid=3".to_string(), "lea.martin".to_string())]);
+        let mut in_dir = Entry::new(Dn::new("uid=3"));
+        in_dir.set("ENTPersonLogin", "lea.martin");
+        let existing = HashMap::from([("uid=3".to_string(), in_dir)]);
         let mut taken = HashSet::from(["lea.martin".to_string()]);
         let n = assign([&mut a, &mut b, &mut c], &existing, &mut taken);
         assert_eq!(n, 2);

@@ -283,12 +283,12 @@ pub struct MappedTree {
 }
 
 impl MappedTree {
-    /// Gives every person a login: the one `existing` holds for their DN
-    /// key, else a new one not in `taken` (see `login::assign`). Returns
-    /// how many were created.
+    /// Gives every person a login: the one their entry in `existing` (by
+    /// DN key) has, else a new one not in `taken` (see `login::assign`).
+    /// Returns how many were created.
     pub fn assign_logins(
         &mut self,
-        existing: &HashMap<String, String>,
+        existing: &HashMap<String, Entry>,
         taken: &mut HashSet<String>,
     ) -> usize {
         login::assign(
