@@ -470,21 +470,39 @@ impl Attrs {
 /// lookup skips an attribute in one step), value count, values. No values:
 /// no segment.
 fn encode(fold: u32, disp: u32, values: &[&str]) -> Vec<u8> {
-    if values.is_empty() {
-        return Vec::new();
-    }
-    let mut body = Vec::with_capacity(values.iter().map(|v| v.len() + 2).sum::<usize>() + 2);
-    put_varint(&mut body, values.len());
-    for v in values {
-        put_varint(&mut body, v.len());
-        body.extend_from_slice(v.as_bytes());
-    }
-    let mut seg = Vec::with_capacity(body.len() + 8);
-    put_varint(&mut seg, fold as usize);
-    put_varint(&mut seg, disp as usize);
-    put_varint(&mut seg, body.len());
-    seg.extend_from_slice(&body);
+    let mut seg = Vec::new();
+    encode_into(&mut seg, fold, disp, values);
     seg
+}
+
+fn varint_len(mut v: usize) -> usize {
+    let mut n = 1;
+    while v >= 0x80 {
+        v >>= 7;
+        n += 1;
+    }
+    n
+}
+
+/// Appends the segment of one attribute to `out` (nothing for no value).
+fn encode_into(out: &mut Vec<u8>, fold: u32, disp: u32, values: &[&str]) {
+    if values.is_empty() {
+        return;
+    }
+    let body = varint_len(values.len())
+        + values
+            .iter()
+            .map(|v| varint_len(v.len()) + v.len())
+            .sum::<usize>();
+    out.reserve(body + 12);
+    put_varint(out, fold as usize);
+    put_varint(out, disp as usize);
+    put_varint(out, body);
+    put_varint(out, values.len());
+    for v in values {
+        put_varint(out, v.len());
+        out.extend_from_slice(v.as_bytes());
+    }
 }
 
 struct SlotIter<'a> {
@@ -624,14 +642,14 @@ impl Entry {
 
     /// An entry built in one go from its attributes (a search result):
     /// one buffer written once, instead of an insertion per attribute.
-    pub fn from_attrs<'a>(
-        dn: Dn,
-        attrs: impl IntoIterator<Item = (&'a str, &'a [String])>,
-    ) -> Entry {
+    pub fn from_attrs<'a, V>(dn: Dn, attrs: impl IntoIterator<Item = (&'a str, V)>) -> Entry
+    where
+        V: IntoIterator<Item = &'a str>,
+    {
         let mut parts: Vec<(&'static str, u32, u32, Vec<&str>)> = Vec::new();
         for (name, values) in attrs {
-            let mut vals = Vec::with_capacity(values.len());
-            merge_values(&mut vals, values.iter().map(String::as_str));
+            let mut vals = Vec::new();
+            merge_values(&mut vals, values.into_iter());
             if vals.is_empty() {
                 continue;
             }
@@ -647,14 +665,15 @@ impl Entry {
             }
             return e;
         }
-        let segs: Vec<Vec<u8>> = parts
+        let size: usize = parts
             .iter()
-            .map(|(_, fold, disp, vals)| encode(*fold, *disp, vals))
-            .collect();
-        let mut buf = Vec::with_capacity(segs.iter().map(Vec::len).sum());
-        for seg in segs {
-            buf.extend_from_slice(&seg);
+            .map(|p| p.3.iter().map(|v| v.len() + 2).sum::<usize>() + 12)
+            .sum();
+        let mut buf = Vec::with_capacity(size);
+        for (_, fold, disp, vals) in &parts {
+            encode_into(&mut buf, *fold, *disp, vals);
         }
+        buf.shrink_to_fit();
         e.attrs = Attrs(buf);
         e
     }
@@ -798,7 +817,9 @@ mod tests {
             .collect();
         let mut again = Entry::from_attrs(
             e.dn.clone(),
-            attrs.iter().map(|(n, v)| (n.as_str(), v.as_slice())),
+            attrs
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.iter().map(String::as_str))),
         );
         assert_eq!(
             format!("{:?}", again.attrs).to_lowercase(),

@@ -15,6 +15,7 @@ use super::{AafError, RecordError};
 use quick_xml::events::Event;
 use quick_xml::Reader;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -91,6 +92,9 @@ pub struct RecordReader {
     reader: Reader<BufReader<Box<dyn Read>>>,
     buf: Vec<u8>,
     stack: Vec<String>,
+    /// Names popped off `stack`, reused: an element per value, millions
+    /// of them in an académie's files.
+    spare: Vec<String>,
     seen_root: bool,
     header: BTreeMap<String, String>,
     index: u64,
@@ -148,6 +152,7 @@ impl RecordReader {
             reader,
             buf: Vec::with_capacity(4096),
             stack: Vec::new(),
+            spare: Vec::new(),
             seen_root: false,
             header: BTreeMap::new(),
             index: 0,
@@ -198,16 +203,22 @@ impl RecordReader {
             match ev {
                 Event::Start(ref s) | Event::Empty(ref s) => {
                     let empty = matches!(ev, Event::Empty(_));
-                    let name: String = s.name().as_ref().to_string();
-                    let name_attr = s
-                        .attributes()
-                        .flatten()
-                        .find(|a| a.key.as_ref() == "name")
-                        .map(|a| {
-                            a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
-                                .map(|v| v.trim().to_string())
-                                .unwrap_or_default()
-                        });
+                    let mut name = self.spare.pop().unwrap_or_default();
+                    name.clear();
+                    name.push_str(s.name().as_ref());
+                    // only these carry a name="…" that means something
+                    let name_attr = matches!(name.as_str(), "attr" | "modification")
+                        .then(|| {
+                            s.attributes()
+                                .flatten()
+                                .find(|a| a.key.as_ref() == "name")
+                                .map(|a| {
+                                    a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                                        .map(|v| v.trim().to_string())
+                                        .unwrap_or_default()
+                                })
+                        })
+                        .flatten();
                     let depth = self.stack.len();
                     if depth == 0 {
                         if self.seen_root {
@@ -243,6 +254,7 @@ impl RecordReader {
                                 end_inner(nb, &name);
                             }
                         }
+                        self.spare.push(name);
                         if depth == 1 {
                             return Ok(Some(self.finish(b.take().unwrap_or_default())));
                         }
@@ -257,22 +269,27 @@ impl RecordReader {
                 Event::End(_) => {
                     let name = self.stack.pop().unwrap_or_default();
                     let depth = self.stack.len();
-                    if depth == 1 {
-                        return Ok(Some(self.finish(b.take().unwrap_or_default())));
-                    }
                     if depth >= 2 {
                         if let Some(nb) = b.as_mut() {
                             end_inner(nb, &name);
                         }
                     }
+                    self.spare.push(name);
+                    if depth == 1 {
+                        return Ok(Some(self.finish(b.take().unwrap_or_default())));
+                    }
                 }
                 Event::Text(t) => {
-                    let text = t.xml10_content().into_owned();
-                    self.text_event(&mut b, &text, pos)?;
+                    // borrowed from the buffer: no copy of the text (nor of
+                    // the indentation between elements)
+                    let text = t.xml10_content();
+                    let r = text_into(&mut b, &text, self.stack.is_empty());
+                    self.text_refused(r, pos)?;
                 }
                 Event::CData(t) => {
-                    let text = t.into_inner().into_owned();
-                    self.text_event(&mut b, &text, pos)?;
+                    let text = t.into_inner();
+                    let r = text_into(&mut b, &text, self.stack.is_empty());
+                    self.text_refused(r, pos)?;
                 }
                 Event::GeneralRef(r) => {
                     let name = r.xml10_content();
@@ -280,7 +297,8 @@ impl RecordReader {
                         .map(String::from)
                         // an undeclared, unknown entity is kept literally
                         .unwrap_or_else(|| format!("&{name};"));
-                    self.text_event(&mut b, &resolved, pos)?;
+                    let r = text_into(&mut b, &resolved, self.stack.is_empty());
+                    self.text_refused(r, pos)?;
                 }
                 Event::Comment(c) => {
                     if self.index == 0 {
@@ -304,28 +322,9 @@ impl RecordReader {
         }
     }
 
-    fn text_event(&self, b: &mut Option<Builder>, text: &str, pos: u64) -> Result<(), AafError> {
-        match b.as_mut() {
-            Some(nb) => {
-                if let Some(t) = nb.text.as_mut() {
-                    if t.len() + text.len() > MAX_VALUE_BYTES {
-                        nb.fail(
-                            nb.current.as_ref().map(|c| c.1.name.clone()).as_deref(),
-                            format!("value longer than {MAX_VALUE_BYTES} bytes"),
-                        );
-                    } else {
-                        t.push_str(text);
-                    }
-                } else if !text.trim().is_empty() {
-                    nb.fail(None, "text outside a <value> or <id>".into());
-                }
-                Ok(())
-            }
-            None if self.stack.is_empty() && !text.trim().is_empty() => {
-                Err(self.not_well_formed(pos, "text outside the root element".into()))
-            }
-            None => Ok(()),
-        }
+    /// A text [`text_into`] refused is a fatal error of the file.
+    fn text_refused(&self, r: Result<(), &'static str>, pos: u64) -> Result<(), AafError> {
+        r.map_err(|reason| self.not_well_formed(pos, reason.into()))
     }
 
     fn finish(&self, mut b: Builder) -> ReadItem {
@@ -375,6 +374,31 @@ impl RecordReader {
     }
 }
 
+/// Adds a piece of text to the value being read; outside a record, only
+/// blanks are allowed (`outside_root`: no element is open).
+fn text_into(b: &mut Option<Builder>, text: &str, outside_root: bool) -> Result<(), &'static str> {
+    match b.as_mut() {
+        Some(nb) => {
+            if let Some(t) = nb.text.as_mut() {
+                if t.len() + text.len() > MAX_VALUE_BYTES {
+                    let field = nb.current.as_ref().map(|c| c.1.name.clone());
+                    nb.fail(
+                        field.as_deref(),
+                        format!("value longer than {MAX_VALUE_BYTES} bytes"),
+                    );
+                } else {
+                    t.push_str(text);
+                }
+            } else if !text.trim().is_empty() {
+                nb.fail(None, "text outside a <value> or <id>".into());
+            }
+            Ok(())
+        }
+        None if outside_root && !text.trim().is_empty() => Err("text outside the root element"),
+        None => Ok(()),
+    }
+}
+
 fn start_inner(b: &mut Builder, stack: &[String], name: &str, name_attr: Option<String>) {
     let parent = stack.last().map(String::as_str).unwrap_or("");
     match (parent, name) {
@@ -406,7 +430,11 @@ fn end_inner(b: &mut Builder, name: &str) {
     match name {
         "value" => {
             let raw = b.text.take().unwrap_or_default();
-            let v = entities::unescape_once(raw.trim()).trim().to_string();
+            let v = match entities::unescape_once(raw.trim()) {
+                // the common case: nothing to trim or unescape, no copy
+                Cow::Borrowed(u) if u.len() == raw.len() => raw,
+                u => u.trim().to_string(),
+            };
             if let Some((_, a)) = b.current.as_mut() {
                 if a.values.len() >= MAX_ITEMS_PER_RECORD {
                     let n = a.name.clone();

@@ -12,7 +12,8 @@ use crate::model::{escape_filter_value, Dn, Entry};
 use crate::retention;
 use futures::stream::{self, StreamExt};
 use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
-use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, Mod, Scope, SearchEntry};
+use ldap3::asn1::{StructureTag, PL};
+use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, Mod, ResultEntry, Scope, SearchEntry};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -189,8 +190,50 @@ pub struct Failure {
 fn to_entry(se: SearchEntry) -> Entry {
     Entry::from_attrs(
         Dn::new(se.dn),
-        se.attrs.iter().map(|(n, v)| (n.as_str(), v.as_slice())),
+        se.attrs
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.iter().map(String::as_str))),
     )
+}
+
+/// A search result decoded straight from its BER structure, values
+/// borrowed until they land in the entry's buffer: the read of an
+/// académie's tree spent more time in `SearchEntry::construct` (a map and
+/// a string per value) than in the network. As `construct` does, an
+/// attribute with a value that is not UTF-8 is left out (none of the
+/// managed attributes is binary). `None` for a malformed result, where
+/// `construct` would panic.
+fn decode_entry(re: &ResultEntry) -> Option<Entry> {
+    fn parts(t: &StructureTag) -> Option<&[StructureTag]> {
+        match &t.payload {
+            PL::C(v) => Some(v),
+            PL::P(_) => None,
+        }
+    }
+    fn text(t: &StructureTag) -> Option<&str> {
+        match &t.payload {
+            PL::P(b) => std::str::from_utf8(b).ok(),
+            PL::C(_) => None,
+        }
+    }
+    if re.0.id != 4 {
+        return None;
+    }
+    let [dn, attrs] = parts(&re.0)? else {
+        return None;
+    };
+    let mut list = Vec::new();
+    for pa in parts(attrs)? {
+        let [name, values] = parts(pa)? else {
+            return None;
+        };
+        let values = parts(values)?;
+        let vals: Option<Vec<&str>> = values.iter().map(text).collect();
+        if let Some(vals) = vals {
+            list.push((text(name)?, vals));
+        }
+    }
+    Some(Entry::from_attrs(Dn::new(text(dn)?), list))
 }
 
 fn to_set(values: crate::model::Values) -> HashSet<String> {
@@ -687,7 +730,8 @@ impl Directory {
         let bar = crate::progress::Progress::new("read", None);
         while let Some(re) = s.next().await.map_err(|e| op_err(what(), e))? {
             bar.inc(1);
-            let e = to_entry(SearchEntry::construct(re));
+            let e = decode_entry(&re)
+                .ok_or_else(|| op_err(what(), "malformed search result entry from the server"))?;
             if let Some(login) = e.first("ENTPersonLogin") {
                 snap.taken_logins.insert(login.to_lowercase());
             }
@@ -760,5 +804,71 @@ impl Directory {
             let mut l = s.into_inner().ldap;
             let _ = l.unbind().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ldap3::asn1::TagClass;
+
+    fn prim(b: &[u8]) -> StructureTag {
+        StructureTag {
+            class: TagClass::Universal,
+            id: 4,
+            payload: PL::P(b.to_vec()),
+        }
+    }
+    fn cons(id: u64, v: Vec<StructureTag>) -> StructureTag {
+        StructureTag {
+            class: TagClass::Universal,
+            id,
+            payload: PL::C(v),
+        }
+    }
+    fn attr(name: &str, values: &[&[u8]]) -> StructureTag {
+        cons(
+            16,
+            vec![
+                prim(name.as_bytes()),
+                cons(17, values.iter().map(|v| prim(v)).collect()),
+            ],
+        )
+    }
+
+    #[test]
+    fn decodes_a_search_result_as_search_entry_construct_does() {
+        let tag = StructureTag {
+            class: TagClass::Application,
+            id: 4,
+            payload: PL::C(vec![
+                prim("uid=AC-X-1,ou=people,dc=example,dc=org".as_bytes()),
+                cons(
+                    16,
+                    vec![
+                        attr("objectClass", &[b"top", b"ENTEleve", b"top"]),
+                        attr("sn", &["Éloïse".as_bytes()]),
+                        attr("member", &[b"uid=b,dc=x", b"UID=B,dc=x", b"uid=a,dc=x"]),
+                        // not UTF-8: left out, as construct puts it aside
+                        attr("jpegPhoto", &[b"\xff\xd8\xff", b"ok"]),
+                        attr("description", &[]),
+                    ],
+                ),
+            ]),
+        };
+        let re = ResultEntry::new(tag);
+        let direct = decode_entry(&re).expect("well formed");
+        let via = to_entry(SearchEntry::construct(re));
+        assert_eq!(direct, via);
+        assert_eq!(direct.dn.as_str(), "uid=AC-X-1,ou=people,dc=example,dc=org");
+        assert_eq!(direct.get("objectclass").unwrap(), &["ENTEleve", "top"]);
+        assert_eq!(direct.get("member").unwrap().len(), 2);
+        assert!(direct.get("jpegPhoto").is_none());
+
+        // what construct would panic on is refused
+        let bad = ResultEntry::new(cons(4, vec![prim(b"uid=x")]));
+        assert!(decode_entry(&bad).is_none());
+        let bad = ResultEntry::new(cons(4, vec![prim(b"\xff"), cons(16, vec![])]));
+        assert!(decode_entry(&bad).is_none());
     }
 }
