@@ -484,17 +484,31 @@ fn varint_len(mut v: usize) -> usize {
     n
 }
 
+/// Length of the body of a segment: value count, then each value.
+fn body_len(values: &[&str]) -> usize {
+    varint_len(values.len())
+        + values
+            .iter()
+            .map(|v| varint_len(v.len()) + v.len())
+            .sum::<usize>()
+}
+
+/// Length of the whole segment [`encode_into`] writes.
+fn segment_len(fold: u32, disp: u32, values: &[&str]) -> usize {
+    if values.is_empty() {
+        return 0;
+    }
+    let body = body_len(values);
+    varint_len(fold as usize) + varint_len(disp as usize) + varint_len(body) + body
+}
+
 /// Appends the segment of one attribute to `out` (nothing for no value).
 fn encode_into(out: &mut Vec<u8>, fold: u32, disp: u32, values: &[&str]) {
     if values.is_empty() {
         return;
     }
-    let body = varint_len(values.len())
-        + values
-            .iter()
-            .map(|v| varint_len(v.len()) + v.len())
-            .sum::<usize>();
-    out.reserve(body + 12);
+    let body = body_len(values);
+    out.reserve(segment_len(fold, disp, values));
     put_varint(out, fold as usize);
     put_varint(out, disp as usize);
     put_varint(out, body);
@@ -665,15 +679,15 @@ impl Entry {
             }
             return e;
         }
-        let size: usize = parts
+        // sized exactly: one allocation per entry, none wasted
+        let size = parts
             .iter()
-            .map(|p| p.3.iter().map(|v| v.len() + 2).sum::<usize>() + 12)
+            .map(|(_, fold, disp, vals)| segment_len(*fold, *disp, vals))
             .sum();
         let mut buf = Vec::with_capacity(size);
         for (_, fold, disp, vals) in &parts {
             encode_into(&mut buf, *fold, *disp, vals);
         }
-        buf.shrink_to_fit();
         e.attrs = Attrs(buf);
         e
     }

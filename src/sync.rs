@@ -442,18 +442,6 @@ async fn timed_read(
     Ok(snap)
 }
 
-/// Keeps the in-memory snapshot in step with a plan a dry run did not apply.
-fn simulate(plan: &Plan, snap: &mut Snapshot) {
-    diff::simulate(plan, &mut snap.managed);
-    for p in &plan.changes {
-        if let diff::Change::Add { entry } = &p.change {
-            if let Some(l) = entry.first("ENTPersonLogin") {
-                snap.taken_logins.insert(l.to_lowercase());
-            }
-        }
-    }
-}
-
 /// Runs `sync`. `Err` means the run was refused (or held) before any
 /// write, or halted midway (`SyncError::Halted`).
 ///
@@ -596,7 +584,8 @@ async fn plan_and_apply(
         }
         school_year |= step.school_year_rebuild.is_some();
         if i + 1 < n {
-            simulate(&plan, &mut snap);
+            // new logins are in the taken set already (assigned there)
+            diff::simulate(&plan, &mut snap.managed);
             control_entry = Some(next.entry(layout));
         }
         control = next;

@@ -140,6 +140,11 @@ impl<'p> Overlay<'p> {
     /// The directory's record of `id` (active or departed).
     fn rebuild(&self, i: usize, id: &str) -> Option<Record> {
         let (e, _) = self.index[i].get(id)?;
+        self.record_of(i, e)
+    }
+
+    /// The record of entry `e` of slot `i`.
+    fn record_of(&self, i: usize, e: &Entry) -> Option<Record> {
         inverse::record_of(kind_of_slot(i)?, e, self.layout, &self.lists)
     }
 
@@ -308,10 +313,7 @@ impl Iterator for Records<'_> {
             match self.queue.next() {
                 Some(Source::Delta(r)) => return Some(*r),
                 Some(Source::Directory(_, e)) => {
-                    let o = &self.overlay;
-                    let rebuilt = kind_of_slot(self.slot - 1)
-                        .and_then(|kind| inverse::record_of(kind, e, o.layout, &o.lists));
-                    if let Some(r) = rebuilt {
+                    if let Some(r) = self.overlay.record_of(self.slot - 1, e) {
                         return Some(r);
                     }
                 }
