@@ -153,4 +153,5 @@ cat <<EOT
 | realistic Delta of a day ($delta_ops operations), whole run (s) | $delta_s | | |
 | next-week Complet ($week_ops operations), whole run (s) | $week_s | | |
 | peak RSS first / no-change / Delta / next week (MiB) | $(p first peak_rss_mib | cut -d. -f1) / $(p same peak_rss_mib | cut -d. -f1) / $(p delta peak_rss_mib | cut -d. -f1) / $(p week peak_rss_mib | cut -d. -f1) | | |
+| entry store file, largest, first / no-change / Delta / next week (MiB) | $(p first store_peak_mib | cut -d. -f1) / $(p same store_peak_mib | cut -d. -f1) / $(p delta store_peak_mib | cut -d. -f1) / $(p week store_peak_mib | cut -d. -f1) | | |
 EOT

@@ -404,6 +404,7 @@ struct RawPerimeter {
 #[serde(deny_unknown_fields)]
 struct RawPaths {
     work_dir: PathBuf,
+    entry_store: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -446,6 +447,9 @@ pub struct Config {
     pub perimeter_uai: Vec<String>,
     pub perimeter_all: bool,
     pub work_dir: PathBuf,
+    /// Whether a sync keeps the entries it holds in a temporary mapped file
+    /// in `work_dir` rather than on the heap (see [`crate::store`]).
+    pub entry_store: bool,
     /// Staff ids that consented to their home address being published.
     pub staff_address_consent: std::collections::BTreeSet<String>,
     /// Departures and retention, per category.
@@ -686,6 +690,7 @@ impl Config {
             encoding,
             perimeter_uai: uai,
             perimeter_all: raw.perimeter.all,
+            entry_store: raw.paths.entry_store.unwrap_or(true),
             work_dir: raw.paths.work_dir,
             staff_address_consent: consent,
             retention,

@@ -39,5 +39,6 @@ pub mod report;
 pub mod retention;
 pub mod safety;
 pub mod status;
+pub mod store;
 pub mod subject;
 pub mod sync;

@@ -927,6 +927,7 @@ fn finish(
     let (result, outcome, code) = res?;
     rep.finished = now_rfc3339();
     rep.perf.peak_rss_mib = aaf_sync::report::peak_rss_mib();
+    rep.perf.store_peak_mib = aaf_sync::store::peak_bytes() as f64 / (1 << 20) as f64;
     rep.outcome = outcome.into();
     rep.exit_code = code.into();
     if let Err(e) = &result {

@@ -4,6 +4,7 @@
 //! spelling the mapping chose; values are kept sorted so that plans, LDIF and
 //! golden files are deterministic.
 
+use crate::store;
 use serde::Serialize;
 use std::fmt;
 
@@ -391,13 +392,65 @@ struct Slot {
 /// lower-cased name. The sync holds the whole directory and the whole
 /// extraction in memory: a string, a vector and an allocation per value cost
 /// about five times the data itself at a million entries.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Attrs(Vec<u8>);
+///
+/// Once an entry is complete, [`Entry::freeze`] moves its buffer into the
+/// [`store`] (when one is open): the bytes then live in a file-backed
+/// mapping, not on the heap, and an edit writes the changed buffer there
+/// again.
+#[derive(Clone, Default)]
+pub struct Attrs(Body);
+
+#[derive(Clone)]
+enum Body {
+    Heap(Vec<u8>),
+    Stored(store::Stored),
+}
+
+impl Default for Body {
+    fn default() -> Self {
+        Body::Heap(Vec::new())
+    }
+}
+
+/// Same attributes, values and spellings.
+impl PartialEq for Attrs {
+    fn eq(&self, other: &Self) -> bool {
+        self.buf() == other.buf()
+    }
+}
+
+impl Eq for Attrs {}
 
 impl Attrs {
+    fn buf(&self) -> &[u8] {
+        match &self.0 {
+            Body::Heap(v) => v,
+            Body::Stored(s) => s.bytes(),
+        }
+    }
+    /// Edits the buffer; a stored one is copied out, edited and stored
+    /// again (stored bytes never change).
+    fn edit(&mut self, f: impl FnOnce(&mut Vec<u8>)) {
+        match &mut self.0 {
+            Body::Heap(v) => f(v),
+            Body::Stored(s) => {
+                let mut v = s.bytes().to_vec();
+                f(&mut v);
+                self.0 = Body::Heap(v);
+                self.freeze();
+            }
+        }
+    }
+    fn freeze(&mut self) {
+        if let Body::Heap(v) = &self.0 {
+            if let Some(s) = store::put(v) {
+                self.0 = Body::Stored(s);
+            }
+        }
+    }
     fn slots(&self) -> SlotIter<'_> {
         SlotIter {
-            buf: &self.0,
+            buf: self.buf(),
             pos: 0,
         }
     }
@@ -410,7 +463,7 @@ impl Attrs {
     fn values_of(&self, s: &Slot) -> Values<'_> {
         Values {
             count: s.count,
-            bytes: &self.0[s.values_at..s.end],
+            bytes: &self.buf()[s.values_at..s.end],
         }
     }
     /// The attributes, in name order.
@@ -424,7 +477,7 @@ impl Attrs {
         self.slots().count()
     }
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.buf().is_empty()
     }
     pub fn remove(&mut self, name: &str) -> Option<Attr> {
         let s = self.find(name)?;
@@ -432,7 +485,9 @@ impl Attrs {
             name: names::spelling(s.disp).to_string(),
             values: self.values_of(&s).to_vec(),
         };
-        self.0.drain(s.start..s.end);
+        self.edit(|b| {
+            b.drain(s.start..s.end);
+        });
         Some(out)
     }
     /// Replaces the attribute `name` by `values` (already sorted and
@@ -455,14 +510,16 @@ impl Attrs {
                 let at = self
                     .slots()
                     .find(|s| names::folded(s.fold) > key)
-                    .map_or(self.0.len(), |s| s.start);
+                    .map_or(self.buf().len(), |s| s.start);
                 (at, at)
             }
         };
         // exact growth: entries live for the whole run, spare capacity
         // would be most of their size
-        self.0.reserve_exact(seg.len().saturating_sub(to - from));
-        self.0.splice(from..to, seg);
+        self.edit(|b| {
+            b.reserve_exact(seg.len().saturating_sub(to - from));
+            b.splice(from..to, seg);
+        });
     }
 }
 
@@ -688,7 +745,7 @@ impl Entry {
         for (_, fold, disp, vals) in &parts {
             encode_into(&mut buf, *fold, *disp, vals);
         }
-        e.attrs = Attrs(buf);
+        e.attrs = Attrs(Body::Heap(buf));
         e
     }
 
@@ -719,6 +776,12 @@ impl Entry {
             .collect();
         let seg = encode(s.fold, s.disp, &kept);
         self.attrs.replace(Some(s), fold, seg);
+    }
+
+    /// Moves the attributes into the entry store, if one is open: for
+    /// entries held for the whole run (the extraction's, the directory's).
+    pub fn freeze(&mut self) {
+        self.attrs.freeze();
     }
 
     pub fn get(&self, name: &str) -> Option<Values<'_>> {

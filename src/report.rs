@@ -147,6 +147,8 @@ pub struct Perf {
     pub apply_operations: u64,
     /// Peak resident memory of the process (VmHWM), MiB.
     pub peak_rss_mib: f64,
+    /// Largest size the entry store's file reached, MiB (0: no store).
+    pub store_peak_mib: f64,
 }
 
 /// Peak resident memory of this process, MiB (Linux; 0 elsewhere).

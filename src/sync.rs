@@ -429,6 +429,21 @@ async fn read_directory_and_first(
     })
 }
 
+/// Opens the entry store in the work directory when configured. Without
+/// it the run is the same, only in memory: a failure is logged, not fatal.
+fn open_store(cfg: &Config) -> Option<crate::store::Handle> {
+    if !cfg.entry_store {
+        return None;
+    }
+    match crate::store::open(&cfg.work_dir) {
+        Ok(h) => Some(h),
+        Err(e) => {
+            tracing::warn!(dir = %cfg.work_dir.display(), error = %e, "entry store not opened, entries stay in memory");
+            None
+        }
+    }
+}
+
 /// Reads the managed tree, with its time and size in the report.
 async fn timed_read(
     dir: &Directory,
@@ -458,6 +473,7 @@ pub async fn run(
     report.now = format_date(opts.now);
     let staging = inputs::Staging::new(&cfg.work_dir, "sync")
         .map_err(|e| SyncError::Input(format!("{}: cannot create: {e}", cfg.work_dir.display())))?;
+    let _store = open_store(cfg);
     let files = collect_files(cfg, &opts.paths, staging.path(), report)?;
     let scan = filename::group_files(files);
     report
@@ -794,6 +810,7 @@ pub async fn retention_pass(
     report.command = "retention".into();
     report.dry_run = opts.dry_run;
     report.now = format_date(opts.now);
+    let _store = open_store(cfg);
     let layout = Layout::new(&cfg.ldap.base_dn, &cfg.source);
     let mut dir = Directory::connect(&cfg.ldap).await?;
     if let Some(h) = &opts.halt {

@@ -738,6 +738,8 @@ impl Directory {
             let ours = e.has_value("objectClass", mapping::STATE_CLASS)
                 && e.first(mapping::ATTR_SOURCE) == Some(layout.source.as_str());
             if ours {
+                let mut e = e;
+                e.freeze();
                 snap.managed.insert(e.dn.key(), e);
             }
         }

@@ -256,8 +256,13 @@ pub enum Mapped {
 #[derive(Default)]
 struct GroupAcc {
     name: Option<String>,
-    members: BTreeSet<String>, // DN strings
+    /// Ids of the members (their DNs are made in `finish`: an id is a
+    /// third of a DN, and an académie has a million memberships).
+    members: Vec<Box<str>>,
 }
+
+/// A pupil's parent as the pupil's record names it: id, relation code.
+type ParentRef = (Box<str>, Option<Box<str>>);
 
 /// Builds the desired tree of one Complet extraction.
 pub struct Mapper<'a> {
@@ -267,10 +272,13 @@ pub struct Mapper<'a> {
     first_seen: String,
     desired: BTreeMap<String, Desired>,
     groups: BTreeMap<(GroupKind, String, String), GroupAcc>,
-    parents_of_pupil: HashMap<String, Vec<(String, Option<String>)>>,
-    pupils_of_parent: HashMap<String, BTreeSet<String>>,
-    kept_pupils: HashSet<String>,
-    kept_parents: HashSet<String>,
+    /// Pupil id → (parent id, relation code), resolved in `finish`.
+    parents_of_pupil: HashMap<Box<str>, Vec<ParentRef>>,
+    /// Parent id → ids of the kept pupils naming them, taken when the
+    /// parent is mapped.
+    pupils_of_parent: HashMap<Box<str>, Vec<Box<str>>>,
+    kept_pupils: HashSet<Box<str>>,
+    kept_parents: HashSet<Box<str>>,
     pub stats: MapStats,
 }
 
@@ -372,6 +380,8 @@ impl<'a> Mapper<'a> {
                         ))
                     } else {
                         self.after_insert(&d, rec);
+                        let mut d = d;
+                        d.entry.freeze();
                         self.desired.insert(key, d);
                         Ok(Mapped::Kept)
                     }
@@ -545,14 +555,15 @@ impl<'a> Mapper<'a> {
     }
 
     fn map_parent(&mut self, rec: &Record) -> Option<Desired> {
-        let mut pupils: BTreeSet<String> = self
+        // taken: each parent is mapped once (a second record with the same
+        // id is refused as a duplicate)
+        let mut pupils: Vec<Box<str>> = self
             .pupils_of_parent
-            .get(&rec.id)
-            .cloned()
+            .remove(rec.id.as_str())
             .unwrap_or_default();
         for p in rec.values("ENTPersRelEleveEleve") {
             if self.kept_pupils.contains(p) {
-                pupils.insert(p.to_string());
+                pupils.push(p.into());
             } else {
                 self.stats.dangling_links += 1;
             }
@@ -631,7 +642,7 @@ impl<'a> Mapper<'a> {
         if !d.kind.is_person() {
             return;
         }
-        let dn = d.entry.dn.to_string();
+        let id: Box<str> = d.id.as_str().into();
         for (attr, kind) in [
             ("ENTPersonClasses", GroupKind::Classe),
             ("ENTPersonGroupes", GroupKind::Groupe),
@@ -667,18 +678,18 @@ impl<'a> Mapper<'a> {
                         acc.name = Some(l.to_string());
                     }
                 }
-                acc.members.insert(dn.clone());
+                acc.members.push(id.clone());
             }
         }
         match d.kind {
             EntryKind::Pupil => {
-                self.kept_pupils.insert(rec.id.clone());
+                self.kept_pupils.insert(id.clone());
                 let mut refs = Vec::new();
                 for v in rec.values("ENTEleveAutoriteParentale") {
                     let (pid, code) = match v.split_once('$') {
                         Some((p, c)) => (
                             p.trim(),
-                            Some(c.trim().to_string()).filter(|c| !c.is_empty()),
+                            Some(c.trim()).filter(|c| !c.is_empty()).map(Box::from),
                         ),
                         None => (v.trim(), None),
                     };
@@ -686,15 +697,15 @@ impl<'a> Mapper<'a> {
                         continue;
                     }
                     self.pupils_of_parent
-                        .entry(pid.to_string())
+                        .entry(pid.into())
                         .or_default()
-                        .insert(rec.id.clone());
-                    refs.push((pid.to_string(), code));
+                        .push(id.clone());
+                    refs.push((pid.into(), code));
                 }
-                self.parents_of_pupil.insert(d.entry.dn.key(), refs);
+                self.parents_of_pupil.insert(id, refs);
             }
             EntryKind::Parent => {
-                self.kept_parents.insert(rec.id.clone());
+                self.kept_parents.insert(id);
             }
             _ => {}
         }
@@ -703,7 +714,8 @@ impl<'a> Mapper<'a> {
     /// Resolves pupil → parent links against the parents actually kept and
     /// builds the class and group entries.
     pub fn finish(mut self) -> MappedTree {
-        for (key, refs) in std::mem::take(&mut self.parents_of_pupil) {
+        for (pupil, refs) in std::mem::take(&mut self.parents_of_pupil) {
+            let key = self.layout.person_dn(&pupil).key();
             let Some(d) = self.desired.get_mut(&key) else {
                 continue;
             };
@@ -732,7 +744,10 @@ impl<'a> Mapper<'a> {
                 ["top", "groupOfNames", kind.object_class(), STATE_CLASS],
             );
             e.set("cn", l.class_cn(kind, &sid, &code));
-            e.add("member", acc.members);
+            e.add(
+                "member",
+                acc.members.iter().map(|id| l.person_dn(id).to_string()),
+            );
             if let Some(n) = acc.name {
                 e.set("description", n);
             }
@@ -747,6 +762,8 @@ impl<'a> Mapper<'a> {
                 id: format!("{sid}${code}"),
                 entry: e,
             };
+            let mut d = d;
+            d.entry.freeze();
             self.desired.insert(d.entry.dn.key(), d);
         }
         MappedTree {

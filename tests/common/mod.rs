@@ -581,6 +581,7 @@ pub fn offline_config(
         perimeter_uai: uai.to_vec(),
         perimeter_all: false,
         work_dir: "/tmp".into(),
+        entry_store: false,
         staff_address_consent: consent,
         retention: Default::default(),
         delivery: Default::default(),
