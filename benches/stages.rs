@@ -17,10 +17,9 @@ use aaf_sync::aaf::{ReadItem, RecordReader};
 use aaf_sync::config::Config;
 use aaf_sync::generator::{generate, GenConfig};
 use aaf_sync::mapping::{layout::Layout, MappedTree};
-use aaf_sync::model::Entry;
+use aaf_sync::model::EntryMap;
 use aaf_sync::report::StepReport;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -137,7 +136,7 @@ fn stages(c: &mut Criterion) {
     g.bench_function("parse_map", |b| b.iter(|| map(&f).entries.len()));
 
     let tree = map(&f);
-    let current: HashMap<String, Entry> = tree
+    let current: EntryMap = tree
         .entries
         .iter()
         .map(|d| (d.entry.dn.key(), d.entry.clone()))

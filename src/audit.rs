@@ -6,6 +6,7 @@
 //! their deadline. Pure: the entries, the rules and the date in.
 
 use crate::mapping::{self, fields, layout::Layout, perimeter::Perimeter, EntryKind};
+use crate::model::EntryMap;
 use crate::model::{dn_key, Entry};
 use crate::retention::State;
 use serde::Serialize;
@@ -68,7 +69,7 @@ fn allowed(kind: EntryKind, name: &str, extra: &[String]) -> bool {
 }
 
 /// Scans `managed` (entries read with all their attributes).
-pub fn audit(rules: &Rules, managed: &HashMap<String, Entry>) -> Audit {
+pub fn audit(rules: &Rules, managed: &EntryMap) -> Audit {
     let mut out = Audit {
         date: crate::aaf::filename::format_date(rules.today),
         ..Default::default()
@@ -234,7 +235,7 @@ mod tests {
             (e.dn.key(), e)
         };
         let s = "ENTStructureJointure=AC$9,ou=structures,dc=x";
-        let mut tree: HashMap<String, Entry> = [
+        let mut tree: EntryMap = [
             mk(
                 s,
                 &[

@@ -7,9 +7,11 @@
 //! plain data: it drives the apply step, the dry-run output and golden tests.
 
 use crate::mapping::{self, Desired, EntryKind};
-use crate::model::{dn_key, Dn, Entry};
+use crate::model::EntryMap;
+use crate::model::{dn_key, Dn, Entry, FoldSet};
 use serde::Serialize;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::OnceLock;
 
 /// One attribute change inside a modify.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -114,8 +116,61 @@ fn norm(attr: &str, v: &str) -> String {
     }
 }
 
+/// What [`diff_entry`] looks at for one kind of entry, as fold sets.
+struct Compared {
+    /// Object classes and the owned attributes but the create-only ones:
+    /// equal values on all of them, and no change is due there.
+    compared: FoldSet,
+    /// Create-only attributes: a change only when the directory lacks one.
+    create_only: FoldSet,
+}
+
+fn compared(kind: EntryKind) -> &'static Compared {
+    static CACHE: OnceLock<HashMap<EntryKind, Compared>> = OnceLock::new();
+    let map = CACHE.get_or_init(|| {
+        EntryKind::ALL
+            .iter()
+            .map(|&k| {
+                let owned = mapping::owned(k);
+                let compared = FoldSet::of(
+                    std::iter::once("objectClass").chain(
+                        owned
+                            .iter()
+                            .copied()
+                            .filter(|a| !mapping::CREATE_ONLY.contains(a)),
+                    ),
+                );
+                let create_only = FoldSet::of(
+                    owned
+                        .iter()
+                        .copied()
+                        .filter(|a| mapping::CREATE_ONLY.contains(a)),
+                );
+                (
+                    k,
+                    Compared {
+                        compared,
+                        create_only,
+                    },
+                )
+            })
+            .collect()
+    });
+    &map[&kind]
+}
+
 /// Changes that turn `current` into `desired` on the attributes of `kind`.
 pub fn diff_entry(kind: EntryKind, desired: &Entry, current: &Entry) -> Vec<AttrChange> {
+    // most entries of a run are unchanged: tell so in one pass over each
+    let c = compared(kind);
+    if desired.same_on(current, &c.compared) && desired.present_in(current, &c.create_only) {
+        return Vec::new();
+    }
+    diff_full(kind, desired, current)
+}
+
+/// [`diff_entry`] attribute by attribute.
+fn diff_full(kind: EntryKind, desired: &Entry, current: &Entry) -> Vec<AttrChange> {
     let mut out = Vec::new();
     // object classes: add what is missing; remove only managed auxiliaries
     let want = desired.get("objectClass").unwrap_or_default();
@@ -235,20 +290,20 @@ pub fn phase(kind: EntryKind, op: &Change) -> u8 {
 /// Plans the changes from the current managed entries (by DN key) to the
 /// desired ones. Classes and groups absent from the extraction are deleted
 /// (they are rebuilt from it); people and structures are only listed as absent.
-pub fn plan(desired: &[Desired], current: &HashMap<String, Entry>) -> Plan {
+pub fn plan(desired: &[Desired], current: &EntryMap) -> Plan {
     plan_owned(desired.to_vec(), current).0
 }
 
 /// [`plan`], taking the desired entries: new ones move into their `Add`
 /// instead of being copied (on a first sync of an académie, that is the
 /// whole tree). Returns the plan and the desired entries that are not added.
-pub fn plan_owned(desired: Vec<Desired>, current: &HashMap<String, Entry>) -> (Plan, Vec<Desired>) {
+pub fn plan_owned(desired: Vec<Desired>, current: &EntryMap) -> (Plan, Vec<Desired>) {
     let mut p = Plan::default();
     let mut rest = Vec::new();
-    // keys borrowed from `current`: only those can be absent
-    let mut seen: HashSet<&str> = HashSet::with_capacity(current.len().min(desired.len()));
+    // by position in `current`: a bit per entry, not a set of keys
+    let mut seen = vec![false; current.len()];
     for d in desired {
-        let Some((key, cur)) = current.get_key_value(&d.entry.dn.key()) else {
+        let Some((at, _, cur)) = current.get_full(&d.entry.dn.key()) else {
             let kind = d.kind;
             let change = Change::Add { entry: d.entry };
             p.changes.push(Planned {
@@ -258,7 +313,7 @@ pub fn plan_owned(desired: Vec<Desired>, current: &HashMap<String, Entry>) -> (P
             });
             continue;
         };
-        seen.insert(key);
+        seen[at] = true;
         let changes = diff_entry(d.kind, &d.entry, cur);
         if changes.is_empty() {
             p.unchanged += 1;
@@ -277,7 +332,9 @@ pub fn plan_owned(desired: Vec<Desired>, current: &HashMap<String, Entry>) -> (P
     }
     let mut gone: Vec<(&String, &Entry)> = current
         .iter()
-        .filter(|(k, _)| !seen.contains(k.as_str()))
+        .zip(&seen)
+        .filter(|(_, &seen)| !seen)
+        .map(|(kv, _)| kv)
         .collect();
     gone.sort_by(|a, b| a.0.cmp(b.0));
     for (_, e) in gone {
@@ -304,7 +361,7 @@ pub fn plan_owned(desired: Vec<Desired>, current: &HashMap<String, Entry>) -> (P
 
 /// Plays a plan on entries held in memory, as the directory would: used by
 /// a dry run of several extractions, where each plan builds on the last.
-pub fn simulate(plan: &Plan, entries: &mut HashMap<String, Entry>) {
+pub fn simulate(plan: &Plan, entries: &mut EntryMap) {
     for p in &plan.changes {
         if p.kind == EntryKind::Control {
             continue;
@@ -314,7 +371,7 @@ pub fn simulate(plan: &Plan, entries: &mut HashMap<String, Entry>) {
                 entries.insert(entry.dn.key(), entry.clone());
             }
             Change::Delete { dn } => {
-                entries.remove(&dn.key());
+                entries.shift_remove(&dn.key());
             }
             Change::Modify { dn, changes } => {
                 let Some(e) = entries.get_mut(&dn.key()) else {
@@ -425,10 +482,37 @@ mod tests {
                 &[("objectClass", &["ENTPerson", "ENTAuxEnseignant"])],
                 r#"[{"op":"delete","attr":"objectClass","values":["ENTAuxEnseignant"]}]"#,
             ),
+            (
+                "values in another order are the same",
+                &[("ENTPersonAutresPrenoms", &["a", "b"]), ("sn", &["A"])],
+                &[("ENTPersonAutresPrenoms", &["b", "a"]), ("sn", &["A"])],
+                "[]",
+            ),
+            (
+                "attribute spelling does not matter",
+                &[("sn", &["A"]), ("mail", &["m"])],
+                &[("SN", &["A"]), ("Mail", &["m"])],
+                "[]",
+            ),
+            (
+                "create-only values differing are no change",
+                &[("sn", &["A"]), ("ENTPersonLogin", &["x"])],
+                &[("sn", &["A"]), ("ENTPersonLogin", &["y"])],
+                "[]",
+            ),
+            (
+                "the same values but one more",
+                &[("sn", &["A"]), ("mail", &["m"])],
+                &[("sn", &["A"])],
+                r#"[{"op":"add","attr":"mail","values":["m"]}]"#,
+            ),
         ];
         for (name, d, c, want) in cases {
-            let got = diff_entry(EntryKind::Staff, &entry("uid=1", d), &entry("uid=1", c));
+            let (d, c) = (entry("uid=1", d), entry("uid=1", c));
+            let got = diff_entry(EntryKind::Staff, &d, &c);
             assert_eq!(serde_json::to_string(&got).unwrap(), *want, "{name}");
+            // the one-pass check never hides a change the full diff sees
+            assert_eq!(got, diff_full(EntryKind::Staff, &d, &c), "{name}");
         }
     }
 
@@ -444,7 +528,7 @@ mod tests {
             d(EntryKind::Pupil, &l.person_dn("1")),
             d(EntryKind::Structure, &l.structure_dn("9")),
         ];
-        let mut current = HashMap::new();
+        let mut current = EntryMap::new();
         let gone_pupil = entry(l.person_dn("2").as_str(), &[("objectClass", &["ENTEleve"])]);
         let gone_class = entry("cn=c,ou=groups,dc=x", &[("objectClass", &["ENTClasse"])]);
         current.insert(gone_pupil.dn.key(), gone_pupil);

@@ -13,10 +13,10 @@ use crate::config::Config;
 use crate::control::Control;
 use crate::erasure::Blocks;
 use crate::mapping::layout::Layout;
-use crate::model::{split_first_rdn, Entry};
+use crate::model::{split_first_rdn, Entry, EntryMap};
 use crate::report::StepReport;
 use crate::sync::SyncError;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use time::Date;
@@ -95,7 +95,7 @@ pub fn export(
     let mut step = StepReport::default();
     let mut tree =
         crate::sync::read_extraction(cfg, &layout, x, now, &mut Blocks::default(), &mut step)?;
-    step.logins_created = tree.assign_logins(&HashMap::new(), &mut HashSet::new()) as u64;
+    step.logins_created = tree.assign_logins(&EntryMap::new(), &mut HashSet::new()) as u64;
     let control = Control::default().after(x, cfg.retention.school_year(x.date));
     let io = |e: std::io::Error| SyncError::Input(format!("{}: {e}", out.display()));
     let f = std::fs::File::create(out).map_err(io)?;

@@ -144,6 +144,39 @@ pub fn escape_filter_value(v: &str) -> String {
     out
 }
 
+/// Entries by DN key, iterated in the order they were inserted. A whole
+/// directory is held this way during a sync, its bytes in the entry store
+/// in the same order: walking it in insertion order reads the store
+/// front to back (a page brought in serves the entries after it), where a
+/// hash order would bring in a page per entry.
+pub type EntryMap = indexmap::IndexMap<String, Entry>;
+
+/// A set of attribute names, as the numbers entries store: checking an
+/// attribute against it is a bit test, not a name lookup.
+#[derive(Debug, Clone, Default)]
+pub struct FoldSet(Vec<u64>);
+
+impl FoldSet {
+    /// The set of `names` (case-insensitive).
+    pub fn of<'a>(names: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut bits = Vec::new();
+        for n in names {
+            let (fold, _) = names::intern(n);
+            let (word, bit) = (fold as usize / 64, fold % 64);
+            if bits.len() <= word {
+                bits.resize(word + 1, 0);
+            }
+            bits[word] |= 1u64 << bit;
+        }
+        FoldSet(bits)
+    }
+    fn contains(&self, fold: u32) -> bool {
+        self.0
+            .get(fold as usize / 64)
+            .is_some_and(|w| w & (1u64 << (fold % 64)) != 0)
+    }
+}
+
 /// One attribute taken out of an entry: its display name and its values.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Attr {
@@ -782,6 +815,33 @@ impl Entry {
     /// entries held for the whole run (the extraction's, the directory's).
     pub fn freeze(&mut self) {
         self.attrs.freeze();
+    }
+
+    /// Whether both entries hold the same values, in the same order and
+    /// byte for byte, for every attribute of `set` (spelling aside): one
+    /// pass over each buffer, no name lookup.
+    pub fn same_on(&self, other: &Entry, set: &FoldSet) -> bool {
+        let (a, b) = (self.attrs.buf(), other.attrs.buf());
+        let mut x = SlotIter { buf: a, pos: 0 }.filter(|s| set.contains(s.fold));
+        let mut y = SlotIter { buf: b, pos: 0 }.filter(|s| set.contains(s.fold));
+        loop {
+            match (x.next(), y.next()) {
+                (None, None) => return true,
+                (Some(s), Some(t))
+                    if s.fold == t.fold
+                        && s.count == t.count
+                        && a.get(s.values_at..s.end) == b.get(t.values_at..t.end) => {}
+                _ => return false,
+            }
+        }
+    }
+
+    /// Whether every attribute of `set` this entry has, `other` has too.
+    pub fn present_in(&self, other: &Entry, set: &FoldSet) -> bool {
+        self.attrs
+            .slots()
+            .filter(|s| set.contains(s.fold))
+            .all(|s| other.attrs.find_fold(s.fold).is_some())
     }
 
     pub fn get(&self, name: &str) -> Option<Values<'_>> {

@@ -10,9 +10,10 @@
 use crate::diff::{Change, Plan, Planned};
 use crate::mapping::{layout::Layout, EntryKind};
 use crate::model::Entry;
+use crate::model::EntryMap;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub const FORMAT: &str = "aaf-sync-deletion-certificate/1";
@@ -79,7 +80,7 @@ pub fn ids_digest<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> String {
 
 /// The plan deleting `managed` (groups, then people, then structures) and
 /// the sync's own entries (`own`: control, erasures) last.
-pub fn plan(managed: &HashMap<String, Entry>, own: &[Entry]) -> Plan {
+pub fn plan(managed: &EntryMap, own: &[Entry]) -> Plan {
     let mut p = Plan::default();
     for e in managed.values() {
         let kind = EntryKind::of(e).unwrap_or(EntryKind::Control);
@@ -330,7 +331,7 @@ mod tests {
             e.add("objectClass", [class]);
             (e.dn.key(), e)
         };
-        let managed: HashMap<String, Entry> = [
+        let managed: EntryMap = [
             mk("uid=a,ou=people,dc=x", "ENTEleve"),
             mk("cn=c,ou=groups,dc=x", "ENTClasse"),
             mk("s=1,ou=structures,dc=x", "ENTStructure"),

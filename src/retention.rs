@@ -19,6 +19,7 @@
 
 use crate::diff::{AttrChange, Change, Plan, Planned};
 use crate::mapping::{self, layout::Layout, EntryKind};
+use crate::model::EntryMap;
 use crate::model::{dn_key, Entry};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -244,7 +245,7 @@ const CLASS_LISTS: [&str; 2] = ["ENTPersonClasses", "ENTPersonGroupes"];
 pub fn apply<'e>(
     ctx: &Context,
     plan: &mut Plan,
-    current: &'e HashMap<String, Entry>,
+    current: &'e EntryMap,
     remaining: impl Iterator<Item = &'e Entry>,
 ) -> Lifecycle {
     let mut out = Lifecycle::default();

@@ -16,11 +16,11 @@
 
 use crate::diff::Plan;
 use crate::mapping::EntryKind;
-use crate::model::Entry;
+use crate::model::EntryMap;
 use crate::retention::State;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 /// The categories the rails watch, as the reports name them.
 pub const CATEGORIES: [EntryKind; 4] = [
@@ -140,7 +140,7 @@ impl std::fmt::Display for Hold {
 }
 
 /// Active (not departed) entries of each watched category.
-pub fn active_counts(current: &HashMap<String, Entry>) -> BTreeMap<String, u64> {
+pub fn active_counts(current: &EntryMap) -> BTreeMap<String, u64> {
     let mut out: BTreeMap<String, u64> = CATEGORIES
         .iter()
         .map(|k| (k.as_str().to_string(), 0))
@@ -156,7 +156,7 @@ pub fn active_counts(current: &HashMap<String, Entry>) -> BTreeMap<String, u64> 
 }
 
 /// UAIs of the active structures of the directory.
-pub fn active_uais(current: &HashMap<String, Entry>) -> Vec<String> {
+pub fn active_uais(current: &EntryMap) -> Vec<String> {
     let mut v: Vec<String> = current
         .values()
         .filter(|e| EntryKind::of(e) == Some(EntryKind::Structure) && !State::of(e).departed())

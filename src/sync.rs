@@ -22,11 +22,12 @@ use crate::ldap::{Directory, DirectoryError, Halt, Snapshot};
 use crate::mapping::delta::Overlay;
 use crate::mapping::{self, layout::Layout, perimeter::Perimeter, EntryKind, Mapper};
 use crate::model::Entry;
+use crate::model::EntryMap;
 use crate::progress::Progress;
 use crate::report::{ExtractionReport, FileReport, PlanCounts, Report, SafetyReport, StepReport};
 use crate::retention::{self, State};
 use crate::safety::{self, Hold};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use time::Date;
 
@@ -268,7 +269,7 @@ pub fn read_delta(
     layout: &Layout,
     extraction: &Extraction,
     now: Date,
-    current: &HashMap<String, Entry>,
+    current: &EntryMap,
     blocks: &mut Blocks,
     step: &mut StepReport,
 ) -> Result<mapping::MappedTree, SyncError> {

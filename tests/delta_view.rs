@@ -9,10 +9,10 @@ use aaf_sync::generator::{generate, GenConfig};
 use aaf_sync::mapping::delta::Overlay;
 use aaf_sync::mapping::perimeter::Perimeter;
 use aaf_sync::mapping::{layout::Layout, EntryKind, MappedTree, Mapper};
-use aaf_sync::model::Entry;
+use aaf_sync::model::EntryMap;
 use aaf_sync::report::StepReport;
 use common::offline_config as config;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
 use time::macros::date;
 
@@ -34,11 +34,11 @@ fn complet_on(cfg: &Config, dir: &Path, now: time::Date) -> MappedTree {
         &mut step,
     )
     .unwrap();
-    tree.assign_logins(&HashMap::new(), &mut HashSet::new());
+    tree.assign_logins(&EntryMap::new(), &mut HashSet::new());
     tree
 }
 
-fn as_directory(tree: &MappedTree) -> HashMap<String, Entry> {
+fn as_directory(tree: &MappedTree) -> EntryMap {
     tree.entries
         .iter()
         .map(|d| (d.entry.dn.key(), d.entry.clone()))
@@ -92,11 +92,7 @@ fn records_rebuilt_from_the_directory_map_back_to_the_same_entries() {
 }
 
 /// Maps `dir` (a Delta) over `current`, logins kept for those who have one.
-fn delta_over(
-    cfg: &Config,
-    dir: &Path,
-    current: &HashMap<String, Entry>,
-) -> (MappedTree, StepReport) {
+fn delta_over(cfg: &Config, dir: &Path, current: &EntryMap) -> (MappedTree, StepReport) {
     let layout = Layout::new(&cfg.ldap.base_dn, &cfg.source);
     let files = aaf_sync::aaf::filename::list_dir(dir).unwrap();
     let scan = aaf_sync::aaf::filename::group_files(files);
@@ -115,7 +111,7 @@ fn delta_over(
     (tree, step)
 }
 
-fn assign_logins(tree: &mut MappedTree, current: &HashMap<String, Entry>) {
+fn assign_logins(tree: &mut MappedTree, current: &EntryMap) {
     let mut taken: HashSet<String> = current
         .values()
         .filter_map(|e| e.first("ENTPersonLogin"))
@@ -124,7 +120,7 @@ fn assign_logins(tree: &mut MappedTree, current: &HashMap<String, Entry>) {
     tree.assign_logins(current, &mut taken);
 }
 
-fn plan_json(tree: &MappedTree, current: &HashMap<String, Entry>) -> (String, String) {
+fn plan_json(tree: &MappedTree, current: &EntryMap) -> (String, String) {
     let mut plan = aaf_sync::diff::plan(&tree.entries, current);
     plan.sort();
     let mut absent: Vec<String> = plan.absent.iter().map(|a| a.dn.to_string()).collect();

@@ -7,7 +7,7 @@ mod common;
 
 use aaf_sync::mapping::layout::Layout;
 use aaf_sync::report::StepReport;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
 
 #[test]
@@ -28,8 +28,8 @@ fn plan_matches_golden() {
         &mut report,
     )
     .unwrap();
-    tree.assign_logins(&HashMap::new(), &mut HashSet::new());
-    let plan = aaf_sync::diff::plan(&tree.entries, &HashMap::new());
+    tree.assign_logins(&aaf_sync::model::EntryMap::new(), &mut HashSet::new());
+    let plan = aaf_sync::diff::plan(&tree.entries, &aaf_sync::model::EntryMap::new());
     let got = serde_json::to_string_pretty(&plan).unwrap() + "\n";
     common::check_golden(&root.join("plan.json"), &got, "golden");
     // and the LDIF rendering of it stays loadable text

@@ -8,6 +8,7 @@
 use crate::config::LdapConfig;
 use crate::diff::{AttrChange, Change, Plan, Planned};
 use crate::mapping::{self, layout::Layout, EntryKind};
+use crate::model::EntryMap;
 use crate::model::{escape_filter_value, Dn, Entry};
 use crate::retention;
 use futures::stream::{self, StreamExt};
@@ -15,7 +16,7 @@ use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
 use ldap3::asn1::{StructureTag, PL};
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, Mod, ResultEntry, Scope, SearchEntry};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -161,7 +162,7 @@ fn read_attrs() -> Vec<String> {
 #[derive(Debug, Default)]
 pub struct Snapshot {
     /// Entries of this source, by DN key.
-    pub managed: HashMap<String, Entry>,
+    pub managed: EntryMap,
     /// Every login in the tree (managed or not), lower case.
     pub taken_logins: HashSet<String>,
 }

@@ -18,6 +18,7 @@ use super::EntryKind;
 use crate::aaf::reader::RecordAttr;
 use crate::aaf::{FileCategory, Operation, Record, RecordError};
 use crate::model::Entry;
+use crate::model::EntryMap;
 use crate::retention::State;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -96,7 +97,7 @@ fn structure_ids(rec: &Record) -> Vec<&str> {
 impl<'p> Overlay<'p> {
     /// One record per managed structure and person of the directory.
     pub fn from_directory(
-        current: &'p HashMap<String, Entry>,
+        current: &'p EntryMap,
         layout: &'p Layout,
         perimeter: &'p Perimeter,
     ) -> Overlay<'p> {

@@ -14,6 +14,7 @@ use super::layout::{GroupKind, Layout};
 use super::EntryKind;
 use crate::aaf::reader::RecordAttr;
 use crate::aaf::{FileCategory, Operation, Record};
+use crate::model::EntryMap;
 use crate::model::{dn_key, Entry};
 use std::collections::HashMap;
 
@@ -33,7 +34,7 @@ pub fn category(kind: EntryKind) -> Option<FileCategory> {
 /// carry their own lists; on an académie, keeping theirs here too would
 /// copy a label per pupil for nothing.
 pub fn member_class_lists(
-    entries: &HashMap<String, Entry>,
+    entries: &EntryMap,
     layout: &Layout,
 ) -> HashMap<String, Vec<(GroupKind, String)>> {
     let mut out: HashMap<String, Vec<(GroupKind, String)>> = HashMap::new();

@@ -3,7 +3,8 @@
 //! then kept even when the name changes.
 
 use crate::model::Entry;
-use std::collections::{HashMap, HashSet};
+use crate::model::EntryMap;
+use std::collections::HashSet;
 
 /// Longest login stem before a suffix.
 const MAX_STEM: usize = 48;
@@ -73,14 +74,17 @@ pub fn stem(given: Option<&str>, name: Option<&str>) -> String {
     s
 }
 
-/// Gives each person entry a login. `existing` holds the entries already in
-/// the directory, by DN key: one that has a login keeps it. `taken` holds
-/// every login of the tree (lower case) and receives the new ones. Entries
-/// are visited in the order given, so the result is deterministic. Returns
-/// how many were created.
+/// Gives each person entry that needs one a login. `existing` holds the
+/// entries already in the directory, by DN key: one that has a login keeps
+/// it, and its desired entry is left as it is (the login is create-only: the
+/// diff never changes it, and writing it into every entry of an académie
+/// would copy each of them once more). `taken` holds every login of the
+/// tree (lower case) and receives the new ones. Entries are visited in the
+/// order given, so the result is deterministic. Returns how many were
+/// created.
 pub fn assign<'a>(
     people: impl IntoIterator<Item = &'a mut Entry>,
-    existing: &HashMap<String, Entry>,
+    existing: &EntryMap,
     taken: &mut HashSet<String>,
 ) -> usize {
     let mut created = 0;
@@ -88,8 +92,7 @@ pub fn assign<'a>(
         let had = existing
             .get(&e.dn.key())
             .and_then(|cur| cur.first("ENTPersonLogin"));
-        if let Some(login) = had {
-            e.set("ENTPersonLogin", login);
+        if had.is_some() {
             continue;
         }
         let base = stem(e.first("givenName"), e.first("sn"));
@@ -136,12 +139,13 @@ mod tests {
         c.set("sn", "Renamed");
         let mut in_dir = Entry::new(Dn::new("uid=3"));
         in_dir.set("ENTPersonLogin", "lea.martin");
-        let existing = HashMap::from([("uid=3".to_string(), in_dir)]);
+        let existing = EntryMap::from([("uid=3".to_string(), in_dir)]);
         let mut taken = HashSet::from(["lea.martin".to_string()]);
         let n = assign([&mut a, &mut b, &mut c], &existing, &mut taken);
         assert_eq!(n, 2);
         assert_eq!(a.first("ENTPersonLogin"), Some("lea.martin2"));
         assert_eq!(b.first("ENTPersonLogin"), Some("lea.martin3"));
-        assert_eq!(c.first("ENTPersonLogin"), Some("lea.martin"));
+        // kept in the directory; nothing to write in the desired entry
+        assert_eq!(c.first("ENTPersonLogin"), None);
     }
 }

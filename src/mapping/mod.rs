@@ -18,6 +18,7 @@ pub mod perimeter;
 
 use crate::aaf::{FileCategory, Operation, Record, RecordError};
 use crate::model::Entry;
+use crate::model::EntryMap;
 use crate::retention::LIFECYCLE_ATTRS;
 use fields::{Field, Rule};
 use layout::{GroupKind, Layout};
@@ -40,6 +41,16 @@ pub enum EntryKind {
 }
 
 impl EntryKind {
+    pub const ALL: [EntryKind; 7] = [
+        EntryKind::Structure,
+        EntryKind::Pupil,
+        EntryKind::Parent,
+        EntryKind::Staff,
+        EntryKind::Classe,
+        EntryKind::Groupe,
+        EntryKind::Control,
+    ];
+
     pub fn is_person(self) -> bool {
         matches!(
             self,
@@ -264,6 +275,23 @@ struct GroupAcc {
 /// A pupil's parent as the pupil's record names it: id, relation code.
 type ParentRef = (Box<str>, Option<Box<str>>);
 
+/// Writes a pupil's links to `parents`: `ENTEleveParents` (DNs) and
+/// `ENTEleveAutoriteParentale` (DN, then `$` and the relation code if any).
+fn add_parent_links(layout: &Layout, pupil: &mut Entry, parents: &[ParentRef]) {
+    let mut auth = Vec::with_capacity(parents.len());
+    let mut dns = Vec::with_capacity(parents.len());
+    for (pid, code) in parents {
+        let pdn = layout.person_dn(pid).to_string();
+        auth.push(match code {
+            Some(c) => format!("{pdn}${c}"),
+            None => pdn.clone(),
+        });
+        dns.push(pdn);
+    }
+    pupil.add("ENTEleveAutoriteParentale", auth);
+    pupil.add("ENTEleveParents", dns);
+}
+
 /// Builds the desired tree of one Complet extraction.
 pub struct Mapper<'a> {
     layout: &'a Layout,
@@ -291,14 +319,10 @@ pub struct MappedTree {
 }
 
 impl MappedTree {
-    /// Gives every person a login: the one their entry in `existing` (by
-    /// DN key) has, else a new one not in `taken` (see `login::assign`).
-    /// Returns how many were created.
-    pub fn assign_logins(
-        &mut self,
-        existing: &HashMap<String, Entry>,
-        taken: &mut HashSet<String>,
-    ) -> usize {
+    /// Gives a new login, not in `taken`, to every person whose entry in
+    /// `existing` (by DN key) has none (see `login::assign`). Returns how
+    /// many were created.
+    pub fn assign_logins(&mut self, existing: &EntryMap, taken: &mut HashSet<String>) -> usize {
         login::assign(
             self.entries
                 .iter_mut()
@@ -379,8 +403,8 @@ impl<'a> Mapper<'a> {
                             "duplicate id: already seen in this extraction",
                         ))
                     } else {
-                        self.after_insert(&d, rec);
                         let mut d = d;
+                        self.after_insert(&mut d, rec);
                         d.entry.freeze();
                         self.desired.insert(key, d);
                         Ok(Mapped::Kept)
@@ -637,8 +661,8 @@ impl<'a> Mapper<'a> {
     }
 
     /// Bookkeeping once a person is kept: class/group membership and the
-    /// pupil ↔ parent links resolved at the end.
-    fn after_insert(&mut self, d: &Desired, rec: &Record) {
+    /// pupil ↔ parent links, checked at the end.
+    fn after_insert(&mut self, d: &mut Desired, rec: &Record) {
         if !d.kind.is_person() {
             return;
         }
@@ -702,6 +726,10 @@ impl<'a> Mapper<'a> {
                         .push(id.clone());
                     refs.push((pid.into(), code));
                 }
+                // written now, while the entry is being built: `finish`
+                // only rewrites the pupils naming a parent the extraction
+                // does not keep (an entry is stored once, not twice)
+                add_parent_links(self.layout, &mut d.entry, &refs);
                 self.parents_of_pupil.insert(id, refs);
             }
             EntryKind::Parent => {
@@ -711,30 +739,23 @@ impl<'a> Mapper<'a> {
         }
     }
 
-    /// Resolves pupil → parent links against the parents actually kept and
-    /// builds the class and group entries.
+    /// Drops the pupil → parent links to parents the extraction does not
+    /// keep and builds the class and group entries.
     pub fn finish(mut self) -> MappedTree {
-        for (pupil, refs) in std::mem::take(&mut self.parents_of_pupil) {
+        for (pupil, mut refs) in std::mem::take(&mut self.parents_of_pupil) {
+            let before = refs.len();
+            refs.retain(|(pid, _)| self.kept_parents.contains(pid));
+            if refs.len() == before {
+                continue;
+            }
+            self.stats.dangling_links += (before - refs.len()) as u64;
             let key = self.layout.person_dn(&pupil).key();
             let Some(d) = self.desired.get_mut(&key) else {
                 continue;
             };
-            let mut auth = Vec::new();
-            let mut dns = Vec::new();
-            for (pid, code) in refs {
-                if !self.kept_parents.contains(&pid) {
-                    self.stats.dangling_links += 1;
-                    continue;
-                }
-                let pdn = self.layout.person_dn(&pid).to_string();
-                auth.push(match code {
-                    Some(c) => format!("{pdn}${c}"),
-                    None => pdn.clone(),
-                });
-                dns.push(pdn);
-            }
-            d.entry.add("ENTEleveAutoriteParentale", auth);
-            d.entry.add("ENTEleveParents", dns);
+            d.entry.remove("ENTEleveAutoriteParentale");
+            d.entry.remove("ENTEleveParents");
+            add_parent_links(self.layout, &mut d.entry, &refs);
         }
         for ((kind, sid, code), acc) in std::mem::take(&mut self.groups) {
             let l = self.layout;

@@ -131,7 +131,7 @@ fn decide(
         new_school_year: false,
     };
     let mut plan = Plan::default();
-    let mut current = HashMap::new();
+    let mut current = crate::model::EntryMap::new();
     for e in entries {
         plan.absent.push(Absent {
             kind: EntryKind::of(&e).unwrap(),
@@ -344,7 +344,7 @@ fn restores_put_the_password_back() {
         ],
     );
     let want = person(EntryKind::Pupil, "1", &[]);
-    let mut current = HashMap::new();
+    let mut current = crate::model::EntryMap::new();
     current.insert(cur.dn.key(), cur);
     let mut plan = crate::diff::plan(
         &[crate::mapping::Desired {
@@ -387,7 +387,7 @@ fn new_school_year_clears_departed_class_lists() {
             ("ENTPersonClasses", "ou=S-9,ou=structures,dc=x$$$CM1$CM1"),
         ],
     );
-    let mut current = HashMap::new();
+    let mut current = crate::model::EntryMap::new();
     current.insert(cur.dn.key(), cur.clone());
     let mut plan = Plan {
         absent: vec![Absent {
