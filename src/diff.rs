@@ -371,7 +371,8 @@ pub fn simulate(plan: &Plan, entries: &mut EntryMap) {
                 entries.insert(entry.dn.key(), entry.clone());
             }
             Change::Delete { dn } => {
-                entries.shift_remove(&dn.key());
+                // O(1); the order only serves locality
+                entries.swap_remove(&dn.key());
             }
             Change::Modify { dn, changes } => {
                 let Some(e) = entries.get_mut(&dn.key()) else {
