@@ -6,8 +6,7 @@
 //! their deadline. Pure: the entries, the rules and the date in.
 
 use crate::mapping::{self, fields, layout::Layout, perimeter::Perimeter, EntryKind};
-use crate::model::EntryMap;
-use crate::model::{dn_key, Entry};
+use crate::model::{dn_key, Entry, EntryMap};
 use crate::retention::State;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};

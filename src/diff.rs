@@ -7,8 +7,7 @@
 //! plain data: it drives the apply step, the dry-run output and golden tests.
 
 use crate::mapping::{self, Desired, EntryKind};
-use crate::model::EntryMap;
-use crate::model::{dn_key, Dn, Entry, FoldSet};
+use crate::model::{dn_key, Dn, Entry, EntryMap, FoldSet};
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::OnceLock;
@@ -333,7 +332,7 @@ pub fn plan_owned(desired: Vec<Desired>, current: &EntryMap) -> (Plan, Vec<Desir
     let mut gone: Vec<(&String, &Entry)> = current
         .iter()
         .zip(&seen)
-        .filter(|(_, &seen)| !seen)
+        .filter(|(_, &found)| !found)
         .map(|(kv, _)| kv)
         .collect();
     gone.sort_by(|a, b| a.0.cmp(b.0));

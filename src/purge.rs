@@ -9,8 +9,7 @@
 
 use crate::diff::{Change, Plan, Planned};
 use crate::mapping::{layout::Layout, EntryKind};
-use crate::model::Entry;
-use crate::model::EntryMap;
+use crate::model::{Entry, EntryMap};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;

@@ -19,8 +19,7 @@
 
 use crate::diff::{AttrChange, Change, Plan, Planned};
 use crate::mapping::{self, layout::Layout, EntryKind};
-use crate::model::EntryMap;
-use crate::model::{dn_key, Entry};
+use crate::model::{dn_key, Entry, EntryMap};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use time::{Date, Duration, Month};

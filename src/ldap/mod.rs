@@ -8,8 +8,7 @@
 use crate::config::LdapConfig;
 use crate::diff::{AttrChange, Change, Plan, Planned};
 use crate::mapping::{self, layout::Layout, EntryKind};
-use crate::model::EntryMap;
-use crate::model::{escape_filter_value, Dn, Entry};
+use crate::model::{escape_filter_value, Dn, Entry, EntryMap};
 use crate::retention;
 use futures::stream::{self, StreamExt};
 use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};

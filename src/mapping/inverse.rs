@@ -14,8 +14,7 @@ use super::layout::{GroupKind, Layout};
 use super::EntryKind;
 use crate::aaf::reader::RecordAttr;
 use crate::aaf::{FileCategory, Operation, Record};
-use crate::model::EntryMap;
-use crate::model::{dn_key, Entry};
+use crate::model::{dn_key, Entry, EntryMap};
 use std::collections::HashMap;
 
 /// The AAF category of a kind of entry.

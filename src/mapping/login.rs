@@ -2,8 +2,7 @@
 //! unique in the tree with a numeric suffix on collision, assigned once and
 //! then kept even when the name changes.
 
-use crate::model::Entry;
-use crate::model::EntryMap;
+use crate::model::{Entry, EntryMap};
 use std::collections::HashSet;
 
 /// Longest login stem before a suffix.

@@ -17,8 +17,7 @@ pub mod login;
 pub mod perimeter;
 
 use crate::aaf::{FileCategory, Operation, Record, RecordError};
-use crate::model::Entry;
-use crate::model::EntryMap;
+use crate::model::{Entry, EntryMap};
 use crate::retention::LIFECYCLE_ATTRS;
 use fields::{Field, Rule};
 use layout::{GroupKind, Layout};
@@ -300,7 +299,8 @@ pub struct Mapper<'a> {
     first_seen: String,
     desired: BTreeMap<String, Desired>,
     groups: BTreeMap<(GroupKind, String, String), GroupAcc>,
-    /// Pupil id → (parent id, relation code), resolved in `finish`.
+    /// Pupil id → (parent id, relation code), as written in the pupil's
+    /// entry; `finish` drops the parents the extraction does not keep.
     parents_of_pupil: HashMap<Box<str>, Vec<ParentRef>>,
     /// Parent id → ids of the kept pupils naming them, taken when the
     /// parent is mapped.
