@@ -148,7 +148,7 @@ fn stages(c: &mut Criterion) {
         b.iter_batched(
             || tree.entries.clone(),
             |desired| {
-                aaf_sync::diff::plan_owned(desired, &current)
+                aaf_sync::diff::plan_owned(desired, &current, &Default::default())
                     .0
                     .changes
                     .len()

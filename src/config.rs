@@ -68,6 +68,15 @@ struct RawSafety {
     school_year_percent: Option<f64>,
     complet_min_ratio: Option<f64>,
     guard_floor: Option<u64>,
+    max_renames: Option<u64>,
+    max_renames_percent: Option<f64>,
+    max_modified_percent: Option<f64>,
+    max_group_deletions: Option<u64>,
+    max_group_deletions_percent: Option<f64>,
+    max_additions_percent: Option<f64>,
+    max_rejected_percent: Option<f64>,
+    #[serde(default)]
+    record: RawRecordLimits,
     #[serde(default)]
     pupil: RawLimits,
     #[serde(default)]
@@ -76,6 +85,33 @@ struct RawSafety {
     staff: RawLimits,
     #[serde(default)]
     structure: RawLimits,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRecordLimits {
+    pupil_classes: Option<usize>,
+    pupil_groups: Option<usize>,
+    parents_per_pupil: Option<usize>,
+    pupils_per_parent: Option<usize>,
+    staff_classes: Option<usize>,
+    staff_groups: Option<usize>,
+    staff_functions: Option<usize>,
+    structures_per_person: Option<usize>,
+}
+
+fn record_limits(raw: &RawRecordLimits) -> crate::mapping::limits::RecordLimits {
+    let d = crate::mapping::limits::RecordLimits::default();
+    crate::mapping::limits::RecordLimits {
+        pupil_classes: raw.pupil_classes.unwrap_or(d.pupil_classes),
+        pupil_groups: raw.pupil_groups.unwrap_or(d.pupil_groups),
+        parents_per_pupil: raw.parents_per_pupil.unwrap_or(d.parents_per_pupil),
+        pupils_per_parent: raw.pupils_per_parent.unwrap_or(d.pupils_per_parent),
+        staff_classes: raw.staff_classes.unwrap_or(d.staff_classes),
+        staff_groups: raw.staff_groups.unwrap_or(d.staff_groups),
+        staff_functions: raw.staff_functions.unwrap_or(d.staff_functions),
+        structures_per_person: raw.structures_per_person.unwrap_or(d.structures_per_person),
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -149,6 +185,41 @@ fn safety(raw: &RawSafety) -> Result<crate::safety::Safety, ConfigError> {
         )?,
         complet_min_ratio: ratio,
         guard_floor: raw.guard_floor.unwrap_or(d.guard_floor),
+        renames: Limits {
+            max_count: raw.max_renames.unwrap_or(d.renames.max_count),
+            max_percent: percent(
+                raw.max_renames_percent.unwrap_or(d.renames.max_percent),
+                "safety.max_renames_percent",
+            )?,
+        },
+        max_modified_percent: percent(
+            raw.max_modified_percent.unwrap_or(d.max_modified_percent),
+            "safety.max_modified_percent",
+        )?,
+        group_deletions: Limits {
+            max_count: raw
+                .max_group_deletions
+                .unwrap_or(d.group_deletions.max_count),
+            max_percent: percent(
+                raw.max_group_deletions_percent
+                    .unwrap_or(d.group_deletions.max_percent),
+                "safety.max_group_deletions_percent",
+            )?,
+        },
+        max_additions_percent: {
+            let v = raw.max_additions_percent.unwrap_or(d.max_additions_percent);
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(invalid(
+                    "safety.max_additions_percent",
+                    format!("{v}: expected a percentage (may be above 100)"),
+                ));
+            }
+            v
+        },
+        max_rejected_percent: percent(
+            raw.max_rejected_percent.unwrap_or(d.max_rejected_percent),
+            "safety.max_rejected_percent",
+        )?,
     })
 }
 
@@ -460,6 +531,8 @@ pub struct Config {
     pub fetch: Option<FetchConfig>,
     /// Thresholds and sanity guards.
     pub safety: crate::safety::Safety,
+    /// Per-record limits on multi-valued fields (`[safety.record]`).
+    pub record_limits: crate::mapping::limits::RecordLimits,
     /// The run lock held in the directory.
     pub lock: LockConfig,
     /// Prometheus text file written after each run (node_exporter's
@@ -697,6 +770,7 @@ impl Config {
             delivery,
             fetch,
             safety: safety(&raw.safety)?,
+            record_limits: record_limits(&raw.safety.record),
             lock: LockConfig {
                 ttl_secs: raw.lock.ttl_secs.unwrap_or(600).max(10),
                 wait_secs: raw.lock.wait_secs.unwrap_or(0),

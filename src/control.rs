@@ -2,10 +2,15 @@
 //! directory itself (`cn=aaf-sync-<source>,<base>`, class `aafSyncControl`)
 //! so that a fresh machine resumes with no local state.
 //!
-//! It records the last extraction applied (label, date, kind) to refuse an
-//! older one, the last Complet's date, and the school year whose classes the
-//! tree holds (for the rebuild at the school-year start). Pure: the entry is
-//! read and written by the caller through the plan.
+//! It records the last extraction applied completely — every one of its
+//! operations succeeded — (label, date, kind) to refuse an older one, the
+//! last Complet's date, and the school year whose classes the tree holds
+//! (for the rebuild at the school-year start). An extraction applied with
+//! failures is not recorded as applied: its label goes to
+//! `aafSyncNotInStep`, and the next run applies it again and retries what is
+//! missing. The entry is written after each extraction of a run, so that a
+//! run stopped midway resumes at the first extraction not yet fully
+//! applied. Pure: the entry is read and written by the caller.
 
 use crate::aaf::filename::{format_date, Extraction, ExtractionKind};
 use crate::diff::{diff_entry, Change, Planned};
@@ -19,15 +24,19 @@ const ATTR_DATE: &str = "aafSyncAppliedDate";
 const ATTR_KIND: &str = "aafSyncAppliedKind";
 const ATTR_COMPLET: &str = "aafSyncCompletDate";
 const ATTR_YEAR: &str = "aafSyncSchoolYear";
+/// The extraction applied with failures since the last complete one:
+/// the directory is not in step (absent when it is).
+pub const ATTR_NOT_IN_STEP: &str = "aafSyncNotInStep";
 
 /// The attributes the sync owns on the control entry.
-pub const OWNED: [&str; 6] = [
+pub const OWNED: [&str; 7] = [
     mapping::ATTR_SOURCE,
     ATTR_LABEL,
     ATTR_DATE,
     ATTR_KIND,
     ATTR_COMPLET,
     ATTR_YEAR,
+    ATTR_NOT_IN_STEP,
 ];
 
 /// The last extraction applied.
@@ -58,6 +67,9 @@ pub struct Control {
     pub applied: Option<Applied>,
     pub complet_date: Option<Date>,
     pub school_year: Option<i32>,
+    /// The first extraction applied with failures since `applied`: the
+    /// directory is not in step with the extractions it was given.
+    pub not_in_step: Option<String>,
 }
 
 impl Control {
@@ -75,6 +87,7 @@ impl Control {
             }),
             complet_date: date(ATTR_COMPLET),
             school_year: e.first(ATTR_YEAR).and_then(|y| y.parse().ok()),
+            not_in_step: e.first(ATTR_NOT_IN_STEP).map(str::to_string),
         }
     }
 
@@ -110,6 +123,54 @@ impl Control {
             } else {
                 self.school_year
             },
+            not_in_step: None,
+        }
+    }
+
+    /// This state (the one before an extraction), recording that
+    /// `label` was applied with failures: not recorded as applied, the next
+    /// run applies it again. The first such extraction is the one named.
+    pub fn incomplete(&self, label: &str) -> Control {
+        let mut c = self.clone();
+        c.not_in_step.get_or_insert_with(|| label.to_string());
+        c
+    }
+
+    /// True when the directory is in step with the extractions applied.
+    pub fn in_step(&self) -> bool {
+        self.not_in_step.is_none()
+    }
+
+    /// Which of `xs` (in apply order) a run applies, and which it skips as
+    /// already applied. With `force`, all. Otherwise an extraction older
+    /// than the last one applied is skipped, and so is the last one applied
+    /// itself when a later one follows (it was applied completely, or it
+    /// would not be recorded): a run stopped midway resumes at the first
+    /// extraction not yet fully applied. Alone, the last one applied is applied again (a repeated
+    /// sync writes nothing, or retries what failed). `Err` names the first
+    /// extraction when every one is older than the last applied.
+    pub fn to_apply<'x>(
+        &self,
+        xs: &'x [Extraction],
+        force: bool,
+    ) -> Result<(Vec<&'x Extraction>, Vec<&'x Extraction>), &'x Extraction> {
+        let Some(a) = self.applied.as_ref().filter(|_| !force) else {
+            return Ok((xs.iter().collect(), Vec::new()));
+        };
+        let order = |x: &Extraction| (x.date, kind_rank(x.kind));
+        let newer = xs.iter().any(|x| order(x) > a.order());
+        let (mut apply, mut skip) = (Vec::new(), Vec::new());
+        for x in xs {
+            let o = order(x);
+            if o < a.order() || (o == a.order() && newer) {
+                skip.push(x);
+            } else {
+                apply.push(x);
+            }
+        }
+        match apply.is_empty() {
+            true => Err(skip[0]),
+            false => Ok((apply, skip)),
         }
     }
 
@@ -129,6 +190,9 @@ impl Control {
             e.set(ATTR_LABEL, a.label.clone());
             e.set(ATTR_DATE, mapping::generalized_date(a.date));
             e.set(ATTR_KIND, format!("{:?}", a.kind));
+        }
+        if let Some(l) = &self.not_in_step {
+            e.set(ATTR_NOT_IN_STEP, l.clone());
         }
         if let Some(d) = self.complet_date {
             e.set(ATTR_COMPLET, mapping::generalized_date(d));
@@ -204,5 +268,45 @@ mod tests {
         // forcing an older extraction does not move the state back
         assert_eq!(d.after(&extraction("Complet", "20260101"), 2025), d);
         assert!(!Control::default().starts_school_year(2026));
+        // an incomplete one is not recorded as applied, but named
+        let half = c.incomplete("ENT_Delta_20261120").incomplete("later");
+        assert!(!half.in_step() && c.in_step());
+        assert_eq!(half.applied, c.applied);
+        assert_eq!(half.not_in_step.as_deref(), Some("ENT_Delta_20261120"));
+        assert_eq!(Control::from_entry(&half.entry(&l)), half);
+        // the next complete one clears it
+        assert!(half.after(&extraction("Delta", "20261120"), 2026).in_step());
+    }
+
+    #[test]
+    fn a_run_resumes_at_the_first_extraction_not_fully_applied() {
+        let c = extraction("Complet", "20261119");
+        let d = extraction("Delta", "20261120");
+        let xs = vec![c.clone(), d.clone()];
+        let labels = |v: Vec<&Extraction>| v.iter().map(|x| x.label()).collect::<Vec<_>>();
+        // nothing applied yet: both
+        let (a, s) = Control::default().to_apply(&xs, false).unwrap();
+        assert_eq!((a.len(), s.len()), (2, 0));
+        // the Complet applied completely: resume at the Delta
+        let after_c = Control::default().after(&c, 2026);
+        let (a, s) = after_c.to_apply(&xs, false).unwrap();
+        assert_eq!((labels(a), labels(s)), (vec![d.label()], vec![c.label()]));
+        // the Complet applied with failures is not recorded: both again
+        let (a, _) = Control::default()
+            .incomplete(&c.label())
+            .to_apply(&xs, false)
+            .unwrap();
+        assert_eq!(a.len(), 2);
+        // alone, the last one applied is applied again
+        let (a, _) = after_c.to_apply(std::slice::from_ref(&c), false).unwrap();
+        assert_eq!(a.len(), 1);
+        // both applied: the Delta again, the Complet skipped
+        let after_d = after_c.after(&d, 2026);
+        let (a, s) = after_d.to_apply(&xs, false).unwrap();
+        assert_eq!((labels(a), labels(s)), (vec![d.label()], vec![c.label()]));
+        // every one older: refused, naming the first
+        let later = after_d.after(&extraction("Delta", "20261121"), 2026);
+        assert_eq!(later.to_apply(&xs, false).unwrap_err().label(), c.label());
+        assert_eq!(later.to_apply(&xs, true).unwrap().0.len(), 2);
     }
 }

@@ -25,10 +25,11 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, Serialize)]
 pub struct ExtractionRun {
     pub label: String,
-    /// `imported`, `partial` (imported with rejected records or failed
-    /// operations), `skipped_older`, `refused`, `held` (by the safety
-    /// rails, plan saved for approval), `failed` (apply stopped midway) or
-    /// `waiting` (after one of these).
+    /// `imported`, `imported_with_rejects` (records rejected, the rest in
+    /// step), `partial` (operations failed or entries left out: kept, the
+    /// next run applies it again), `skipped_older`, `refused`, `held` (by
+    /// the safety rails, plan saved for approval), `failed` (apply stopped
+    /// midway) or `waiting` (after one of these).
     pub outcome: String,
     pub error: Option<String>,
     pub report: Option<Report>,
@@ -76,7 +77,8 @@ fn sub_report(run_id: &str, version: &str) -> Report {
 }
 
 /// Runs the daily job. Returns the exit code: 0 all imported, 1 imported
-/// with rejected records or failed operations, 2 something refused or failed.
+/// with rejected records, 3 operations failed (not in step; kept for the
+/// next run), 2 something refused, held or failed.
 /// `base` carries the run's options (dry run, date, approval, lock flag,
 /// journal); its paths are ignored.
 pub async fn run(cfg: &Config, base: &SyncOptions, rep: &mut RunReport) -> i32 {
@@ -174,7 +176,9 @@ pub async fn run(cfg: &Config, base: &SyncOptions, rep: &mut RunReport) -> i32 {
         };
         let res = sync::run(cfg, &opts, &mut r).await;
         let (outcome, error) = match res {
-            Ok(_) if r.partial() => ("partial", None),
+            // not in step: kept, the next run applies it again
+            Ok(_) if r.not_in_step() => ("partial", None),
+            Ok(_) if r.rejected() => ("imported_with_rejects", None),
             Ok(_) => ("imported", None),
             Err(SyncError::Older(e)) => ("skipped_older", Some(e)),
             Err(SyncError::Held(e)) => ("held", Some(e)),
@@ -189,10 +193,11 @@ pub async fn run(cfg: &Config, base: &SyncOptions, rep: &mut RunReport) -> i32 {
                 blocked = true;
                 code = 2;
             }
-            "partial" => code = code.max(1),
+            "partial" if code != 2 => code = crate::report::EXIT_PARTIAL,
+            "imported_with_rejects" if code == 0 => code = 1,
             _ => {}
         }
-        if !matches!(outcome, "refused" | "held" | "failed") {
+        if !matches!(outcome, "refused" | "held" | "failed" | "partial") {
             done_labels.insert(label.clone());
         }
         r.outcome = outcome.to_string();
@@ -210,10 +215,14 @@ pub async fn run(cfg: &Config, base: &SyncOptions, rep: &mut RunReport) -> i32 {
         let mut ret = sub_report(&rep.run_id, &rep.version);
         match sync::retention_pass(cfg, base, &mut ret).await {
             Ok(_) => {
-                if ret.partial() {
-                    code = code.max(1);
+                if ret.not_in_step() {
+                    if code != 2 {
+                        code = crate::report::EXIT_PARTIAL;
+                    }
+                    ret.outcome = "partial".into();
+                } else {
+                    ret.outcome = "ok".into();
                 }
-                ret.outcome = "ok".into();
             }
             Err(e) => {
                 ret.outcome = "refused".into();

@@ -9,7 +9,7 @@
 use crate::mapping::{self, Desired, EntryKind};
 use crate::model::{dn_key, Dn, Entry, EntryMap, FoldSet};
 use serde::Serialize;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::OnceLock;
 
 /// One attribute change inside a modify.
@@ -89,6 +89,14 @@ pub struct Plan {
     /// People and structures absent from the extraction, left untouched.
     pub absent: Vec<Absent>,
     pub unchanged: u64,
+    /// Entries left exactly as they are: their record was present but
+    /// rejected (or depends on one that was).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub kept: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Plan {
@@ -290,13 +298,20 @@ pub fn phase(kind: EntryKind, op: &Change) -> u8 {
 /// desired ones. Classes and groups absent from the extraction are deleted
 /// (they are rebuilt from it); people and structures are only listed as absent.
 pub fn plan(desired: &[Desired], current: &EntryMap) -> Plan {
-    plan_owned(desired.to_vec(), current).0
+    plan_owned(desired.to_vec(), current, &HashSet::new()).0
 }
 
 /// [`plan`], taking the desired entries: new ones move into their `Add`
 /// instead of being copied (on a first sync of an académie, that is the
 /// whole tree). Returns the plan and the desired entries that are not added.
-pub fn plan_owned(desired: Vec<Desired>, current: &EntryMap) -> (Plan, Vec<Desired>) {
+/// Directory entries whose key is in `keep` (records present but rejected,
+/// see [`crate::mapping::settle`]) are left exactly as they are: neither
+/// absent nor deleted.
+pub fn plan_owned(
+    desired: Vec<Desired>,
+    current: &EntryMap,
+    keep: &HashSet<String>,
+) -> (Plan, Vec<Desired>) {
     let mut p = Plan::default();
     let mut rest = Vec::new();
     // by position in `current`: a bit per entry, not a set of keys
@@ -336,7 +351,11 @@ pub fn plan_owned(desired: Vec<Desired>, current: &EntryMap) -> (Plan, Vec<Desir
         .map(|(kv, _)| kv)
         .collect();
     gone.sort_by(|a, b| a.0.cmp(b.0));
-    for (_, e) in gone {
+    for (key, e) in gone {
+        if keep.contains(key) {
+            p.kept += 1;
+            continue;
+        }
         let Some(kind) = EntryKind::of(e) else {
             continue;
         };
@@ -359,8 +378,11 @@ pub fn plan_owned(desired: Vec<Desired>, current: &EntryMap) -> (Plan, Vec<Desir
 }
 
 /// Plays a plan on entries held in memory, as the directory would: used by
-/// a dry run of several extractions, where each plan builds on the last.
-pub fn simulate(plan: &Plan, entries: &mut EntryMap) {
+/// a run of several extractions, where each plan builds on the last. The
+/// logins of entries deleted leave `logins` (every login of the tree), so
+/// that the next extraction chooses logins from the tree as it will be: a
+/// run resumed after this step, reading that tree, chooses the same.
+pub fn simulate(plan: &Plan, entries: &mut EntryMap, logins: &mut HashSet<String>) {
     for p in &plan.changes {
         if p.kind == EntryKind::Control {
             continue;
@@ -371,7 +393,11 @@ pub fn simulate(plan: &Plan, entries: &mut EntryMap) {
             }
             Change::Delete { dn } => {
                 // O(1); the order only serves locality
-                entries.swap_remove(&dn.key());
+                if let Some(gone) = entries.swap_remove(&dn.key()) {
+                    if let Some(l) = gone.first("ENTPersonLogin") {
+                        logins.remove(&l.to_lowercase());
+                    }
+                }
             }
             Change::Modify { dn, changes } => {
                 let Some(e) = entries.get_mut(&dn.key()) else {

@@ -16,6 +16,7 @@
 //! [`ldif`] renders plans, [`generator`] writes synthetic extractions.
 
 pub mod aaf;
+pub mod apply;
 pub mod approval;
 pub mod audit;
 pub mod config;

@@ -1,7 +1,8 @@
 //! `aaf-sync` command line: thin glue around the library (parse arguments,
 //! load config, init logs, run, map the outcome to an exit code:
-//! 0 done, 1 done with rejected records or failed operations, 2 refused or
-//! fatal with nothing written).
+//! 0 done, 1 done with rejected records (the directory is in step with
+//! what could be read), 3 done but some operations failed (not in step),
+//! 2 refused, held or fatal).
 
 use aaf_sync::approval::Approval;
 use aaf_sync::config::Config;
@@ -441,6 +442,10 @@ impl Session {
     }
 }
 
+/// Exit code of a run whose operations partly failed (or entries were left
+/// out): the directory is not in step with the extraction.
+const EXIT_PARTIAL: u8 = aaf_sync::report::EXIT_PARTIAL as u8;
+
 /// Outcome and exit code of a `sync` or `retention` run.
 fn outcome_of(
     result: &Result<RunPlan, SyncError>,
@@ -453,7 +458,8 @@ fn outcome_of(
         Err(_) => ("refused", 2),
         Ok(p) if check && !p.is_empty() => ("drift", 1),
         Ok(_) if check => ("in_step", 0),
-        Ok(_) if rep.partial() => ("partial", 1),
+        Ok(_) if rep.not_in_step() => ("partial", EXIT_PARTIAL),
+        Ok(_) if rep.rejected() => ("rejected_records", 1),
         Ok(_) => ("ok", 0),
     }
 }
@@ -880,7 +886,8 @@ fn with_config(
 fn run_outcome(code: i32) -> &'static str {
     match code {
         0 => "ok",
-        1 => "partial",
+        1 => "rejected_records",
+        aaf_sync::report::EXIT_PARTIAL => "partial",
         _ => "failed",
     }
 }

@@ -20,7 +20,13 @@ pub struct RunMetrics {
     /// Operations applied, by (kind, operation).
     pub operations: BTreeMap<(String, String), u64>,
     pub failed_operations: u64,
+    /// Operations not sent (the apply halted, or they depended on an add
+    /// that failed).
+    pub not_attempted_operations: u64,
     pub rejected_records: u64,
+    /// The directory is in step with the last extraction applied (`None`:
+    /// not known, e.g. a retention pass).
+    pub in_step: Option<bool>,
     /// Departures by category.
     pub departures: BTreeMap<String, u64>,
     /// Departed entries waiting for their deadline, by category.
@@ -43,6 +49,11 @@ impl RunMetrics {
                     }
                 }
                 self.failed_operations += a.failures.len() as u64;
+                self.not_attempted_operations += a.not_attempted;
+            }
+            if s.extraction.is_some() && s.applied.is_some() {
+                let ok = !s.not_in_step();
+                self.in_step = Some(self.in_step.unwrap_or(true) && ok);
             }
             self.rejected_records += s.rejected_records.len() as u64;
             for (cat, ids) in &s.lifecycle.departed {
@@ -66,14 +77,14 @@ fn esc(v: &str) -> String {
 }
 
 /// Every series: name and help.
-const SERIES: [(&str, &str); 11] = [
+const SERIES: [(&str, &str); 13] = [
     (
         "aaf_sync_last_run_timestamp_seconds",
         "End of the last run (Unix time).",
     ),
     (
         "aaf_sync_last_run_success",
-        "1 when the last run ended ok or partial.",
+        "1 when the last run ended ok or with rejected records (exit 0 or 1).",
     ),
     ("aaf_sync_last_run_exit_code", "Exit code of the last run."),
     (
@@ -86,7 +97,7 @@ const SERIES: [(&str, &str); 11] = [
     ),
     (
         "aaf_sync_last_success_timestamp_seconds",
-        "End of the last run that ended ok or partial.",
+        "End of the last run that ended ok or with rejected records.",
     ),
     (
         "aaf_sync_last_run_operations",
@@ -107,6 +118,14 @@ const SERIES: [(&str, &str); 11] = [
     (
         "aaf_sync_pending_departures",
         "Departed entries waiting for their deadline, by category.",
+    ),
+    (
+        "aaf_sync_last_run_not_attempted_operations",
+        "Operations the last run planned but did not send (halted, or depending on a failed add).",
+    ),
+    (
+        "aaf_sync_in_step",
+        "1 when the directory is in step with the last extraction applied (every operation succeeded), 0 when not.",
     ),
 ];
 
@@ -135,6 +154,14 @@ fn samples(m: &RunMetrics, last_success: Option<f64>) -> Vec<(&'static str, Stri
     }
     push(SERIES[7].0, String::new(), m.failed_operations as f64);
     push(SERIES[8].0, String::new(), m.rejected_records as f64);
+    push(
+        SERIES[11].0,
+        String::new(),
+        m.not_attempted_operations as f64,
+    );
+    if let Some(ok) = m.in_step {
+        push(SERIES[12].0, String::new(), flag(ok));
+    }
     for (k, n) in &m.departures {
         push(SERIES[9].0, format!(",category=\"{}\"", esc(k)), *n as f64);
     }

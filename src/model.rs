@@ -36,36 +36,145 @@ impl fmt::Display for Dn {
     }
 }
 
-/// Normalised comparison key of a DN string: lower case, no blanks around
-/// separators (slapd may return `a=b, c=d` for a value written `a=b,c=d`).
+/// Normalised comparison key of a DN string, so that two spellings of one
+/// DN give one key (RFC 4514 parsed; spec of issue "DN-special ids"):
+/// attribute types lower-cased; each value unescaped (`\\2B`, `\\+` and `+`
+/// inside quotes are one character), then compared as `caseIgnoreMatch`
+/// compares (RFC 4518: lower case, leading and trailing blanks dropped,
+/// inner runs of blanks as one); the AVAs of a multi-valued RDN sorted;
+/// then re-escaped one canonical way. slapd returns DNs in its own pretty
+/// form (`\\2B` for `+`, `\\3D` for `=`): without this, an entry whose id
+/// holds such a character would never match the DN the sync built for it.
 pub fn dn_key(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars().peekable();
-    let mut escaped = false;
-    while let Some(c) = chars.next() {
-        if escaped {
-            out.extend(c.to_lowercase());
-            escaped = false;
-            continue;
+    let b = s.as_bytes();
+    let mut i = 0;
+    let mut first_rdn = true;
+    // AVAs of the current RDN: (type, value), only for multi-valued RDNs
+    let mut avas: Vec<(String, String)> = Vec::new();
+    let mut value_bytes: Vec<u8> = Vec::new();
+    loop {
+        // attribute type
+        while i < b.len() && b[i] == b' ' {
+            i += 1;
         }
-        match c {
-            '\\' => {
-                out.push(c);
-                escaped = true;
+        if i >= b.len() {
+            break;
+        }
+        let t0 = i;
+        while i < b.len() && b[i] != b'=' && b[i] != b',' && b[i] != b'+' {
+            i += 1;
+        }
+        let ty = s[t0..i].trim().to_ascii_lowercase();
+        value_bytes.clear();
+        if i < b.len() && b[i] == b'=' {
+            i += 1;
+            while i < b.len() && b[i] == b' ' {
+                i += 1;
             }
-            ',' | '=' | '+' => {
-                while out.ends_with(' ') {
-                    out.pop();
+            let mut quoted = false;
+            while i < b.len() {
+                let c = b[i];
+                if c == b'\\' && i + 1 < b.len() {
+                    let hex = |x: u8| (x as char).to_digit(16);
+                    match (hex(b[i + 1]), b.get(i + 2).and_then(|&x| hex(x))) {
+                        (Some(h), Some(l)) => {
+                            value_bytes.push((h * 16 + l) as u8);
+                            i += 3;
+                        }
+                        _ => {
+                            value_bytes.push(b[i + 1]);
+                            i += 2;
+                        }
+                    }
+                    continue;
                 }
-                out.push(c);
-                while chars.peek() == Some(&' ') {
-                    chars.next();
+                if c == b'"' {
+                    quoted = !quoted;
+                    i += 1;
+                    continue;
                 }
+                if !quoted && (c == b',' || c == b'+' || c == b';') {
+                    break;
+                }
+                value_bytes.push(c);
+                i += 1;
             }
-            _ => out.extend(c.to_lowercase()),
+        }
+        let value = normalise_value(&String::from_utf8_lossy(&value_bytes));
+        let sep = b.get(i).copied();
+        if sep.is_some() {
+            i += 1;
+        }
+        if sep == Some(b'+') || !avas.is_empty() {
+            avas.push((ty, value));
+            if sep == Some(b'+') {
+                continue;
+            }
+            avas.sort();
+            if !first_rdn {
+                out.push(',');
+            }
+            for (n, (t, v)) in avas.drain(..).enumerate() {
+                if n > 0 {
+                    out.push('+');
+                }
+                out.push_str(&t);
+                out.push('=');
+                push_escaped(&mut out, &v);
+            }
+        } else {
+            if !first_rdn {
+                out.push(',');
+            }
+            out.push_str(&ty);
+            out.push('=');
+            push_escaped(&mut out, &value);
+        }
+        first_rdn = false;
+        if sep.is_none() {
+            break;
         }
     }
     out
+}
+
+/// A value as `caseIgnoreMatch` sees it: lower case, no leading or trailing
+/// blank, inner runs of blanks as one.
+fn normalise_value(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    let mut blank = false;
+    for c in v.trim_matches(' ').chars() {
+        if c == ' ' {
+            blank = true;
+            continue;
+        }
+        if blank {
+            out.push(' ');
+            blank = false;
+        }
+        if c.is_ascii() {
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.extend(c.to_lowercase());
+        }
+    }
+    out
+}
+
+/// The canonical escaping of a normalised value inside a key.
+fn push_escaped(out: &mut String, v: &str) {
+    for (i, c) in v.chars().enumerate() {
+        match c {
+            '\\' | ',' | '+' | '"' | '<' | '>' | ';' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '#' if i == 0 => out.push_str("\\#"),
+            '\0' => out.push_str("\\00"),
+            _ => out.push(c),
+        }
+    }
 }
 
 /// Escapes an RDN attribute value (RFC 4514 section 2.4).
@@ -877,6 +986,36 @@ mod tests {
     fn dn_keys_ignore_case_and_blanks() {
         assert_eq!(dn_key("UID=A-1, ou=People,dc=X"), "uid=a-1,ou=people,dc=x");
         assert_eq!(dn_key("cn=a\\,B,dc=x"), "cn=a\\,b,dc=x");
+    }
+
+    #[test]
+    fn dn_keys_are_one_per_dn_however_it_is_spelt() {
+        // what the sync builds, and what slapd returns for it
+        let pairs = [
+            (
+                "cn=CM1\\+CM2 é\\,A,ou=g,dc=x",
+                "CN=CM1\\2BCM2 \\C3\\A9\\2CA, ou=g,dc=x",
+            ),
+            ("cn=G\\=1\\;x\\\"y,dc=x", "cn=G\\3D1\\3Bx\\22y,dc=x"),
+            ("uid=S-9\\,ou\\=x,dc=x", "uid=S-9\\2Cou\\3Dx,dc=x"),
+            ("uid=S-9\\+cn\\=x,dc=x", "uid=s-9\\2bcn=x,dc=x"),
+            ("uid=S-9=x,dc=x", "uid=S-9\\3Dx,dc=x"),
+            ("cn=a  b,dc=x", "cn=A b ,dc=x"),
+            ("cn=\\#1,dc=x", "cn=\\231,dc=x"),
+            ("cn=a+sn=b,dc=x", "SN=B+cn=A,dc=x"),
+            ("cn=\\ a\\ ,dc=x", "cn=a,dc=x"),
+            ("cn=\"a,b\",dc=x", "cn=a\\,b,dc=x"),
+        ];
+        for (a, b) in pairs {
+            assert_eq!(dn_key(a), dn_key(b), "{a} vs {b}");
+        }
+        assert_ne!(dn_key("cn=a+b,dc=x"), dn_key("cn=a\\+b,dc=x"));
+        assert_ne!(dn_key("cn=a\\,b,dc=x"), dn_key("cn=a,cn=b,dc=x"));
+        assert_eq!(dn_key(""), "");
+        // the key of a key is itself
+        for (a, _) in pairs {
+            assert_eq!(dn_key(&dn_key(a)), dn_key(a));
+        }
     }
 
     #[test]

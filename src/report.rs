@@ -4,8 +4,8 @@
 
 use crate::aaf::decode::Detected;
 use crate::aaf::RecordError;
+use crate::apply::ApplyOutcome;
 use crate::diff::Plan;
-use crate::ldap::ApplyOutcome;
 use crate::mapping::delta::DeltaStats;
 use crate::mapping::MapStats;
 use crate::model::Dn;
@@ -13,6 +13,12 @@ use crate::retention::Lifecycle;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write;
+
+/// Exit code of a run that finished with operations failed or entries
+/// left out: the directory is not in step with the extraction (1 is for
+/// records rejected, with the directory in step with what could be read;
+/// 2 for a run refused, held or stopped).
+pub const EXIT_PARTIAL: i32 = 3;
 
 /// One file read.
 #[derive(Debug, Clone, Serialize)]
@@ -89,12 +95,28 @@ pub struct StepReport {
     pub parse_bytes: u64,
     /// Records of people erased on request, skipped; blocks lifted.
     pub erasures: crate::erasure::BlockStats,
+    /// Ids whose records were present but rejected: kept as they are.
+    pub protected_ids: u64,
+    /// Rejected records whose id could not be read, by category.
+    pub unidentified_rejects: BTreeMap<String, u64>,
+    /// Entries left out (squatters) or kept as they are, links dropped.
+    pub settle: crate::mapping::settle::Settled,
     pub applied: Option<ApplyOutcome>,
+    /// After the apply: the directory is in step with the extractions
+    /// applied (every operation succeeded, no entry left out).
+    pub in_step: Option<bool>,
 }
 
 impl StepReport {
     pub fn failed_operations(&self) -> usize {
         self.applied.as_ref().map_or(0, |a| a.failures.len())
+    }
+    /// Operations failed or not attempted, and entries left out: the
+    /// directory is not in step with what could be read.
+    pub fn not_in_step(&self) -> bool {
+        self.in_step == Some(false)
+            || self.applied.as_ref().is_some_and(|a| !a.complete())
+            || !self.settle.conflicts.is_empty()
     }
 }
 
@@ -110,12 +132,17 @@ pub struct Report {
     /// The run date (`--now`).
     pub now: String,
     pub dry_run: bool,
-    /// `ok`, `partial` (some records rejected or operations failed) or `refused`.
+    /// `ok` (0), `rejected_records` (1: records rejected, the directory in
+    /// step with the rest), `partial` (3: operations failed or entries
+    /// left out, not in step), `held`, `refused` or `failed` (2); `drift`
+    /// or `in_step` for `--check`.
     pub outcome: String,
     pub exit_code: i32,
     pub error: Option<String>,
     /// Files given that are not AAF extraction files (not read).
     pub ignored_files: Vec<String>,
+    /// Extractions given that were applied already (a resumed run).
+    pub already_applied: Vec<String>,
     pub branches_created: Vec<Dn>,
     /// One step per extraction applied, in order.
     pub steps: Vec<StepReport>,
@@ -172,6 +199,8 @@ pub struct SafetyReport {
     pub active_before: BTreeMap<String, u64>,
     /// Active entries leaving in this run, per category.
     pub leaving: BTreeMap<String, u64>,
+    /// What the run changes besides departures.
+    pub changes: crate::safety::ChangeCounts,
     /// Reasons to hold the run back; empty when none.
     pub holds: Vec<crate::safety::Hold>,
     /// Set when the holds were approved.
@@ -192,9 +221,19 @@ fn ids_line(s: &mut String, what: &str, map: &BTreeMap<String, Vec<String>>) {
 impl Report {
     /// True when some record was rejected or some operation failed.
     pub fn partial(&self) -> bool {
-        self.steps
-            .iter()
-            .any(|st| st.failed_operations() > 0 || !st.rejected_records.is_empty())
+        self.rejected() || self.not_in_step()
+    }
+
+    /// True when some record was rejected (the directory is in step with
+    /// what could be read).
+    pub fn rejected(&self) -> bool {
+        self.steps.iter().any(|st| !st.rejected_records.is_empty())
+    }
+
+    /// True when some operation failed or was not attempted, or some entry
+    /// was left out: the directory is not in step with the extraction.
+    pub fn not_in_step(&self) -> bool {
+        self.steps.iter().any(StepReport::not_in_step)
     }
 
     /// The human summary printed on stderr.
@@ -215,8 +254,11 @@ impl Report {
         if let Some(prev) = &self.lock_taken_over_from {
             let _ = writeln!(s, "  took over the stale run lock of {prev}");
         }
+        for l in &self.already_applied {
+            let _ = writeln!(s, "extraction {l}: applied already, skipped");
+        }
         for st in &self.steps {
-            st.summary(&mut s, self.dry_run);
+            st.summary(&mut s);
         }
         if let Some(sf) = &self.safety {
             if !sf.holds.is_empty() {
@@ -239,7 +281,7 @@ impl Report {
 }
 
 impl StepReport {
-    fn summary(&self, s: &mut String, dry_run: bool) {
+    fn summary(&self, s: &mut String) {
         match &self.extraction {
             Some(x) => {
                 let _ = writeln!(s, "extraction {} ({} files)", x.label, x.files.len());
@@ -297,14 +339,9 @@ impl StepReport {
         if let Some(y) = self.school_year_rebuild {
             let _ = writeln!(s, "  school year {y}-{}: classes and groups rebuilt", y + 1);
         }
-        let verb = if dry_run || self.applied.is_none() {
-            "planned"
-        } else {
-            "applied"
-        };
         let _ = writeln!(
             s,
-            "  changes {verb}: {} (unchanged entries: {})",
+            "  changes planned: {} (unchanged entries: {})",
             self.plan.total, self.plan.unchanged
         );
         for (kind, ops) in &self.plan.by_kind {
@@ -331,12 +368,56 @@ impl StepReport {
                 self.erasures.skipped, self.erasures.lifted
             );
         }
+        if self.protected_ids > 0 {
+            let _ = writeln!(
+                s,
+                "  records rejected, their people and structures kept exactly as they are: {} ids",
+                self.protected_ids
+            );
+        }
+        for (cat, n) in &self.unidentified_rejects {
+            let _ = writeln!(
+                s,
+                "  {cat}: {n} records rejected without a readable id: no {cat} departure can be proven by this extraction"
+            );
+        }
+        if !self.settle.conflicts.is_empty() {
+            let _ = writeln!(
+                s,
+                "  entries left out, their DN held by an entry aaf-sync does not manage: {}",
+                self.settle.conflicts.len()
+            );
+            for c in self.settle.conflicts.iter().take(10) {
+                let _ = writeln!(s, "    {} (id {}): {}", c.dn, c.id, c.reason);
+            }
+        }
+        if self.settle.dropped_links > 0 {
+            let _ = writeln!(
+                s,
+                "  links to entries that will not exist, left out: {}",
+                self.settle.dropped_links
+            );
+        }
         if let Some(a) = &self.applied {
+            let _ = writeln!(
+                s,
+                "  operations: {} done, {} failed, {} not attempted (of {} planned)",
+                a.done_count().saturating_sub(a.repairs),
+                a.failures.len(),
+                a.not_attempted,
+                a.planned
+            );
             if let Some(why) = &a.halted {
                 let _ = writeln!(
                     s,
-                    "  apply stopped: {why}; {} operations not attempted (the next run converges)",
-                    a.not_attempted
+                    "  apply stopped: {why}; the next run converges from there"
+                );
+            }
+            if a.dropped_links > 0 || a.repairs > 0 {
+                let _ = writeln!(
+                    s,
+                    "  links to entries whose add failed: {} left out, {} taken back",
+                    a.dropped_links, a.repairs
                 );
             }
             if !a.failures.is_empty() {
@@ -345,6 +426,16 @@ impl StepReport {
                     let _ = writeln!(s, "    {} {}: {}", f.op, f.dn, f.error);
                 }
             }
+        }
+        match self.in_step {
+            Some(true) => {}
+            Some(false) => {
+                let _ = writeln!(
+                    s,
+                    "  NOT in step: this extraction is not recorded as applied; the next run applies it again"
+                );
+            }
+            None => {}
         }
         if !self.rejected_records.is_empty() {
             let _ = writeln!(s, "  records rejected: {}", self.rejected_records.len());

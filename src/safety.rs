@@ -13,6 +13,15 @@
 //! Deletions of people already departed (their deadline came) are not
 //! counted: they were counted when they left, and holding them back would
 //! break the retention duty.
+//!
+//! Beyond departures, a third family watches **every kind of change** a
+//! damaged extraction could cause at scale: people renamed (a file decoded
+//! in the wrong encoding renames everyone), entries modified, classes and
+//! groups deleted, entries added far above the population, and records
+//! rejected. A rejected record is not a departure, but a Complet whose
+//! rejected records cannot even be tied to an id cannot prove anyone's
+//! absence: its departures are held. The school-year Complet rebuilds every
+//! class: it may modify every pupil and delete every class.
 
 use crate::diff::Plan;
 use crate::mapping::EntryKind;
@@ -57,6 +66,19 @@ pub struct Safety {
     pub complet_min_ratio: f64,
     /// The ratio guard applies from this many active entries on.
     pub guard_floor: u64,
+    /// People whose name (`sn` or `givenName`) changes, per category.
+    pub renames: Limits,
+    /// Entries modified, percentage of the category's active entries
+    /// (not limited on the school-year Complet).
+    pub max_modified_percent: f64,
+    /// Classes and groups deleted (not limited on the school-year Complet).
+    pub group_deletions: Limits,
+    /// Entries added, percentage of the category's active entries (from
+    /// `guard_floor` active entries on: a first sync is not held).
+    pub max_additions_percent: f64,
+    /// Records rejected, percentage of the category's active entries or
+    /// records, whichever is larger.
+    pub max_rejected_percent: f64,
 }
 
 impl Default for Safety {
@@ -77,6 +99,17 @@ impl Default for Safety {
             school_year_percent: 25.0,
             complet_min_ratio: 0.5,
             guard_floor: 20,
+            renames: Limits {
+                max_count: 500,
+                max_percent: 10.0,
+            },
+            max_modified_percent: 30.0,
+            group_deletions: Limits {
+                max_count: 100,
+                max_percent: 20.0,
+            },
+            max_additions_percent: 50.0,
+            max_rejected_percent: 10.0,
         }
     }
 }
@@ -133,6 +166,36 @@ impl std::fmt::Display for Hold {
                 f,
                 "{}: perimeter school {} is in the directory but not in this Complet",
                 self.extraction, self.category
+            ),
+            "renames" => write!(
+                f,
+                "{}: {} {} would be renamed out of {} active (limit {}): a file read in the wrong encoding?",
+                self.extraction, self.count, self.category, self.base, self.limit
+            ),
+            "modifications" => write!(
+                f,
+                "{}: {} {} would be modified out of {} active (limit {})",
+                self.extraction, self.count, self.category, self.base, self.limit
+            ),
+            "group_deletions" => write!(
+                f,
+                "{}: {} classes and groups would be deleted out of {} (limit {}; the school-year Complet is not limited)",
+                self.extraction, self.count, self.base, self.limit
+            ),
+            "additions" => write!(
+                f,
+                "{}: {} {} would be added to {} active (limit {})",
+                self.extraction, self.count, self.category, self.base, self.limit
+            ),
+            "rejected" => write!(
+                f,
+                "{}: {} {} records rejected, out of {} (limit {}): a damaged extraction? (rejected people are kept as they are)",
+                self.extraction, self.count, self.category, self.base, self.limit
+            ),
+            "unproven_departures" => write!(
+                f,
+                "{}: {} {} would leave, but {}",
+                self.extraction, self.count, self.category, self.limit
             ),
             other => write!(f, "{}: {other}", self.extraction),
         }
@@ -262,6 +325,229 @@ pub fn thresholds(
         }
     }
     out
+}
+
+/// What one run changes, per category, beyond departures: counted from
+/// its plans by [`ChangeCounts::add_plan`], judged by [`change_guards`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ChangeCounts {
+    /// People whose `sn` or `givenName` changes.
+    pub renames: BTreeMap<String, u64>,
+    /// Entries whose data changes (lifecycle marks aside).
+    pub modified: BTreeMap<String, u64>,
+    /// Entries added.
+    pub added: BTreeMap<String, u64>,
+    /// Classes and groups deleted.
+    pub group_deletions: u64,
+    /// Records rejected (read or mapped).
+    pub rejected: BTreeMap<String, u64>,
+    /// Records of each category in the extractions (a base for the
+    /// rejection rate).
+    pub records: BTreeMap<String, u64>,
+}
+
+fn bump(m: &mut BTreeMap<String, u64>, k: &str, n: u64) {
+    *m.entry(k.to_string()).or_default() += n;
+}
+
+/// Attributes whose change is part of a departure, a restore or a school
+/// year's rebuild rather than a change of the person's data.
+fn lifecycle_only(c: &crate::diff::AttrChange) -> bool {
+    use crate::diff::AttrChange;
+    match c {
+        AttrChange::StashPassword | AttrChange::RestorePassword => true,
+        AttrChange::Add { attr, .. }
+        | AttrChange::Delete { attr, .. }
+        | AttrChange::Replace { attr, .. } => crate::retention::LIFECYCLE_ATTRS
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(attr)),
+    }
+}
+
+impl ChangeCounts {
+    /// Counts what `plan` changes.
+    pub fn add_plan(&mut self, plan: &Plan) {
+        use crate::diff::{AttrChange, Change};
+        for p in &plan.changes {
+            let cat = p.kind.as_str();
+            match &p.change {
+                Change::Add { .. } if CATEGORIES.contains(&p.kind) => bump(&mut self.added, cat, 1),
+                Change::Delete { .. } if p.kind.is_group() => self.group_deletions += 1,
+                Change::Modify { changes, .. } if CATEGORIES.contains(&p.kind) => {
+                    if changes.iter().all(lifecycle_only) {
+                        continue;
+                    }
+                    bump(&mut self.modified, cat, 1);
+                    let renamed = changes.iter().any(|c| match c {
+                        AttrChange::Add { attr, .. }
+                        | AttrChange::Delete { attr, .. }
+                        | AttrChange::Replace { attr, .. } => {
+                            attr.eq_ignore_ascii_case("sn")
+                                || attr.eq_ignore_ascii_case("givenName")
+                        }
+                        _ => false,
+                    });
+                    if renamed && p.kind.is_person() {
+                        bump(&mut self.renames, cat, 1);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Adds the counts of another step of the run.
+    pub fn add(&mut self, o: &ChangeCounts) {
+        for (m, from) in [
+            (&mut self.renames, &o.renames),
+            (&mut self.modified, &o.modified),
+            (&mut self.added, &o.added),
+            (&mut self.rejected, &o.rejected),
+            (&mut self.records, &o.records),
+        ] {
+            for (c, n) in from {
+                bump(m, c, *n);
+            }
+        }
+        self.group_deletions += o.group_deletions;
+    }
+
+    /// Counts the records of one extraction and those rejected.
+    pub fn add_records(
+        &mut self,
+        records: &BTreeMap<String, u64>,
+        rejected: &BTreeMap<String, u64>,
+    ) {
+        for (c, n) in records {
+            bump(&mut self.records, c, *n);
+        }
+        for (c, n) in rejected {
+            bump(&mut self.rejected, c, *n);
+        }
+    }
+}
+
+/// Over a limit: `n` against `base`, with the floor under which a
+/// percentage is not judged.
+fn over(n: u64, base: u64, l: Limits, floor: u64) -> Option<String> {
+    if n > l.max_count {
+        Some(format!("{} per run", l.max_count))
+    } else if n > floor && (n as f64) * 100.0 > l.max_percent * base as f64 {
+        Some(format!("{}%", l.max_percent))
+    } else {
+        None
+    }
+}
+
+/// The guards on what a run changes besides departures. `groups` is the
+/// number of class and group entries in the directory before the run.
+/// `first_load`: no extraction was ever applied completely (a first sync,
+/// or one resumed after a crash): additions are what it is for.
+pub fn change_guards(
+    s: &Safety,
+    extraction: &str,
+    base: &BTreeMap<String, u64>,
+    groups: u64,
+    c: &ChangeCounts,
+    school_year: bool,
+    first_load: bool,
+) -> Vec<Hold> {
+    let mut out = Vec::new();
+    let hold = |rule, category: &str, count, base, limit: String| Hold {
+        rule,
+        category: category.to_string(),
+        count,
+        base,
+        limit,
+        extraction: extraction.to_string(),
+    };
+    let unlimited = Limits {
+        max_count: u64::MAX,
+        max_percent: 100.0,
+    };
+    for k in CATEGORIES {
+        let cat = k.as_str();
+        let b = base.get(cat).copied().unwrap_or(0);
+        let get = |m: &BTreeMap<String, u64>| m.get(cat).copied().unwrap_or(0);
+        if let Some(l) = over(get(&c.renames), b, s.renames, s.percent_floor) {
+            out.push(hold("renames", cat, get(&c.renames), b, l));
+        }
+        let modified = Limits {
+            max_count: u64::MAX,
+            max_percent: s.max_modified_percent,
+        };
+        let modified = if school_year { unlimited } else { modified };
+        if let Some(l) = over(get(&c.modified), b, modified, s.percent_floor) {
+            out.push(hold("modifications", cat, get(&c.modified), b, l));
+        }
+        let added = Limits {
+            max_count: u64::MAX,
+            max_percent: s.max_additions_percent,
+        };
+        if b >= s.guard_floor && !first_load {
+            if let Some(l) = over(get(&c.added), b, added, s.percent_floor) {
+                out.push(hold("additions", cat, get(&c.added), b, l));
+            }
+        }
+        let rejected = Limits {
+            max_count: u64::MAX,
+            max_percent: s.max_rejected_percent,
+        };
+        let rb = b.max(get(&c.records));
+        if let Some(l) = over(get(&c.rejected), rb, rejected, s.percent_floor) {
+            out.push(hold("rejected", cat, get(&c.rejected), rb, l));
+        }
+    }
+    let gl = if school_year {
+        unlimited
+    } else {
+        s.group_deletions
+    };
+    if let Some(l) = over(c.group_deletions, groups, gl, s.percent_floor) {
+        out.push(hold(
+            "group_deletions",
+            "ENTClasse/ENTGroupe",
+            c.group_deletions,
+            groups,
+            l,
+        ));
+    }
+    out
+}
+
+/// Departures a Complet cannot prove: some records of `unidentified`'s
+/// categories were rejected without a readable id, so whoever they were
+/// may be among those leaving. `unproven` lists the categories concerned
+/// (see [`crate::mapping::protected::Protected::unproven`]).
+pub fn unproven_departures(
+    extraction: &str,
+    unidentified: &BTreeMap<String, u64>,
+    unproven: &[String],
+    leaving: &BTreeMap<String, u64>,
+) -> Vec<Hold> {
+    let n: u64 = unidentified.values().sum();
+    let from: Vec<String> = unidentified
+        .iter()
+        .map(|(c, k)| format!("{k} {c}"))
+        .collect();
+    unproven
+        .iter()
+        .filter_map(|cat| {
+            let l = leaving.get(cat).copied().unwrap_or(0);
+            (l > 0).then(|| Hold {
+                rule: "unproven_departures",
+                category: cat.clone(),
+                count: l,
+                base: n,
+                limit: format!(
+                    "{} record(s) were rejected without a readable id ({}): this Complet cannot prove they are not among them",
+                    n,
+                    from.join(", ")
+                ),
+                extraction: extraction.to_string(),
+            })
+        })
+        .collect()
 }
 
 /// The digest of the plans of a run (label and changes of each, in order):

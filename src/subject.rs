@@ -460,7 +460,7 @@ pub struct Erased {
     /// Classes or groups deleted because the person was their last member.
     pub groups_deleted: u64,
     pub deleted: bool,
-    pub failures: Vec<crate::ldap::Failure>,
+    pub failures: Vec<crate::apply::Failure>,
 }
 
 /// `subject erase`: the caller holds the run lock.
@@ -515,7 +515,7 @@ async fn erase_inner(
         })
         .collect();
     let plan = erase_plan(layout, &person, &referring, current.as_ref(), &e);
-    let outcome = dir.apply(&plan, done).await;
+    let outcome = crate::apply::apply_all(dir, &plan, done).await;
     let failed = |dn: &Dn| outcome.failures.iter().any(|f| f.dn.key() == dn.key());
     let mut out = Erased {
         dn: person.dn.to_string(),
@@ -579,7 +579,7 @@ pub async fn unblock(cfg: &crate::config::Config, jointure: &str) -> Result<u64,
                 }],
             },
         });
-        let o = dir.apply(&plan, &mut |_, _| {}).await;
+        let o = crate::apply::apply_all(&dir, &plan, &mut |_, _| {}).await;
         if let Some(f) = o.failures.first() {
             dir.close().await;
             return Err(SubjectError::Directory(DirectoryError::Op {

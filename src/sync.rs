@@ -20,7 +20,7 @@ use crate::inputs;
 use crate::journal::Journal;
 use crate::ldap::{Directory, DirectoryError, Halt, Snapshot};
 use crate::mapping::delta::Overlay;
-use crate::mapping::{self, layout::Layout, perimeter::Perimeter, EntryKind, Mapper};
+use crate::mapping::{self, layout::Layout, perimeter::Perimeter, settle, EntryKind, Mapper};
 use crate::model::{Entry, EntryMap};
 use crate::progress::Progress;
 use crate::report::{ExtractionReport, FileReport, PlanCounts, Report, SafetyReport, StepReport};
@@ -122,6 +122,9 @@ impl RunPlan {
 pub struct StepPlan {
     pub label: String,
     pub plan: Plan,
+    /// The control state once the extraction is applied (`None` for the
+    /// branches and the retention pass).
+    pub next: Option<Control>,
 }
 
 /// The PATH arguments → the verified extraction files (archives unpacked
@@ -154,7 +157,7 @@ impl Sink<'_, '_> {
             (Sink::Complet(m), ReadItem::Record(rec)) => m.map(&rec, file).err(),
             (Sink::Delta(o), ReadItem::Record(rec)) => o.apply(rec, file).err(),
             (Sink::Complet(m), ReadItem::Rejected(e)) => {
-                m.count_rejected(cat);
+                m.rejected(cat, &e);
                 Some(e)
             }
             (Sink::Delta(o), ReadItem::Rejected(e)) => {
@@ -252,7 +255,8 @@ pub fn read_extraction(
     blocks: &mut Blocks,
     step: &mut StepReport,
 ) -> Result<mapping::MappedTree, SyncError> {
-    let mapper = Mapper::new(layout, perimeter(cfg), &cfg.staff_address_consent, now);
+    let mapper = Mapper::new(layout, perimeter(cfg), &cfg.staff_address_consent, now)
+        .with_limits(cfg.record_limits);
     let mut sink = Sink::Complet(Box::new(mapper));
     read_files(cfg, extraction, &mut sink, blocks, step)?;
     let Sink::Complet(mapper) = sink else {
@@ -287,7 +291,8 @@ pub fn read_delta(
         unreachable!("the sink keeps its kind")
     };
     step.delta = Some(overlay.stats.clone());
-    let mut mapper = Mapper::new(layout, perimeter(cfg), &cfg.staff_address_consent, now);
+    let mut mapper = Mapper::new(layout, perimeter(cfg), &cfg.staff_address_consent, now)
+        .with_limits(cfg.record_limits);
     let from = Path::new("(directory records with the Delta applied)");
     for rec in overlay.into_records() {
         if let Err(e) = mapper.map(&rec, from) {
@@ -297,10 +302,19 @@ pub fn read_delta(
     Ok(mapper.finish())
 }
 
+/// What planning one extraction gives: the plan, the control state once
+/// it is applied, the guards it raised and what it changes.
+struct Planned1 {
+    plan: Plan,
+    next: Control,
+    guards: Vec<Hold>,
+    changes: safety::ChangeCounts,
+    unproven: Vec<String>,
+}
+
 /// Plans one extraction against the directory as read (`snap`, `control`).
-/// Returns the plan and the control state once it is applied.
 #[allow(clippy::too_many_arguments)]
-fn plan_extraction(
+async fn plan_extraction(
     cfg: &Config,
     layout: &Layout,
     x: &Extraction,
@@ -311,7 +325,8 @@ fn plan_extraction(
     blocks: &mut Blocks,
     step: &mut StepReport,
     parsed: Option<mapping::MappedTree>,
-) -> Result<(Plan, Control, Vec<Hold>), SyncError> {
+    dir: &Directory,
+) -> Result<Planned1, SyncError> {
     let mut tree = match (parsed, x.kind) {
         (Some(tree), _) => tree,
         (None, ExtractionKind::Complet) => {
@@ -325,16 +340,48 @@ fn plan_extraction(
     };
     step.mapping = tree.stats.clone();
     step.perimeter_missing_uai = tree.missing_uai.clone();
+    step.protected_ids = tree.protected.len() as u64;
+    step.unidentified_rejects = tree.protected.unidentified.clone();
+
+    // entries that cannot be created (a squatter holds the DN) and records
+    // present but unreadable: settled against the directory before the diff
+    let protected = tree.protected.keys(layout);
+    let new: Vec<&crate::model::Dn> = tree
+        .entries
+        .iter()
+        .map(|d| &d.entry.dn)
+        .filter(|dn| {
+            let k = dn.key();
+            !snap.managed.contains_key(&k) && !protected.contains(&k)
+        })
+        .collect();
+    let squatted = dir.foreign_at(layout, &new).await?;
+    drop(new);
+    let settled = settle::settle(&mut tree.entries, &snap.managed, &protected, &squatted);
+
     let guards = if x.kind == ExtractionKind::Complet {
         let mut desired: BTreeMap<String, u64> = BTreeMap::new();
         for d in &tree.entries {
             *desired.entry(d.kind.as_str().to_string()).or_default() += 1;
         }
+        // kept as they are: present in the Complet, if unreadable
+        let mut kept_uai = Vec::new();
+        for k in &settled.keep {
+            let Some(e) = snap.managed.get(k) else {
+                continue;
+            };
+            if let Some(kind) = EntryKind::of(e) {
+                *desired.entry(kind.as_str().to_string()).or_default() += 1;
+                if kind == EntryKind::Structure {
+                    kept_uai.extend(e.first("ENTStructureUAI").map(str::to_uppercase));
+                }
+            }
+        }
         let present = safety::active_uais(&snap.managed);
         let vanished: Vec<String> = tree
             .missing_uai
             .iter()
-            .filter(|u| present.binary_search(u).is_ok())
+            .filter(|u| present.binary_search(u).is_ok() && !kept_uai.contains(u))
             .cloned()
             .collect();
         safety::complet_guards(
@@ -351,7 +398,11 @@ fn plan_extraction(
     // of the run must not give them again, and a copy of an académie's
     // logins costs a hundred megabytes
     step.logins_created = tree.assign_logins(&snap.managed, &mut snap.taken_logins) as u64;
-    let (mut plan, rest) = diff::plan_owned(std::mem::take(&mut tree.entries), &snap.managed);
+    let (mut plan, rest) = diff::plan_owned(
+        std::mem::take(&mut tree.entries),
+        &snap.managed,
+        &settled.keep,
+    );
     let year = cfg.retention.school_year(x.date);
     let new_year = x.kind == ExtractionKind::Complet && control.starts_school_year(year);
     if new_year {
@@ -365,13 +416,36 @@ fn plan_extraction(
         previous_date: control.applied.as_ref().map(|a| a.date),
         new_school_year: new_year,
     };
+    // entries kept as they are still refer to their structures
+    let kept = settled.keep.iter().filter_map(|k| snap.managed.get(k));
     step.lifecycle = retention::apply(
         &ctx,
         &mut plan,
         &snap.managed,
-        rest.iter().map(|d| &d.entry),
+        rest.iter().map(|d| &d.entry).chain(kept),
     );
     drop(rest);
+    let mut changes = safety::ChangeCounts::default();
+    changes.add_plan(&plan);
+    let mut records: BTreeMap<String, u64> = BTreeMap::new();
+    let mut rejected: BTreeMap<String, u64> = BTreeMap::new();
+    for (cat, c) in &tree.stats.categories {
+        records.insert(cat.clone(), c.mapped + c.out_of_perimeter + c.rejected);
+        rejected.insert(cat.clone(), c.rejected);
+    }
+    if let Some(d) = &step.delta {
+        for (cat, c) in &d.categories {
+            *rejected.entry(cat.clone()).or_default() += c.rejected;
+            *records.entry(cat.clone()).or_default() += c.add + c.modify + c.delete + c.rejected;
+        }
+    }
+    changes.add_records(&records, &rejected);
+    let unproven = if x.kind == ExtractionKind::Complet {
+        tree.protected.unproven()
+    } else {
+        Vec::new()
+    };
+    step.settle = settled;
     let next = control.after(x, year);
     if let Some(c) = next.change(layout, control_entry) {
         plan.changes.push(c);
@@ -382,7 +456,13 @@ fn plan_extraction(
     plan.sort();
     step.erasures = blocks.stats.clone();
     step.plan = PlanCounts::of(&plan);
-    Ok((plan, next, guards))
+    Ok(Planned1 {
+        plan,
+        next,
+        guards,
+        changes,
+        unproven,
+    })
 }
 
 /// Reads the managed tree and, when the first extraction is a Complet
@@ -518,28 +598,36 @@ async fn plan_and_apply(
     // extraction writes nothing at all
     report.branches_created = dir.ensure_branches(layout, true).await?;
     let mut control_entry = dir.read_control(layout).await?;
+    let start_entry = control_entry.clone();
     let mut control = control_entry
         .as_ref()
         .map(Control::from_entry)
         .unwrap_or_default();
-    if let Some(applied) = &control.applied {
-        // extractions are sorted: the first is the oldest
-        let first = &extractions[0];
-        if control.is_older(first) && !opts.force {
+    // a run stopped midway resumes at the first extraction not yet fully
+    // applied; one older than the last applied is refused
+    let (extractions, skipped) = match control.to_apply(extractions, opts.force) {
+        Ok(x) => x,
+        Err(first) => {
+            let applied = control
+                .applied
+                .as_ref()
+                .map(control::describe)
+                .unwrap_or_default();
             return Err(SyncError::Older(format!(
-                "{}: older than the last extraction applied, {}: refused (--force applies it anyway)",
+                "{}: older than the last extraction applied, {applied}: refused (--force applies it anyway)",
                 first.label(),
-                control::describe(applied)
             )));
         }
-    }
+    };
+    report.already_applied = skipped.iter().map(|x| x.label()).collect();
+    let first_load = control.applied.is_none();
     let erasures = dir.read_entry(&erasure::erasures_dn(layout)).await?;
     let mut blocks = Blocks::from_entry(erasures.as_ref());
     let mut first_step = StepReport::default();
     let (snap, first_tree) = read_directory_and_first(
         cfg,
         layout,
-        &extractions[0],
+        extractions[0],
         opts.now,
         dir,
         &mut blocks,
@@ -552,8 +640,14 @@ async fn plan_and_apply(
 
     // plan every extraction (nothing written yet)
     let active_before = safety::active_counts(&snap.managed);
+    let groups_before = snap
+        .managed
+        .values()
+        .filter(|e| EntryKind::of(e).is_some_and(EntryKind::is_group))
+        .count() as u64;
     let mut holds = Vec::new();
     let mut leaving: BTreeMap<String, u64> = BTreeMap::new();
+    let mut changes = safety::ChangeCounts::default();
     let mut school_year = false;
     let mut steps = Vec::new();
     let n = extractions.len();
@@ -582,8 +676,10 @@ async fn plan_and_apply(
             &mut blocks,
             &mut step,
             parsed,
-        );
-        let (plan, next, guards) = match planned {
+            dir,
+        )
+        .await;
+        let p = match planned {
             Ok(p) => p,
             Err(e) => {
                 report.steps.push(step);
@@ -594,21 +690,31 @@ async fn plan_and_apply(
         report.perf.parse_bytes += step.parse_bytes;
         let parse_inside = if parsed_before { 0.0 } else { step.parse_secs };
         report.perf.plan_secs += t.elapsed().as_secs_f64() - parse_inside;
-        holds.extend(guards);
+        holds.extend(p.guards);
+        let mut step_leaving = BTreeMap::new();
         for (cat, ids) in &step.lifecycle.departed {
             *leaving.entry(cat.clone()).or_default() += ids.len() as u64;
+            step_leaving.insert(cat.clone(), ids.len() as u64);
         }
+        holds.extend(safety::unproven_departures(
+            &x.label(),
+            &step.unidentified_rejects,
+            &p.unproven,
+            &step_leaving,
+        ));
+        changes.add(&p.changes);
         school_year |= step.school_year_rebuild.is_some();
         if i + 1 < n {
             // new logins are in the taken set already (assigned there)
-            diff::simulate(&plan, &mut snap.managed);
-            control_entry = Some(next.entry(layout));
+            diff::simulate(&p.plan, &mut snap.managed, &mut snap.taken_logins);
+            control_entry = Some(p.next.entry(layout));
         }
-        control = next;
+        control = p.next.clone();
         report.steps.push(step);
         steps.push(StepPlan {
             label: x.label(),
-            plan,
+            plan: p.plan,
+            next: Some(p.next),
         });
     }
     let label = extractions
@@ -623,11 +729,21 @@ async fn plan_and_apply(
         &leaving,
         school_year,
     ));
+    holds.extend(safety::change_guards(
+        &cfg.safety,
+        &label,
+        &active_before,
+        groups_before,
+        &changes,
+        school_year,
+        first_load,
+    ));
     let digest = safety::digest(steps.iter().map(|s| (s.label.as_str(), &s.plan)));
     let mut sr = SafetyReport {
         digest: digest.clone(),
         active_before,
         leaving,
+        changes,
         holds,
         approved_by: None,
     };
@@ -679,17 +795,62 @@ async fn plan_and_apply(
         return Err(SyncError::Held(msg));
     }
 
-    // apply, in order
+    // apply, in order; the control entry after each extraction
     dir.ensure_branches(layout, false).await?;
     let first = usize::from(!report.branches_created.is_empty());
+    let control_key = layout.control_dn().key();
+    let mut failed_adds = std::collections::HashSet::new();
+    let mut recorded = start_entry;
+    let mut last_complete = recorded
+        .as_ref()
+        .map(Control::from_entry)
+        .unwrap_or_default();
     for (i, sp) in out.steps.iter().enumerate().skip(first) {
         let t = std::time::Instant::now();
-        let outcome = apply_step(dir, opts, &sp.label, &sp.plan).await;
+        // the control entry is written once the step's outcome is known
+        let body = Plan {
+            changes: sp
+                .plan
+                .changes
+                .iter()
+                .filter(|c| c.change.dn().key() != control_key)
+                .cloned()
+                .collect(),
+            ..Default::default()
+        };
+        let mut outcome = apply_step(dir, opts, &sp.label, &body, &mut failed_adds).await;
         report.perf.apply_secs += t.elapsed().as_secs_f64();
-        report.perf.apply_operations += sp.plan.changes.len() as u64;
+        report.perf.apply_operations += body.changes.len() as u64;
         tracing::info!(extraction = %sp.label, failures = outcome.failures.len(), "plan applied");
+        let step = &mut report.steps[i - first];
         let halted = outcome.halted.clone();
-        report.steps[i - first].applied = Some(outcome);
+        if halted.is_none() {
+            if let Some(next) = &sp.next {
+                // recorded as applied only when every operation succeeded,
+                // and every extraction before it in this run too
+                let complete = outcome.complete() && step.settle.conflicts.is_empty();
+                let state = if complete && last_complete.in_step() {
+                    next.clone()
+                } else {
+                    last_complete.incomplete(&sp.label)
+                };
+                if let Some(c) = state.change(layout, recorded.as_ref()) {
+                    let one = Plan {
+                        changes: vec![c],
+                        ..Default::default()
+                    };
+                    let o = apply_step(dir, opts, &sp.label, &one, &mut failed_adds).await;
+                    merge_outcome(&mut outcome, o);
+                }
+                if outcome.halted.is_none() {
+                    recorded = Some(state.entry(layout));
+                    last_complete = state;
+                }
+                step.in_step = Some(last_complete.in_step());
+            }
+        }
+        let halted = outcome.halted.clone().or(halted);
+        step.applied = Some(outcome);
         if let Some(why) = halted {
             return Err(SyncError::Halted(format!(
                 "apply of {} stopped: {why}; part of the plan is applied, the next run converges from there",
@@ -707,26 +868,43 @@ async fn plan_and_apply(
     Ok(out)
 }
 
+/// Adds the counts of `o` (the control entry's write) to `out`.
+fn merge_outcome(out: &mut crate::apply::ApplyOutcome, o: crate::apply::ApplyOutcome) {
+    out.planned += o.planned;
+    for (k, ops) in o.done {
+        for (op, n) in ops {
+            *out.done
+                .entry(k.clone())
+                .or_default()
+                .entry(op)
+                .or_default() += n;
+        }
+    }
+    out.failures.extend(o.failures);
+    out.not_attempted += o.not_attempted;
+    out.halted = out.halted.take().or(o.halted);
+}
+
 /// Applies one plan with a progress bar, journaling each operation.
 async fn apply_step(
     dir: &Directory,
     opts: &SyncOptions,
     label: &str,
     plan: &Plan,
-) -> crate::ldap::ApplyOutcome {
+    failed_adds: &mut std::collections::HashSet<String>,
+) -> crate::apply::ApplyOutcome {
     let bar = Progress::new("apply", Some(plan.changes.len() as u64));
     let mut journal = opts.journal.as_ref().and_then(|j| j.lock().ok());
     if let Some(j) = journal.as_mut() {
         j.step(label);
     }
-    let outcome = dir
-        .apply(plan, &mut |p, err| {
-            bar.inc(1);
-            if let Some(j) = journal.as_mut() {
-                j.record(p, err);
-            }
-        })
-        .await;
+    let outcome = crate::apply::apply_plan(dir, plan, failed_adds, &mut |p, err| {
+        bar.inc(1);
+        if let Some(j) = journal.as_mut() {
+            j.record(p, err);
+        }
+    })
+    .await;
     bar.finish();
     if let Some(j) = journal.as_mut() {
         j.flush();
@@ -752,6 +930,7 @@ fn branches_step(layout: &Layout, missing: &[crate::model::Dn]) -> StepPlan {
     StepPlan {
         label: "branches".into(),
         plan,
+        next: None,
     }
 }
 
@@ -859,6 +1038,7 @@ async fn retention_inner(
         steps: vec![StepPlan {
             label: "retention".into(),
             plan,
+            next: None,
         }],
         ..Default::default()
     };
@@ -866,7 +1046,14 @@ async fn retention_inner(
         save_plan(cfg, report, &out, None)?;
     }
     if !opts.dry_run {
-        let outcome = apply_step(dir, opts, "retention", &out.steps[0].plan).await;
+        let outcome = apply_step(
+            dir,
+            opts,
+            "retention",
+            &out.steps[0].plan,
+            &mut std::collections::HashSet::new(),
+        )
+        .await;
         let halted = outcome.halted.clone();
         step.applied = Some(outcome);
         report.steps.push(step);

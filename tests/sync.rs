@@ -618,7 +618,7 @@ fn a_bad_record_is_skipped_reported_and_exits_1() {
     );
     let r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
-    assert_eq!(r["outcome"], "partial");
+    assert_eq!(r["outcome"], "rejected_records");
     assert_eq!(
         r["steps"][0]["rejected_records"][0]["field"],
         "ENTStructureJointure"

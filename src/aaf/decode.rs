@@ -2,12 +2,22 @@
 //!
 //! Real extracts are declared UTF-8, ISO-8859-15 or ISO-8859-1, or carry no
 //! declaration at all, and files declared ISO-8859-15 that are really UTF-8
-//! occur. The rule, decided before parsing by one cheap streaming pass:
-//! a file that is valid UTF-8 is read as UTF-8 whatever it declares (Latin text
-//! that happens to be valid UTF-8 would need sequences such as `Ã©` that do not
-//! occur in names); otherwise the declared encoding is used, and a file with no
-//! usable declaration is read as ISO-8859-15 (Latin-9, a superset in practice of
-//! what the académies send). The config can force an encoding.
+//! occur. The rule, decided before parsing by one cheap streaming pass that
+//! counts the valid multi-byte UTF-8 sequences and the invalid ones:
+//! - a file whose non-ASCII bytes are mostly valid UTF-8 (at least four valid
+//!   multi-byte sequences for each invalid one) is read as UTF-8, whatever it
+//!   declares: Latin text that happens to be valid UTF-8 would need
+//!   sequences such as `Ã©` that do not occur in names, while one stray byte
+//!   in a UTF-8 file must not turn the whole file into Latin-9 mojibake.
+//!   Each invalid sequence decodes to U+FFFD, and the reader rejects the
+//!   record that carries it (file, record, id, field named): one bad byte
+//!   costs one record, never a file;
+//! - otherwise the declared encoding is used, and a file with no usable
+//!   declaration (or one declared UTF-8 without a single valid multi-byte
+//!   sequence) is read as ISO-8859-15 (Latin-9, a superset in practice of
+//!   what the académies send).
+//!
+//! The config can force an encoding.
 
 use encoding_rs::Encoding;
 use serde::Serialize;
@@ -24,6 +34,10 @@ pub struct Detected {
     pub declared: Option<String>,
     /// True when the declaration was overridden because the bytes say otherwise.
     pub mismatch: bool,
+    /// Byte sequences invalid in UTF-8, in a file read as UTF-8: each one
+    /// rejects the record that carries it.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub invalid_sequences: u64,
     #[serde(skip)]
     pub(crate) enc: &'static Encoding,
 }
@@ -59,27 +73,76 @@ pub fn declared_encoding(head: &[u8]) -> Option<String> {
     Some(rest[..rest.find(quote)?].to_string())
 }
 
-/// Streams through `r` and tells whether it is valid UTF-8.
-pub fn is_valid_utf8(mut r: impl Read) -> io::Result<bool> {
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// What one pass over a file found of UTF-8.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Utf8Stats {
+    /// Valid multi-byte sequences (non-ASCII characters).
+    pub multibyte: u64,
+    /// Invalid sequences (each maximal invalid run as the UTF-8 decoder sees it).
+    pub invalid: u64,
+}
+
+impl Utf8Stats {
+    /// The bytes are read as UTF-8: no invalid sequence, or at least four
+    /// valid multi-byte sequences for each invalid one.
+    pub fn reads_as_utf8(&self) -> bool {
+        self.invalid == 0 || self.multibyte >= 4 * self.invalid
+    }
+}
+
+/// Streams through `r` counting valid multi-byte and invalid UTF-8 sequences.
+pub fn utf8_stats(mut r: impl Read) -> io::Result<Utf8Stats> {
+    let mut st = Utf8Stats::default();
     let mut buf = vec![0u8; 64 * 1024];
     let mut carry = 0usize;
+    let leads = |v: &[u8]| v.iter().filter(|b| **b >= 0xC0).count() as u64;
     loop {
         let n = r.read(&mut buf[carry..])?;
         if n == 0 {
-            return Ok(carry == 0);
+            if carry > 0 {
+                st.invalid += 1; // a sequence cut by the end of the file
+            }
+            return Ok(st);
         }
         let filled = carry + n;
-        match std::str::from_utf8(&buf[..filled]) {
-            Ok(_) => carry = 0,
-            Err(e) if e.error_len().is_none() => {
-                // an incomplete sequence at the end of the chunk: keep it
-                let valid = e.valid_up_to();
-                buf.copy_within(valid..filled, 0);
-                carry = filled - valid;
+        let mut at = 0;
+        carry = 0;
+        while at < filled {
+            match std::str::from_utf8(&buf[at..filled]) {
+                Ok(v) => {
+                    st.multibyte += leads(v.as_bytes());
+                    at = filled;
+                }
+                Err(e) => {
+                    let valid = e.valid_up_to();
+                    st.multibyte += leads(&buf[at..at + valid]);
+                    match e.error_len() {
+                        Some(bad) => {
+                            st.invalid += 1;
+                            at += valid + bad;
+                        }
+                        None => {
+                            // an incomplete sequence at the end of the chunk:
+                            // keep it for the next read
+                            let rest = at + valid;
+                            buf.copy_within(rest..filled, 0);
+                            carry = filled - rest;
+                            at = filled;
+                        }
+                    }
+                }
             }
-            Err(_) => return Ok(false),
         }
     }
+}
+
+/// Streams through `r` and tells whether it is valid UTF-8.
+pub fn is_valid_utf8(r: impl Read) -> io::Result<bool> {
+    Ok(utf8_stats(r)?.invalid == 0)
 }
 
 /// Decides the encoding of a file (see the module documentation).
@@ -92,20 +155,23 @@ pub fn detect(path: &Path, forced: Option<&'static Encoding>) -> io::Result<Dete
             encoding: enc.name(),
             declared,
             mismatch: false,
+            invalid_sequences: 0,
             enc,
         });
     }
-    let valid = is_valid_utf8(BufReader::new(File::open(path)?))?;
+    let stats = utf8_stats(BufReader::new(File::open(path)?))?;
     let declared_enc = declared.as_deref().and_then(encoding_for_label);
-    let (enc, mismatch) = if valid {
+    let declared_utf8 = declared_enc == Some(encoding_rs::UTF_8);
+    let utf8 = stats.reads_as_utf8() && (stats.multibyte > 0 || stats.invalid == 0);
+    let (enc, mismatch) = if utf8 {
         (
             encoding_rs::UTF_8,
-            declared_enc.is_some_and(|d| d != encoding_rs::UTF_8),
+            declared_enc.is_some() && !declared_utf8 && stats.multibyte > 0,
         )
     } else {
         match declared_enc {
             Some(d) if d != encoding_rs::UTF_8 => (d, false),
-            // declared UTF-8 but not valid UTF-8: Latin-9 bytes
+            // declared UTF-8 but its non-ASCII bytes are Latin-9
             Some(_) => (encoding_rs::ISO_8859_15, true),
             None => (encoding_rs::ISO_8859_15, false),
         }
@@ -114,6 +180,7 @@ pub fn detect(path: &Path, forced: Option<&'static Encoding>) -> io::Result<Dete
         encoding: enc.name(),
         declared,
         mismatch,
+        invalid_sequences: if utf8 { stats.invalid } else { 0 },
         enc,
     })
 }
@@ -192,6 +259,53 @@ mod tests {
         assert!(s.contains('Œ'));
         let (d, _) = detect_bytes("<a>é</a>".as_bytes());
         assert_eq!(d.encoding, "UTF-8");
+    }
+
+    #[test]
+    fn one_bad_byte_does_not_turn_a_utf8_file_into_latin9() {
+        // declared Latin-9, really UTF-8, one stray byte in one name
+        let mut bytes = "<?xml version=\"1.0\" encoding=\"ISO-8859-15\"?><a>ZÉMO Hélène Œil"
+            .as_bytes()
+            .to_vec();
+        bytes.push(0xFF);
+        bytes.extend("é</a>".as_bytes());
+        let (d, s) = detect_bytes(&bytes);
+        assert_eq!(d.encoding, "UTF-8");
+        assert_eq!(d.invalid_sequences, 1);
+        assert!(s.contains("ZÉMO Hélène Œil\u{FFFD}é"), "{s}");
+        // declared UTF-8, same
+        let bytes = [
+            b"<a>\xC3\x89l\xC3\xA9a et L\xE9a ".as_slice(),
+            "é è ê".as_bytes(),
+        ]
+        .concat();
+        let (d, _) = detect_bytes(&bytes);
+        assert_eq!((d.encoding, d.invalid_sequences), ("UTF-8", 1));
+        // a real Latin-9 file: every accent is an invalid UTF-8 sequence
+        let (d, s) = detect_bytes(b"<a>\xC9lodie H\xE9l\xE8ne \xBCil</a>");
+        assert_eq!((d.encoding, d.invalid_sequences), ("ISO-8859-15", 0));
+        assert!(s.contains("Élodie Hélène Œil"), "{s}");
+    }
+
+    #[test]
+    fn utf8_stats_count_sequences() {
+        let st = utf8_stats("aé€😀".as_bytes()).unwrap();
+        assert_eq!(
+            st,
+            Utf8Stats {
+                multibyte: 3,
+                invalid: 0
+            }
+        );
+        let st = utf8_stats(&b"\xE9t\xE9 \xC3\xA9"[..]).unwrap();
+        assert_eq!(
+            st,
+            Utf8Stats {
+                multibyte: 1,
+                invalid: 2
+            }
+        );
+        assert!(!st.reads_as_utf8());
     }
 
     #[test]

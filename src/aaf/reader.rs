@@ -178,10 +178,25 @@ impl RecordReader {
     }
 
     fn reject(&self, b: Builder, field: Option<String>, reason: String) -> ReadItem {
+        // every id the record names for itself is protected: `<id>` and
+        // the jointure, when they can be read
+        let id = b.id.filter(|i| !i.is_empty());
+        let jname = jointure_attr(self.category);
+        let mut other_ids: Vec<String> = b
+            .attrs
+            .iter()
+            .filter(|a| a.name == jname)
+            .flat_map(|a| a.non_empty().map(str::to_string))
+            .filter(|j| id.as_deref() != Some(j.as_str()) && usable_id(j).is_ok())
+            .collect();
+        other_ids.sort();
+        other_ids.dedup();
         ReadItem::Rejected(RecordError {
             file: self.path.clone(),
+            category: Some(self.category),
             index: self.index,
-            id: b.id,
+            id: id.filter(|i| usable_id(i).is_ok()).map(Box::from),
+            other_ids: other_ids.into(),
             field,
             reason,
         })
@@ -293,12 +308,39 @@ impl RecordReader {
                 }
                 Event::GeneralRef(r) => {
                     let name = r.xml10_content();
-                    let resolved = entities::resolve(&name)
-                        .map(String::from)
-                        // an undeclared, unknown entity is kept literally
-                        .unwrap_or_else(|| format!("&{name};"));
-                    let r = text_into(&mut b, &resolved, self.stack.is_empty());
-                    self.text_refused(r, pos)?;
+                    match entities::resolve(&name).filter(|c| forbidden_char(*c).is_none()) {
+                        Some(c) => {
+                            let r = text_into(
+                                &mut b,
+                                c.encode_utf8(&mut [0; 4]),
+                                self.stack.is_empty(),
+                            );
+                            self.text_refused(r, pos)?;
+                        }
+                        // a declared entity (never expanded), an unknown
+                        // name, or a reference to a control character: the
+                        // value cannot be read as the académie meant it
+                        None => {
+                            if let Some(nb) = b.as_mut() {
+                                let field = nb.current.as_ref().map(|c| c.1.name.clone());
+                                let reason = match entities::resolve(&name) {
+                                    Some(c) => format!(
+                                        "character reference to {}, not allowed in a value",
+                                        describe_char(c)
+                                    ),
+                                    None => "an entity reference that is not a known character \
+                                             entity (declared entities are never expanded)"
+                                        .to_string(),
+                                };
+                                nb.fail(field.as_deref(), reason);
+                            } else if self.stack.is_empty() {
+                                return Err(self.not_well_formed(
+                                    pos,
+                                    "entity reference outside the root element".into(),
+                                ));
+                            }
+                        }
+                    }
                 }
                 Event::Comment(c) => {
                     if self.index == 0 {
@@ -353,6 +395,9 @@ impl RecordReader {
             _ => return self.reject(b, Some("identifier".into()), "empty or missing id".into()),
         };
         b.id = Some(id.clone());
+        if let Err(why) = usable_id(&id) {
+            return self.reject(b, Some("identifier".into()), why.into());
+        }
         let jname = jointure_attr(self.category);
         if let Some(j) = b.attrs.iter().find(|a| a.name == jname) {
             let jv: Vec<&str> = j.non_empty().collect();
@@ -409,6 +454,13 @@ fn start_inner(b: &mut Builder, stack: &[String], name: &str, name_attr: Option<
                 b.fail(None, format!("<{name}> without a name"));
                 return;
             };
+            if !is_attribute_name(&attr_name) {
+                b.fail(
+                    None,
+                    format!("<{name}> whose name is not an attribute name (letters, digits, '-', '_'; at most 64)"),
+                );
+                return;
+            }
             b.current = Some((
                 parent == "operationalAttributes",
                 RecordAttr {
@@ -430,11 +482,24 @@ fn end_inner(b: &mut Builder, name: &str) {
     match name {
         "value" => {
             let raw = b.text.take().unwrap_or_default();
+            // checked before trimming: a control character at either end
+            // (U+0085 is white space to `trim`) is no less a defect
+            let mut bad = forbidden_in(&raw);
             let v = match entities::unescape_once(raw.trim()) {
                 // the common case: nothing to trim or unescape, no copy
                 Cow::Borrowed(u) if u.len() == raw.len() => raw,
-                u => u.trim().to_string(),
+                // unescaped once more (`&amp;#x1B;`): look again
+                u => {
+                    let u = u.trim().to_string();
+                    bad = bad.or_else(|| forbidden_in(&u));
+                    u
+                }
             };
+            if let Some(c) = bad {
+                let n = b.current.as_ref().map(|c| c.1.name.clone());
+                b.fail(n.as_deref(), c);
+                return;
+            }
             if let Some((_, a)) = b.current.as_mut() {
                 if a.values.len() >= MAX_ITEMS_PER_RECORD {
                     let n = a.name.clone();
@@ -446,6 +511,10 @@ fn end_inner(b: &mut Builder, name: &str) {
         }
         "id" => {
             let raw = b.text.take().unwrap_or_default();
+            if let Some(c) = forbidden_in(&raw) {
+                b.fail(Some("identifier"), c);
+                return;
+            }
             b.id = Some(raw.trim().to_string());
         }
         "attr" | "modification" => {
@@ -479,10 +548,92 @@ fn parse_header_comment(c: &str, header: &mut BTreeMap<String, String>) {
             && k.len() <= 64
             && k.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
             && v.len() <= 256
+            && !v.chars().any(|ch| ch.is_control())
         {
             header.insert(k.to_string(), v.to_string());
         }
     }
+}
+
+/// The longest id accepted, in bytes: AAF ids are a few digits; a longer
+/// one cannot make a sensible RDN.
+pub const MAX_ID_BYTES: usize = 256;
+
+/// Why an id cannot be used (it must make a valid, stable RDN and a
+/// jointure `<source>$<id>` that splits back), if it cannot.
+pub fn usable_id(id: &str) -> Result<(), &'static str> {
+    if id.trim().is_empty() {
+        Err("empty id")
+    } else if id.len() > MAX_ID_BYTES {
+        Err("id longer than 256 bytes")
+    } else if id.contains('$') {
+        Err("id holding '$', the separator of composite values and jointures")
+    } else if id.trim() != id {
+        Err("id with leading or trailing blanks")
+    } else if has_forbidden(id) {
+        Err("id holding a control character")
+    } else {
+        Ok(())
+    }
+}
+
+/// Why a character may not reach the directory, if it may not: C0 and C1
+/// controls but TAB, LF and CR (outside XML 1.0's `Char`, or the mark of a
+/// mis-decoded byte), DEL, the non-characters U+FFFE and U+FFFF, and U+FFFD,
+/// which is what a byte invalid in the file's encoding decodes to.
+pub fn forbidden_char(c: char) -> Option<String> {
+    match c {
+        '\t' | '\n' | '\r' => None,
+        '\u{FFFD}' => Some(
+            "a byte sequence invalid in the file's encoding (decoded as U+FFFD): \
+             the value cannot be read as sent"
+                .to_string(),
+        ),
+        c if c.is_control() || c == '\u{FFFE}' || c == '\u{FFFF}' => {
+            Some(format!("{} in a value", describe_char(c)))
+        }
+        _ => None,
+    }
+}
+
+fn describe_char(c: char) -> String {
+    let what = if c.is_control() {
+        "control character"
+    } else {
+        "character"
+    };
+    format!("{what} U+{:04X}", c as u32)
+}
+
+/// True when `v` holds a character [`forbidden_char`] refuses; one pass
+/// over the bytes, as every value of every file goes through it.
+pub fn has_forbidden(v: &str) -> bool {
+    let b = v.as_bytes();
+    b.iter().enumerate().any(|(i, &x)| match x {
+        b'\t' | b'\n' | b'\r' => false,
+        0..=0x1F | 0x7F => true,
+        // C1 controls: U+0080..U+009F
+        0xC2 => b.get(i + 1).is_some_and(|n| (0x80..=0x9F).contains(n)),
+        // U+FFFD, U+FFFE, U+FFFF
+        0xEF => b.get(i + 1) == Some(&0xBF) && b.get(i + 2).is_some_and(|n| *n >= 0xBD),
+        _ => false,
+    })
+}
+
+/// The reason the first forbidden character of `v` gives, if any.
+fn forbidden_in(v: &str) -> Option<String> {
+    if has_forbidden(v) {
+        v.chars().find_map(forbidden_char)
+    } else {
+        None
+    }
+}
+
+/// `ENTPersonNom`, `categoriePersonne`: what an attribute name looks like.
+fn is_attribute_name(n: &str) -> bool {
+    n.len() <= 64
+        && n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b';')
 }
 
 /// 1-based line of a byte offset in the decoded stream (only computed when
@@ -639,17 +790,95 @@ mod tests {
     }
 
     #[test]
-    fn declared_entities_are_not_expanded() {
+    fn declared_entities_are_not_expanded_and_reject_their_record() {
         let xml =
             "<?xml version=\"1.0\"?><!DOCTYPE ficAlimMENESR [<!ENTITY x \"BOOM\">]><ficAlimMENESR>"
                 .to_string()
                 + &PUPIL.replace("Ren&eacute;e", "&x;")
+                + &PUPIL.replace("1001", "1002")
                 + "</ficAlimMENESR>";
         let (items, _) = read_all(xml.as_bytes(), FileCategory::Eleve).unwrap();
-        let ReadItem::Record(r) = &items[0] else {
+        let ReadItem::Rejected(e) = &items[0] else {
+            panic!("{:?}", items[0])
+        };
+        assert_eq!(e.field.as_deref(), Some("ENTPersonPrenom"));
+        assert_eq!(e.id.as_deref(), Some("1001"));
+        assert!(e.reason.contains("never expanded"), "{}", e.reason);
+        assert!(matches!(&items[1], ReadItem::Record(r) if r.id == "1002"));
+    }
+
+    #[test]
+    fn control_characters_reject_their_record_raw_or_referenced() {
+        for bad in [
+            "Ren\u{1b}e",
+            "Ren&#x1B;e",
+            "Re&#7;n",
+            "R\u{0}e",
+            "Re&#0;",
+            "Re\u{85}",
+            "Re\u{fffd}",
+            "R&amp;#x1B;",
+        ] {
+            let xml = format!(
+                "<ficAlimMENESR>{}{}</ficAlimMENESR>",
+                PUPIL.replace("Ren&eacute;e", bad),
+                PUPIL.replace("1001", "1002")
+            );
+            let (items, _) = read_all(xml.as_bytes(), FileCategory::Eleve).unwrap();
+            let ReadItem::Rejected(e) = &items[0] else {
+                panic!("{bad:?}: {:?}", items[0])
+            };
+            assert_eq!(e.field.as_deref(), Some("ENTPersonPrenom"), "{bad:?}");
+            assert_eq!(e.id.as_deref(), Some("1001"), "{bad:?}");
+            assert!(!e.to_string().contains("Ren"), "no value in the error: {e}");
+            assert!(matches!(&items[1], ReadItem::Record(r) if r.id == "1002"));
+        }
+        // tabs and line ends are text
+        let xml = format!(
+            "<ficAlimMENESR>{}</ficAlimMENESR>",
+            PUPIL.replace("Ren&eacute;e", "Ren&#9;e")
+        );
+        let (items, _) = read_all(xml.as_bytes(), FileCategory::Eleve).unwrap();
+        assert!(matches!(&items[0], ReadItem::Record(_)));
+    }
+
+    #[test]
+    fn ids_that_cannot_make_a_stable_rdn_are_rejected_and_tied() {
+        let cases = [("<id>9$1</id>", "'$'"), ("<id>1001\u{1}</id>", "U+0001")];
+        for (id, why) in cases {
+            let xml = format!(
+                "<ficAlimMENESR>{}</ficAlimMENESR>",
+                PUPIL.replace("<id>1001</id>", id)
+            );
+            let (items, _) = read_all(xml.as_bytes(), FileCategory::Eleve).unwrap();
+            let ReadItem::Rejected(e) = &items[0] else {
+                panic!("{id}: {:?}", items[0])
+            };
+            assert!(e.reason.contains(why), "{id}: {}", e.reason);
+            // the jointure still ties it to a person
+            assert_eq!(e.tied_ids().collect::<Vec<_>>(), vec!["1001"], "{id}");
+        }
+        // a mismatch ties both ids
+        let xml = format!(
+            "<ficAlimMENESR>{}</ficAlimMENESR>",
+            PUPIL.replace("<id>1001</id>", "<id>999</id>")
+        );
+        let (items, _) = read_all(xml.as_bytes(), FileCategory::Eleve).unwrap();
+        let ReadItem::Rejected(e) = &items[0] else {
             panic!()
         };
-        assert_eq!(r.first("ENTPersonPrenom"), Some("&x;"));
+        assert_eq!(e.tied_ids().collect::<Vec<_>>(), vec!["999", "1001"]);
+        assert_eq!(e.category, Some(FileCategory::Eleve));
+        // an unexpected element early in the record: the id is still read
+        let xml = format!(
+            "<ficAlimMENESR>{}</ficAlimMENESR>",
+            PUPIL.replace("<identifier>", "<bogus/><identifier>")
+        );
+        let (items, _) = read_all(xml.as_bytes(), FileCategory::Eleve).unwrap();
+        let ReadItem::Rejected(e) = &items[0] else {
+            panic!()
+        };
+        assert_eq!(e.tied_ids().collect::<Vec<_>>(), vec!["1001"]);
     }
 
     #[test]

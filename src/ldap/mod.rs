@@ -14,8 +14,7 @@ use futures::stream::{self, StreamExt};
 use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
 use ldap3::asn1::{StructureTag, PL};
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, Mod, ResultEntry, Scope, SearchEntry};
-use serde::Serialize;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -166,25 +165,14 @@ pub struct Snapshot {
     pub taken_logins: HashSet<String>,
 }
 
-/// Outcome of applying a plan.
-#[derive(Debug, Default, Clone, Serialize)]
-pub struct ApplyOutcome {
-    /// Successful operations by kind then operation.
-    pub done: BTreeMap<String, BTreeMap<String, u64>>,
-    pub failures: Vec<Failure>,
-    /// Operations not attempted because the apply halted.
-    pub not_attempted: u64,
-    /// Why the apply halted before the end (directory unreachable, run lock
-    /// lost); the next run converges from where it stopped.
-    pub halted: Option<String>,
-}
-
-/// One operation the directory refused.
-#[derive(Debug, Clone, Serialize)]
-pub struct Failure {
-    pub dn: Dn,
-    pub op: &'static str,
-    pub error: String,
+/// The result of one operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpResult {
+    Done,
+    /// The directory refused it (the message says why).
+    Failed(String),
+    /// Not sent: the apply halted first.
+    NotAttempted,
 }
 
 fn to_entry(se: SearchEntry) -> Entry {
@@ -552,6 +540,83 @@ impl Directory {
         }
     }
 
+    /// The DN keys, among `candidates` (DNs the plan would add), of
+    /// entries that exist and that this source does not manage: squatters
+    /// an add would fail on. A few candidates are looked up one by one;
+    /// many (a first sync) by one paged search of the branches for entries
+    /// that are not ours, DNs only.
+    pub async fn foreign_at(
+        &self,
+        layout: &Layout,
+        candidates: &[&Dn],
+    ) -> Result<HashSet<String>, DirectoryError> {
+        let not_ours = format!(
+            "(!(&(objectClass={})({}={})))",
+            mapping::STATE_CLASS,
+            mapping::ATTR_SOURCE,
+            escape_filter_value(&layout.source)
+        );
+        let mut found = HashSet::new();
+        if candidates.is_empty() {
+            return Ok(found);
+        }
+        if candidates.len() <= 2000 {
+            let not_ours = &not_ours;
+            let mut results = stream::iter(candidates.iter().enumerate())
+                .map(|(i, dn)| async move {
+                    let mut l = self.conn(i).await;
+                    let r = l
+                        .search(dn.as_str(), Scope::Base, not_ours, vec!["1.1"])
+                        .await
+                        .and_then(|r| r.success());
+                    (dn, r)
+                })
+                .buffer_unordered(self.cfg.in_flight.max(1));
+            while let Some((dn, r)) = results.next().await {
+                match r {
+                    Ok((rs, _)) if !rs.is_empty() => {
+                        found.insert(dn.key());
+                    }
+                    Ok(_) => {}
+                    Err(ldap3::LdapError::LdapResult { result }) if result.rc == 32 => {}
+                    Err(e) => return Err(op_err(format!("read {dn}"), e)),
+                }
+            }
+            return Ok(found);
+        }
+        let wanted: HashSet<String> = candidates.iter().map(|d| d.key()).collect();
+        for (_, branch) in layout.branches() {
+            if !self.exists(branch).await? {
+                continue;
+            }
+            let mut l = self.conn(0).await;
+            let adapters: Vec<Box<dyn Adapter<_, _>>> = vec![
+                Box::new(EntriesOnly::new()),
+                Box::new(PagedResults::new(self.page_size)),
+            ];
+            let what = || format!("read {branch}");
+            let mut s = l
+                .streaming_search_with(
+                    adapters,
+                    branch.as_str(),
+                    Scope::Subtree,
+                    &not_ours,
+                    vec!["1.1"],
+                )
+                .await
+                .map_err(|e| op_err(what(), e))?;
+            while let Some(re) = s.next().await.map_err(|e| op_err(what(), e))? {
+                let se = SearchEntry::construct(re);
+                let key = crate::model::dn_key(&se.dn);
+                if wanted.contains(&key) {
+                    found.insert(key);
+                }
+            }
+            s.finish().await.success().map_err(|e| op_err(what(), e))?;
+        }
+        Ok(found)
+    }
+
     /// Checks that the directory knows the project's schema.
     pub async fn check_schema(&self) -> Result<(), DirectoryError> {
         let mut l = self.conn(0).await;
@@ -560,24 +625,35 @@ impl Directory {
                 "cn=Subschema",
                 Scope::Base,
                 "(objectClass=*)",
-                vec!["objectClasses"],
+                vec!["objectClasses", "attributeTypes"],
             )
             .await
             .and_then(|r| r.success())
             .map_err(|e| op_err("read cn=Subschema", e))?;
-        let found = entries.into_iter().map(SearchEntry::construct).any(|e| {
-            e.attrs
-                .iter()
-                .any(|(_, vs)| vs.iter().any(|v| v.contains("'aafSyncState'")))
-        });
-        if found {
-            Ok(())
-        } else {
-            Err(op_err(
+        let defs: Vec<String> = entries
+            .into_iter()
+            .map(SearchEntry::construct)
+            .flat_map(|e| e.attrs.into_values().flatten())
+            .collect();
+        let has = |name: &str| defs.iter().any(|v| v.contains(&format!("'{name}'")));
+        if !has("aafSyncState") {
+            return Err(op_err(
                 "schema",
                 "object class aafSyncState unknown: load schema/*.ldif (or *.schema) into slapd",
-            ))
+            ));
         }
+        // the newest definition of this version: an older schema loaded
+        if !defs
+            .iter()
+            .any(|v| v.contains("'aafSyncControl'") && v.contains("aafSyncNotInStep"))
+        {
+            return Err(op_err(
+                "schema",
+                "the aaf-sync schema loaded in slapd is older than this version (aafSyncControl lacks aafSyncNotInStep): \
+                 reload schema/20-aaf-sync.ldif (README, \"Schema\": upgrading)",
+            ));
+        }
+        Ok(())
     }
 
     /// The password values of the entries whose password `plans` move,
@@ -748,56 +824,33 @@ impl Directory {
         Ok(snap)
     }
 
-    /// Applies a plan: phases in order, each with up to `in_flight`
-    /// operations outstanding spread over the connections. `done` sees each
-    /// operation once settled (journal, progress), with its error if any.
-    pub async fn apply(
+    /// Applies operations that do not depend on each other (one phase of a
+    /// plan), with up to `in_flight` outstanding spread over the
+    /// connections. `done` sees each operation once settled (journal,
+    /// progress), with its error if any. Returns each operation's result,
+    /// in the order given.
+    pub async fn apply_ops(
         &self,
-        plan: &Plan,
+        ops: &[&Planned],
         done: &mut dyn FnMut(&Planned, Option<&str>),
-    ) -> ApplyOutcome {
+    ) -> Vec<OpResult> {
         let (in_flight, retry) = (self.cfg.in_flight, self.retry());
-        let mut out = ApplyOutcome::default();
-        let mut start = 0;
-        while start < plan.changes.len() {
-            let phase = plan.changes[start].phase;
-            let end = plan.changes[start..]
-                .iter()
-                .position(|c| c.phase != phase)
-                .map_or(plan.changes.len(), |n| start + n);
-            let mut results = stream::iter(plan.changes[start..end].iter().enumerate())
-                .map(|(i, p)| async move { (p, self.apply_retrying(i, p, retry).await) })
-                .buffer_unordered(in_flight.max(1));
-            while let Some((p, r)) = results.next().await {
-                done(p, r.as_ref().err().map(String::as_str));
-                match r {
-                    Ok(()) => {
-                        *out.done
-                            .entry(p.kind.as_str().to_string())
-                            .or_default()
-                            .entry(p.change.op_name().to_string())
-                            .or_default() += 1
-                    }
-                    Err(_) if self.halted().is_some() => out.not_attempted += 1,
-                    Err(error) => {
-                        tracing::warn!(dn = %p.change.dn(), op = p.change.op_name(), %error, "LDAP operation failed");
-                        out.failures.push(Failure {
-                            dn: p.change.dn().clone(),
-                            op: p.change.op_name(),
-                            error,
-                        })
-                    }
+        let mut out = vec![OpResult::NotAttempted; ops.len()];
+        let mut results = stream::iter(ops.iter().enumerate())
+            .map(|(i, p)| async move { (i, self.apply_retrying(i, p, retry).await) })
+            .buffer_unordered(in_flight.max(1));
+        while let Some((i, r)) = results.next().await {
+            let p = ops[i];
+            done(p, r.as_ref().err().map(String::as_str));
+            out[i] = match r {
+                Ok(()) => OpResult::Done,
+                Err(_) if self.halted().is_some() => OpResult::NotAttempted,
+                Err(error) => {
+                    tracing::warn!(dn = %p.change.dn(), op = p.change.op_name(), %error, "LDAP operation failed");
+                    OpResult::Failed(error)
                 }
-            }
-            drop(results);
-            start = end;
-            if self.halted().is_some() {
-                out.not_attempted += (plan.changes.len() - start) as u64;
-                break;
-            }
+            };
         }
-        out.halted = self.halted();
-        out.failures.sort_by(|a, b| a.dn.cmp(&b.dn));
         out
     }
 

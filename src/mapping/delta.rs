@@ -165,7 +165,9 @@ impl<'p> Overlay<'p> {
             .or_default()
     }
 
-    /// Counts a record the reader rejected.
+    /// Counts a record the reader rejected. Its ids keep their directory
+    /// record: the request is not played, so the person or structure stays
+    /// exactly as it was.
     pub fn count_rejected(&mut self, c: FileCategory) {
         self.counts(c).rejected += 1;
     }
@@ -180,13 +182,8 @@ impl<'p> Overlay<'p> {
         let Some(i) = slot(cat) else {
             return Ok(());
         };
-        let reject = |reason: &str| RecordError {
-            file: file.to_path_buf(),
-            index: rec.index,
-            id: Some(rec.id.clone()),
-            field: None,
-            reason: reason.to_string(),
-        };
+        let reject =
+            |reason: &str| RecordError::new(file, cat, rec.index, Some(&rec.id), None, reason);
         match rec.op {
             Operation::Add => {
                 self.counts(cat).add += 1;

@@ -13,15 +13,20 @@ pub mod delta;
 pub mod fields;
 pub mod inverse;
 pub mod layout;
+pub mod limits;
 pub mod login;
 pub mod perimeter;
+pub mod protected;
+pub mod settle;
 
 use crate::aaf::{FileCategory, Operation, Record, RecordError};
 use crate::model::{Entry, EntryMap};
 use crate::retention::LIFECYCLE_ATTRS;
 use fields::{Field, Rule};
 use layout::{GroupKind, Layout};
+use limits::RecordLimits;
 use perimeter::Perimeter;
+use protected::Protected;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::OnceLock;
@@ -137,6 +142,15 @@ pub const DN_VALUED: [&str; 6] = [
     "ENTAuxPersRelEleveEleve",
     "aafSyncStructure",
     "seeAlso",
+];
+
+/// Attributes whose values start with a DN, then `$` and more fields
+/// (composite values whose ids became DNs).
+pub const DN_PREFIXED: [&str; 4] = [
+    "ENTEleveAutoriteParentale",
+    "ENTPersonClasses",
+    "ENTPersonGroupes",
+    "ENTPersonFonctions",
 ];
 
 /// Attributes single-valued in the schema: only the first value is kept.
@@ -307,6 +321,9 @@ pub struct Mapper<'a> {
     pupils_of_parent: HashMap<Box<str>, Vec<Box<str>>>,
     kept_pupils: HashSet<Box<str>>,
     kept_parents: HashSet<Box<str>>,
+    /// People and structures whose record was rejected: kept as they are.
+    protected: Protected,
+    limits: RecordLimits,
     pub stats: MapStats,
 }
 
@@ -316,6 +333,8 @@ pub struct MappedTree {
     pub stats: MapStats,
     /// Configured UAIs absent from the extraction's structures.
     pub missing_uai: Vec<String>,
+    /// Ids whose records were rejected: present, content unknown.
+    pub protected: Protected,
 }
 
 impl MappedTree {
@@ -353,8 +372,26 @@ impl<'a> Mapper<'a> {
             pupils_of_parent: HashMap::new(),
             kept_pupils: HashSet::new(),
             kept_parents: HashSet::new(),
+            protected: Protected::default(),
+            limits: RecordLimits::default(),
             stats: MapStats::default(),
         }
+    }
+
+    /// Per-record limits other than the defaults.
+    pub fn with_limits(mut self, limits: RecordLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Protects the id of a record of category `cat` whose content is
+    /// unknown: a structure stays in the perimeter for the people attached
+    /// to it; a person stays a valid link target.
+    fn protect(&mut self, cat: FileCategory, id: &str) {
+        if cat == FileCategory::EtabEducNat {
+            self.perimeter.protect(id);
+        }
+        self.protected.protect(cat, id);
     }
 
     fn cat(&mut self, c: FileCategory) -> &mut CategoryStats {
@@ -364,26 +401,33 @@ impl<'a> Mapper<'a> {
             .or_default()
     }
 
-    /// Counts a record rejected before mapping (by the reader).
-    pub fn count_rejected(&mut self, c: FileCategory) {
+    /// Counts a record rejected before mapping (by the reader), and
+    /// protects the ids it is tied to.
+    pub fn rejected(&mut self, c: FileCategory, e: &RecordError) {
         self.cat(c).rejected += 1;
+        let ids: Vec<String> = e.tied_ids().map(str::to_string).collect();
+        for id in &ids {
+            self.protect(c, id);
+        }
+        if ids.is_empty() {
+            self.protected.record(e, c);
+        }
     }
 
     /// Maps one record of a Complet. Records must come category by category
     /// in [`FileCategory::IMPORTED`] order.
     pub fn map(&mut self, rec: &Record, file: &std::path::Path) -> Result<Mapped, RecordError> {
-        let reject = |field: Option<&str>, reason: &str| RecordError {
-            file: file.to_path_buf(),
-            index: rec.index,
-            id: Some(rec.id.clone()),
-            field: field.map(str::to_string),
-            reason: reason.to_string(),
+        let reject = |field: Option<&str>, reason: &str| {
+            RecordError::new(file, rec.category, rec.index, Some(&rec.id), field, reason)
         };
+        let over = self.limits.check(rec);
         let result = if rec.op != Operation::Add {
             Err(reject(
                 None,
                 "only addRequest is expected in a Complet extraction",
             ))
+        } else if let Some((field, why)) = over {
+            Err(reject(Some(field), &why))
         } else {
             self.count_dropped(rec);
             let d = match rec.category {
@@ -417,6 +461,9 @@ impl<'a> Mapper<'a> {
             Ok(Mapped::Kept) => stats.mapped += 1,
             Ok(Mapped::OutOfPerimeter) => stats.out_of_perimeter += 1,
             Err(_) => stats.rejected += 1,
+        }
+        if result.is_err() {
+            self.protect(rec.category, &rec.id);
         }
         result
     }
@@ -586,7 +633,8 @@ impl<'a> Mapper<'a> {
             .remove(rec.id.as_str())
             .unwrap_or_default();
         for p in rec.values("ENTPersRelEleveEleve") {
-            if self.kept_pupils.contains(p) {
+            // a pupil whose record was rejected is still there
+            if self.kept_pupils.contains(p) || self.protected.people.contains(p) {
                 pupils.push(p.into());
             } else {
                 self.stats.dangling_links += 1;
@@ -744,7 +792,9 @@ impl<'a> Mapper<'a> {
     pub fn finish(mut self) -> MappedTree {
         for (pupil, mut refs) in std::mem::take(&mut self.parents_of_pupil) {
             let before = refs.len();
-            refs.retain(|(pid, _)| self.kept_parents.contains(pid));
+            refs.retain(|(pid, _)| {
+                self.kept_parents.contains(pid) || self.protected.people.contains(pid)
+            });
             if refs.len() == before {
                 continue;
             }
@@ -791,6 +841,7 @@ impl<'a> Mapper<'a> {
             entries: self.desired.into_values().collect(),
             stats: self.stats,
             missing_uai: self.perimeter.missing_uai(),
+            protected: self.protected,
         }
     }
 }

@@ -38,6 +38,13 @@ impl Perimeter {
         ok
     }
 
+    /// Keeps a structure whose record was rejected as it was: the people
+    /// attached to it are not read as leaving the perimeter (whether its
+    /// entry exists is settled against the directory afterwards).
+    pub fn protect(&mut self, sid: &str) {
+        self.kept_sids.insert(sid.to_string());
+    }
+
     /// True when every structure is in the perimeter (`all = true`).
     pub fn is_all(&self) -> bool {
         self.all

@@ -587,6 +587,7 @@ pub fn offline_config(
         delivery: Default::default(),
         fetch: None,
         safety: Default::default(),
+        record_limits: Default::default(),
         lock: aaf_sync::config::LockConfig {
             ttl_secs: 60,
             wait_secs: 0,

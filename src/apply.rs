@@ -1,0 +1,433 @@
+//! Applying a plan to the directory, honestly.
+//!
+//! Phases run in order (structures, people, modifies, groups, deletes; see
+//! [`crate::diff::phase`]), the operations of one phase concurrently. An
+//! operation the directory refuses does not stop the run, but nothing may
+//! point at an entry that does not exist: when an add fails, every link to
+//! that entry planned after it (a `member`, a parent's pupil, a school) is
+//! dropped from the operations still to come, and the links written in the
+//! same phase, before the failure was known, are taken back by a repair
+//! modify right after the phase. The outcome counts what was done, what
+//! failed and what was not attempted, separately: the report, the metrics
+//! and the control entry must never claim more than was done.
+
+use crate::diff::{AttrChange, Change, Plan, Planned};
+use crate::ldap::{Directory, OpResult};
+use crate::mapping::{settle, DN_PREFIXED, DN_VALUED};
+use crate::model::{dn_key, Dn};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashSet};
+
+/// What applying a plan did.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct ApplyOutcome {
+    /// Operations the plan held.
+    pub planned: u64,
+    /// Successful operations by kind then operation.
+    pub done: BTreeMap<String, BTreeMap<String, u64>>,
+    pub failures: Vec<Failure>,
+    /// Operations not sent: the apply halted (directory unreachable, run
+    /// lock lost, stop requested), or they depended on an add that failed.
+    pub not_attempted: u64,
+    /// Link values dropped from later operations because the entry they
+    /// point to could not be added.
+    pub dropped_links: u64,
+    /// Modifies that took back links written in the same phase as a
+    /// failed add (counted in `done` too).
+    pub repairs: u64,
+    /// Why the apply halted before the end (directory unreachable, run
+    /// lock lost); the next run converges from where it stopped.
+    pub halted: Option<String>,
+}
+
+impl ApplyOutcome {
+    /// Operations done.
+    pub fn done_count(&self) -> u64 {
+        self.done.values().flat_map(|m| m.values()).sum()
+    }
+    /// True when every planned operation was done.
+    pub fn complete(&self) -> bool {
+        self.failures.is_empty() && self.not_attempted == 0 && self.halted.is_none()
+    }
+    fn count_done(&mut self, p: &Planned) {
+        *self
+            .done
+            .entry(p.kind.as_str().to_string())
+            .or_default()
+            .entry(p.change.op_name().to_string())
+            .or_default() += 1;
+    }
+}
+
+/// One operation the directory refused.
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    pub dn: Dn,
+    pub op: &'static str,
+    pub error: String,
+}
+
+fn is_link(attr: &str) -> bool {
+    DN_VALUED
+        .iter()
+        .chain(DN_PREFIXED.iter())
+        .any(|a| a.eq_ignore_ascii_case(attr))
+}
+
+fn target(attr: &str, v: &str) -> String {
+    if DN_PREFIXED.iter().any(|a| a.eq_ignore_ascii_case(attr)) {
+        dn_key(v.split('$').next().unwrap_or(v))
+    } else {
+        dn_key(v)
+    }
+}
+
+/// `p` without its link values to `failed` entries: `None` when nothing is
+/// left to do (a modify emptied, or an add left without what makes it
+/// valid). The count is the values dropped.
+pub fn without_links_to(p: &Planned, failed: &HashSet<String>) -> (Option<Planned>, u64) {
+    if failed.is_empty() {
+        return (Some(p.clone()), 0);
+    }
+    match &p.change {
+        Change::Add { entry } => {
+            let mut e = entry.clone();
+            let n = settle::drop_links(&mut e, failed);
+            if n == 0 {
+                return (Some(p.clone()), 0);
+            }
+            if settle::hollow(p.kind, &e) {
+                return (None, n);
+            }
+            let change = Change::Add { entry: e };
+            (
+                Some(Planned {
+                    kind: p.kind,
+                    phase: p.phase,
+                    change,
+                }),
+                n,
+            )
+        }
+        Change::Modify { dn, changes } => {
+            let mut n = 0;
+            let mut kept = Vec::with_capacity(changes.len());
+            for c in changes {
+                match c {
+                    AttrChange::Add { attr, values } | AttrChange::Replace { attr, values }
+                        if is_link(attr) =>
+                    {
+                        let left: Vec<String> = values
+                            .iter()
+                            .filter(|v| !failed.contains(&target(attr, v)))
+                            .cloned()
+                            .collect();
+                        n += (values.len() - left.len()) as u64;
+                        if left.is_empty() {
+                            // a replace emptied would delete the attribute:
+                            // leave it as it is instead
+                            continue;
+                        }
+                        kept.push(match c {
+                            AttrChange::Add { .. } => AttrChange::Add {
+                                attr: attr.clone(),
+                                values: left,
+                            },
+                            _ => AttrChange::Replace {
+                                attr: attr.clone(),
+                                values: left,
+                            },
+                        });
+                    }
+                    other => kept.push(other.clone()),
+                }
+            }
+            if n == 0 {
+                return (Some(p.clone()), 0);
+            }
+            if kept.is_empty() {
+                return (None, n);
+            }
+            let change = Change::Modify {
+                dn: dn.clone(),
+                changes: kept,
+            };
+            (
+                Some(Planned {
+                    kind: p.kind,
+                    phase: p.phase,
+                    change,
+                }),
+                n,
+            )
+        }
+        Change::Delete { .. } => (Some(p.clone()), 0),
+    }
+}
+
+/// The modify taking back, from an operation already applied, its link
+/// values to `failed` entries; `None` when it wrote none.
+pub fn repair(p: &Planned, failed: &HashSet<String>) -> Option<Planned> {
+    let mut by_attr: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut take = |attr: &str, v: &str| {
+        if is_link(attr) && failed.contains(&target(attr, v)) {
+            by_attr
+                .entry(attr.to_string())
+                .or_default()
+                .push(v.to_string());
+        }
+    };
+    match &p.change {
+        Change::Add { entry } => {
+            for a in entry.attrs.values() {
+                for v in a.values {
+                    take(a.name, v);
+                }
+            }
+        }
+        Change::Modify { changes, .. } => {
+            for c in changes {
+                if let AttrChange::Add { attr, values } | AttrChange::Replace { attr, values } = c {
+                    for v in values {
+                        take(attr, v);
+                    }
+                }
+            }
+        }
+        Change::Delete { .. } => {}
+    }
+    if by_attr.is_empty() {
+        return None;
+    }
+    let changes = by_attr
+        .into_iter()
+        .map(|(attr, values)| AttrChange::Delete { attr, values })
+        .collect();
+    let change = Change::Modify {
+        dn: p.change.dn().clone(),
+        changes,
+    };
+    Some(Planned {
+        kind: p.kind,
+        phase: p.phase,
+        change,
+    })
+}
+
+/// [`apply_plan`] of a plan alone (no failed adds carried in or out).
+pub async fn apply_all(
+    dir: &Directory,
+    plan: &Plan,
+    done: &mut dyn FnMut(&Planned, Option<&str>),
+) -> ApplyOutcome {
+    apply_plan(dir, plan, &mut HashSet::new(), done).await
+}
+
+/// Applies `plan`, phase by phase. `failed_adds` carries the DN keys of
+/// the entries whose add failed from one plan to the next of the same run
+/// (a Delta after a Complet); `done` sees every operation once settled.
+pub async fn apply_plan(
+    dir: &Directory,
+    plan: &Plan,
+    failed_adds: &mut HashSet<String>,
+    done: &mut dyn FnMut(&Planned, Option<&str>),
+) -> ApplyOutcome {
+    let mut out = ApplyOutcome {
+        planned: plan.changes.len() as u64,
+        ..Default::default()
+    };
+    let mut start = 0;
+    while start < plan.changes.len() {
+        let phase = plan.changes[start].phase;
+        let end = plan.changes[start..]
+            .iter()
+            .position(|c| c.phase != phase)
+            .map_or(plan.changes.len(), |n| start + n);
+        if dir.halted().is_some() {
+            break;
+        }
+        // what this phase still makes sense to send
+        let mut batch: Vec<Planned> = Vec::with_capacity(end - start);
+        for p in &plan.changes[start..end] {
+            let (kept, dropped) = without_links_to(p, failed_adds);
+            out.dropped_links += dropped;
+            match kept {
+                Some(k) => batch.push(k),
+                None => {
+                    out.not_attempted += 1;
+                    if matches!(p.change, Change::Add { .. }) {
+                        // never created: what points at it goes too
+                        failed_adds.insert(p.change.dn().key());
+                    }
+                }
+            }
+        }
+        let refs: Vec<&Planned> = batch.iter().collect();
+        let results = dir.apply_ops(&refs, done).await;
+        let mut new_failed = HashSet::new();
+        for (p, r) in batch.iter().zip(&results) {
+            match r {
+                OpResult::Done => out.count_done(p),
+                OpResult::Failed(error) => {
+                    if matches!(p.change, Change::Add { .. }) {
+                        new_failed.insert(p.change.dn().key());
+                    }
+                    out.failures.push(Failure {
+                        dn: p.change.dn().clone(),
+                        op: p.change.op_name(),
+                        error: error.clone(),
+                    });
+                }
+                OpResult::NotAttempted => out.not_attempted += 1,
+            }
+        }
+        // links written in this phase to entries that failed in it
+        if !new_failed.is_empty() {
+            let repairs: Vec<Planned> = batch
+                .iter()
+                .zip(&results)
+                .filter(|(_, r)| **r == OpResult::Done)
+                .filter_map(|(p, _)| repair(p, &new_failed))
+                .collect();
+            if !repairs.is_empty() {
+                let refs: Vec<&Planned> = repairs.iter().collect();
+                let results = dir.apply_ops(&refs, done).await;
+                for (p, r) in repairs.iter().zip(&results) {
+                    match r {
+                        OpResult::Done => out.repairs += 1,
+                        OpResult::Failed(error) => out.failures.push(Failure {
+                            dn: p.change.dn().clone(),
+                            op: p.change.op_name(),
+                            error: error.clone(),
+                        }),
+                        OpResult::NotAttempted => out.not_attempted += 1,
+                    }
+                }
+            }
+            failed_adds.extend(new_failed);
+        }
+        start = end;
+    }
+    if start < plan.changes.len() {
+        out.not_attempted += (plan.changes.len() - start) as u64;
+    }
+    out.halted = dir.halted();
+    out.failures.sort_by(|a, b| a.dn.cmp(&b.dn));
+    if out.failures.iter().any(|f| f.op == "add") {
+        tracing::warn!(
+            failed_adds = out.failures.iter().filter(|f| f.op == "add").count(),
+            dropped_links = out.dropped_links,
+            repairs = out.repairs,
+            "some entries could not be added: links to them were left out"
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mapping::EntryKind;
+    use crate::model::test_entry;
+
+    fn planned(kind: EntryKind, phase: u8, change: Change) -> Planned {
+        Planned {
+            kind,
+            phase,
+            change,
+        }
+    }
+
+    #[test]
+    fn later_operations_lose_their_links_to_a_failed_add() {
+        let failed = HashSet::from([dn_key("uid=S-1,ou=people,dc=x")]);
+        // slapd's spelling, or the sync's: the same entry
+        let class = test_entry(
+            "cn=c,ou=groups,dc=x",
+            &[(
+                "member",
+                &["UID=S-1, ou=people,dc=x", "uid=S-2,ou=people,dc=x"],
+            )],
+        );
+        let (kept, n) = without_links_to(
+            &planned(EntryKind::Classe, 3, Change::Add { entry: class }),
+            &failed,
+        );
+        assert_eq!(n, 1);
+        let Some(Planned {
+            change: Change::Add { entry },
+            ..
+        }) = kept
+        else {
+            panic!()
+        };
+        assert_eq!(
+            entry.get("member").unwrap().to_vec(),
+            vec!["uid=S-2,ou=people,dc=x"]
+        );
+        // a class left with no member is not sent at all
+        let lonely = test_entry(
+            "cn=d,ou=groups,dc=x",
+            &[("member", &["uid=S-1,ou=people,dc=x"])],
+        );
+        let (kept, _) = without_links_to(
+            &planned(EntryKind::Classe, 3, Change::Add { entry: lonely }),
+            &failed,
+        );
+        assert!(kept.is_none());
+        // a modify: adds lose the value, a replace is never emptied
+        let m = planned(
+            EntryKind::Parent,
+            2,
+            Change::Modify {
+                dn: Dn::new("uid=S-9,ou=people,dc=x"),
+                changes: vec![
+                    AttrChange::Add {
+                        attr: "ENTAuxPersRelEleveEleve".into(),
+                        values: vec!["uid=S-1,ou=people,dc=x".into()],
+                    },
+                    AttrChange::Replace {
+                        attr: "sn".into(),
+                        values: vec!["X".into()],
+                    },
+                ],
+            },
+        );
+        let (kept, n) = without_links_to(&m, &failed);
+        assert_eq!(n, 1);
+        let Some(Planned {
+            change: Change::Modify { changes, .. },
+            ..
+        }) = kept
+        else {
+            panic!()
+        };
+        assert_eq!(changes.len(), 1);
+    }
+
+    #[test]
+    fn links_written_beside_a_failed_add_are_taken_back() {
+        let failed = HashSet::from([dn_key("uid=S-1,ou=people,dc=x")]);
+        let pupil = test_entry(
+            "uid=S-2,ou=people,dc=x",
+            &[
+                ("ENTEleveParents", &["uid=S-1,ou=people,dc=x"]),
+                ("ENTEleveAutoriteParentale", &["uid=S-1,ou=people,dc=x$10"]),
+                ("sn", &["X"]),
+            ],
+        );
+        let r = repair(
+            &planned(EntryKind::Pupil, 1, Change::Add { entry: pupil }),
+            &failed,
+        )
+        .expect("a repair");
+        let Change::Modify { dn, changes } = r.change else {
+            panic!()
+        };
+        assert_eq!(dn.as_str(), "uid=S-2,ou=people,dc=x");
+        assert_eq!(changes.len(), 2);
+        assert!(changes
+            .iter()
+            .all(|c| matches!(c, AttrChange::Delete { values, .. } if values.len() == 1)));
+    }
+}
