@@ -33,7 +33,7 @@ pub struct ApplyOutcome {
     /// point to could not be added.
     pub dropped_links: u64,
     /// Modifies that took back links written in the same phase as a
-    /// failed add (counted in `done` too).
+    /// failed add (extra operations, not in `planned` nor `done`).
     pub repairs: u64,
     /// Why the apply halted before the end (directory unreachable, run
     /// lock lost); the next run converges from where it stopped.

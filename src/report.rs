@@ -402,7 +402,7 @@ impl StepReport {
             let _ = writeln!(
                 s,
                 "  operations: {} done, {} failed, {} not attempted (of {} planned)",
-                a.done_count().saturating_sub(a.repairs),
+                a.done_count(),
                 a.failures.len(),
                 a.not_attempted,
                 a.planned

@@ -469,6 +469,18 @@ pub fn change_guards(
         let cat = k.as_str();
         let b = base.get(cat).copied().unwrap_or(0);
         let get = |m: &BTreeMap<String, u64>| m.get(cat).copied().unwrap_or(0);
+        let rejected = Limits {
+            max_count: u64::MAX,
+            max_percent: s.max_rejected_percent,
+        };
+        let rb = b.max(get(&c.records));
+        if let Some(l) = over(get(&c.rejected), rb, rejected, s.percent_floor) {
+            out.push(hold("rejected", cat, get(&c.rejected), rb, l));
+        }
+        // changes to entries are judged once there are entries to change
+        if b < s.guard_floor {
+            continue;
+        }
         if let Some(l) = over(get(&c.renames), b, s.renames, s.percent_floor) {
             out.push(hold("renames", cat, get(&c.renames), b, l));
         }
@@ -484,18 +496,10 @@ pub fn change_guards(
             max_count: u64::MAX,
             max_percent: s.max_additions_percent,
         };
-        if b >= s.guard_floor && !first_load {
+        if !first_load {
             if let Some(l) = over(get(&c.added), b, added, s.percent_floor) {
                 out.push(hold("additions", cat, get(&c.added), b, l));
             }
-        }
-        let rejected = Limits {
-            max_count: u64::MAX,
-            max_percent: s.max_rejected_percent,
-        };
-        let rb = b.max(get(&c.records));
-        if let Some(l) = over(get(&c.rejected), rb, rejected, s.percent_floor) {
-            out.push(hold("rejected", cat, get(&c.rejected), rb, l));
         }
     }
     let gl = if school_year {
@@ -660,6 +664,76 @@ mod tests {
         let h = complet_guards(&s, "x", &base, &same, &["0920484B".into()]);
         assert_eq!(h[0].rule, "school_vanished");
         assert!(h[0].to_string().contains("0920484B"));
+    }
+
+    #[test]
+    fn change_guards_watch_renames_modifications_deletions_additions_and_rejects() {
+        let s = Safety::default();
+        let base = counts(&[
+            ("Eleve", 1000),
+            ("PersRelEleve", 1500),
+            ("PersEducNat", 100),
+        ]);
+        let quiet = ChangeCounts {
+            renames: counts(&[("Eleve", 20)]),
+            modified: counts(&[("Eleve", 200)]),
+            added: counts(&[("Eleve", 150)]),
+            group_deletions: 3,
+            rejected: counts(&[("Eleve", 30)]),
+            records: counts(&[("Eleve", 1000)]),
+        };
+        assert!(change_guards(&s, "x", &base, 60, &quiet, false, false).is_empty());
+        let rules = |c: &ChangeCounts, year: bool, first: bool| -> Vec<&'static str> {
+            change_guards(&s, "x", &base, 60, c, year, first)
+                .into_iter()
+                .map(|h| h.rule)
+                .collect()
+        };
+        let loud = ChangeCounts {
+            renames: counts(&[("PersRelEleve", 900)]),
+            modified: counts(&[("Eleve", 1000)]),
+            added: counts(&[("PersEducNat", 60)]),
+            group_deletions: 60,
+            rejected: counts(&[("Eleve", 101)]),
+            records: counts(&[("Eleve", 1000)]),
+        };
+        assert_eq!(
+            rules(&loud, false, false),
+            vec![
+                "rejected",
+                "modifications",
+                "renames",
+                "additions",
+                "group_deletions"
+            ]
+        );
+        // the school-year Complet rebuilds every class: modifications and
+        // deletions of classes go through; a first load adds everyone
+        assert_eq!(rules(&loud, true, true), vec!["rejected", "renames"]);
+        let h = &change_guards(&s, "x", &base, 60, &loud, false, false)[4];
+        assert_eq!(
+            h.to_string(),
+            "x: 60 classes and groups would be deleted out of 60 (limit 20%; the school-year Complet is not limited)"
+        );
+    }
+
+    #[test]
+    fn departures_a_complet_cannot_prove_are_held() {
+        let unidentified = counts(&[("Eleve", 2)]);
+        let unproven = vec!["Eleve".to_string(), "PersRelEleve".to_string()];
+        let h = unproven_departures("x", &unidentified, &unproven, &counts(&[("Eleve", 3)]));
+        assert_eq!(h.len(), 1);
+        assert_eq!(
+            h[0].to_string(),
+            "x: 3 Eleve would leave, but 2 record(s) were rejected without a readable id (2 Eleve): this Complet cannot prove they are not among them"
+        );
+        assert!(unproven_departures(
+            "x",
+            &unidentified,
+            &unproven,
+            &counts(&[("PersEducNat", 3)])
+        )
+        .is_empty());
     }
 
     #[test]

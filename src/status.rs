@@ -32,6 +32,10 @@ pub struct Status {
     pub last_extraction_date: Option<String>,
     pub last_complet_date: Option<String>,
     pub school_year: Option<i32>,
+    /// The directory is in step with the extractions applied; when not,
+    /// `not_in_step` names the first one applied with failures since.
+    pub in_step: bool,
+    pub not_in_step: Option<String>,
     pub lock: Option<LockState>,
     pub active: BTreeMap<String, u64>,
     pub pending: BTreeMap<String, Pending>,
@@ -75,6 +79,8 @@ pub async fn read(cfg: &Config) -> anyhow::Result<Status> {
         last_extraction_date: c.applied.as_ref().map(|a| format_date(a.date)),
         last_complet_date: c.complet_date.map(format_date),
         school_year: c.school_year,
+        in_step: c.in_step(),
+        not_in_step: c.not_in_step.clone(),
         lock,
         active: safety::active_counts(&snap.managed),
         pending,
@@ -97,6 +103,12 @@ impl Status {
                 .map(|y| format!(", school year {y}-{}", y + 1))
                 .unwrap_or_default()
         );
+        if let Some(x) = &self.not_in_step {
+            let _ = writeln!(
+                s,
+                "directory NOT in step: {x} was applied with failed operations or entries left out; the next run applies it again (see the last report)"
+            );
+        }
         match &self.lock {
             None => {
                 let _ = writeln!(s, "last run: none recorded; lock: free");

@@ -620,7 +620,6 @@ async fn plan_and_apply(
         }
     };
     report.already_applied = skipped.iter().map(|x| x.label()).collect();
-    let first_load = control.applied.is_none();
     let erasures = dir.read_entry(&erasure::erasures_dn(layout)).await?;
     let mut blocks = Blocks::from_entry(erasures.as_ref());
     let mut first_step = StepReport::default();
@@ -640,11 +639,6 @@ async fn plan_and_apply(
 
     // plan every extraction (nothing written yet)
     let active_before = safety::active_counts(&snap.managed);
-    let groups_before = snap
-        .managed
-        .values()
-        .filter(|e| EntryKind::of(e).is_some_and(EntryKind::is_group))
-        .count() as u64;
     let mut holds = Vec::new();
     let mut leaving: BTreeMap<String, u64> = BTreeMap::new();
     let mut changes = safety::ChangeCounts::default();
@@ -665,6 +659,18 @@ async fn plan_and_apply(
         // a tree parsed beside the read: its parse is not in this interval
         let parsed_before = parsed.is_some();
         let t = std::time::Instant::now();
+        // each extraction's changes are judged against the tree it applies to
+        let step_base = if i == 0 {
+            active_before.clone()
+        } else {
+            safety::active_counts(&snap.managed)
+        };
+        let step_groups = snap
+            .managed
+            .values()
+            .filter(|e| EntryKind::of(e).is_some_and(EntryKind::is_group))
+            .count() as u64;
+        let step_first_load = control.applied.is_none();
         let planned = plan_extraction(
             cfg,
             layout,
@@ -702,6 +708,15 @@ async fn plan_and_apply(
             &p.unproven,
             &step_leaving,
         ));
+        holds.extend(safety::change_guards(
+            &cfg.safety,
+            &x.label(),
+            &step_base,
+            step_groups,
+            &p.changes,
+            step.school_year_rebuild.is_some(),
+            step_first_load,
+        ));
         changes.add(&p.changes);
         school_year |= step.school_year_rebuild.is_some();
         if i + 1 < n {
@@ -728,15 +743,6 @@ async fn plan_and_apply(
         &active_before,
         &leaving,
         school_year,
-    ));
-    holds.extend(safety::change_guards(
-        &cfg.safety,
-        &label,
-        &active_before,
-        groups_before,
-        &changes,
-        school_year,
-        first_load,
     ));
     let digest = safety::digest(steps.iter().map(|s| (s.label.as_str(), &s.plan)));
     let mut sr = SafetyReport {
@@ -805,6 +811,8 @@ async fn plan_and_apply(
         .as_ref()
         .map(Control::from_entry)
         .unwrap_or_default();
+    // every extraction of this run so far applied completely
+    let mut run_complete = true;
     for (i, sp) in out.steps.iter().enumerate().skip(first) {
         let t = std::time::Instant::now();
         // the control entry is written once the step's outcome is known
@@ -828,8 +836,8 @@ async fn plan_and_apply(
             if let Some(next) = &sp.next {
                 // recorded as applied only when every operation succeeded,
                 // and every extraction before it in this run too
-                let complete = outcome.complete() && step.settle.conflicts.is_empty();
-                let state = if complete && last_complete.in_step() {
+                run_complete &= outcome.complete() && step.settle.conflicts.is_empty();
+                let state = if run_complete {
                     next.clone()
                 } else {
                     last_complete.incomplete(&sp.label)

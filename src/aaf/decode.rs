@@ -162,7 +162,13 @@ pub fn detect(path: &Path, forced: Option<&'static Encoding>) -> io::Result<Dete
     let stats = utf8_stats(BufReader::new(File::open(path)?))?;
     let declared_enc = declared.as_deref().and_then(encoding_for_label);
     let declared_utf8 = declared_enc == Some(encoding_rs::UTF_8);
-    let utf8 = stats.reads_as_utf8() && (stats.multibyte > 0 || stats.invalid == 0);
+    // declared UTF-8: a few bad bytes do not overturn the declaration
+    // (their records are rejected); many do (a Latin-9 file mislabelled)
+    let utf8 = if declared_utf8 {
+        stats.invalid <= 2 || stats.reads_as_utf8()
+    } else {
+        stats.reads_as_utf8() && (stats.multibyte > 0 || stats.invalid == 0)
+    };
     let (enc, mismatch) = if utf8 {
         (
             encoding_rs::UTF_8,

@@ -142,7 +142,6 @@ pub fn settle(
                           source) already holds this DN: left out, with every link to it, until \
                           that entry is removed or marked as managed"
                 .to_string();
-            tracing::warn!(dn = %d.entry.dn, kind = d.kind.as_str(), "entry left out: its DN is held by an entry aaf-sync does not manage");
             out.conflicts.push(Conflict {
                 id: d.id.clone(),
                 kind: d.kind,

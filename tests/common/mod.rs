@@ -642,3 +642,134 @@ pub fn drop_records(dir: &Path, category: &str, keep: impl Fn(usize) -> bool) ->
     }
     dropped
 }
+
+/// The requests (`addRequest`, `modifyRequest`, `deleteRequest`) of the
+/// files of `category` in `dir`, in file order across parts, as byte ranges
+/// of their file.
+fn requests_of(dir: &Path, category: &str) -> Vec<(PathBuf, Vec<(usize, usize)>)> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .contains(&format!("_{category}_"))
+        })
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|f| {
+            let bytes = std::fs::read(&f).unwrap();
+            let mut ranges = Vec::new();
+            let mut i = 0;
+            // one pass: each request's start tag, then its end tag
+            while let Some(p) = bytes[i..].iter().position(|b| *b == b'<') {
+                let start = i + p;
+                let tag = ["addRequest>", "modifyRequest>", "deleteRequest>"]
+                    .into_iter()
+                    .find(|t| bytes[start + 1..].starts_with(t.as_bytes()));
+                let Some(tag) = tag else {
+                    i = start + 1;
+                    continue;
+                };
+                let close = format!("</{tag}");
+                let end = bytes[start..]
+                    .windows(close.len())
+                    .position(|w| w == close.as_bytes())
+                    .unwrap()
+                    + start
+                    + close.len();
+                ranges.push((start, end));
+                i = end;
+            }
+            (f, ranges)
+        })
+        .collect()
+}
+
+/// Edits the requests of `category` in `dir` in place: `f(n, bytes)` sees
+/// request `n` (counted across the parts, in file order) as raw bytes.
+pub fn edit_records(dir: &Path, category: &str, mut f: impl FnMut(usize, &mut Vec<u8>)) {
+    let mut n = 0;
+    for (file, ranges) in requests_of(dir, category) {
+        let bytes = std::fs::read(&file).unwrap();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut at = 0;
+        for (s, e) in ranges {
+            out.extend_from_slice(&bytes[at..s]);
+            let mut rec = bytes[s..e].to_vec();
+            f(n, &mut rec);
+            out.extend_from_slice(&rec);
+            n += 1;
+            at = e;
+        }
+        out.extend_from_slice(&bytes[at..]);
+        std::fs::write(&file, out).unwrap();
+    }
+}
+
+/// The `<id>` of each request of `category` in `dir`, in order.
+pub fn record_ids(dir: &Path, category: &str) -> Vec<String> {
+    let mut ids = Vec::new();
+    edit_records(dir, category, |_, rec| {
+        let s = String::from_utf8_lossy(rec);
+        let a = s.find("<id>").unwrap() + 4;
+        let b = s[a..].find("</id>").unwrap() + a;
+        ids.push(s[a..b].to_string());
+    });
+    ids
+}
+
+/// Replaces, in one request's bytes, the first occurrence of `from`.
+pub fn replace_bytes(rec: &mut Vec<u8>, from: &[u8], to: &[u8]) -> bool {
+    match rec.windows(from.len()).position(|w| w == from) {
+        Some(p) => {
+            rec.splice(p..p + from.len(), to.iter().copied());
+            true
+        }
+        None => false,
+    }
+}
+
+/// Copies the extraction files of `from` into `to`, renamed to `date`
+/// (`yyyymmdd`): the same content, delivered another day.
+pub fn copy_extraction(from: &Path, to: &Path, date: &str) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_str().unwrap().to_string();
+        let parts: Vec<&str> = name.split('_').collect();
+        let renamed = if parts.len() >= 5 {
+            let mut v = parts.clone();
+            let at = v.len() - 3;
+            v[at] = date;
+            v.join("_")
+        } else {
+            name
+        };
+        std::fs::copy(&p, to.join(renamed)).unwrap();
+    }
+}
+
+/// The person DN of an AAF id in the test tree.
+pub fn person_dn(id: &str) -> String {
+    let l = aaf_sync::mapping::layout::Layout::new(BASE, "AC-CRETEIL");
+    l.person_dn(id).to_string()
+}
+
+/// Every value of every entry under the base (but the run lock), decoded:
+/// to look for what must never be there.
+pub fn all_values(l: &Slapd) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    for (dn, attrs) in l.dump() {
+        for (a, vs) in attrs {
+            for v in vs {
+                out.push((dn.clone(), a.clone(), v));
+            }
+        }
+    }
+    out
+}

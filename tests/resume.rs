@@ -1,0 +1,156 @@
+//! A run of several extractions (a Complet and the Deltas after it) killed
+//! at any point converges, on the next run, to the tree a clean run gives —
+//! entry for entry, logins included (issue 18 §2): progress is recorded in
+//! the directory after each extraction, a re-run resumes at the first one
+//! not fully applied, and logins depend only on the tree and the extraction.
+
+mod common;
+
+use aaf_sync::generator::{generate, GenConfig};
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const NOW: &str = "2025-09-06";
+
+/// A Complet of day 0 and the Deltas of days 1 and 2.
+fn deliveries(dir: &Path) -> (Vec<PathBuf>, Vec<String>) {
+    let mut paths = Vec::new();
+    let mut uai = Vec::new();
+    for (sub, delta, days, date) in [
+        ("c0", false, 0, "20250904"),
+        ("d1", true, 1, "20250905"),
+        ("d2", true, 2, "20250906"),
+    ] {
+        let p = dir.join(sub);
+        let g = generate(
+            &GenConfig {
+                date: date.into(),
+                delta,
+                days,
+                schools: 6,
+                pupils_per_school: 150,
+                schools_outside: 0,
+                ..Default::default()
+            },
+            &p,
+        )
+        .unwrap();
+        if uai.is_empty() {
+            uai = g.uai_inside;
+        }
+        paths.push(p);
+    }
+    (paths, uai)
+}
+
+fn args<'a>(config: &'a str, paths: &'a [String]) -> Vec<&'a str> {
+    let mut a = vec!["sync", "--config", config, "--now", NOW];
+    a.extend(paths.iter().map(String::as_str));
+    a
+}
+
+/// One connection, one operation in flight: slow enough to be stopped.
+fn spawn(config: &str, paths: &[String]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_aaf-sync"))
+        .args(args(config, paths))
+        .env_remove("AAF_SYNC_LDAP_PASSWORD")
+        .env("AAF_SYNC_LDAP__CONNECTIONS", "1")
+        .env("AAF_SYNC_LDAP__IN_FLIGHT", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn applied(l: &Slapd) -> Option<String> {
+    let m = l.entries(
+        BASE,
+        "(objectClass=aafSyncControl)",
+        &["aafSyncAppliedExtraction"],
+    );
+    m.values()
+        .next()
+        .and_then(|a| a.get("aafsyncappliedextraction"))
+        .map(|v| v[0].clone())
+}
+
+/// Waits until `ready` holds, then kills the run (SIGKILL). False when the
+/// run ended first.
+fn kill_when(child: &mut Child, mut ready: impl FnMut() -> bool) -> bool {
+    let t = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        if ready() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            return true;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "the run never got there"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn a_multi_extraction_run_killed_anywhere_converges_to_the_clean_tree() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (paths, uai) = deliveries(tmp.path());
+    let paths: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+
+    // the clean run
+    let want = Slapd::start();
+    let wdir = tmp.path().join("want");
+    std::fs::create_dir_all(&wdir).unwrap();
+    let config = want.config(&wdir, &uai, "").display().to_string();
+    let (_, err) = aaf_sync_ok(&args(&config, &paths), 0);
+    assert!(err.contains("ENT1D_Delta_20250906"), "{err}");
+    let reference = want.dump();
+    let logins = want.count(BASE, "(ENTPersonLogin=*)");
+    assert!(logins > 2000, "{logins}");
+
+    let people = |l: &Slapd| l.count(&format!("ou=people,{BASE}"), "(objectClass=ENTPerson)");
+    type Point = Box<dyn Fn(&Slapd) -> bool>;
+    let points: Vec<(&str, Point)> = vec![
+        (
+            "in the Complet",
+            Box::new(move |l: &Slapd| people(l) >= 400),
+        ),
+        (
+            "between the Complet and the first Delta",
+            Box::new(|l: &Slapd| applied(l).as_deref() == Some("ENT1D_Complet_20250904")),
+        ),
+        (
+            "in a Delta",
+            Box::new(|l: &Slapd| applied(l).as_deref() == Some("ENT1D_Delta_20250905")),
+        ),
+    ];
+    for (what, ready) in points {
+        let ldap = Slapd::start();
+        let dir = tmp.path().join(what.replace(' ', "-"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = ldap.config(&dir, &uai, "").display().to_string();
+        let mut child = spawn(&config, &paths);
+        assert!(
+            kill_when(&mut child, || ready(&ldap)),
+            "{what}: the run ended first"
+        );
+        assert_ne!(
+            ldap.dump(),
+            reference,
+            "{what}: killed too late to test anything"
+        );
+        // the next run (the same command) resumes and converges
+        let (_, err) = aaf_sync_ok(&args(&config, &paths), 0);
+        assert_eq!(ldap.dump(), reference, "{what}: {err}");
+        // and a run after that has nothing left to do
+        let before = csns(&ldap);
+        aaf_sync_ok(&args(&config, &paths), 0);
+        assert_eq!(csns(&ldap), before, "{what}");
+    }
+}
