@@ -392,7 +392,10 @@ impl Session {
             });
         }
         let journal = match Journal::open(&cfg.work_dir, run_id, cfg.journal_keep_days) {
-            Ok(j) => j,
+            Ok(mut j) => {
+                j.start(command);
+                j
+            }
             Err(e) => {
                 lock.release("failed").await;
                 anyhow::bail!("{}: cannot open the journal: {e}", cfg.work_dir.display());
@@ -412,6 +415,15 @@ impl Session {
 
     fn halt(&self) -> Option<aaf_sync::ldap::Halt> {
         self.lock.as_ref().map(|l| l.halt_flag())
+    }
+
+    /// Journals an operation about to be sent.
+    fn intent(&self, p: &aaf_sync::diff::Planned) {
+        if let Some(j) = &self.journal {
+            if let Ok(mut j) = j.lock() {
+                j.intent(p);
+            }
+        }
     }
 
     /// Journals one settled operation.
@@ -434,6 +446,11 @@ impl Session {
     }
 
     async fn close(self, outcome: &str) {
+        if let Some(j) = &self.journal {
+            if let Ok(mut j) = j.lock() {
+                j.end(outcome);
+            }
+        }
         drop(self.journal);
         if let Some(l) = self.lock {
             l.release(outcome).await;
@@ -819,6 +836,7 @@ fn subject_command(cmd: SubjectCmd, run_id: &str) -> anyhow::Result<u8> {
                     &reason,
                     today,
                     session.halt().as_ref(),
+                    &|p| session.intent(p),
                     &mut |p, e| session.record(p, e),
                 )
                 .await;

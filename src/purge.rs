@@ -255,7 +255,7 @@ pub async fn run(
     let own = read_own(&dir, &own_dns).await?;
     cert.before = counts(snap.managed.values().chain(own.iter()));
     let p = plan(&snap.managed, &own);
-    let outcome = dir.apply(&p, &mut |_, _| {}).await;
+    let outcome = dir.apply(&p, &|_| {}, &mut |_, _| {}).await;
     cert.failed = outcome.failures.len() as u64 + outcome.not_attempted;
     let failed: std::collections::HashSet<String> =
         outcome.failures.iter().map(|f| f.dn.key()).collect();
@@ -290,7 +290,7 @@ pub async fn run(
                 phase: 0,
                 change: Change::Delete { dn: dn.clone() },
             });
-            let o = dir.apply(&bp, &mut |_, _| {}).await;
+            let o = dir.apply(&bp, &|_| {}, &mut |_, _| {}).await;
             if o.failures.is_empty() {
                 cert.branches_removed.push(dn.to_string());
             } else {

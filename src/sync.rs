@@ -707,7 +707,8 @@ async fn plan_and_apply(
     Ok(out)
 }
 
-/// Applies one plan with a progress bar, journaling each operation.
+/// Applies one plan with a progress bar, journaling each operation before
+/// it is sent and once settled.
 async fn apply_step(
     dir: &Directory,
     opts: &SyncOptions,
@@ -715,22 +716,20 @@ async fn apply_step(
     plan: &Plan,
 ) -> crate::ldap::ApplyOutcome {
     let bar = Progress::new("apply", Some(plan.changes.len() as u64));
-    let mut journal = opts.journal.as_ref().and_then(|j| j.lock().ok());
-    if let Some(j) = journal.as_mut() {
-        j.step(label);
-    }
+    let journal = |f: &mut dyn FnMut(&mut Journal)| {
+        if let Some(mut j) = opts.journal.as_ref().and_then(|j| j.lock().ok()) {
+            f(&mut j);
+        }
+    };
+    journal(&mut |j| j.step(label));
+    let intent = |p: &diff::Planned| journal(&mut |j| j.intent(p));
     let outcome = dir
-        .apply(plan, &mut |p, err| {
+        .apply(plan, &intent, &mut |p, err| {
             bar.inc(1);
-            if let Some(j) = journal.as_mut() {
-                j.record(p, err);
-            }
+            journal(&mut |j| j.record(p, err));
         })
         .await;
     bar.finish();
-    if let Some(j) = journal.as_mut() {
-        j.flush();
-    }
     outcome
 }
 

@@ -749,11 +749,14 @@ impl Directory {
     }
 
     /// Applies a plan: phases in order, each with up to `in_flight`
-    /// operations outstanding spread over the connections. `done` sees each
-    /// operation once settled (journal, progress), with its error if any.
+    /// operations outstanding spread over the connections. `intent` sees
+    /// each operation just before it is sent (the journal records it first,
+    /// so that after a crash it tells what may have been done); `done` sees
+    /// it once settled (journal, progress), with its error if any.
     pub async fn apply(
         &self,
         plan: &Plan,
+        intent: &(dyn Fn(&Planned) + Sync),
         done: &mut dyn FnMut(&Planned, Option<&str>),
     ) -> ApplyOutcome {
         let (in_flight, retry) = (self.cfg.in_flight, self.retry());
@@ -766,7 +769,12 @@ impl Directory {
                 .position(|c| c.phase != phase)
                 .map_or(plan.changes.len(), |n| start + n);
             let mut results = stream::iter(plan.changes[start..end].iter().enumerate())
-                .map(|(i, p)| async move { (p, self.apply_retrying(i, p, retry).await) })
+                .map(|(i, p)| async move {
+                    if self.halted().is_none() {
+                        intent(p);
+                    }
+                    (p, self.apply_retrying(i, p, retry).await)
+                })
                 .buffer_unordered(in_flight.max(1));
             while let Some((p, r)) = results.next().await {
                 done(p, r.as_ref().err().map(String::as_str));
