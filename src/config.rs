@@ -476,7 +476,8 @@ pub struct Config {
 #[derive(Debug, Clone, Copy)]
 pub struct LockConfig {
     /// A lock not renewed for this long is stale (its holder died on
-    /// another host); the holder renews it every third of it.
+    /// another host); the holder renews it every fifth of it, and stops
+    /// writing when it could not renew it for half of it.
     pub ttl_secs: u64,
     /// How long a run waits for a lock held by another run (0: fail at once).
     pub wait_secs: u64,

@@ -244,6 +244,248 @@ const SLOW: [(&str, &str); 2] = [
     ("AAF_SYNC_LDAP__IN_FLIGHT", "1"),
 ];
 
+// 1. A lost lock halts writing, always.
+
+#[test]
+fn the_lock_is_renewed_across_a_server_restart_so_a_second_run_stays_out() {
+    let _s = serial();
+    let ldap = Slapd::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let x = tmp.path().join("x");
+    let g = gen(&x, 60, 200);
+    let config = ldap.config(tmp.path(), &g.uai_inside, "[lock]\nttl_secs = 10\n");
+    let ra = tmp.path().join("a.json");
+    let mut a = spawn_sync(&config, &x, &ra, &SLOW);
+    wait_people(&ldap, &mut a, 300);
+    let before = gtime(&ldap.entry(LOCK_DN)["aafsynclockexpires"][0]);
+
+    // slapd killed, back a second later (a crash, a restart by systemd)
+    kill9_slapd(&ldap);
+    std::thread::sleep(Duration::from_secs(1));
+    ldap.restart();
+
+    // past the expiry the lock had when slapd died: unless renewed since,
+    // another run could take it over now
+    while SystemTime::now() < before + Duration::from_secs(2) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        a.try_wait().unwrap().is_none(),
+        "the first run finished too early for this test: {}",
+        stderr_of(&ra)
+    );
+    let lock = ldap.entry(LOCK_DN);
+    let ra_id_owner = lock["aafsynclockowner"][0].clone();
+    assert!(
+        gtime(&lock["aafsynclockexpires"][0]) > before,
+        "renewed after the restart"
+    );
+    let (_, err) = aaf_sync_ok(
+        &[
+            "sync",
+            "--config",
+            config.to_str().unwrap(),
+            "--now",
+            "2025-09-04",
+            x.to_str().unwrap(),
+        ],
+        2,
+    );
+    assert!(
+        err.contains(&format!("held by {ra_id_owner}"))
+            && err.contains("another aaf-sync run is at work"),
+        "{err}"
+    );
+
+    // the first run rode out the restart and finished its work
+    let (st, _) = wait_exit(&mut a, Duration::from_secs(180));
+    assert_eq!(st.code(), Some(0), "{}", stderr_of(&ra));
+    let rep = report(&ra);
+    assert_eq!(rep["outcome"], "ok");
+    in_step(&config, &x);
+
+    // its journal: every operation announced, then settled
+    let lines = journal(&tmp.path().join("work"));
+    let ops = ops_of(&lines, rep["run_id"].as_str().unwrap());
+    let intents = ops.iter().filter(|v| v["event"] == "intent").count();
+    let results = ops.iter().filter(|v| v["event"] == "result").count();
+    assert_eq!(intents, results);
+    assert_eq!(
+        results as u64,
+        rep["steps"][0]["plan"]["total"].as_u64().unwrap()
+    );
+    assert!(
+        lines.iter().all(|v| v["run_id"] == rep["run_id"]),
+        "the refused run wrote nothing"
+    );
+}
+
+#[test]
+fn a_run_that_cannot_renew_its_lock_stops_writing_before_it_expires() {
+    let _s = serial();
+    let ldap = Slapd::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let x = tmp.path().join("x");
+    let g = gen(&x, 30, 200);
+    let config = ldap.config(
+        tmp.path(),
+        &g.uai_inside,
+        "[lock]\nttl_secs = 10\nwait_secs = 60\n",
+    );
+    // writers that would retry for longer than the server stays away
+    let patient = [
+        SLOW[0],
+        SLOW[1],
+        ("AAF_SYNC_LDAP__RETRIES", "60"),
+        ("AAF_SYNC_LDAP__RETRY_WAIT_MS", "100"),
+        ("AAF_SYNC_LDAP__RETRY_MAX_WAIT_MS", "400"),
+        ("AAF_SYNC_LDAP__TIMEOUT_SECS", "2"),
+    ];
+    let (ra, rb) = (tmp.path().join("a.json"), tmp.path().join("b.json"));
+    let mut a = spawn_sync(&config, &x, &ra, &patient);
+    wait_people(&ldap, &mut a, 300);
+
+    // slapd away for longer than the lock's TTL, then a second run at once
+    let killed = kill9_slapd(&ldap);
+    std::thread::sleep(Duration::from_secs(12));
+    ldap.restart();
+    let mut b = spawn_sync(&config, &x, &rb, &[]);
+    let (sa, _) = wait_exit(&mut a, Duration::from_secs(120));
+    let (sb, _) = wait_exit(&mut b, Duration::from_secs(180));
+
+    let err = stderr_of(&ra);
+    assert_eq!(sa.code(), Some(2), "{err}");
+    assert!(
+        err.contains("not renewed for 5 s (half of [lock] ttl_secs = 10): writes stopped before it could expire"),
+        "{err}"
+    );
+    let rep_a = report(&ra);
+    assert_eq!(rep_a["outcome"], "failed");
+    assert!(rep_a["error"].as_str().unwrap().contains("not renewed"));
+    assert_eq!(sb.code(), Some(0), "{}", stderr_of(&rb));
+    let rep_b = report(&rb);
+
+    // the timeline of both journals: the first run's last operation came
+    // before the lock could expire (it was renewed at most 2 s before the
+    // kill), and before the second run's first
+    let lines = journal(&tmp.path().join("work"));
+    let ops_a = ops_of(&lines, rep_a["run_id"].as_str().unwrap());
+    let ops_b = ops_of(&lines, rep_b["run_id"].as_str().unwrap());
+    assert!(!ops_a.is_empty() && !ops_b.is_empty());
+    let last_a = ops_a.iter().map(|v| time_of(v)).max().unwrap();
+    let first_b = ops_b.iter().map(|v| time_of(v)).min().unwrap();
+    assert!(last_a < first_b, "writes of both runs overlap");
+    let last_intent_a = ops_a
+        .iter()
+        .filter(|v| v["event"] == "intent")
+        .map(|v| time_of(v))
+        .max()
+        .unwrap();
+    assert!(
+        last_intent_a < killed + Duration::from_secs(8),
+        "the first run sent an operation after its lock could have expired"
+    );
+    // and the second run converged from where the first stopped
+    in_step(&config, &x);
+    let lock = ldap.entry(LOCK_DN);
+    assert_eq!(lock["aafsynclockowner"], ["-"]);
+    assert_eq!(lock["aafsynclastrunoutcome"], ["ok"]);
+}
+
+#[test]
+fn the_lock_is_freed_once_the_server_is_back_or_status_names_the_dead_run() {
+    let _s = serial();
+    let ldap = Slapd::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let x = tmp.path().join("x");
+    let g = gen(&x, 20, 200);
+    let config = ldap.config(tmp.path(), &g.uai_inside, "[lock]\nttl_secs = 10\n");
+    let c = config.to_str().unwrap();
+
+    // the server comes back while the run retries the release: freed,
+    // with the run's outcome
+    let patient = [
+        SLOW[0],
+        SLOW[1],
+        ("AAF_SYNC_LDAP__RETRIES", "40"),
+        ("AAF_SYNC_LDAP__RETRY_WAIT_MS", "100"),
+        ("AAF_SYNC_LDAP__RETRY_MAX_WAIT_MS", "500"),
+        ("AAF_SYNC_LDAP__TIMEOUT_SECS", "2"),
+    ];
+    let ra = tmp.path().join("a.json");
+    let mut a = spawn_sync(&config, &x, &ra, &patient);
+    wait_people(&ldap, &mut a, 300);
+    kill9_slapd(&ldap);
+    std::thread::sleep(Duration::from_secs(8));
+    ldap.restart();
+    let (st, _) = wait_exit(&mut a, Duration::from_secs(60));
+    assert_eq!(st.code(), Some(2), "{}", stderr_of(&ra));
+    let lock = ldap.entry(LOCK_DN);
+    assert_eq!(lock["aafsynclockowner"], ["-"], "{}", stderr_of(&ra));
+    assert_eq!(lock["aafsynclastrunoutcome"], ["failed"]);
+    assert_eq!(lock["aafsynclastrunid"][0], report(&ra)["run_id"]);
+
+    // the server stays away until the run gave up: the lock names it
+    let quick = [
+        SLOW[0],
+        SLOW[1],
+        ("AAF_SYNC_LDAP__RETRIES", "1"),
+        ("AAF_SYNC_LDAP__RETRY_WAIT_MS", "100"),
+        ("AAF_SYNC_LDAP__TIMEOUT_SECS", "2"),
+    ];
+    let rb = tmp.path().join("b.json");
+    let n = people(&ldap);
+    let mut b = spawn_sync(&config, &x, &rb, &quick);
+    wait_people(&ldap, &mut b, n + 300);
+    kill9_slapd(&ldap);
+    let (st, _) = wait_exit(&mut b, Duration::from_secs(60));
+    assert_eq!(st.code(), Some(2));
+    let err = stderr_of(&rb);
+    assert!(
+        err.contains("could not free the run lock: it names this run until it expires"),
+        "{err}"
+    );
+    ldap.restart();
+    let b_id = report(&rb)["run_id"].as_str().unwrap().to_string();
+    let (st, _) = aaf_sync_ok(&["status", "--config", c], 0);
+    assert!(
+        st.contains(&format!("last run: sync {b_id} started"))
+            && st.contains(": did not finish (it died holding the lock)"),
+        "{st}"
+    );
+    assert!(
+        st.contains(&format!(" {b_id} since "))
+            && st.contains("a dead run (its process is gone from this host; expires 20")
+            && st.contains("the next run takes it over at once"),
+        "{st}"
+    );
+    let (js, _) = aaf_sync_ok(&["status", "--config", c, "--format", "json"], 0);
+    let js: Value = serde_json::from_str(&js).unwrap();
+    assert_eq!(js["lock"]["holder_alive"], false);
+    assert_eq!(js["lock"]["stale"], true);
+
+    // and the next run takes it over at once, and converges
+    let rc = tmp.path().join("c.json");
+    aaf_sync_ok(
+        &[
+            "sync",
+            "--config",
+            c,
+            "--now",
+            "2025-09-04",
+            "--report",
+            rc.to_str().unwrap(),
+            x.to_str().unwrap(),
+        ],
+        0,
+    );
+    assert!(report(&rc)["lock_taken_over_from"]
+        .as_str()
+        .unwrap()
+        .ends_with(&b_id));
+    in_step(&config, &x);
+}
+
 // 3. The journal survives kill -9 and concurrent writers.
 
 #[test]
