@@ -158,6 +158,17 @@ pub async fn run(cfg: &Config, base: &SyncOptions, rep: &mut RunReport) -> i32 {
         if refused_from.is_some_and(|d| x.date > d) {
             blocked = true;
         }
+        if let Some(why) = crate::interrupt::reason() {
+            rep.extractions.push(ExtractionRun {
+                label,
+                outcome: "waiting".into(),
+                error: Some(format!("{why}: kept for the next run")),
+                report: None,
+            });
+            halted = true;
+            code = 2;
+            continue;
+        }
         if blocked {
             rep.extractions.push(ExtractionRun {
                 label,

@@ -249,6 +249,12 @@ impl Client {
         };
         let mut buf = vec![0u8; 1 << 16];
         loop {
+            if let Some(why) = crate::interrupt::reason() {
+                return Err(FetchError::Remote {
+                    what: format!("download {name}"),
+                    reason: format!("{why}: the partial download is kept and resumed next run"),
+                });
+            }
             let n = rf.read(&mut buf).map_err(local(&rpath))?;
             if n == 0 {
                 break;

@@ -66,7 +66,7 @@ fn esc(v: &str) -> String {
 }
 
 /// Every series: name and help.
-const SERIES: [(&str, &str); 11] = [
+const SERIES: [(&str, &str); 12] = [
     (
         "aaf_sync_last_run_timestamp_seconds",
         "End of the last run (Unix time).",
@@ -108,6 +108,10 @@ const SERIES: [(&str, &str); 11] = [
         "aaf_sync_pending_departures",
         "Departed entries waiting for their deadline, by category.",
     ),
+    (
+        "aaf_sync_last_run_interrupted",
+        "1 when SIGTERM or SIGINT stopped the last run.",
+    ),
 ];
 
 /// The samples of one run: (series, sample line).
@@ -141,6 +145,11 @@ fn samples(m: &RunMetrics, last_success: Option<f64>) -> Vec<(&'static str, Stri
     for (k, n) in &m.pending {
         push(SERIES[10].0, format!(",category=\"{}\"", esc(k)), *n as f64);
     }
+    push(
+        SERIES[11].0,
+        String::new(),
+        flag(m.outcome == "interrupted"),
+    );
     out
 }
 

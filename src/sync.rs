@@ -198,6 +198,14 @@ fn read_files(
                 rejected: 0,
             };
             while let Some(item) = reader.next_item()? {
+                // SIGTERM or SIGINT: stop reading now (a large Complet
+                // takes minutes); nothing is written before the parse ends
+                if let Some(why) = crate::interrupt::reason() {
+                    return Err(SyncError::Halted(format!(
+                        "{why} while reading {}: nothing written",
+                        f.path.display()
+                    )));
+                }
                 fr.records += 1;
                 bar.inc(1);
                 if let ReadItem::Record(rec) = &item {
@@ -408,7 +416,7 @@ async fn read_directory_and_first(
     let parallel = first.kind == ExtractionKind::Complet
         && Handle::current().runtime_flavor() == RuntimeFlavor::MultiThread;
     if !parallel {
-        return (timed_read(dir, layout, report).await, None);
+        return (interruptible_read(dir, layout, report).await, None);
     }
     tokio::task::block_in_place(|| {
         std::thread::scope(|s| {
@@ -419,7 +427,7 @@ async fn read_directory_and_first(
                 blocks.start_step();
                 read_extraction(cfg, layout, first, now, blocks, step)
             });
-            let snap = Handle::current().block_on(timed_read(dir, layout, report));
+            let snap = Handle::current().block_on(interruptible_read(dir, layout, report));
             let tree = match parse.join() {
                 Ok(t) => t,
                 Err(panic) => std::panic::resume_unwind(panic),
@@ -442,6 +450,21 @@ fn open_store(cfg: &Config) -> Option<crate::store::Handle> {
             None
         }
     }
+}
+
+/// [`timed_read`], stopped at once by SIGTERM or SIGINT (nothing is
+/// written while the tree is read).
+async fn interruptible_read(
+    dir: &Directory,
+    layout: &Layout,
+    report: &mut Report,
+) -> Result<Snapshot, SyncError> {
+    crate::interrupt::race(timed_read(dir, layout, report), |why| {
+        Err(SyncError::Halted(format!(
+            "{why} while reading the directory: nothing written"
+        )))
+    })
+    .await
 }
 
 /// Reads the managed tree, with its time and size in the report.
@@ -828,7 +851,7 @@ async fn retention_inner(
     dir: &Directory,
 ) -> Result<RunPlan, SyncError> {
     dir.check_schema().await?;
-    let snap = dir.read_managed(layout).await?;
+    let snap = interruptible_read(dir, layout, report).await?;
     let mut plan = Plan::default();
     let mut remaining = Vec::new();
     for e in snap.managed.values() {

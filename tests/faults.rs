@@ -668,3 +668,219 @@ fn two_runs_writing_one_journal_never_splice_lines() {
     );
 }
 
+// 4. Nothing personal is left behind by a crash or a stop.
+
+/// `x` packed as `out`, and the total size of its files.
+fn pack(x: &Path, out: &Path) -> u64 {
+    let mut files = Vec::new();
+    let mut total = 0;
+    for e in std::fs::read_dir(x).unwrap() {
+        let p = e.unwrap().path();
+        let data = std::fs::read(&p).unwrap();
+        total += data.len() as u64;
+        files.push((p.file_name().unwrap().to_str().unwrap().to_string(), data));
+    }
+    tar_gz(out, &files);
+    total
+}
+
+/// Waits until a staging directory of `work` holds `bytes` of unpacked
+/// files (the archive is unpacked: the parse starts).
+fn wait_unpacked(work: &Path, child: &mut Child, bytes: u64) -> PathBuf {
+    let t = Instant::now();
+    loop {
+        for d in staging(work) {
+            let dir = work.join("staging").join(&d);
+            let Ok(rd) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for sub in rd.flatten() {
+                let got: u64 = std::fs::read_dir(sub.path())
+                    .map(|rd| {
+                        rd.flatten()
+                            .filter_map(|f| f.metadata().ok())
+                            .map(|m| m.len())
+                            .sum()
+                    })
+                    .unwrap_or(0);
+                if got == bytes {
+                    return dir;
+                }
+            }
+        }
+        assert!(child.try_wait().unwrap().is_none(), "the sync ended first");
+        assert!(t.elapsed() < Duration::from_secs(60), "nothing unpacked");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn sigterm_stops_a_sync_promptly_and_leaves_nothing_behind() {
+    let _s = serial();
+    let ldap = Slapd::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let x = tmp.path().join("x");
+    let g = gen(&x, 60, 200);
+    let big = tmp.path().join("big.tar.gz");
+    let bytes = pack(&x, &big);
+    let metrics = tmp.path().join("aaf_sync.prom");
+    let config = ldap.config(
+        tmp.path(),
+        &g.uai_inside,
+        &format!("[monitoring]\nmetrics_file = \"{}\"\n", metrics.display()),
+    );
+    let work = tmp.path().join("work");
+    let before = csns(&ldap);
+
+    // during the parse of the unpacked archive (seconds of work left)
+    let r = tmp.path().join("r.json");
+    let mut child = spawn_sync(&config, &big, &r, &[]);
+    let dir = wait_unpacked(&work, &mut child, bytes);
+    std::thread::sleep(Duration::from_millis(300));
+    send(child.id(), libc::SIGTERM);
+    let (st, took) = wait_exit(&mut child, Duration::from_secs(30));
+    let err = stderr_of(&r);
+    assert_eq!(st.code(), Some(2), "{err}");
+    assert!(
+        took < Duration::from_secs(3),
+        "took {took:?} to stop: {err}"
+    );
+    assert!(
+        !dir.exists() && staging(&work).is_empty(),
+        "staging removed"
+    );
+    let rep = report(&r);
+    assert_eq!(rep["outcome"], "interrupted");
+    let e = rep["error"].as_str().unwrap();
+    assert!(
+        e.contains("interrupted by SIGTERM while reading") && e.contains("nothing written"),
+        "{e}"
+    );
+    assert_eq!(mode(&r), 0o600, "the report is private");
+    assert_eq!(csns(&ldap), before, "nothing written");
+    let lock = ldap.entry(LOCK_DN);
+    assert_eq!(lock["aafsynclockowner"], ["-"]);
+    assert_eq!(lock["aafsynclastrunoutcome"], ["interrupted"]);
+    let m = std::fs::read_to_string(&metrics).unwrap();
+    assert!(
+        m.contains("aaf_sync_last_run_interrupted{command=\"sync\"} 1")
+            && m.contains("aaf_sync_last_run_exit_code{command=\"sync\"} 2"),
+        "{m}"
+    );
+
+    // during the apply: the operations in flight finish, nothing new goes
+    let r = tmp.path().join("r2.json");
+    let mut child = spawn_sync(
+        &config,
+        &x,
+        &r,
+        &[
+            ("AAF_SYNC_LDAP__CONNECTIONS", "2"),
+            ("AAF_SYNC_LDAP__IN_FLIGHT", "4"),
+        ],
+    );
+    wait_people(&ldap, &mut child, 300);
+    send(child.id(), libc::SIGTERM);
+    let (st, took) = wait_exit(&mut child, Duration::from_secs(30));
+    let err = stderr_of(&r);
+    assert_eq!(st.code(), Some(2), "{err}");
+    assert!(
+        took < Duration::from_secs(3),
+        "took {took:?} to stop: {err}"
+    );
+    let rep = report(&r);
+    assert_eq!(rep["outcome"], "interrupted");
+    let applied = &rep["steps"][0]["applied"];
+    assert_eq!(applied["halted"], "interrupted by SIGTERM");
+    assert!(applied["not_attempted"].as_u64().unwrap() > 1000);
+    let run_id = rep["run_id"].as_str().unwrap();
+    let lines = journal(&work);
+    let ops = ops_of(&lines, run_id);
+    let intents: std::collections::BTreeSet<_> = ops
+        .iter()
+        .filter(|v| v["event"] == "intent")
+        .map(|v| op_key(v))
+        .collect();
+    let settled: std::collections::BTreeSet<_> = ops
+        .iter()
+        .filter(|v| v["event"] == "result")
+        .map(|v| op_key(v))
+        .collect();
+    assert!(
+        intents.is_subset(&settled),
+        "every operation sent was settled"
+    );
+    assert!(lines
+        .iter()
+        .any(|v| v["run_id"] == run_id && v["event"] == "end" && v["outcome"] == "interrupted"));
+    let lock = ldap.entry(LOCK_DN);
+    assert_eq!(lock["aafsynclockowner"], ["-"]);
+    assert_eq!(lock["aafsynclastrunoutcome"], ["interrupted"]);
+    assert!(staging(&work).is_empty());
+    // the next run finishes the work
+    aaf_sync_ok(
+        &[
+            "sync",
+            "--config",
+            config.to_str().unwrap(),
+            "--now",
+            "2025-09-04",
+            x.to_str().unwrap(),
+        ],
+        0,
+    );
+    in_step(&config, &x);
+}
+
+#[test]
+fn the_next_run_removes_the_staging_a_killed_run_left() {
+    let _s = serial();
+    let ldap = Slapd::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let x = tmp.path().join("x");
+    let g = gen(&x, 20, 200);
+    let big = tmp.path().join("big.tar.gz");
+    let bytes = pack(&x, &big);
+    let config = ldap.config(tmp.path(), &g.uai_inside, "");
+    let work = tmp.path().join("work");
+    let r = tmp.path().join("r.json");
+    let mut child = spawn_sync(&config, &big, &r, &[]);
+    let dead = wait_unpacked(&work, &mut child, bytes);
+    child.kill().unwrap(); // SIGKILL: no chance to clean up
+    child.wait().unwrap();
+    assert!(dead.exists(), "kill -9 leaves the unpacked files");
+
+    // a live run's staging is kept; one whose pid now belongs to a process
+    // started after it (a reused pid) is not
+    let mut sleeper = Command::new("sleep").arg("60").spawn().unwrap();
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let live = work
+        .join("staging")
+        .join(format!("sync-{}-{now:x}", sleeper.id()));
+    let reused = work
+        .join("staging")
+        .join(format!("sync-{}-{:x}", sleeper.id(), 1_000_000_000u64));
+    std::fs::create_dir_all(&live).unwrap();
+    std::fs::create_dir_all(&reused).unwrap();
+
+    // any writing run sweeps first, even one that unpacks nothing
+    aaf_sync_ok(
+        &[
+            "retention",
+            "--config",
+            config.to_str().unwrap(),
+            "--now",
+            "2025-09-04",
+        ],
+        0,
+    );
+    sleeper.kill().unwrap();
+    sleeper.wait().unwrap();
+    assert!(!dead.exists(), "the dead run's unpacked files are gone");
+    assert!(!reused.exists());
+    assert!(live.exists(), "a live run's staging is kept");
+}
+
