@@ -158,6 +158,8 @@ struct RawDelivery {
     bordereau_name: Option<String>,
     max_archive_files: Option<usize>,
     max_archive_bytes: Option<u64>,
+    max_archive_ratio: Option<u64>,
+    min_free_bytes: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -663,11 +665,19 @@ impl Config {
         }
         let retention = retention_rules(&raw.retention)?;
         let d = crate::inputs::archive::Limits::default();
+        if raw.delivery.max_archive_ratio == Some(0) || raw.delivery.max_archive_bytes == Some(0) {
+            return Err(invalid(
+                "delivery",
+                "max_archive_ratio and max_archive_bytes must be positive",
+            ));
+        }
         let delivery = crate::inputs::Rules {
             bordereau_name: raw.delivery.bordereau_name.filter(|n| !n.trim().is_empty()),
             limits: crate::inputs::archive::Limits {
                 max_files: raw.delivery.max_archive_files.unwrap_or(d.max_files),
                 max_bytes: raw.delivery.max_archive_bytes.unwrap_or(d.max_bytes),
+                max_ratio: raw.delivery.max_archive_ratio.unwrap_or(d.max_ratio),
+                min_free_bytes: raw.delivery.min_free_bytes.unwrap_or(d.min_free_bytes),
             },
         };
         let fetch = raw.fetch.map(fetch_config).transpose()?;

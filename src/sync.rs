@@ -134,6 +134,7 @@ fn collect_files(
 ) -> Result<Vec<PathBuf>, SyncError> {
     let g = inputs::gather(paths, staging, &cfg.delivery).map_err(SyncError::Input)?;
     report.ignored_files = g.unused.iter().map(|p| p.display().to_string()).collect();
+    report.ignored_files.extend(g.skipped);
     if let Some(r) = g.refused.first() {
         return Err(SyncError::Input(format!("{}: {}", r.what, r.reason)));
     }

@@ -26,6 +26,13 @@ fn shipped_configs_load_with_env_overrides() {
         assert_eq!(c.retention, aaf_sync::retention::Rules::default(), "{f}");
         assert_eq!(c.safety, aaf_sync::safety::Safety::default(), "{f}");
         assert_eq!((c.lock.ttl_secs, c.lock.wait_secs), (600, 0), "{f}");
+        if f.ends_with("example.toml") {
+            assert_eq!(
+                c.delivery.limits,
+                aaf_sync::inputs::archive::Limits::default(),
+                "{f}"
+            );
+        }
         assert_eq!(c.ldap.retries, 6, "{f}");
     }
     std::env::set_var("AAF_SYNC_RETENTION__STAFF__GRACE_DAYS", "3");

@@ -884,3 +884,151 @@ fn the_next_run_removes_the_staging_a_killed_run_left() {
     assert!(live.exists(), "a live run's staging is kept");
 }
 
+// 5. Archives cannot exhaust memory or disk.
+
+/// A .tar.gz of the files of `x` plus `name` holding `zeros` zero bytes,
+/// compressed by the system's gzip (fast, as a bomb maker would).
+fn bomb(x: &Path, out: &Path, name: &str, zeros: u64) {
+    let mut gz = Command::new("gzip")
+        .arg("-1")
+        .stdin(Stdio::piped())
+        .stdout(File::create(out).unwrap())
+        .spawn()
+        .unwrap();
+    {
+        let mut b = tar::Builder::new(gz.stdin.take().unwrap());
+        for e in std::fs::read_dir(x).unwrap() {
+            let p = e.unwrap().path();
+            b.append_path_with_name(&p, p.file_name().unwrap()).unwrap();
+        }
+        let mut h = tar::Header::new_gnu();
+        h.set_size(zeros);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, name, std::io::repeat(0).take(zeros))
+            .unwrap();
+        b.into_inner().unwrap();
+    }
+    assert!(gz.wait().unwrap().success());
+}
+
+#[test]
+fn archive_bombs_are_refused_with_bounded_memory_and_disk() {
+    let _s = serial();
+    let ldap = Slapd::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let x = tmp.path().join("x");
+    let g = gen(&x, 2, 50);
+    let config = ldap.config(tmp.path(), &g.uai_inside, "");
+    let c = config.to_str().unwrap();
+    let before = csns(&ldap);
+    let zeros = 256u64 << 20;
+    let xml = tmp.path().join("xml-bomb.tar.gz");
+    bomb(&x, &xml, "ENT1D_Complet_20250904_Eleve_0001.xml", zeros);
+    let border = tmp.path().join("bordereau-bomb.tar.gz");
+    bomb(&x, &border, "BORDEREAU.txt", zeros);
+
+    // default limits: refused on the entry's header, before it is written
+    let r = tmp.path().join("r1.json");
+    let (_, err) = aaf_sync_ok(
+        &[
+            "sync",
+            "--config",
+            c,
+            "--report",
+            r.to_str().unwrap(),
+            xml.to_str().unwrap(),
+        ],
+        2,
+    );
+    assert!(
+        err.contains("refused: more than")
+            && err.contains("bytes once unpacked (the limit: 100 times the archive's size"),
+        "{err}"
+    );
+    assert!(report(&r)["perf"]["peak_rss_mib"].as_f64().unwrap() < 150.0);
+    assert!(staging(&tmp.path().join("work")).is_empty());
+
+    // limits raised far above real extractions: the entries are unpacked,
+    // and still memory stays flat whatever their size
+    let generous = tmp.path().join("generous.toml");
+    std::fs::write(
+        &generous,
+        std::fs::read_to_string(&config).unwrap()
+            + "[delivery]\nmax_archive_ratio = 100000\nmax_archive_bytes = 8589934592\n",
+    )
+    .unwrap();
+    let gc = generous.to_str().unwrap();
+    for (archive, want) in [
+        (&xml, "bytes without markup: not an AAF file"),
+        (&border, "larger than 1 MiB: not a bordereau"),
+    ] {
+        let r = tmp.path().join("r2.json");
+        let (_, err) = aaf_sync_ok(
+            &[
+                "sync",
+                "--config",
+                gc,
+                "--report",
+                r.to_str().unwrap(),
+                archive.to_str().unwrap(),
+            ],
+            2,
+        );
+        assert!(err.contains(want), "{err}");
+        let rss = report(&r)["perf"]["peak_rss_mib"].as_f64().unwrap();
+        assert!(rss < 150.0, "{rss} MiB for a {zeros}-byte entry");
+    }
+    assert_eq!(csns(&ldap), before, "nothing written");
+}
+
+#[test]
+fn archive_entries_that_are_not_aaf_files_are_not_unpacked() {
+    let _s = serial();
+    let ldap = Slapd::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let x = tmp.path().join("x");
+    let g = gen(&x, 2, 50);
+    let config = ldap.config(tmp.path(), &g.uai_inside, "");
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    for e in std::fs::read_dir(&x).unwrap() {
+        let p = e.unwrap().path();
+        files.push((
+            format!("out/{}", p.file_name().unwrap().to_str().unwrap()),
+            std::fs::read(&p).unwrap(),
+        ));
+    }
+    files.push(("out/LISEZMOI.txt".into(), b"Bonjour\n".to_vec()));
+    files.push(("zeros.bin".into(), vec![0; 4096]));
+    let a = tmp.path().join("d.zip");
+    zip(&a, &files);
+    let r = tmp.path().join("r.json");
+    aaf_sync_ok(
+        &[
+            "sync",
+            "--config",
+            config.to_str().unwrap(),
+            "--report",
+            r.to_str().unwrap(),
+            a.to_str().unwrap(),
+        ],
+        0,
+    );
+    let rep = report(&r);
+    let ignored: Vec<&str> = rep["ignored_files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ignored,
+        [
+            "d.zip: LISEZMOI.txt (not an AAF extraction file nor a bordereau: not unpacked)",
+            "d.zip: zeros.bin (not an AAF extraction file nor a bordereau: not unpacked)"
+        ]
+    );
+    assert_eq!(rep["outcome"], "ok");
+    assert!(people(&ldap) >= g.pupils + g.staff);
+}
+

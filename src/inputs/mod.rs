@@ -146,6 +146,9 @@ pub struct Gathered {
     /// Bordereaux checked and accepted, with the origin they came from.
     pub bordereaux: Vec<Input>,
     pub refused: Vec<Refusal>,
+    /// Archive entries not unpacked (`archive: entry`): neither an AAF
+    /// extraction file nor a bordereau.
+    pub skipped: Vec<String>,
 }
 
 /// Extraction label of a file name (`prefix_Kind_date`), if it is one.
@@ -202,8 +205,18 @@ pub fn gather(paths: &[PathBuf], staging: &Path, rules: &Rules) -> Result<Gather
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
             let dest = staging.join(format!("{name}.d"));
-            match archive::unpack(&f, &dest, rules.limits) {
-                Ok(mut members) => {
+            let keep = |n: &str| {
+                AafFileName::parse(n).is_some()
+                    || bordereau::is_bordereau_name(n, rules.bordereau_name.as_deref())
+            };
+            match archive::unpack(&f, &dest, rules.limits, &keep) {
+                Ok(u) => {
+                    g.skipped.extend(
+                        u.skipped
+                            .iter()
+                            .map(|m| format!("{name}: {m} (not an AAF extraction file nor a bordereau: not unpacked)")),
+                    );
+                    let mut members = u.files;
                     members.sort();
                     for m in members {
                         if is_border(&m) {
