@@ -718,6 +718,14 @@ fn real_main(cli: Cli, run_id: String) -> anyhow::Result<u8> {
                     }
                 );
             }
+            for n in &done.refused_names {
+                eprintln!("refused remote name \"{n}\": control characters (not fetched)");
+            }
+            for n in &done.removed_partials {
+                eprintln!(
+                    "removed the partial download of {n}: its file is not on the server any more"
+                );
+            }
             eprintln!(
                 "fetch: {} listed, {} already fetched, {} downloaded into {}",
                 done.listed,

@@ -116,6 +116,7 @@ pub fn local_paths(work_dir: &Path) -> Vec<PathBuf> {
         "approvals",
         "journal",
         "fetched.tsv",
+        "fetched.jsonl",
         "last-report.json",
     ]
     .iter()

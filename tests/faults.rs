@@ -1032,3 +1032,190 @@ fn archive_entries_that_are_not_aaf_files_are_not_unpacked() {
     assert!(people(&ldap) >= g.pupils + g.staff);
 }
 
+// 6. Small hardening.
+
+#[test]
+fn incoming_keeps_no_stale_partials_nor_foreign_files() {
+    let _s = serial();
+    let ldap = Slapd::start();
+    let sftp = Sftp::start(None);
+    let tmp = tempfile::tempdir().unwrap();
+    let x = tmp.path().join("x");
+    let g = gen(&x, 2, 50);
+    for e in std::fs::read_dir(&x).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, sftp.files().join(p.file_name().unwrap())).unwrap();
+    }
+    std::fs::write(sftp.files().join("LISEZMOI.txt"), "Bonjour\n").unwrap();
+    // a name that would forge a line of a tab-separated ledger
+    let evil = "ENT1D\tforged\n2025.xml";
+    std::fs::write(sftp.files().join(evil), "x").unwrap();
+    let pin = format!("known_hosts_file = \"{}\"", sftp.known_hosts().display());
+    let config = ldap.config(
+        tmp.path(),
+        &g.uai_inside,
+        &sftp.fetch_section(&sftp.key, &pin, ""),
+    );
+    let c = config.to_str().unwrap();
+    let work = tmp.path().join("work");
+    let incoming = work.join("incoming");
+    std::fs::create_dir_all(&incoming).unwrap();
+    // an old ledger, and partial downloads: one whose file left the
+    // server, one older than files stay there (when the server cannot be
+    // asked), one still resumable
+    std::fs::write(work.join("fetched.tsv"), "OLD.zip\t10\t100\t20250903\n").unwrap();
+    std::fs::write(incoming.join(".GONE.zip.part"), "x").unwrap();
+    let fresh = incoming.join(".LISEZMOI.txt.part");
+    std::fs::write(&fresh, "Bon").unwrap();
+
+    let r = tmp.path().join("r.json");
+    let (_, err) = aaf_sync_ok(
+        &[
+            "run",
+            "--config",
+            c,
+            "--now",
+            "2025-09-04",
+            "--report",
+            r.to_str().unwrap(),
+        ],
+        0,
+    );
+    let rep = report(&r);
+    assert_eq!(rep["extractions"][0]["outcome"], "imported", "{err}");
+    assert_eq!(
+        rep["fetch"]["refused_names"],
+        serde_json::json!(["ENT1D\\tforged\\n2025.xml"])
+    );
+    assert!(
+        err.contains("refused remote name \"ENT1D\\tforged\\n2025.xml\""),
+        "{err}"
+    );
+    let removed: Vec<&str> = rep["removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        removed,
+        [
+            "GONE.zip (partial download: its file is not on the server any more)",
+            "LISEZMOI.txt (not an AAF extraction file, archive or bordereau)"
+        ]
+    );
+    let left: Vec<String> = std::fs::read_dir(&incoming)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert_eq!(mode(&r), 0o600);
+    // the ledger: JSON lines, the old entry carried over, no forged line
+    assert!(!work.join("fetched.tsv").exists());
+    assert_eq!(mode(&work.join("fetched.jsonl")), 0o600);
+    let ledger: Vec<Value> = std::fs::read_to_string(work.join("fetched.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(ledger[0]["name"], "OLD.zip");
+    let names: Vec<&str> = ledger.iter().map(|v| v["name"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), 6, "{names:?}");
+    assert!(names.contains(&"LISEZMOI.txt") && !names.iter().any(|n| n.contains('\t')));
+
+    // when the server cannot be asked, a partial older than a week goes
+    let old = incoming.join(".OLD.zip.part");
+    std::fs::write(&old, "x").unwrap();
+    File::options()
+        .write(true)
+        .open(&old)
+        .unwrap()
+        .set_modified(SystemTime::now() - Duration::from_secs(8 * 86400))
+        .unwrap();
+    let recent = incoming.join(".NEW.zip.part");
+    std::fs::write(&recent, "x").unwrap();
+    drop(sftp);
+    let r = tmp.path().join("r2.json");
+    aaf_sync_ok(
+        &[
+            "run",
+            "--config",
+            c,
+            "--now",
+            "2025-09-05",
+            "--report",
+            r.to_str().unwrap(),
+        ],
+        2,
+    );
+    let rep = report(&r);
+    assert_eq!(
+        rep["removed"],
+        serde_json::json!([
+            "OLD.zip (partial download older than 7 days: its file has left the server)"
+        ])
+    );
+    assert!(!old.exists() && recent.exists());
+}
+
+#[test]
+fn secrets_anyone_can_read_are_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let _s = serial();
+    let ldap = Slapd::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let config = ldap.config(tmp.path(), &["0920100J".to_string()], "");
+    let c = config.to_str().unwrap();
+    let pw = tmp.path().join("ldap.secret");
+    let chmod =
+        |p: &Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+    chmod(&pw, 0o644);
+    let (_, err) = aaf_sync_ok(&["check", "--config", c], 2);
+    assert!(
+        err.contains("ldap.bind_password_file")
+            && err.contains("is readable by everyone (mode 0644)"),
+        "{err}"
+    );
+    chmod(&pw, 0o640);
+    let (_, err) = aaf_sync_ok(&["check", "--config", c], 0);
+    assert!(err.contains("accessible to its group"), "{err}");
+    chmod(&pw, 0o600);
+    let (_, err) = aaf_sync_ok(&["check", "--config", c], 0);
+    assert!(!err.contains("accessible"), "{err}");
+
+    // the SFTP key and its passphrase file
+    let sftp = Sftp::start(None);
+    let key = tmp.path().join("id_rsa");
+    std::fs::copy(&sftp.key, &key).unwrap();
+    let pf = tmp.path().join("passphrase");
+    write_secret(&pf, "\n");
+    let pin = format!("known_hosts_file = \"{}\"", sftp.known_hosts().display());
+    let fc = tmp.path().join("fetch.toml");
+    std::fs::write(
+        &fc,
+        std::fs::read_to_string(&config).unwrap()
+            + &sftp.fetch_section(
+                &key,
+                &pin,
+                &format!("passphrase_file = \"{}\"", pf.display()),
+            ),
+    )
+    .unwrap();
+    let fc = fc.to_str().unwrap();
+    chmod(&key, 0o644);
+    let (_, err) = aaf_sync_ok(&["fetch", "--config", fc, "--dry-run"], 2);
+    assert!(
+        err.contains("key authentication as")
+            && err.contains("is readable by everyone (mode 0644)"),
+        "{err}"
+    );
+    chmod(&key, 0o600);
+    chmod(&pf, 0o604);
+    let (_, err) = aaf_sync_ok(&["fetch", "--config", fc, "--dry-run"], 2);
+    assert!(
+        err.contains("fetch.passphrase_file") && err.contains("(mode 0604)"),
+        "{err}"
+    );
+    chmod(&pf, 0o600);
+    aaf_sync_ok(&["fetch", "--config", fc, "--dry-run"], 0);
+}
