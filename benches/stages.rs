@@ -71,6 +71,12 @@ fn fixture() -> Fixture {
     )
     .expect("Delta");
     std::fs::write(dir.path().join("pw"), "x").expect("password file");
+    // a secret anyone can read is refused
+    std::fs::set_permissions(
+        dir.path().join("pw"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .expect("password file mode");
     let toml = format!(
         "[ldap]\nurl = \"ldap://127.0.0.1\"\nbind_dn = \"cn=admin,dc=example,dc=org\"\n\
          bind_password_file = \"{}\"\nbase_dn = \"dc=example,dc=org\"\n\

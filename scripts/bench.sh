@@ -49,7 +49,7 @@ start() { # NAME [empty]
   fi
 }
 config() { # URL WORKDIR
-  echo secret > "$dir/pw"
+  echo secret > "$dir/pw"; chmod 600 "$dir/pw"
   cat <<EOC
 [ldap]
 url = "$1"

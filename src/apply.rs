@@ -218,18 +218,21 @@ pub fn repair(p: &Planned, failed: &HashSet<String>) -> Option<Planned> {
 pub async fn apply_all(
     dir: &Directory,
     plan: &Plan,
+    intent: &(dyn Fn(&Planned) + Sync),
     done: &mut dyn FnMut(&Planned, Option<&str>),
 ) -> ApplyOutcome {
-    apply_plan(dir, plan, &mut HashSet::new(), done).await
+    apply_plan(dir, plan, &mut HashSet::new(), intent, done).await
 }
 
 /// Applies `plan`, phase by phase. `failed_adds` carries the DN keys of
 /// the entries whose add failed from one plan to the next of the same run
-/// (a Delta after a Complet); `done` sees every operation once settled.
+/// (a Delta after a Complet); `intent` sees every operation just before
+/// it is sent, `done` once settled (the journal).
 pub async fn apply_plan(
     dir: &Directory,
     plan: &Plan,
     failed_adds: &mut HashSet<String>,
+    intent: &(dyn Fn(&Planned) + Sync),
     done: &mut dyn FnMut(&Planned, Option<&str>),
 ) -> ApplyOutcome {
     let mut out = ApplyOutcome {
@@ -263,7 +266,7 @@ pub async fn apply_plan(
             }
         }
         let refs: Vec<&Planned> = batch.iter().collect();
-        let results = dir.apply_ops(&refs, done).await;
+        let results = dir.apply_ops(&refs, intent, done).await;
         let mut new_failed = HashSet::new();
         for (p, r) in batch.iter().zip(&results) {
             match r {
@@ -291,7 +294,7 @@ pub async fn apply_plan(
                 .collect();
             if !repairs.is_empty() {
                 let refs: Vec<&Planned> = repairs.iter().collect();
-                let results = dir.apply_ops(&refs, done).await;
+                let results = dir.apply_ops(&refs, intent, done).await;
                 for (p, r) in repairs.iter().zip(&results) {
                     match r {
                         OpResult::Done => out.repairs += 1,

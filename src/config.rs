@@ -229,6 +229,8 @@ struct RawDelivery {
     bordereau_name: Option<String>,
     max_archive_files: Option<usize>,
     max_archive_bytes: Option<u64>,
+    max_archive_ratio: Option<u64>,
+    min_free_bytes: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -267,19 +269,53 @@ fn d_fetch_timeout() -> u64 {
     60
 }
 
-/// A secret: the first line of `file` when set, else the environment
-/// variable `env`, else none.
-fn secret(file: Option<&Path>, env: &str) -> Result<Option<String>, ConfigError> {
+/// Checks the permissions of a file holding a secret (a password, a
+/// passphrase, a private key), as ssh does for keys: readable by everyone
+/// is refused; readable or writable by the group gets a warning. `key`
+/// names the setting in the warning.
+pub fn check_secret_file(path: &Path, key: &str) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        .permissions()
+        .mode()
+        & 0o777;
+    if mode & 0o004 != 0 {
+        return Err(format!(
+            "{} is readable by everyone (mode {mode:04o}): a secret must be private; chmod 600 it",
+            path.display()
+        ));
+    }
+    if mode & 0o077 != 0 {
+        tracing::warn!(
+            file = %path.display(),
+            mode = %format!("{mode:04o}"),
+            "{key}: the file is accessible to its group: a secret should be private (chmod 600)"
+        );
+    }
+    Ok(())
+}
+
+/// A secret: the first line of `file` when set (a private file, see
+/// [`check_secret_file`]), else the environment variable `env`, else none.
+fn secret(
+    file: Option<&Path>,
+    env: &str,
+    key: &'static str,
+) -> Result<Option<String>, ConfigError> {
     match (file, std::env::var(env)) {
-        (Some(p), _) => Ok(Some(
-            std::fs::read_to_string(p)
-                .map_err(|e| ConfigError::Secret {
-                    path: p.to_path_buf(),
-                    source: e,
-                })?
-                .trim_end_matches(['\r', '\n'])
-                .to_string(),
-        )),
+        (Some(p), _) => {
+            check_secret_file(p, key).map_err(|reason| invalid(key, reason))?;
+            Ok(Some(
+                std::fs::read_to_string(p)
+                    .map_err(|e| ConfigError::Secret {
+                        path: p.to_path_buf(),
+                        source: e,
+                    })?
+                    .trim_end_matches(['\r', '\n'])
+                    .to_string(),
+            ))
+        }
         (None, Ok(v)) => Ok(Some(v)),
         (None, Err(_)) => Ok(None),
     }
@@ -314,7 +350,11 @@ fn fetch_config(raw: RawFetch) -> Result<FetchConfig, ConfigError> {
             ))
         }
     };
-    let passphrase = secret(raw.passphrase_file.as_deref(), PASSPHRASE_ENV)?;
+    let passphrase = secret(
+        raw.passphrase_file.as_deref(),
+        PASSPHRASE_ENV,
+        "fetch.passphrase_file",
+    )?;
     if raw.host.trim().is_empty() || raw.user.trim().is_empty() || raw.timeout_secs == 0 {
         return Err(invalid("fetch", "host, user and timeout_secs must be set"));
     }
@@ -549,7 +589,8 @@ pub struct Config {
 #[derive(Debug, Clone, Copy)]
 pub struct LockConfig {
     /// A lock not renewed for this long is stale (its holder died on
-    /// another host); the holder renews it every third of it.
+    /// another host); the holder renews it every fifth of it, and stops
+    /// writing when it could not renew it for half of it.
     pub ttl_secs: u64,
     /// How long a run waits for a lock held by another run (0: fail at once).
     pub wait_secs: u64,
@@ -674,7 +715,11 @@ impl Config {
                 "connections, in_flight, page_size and timeout_secs must be positive",
             ));
         }
-        let bind_password = secret(l.bind_password_file.as_deref(), PASSWORD_ENV)?;
+        let bind_password = secret(
+            l.bind_password_file.as_deref(),
+            PASSWORD_ENV,
+            "ldap.bind_password_file",
+        )?;
         if !l.bind_dn.is_empty() && bind_password.is_none() {
             return Err(invalid(
                 "ldap.bind_password_file",
@@ -735,11 +780,19 @@ impl Config {
         }
         let retention = retention_rules(&raw.retention)?;
         let d = crate::inputs::archive::Limits::default();
+        if raw.delivery.max_archive_ratio == Some(0) || raw.delivery.max_archive_bytes == Some(0) {
+            return Err(invalid(
+                "delivery",
+                "max_archive_ratio and max_archive_bytes must be positive",
+            ));
+        }
         let delivery = crate::inputs::Rules {
             bordereau_name: raw.delivery.bordereau_name.filter(|n| !n.trim().is_empty()),
             limits: crate::inputs::archive::Limits {
                 max_files: raw.delivery.max_archive_files.unwrap_or(d.max_files),
                 max_bytes: raw.delivery.max_archive_bytes.unwrap_or(d.max_bytes),
+                max_ratio: raw.delivery.max_archive_ratio.unwrap_or(d.max_ratio),
+                min_free_bytes: raw.delivery.min_free_bytes.unwrap_or(d.min_free_bytes),
             },
         };
         let fetch = raw.fetch.map(fetch_config).transpose()?;
@@ -792,6 +845,37 @@ mod tests {
         p
     }
 
+    /// A password file with `mode`.
+    fn pw_file(dir: &Path, body: &str, mode: u32) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let p = dir.join("pw");
+        std::fs::write(&p, body).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        p
+    }
+
+    #[test]
+    fn secret_files_must_be_private() {
+        let d = tempfile::tempdir().unwrap();
+        let pw = pw_file(d.path(), "s3cret\n", 0o644);
+        let body = OK.replace("PW", pw.to_str().unwrap());
+        let e = Config::load(&write(d.path(), &body))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("ldap.bind_password_file")
+                && e.contains("readable by everyone (mode 0644)")
+                && !e.contains("s3cret"),
+            "{e}"
+        );
+        // the group: a warning, accepted; private: accepted
+        for mode in [0o640, 0o600, 0o400] {
+            pw_file(d.path(), "s3cret\n", mode);
+            let c = Config::load(&write(d.path(), &body)).unwrap();
+            assert_eq!(c.ldap.bind_password.as_deref(), Some("s3cret"));
+        }
+    }
+
     const OK: &str = r#"
 [ldap]
 url = "ldap://127.0.0.1:3890"
@@ -809,8 +893,8 @@ work_dir = "/tmp/x"
     #[test]
     fn loads_and_validates() {
         let d = tempfile::tempdir().unwrap();
-        std::fs::write(d.path().join("pw"), "s3cret\n").unwrap();
-        let body = OK.replace("PW", d.path().join("pw").to_str().unwrap());
+        let pw = pw_file(d.path(), "s3cret\n", 0o600);
+        let body = OK.replace("PW", pw.to_str().unwrap());
         let c = Config::load(&write(d.path(), &body)).unwrap();
         assert_eq!(c.ldap.bind_password.as_deref(), Some("s3cret"));
         assert_eq!(c.perimeter_uai, vec!["0920484B", "0921262X"]);
@@ -831,8 +915,8 @@ work_dir = "/tmp/x"
     #[test]
     fn refuses_cleartext_to_remote_and_bad_uai() {
         let d = tempfile::tempdir().unwrap();
-        std::fs::write(d.path().join("pw"), "x").unwrap();
-        let body = OK.replace("PW", d.path().join("pw").to_str().unwrap());
+        let pw = pw_file(d.path(), "x", 0o600);
+        let body = OK.replace("PW", pw.to_str().unwrap());
         let e = Config::load(&write(
             d.path(),
             &body.replace("127.0.0.1", "ldap.example.org"),
@@ -853,8 +937,8 @@ work_dir = "/tmp/x"
     #[test]
     fn retention_defaults_and_overrides() {
         let d = tempfile::tempdir().unwrap();
-        std::fs::write(d.path().join("pw"), "x").unwrap();
-        let body = OK.replace("PW", d.path().join("pw").to_str().unwrap());
+        let pw = pw_file(d.path(), "x", 0o600);
+        let body = OK.replace("PW", pw.to_str().unwrap());
         let c = Config::load(&write(d.path(), &body)).unwrap();
         assert_eq!(c.retention, Rules::default());
         let more = format!(

@@ -10,6 +10,13 @@
 //! it is skipped and destroyed. Destruction deletes the downloaded files,
 //! the archives they came from and their bordereaux once everything they
 //! carried is imported; unpacked copies never outlive the run.
+//!
+//! Nothing else lingers in the incoming directory: a file the fetch pattern
+//! brought that is not an extraction file, an archive or a bordereau (a
+//! `LISEZMOI.txt`) is reported and removed, and so is a partial download
+//! that can no longer be resumed (see [`fetch::remove_stale_partials`]).
+//! On SIGTERM or SIGINT the extractions not started yet wait for the next
+//! run.
 
 use crate::aaf::filename;
 use crate::config::{Config, RemoteDelete};
@@ -58,6 +65,9 @@ pub struct RunReport {
     pub retention: Option<Report>,
     /// Local files destroyed after import (names).
     pub destroyed: Vec<String>,
+    /// Files removed from the incoming directory unused, with why: not an
+    /// extraction file, or a partial download that cannot be resumed.
+    pub removed: Vec<String>,
     pub remote_deleted: Vec<String>,
     pub errors: Vec<String>,
 }
@@ -91,11 +101,27 @@ pub async fn run(cfg: &Config, base: &SyncOptions, rep: &mut RunReport) -> i32 {
             .push(format!("{}: cannot create: {e}", incoming.display()));
         return 2;
     }
+    if !dry_run {
+        rep.removed.extend(
+            fetch::remove_stale_partials(&incoming, std::time::SystemTime::now())
+                .into_iter()
+                .map(|n| {
+                    format!(
+                        "{n} (partial download older than 7 days: its file has left the server)"
+                    )
+                }),
+        );
+    }
     let mut code = 0;
     if let Some(f) = &cfg.fetch {
         let (f, wd) = (f.clone(), cfg.work_dir.clone());
         match tokio::task::spawn_blocking(move || fetch::fetch(&f, &wd, dry_run, now)).await {
-            Ok(Ok(done)) => rep.fetch = Some(done),
+            Ok(Ok(done)) => {
+                rep.removed.extend(done.removed_partials.iter().map(|n| {
+                    format!("{n} (partial download: its file is not on the server any more)")
+                }));
+                rep.fetch = Some(done)
+            }
             Ok(Err(e)) => {
                 rep.fetch_error = Some(e.to_string());
                 code = 2;
@@ -127,6 +153,10 @@ pub async fn run(cfg: &Config, base: &SyncOptions, rep: &mut RunReport) -> i32 {
     };
     rep.bordereaux = g.bordereaux.iter().map(|b| name_of(&b.path)).collect();
     rep.unused_files = g.unused.iter().map(|p| name_of(p)).collect();
+    rep.unused_files.extend(g.skipped.iter().cloned());
+    if !dry_run {
+        remove_foreign(&incoming, &g.unused, &cfg.delivery, rep);
+    }
     if !g.refused.is_empty() {
         code = 2;
     }
@@ -159,6 +189,17 @@ pub async fn run(cfg: &Config, base: &SyncOptions, rep: &mut RunReport) -> i32 {
         let label = x.label();
         if refused_from.is_some_and(|d| x.date > d) {
             blocked = true;
+        }
+        if let Some(why) = crate::interrupt::reason() {
+            rep.extractions.push(ExtractionRun {
+                label,
+                outcome: "waiting".into(),
+                error: Some(format!("{why}: kept for the next run")),
+                report: None,
+            });
+            halted = true;
+            code = 2;
+            continue;
         }
         if blocked {
             rep.extractions.push(ExtractionRun {
@@ -238,6 +279,32 @@ pub async fn run(cfg: &Config, base: &SyncOptions, rep: &mut RunReport) -> i32 {
     }
     drop(staging);
     code
+}
+
+/// Removes from `incoming` the loose files among `unused` that are not
+/// extraction files, archives or bordereaux: the fetch pattern brought
+/// them, nothing will ever use them, and they would stay for ever.
+fn remove_foreign(
+    incoming: &std::path::Path,
+    unused: &[PathBuf],
+    rules: &inputs::Rules,
+    rep: &mut RunReport,
+) {
+    for p in unused.iter().filter(|p| p.parent() == Some(incoming)) {
+        let name = name_of(p);
+        let ours = filename::AafFileName::parse(&name).is_some()
+            || inputs::archive::kind_of(p).is_some()
+            || inputs::bordereau::is_bordereau_name(&name, rules.bordereau_name.as_deref());
+        if ours {
+            continue;
+        }
+        match std::fs::remove_file(p) {
+            Ok(()) => rep.removed.push(format!(
+                "{name} (not an AAF extraction file, archive or bordereau)"
+            )),
+            Err(e) => rep.errors.push(format!("remove {}: {e}", p.display())),
+        }
+    }
 }
 
 /// Deletes the inputs whose every extraction is done, and the bordereaux
@@ -337,6 +404,17 @@ impl RunReport {
         }
         if let Some(e) = &self.fetch_error {
             let _ = writeln!(s, "  fetch failed: {e}");
+        }
+        if let Some(f) = &self.fetch {
+            for n in &f.refused_names {
+                let _ = writeln!(
+                    s,
+                    "  refused remote name \"{n}\": control characters (not fetched)"
+                );
+            }
+        }
+        for r in &self.removed {
+            let _ = writeln!(s, "  removed from incoming: {r}");
         }
         for b in &self.bordereaux {
             let _ = writeln!(s, "  bordereau {b}: verified");

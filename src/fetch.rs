@@ -6,9 +6,13 @@
 //! an unknown or changed key is refused before authenticating. Each file is
 //! downloaded to a hidden `.NAME.part` (mode 0600, in a 0700 directory),
 //! resumed from where an interrupted run stopped, checked against the
-//! remote size and renamed when complete. A local ledger (`fetched.tsv`:
-//! name, size, modification time, date; no content) remembers what was
-//! downloaded, so files that stay on the server for days are fetched once.
+//! remote size and renamed when complete. A partial download that can no
+//! longer be resumed (the server stopped listing its file, or it is older
+//! than files stay on the server) is removed. A local ledger
+//! (`fetched.jsonl`, JSON lines: name, size, modification time, date; no
+//! content) remembers what was downloaded, so files that stay on the
+//! server for days are fetched once; a remote name with control characters
+//! is refused (it could forge ledger lines or fool a terminal).
 
 use crate::config::{FetchConfig, RemoteDelete};
 use crate::inputs::{archive::private_file, private_dir};
@@ -74,6 +78,10 @@ pub struct Fetched {
     /// With `--dry-run`: what would be downloaded.
     pub would_fetch: Vec<String>,
     pub remote_deleted: Vec<String>,
+    /// Remote names refused (control characters), escaped.
+    pub refused_names: Vec<String>,
+    /// Partial downloads removed: their file is gone from the server.
+    pub removed_partials: Vec<String>,
 }
 
 /// The private directory downloads land in.
@@ -165,6 +173,14 @@ fn check_host_key(sess: &Session, cfg: &FetchConfig) -> Result<(), FetchError> {
 impl Client {
     /// Connects, checks the host key, authenticates with the key.
     pub fn connect(cfg: &FetchConfig) -> Result<Client, FetchError> {
+        // a private key anyone can read is no longer private: refused, as
+        // ssh refuses it, before anything goes on the network
+        crate::config::check_secret_file(&cfg.private_key_file, "fetch.private_key_file").map_err(
+            |reason| FetchError::Auth {
+                user: cfg.user.clone(),
+                reason,
+            },
+        )?;
         let timeout = Duration::from_secs(cfg.timeout_secs);
         let conn_err = |reason: String| FetchError::Connect {
             addr: addr(cfg),
@@ -205,28 +221,37 @@ impl Client {
         })
     }
 
-    /// Regular files of the remote directory matching `pattern`: (name, size, mtime).
-    pub fn list(&self, pattern: &str) -> Result<Vec<(String, u64, u64)>, FetchError> {
+    /// Regular files of the remote directory matching `pattern`: (name,
+    /// size, mtime), and the names refused (control characters), escaped.
+    pub fn list(&self, pattern: &str) -> Result<Listing, FetchError> {
         let entries = self
             .sftp
             .readdir(&self.remote_dir)
             .map_err(remote(format!("list {}", self.remote_dir.display())))?;
-        let mut out: Vec<(String, u64, u64)> = entries
-            .into_iter()
-            .filter(|(_, st)| st.is_file())
-            .filter_map(|(p, st)| {
-                let name = p.file_name()?.to_str()?.to_string();
-                (!name.starts_with('.') && glob(pattern, &name))
-                    .then(|| (name, st.size.unwrap_or(0), st.mtime.unwrap_or(0)))
-            })
-            .collect();
-        out.sort();
+        let mut out = Listing::default();
+        for (p, st) in entries.into_iter().filter(|(_, st)| st.is_file()) {
+            let Some(name) = p.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+                continue;
+            };
+            if name.starts_with('.') || !glob(pattern, &name) {
+                continue;
+            }
+            if name.chars().any(char::is_control) || name.contains('\u{fffd}') {
+                let shown = name.escape_debug().to_string();
+                tracing::warn!(name = %shown, "remote file name with control characters (or not UTF-8) refused");
+                out.refused.push(shown);
+                continue;
+            }
+            out.files
+                .push((name, st.size.unwrap_or(0), st.mtime.unwrap_or(0)));
+        }
+        out.files.sort();
         Ok(out)
     }
 
     /// Downloads `name` into `dir`, resuming a `.NAME.part` left there.
     pub fn download(&self, name: &str, size: u64, dir: &Path) -> Result<FetchedFile, FetchError> {
-        let part = dir.join(format!(".{name}.part"));
+        let part = dir.join(part_name(name));
         let done = dir.join(name);
         let mut offset = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
         if offset > size {
@@ -249,6 +274,12 @@ impl Client {
         };
         let mut buf = vec![0u8; 1 << 16];
         loop {
+            if let Some(why) = crate::interrupt::reason() {
+                return Err(FetchError::Remote {
+                    what: format!("download {name}"),
+                    reason: format!("{why}: the partial download is kept and resumed next run"),
+                });
+            }
             let n = rf.read(&mut buf).map_err(local(&rpath))?;
             if n == 0 {
                 break;
@@ -299,69 +330,174 @@ impl Client {
     }
 }
 
-/// The ledger of fetched files.
+/// What the server lists.
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// (name, size, mtime) of the files to consider.
+    pub files: Vec<(String, u64, u64)>,
+    /// Names refused, escaped.
+    pub refused: Vec<String>,
+}
+
+/// One file fetched, as the ledger keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct LedgerEntry {
+    name: String,
+    size: u64,
+    mtime: u64,
+    /// `yyyymmdd` of the fetch.
+    fetched: String,
+}
+
+/// The ledger of fetched files, one JSON object per line: names are
+/// escaped whatever they hold.
 struct Ledger {
     path: PathBuf,
-    lines: Vec<String>,
-    keys: HashSet<String>,
+    entries: Vec<LedgerEntry>,
+    keys: HashSet<(String, u64, u64)>,
+    /// An old `fetched.tsv` was read: it is replaced at the next save.
+    migrated_from: Option<PathBuf>,
 }
 
 /// Ledger entries are kept this long: longer than files stay on the server.
 const LEDGER_DAYS: i64 = 60;
 
 impl Ledger {
-    fn key(name: &str, size: u64, mtime: u64) -> String {
-        format!("{name}\t{size}\t{mtime}")
-    }
-
     fn load(work_dir: &Path, today: Date) -> Result<Ledger, FetchError> {
-        let path = work_dir.join("fetched.tsv");
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(local(&path)(e)),
+        let path = work_dir.join("fetched.jsonl");
+        let old = work_dir.join("fetched.tsv");
+        let read = |p: &Path| match std::fs::read_to_string(p) {
+            Ok(t) => Ok(Some(t)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(local(p)(e)),
+        };
+        let mut l = Ledger {
+            path: path.clone(),
+            entries: Vec::new(),
+            keys: HashSet::new(),
+            migrated_from: None,
+        };
+        let entries: Vec<LedgerEntry> = if let Some(text) = read(&path)? {
+            text.lines()
+                .filter_map(|line| serde_json::from_str(line).ok())
+                .collect()
+        } else if let Some(text) = read(&old)? {
+            // the tab-separated ledger of earlier versions: only lines of
+            // exactly four sane fields are carried over
+            l.migrated_from = Some(old);
+            text.lines()
+                .filter_map(|line| {
+                    let f: Vec<&str> = line.split('\t').collect();
+                    let [name, size, mtime, day] = f.as_slice() else {
+                        return None;
+                    };
+                    (!name.chars().any(char::is_control)).then_some(())?;
+                    Some(LedgerEntry {
+                        name: name.to_string(),
+                        size: size.parse().ok()?,
+                        mtime: mtime.parse().ok()?,
+                        fetched: day.to_string(),
+                    })
+                })
+                .collect()
+        } else {
+            Vec::new()
         };
         let oldest = today - time::Duration::days(LEDGER_DAYS);
-        let mut l = Ledger {
-            path,
-            lines: Vec::new(),
-            keys: HashSet::new(),
-        };
-        for line in text.lines() {
-            let f: Vec<&str> = line.split('\t').collect();
-            let Some(day) = f
-                .get(3)
-                .and_then(|d| crate::aaf::filename::parse_compact_date(d))
-            else {
+        for e in entries {
+            let Some(day) = crate::aaf::filename::parse_compact_date(&e.fetched) else {
                 continue;
             };
             if day < oldest {
                 continue;
             }
-            l.keys.insert(f[..3].join("\t"));
-            l.lines.push(line.to_string());
+            l.keys.insert((e.name.clone(), e.size, e.mtime));
+            l.entries.push(e);
         }
         Ok(l)
     }
 
-    fn add(&mut self, name: &str, size: u64, mtime: u64, today: Date) {
-        let k = Self::key(name, size, mtime);
-        self.lines.push(format!(
-            "{k}\t{}",
-            crate::aaf::filename::compact_date(today)
-        ));
-        self.keys.insert(k);
+    fn knows(&self, name: &str, size: u64, mtime: u64) -> bool {
+        self.keys.contains(&(name.to_string(), size, mtime))
     }
 
-    fn save(&self) -> Result<(), FetchError> {
-        let tmp = self.path.with_extension("tsv.tmp");
-        let mut f = std::fs::File::create(&tmp).map_err(local(&tmp))?;
-        for l in &self.lines {
-            writeln!(f, "{l}").map_err(local(&tmp))?;
-        }
-        f.sync_all().map_err(local(&tmp))?;
-        std::fs::rename(&tmp, &self.path).map_err(local(&self.path))
+    fn add(&mut self, name: &str, size: u64, mtime: u64, today: Date) {
+        self.entries.push(LedgerEntry {
+            name: name.to_string(),
+            size,
+            mtime,
+            fetched: crate::aaf::filename::compact_date(today),
+        });
+        self.keys.insert((name.to_string(), size, mtime));
     }
+
+    fn save(&mut self) -> Result<(), FetchError> {
+        let mut text = Vec::new();
+        for e in &self.entries {
+            serde_json::to_writer(&mut text, e).map_err(|e| local(&self.path)(e.into()))?;
+            text.push(b'\n');
+        }
+        crate::approval::write_private(&self.path, &text).map_err(local(&self.path))?;
+        if let Some(old) = self.migrated_from.take() {
+            let _ = std::fs::remove_file(old);
+        }
+        Ok(())
+    }
+}
+
+/// The partial download of `name`.
+fn part_name(name: &str) -> String {
+    format!(".{name}.part")
+}
+
+/// Removes the partial downloads of `incoming` whose remote file is not
+/// listed any more (`listed`: the names the server lists): they can
+/// never be resumed. Returns the names removed.
+fn remove_orphan_partials(incoming: &Path, listed: &HashSet<&str>) -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(incoming) else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let file = e.file_name().to_string_lossy().into_owned();
+        let Some(name) = file.strip_prefix('.').and_then(|f| f.strip_suffix(".part")) else {
+            continue;
+        };
+        if !listed.contains(name) && std::fs::remove_file(e.path()).is_ok() {
+            out.push(name.to_string());
+        }
+    }
+    out
+}
+
+/// How long a partial download is kept when the server cannot be asked:
+/// files stay there at most 5 working days, a week with the weekend.
+pub const PARTIAL_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Removes the partial downloads of `incoming` not written to for
+/// [`PARTIAL_MAX_AGE`] (as of `now`): their file has left the server, they
+/// can never be completed. Returns the names removed.
+pub fn remove_stale_partials(incoming: &Path, now: std::time::SystemTime) -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(incoming) else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let file = e.file_name().to_string_lossy().into_owned();
+        let Some(name) = file.strip_prefix('.').and_then(|f| f.strip_suffix(".part")) else {
+            continue;
+        };
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| now.duration_since(t).ok())
+            .is_some_and(|age| age > PARTIAL_MAX_AGE);
+        if old && std::fs::remove_file(e.path()).is_ok() {
+            out.push(name.to_string());
+        }
+    }
+    out
 }
 
 /// Downloads the new files (or, with `dry_run`, lists them).
@@ -377,11 +513,19 @@ pub fn fetch(
     let mut ledger = Ledger::load(work_dir, today)?;
     let client = Client::connect(cfg)?;
     let mut out = Fetched::default();
-    let files = client.list(&cfg.pattern)?;
-    out.listed = files.len();
+    let listing = client.list(&cfg.pattern)?;
+    out.listed = listing.files.len();
+    out.refused_names = listing.refused;
+    if !dry_run {
+        let names: HashSet<&str> = listing.files.iter().map(|(n, _, _)| n.as_str()).collect();
+        out.removed_partials = remove_orphan_partials(&incoming, &names);
+        if ledger.migrated_from.is_some() {
+            ledger.save()?;
+        }
+    }
     let mut delete_now = Vec::new();
-    for (name, size, mtime) in files {
-        if ledger.keys.contains(&Ledger::key(&name, size, mtime)) {
+    for (name, size, mtime) in listing.files {
+        if ledger.knows(&name, size, mtime) {
             out.known += 1;
             continue;
         }

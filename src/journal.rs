@@ -1,37 +1,87 @@
-//! The journal of operations: every operation a run applies, one JSON line
-//! each (run id, time, step, DN, operation, attribute names, outcome), in
-//! `work_dir/journal/<date>.jsonl`. Never a value (spec §7: no history of
-//! personal data): it tells what was touched, not what it held. Lines are
-//! flushed as the apply goes, so a run killed midway leaves a journal of
-//! what it did. Files older than the configured days are removed.
+//! The journal of operations: every operation a run applies, in
+//! `work_dir/journal/<date>.jsonl`, one JSON line when it is about to be
+//! sent (`"event": "intent"`) and one when it settled (`"event": "result"`,
+//! with `ok` and the error): run id, time, step, DN, operation, entry kind,
+//! attribute names. Never a value (spec §7: no history of personal data):
+//! it tells what was touched, not what it held. A run also writes a
+//! `start` and an `end` line (with its outcome).
+//!
+//! After a crash the journal tells exactly what may have been done: an
+//! intent with no result of the same run, step, DN and operation was sent,
+//! or about to be, and may or may not have been applied; everything else is
+//! either done (`ok`) or not (an error, or no intent at all).
+//!
+//! Several runs may append to one file at once (two sources sharing a
+//! work directory, an erasure beside a sync): the file is opened with
+//! `O_APPEND` and each line goes out whole in one `write(2)`, under an
+//! exclusive `flock` so that a repair never races an append. A line cut
+//! short (a process killed inside its write, a full disk) is found before
+//! the next append and replaced by a `truncated` line that keeps the cut
+//! text as a JSON string, so every line of every journal parses as JSON.
+//! Files older than the configured days are removed.
 
 use crate::diff::{AttrChange, Change, Planned};
 use serde::Serialize;
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
+/// One operation, before it is sent or once settled.
 #[derive(Serialize)]
-struct Line<'a> {
+struct OpLine<'a> {
     run_id: &'a str,
     time: String,
+    event: &'static str,
     step: &'a str,
     dn: &'a str,
     op: &'a str,
     kind: &'a str,
     attrs: Vec<&'a str>,
-    ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ok: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a str>,
 }
 
+/// The start or the end of a run.
+#[derive(Serialize)]
+struct RunLine<'a> {
+    run_id: &'a str,
+    time: String,
+    event: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    command: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outcome: Option<&'a str>,
+}
+
+/// A line cut short by a crash, kept as text.
+#[derive(Serialize)]
+struct TruncatedLine<'a> {
+    run_id: &'a str,
+    time: String,
+    event: &'static str,
+    /// The bytes of the cut line (lossy UTF-8), at most [`MAX_FRAGMENT`].
+    fragment: String,
+    bytes: u64,
+}
+
+/// Longest cut line kept in a `truncated` line.
+const MAX_FRAGMENT: u64 = 64 * 1024;
+
 /// An open journal file.
 pub struct Journal {
-    out: BufWriter<File>,
+    file: File,
     path: PathBuf,
     run_id: String,
     step: String,
-    pending: usize,
+    /// Where this process's last line ended: when the file still ends
+    /// there, no other writer came in between and nothing needs checking.
+    end: Option<u64>,
 }
 
 pub fn journal_dir(work_dir: &Path) -> PathBuf {
@@ -40,6 +90,12 @@ pub fn journal_dir(work_dir: &Path) -> PathBuf {
 
 fn now_utc() -> time::OffsetDateTime {
     time::OffsetDateTime::now_utc()
+}
+
+fn now_text() -> String {
+    now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 /// The attribute names an operation touches (never their values).
@@ -74,6 +130,31 @@ impl std::fmt::Debug for Journal {
     }
 }
 
+/// Holds an exclusive `flock` on the journal file while alive.
+struct Flock<'a>(&'a File);
+
+impl<'a> Flock<'a> {
+    fn new(f: &'a File) -> std::io::Result<Flock<'a>> {
+        loop {
+            // SAFETY: flock on a file descriptor we own
+            if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } == 0 {
+                return Ok(Flock(f));
+            }
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+    }
+}
+
+impl Drop for Flock<'_> {
+    fn drop(&mut self) {
+        // SAFETY: as above
+        unsafe { libc::flock(self.0.as_raw_fd(), libc::LOCK_UN) };
+    }
+}
+
 impl Journal {
     /// Opens (appends to) today's journal, and removes the files older than
     /// `keep_days`.
@@ -87,17 +168,20 @@ impl Journal {
             crate::aaf::filename::format_date(today)
         ));
         let mut o = std::fs::OpenOptions::new();
-        o.append(true).create(true);
-        #[cfg(unix)]
+        // read: to look at the end of the file before appending
+        o.read(true).append(true).create(true);
         std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
-        let f = o.open(&path)?;
-        Ok(Journal {
-            out: BufWriter::new(f),
+        let file = o.open(&path)?;
+        let mut j = Journal {
+            file,
             path,
             run_id: run_id.to_string(),
             step: String::new(),
-            pending: 0,
-        })
+            end: None,
+        };
+        // a line cut by a crash is repaired now, not only at the first op
+        j.append(Vec::new())?;
+        Ok(j)
     }
 
     pub fn path(&self) -> &Path {
@@ -109,44 +193,143 @@ impl Journal {
         self.step = label.to_string();
     }
 
-    /// Records one settled operation.
-    pub fn record(&mut self, p: &Planned, error: Option<&str>) {
-        let line = Line {
+    /// Records the start of the run.
+    pub fn start(&mut self, command: &str) {
+        let line = RunLine {
             run_id: &self.run_id,
-            time: now_utc()
-                .format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_default(),
+            time: now_text(),
+            event: "start",
+            command: Some(command),
+            pid: Some(std::process::id()),
+            outcome: None,
+        };
+        let bytes = serde_json::to_vec(&line);
+        self.write_bytes(bytes);
+    }
+
+    /// Records the end of the run and its outcome.
+    pub fn end(&mut self, outcome: &str) {
+        let line = RunLine {
+            run_id: &self.run_id,
+            time: now_text(),
+            event: "end",
+            command: None,
+            pid: None,
+            outcome: Some(outcome),
+        };
+        let bytes = serde_json::to_vec(&line);
+        self.write_bytes(bytes);
+    }
+
+    fn op_line<'a>(
+        &'a self,
+        p: &'a Planned,
+        event: &'static str,
+        result: Option<Option<&'a str>>,
+    ) -> OpLine<'a> {
+        OpLine {
+            run_id: &self.run_id,
+            time: now_text(),
+            event,
             step: &self.step,
             dn: p.change.dn().as_str(),
             op: p.change.op_name(),
             kind: p.kind.as_str(),
             attrs: attr_names(&p.change),
-            ok: error.is_none(),
-            error,
-        };
-        let written = serde_json::to_writer(&mut self.out, &line)
-            .map_err(std::io::Error::other)
-            .and_then(|_| self.out.write_all(b"\n"));
+            ok: result.map(|e| e.is_none()),
+            error: result.flatten(),
+        }
+    }
+
+    /// Records an operation about to be sent.
+    pub fn intent(&mut self, p: &Planned) {
+        let line = serde_json::to_vec(&self.op_line(p, "intent", None));
+        self.write_bytes(line);
+    }
+
+    /// Records one settled operation.
+    pub fn record(&mut self, p: &Planned, error: Option<&str>) {
+        let line = serde_json::to_vec(&self.op_line(p, "result", Some(error)));
+        self.write_bytes(line);
+    }
+
+    fn write_bytes(&mut self, bytes: serde_json::Result<Vec<u8>>) {
+        let written = bytes.map_err(std::io::Error::other).and_then(|mut b| {
+            b.push(b'\n');
+            self.append(b)
+        });
         if let Err(e) = written {
             tracing::warn!(path = %self.path.display(), error = %e, "journal write failed");
         }
-        self.pending += 1;
-        if self.pending >= 256 {
-            self.flush();
-        }
     }
 
-    pub fn flush(&mut self) {
-        self.pending = 0;
-        if let Err(e) = self.out.flush() {
-            tracing::warn!(path = %self.path.display(), error = %e, "journal write failed");
+    /// Appends one whole line (none: only repairs), under the lock.
+    fn append(&mut self, line: Vec<u8>) -> std::io::Result<()> {
+        let _lock = Flock::new(&self.file)?;
+        let mut len = self.file.metadata()?.len();
+        if self.end != Some(len) && len > 0 {
+            // another writer came in between, or first look: is the last
+            // line whole?
+            let mut last = [0u8; 1];
+            self.file.read_exact_at(&mut last, len - 1)?;
+            if last[0] != b'\n' {
+                self.repair(len)?;
+                len = self.file.metadata()?.len();
+            }
         }
+        if line.is_empty() {
+            self.end = Some(len);
+            return Ok(());
+        }
+        // one write(2): with O_APPEND the line lands whole after the others
+        let n = (&self.file).write(&line)?;
+        if n < line.len() {
+            // a full disk: the cut line is repaired before the next one
+            self.end = None;
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::WriteZero,
+                format!("{n} of {} bytes written", line.len()),
+            ));
+        }
+        self.end = Some(len + n as u64);
+        Ok(())
     }
-}
 
-impl Drop for Journal {
-    fn drop(&mut self) {
-        self.flush();
+    /// Replaces the cut last line (the file is `len` bytes and does not end
+    /// with a newline) by a `truncated` line holding its text.
+    fn repair(&self, len: u64) -> std::io::Result<()> {
+        // find the start of the last line, reading backwards
+        let mut start = len;
+        let mut chunk = vec![0u8; 8192];
+        'back: while start > 0 {
+            let from = start.saturating_sub(chunk.len() as u64);
+            let n = (start - from) as usize;
+            self.file.read_exact_at(&mut chunk[..n], from)?;
+            for i in (0..n).rev() {
+                if chunk[i] == b'\n' {
+                    start = from + i as u64 + 1;
+                    break 'back;
+                }
+            }
+            start = from;
+        }
+        let cut = len - start;
+        let keep = cut.min(MAX_FRAGMENT);
+        let mut frag = vec![0u8; keep as usize];
+        self.file.read_exact_at(&mut frag, start)?;
+        self.file.set_len(start)?;
+        let line = TruncatedLine {
+            run_id: &self.run_id,
+            time: now_text(),
+            event: "truncated",
+            fragment: String::from_utf8_lossy(&frag).into_owned(),
+            bytes: cut,
+        };
+        let mut b = serde_json::to_vec(&line).map_err(std::io::Error::other)?;
+        b.push(b'\n');
+        (&self.file).write_all(&b)?;
+        tracing::warn!(path = %self.path.display(), bytes = cut, "journal: a line cut short by a crash was found and kept as a `truncated` line");
+        Ok(())
     }
 }
 
@@ -221,6 +404,8 @@ mod tests {
             .collect();
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0]["run_id"], "run-1");
+        assert_eq!(lines[0]["event"], "result");
+        assert_eq!(lines[0]["ok"], true);
         assert_eq!(lines[0]["op"], "add");
         assert_eq!(lines[0]["attrs"], serde_json::json!(["objectClass", "sn"]));
         assert_eq!(
@@ -232,5 +417,84 @@ mod tests {
             !text.contains("Zorglub") && !text.contains("zorglub@"),
             "{text}"
         );
+    }
+
+    fn planned(i: usize) -> Planned {
+        let mut e = Entry::new(Dn::new(format!("uid=AC-CRETEIL-{i},ou=people,dc=x")));
+        e.add("objectClass", ["ENTEleve"]);
+        Planned {
+            kind: EntryKind::Pupil,
+            phase: 1,
+            change: Change::Add { entry: e },
+        }
+    }
+
+    fn parse_all(path: &Path) -> Vec<serde_json::Value> {
+        let text = std::fs::read_to_string(path).unwrap();
+        assert!(text.is_empty() || text.ends_with('\n'));
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+            .collect()
+    }
+
+    #[test]
+    fn a_line_cut_by_a_crash_is_kept_as_a_truncated_line_before_appending() {
+        let t = tempfile::tempdir().unwrap();
+        let mut j = Journal::open(t.path(), "run-1", 30).unwrap();
+        j.start("sync");
+        j.intent(&planned(1));
+        let path = j.path().to_path_buf();
+        drop(j);
+        // a writer killed inside its write(2)
+        let cut =
+            r#"{"run_id":"run-1","time":"2026-01-01T00:00:00Z","event":"intent","dn":"uid=AC-CRE"#;
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(cut.as_bytes())
+            .unwrap();
+        let mut j = Journal::open(t.path(), "run-2", 30).unwrap();
+        j.start("sync");
+        drop(j);
+        let lines = parse_all(&path);
+        assert_eq!(lines.len(), 4, "{lines:?}");
+        assert_eq!(lines[2]["event"], "truncated");
+        assert_eq!(lines[2]["run_id"], "run-2");
+        assert_eq!(lines[2]["fragment"], cut);
+        assert_eq!(lines[2]["bytes"], cut.len());
+        assert_eq!(lines[3]["event"], "start");
+        assert_eq!(lines[3]["run_id"], "run-2");
+    }
+
+    #[test]
+    fn concurrent_writers_never_splice_lines() {
+        let t = tempfile::tempdir().unwrap();
+        let dir = t.path().to_path_buf();
+        let writers: Vec<_> = (0..4)
+            .map(|w| {
+                let dir = dir.clone();
+                std::thread::spawn(move || {
+                    // each its own open file, as separate processes have
+                    let mut j = Journal::open(&dir, &format!("run-{w}"), 30).unwrap();
+                    for i in 0..500 {
+                        let p = planned(i);
+                        j.intent(&p);
+                        j.record(&p, None);
+                    }
+                    j.path().to_path_buf()
+                })
+            })
+            .collect();
+        let paths: Vec<PathBuf> = writers.into_iter().map(|h| h.join().unwrap()).collect();
+        let lines = parse_all(&paths[0]);
+        assert_eq!(lines.len(), 4 * 1000);
+        for w in 0..4 {
+            let mine = lines
+                .iter()
+                .filter(|l| l["run_id"] == format!("run-{w}"))
+                .count();
+            assert_eq!(mine, 1000);
+        }
     }
 }

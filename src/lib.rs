@@ -14,6 +14,8 @@
 //!
 //! [`model`] holds the shared types, [`config`] the validated configuration,
 //! [`ldif`] renders plans, [`generator`] writes synthetic extractions.
+//! [`interrupt`] stops a run at a safe point on SIGTERM or SIGINT, and
+//! [`process`] tells what a dead run left (staging, lock) from a live one's.
 
 pub mod aaf;
 pub mod apply;
@@ -28,12 +30,14 @@ pub mod fetch;
 pub mod generator;
 pub mod initial;
 pub mod inputs;
+pub mod interrupt;
 pub mod journal;
 pub mod ldap;
 pub mod ldif;
 pub mod mapping;
 pub mod metrics;
 pub mod model;
+pub mod process;
 pub mod progress;
 pub mod purge;
 pub mod report;

@@ -327,6 +327,41 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
+/// The runtime of a command that writes (or unpacks archives): SIGTERM and
+/// SIGINT stop it at the next safe point instead of killing it
+/// ([`aaf_sync::interrupt`]).
+fn writing_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    let rt = runtime()?;
+    {
+        let _in = rt.enter();
+        aaf_sync::interrupt::install().context("installing the SIGTERM and SIGINT handlers")?;
+    }
+    Ok(rt)
+}
+
+/// How long a run may take, after SIGTERM or SIGINT, to stop at a safe
+/// point (the operations in flight settle) before it is cut short: well
+/// within systemd's default stop timeout (90 s), with time left to free
+/// the lock.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// `fut`, cut short `STOP_GRACE` after a signal by `cut(why)`. Cutting it
+/// abandons the operations still in flight: the journal shows them as
+/// intents without a result.
+async fn until_stopped<T>(
+    fut: impl std::future::Future<Output = T>,
+    cut: impl FnOnce(String) -> T,
+) -> T {
+    tokio::select! {
+        biased;
+        r = fut => r,
+        why = aaf_sync::interrupt::wait_then(STOP_GRACE) => {
+            tracing::warn!("the run did not stop within {} s of the signal: operations in flight abandoned", STOP_GRACE.as_secs());
+            cut(why)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logs(cli.log_format);
@@ -384,8 +419,11 @@ impl Session {
                 journal: None,
             });
         }
+        // what dead runs left behind goes first (their unpacked files)
+        aaf_sync::inputs::sweep_staging(&cfg.work_dir);
         let layout = Layout::new(&cfg.ldap.base_dn, &cfg.source);
         let lock = RunLock::acquire(&cfg.ldap, cfg.lock, &layout, run_id, command).await?;
+        aaf_sync::interrupt::watch(&lock.halt_flag());
         if !journal {
             return Ok(Session {
                 lock: Some(lock),
@@ -393,7 +431,10 @@ impl Session {
             });
         }
         let journal = match Journal::open(&cfg.work_dir, run_id, cfg.journal_keep_days) {
-            Ok(j) => j,
+            Ok(mut j) => {
+                j.start(command);
+                j
+            }
             Err(e) => {
                 lock.release("failed").await;
                 anyhow::bail!("{}: cannot open the journal: {e}", cfg.work_dir.display());
@@ -413,6 +454,15 @@ impl Session {
 
     fn halt(&self) -> Option<aaf_sync::ldap::Halt> {
         self.lock.as_ref().map(|l| l.halt_flag())
+    }
+
+    /// Journals an operation about to be sent.
+    fn intent(&self, p: &aaf_sync::diff::Planned) {
+        if let Some(j) = &self.journal {
+            if let Ok(mut j) = j.lock() {
+                j.intent(p);
+            }
+        }
     }
 
     /// Journals one settled operation.
@@ -435,6 +485,11 @@ impl Session {
     }
 
     async fn close(self, outcome: &str) {
+        if let Some(j) = &self.journal {
+            if let Ok(mut j) = j.lock() {
+                j.end(outcome);
+            }
+        }
         drop(self.journal);
         if let Some(l) = self.lock {
             l.release(outcome).await;
@@ -477,18 +532,32 @@ async fn sync_command(
         Ok(s) => s,
         Err(e) => {
             rep.command = command.into();
-            return Ok((Err(SyncError::Input(format!("{e:#}"))), "refused", 2));
+            let outcome = if aaf_sync::interrupt::requested() {
+                "interrupted"
+            } else {
+                "refused"
+            };
+            return Ok((Err(SyncError::Input(format!("{e:#}"))), outcome, 2));
         }
     };
     opts = session.options(opts);
     rep.lock_taken_over_from = session.took_over();
     rep.journal = session.journal_path();
-    let result = if retention {
-        sync::retention_pass(cfg, &opts, rep).await
-    } else {
-        sync::run(cfg, &opts, rep).await
-    };
-    let (outcome, code) = outcome_of(&result, rep, opts.check);
+    let result = until_stopped(
+        async {
+            if retention {
+                sync::retention_pass(cfg, &opts, rep).await
+            } else {
+                sync::run(cfg, &opts, rep).await
+            }
+        },
+        |why| Err(SyncError::Halted(format!("{why}: the run was cut short"))),
+    )
+    .await;
+    let (mut outcome, code) = outcome_of(&result, rep, opts.check);
+    if result.is_err() && aaf_sync::interrupt::requested() {
+        outcome = "interrupted";
+    }
     session.close(outcome).await;
     Ok((result, outcome, code))
 }
@@ -535,7 +604,7 @@ fn real_main(cli: Cli, run_id: String) -> anyhow::Result<u8> {
             }
             std::fs::create_dir_all(&out)
                 .with_context(|| format!("certificate directory {}", out.display()))?;
-            runtime()?.block_on(async {
+            writing_runtime()?.block_on(async {
                 let session = Session::open_with(&cfg, &run_id, "purge", true, false).await?;
                 let r =
                     aaf_sync::purge::run(&cfg, &reference, &run_id, session.halt().as_ref()).await;
@@ -655,6 +724,14 @@ fn real_main(cli: Cli, run_id: String) -> anyhow::Result<u8> {
                     }
                 );
             }
+            for n in &done.refused_names {
+                eprintln!("refused remote name \"{n}\": control characters (not fetched)");
+            }
+            for n in &done.removed_partials {
+                eprintln!(
+                    "removed the partial download of {n}: its file is not on the server any more"
+                );
+            }
             eprintln!(
                 "fetch: {} listed, {} already fetched, {} downloaded into {}",
                 done.listed,
@@ -682,7 +759,7 @@ fn real_main(cli: Cli, run_id: String) -> anyhow::Result<u8> {
             let mut metrics = None;
             let code = match Config::load(&config) {
                 Ok(cfg) => {
-                    let code = runtime()?.block_on(async {
+                    let code = writing_runtime()?.block_on(async {
                         let session = match Session::open(&cfg, &run_id, "run", !dry_run).await {
                             Ok(s) => s,
                             Err(e) => {
@@ -693,7 +770,18 @@ fn real_main(cli: Cli, run_id: String) -> anyhow::Result<u8> {
                         let mut opts = SyncOptions::new(Vec::new(), dry_run, now);
                         opts.approval = approval_of(allow_mass_departure);
                         let opts = session.options(opts);
-                        let code = aaf_sync::daily::run(&cfg, &opts, &mut rep).await;
+                        let code = until_stopped(
+                            async { Ok(aaf_sync::daily::run(&cfg, &opts, &mut rep).await) },
+                            |why| Err(format!("{why}: the run was cut short")),
+                        )
+                        .await;
+                        let code = match code {
+                            Ok(c) => c,
+                            Err(e) => {
+                                rep.errors.push(e);
+                                2
+                            }
+                        };
                         session.close(run_outcome(code)).await;
                         code
                     });
@@ -709,8 +797,12 @@ fn real_main(cli: Cli, run_id: String) -> anyhow::Result<u8> {
             rep.exit_code = code;
             rep.outcome = run_outcome(code).into();
             if let Some(path) = report {
-                std::fs::write(&path, serde_json::to_string_pretty(&rep)?)
-                    .with_context(|| format!("writing the report {}", path.display()))?;
+                // ids and counts only, but still nobody else's business
+                aaf_sync::approval::write_private(
+                    &path,
+                    serde_json::to_string_pretty(&rep)?.as_bytes(),
+                )
+                .with_context(|| format!("writing the report {}", path.display()))?;
             }
             if let Some(m) = metrics.filter(|_| !dry_run) {
                 let mut rm = RunMetrics {
@@ -753,7 +845,7 @@ fn real_main(cli: Cli, run_id: String) -> anyhow::Result<u8> {
             opts.check = check;
             opts.approval = approval_of(allow_mass_departure);
             let out = with_config(&config, &mut rep, |cfg, rep| {
-                runtime()?.block_on(sync_command(cfg, opts, rep, false))
+                writing_runtime()?.block_on(sync_command(cfg, opts, rep, false))
             });
             finish(rep, out, dry_run.then_some(format), report, started)
         }
@@ -770,7 +862,7 @@ fn real_main(cli: Cli, run_id: String) -> anyhow::Result<u8> {
             let mut opts = SyncOptions::new(Vec::new(), dry_run || check, now);
             opts.check = check;
             let out = with_config(&config, &mut rep, |cfg, rep| {
-                runtime()?.block_on(sync_command(cfg, opts, rep, true))
+                writing_runtime()?.block_on(sync_command(cfg, opts, rep, true))
             });
             finish(rep, out, dry_run.then_some(format), report, started)
         }
@@ -817,7 +909,7 @@ fn subject_command(cmd: SubjectCmd, run_id: &str) -> anyhow::Result<u8> {
             if reason.trim().is_empty() {
                 anyhow::bail!("subject erase: --reason must say why (the académie's instruction)");
             }
-            runtime()?.block_on(async {
+            writing_runtime()?.block_on(async {
                 let session = Session::open(&cfg, run_id, "erase", true).await?;
                 let r = subject::erase(
                     &cfg,
@@ -825,12 +917,14 @@ fn subject_command(cmd: SubjectCmd, run_id: &str) -> anyhow::Result<u8> {
                     &reason,
                     today,
                     session.halt().as_ref(),
+                    &|p| session.intent(p),
                     &mut |p, e| session.record(p, e),
                 )
                 .await;
                 let outcome = match &r {
                     Ok(x) if x.failures.is_empty() => "ok",
                     Ok(_) => "partial",
+                    Err(_) if aaf_sync::interrupt::requested() => "interrupted",
                     Err(_) => "failed",
                 };
                 session.close(outcome).await;
@@ -888,6 +982,7 @@ fn run_outcome(code: i32) -> &'static str {
         0 => "ok",
         1 => "rejected_records",
         aaf_sync::report::EXIT_PARTIAL => "partial",
+        _ if aaf_sync::interrupt::requested() => "interrupted",
         _ => "failed",
     }
 }
@@ -948,7 +1043,7 @@ fn finish(
     }
     if let Some(path) = report_path {
         let json = serde_json::to_string_pretty(&rep)?;
-        std::fs::write(&path, json)
+        aaf_sync::approval::write_private(&path, json.as_bytes())
             .with_context(|| format!("writing the report {}", path.display()))?;
     }
     if let Some(m) = cfg.as_ref().and_then(|c| c.metrics_file.as_ref()) {

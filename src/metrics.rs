@@ -77,7 +77,7 @@ fn esc(v: &str) -> String {
 }
 
 /// Every series: name and help.
-const SERIES: [(&str, &str); 13] = [
+const SERIES: [(&str, &str); 14] = [
     (
         "aaf_sync_last_run_timestamp_seconds",
         "End of the last run (Unix time).",
@@ -120,6 +120,10 @@ const SERIES: [(&str, &str); 13] = [
         "Departed entries waiting for their deadline, by category.",
     ),
     (
+        "aaf_sync_last_run_interrupted",
+        "1 when SIGTERM or SIGINT stopped the last run.",
+    ),
+    (
         "aaf_sync_last_run_not_attempted_operations",
         "Operations the last run planned but did not send (halted, or depending on a failed add).",
     ),
@@ -155,12 +159,12 @@ fn samples(m: &RunMetrics, last_success: Option<f64>) -> Vec<(&'static str, Stri
     push(SERIES[7].0, String::new(), m.failed_operations as f64);
     push(SERIES[8].0, String::new(), m.rejected_records as f64);
     push(
-        SERIES[11].0,
+        SERIES[12].0,
         String::new(),
         m.not_attempted_operations as f64,
     );
     if let Some(ok) = m.in_step {
-        push(SERIES[12].0, String::new(), flag(ok));
+        push(SERIES[13].0, String::new(), flag(ok));
     }
     for (k, n) in &m.departures {
         push(SERIES[9].0, format!(",category=\"{}\"", esc(k)), *n as f64);
@@ -168,6 +172,11 @@ fn samples(m: &RunMetrics, last_success: Option<f64>) -> Vec<(&'static str, Stri
     for (k, n) in &m.pending {
         push(SERIES[10].0, format!(",category=\"{}\"", esc(k)), *n as f64);
     }
+    push(
+        SERIES[11].0,
+        String::new(),
+        flag(m.outcome == "interrupted"),
+    );
     out
 }
 

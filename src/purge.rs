@@ -116,6 +116,7 @@ pub fn local_paths(work_dir: &Path) -> Vec<PathBuf> {
         "approvals",
         "journal",
         "fetched.tsv",
+        "fetched.jsonl",
         "last-report.json",
     ]
     .iter()
@@ -255,7 +256,7 @@ pub async fn run(
     let own = read_own(&dir, &own_dns).await?;
     cert.before = counts(snap.managed.values().chain(own.iter()));
     let p = plan(&snap.managed, &own);
-    let outcome = crate::apply::apply_all(&dir, &p, &mut |_, _| {}).await;
+    let outcome = crate::apply::apply_all(&dir, &p, &|_| {}, &mut |_, _| {}).await;
     cert.failed = outcome.failures.len() as u64 + outcome.not_attempted;
     let failed: std::collections::HashSet<String> =
         outcome.failures.iter().map(|f| f.dn.key()).collect();
@@ -290,7 +291,7 @@ pub async fn run(
                 phase: 0,
                 change: Change::Delete { dn: dn.clone() },
             });
-            let o = crate::apply::apply_all(&dir, &bp, &mut |_, _| {}).await;
+            let o = crate::apply::apply_all(&dir, &bp, &|_| {}, &mut |_, _| {}).await;
             if o.failures.is_empty() {
                 cert.branches_removed.push(dn.to_string());
             } else {

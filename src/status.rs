@@ -114,33 +114,25 @@ impl Status {
                 let _ = writeln!(s, "last run: none recorded; lock: free");
             }
             Some(l) => {
-                let _ = writeln!(
-                    s,
-                    "last run: {} {} started {} finished {} outcome {}",
+                let run = format!(
+                    "last run: {} {} started {}",
                     or(&l.last_run_command),
                     or(&l.last_run_id),
                     or(&l.last_run_started),
-                    or(&l.last_run_finished),
-                    or(&l.last_run_outcome)
                 );
-                match &l.holder {
-                    None => {
-                        let _ = writeln!(s, "lock: free");
+                let _ = match (&l.holder, &l.last_run_finished) {
+                    (Some(_), None) if l.stale => {
+                        writeln!(s, "{run}: did not finish (it died holding the lock)")
                     }
-                    Some(h) => {
-                        let _ = writeln!(
-                            s,
-                            "lock: held by {h} since {} until {}{}",
-                            or(&l.since),
-                            or(&l.expires),
-                            if l.stale {
-                                " (stale: the next run takes it over)"
-                            } else {
-                                ""
-                            }
-                        );
-                    }
-                }
+                    (Some(_), None) => writeln!(s, "{run}: still running"),
+                    _ => writeln!(
+                        s,
+                        "{run} finished {} outcome {}",
+                        or(&l.last_run_finished),
+                        or(&l.last_run_outcome)
+                    ),
+                };
+                let _ = writeln!(s, "{}", lock_line(l));
             }
         }
         let active: Vec<String> = self
@@ -174,5 +166,29 @@ impl Status {
             }
         }
         s
+    }
+}
+
+/// What the lock says: free, held by a live run, or held by a run that is
+/// gone (and from when the next run may take it).
+fn lock_line(l: &LockState) -> String {
+    let Some(h) = &l.holder else {
+        return "lock: free".into();
+    };
+    let or = |v: &Option<String>| v.clone().unwrap_or_else(|| "none".into());
+    let (since, until) = (or(&l.since), or(&l.expires));
+    match (l.holder_alive, l.expired) {
+        (Some(false), _) => format!(
+            "lock: held by {h} since {since}, a dead run (its process is gone from this host; expires {until}): the next run takes it over at once"
+        ),
+        (_, true) => format!(
+            "lock: held by {h} since {since}, expired {until}: its run is gone or stalled; the next run takes it over"
+        ),
+        (Some(true), false) => {
+            format!("lock: held by {h} since {since} until {until} (a run alive on this host)")
+        }
+        (None, false) => format!(
+            "lock: held by {h} since {since} until {until} (renewed while that run lives; if it died, free from {until})"
+        ),
     }
 }

@@ -470,6 +470,7 @@ pub async fn erase(
     reason: &str,
     today: time::Date,
     halt: Option<&crate::ldap::Halt>,
+    intent: &(dyn Fn(&Planned) + Sync),
     done: &mut dyn FnMut(&Planned, Option<&str>),
 ) -> Result<Erased, SubjectError> {
     let layout = Layout::new(&cfg.ldap.base_dn, &cfg.source);
@@ -477,7 +478,7 @@ pub async fn erase(
     if let Some(h) = halt {
         dir.share_halt(h);
     }
-    let r = erase_inner(&dir, &layout, jointure, reason, today, done).await;
+    let r = erase_inner(&dir, &layout, jointure, reason, today, intent, done).await;
     dir.close().await;
     r
 }
@@ -488,6 +489,7 @@ async fn erase_inner(
     jointure: &str,
     reason: &str,
     today: time::Date,
+    intent: &(dyn Fn(&Planned) + Sync),
     done: &mut dyn FnMut(&Planned, Option<&str>),
 ) -> Result<Erased, SubjectError> {
     let (person, related) = gather(dir, layout, &Who::Jointure(jointure.to_string())).await?;
@@ -515,7 +517,7 @@ async fn erase_inner(
         })
         .collect();
     let plan = erase_plan(layout, &person, &referring, current.as_ref(), &e);
-    let outcome = crate::apply::apply_all(dir, &plan, done).await;
+    let outcome = crate::apply::apply_all(dir, &plan, intent, done).await;
     let failed = |dn: &Dn| outcome.failures.iter().any(|f| f.dn.key() == dn.key());
     let mut out = Erased {
         dn: person.dn.to_string(),
@@ -579,7 +581,7 @@ pub async fn unblock(cfg: &crate::config::Config, jointure: &str) -> Result<u64,
                 }],
             },
         });
-        let o = crate::apply::apply_all(&dir, &plan, &mut |_, _| {}).await;
+        let o = crate::apply::apply_all(&dir, &plan, &|_| {}, &mut |_, _| {}).await;
         if let Some(f) = o.failures.first() {
             dir.close().await;
             return Err(SubjectError::Directory(DirectoryError::Op {

@@ -137,6 +137,7 @@ fn collect_files(
 ) -> Result<Vec<PathBuf>, SyncError> {
     let g = inputs::gather(paths, staging, &cfg.delivery).map_err(SyncError::Input)?;
     report.ignored_files = g.unused.iter().map(|p| p.display().to_string()).collect();
+    report.ignored_files.extend(g.skipped);
     if let Some(r) = g.refused.first() {
         return Err(SyncError::Input(format!("{}: {}", r.what, r.reason)));
     }
@@ -201,6 +202,14 @@ fn read_files(
                 rejected: 0,
             };
             while let Some(item) = reader.next_item()? {
+                // SIGTERM or SIGINT: stop reading now (a large Complet
+                // takes minutes); nothing is written before the parse ends
+                if let Some(why) = crate::interrupt::reason() {
+                    return Err(SyncError::Halted(format!(
+                        "{why} while reading {}: nothing written",
+                        f.path.display()
+                    )));
+                }
                 fr.records += 1;
                 bar.inc(1);
                 if let ReadItem::Record(rec) = &item {
@@ -488,7 +497,7 @@ async fn read_directory_and_first(
     let parallel = first.kind == ExtractionKind::Complet
         && Handle::current().runtime_flavor() == RuntimeFlavor::MultiThread;
     if !parallel {
-        return (timed_read(dir, layout, report).await, None);
+        return (interruptible_read(dir, layout, report).await, None);
     }
     tokio::task::block_in_place(|| {
         std::thread::scope(|s| {
@@ -499,7 +508,7 @@ async fn read_directory_and_first(
                 blocks.start_step();
                 read_extraction(cfg, layout, first, now, blocks, step)
             });
-            let snap = Handle::current().block_on(timed_read(dir, layout, report));
+            let snap = Handle::current().block_on(interruptible_read(dir, layout, report));
             let tree = match parse.join() {
                 Ok(t) => t,
                 Err(panic) => std::panic::resume_unwind(panic),
@@ -522,6 +531,21 @@ fn open_store(cfg: &Config) -> Option<crate::store::Handle> {
             None
         }
     }
+}
+
+/// [`timed_read`], stopped at once by SIGTERM or SIGINT (nothing is
+/// written while the tree is read).
+async fn interruptible_read(
+    dir: &Directory,
+    layout: &Layout,
+    report: &mut Report,
+) -> Result<Snapshot, SyncError> {
+    crate::interrupt::race(timed_read(dir, layout, report), |why| {
+        Err(SyncError::Halted(format!(
+            "{why} while reading the directory: nothing written"
+        )))
+    })
+    .await
 }
 
 /// Reads the managed tree, with its time and size in the report.
@@ -893,7 +917,8 @@ fn merge_outcome(out: &mut crate::apply::ApplyOutcome, o: crate::apply::ApplyOut
     out.halted = out.halted.take().or(o.halted);
 }
 
-/// Applies one plan with a progress bar, journaling each operation.
+/// Applies one plan with a progress bar, journaling each operation before
+/// it is sent and once settled.
 async fn apply_step(
     dir: &Directory,
     opts: &SyncOptions,
@@ -902,21 +927,19 @@ async fn apply_step(
     failed_adds: &mut std::collections::HashSet<String>,
 ) -> crate::apply::ApplyOutcome {
     let bar = Progress::new("apply", Some(plan.changes.len() as u64));
-    let mut journal = opts.journal.as_ref().and_then(|j| j.lock().ok());
-    if let Some(j) = journal.as_mut() {
-        j.step(label);
-    }
-    let outcome = crate::apply::apply_plan(dir, plan, failed_adds, &mut |p, err| {
-        bar.inc(1);
-        if let Some(j) = journal.as_mut() {
-            j.record(p, err);
+    let journal = |f: &mut dyn FnMut(&mut Journal)| {
+        if let Some(mut j) = opts.journal.as_ref().and_then(|j| j.lock().ok()) {
+            f(&mut j);
         }
+    };
+    journal(&mut |j| j.step(label));
+    let intent = |p: &diff::Planned| journal(&mut |j| j.intent(p));
+    let outcome = crate::apply::apply_plan(dir, plan, failed_adds, &intent, &mut |p, err| {
+        bar.inc(1);
+        journal(&mut |j| j.record(p, err));
     })
     .await;
     bar.finish();
-    if let Some(j) = journal.as_mut() {
-        j.flush();
-    }
     outcome
 }
 
@@ -1016,7 +1039,7 @@ async fn retention_inner(
     dir: &Directory,
 ) -> Result<RunPlan, SyncError> {
     dir.check_schema().await?;
-    let snap = dir.read_managed(layout).await?;
+    let snap = interruptible_read(dir, layout, report).await?;
     let mut plan = Plan::default();
     let mut remaining = Vec::new();
     for e in snap.managed.values() {

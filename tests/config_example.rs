@@ -9,6 +9,8 @@ fn shipped_configs_load_with_env_overrides() {
     let tmp = tempfile::tempdir().unwrap();
     let pw = tmp.path().join("pw");
     std::fs::write(&pw, "s3cret\n").unwrap();
+    // a secret anyone can read is refused
+    std::fs::set_permissions(&pw, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     // only this test in this binary touches the environment
     std::env::set_var("AAF_SYNC_LDAP__BIND_PASSWORD_FILE", &pw);
     std::env::set_var("AAF_SYNC_LDAP__IN_FLIGHT", "7");
@@ -26,6 +28,13 @@ fn shipped_configs_load_with_env_overrides() {
         assert_eq!(c.retention, aaf_sync::retention::Rules::default(), "{f}");
         assert_eq!(c.safety, aaf_sync::safety::Safety::default(), "{f}");
         assert_eq!((c.lock.ttl_secs, c.lock.wait_secs), (600, 0), "{f}");
+        if f.ends_with("example.toml") {
+            assert_eq!(
+                c.delivery.limits,
+                aaf_sync::inputs::archive::Limits::default(),
+                "{f}"
+            );
+        }
         assert_eq!(c.ldap.retries, 6, "{f}");
     }
     std::env::set_var("AAF_SYNC_RETENTION__STAFF__GRACE_DAYS", "3");

@@ -195,7 +195,7 @@ fn fingerprint(pubkey: &Path) -> String {
 /// A config with only a `[fetch]` section worth using (LDAP is not reached by `fetch`).
 fn fetch_config(dir: &Path, sftp: &Sftp, key: &Path, pin: &str, extra: &str) -> String {
     let pw = dir.join("ldap.secret");
-    std::fs::write(&pw, "x\n").unwrap();
+    write_secret(&pw, "x\n");
     let body = format!(
         "[ldap]\nurl = \"ldap://127.0.0.1:1\"\nbind_dn = \"cn=admin,dc=example,dc=org\"\nbind_password_file = \"{}\"\nbase_dn = \"dc=example,dc=org\"\n\
          [source]\nname = \"AC-CRETEIL\"\n[perimeter]\nall = true\n[paths]\nwork_dir = \"{}\"\n{}",
@@ -314,7 +314,7 @@ fn host_keys_are_pinned_keys_authenticate_and_downloads_resume() {
     // an ed25519 key with a passphrase from a file; a wrong one fails
     let known = format!("known_hosts_file = \"{}\"", sftp.known_hosts().display());
     let pf = tmp.path().join("passphrase");
-    std::fs::write(&pf, "wrong\n").unwrap();
+    write_secret(&pf, "wrong\n");
     let extra = format!("passphrase_file = \"{}\"", pf.display());
     let c = fetch_config(tmp.path(), &sftp, &ed, &known, &extra);
     let (_, err) = aaf_sync_ok(&["fetch", "--config", &c, "--dry-run"], 2);

@@ -182,7 +182,7 @@ fn mass_departure_is_held_then_applied_once_that_plan_is_approved() {
     let mine: Vec<serde_json::Value> = text
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter(|v| v["run_id"] == run_id)
+        .filter(|v| v["run_id"] == run_id && v["event"] == "result")
         .collect();
     let applied: u64 = rep["steps"][0]["plan"]["total"].as_u64().unwrap();
     assert_eq!(mine.len() as u64, applied);

@@ -25,6 +25,38 @@ pub const MAX_VALUE_BYTES: usize = 64 * 1024;
 /// The most attributes or values one record may carry.
 pub const MAX_ITEMS_PER_RECORD: usize = 4096;
 
+/// The longest run of bytes without `<` or `>` accepted: quick-xml holds
+/// one whole event (a text, a tag, a comment) in memory, so a file of
+/// zeros would be read into memory whole. Real files have markup every
+/// few dozen bytes and values of at most [`MAX_VALUE_BYTES`].
+pub const MAX_MARKUP_GAP: u64 = 16 << 20;
+
+/// Refuses a stream with more than [`MAX_MARKUP_GAP`] bytes between two
+/// markup characters, so that memory stays bounded whatever the input.
+struct MarkupGap<R> {
+    inner: R,
+    gap: u64,
+}
+
+impl<R: Read> Read for MarkupGap<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        // the last markup character of the chunk, searched from its end:
+        // a real file has one within a few bytes
+        match buf[..n].iter().rposition(|&b| b == b'<' || b == b'>') {
+            Some(i) => self.gap = (n - 1 - i) as u64,
+            None => self.gap += n as u64,
+        }
+        if self.gap > MAX_MARKUP_GAP {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("more than {MAX_MARKUP_GAP} bytes without markup: not an AAF file"),
+            ));
+        }
+        Ok(n)
+    }
+}
+
 /// The three request types of the DTD.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Operation {
@@ -139,7 +171,10 @@ impl RecordReader {
             source: e,
         };
         let detected = decode::detect(path, forced).map_err(io)?;
-        let stream: Box<dyn Read> = Box::new(decode::open_decoded(path, &detected).map_err(io)?);
+        let stream: Box<dyn Read> = Box::new(MarkupGap {
+            inner: decode::open_decoded(path, &detected).map_err(io)?,
+            gap: 0,
+        });
         let mut reader = Reader::from_reader(BufReader::with_capacity(128 * 1024, stream));
         let cfg = reader.config_mut();
         cfg.check_end_names = true;
@@ -915,5 +950,15 @@ mod tests {
             }
             let _ = read_all(&b, FileCategory::Eleve);
         }
+    }
+
+    #[test]
+    fn a_file_without_markup_is_refused_with_bounded_memory() {
+        // 20 MiB of zeros after the root tag: one text event of that size
+        // used to be buffered whole (4 GB of zeros took 6 GB of memory)
+        let mut xml = b"<ficAlimMENESR>".to_vec();
+        xml.resize(xml.len() + (20 << 20), 0);
+        let e = read_all(&xml, FileCategory::Eleve).unwrap_err().to_string();
+        assert!(e.contains("bytes without markup"), "{e}");
     }
 }

@@ -3,29 +3,70 @@
 //!
 //! Hostile archives are refused whole, before anything is used: an entry
 //! with an absolute path or a `..` component (path traversal), a link or
-//! device entry, more files or more bytes than the limits (counted on the
-//! bytes actually decompressed, not on what headers claim), or two entries
-//! with the same file name. Files are written flat (their directory inside
-//! the archive is dropped) with mode 0600.
+//! device entry, more files than the limit, two entries with the same file
+//! name, or more bytes than the size limit — the smaller of an absolute
+//! cap and a multiple of the archive's own size (real extractions compress
+//! about 20 times; a bomb of zeros a thousand times). Sizes are checked on
+//! each entry's header before a byte of it is written (and a zip entry
+//! that inflates past its declared size is refused), so a bomb never
+//! reaches the disk, and the file system must keep a reserve free after
+//! each entry. Only AAF extraction files and bordereaux are unpacked; any
+//! other entry is skipped and reported. Files are written flat (their
+//! directory inside the archive is dropped) with mode 0600, streamed
+//! through a small buffer whatever their size.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Component, Path, PathBuf};
 
 /// Limits of one archive.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
+    /// Entries (files, skipped ones included).
     pub max_files: usize,
+    /// Bytes once unpacked, skipped entries included: the absolute cap.
     pub max_bytes: u64,
+    /// Bytes once unpacked, as a multiple of the archive's size.
+    pub max_ratio: u64,
+    /// Free space the staging file system must keep after each entry.
+    pub min_free_bytes: u64,
 }
+
+/// The ratio cap never goes below this: a tiny archive may hold a few
+/// files that compress well.
+const RATIO_FLOOR: u64 = 1 << 20;
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_files: 1000,
-            max_bytes: 20 << 30,
+            // twice the largest académie measured (1.9 GB of XML for 1.5
+            // million entries)
+            max_bytes: 4 << 30,
+            // real extractions compress 20-25 times with gzip
+            max_ratio: 100,
+            min_free_bytes: 512 << 20,
         }
     }
+}
+
+impl Limits {
+    /// The size limit for an archive of `archive_bytes`.
+    fn cap(&self, archive_bytes: u64) -> u64 {
+        self.max_ratio
+            .saturating_mul(archive_bytes)
+            .max(RATIO_FLOOR)
+            .min(self.max_bytes)
+    }
+}
+
+/// What an archive gave.
+#[derive(Debug, Clone, Default)]
+pub struct Unpacked {
+    /// The files written.
+    pub files: Vec<PathBuf>,
+    /// Entries not unpacked (not an AAF extraction file nor a bordereau).
+    pub skipped: Vec<String>,
 }
 
 /// The kind of archive a file name says it is.
@@ -75,42 +116,95 @@ fn safe_name(raw: &Path) -> Result<String, String> {
     let name = name
         .and_then(|n| n.to_str())
         .ok_or_else(|| format!("entry {}: no usable file name", raw.display()))?;
-    if name.starts_with('.') {
-        return Err(format!("entry {}: hidden file name", raw.display()));
-    }
     Ok(name.to_string())
+}
+
+/// Free bytes for an unprivileged writer on the file system of `path`.
+pub fn free_bytes(path: &Path) -> io::Result<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(io::Error::other)?;
+    // SAFETY: statvfs fills the struct we pass; the path is NUL-terminated
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    #[allow(clippy::unnecessary_cast)] // u32 or u64 depending on the platform
+    Ok((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
 }
 
 struct Writer<'a> {
     dest: &'a Path,
     limits: Limits,
+    /// Size limit of this archive.
+    cap: u64,
+    keep: &'a dyn Fn(&str) -> bool,
     files: usize,
+    /// Declared sizes of the entries seen, skipped ones included.
     bytes: u64,
-    written: Vec<PathBuf>,
+    out: Unpacked,
 }
 
 impl Writer<'_> {
-    fn write(&mut self, name: String, mut from: impl Read) -> Result<(), String> {
+    /// Counts one entry of `size` bytes against the limits.
+    fn count(&mut self, size: u64) -> Result<(), String> {
         self.files += 1;
         if self.files > self.limits.max_files {
-            return Err(format!("more than {} files", self.limits.max_files));
+            return Err(format!(
+                "more than {} files ([delivery] max_archive_files)",
+                self.limits.max_files
+            ));
         }
-        let path = self.dest.join(&name);
+        self.bytes = self.bytes.saturating_add(size);
+        if self.bytes > self.cap {
+            return Err(format!(
+                "more than {} bytes once unpacked (the limit: {} times the archive's size, at most {} bytes; [delivery] max_archive_ratio, max_archive_bytes)",
+                self.cap, self.limits.max_ratio, self.limits.max_bytes
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether entry `name` is unpacked; the others are reported.
+    fn wanted(&mut self, name: &str) -> bool {
+        let ok = !name.starts_with('.') && (self.keep)(name);
+        if !ok {
+            self.out.skipped.push(name.to_string());
+        }
+        ok
+    }
+
+    /// Refuses an entry of `size` bytes the file system cannot hold while
+    /// keeping its reserve.
+    fn check_room(&self, name: &str, size: u64) -> Result<(), String> {
+        let free = free_bytes(self.dest).map_err(|e| format!("{}: {e}", self.dest.display()))?;
+        if free < size.saturating_add(self.limits.min_free_bytes) {
+            return Err(format!(
+                "entry {name}: {size} bytes would leave less than {} bytes free on the file system of {} ({free} free; [delivery] min_free_bytes)",
+                self.limits.min_free_bytes,
+                self.dest.display()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Writes entry `name`, declared `size` bytes, streamed from `from`.
+    fn write(&mut self, name: &str, size: u64, from: impl Read) -> Result<(), String> {
+        self.check_room(name, size)?;
+        let path = self.dest.join(name);
         if path.exists() {
             return Err(format!("entry {name}: twice in the archive"));
         }
         let mut f = private_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        self.written.push(path.clone());
-        let room = self.limits.max_bytes - self.bytes;
-        let n = io::copy(&mut (&mut from).take(room + 1), &mut f)
+        self.out.files.push(path.clone());
+        // io::copy goes through a small buffer: memory stays flat whatever
+        // the entry's size
+        let n = io::copy(&mut from.take(size.saturating_add(1)), &mut f)
             .map_err(|e| format!("entry {name}: {e}"))?;
-        if n > room {
+        if n > size {
             return Err(format!(
-                "more than {} bytes once unpacked",
-                self.limits.max_bytes
+                "entry {name}: inflates past its declared size of {size} bytes"
             ));
         }
-        self.bytes += n;
         f.flush().map_err(|e| format!("{}: {e}", path.display()))
     }
 }
@@ -124,25 +218,37 @@ pub fn private_file(path: &Path) -> io::Result<File> {
     o.open(path)
 }
 
-/// Unpacks `archive` into `dest` (created, must not exist). On error the
-/// files written so far are removed and the message says why.
-pub fn unpack(archive: &Path, dest: &Path, limits: Limits) -> Result<Vec<PathBuf>, String> {
+/// Unpacks `archive` into `dest` (created, must not exist): the entries
+/// whose file name `keep` accepts (and that are not hidden); the others
+/// are skipped and listed. On error nothing is left in `dest` and the
+/// message says why.
+pub fn unpack(
+    archive: &Path,
+    dest: &Path,
+    limits: Limits,
+    keep: &dyn Fn(&str) -> bool,
+) -> Result<Unpacked, String> {
     let kind = kind_of(archive)
         .ok_or_else(|| format!("{}: not a .tar.gz, .tgz or .zip", archive.display()))?;
+    let archive_bytes = std::fs::metadata(archive)
+        .map_err(|e| format!("{}: {e}", archive.display()))?
+        .len();
     crate::inputs::private_dir(dest).map_err(|e| format!("{}: {e}", dest.display()))?;
     let mut w = Writer {
         dest,
         limits,
+        cap: limits.cap(archive_bytes),
+        keep,
         files: 0,
         bytes: 0,
-        written: Vec::new(),
+        out: Unpacked::default(),
     };
     let res = match kind {
         Kind::TarGz => untar(archive, &mut w),
         Kind::Zip => unzip(archive, &mut w),
     };
     match res {
-        Ok(()) => Ok(w.written),
+        Ok(()) => Ok(w.out),
         Err(e) => {
             let _ = std::fs::remove_dir_all(dest);
             Err(format!("{}: refused: {e}", archive.display()))
@@ -171,7 +277,14 @@ fn untar(archive: &Path, w: &mut Writer) -> Result<(), String> {
             ));
         }
         let name = safe_name(&raw)?;
-        w.write(name, entry)?;
+        // the header's size, before any data is read: a bomb stops here
+        let size = entry.size();
+        w.count(size)?;
+        if w.wanted(&name) {
+            w.write(&name, size, entry)?;
+        }
+        // a skipped entry's data is read past (and inflated) by the next
+        // iteration, within the counted limit
     }
     Ok(())
 }
@@ -179,8 +292,11 @@ fn untar(archive: &Path, w: &mut Writer) -> Result<(), String> {
 fn unzip(archive: &Path, w: &mut Writer) -> Result<(), String> {
     let f = File::open(archive).map_err(|e| e.to_string())?;
     let mut z = zip::ZipArchive::new(io::BufReader::new(f)).map_err(|e| e.to_string())?;
+    // the central directory gives every entry first: check them all
+    // before writing anything
+    let mut todo = Vec::new();
     for i in 0..z.len() {
-        let entry = z.by_index(i).map_err(|e| e.to_string())?;
+        let entry = z.by_index_raw(i).map_err(|e| e.to_string())?;
         let raw = PathBuf::from(entry.name().replace('\\', "/"));
         if entry.is_symlink() {
             return Err(format!("entry {}: a link", raw.display()));
@@ -189,7 +305,17 @@ fn unzip(archive: &Path, w: &mut Writer) -> Result<(), String> {
         if entry.is_dir() {
             continue;
         }
-        w.write(name, entry)?;
+        let size = entry.size();
+        w.count(size)?;
+        if w.wanted(&name) {
+            todo.push((i, name, size));
+        }
+    }
+    let total: u64 = todo.iter().map(|(_, _, s)| s).sum();
+    w.check_room("(all entries)", total)?;
+    for (i, name, size) in todo {
+        let entry = z.by_index(i).map_err(|e| e.to_string())?;
+        w.write(&name, size, entry)?;
     }
     Ok(())
 }
@@ -233,12 +359,18 @@ mod tests {
         z.finish().unwrap();
     }
 
+    fn all(_: &str) -> bool {
+        true
+    }
+
     #[test]
     fn unpacks_flat_and_private() {
         let d = tempfile::tempdir().unwrap();
         let a = d.path().join("x.tar.gz");
         tar_gz(&a, &[("out/a.xml", b"<a/>\n"), ("b.txt", b"x")], None);
-        let got = unpack(&a, &d.path().join("u"), Limits::default()).unwrap();
+        let got = unpack(&a, &d.path().join("u"), Limits::default(), &all)
+            .unwrap()
+            .files;
         assert_eq!(got.len(), 2);
         assert_eq!(std::fs::read(d.path().join("u/a.xml")).unwrap(), b"<a/>\n");
         #[cfg(unix)]
@@ -258,8 +390,9 @@ mod tests {
         let z = d.path().join("x.zip");
         zip_file(&z, &[("dir/a.xml", b"<a/>")]);
         assert_eq!(
-            unpack(&z, &d.path().join("z"), Limits::default())
+            unpack(&z, &d.path().join("z"), Limits::default(), &all)
                 .unwrap()
+                .files
                 .len(),
             1
         );
@@ -304,12 +437,13 @@ mod tests {
         let limits = Limits {
             max_files: 10,
             max_bytes: 4096,
+            ..Limits::default()
         };
         for (name, make, want) in cases {
             let a = d.path().join(name);
             make(&a);
             let dest = d.path().join(format!("{name}.d"));
-            let e = unpack(&a, &dest, limits).unwrap_err();
+            let e = unpack(&a, &dest, limits, &all).unwrap_err();
             assert!(e.contains(want) && e.contains("refused"), "{name}: {e}");
             assert!(!dest.exists(), "{name}: partial files left");
             assert!(!d.path().join("evil.xml").exists());
@@ -318,7 +452,99 @@ mod tests {
         let names: Vec<String> = (0..11).map(|i| format!("{i}.xml")).collect();
         let entries: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), &b"x"[..])).collect();
         zip_file(&many, &entries);
-        let e = unpack(&many, &d.path().join("m"), limits).unwrap_err();
+        let e = unpack(&many, &d.path().join("m"), limits, &all).unwrap_err();
         assert!(e.contains("more than 10 files"), "{e}");
+    }
+
+    /// A tar.gz whose one entry's header claims `size` bytes and whose
+    /// data is only zeros up to `data` bytes (the data never matters when
+    /// the header is refused).
+    fn claiming(path: &Path, name: &str, size: u64, data: usize) {
+        let f = File::create(path).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(f, flate2::Compression::fast());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(size);
+        h.set_mode(0o644);
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_path(name).unwrap();
+        h.set_cksum();
+        // only the header and a bit of data: a hostile stream may lie
+        gz.write_all(h.as_bytes()).unwrap();
+        gz.write_all(&vec![0u8; data]).unwrap();
+        gz.finish().unwrap();
+    }
+
+    #[test]
+    fn only_aaf_files_and_bordereaux_are_unpacked() {
+        let d = tempfile::tempdir().unwrap();
+        let a = d.path().join("x.tar.gz");
+        let xml = "ENT1D_Complet_20250904_Eleve_0000.xml";
+        tar_gz(
+            &a,
+            &[
+                (&format!("out/{xml}")[..], b"<a/>\n"),
+                ("LISEZMOI.txt", b"x"),
+                ("__MACOSX/._x.xml", b"x"),
+                ("BORDEREAU.txt", b"y"),
+            ],
+            None,
+        );
+        let keep = |n: &str| {
+            crate::aaf::filename::AafFileName::parse(n).is_some()
+                || crate::inputs::bordereau::is_bordereau_name(n, None)
+        };
+        let u = unpack(&a, &d.path().join("u"), Limits::default(), &keep).unwrap();
+        let mut names: Vec<String> = std::fs::read_dir(d.path().join("u"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["BORDEREAU.txt", xml]);
+        assert_eq!(u.files.len(), 2);
+        assert_eq!(u.skipped, ["LISEZMOI.txt", "._x.xml"]);
+    }
+
+    #[test]
+    fn sizes_are_judged_on_headers_before_anything_is_written() {
+        let d = tempfile::tempdir().unwrap();
+        // 1 GiB claimed in a tiny archive: more than 100 times its size
+        let a = d.path().join("bomb.tar.gz");
+        claiming(&a, "ENT1D_Complet_20250904_Eleve_0000.xml", 1 << 30, 4096);
+        let dest = d.path().join("b");
+        let e = unpack(&a, &dest, Limits::default(), &all).unwrap_err();
+        assert!(
+            e.contains("more than 1048576 bytes once unpacked")
+                && e.contains("100 times the archive's size"),
+            "{e}"
+        );
+        assert!(!dest.exists());
+
+        // within generous limits, but more than the disk holds
+        let huge = Limits {
+            max_bytes: u64::MAX,
+            max_ratio: u64::MAX,
+            ..Limits::default()
+        };
+        claiming(&a, "ENT1D_Complet_20250904_Eleve_0000.xml", 1 << 50, 4096);
+        let e = unpack(&a, &dest, huge, &all).unwrap_err();
+        assert!(
+            e.contains("would leave less than") && e.contains("min_free_bytes"),
+            "{e}"
+        );
+        assert!(!dest.exists());
+
+        // a skipped entry counts too: its data would be inflated to reach
+        // the next one
+        claiming(&a, "zeros.bin", 1 << 30, 4096);
+        let e = unpack(&a, &dest, Limits::default(), &|_| false).unwrap_err();
+        assert!(e.contains("bytes once unpacked"), "{e}");
+    }
+
+    #[test]
+    fn the_size_limit_follows_the_archive_size() {
+        let l = Limits::default();
+        assert_eq!(l.cap(10), 1 << 20, "a floor for tiny archives");
+        assert_eq!(l.cap(20 << 20), 2000 << 20);
+        assert_eq!(l.cap(1 << 30), 4 << 30, "at most max_bytes");
     }
 }

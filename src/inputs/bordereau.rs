@@ -87,10 +87,19 @@ pub fn parse_text(path: &Path, text: &str) -> Result<Bordereau, String> {
     Ok(b)
 }
 
-/// Reads and parses a bordereau (UTF-8, or Latin-1 when it is not).
+/// Largest bordereau read: a few lines per file of an extraction.
+const MAX_BYTES: u64 = 1 << 20;
+
+/// Reads and parses a bordereau (UTF-8, or Latin-1 when it is not). At
+/// most [`MAX_BYTES`] are ever read: a huge file named like a bordereau
+/// (4 GB of zeros) used to be loaded whole before its size was judged.
 pub fn read(path: &Path) -> Result<Bordereau, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    if bytes.len() > 1 << 20 {
+    let err = |e: std::io::Error| format!("{}: {e}", path.display());
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(err)?;
+    if bytes.len() as u64 > MAX_BYTES {
         return Err(format!(
             "{}: larger than 1 MiB: not a bordereau",
             path.display()

@@ -30,21 +30,24 @@ pub fn private_dir(path: &Path) -> std::io::Result<()> {
 }
 
 /// A private directory for unpacked archives, removed (with the personal
-/// data it holds) when dropped.
+/// data it holds) when dropped. Its name, `<tag>-<pid>-<nanos>`, says which
+/// process made it and when, so that a later run can tell the staging
+/// directory of a dead run (killed with `kill -9`, a power cut) from a live
+/// one's and remove it ([`sweep_staging`]).
 pub struct Staging(PathBuf);
 
 impl Staging {
     pub fn new(work_dir: &Path, tag: &str) -> std::io::Result<Staging> {
+        sweep_staging(work_dir);
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or(0);
-        let p = work_dir
-            .join("staging")
-            .join(format!("{tag}-{}-{nanos:x}", std::process::id()));
+        let p = staging_root(work_dir).join(format!("{tag}-{}-{nanos:x}", std::process::id()));
         private_dir(work_dir)?;
-        private_dir(&work_dir.join("staging"))?;
+        private_dir(&staging_root(work_dir))?;
         private_dir(&p)?;
+        crate::interrupt::track_staging(&p);
         Ok(Staging(p))
     }
     pub fn path(&self) -> &Path {
@@ -55,7 +58,56 @@ impl Staging {
 impl Drop for Staging {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+        crate::interrupt::untrack_staging(&self.0);
     }
+}
+
+fn staging_root(work_dir: &Path) -> PathBuf {
+    work_dir.join("staging")
+}
+
+/// The process id and creation time a staging directory's name carries.
+fn staging_owner(name: &str) -> Option<(u32, std::time::SystemTime)> {
+    let mut it = name.rsplitn(3, '-');
+    let nanos = u128::from_str_radix(it.next()?, 16).ok()?;
+    let pid = it.next()?.parse().ok()?;
+    it.next().filter(|tag| !tag.is_empty())?;
+    let nanos = u64::try_from(nanos).ok()?;
+    Some((
+        pid,
+        std::time::UNIX_EPOCH + std::time::Duration::from_nanos(nanos),
+    ))
+}
+
+/// Removes the staging directories of runs that are gone (their process
+/// no longer exists, or its id now belongs to a process started after the
+/// directory was made), with the unpacked files they hold. Directories of
+/// live runs, and names this version did not make, are left alone.
+/// Returns the names removed.
+pub fn sweep_staging(work_dir: &Path) -> Vec<String> {
+    let mut removed = Vec::new();
+    let Ok(rd) = std::fs::read_dir(staging_root(work_dir)) else {
+        return removed;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some((pid, created)) = staging_owner(&name) else {
+            continue;
+        };
+        if crate::process::alive_since(pid, Some(created)) {
+            continue;
+        }
+        match std::fs::remove_dir_all(e.path()) {
+            Ok(()) => {
+                tracing::warn!(dir = %e.path().display(), pid, "removed the staging directory of a run that died (its unpacked extraction files with it)");
+                removed.push(name);
+            }
+            Err(err) => {
+                tracing::warn!(dir = %e.path().display(), error = %err, "cannot remove the staging directory of a dead run")
+            }
+        }
+    }
+    removed
 }
 
 /// How inputs are checked.
@@ -94,6 +146,9 @@ pub struct Gathered {
     /// Bordereaux checked and accepted, with the origin they came from.
     pub bordereaux: Vec<Input>,
     pub refused: Vec<Refusal>,
+    /// Archive entries not unpacked (`archive: entry`): neither an AAF
+    /// extraction file nor a bordereau.
+    pub skipped: Vec<String>,
 }
 
 /// Extraction label of a file name (`prefix_Kind_date`), if it is one.
@@ -150,8 +205,18 @@ pub fn gather(paths: &[PathBuf], staging: &Path, rules: &Rules) -> Result<Gather
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
             let dest = staging.join(format!("{name}.d"));
-            match archive::unpack(&f, &dest, rules.limits) {
-                Ok(mut members) => {
+            let keep = |n: &str| {
+                AafFileName::parse(n).is_some()
+                    || bordereau::is_bordereau_name(n, rules.bordereau_name.as_deref())
+            };
+            match archive::unpack(&f, &dest, rules.limits, &keep) {
+                Ok(u) => {
+                    g.skipped.extend(
+                        u.skipped
+                            .iter()
+                            .map(|m| format!("{name}: {m} (not an AAF extraction file nor a bordereau: not unpacked)")),
+                    );
+                    let mut members = u.files;
                     members.sort();
                     for m in members {
                         if is_border(&m) {

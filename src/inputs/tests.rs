@@ -151,3 +151,34 @@ fn archives_with_their_bordereau() {
     assert!(g.files[0].path.starts_with(t.path().join("st")));
     assert_eq!(g.bordereaux.len(), 1);
 }
+
+#[test]
+fn staging_names_carry_their_owner() {
+    let (pid, t) = staging_owner("sync-4242-18edab4fc9b44924").unwrap();
+    assert_eq!(pid, 4242);
+    assert_eq!(
+        t.duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos(),
+        0x18edab4fc9b44924
+    );
+    assert!(staging_owner("run-x-1").is_none());
+    assert!(staging_owner("notes").is_none());
+}
+
+#[test]
+fn only_the_staging_of_dead_runs_is_swept() {
+    let d = tempfile::tempdir().unwrap();
+    let mine = Staging::new(d.path(), "sync").unwrap();
+    let root = d.path().join("staging");
+    // made by this process before it started: a reused pid, a dead run
+    let dead = root.join(format!("sync-{}-1", std::process::id()));
+    std::fs::create_dir_all(dead.join("x.tar.gz.d")).unwrap();
+    std::fs::write(dead.join("x.tar.gz.d/a.xml"), "<a/>").unwrap();
+    let other = root.join("kept-by-hand");
+    std::fs::create_dir_all(&other).unwrap();
+    let removed = sweep_staging(d.path());
+    assert_eq!(removed, [format!("sync-{}-1", std::process::id())]);
+    assert!(!dead.exists() && other.exists() && mine.path().exists());
+    let p = mine.path().to_path_buf();
+    drop(mine);
+    assert!(!p.exists());
+}

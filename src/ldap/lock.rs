@@ -3,13 +3,20 @@
 //!
 //! One entry per source, `cn=aaf-sync-lock-<source>,<base>` (class
 //! `aafSyncLock`), names its holder (`host pid run-id`) and an expiry the
-//! holder renews every third of the TTL. Taking it is atomic: an LDAP add
+//! holder renews every fifth of the TTL. Taking it is atomic: an LDAP add
 //! (fails if the entry exists), or, to take over a free or stale lock, one
 //! modify that deletes the exact owner value seen and adds ours (fails if
 //! anyone changed it in between). A lock is stale past its expiry, or at
 //! once when its holder ran on this host and that process is gone (a
 //! `kill -9`). Releasing writes the free owner `-` and the outcome of the
 //! run, which `status` shows.
+//!
+//! A holder that cannot prove it still holds the lock must stop writing
+//! before anyone else may take it: renewal reconnects like the writers do,
+//! and when no renewal has succeeded for half the TTL the run's stop flag
+//! is raised (no new operation is sent; those in flight settle well before
+//! the expiry). Release is retried the same way; if it still fails, the
+//! entry keeps naming the dead run and its expiry, which `status` reports.
 
 use super::{op_err, Directory, DirectoryError};
 use crate::config::{LdapConfig, LockConfig};
@@ -18,8 +25,8 @@ use crate::model::{Dn, Entry};
 use ldap3::{Mod, Scope, SearchEntry};
 use serde::Serialize;
 use std::collections::HashSet;
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 pub const LOCK_CLASS: &str = "aafSyncLock";
 pub const ATTR_OWNER: &str = "aafSyncLockOwner";
@@ -72,18 +79,16 @@ pub fn owner_of(run_id: &str) -> String {
     format!("{} {} {run_id}", hostname(), std::process::id())
 }
 
-/// True when `owner` ran on this host as a process that no longer exists.
-fn holder_is_dead_here(owner: &str) -> bool {
+/// Whether the holder `owner` (`host pid run-id`), which took the lock at
+/// `since`, is alive: `None` when it ran on another host (only its expiry
+/// tells). A process with that id started after `since` is another one.
+fn holder_alive_here(owner: &str, since: Option<SystemTime>) -> Option<bool> {
     let mut it = owner.split(' ');
-    let (Some(host), Some(pid)) = (it.next(), it.next()) else {
-        return false;
-    };
-    let Ok(pid) = pid.parse::<u32>() else {
-        return false;
-    };
-    host == hostname()
-        && pid != std::process::id()
-        && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+    let (host, pid) = (it.next()?, it.next()?.parse::<u32>().ok()?);
+    if host != hostname() {
+        return None;
+    }
+    Some(pid == std::process::id() || crate::process::alive_since(pid, since))
 }
 
 /// The lock entry as `status` shows it.
@@ -96,6 +101,11 @@ pub struct LockState {
     /// True when the holder is gone (expired, or dead on this host): the
     /// next run takes it over.
     pub stale: bool,
+    /// Whether the holder's process is alive, when it ran on this host
+    /// (`false`: it died without freeing the lock).
+    pub holder_alive: Option<bool>,
+    /// True when the expiry has passed.
+    pub expired: bool,
     pub last_run_id: Option<String>,
     pub last_run_command: Option<String>,
     pub last_run_started: Option<String>,
@@ -108,18 +118,22 @@ impl LockState {
         let s = |a: &str| e.first(a).map(str::to_string);
         let owner = s(ATTR_OWNER).filter(|o| o != FREE);
         let expires = s(ATTR_EXPIRES);
-        let stale = owner.as_deref().is_some_and(|o| {
-            holder_is_dead_here(o)
-                || expires
-                    .as_deref()
-                    .and_then(parse_gtime)
-                    .is_none_or(|t| t < now)
-        });
+        let since = s(ATTR_SINCE);
+        let alive = owner
+            .as_deref()
+            .and_then(|o| holder_alive_here(o, since.as_deref().and_then(parse_gtime)));
+        let expired = owner.is_some()
+            && expires
+                .as_deref()
+                .and_then(parse_gtime)
+                .is_none_or(|t| t < now);
         LockState {
-            since: owner.as_ref().and(s(ATTR_SINCE)),
+            since: owner.as_ref().and(since),
             expires: owner.as_ref().and(expires),
             holder: owner,
-            stale,
+            stale: alive == Some(false) || expired,
+            holder_alive: alive,
+            expired,
             last_run_id: s(ATTR_RUN_ID),
             last_run_command: s(ATTR_COMMAND),
             last_run_started: s(ATTR_STARTED),
@@ -146,6 +160,9 @@ pub enum LockError {
     Locked(#[from] Locked),
     #[error(transparent)]
     Directory(#[from] DirectoryError),
+    /// A signal came while waiting for the lock.
+    #[error("{0} while waiting for the run lock: nothing written")]
+    Interrupted(String),
 }
 
 fn set(v: &str) -> HashSet<Vec<u8>> {
@@ -156,12 +173,22 @@ fn name(a: &str) -> Vec<u8> {
     a.as_bytes().to_vec()
 }
 
+/// What the holder knows of its lease.
+#[derive(Debug)]
+struct Lease {
+    /// The expiry value last written (the compare-and-swap compares it).
+    expires: String,
+    /// When the request that wrote it was sent: the server's expiry is at
+    /// least this plus the TTL.
+    renewed: Instant,
+}
+
 /// A lock held by this run; renewed in the background until released.
 pub struct RunLock {
     dir: Arc<Directory>,
     dn: Dn,
     owner: String,
-    expires: Arc<std::sync::Mutex<String>>,
+    lease: Arc<Mutex<Lease>>,
     renew: tokio::task::JoinHandle<()>,
     /// The stale holder this run took over from, if any.
     pub took_over: Option<String>,
@@ -212,9 +239,13 @@ impl RunLock {
         let dn = layout.lock_dn();
         let owner = owner_of(run_id);
         let ttl = Duration::from_secs(cfg.ttl_secs);
-        let deadline = std::time::Instant::now() + Duration::from_secs(cfg.wait_secs);
+        let deadline = Instant::now() + Duration::from_secs(cfg.wait_secs);
         loop {
+            if let Some(why) = crate::interrupt::reason() {
+                return Err(LockError::Interrupted(why));
+            }
             let now = SystemTime::now();
+            let sent = Instant::now();
             let expires = gtime(now + ttl);
             let mut l = dir.conn(0).await;
             let attrs = vec![
@@ -270,7 +301,7 @@ impl RunLock {
                             }
                             Err(e) => return Err(op_err(format!("take {dn}"), e).into()),
                         }
-                    } else if std::time::Instant::now() < deadline {
+                    } else if Instant::now() < deadline {
                         tokio::time::sleep(Duration::from_millis(500)).await;
                         None
                     } else {
@@ -296,13 +327,22 @@ impl RunLock {
             if let Some(prev) = &took_over {
                 tracing::warn!(dn = %dn, previous = %prev, "took over a stale run lock: the previous run died; this run converges from where it stopped");
             }
-            let expires = Arc::new(std::sync::Mutex::new(expires));
-            let renew = tokio::spawn(renew_loop(dir.clone(), dn.clone(), ttl, expires.clone()));
+            let lease = Arc::new(Mutex::new(Lease {
+                expires,
+                renewed: sent,
+            }));
+            let renew = tokio::spawn(renew_loop(
+                dir.clone(),
+                dn.clone(),
+                owner.clone(),
+                ttl,
+                lease.clone(),
+            ));
             return Ok(RunLock {
                 dir,
                 dn,
                 owner,
-                expires,
+                lease,
                 renew,
                 took_over,
             });
@@ -313,39 +353,55 @@ impl RunLock {
         &self.dn
     }
 
-    /// The flag raised when the lock is lost: the run's directory shares it
-    /// ([`Directory::share_halt`]) and stops writing.
+    /// The flag raised when the lock is lost or cannot be renewed: the
+    /// run's directory shares it ([`Directory::share_halt`]) and stops
+    /// writing.
     pub fn halt_flag(&self) -> super::Halt {
         self.dir.halt_flag()
     }
 
+    fn expires(&self) -> String {
+        self.lease
+            .lock()
+            .map(|l| l.expires.clone())
+            .unwrap_or_default()
+    }
+
     /// Frees the lock and records the run's outcome. Only our own lock is
-    /// freed: the owner value is checked in the same modify.
+    /// freed: the owner value is checked in the same modify. Retried like
+    /// the writers (a new connection when the old one broke, doubling
+    /// waits); if the server stays away the entry keeps naming this run
+    /// until its expiry, and says so.
     pub async fn release(self, outcome: &str) {
         self.renew.abort();
-        let expires = self.expires.lock().map(|e| e.clone()).unwrap_or_default();
-        let mut l = self.dir.conn(0).await;
-        let mods = vec![
-            Mod::Delete(name(ATTR_OWNER), set(&self.owner)),
-            Mod::Add(name(ATTR_OWNER), set(FREE)),
-            Mod::Delete(name(ATTR_EXPIRES), set(&expires)),
-            Mod::Replace(name(ATTR_FINISHED), set(&gtime(SystemTime::now()))),
-            Mod::Replace(name(ATTR_OUTCOME), set(outcome)),
-        ];
-        if let Err(e) = l
-            .modify(self.dn.as_str(), mods)
-            .await
-            .and_then(|r| r.success())
-        {
-            tracing::warn!(dn = %self.dn, error = %e, "could not release the run lock (it expires by itself)");
+        let finished = gtime(SystemTime::now());
+        let dn = self.dn.clone();
+        let owner = self.owner.clone();
+        let outcome = outcome.to_string();
+        let mods = move |expires: &str| {
+            vec![
+                Mod::Delete(name(ATTR_OWNER), set(&owner)),
+                Mod::Add(name(ATTR_OWNER), set(FREE)),
+                Mod::Delete(name(ATTR_EXPIRES), set(expires)),
+                Mod::Replace(name(ATTR_FINISHED), set(&finished)),
+                Mod::Replace(name(ATTR_OUTCOME), set(&outcome)),
+            ]
+        };
+        match swap(&self.dir, &dn, &self.owner, &self.lease, mods, "release").await {
+            Ok(()) => {}
+            Err(e @ SwapError::Lost(_)) => {
+                tracing::warn!(dn = %dn, error = %e, "the run lock was not ours any more at release")
+            }
+            Err(e @ SwapError::Failed(_)) => {
+                let expires = self.expires();
+                tracing::error!(dn = %dn, error = %e, "could not free the run lock: it names this run until it expires ({expires}); `aaf-sync status` shows it; the next run on this host takes it over at once, from another host after the expiry");
+            }
         }
         if let Ok(d) = Arc::try_unwrap(self.dir) {
             d.close().await;
         }
     }
-}
 
-impl RunLock {
     /// Frees the lock by deleting its entry (the purge leaves nothing of
     /// the source behind, its lock included).
     pub async fn release_deleting(self) {
@@ -360,44 +416,171 @@ impl RunLock {
     }
 }
 
-/// Renews the expiry every third of the TTL with a compare-and-swap on the
+/// Why a compare-and-swap on the lock failed.
+#[derive(Debug, thiserror::Error)]
+enum SwapError {
+    /// Another run holds it (or it was freed or deleted): `who`.
+    #[error("the lock is not ours any more ({0})")]
+    Lost(String),
+    /// The server did not answer, through every retry.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// One compare-and-swap modify of the lock (`mods` built on the expiry
+/// value we believe is there), retried on transient faults with a new
+/// connection when the old one broke. A swap that finds another expiry
+/// while we are still the owner (a renewal applied whose answer was lost)
+/// adopts the server's value and tries again.
+async fn swap(
+    dir: &Directory,
+    dn: &Dn,
+    owner: &str,
+    lease: &Mutex<Lease>,
+    mods: impl Fn(&str) -> Vec<Mod<Vec<u8>>>,
+    what: &str,
+) -> Result<(), SwapError> {
+    let retry = dir.retry();
+    let mut attempt = 0;
+    let mut adopted = false;
+    loop {
+        let expires = lease.lock().map(|l| l.expires.clone()).unwrap_or_default();
+        let (mut l, generation) = dir.conn_gen(0).await;
+        let r = l
+            .modify(dn.as_str(), mods(&expires))
+            .await
+            .and_then(|r| r.success());
+        let err = match r {
+            Ok(_) => return Ok(()),
+            Err(e) => e,
+        };
+        match super::rc_of(&err) {
+            Some(16 | 20) if !adopted => {
+                // look: still ours with another expiry, or taken
+                let cur = dir
+                    .read_entry(dn)
+                    .await
+                    .map_err(|e| SwapError::Failed(e.to_string()))?;
+                let Some(cur) = cur else {
+                    return Err(SwapError::Lost("entry deleted".into()));
+                };
+                let holder = cur.first(ATTR_OWNER).unwrap_or(FREE).to_string();
+                if holder != owner {
+                    return Err(SwapError::Lost(format!("held by {holder}")));
+                }
+                if let (Some(v), Ok(mut l)) = (cur.first(ATTR_EXPIRES), lease.lock()) {
+                    l.expires = v.to_string();
+                }
+                adopted = true;
+                continue;
+            }
+            Some(16 | 20) => return Err(SwapError::Lost("changed by another run".into())),
+            Some(32) => return Err(SwapError::Lost("entry deleted".into())),
+            _ => {}
+        }
+        let fault = super::Fault::of(err);
+        if let super::Fault::Permanent(m) = &fault {
+            return Err(SwapError::Failed(format!("{what} {dn}: {m}")));
+        }
+        if attempt >= retry.attempts {
+            return Err(SwapError::Failed(format!(
+                "{what} {dn}: {} unreachable after {} retries ({})",
+                dir.cfg.url,
+                retry.attempts,
+                fault.message()
+            )));
+        }
+        tokio::time::sleep(retry.wait(attempt)).await;
+        attempt += 1;
+        if let super::Fault::Connection(_) = fault {
+            let _ = dir.reconnect(0, generation).await;
+        }
+    }
+}
+
+/// Renews the expiry every fifth of the TTL with a compare-and-swap on the
 /// value last written; a failed swap means another run took the lock.
+/// Renewal reconnects like the writers do. When no renewal succeeded for
+/// half the TTL, the run cannot prove it still holds the lock: its stop
+/// flag is raised, so it sends nothing more while the lock is still valid
+/// for the other half — before anyone else may take it over. Renewing at a
+/// fifth leaves three tenths of the TTL to ride out a server restart
+/// before the halt.
 async fn renew_loop(
     dir: Arc<Directory>,
     dn: Dn,
+    owner: String,
     ttl: Duration,
-    expires: Arc<std::sync::Mutex<String>>,
+    lease: Arc<Mutex<Lease>>,
 ) {
+    let every = ttl / 5;
+    let halt_after = ttl / 2;
+    let renewed = |lease: &Mutex<Lease>| {
+        lease
+            .lock()
+            .map(|l| l.renewed)
+            .unwrap_or_else(|_| Instant::now())
+    };
+    let mut failing_since: Option<Instant> = None;
     loop {
-        tokio::time::sleep(ttl / 3).await;
-        let old = expires.lock().map(|e| e.clone()).unwrap_or_default();
+        let last = renewed(&lease);
+        let halt_at = last + halt_after;
+        let next = if failing_since.is_some() {
+            // the server was away: try again soon
+            Instant::now() + (ttl / 20).clamp(Duration::from_millis(200), Duration::from_secs(2))
+        } else {
+            last + every
+        };
+        tokio::time::sleep_until(next.min(halt_at).into()).await;
+        if Instant::now() >= halt_at {
+            let why = format!(
+                "run lock {dn} not renewed for {} s (half of [lock] ttl_secs = {}): writes stopped before it could expire, so that no other run writes beside this one",
+                halt_after.as_secs(),
+                ttl.as_secs()
+            );
+            tracing::error!(dn = %dn, "{why}");
+            dir.halt(why);
+            return;
+        }
+        let sent = Instant::now();
         let new = gtime(SystemTime::now() + ttl);
-        let mut l = dir.conn(0).await;
-        let r = l
-            .modify(
-                dn.as_str(),
-                vec![
-                    Mod::Delete(name(ATTR_EXPIRES), set(&old)),
-                    Mod::Add(name(ATTR_EXPIRES), set(&new)),
-                ],
-            )
-            .await
-            .and_then(|r| r.success());
+        let mods = |old: &str| {
+            vec![
+                Mod::Delete(name(ATTR_EXPIRES), set(old)),
+                Mod::Add(name(ATTR_EXPIRES), set(&new)),
+            ]
+        };
+        // never wait past the moment writes must stop
+        let r = tokio::time::timeout_at(
+            halt_at.into(),
+            swap(&dir, &dn, &owner, &lease, mods, "renew"),
+        )
+        .await;
         match r {
-            Ok(_) => {
-                if let Ok(mut e) = expires.lock() {
-                    *e = new;
+            Ok(Ok(())) => {
+                if let Ok(mut l) = lease.lock() {
+                    l.expires = new;
+                    l.renewed = sent;
+                }
+                if let Some(t) = failing_since.take() {
+                    tracing::warn!(dn = %dn, after_secs = t.elapsed().as_secs(), "run lock renewed again");
                 }
             }
-            Err(ldap3::LdapError::LdapResult { result }) if matches!(result.rc, 16 | 20 | 32) => {
-                tracing::error!(dn = %dn, "run lock lost: another run took it over; stopping writes");
-                dir.halt(format!("run lock {dn} lost to another run"));
+            Ok(Err(SwapError::Lost(who))) => {
+                let why = format!("run lock {dn} lost ({who}): writes stopped");
+                tracing::error!(dn = %dn, "{why}");
+                dir.halt(why);
                 return;
             }
-            Err(e) => {
-                // the server may be restarting: the apply's own retries
-                // decide; try again at the next tick
-                tracing::warn!(dn = %dn, error = %e, "could not renew the run lock");
+            Ok(Err(SwapError::Failed(e))) => {
+                if failing_since.is_none() {
+                    failing_since = Some(Instant::now());
+                    tracing::warn!(dn = %dn, error = %e, "could not renew the run lock; retrying (writes stop if it is not renewed within half the TTL)");
+                }
+            }
+            // the halt check comes first at the next turn
+            Err(_) => {
+                failing_since.get_or_insert_with(Instant::now);
             }
         }
     }

@@ -832,18 +832,26 @@ impl Directory {
 
     /// Applies operations that do not depend on each other (one phase of a
     /// plan), with up to `in_flight` outstanding spread over the
-    /// connections. `done` sees each operation once settled (journal,
+    /// connections. `intent` sees each operation just before it is sent
+    /// (the journal records it first, so that after a crash it tells what
+    /// may have been done); `done` sees it once settled (journal,
     /// progress), with its error if any. Returns each operation's result,
     /// in the order given.
     pub async fn apply_ops(
         &self,
         ops: &[&Planned],
+        intent: &(dyn Fn(&Planned) + Sync),
         done: &mut dyn FnMut(&Planned, Option<&str>),
     ) -> Vec<OpResult> {
         let (in_flight, retry) = (self.cfg.in_flight, self.retry());
         let mut out = vec![OpResult::NotAttempted; ops.len()];
         let mut results = stream::iter(ops.iter().enumerate())
-            .map(|(i, p)| async move { (i, self.apply_retrying(i, p, retry).await) })
+            .map(|(i, p)| async move {
+                if self.halted().is_none() {
+                    intent(p);
+                }
+                (i, self.apply_retrying(i, p, retry).await)
+            })
             .buffer_unordered(in_flight.max(1));
         while let Some((i, r)) = results.next().await {
             let p = ops[i];

@@ -229,7 +229,7 @@ impl Slapd {
     /// Writes a config for this server.
     pub fn config(&self, dir: &Path, uai: &[String], extra: &str) -> PathBuf {
         let pw = dir.join("ldap.secret");
-        std::fs::write(&pw, format!("{PW}\n")).unwrap();
+        write_secret(&pw, &format!("{PW}\n"));
         let uai: Vec<String> = uai.iter().map(|u| format!("\"{u}\"")).collect();
         let body = format!(
             "[ldap]\nurl = \"{}\"\nbind_dn = \"{ADMIN}\"\nbind_password_file = \"{}\"\nbase_dn = \"{BASE}\"\n\
@@ -249,6 +249,14 @@ impl Drop for Slapd {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Writes a secret file with mode 0600 (aaf-sync refuses secrets anyone
+/// can read).
+pub fn write_secret(path: &Path, body: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, body).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
 
 /// Attribute name (lower case) → values.
