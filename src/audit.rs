@@ -28,6 +28,8 @@ pub const ALWAYS_ALLOWED: &[&str] = &[
     "pwdReset",
     "pwdGraceUseTime",
     "pwdLastSuccess",
+    // the sync's own: a disabled person's password, set aside
+    crate::retention::ATTR_SAVED_PASSWORD,
 ];
 
 /// One thing the audit found.

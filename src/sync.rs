@@ -189,6 +189,7 @@ fn read_files(
     for cat in FileCategory::IMPORTED {
         for f in extraction.files_of(cat) {
             let mut reader = RecordReader::open(&f.path, cat, cfg.encoding)?;
+            let mut two_d_names: Vec<String> = Vec::new();
             let mut fr = FileReport {
                 file: f
                     .path
@@ -213,6 +214,13 @@ fn read_files(
                 fr.records += 1;
                 bar.inc(1);
                 if let ReadItem::Record(rec) = &item {
+                    for a in &rec.attrs {
+                        if crate::aaf::degree::is_two_d_name(&a.name)
+                            && !two_d_names.contains(&a.name)
+                        {
+                            two_d_names.push(a.name.clone());
+                        }
+                    }
                     if blocks.skip(&cfg.source, rec) {
                         continue;
                     }
@@ -225,13 +233,10 @@ fn read_files(
             if xr.header.is_empty() {
                 xr.header = reader.header().clone();
             }
-            if reader
-                .header()
-                .get("degre")
-                .is_some_and(|d| d.eq_ignore_ascii_case("2D"))
-            {
+            if let Some(why) = crate::aaf::degree::two_d_reason(reader.header(), &two_d_names) {
                 return Err(SyncError::Input(format!(
-                    "{}: a 2D (secondary) extraction: this version imports 1D extractions only",
+                    "{}: a 2D (secondary school) extraction — {why}: this version imports 1D \
+                     extractions only; refused, nothing written",
                     f.path.display()
                 )));
             }

@@ -5,6 +5,7 @@
 //! files carry, `reader` streams records out of one file.
 
 pub mod decode;
+pub mod degree;
 pub mod entities;
 pub mod filename;
 pub mod reader;

@@ -259,7 +259,8 @@ fn staff_attrs(
             "ENTPersonCategorieEnseignant",
             v(if teacher { "O" } else { "N" }),
         ),
-        ("ENTEnsFonctionDir", if director { v("O") } else { vec![] }),
+        // real 1D files give the id of the school directed
+        ("ENTEnsFonctionDir", if director { v(sid) } else { vec![] }),
         ("ENTEnsSpecialites", vec![]),
         ("ENTPersonClasses", classes),
         // not authorised for staff: must never reach LDAP
@@ -510,7 +511,7 @@ fn write_file(
     s.push_str("<!DOCTYPE ficAlimMENESR SYSTEM \"ficAlimMENESR.dtd\">\n<ficAlimMENESR>\n");
     let _ = writeln!(
         s,
-        "<!-- versionAF=\"AAF-VE2407\" -->\n<!-- versionSDET=\"Annexe 4bis version 6.4\" -->\n<!-- codeAcademieExport=\"24\" -->\n<!-- degre=\"1D\" -->\n<!-- dateGenerationExport=\"{}/{}/{}\" -->",
+        "<!-- versionAF=\"AAF-VE2407\" -->\n<!-- codeAcademieExport=\"24\" -->\n<!-- degre=\"1D\" -->\n<!-- dateGenerationExport=\"{}/{}/{}\" -->",
         &cfg.date[6..8],
         &cfg.date[4..6],
         &cfg.date[0..4]

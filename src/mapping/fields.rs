@@ -155,7 +155,8 @@ pub const STAFF: &[Field] = &[
         "ENTPersonCategorieEnseignant",
         Text,
     ),
-    f("ENTEnsFonctionDir", "ENTEnsFonctionDir", Text),
+    // the id of the school the person directs: a link, as a DN
+    f("ENTEnsFonctionDir", "ENTEnsFonctionDir", StructureDn),
     f("ENTEnsSpecialites", "ENTEnsSpecialites", Text),
 ];
 

@@ -191,6 +191,7 @@ pub fn owned(kind: EntryKind) -> &'static [&'static str] {
         let person = |extra: &[&'static str], table: &[Field]| {
             let mut v = vec![
                 "cn",
+                "displayName",
                 "ENTPersonJointure",
                 "ENTPersonLogin",
                 "ENTPersonProfils",
@@ -567,6 +568,8 @@ impl<'a> Mapper<'a> {
             Some(g) => format!("{g} {sn}"),
             None => sn,
         };
+        // what an ENT shows (CAS's OIDC `name` claim)
+        e.set("displayName", cn.clone());
         e.set("cn", cn);
         e
     }
