@@ -161,7 +161,7 @@ pub fn without_links_to(p: &Planned, failed: &HashSet<String>) -> (Option<Planne
                 n,
             )
         }
-        Change::Delete { .. } => (Some(p.clone()), 0),
+        Change::Delete { .. } | Change::Move { .. } => (Some(p.clone()), 0),
     }
 }
 
@@ -194,7 +194,7 @@ pub fn repair(p: &Planned, failed: &HashSet<String>) -> Option<Planned> {
                 }
             }
         }
-        Change::Delete { .. } => {}
+        Change::Delete { .. } | Change::Move { .. } => {}
     }
     if by_attr.is_empty() {
         return None;
@@ -272,8 +272,15 @@ pub async fn apply_plan(
             match r {
                 OpResult::Done => out.count_done(p),
                 OpResult::Failed(error) => {
-                    if matches!(p.change, Change::Add { .. }) {
-                        new_failed.insert(p.change.dn().key());
+                    match &p.change {
+                        Change::Add { entry } => {
+                            new_failed.insert(entry.dn.key());
+                        }
+                        // a person who could not come back: not there
+                        Change::Move { to, .. } => {
+                            new_failed.insert(to.key());
+                        }
+                        _ => {}
                     }
                     out.failures.push(Failure {
                         dn: p.change.dn().clone(),

@@ -378,6 +378,8 @@ fn fetch_config(raw: RawFetch) -> Result<FetchConfig, ConfigError> {
 struct RawRetention {
     /// `MM-DD`.
     school_year_start: Option<String>,
+    /// Move disabled people under `ou=departed` (default true).
+    departed_branch: Option<bool>,
     #[serde(default)]
     pupil: RawRule,
     #[serde(default)]
@@ -438,6 +440,7 @@ fn retention_rules(raw: &RawRetention) -> Result<Rules, ConfigError> {
         parent: rule(&raw.parent, d.parent, "retention.parent")?,
         staff: rule(&raw.staff, d.staff, "retention.staff")?,
         school_year_start,
+        move_departed: raw.departed_branch.unwrap_or(d.move_departed),
     })
 }
 
@@ -497,6 +500,9 @@ struct RawSource {
     name: String,
     #[serde(default = "d_encoding")]
     encoding: String,
+    /// Adopt the entries of this source an existing tree holds (matched by
+    /// jointure) instead of leaving them alone.
+    adopt: Option<bool>,
 }
 fn d_encoding() -> String {
     "auto".into()
@@ -552,6 +558,9 @@ pub struct Config {
     pub ldap: LdapConfig,
     /// Source name, prefix of every jointure (`AC-CRETEIL`).
     pub source: String,
+    /// Entries of the source found in the tree but not managed (an older
+    /// feeder's) are adopted when the extraction carries them.
+    pub adopt: bool,
     /// Forced encoding of the XML files; `None` detects it per file.
     pub encoding: Option<&'static encoding_rs::Encoding>,
     /// UAIs of the schools in the perimeter (upper case); empty when `all`.
@@ -814,6 +823,7 @@ impl Config {
             },
             source,
             encoding,
+            adopt: raw.source.adopt.unwrap_or(true),
             perimeter_uai: uai,
             perimeter_all: raw.perimeter.all,
             entry_store: raw.paths.entry_store.unwrap_or(true),

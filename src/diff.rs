@@ -43,16 +43,29 @@ pub enum AttrChange {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "change", rename_all = "lowercase")]
 pub enum Change {
-    Add { entry: Entry },
-    Modify { dn: Dn, changes: Vec<AttrChange> },
-    Delete { dn: Dn },
+    Add {
+        entry: Entry,
+    },
+    Modify {
+        dn: Dn,
+        changes: Vec<AttrChange>,
+    },
+    Delete {
+        dn: Dn,
+    },
+    /// Moves an entry, keeping its RDN, to the DN `to` (a departed person
+    /// out of the people branch, and back when they return).
+    Move {
+        dn: Dn,
+        to: Dn,
+    },
 }
 
 impl Change {
     pub fn dn(&self) -> &Dn {
         match self {
             Change::Add { entry } => &entry.dn,
-            Change::Modify { dn, .. } | Change::Delete { dn } => dn,
+            Change::Modify { dn, .. } | Change::Delete { dn } | Change::Move { dn, .. } => dn,
         }
     }
     pub fn op_name(&self) -> &'static str {
@@ -60,6 +73,7 @@ impl Change {
             Change::Add { .. } => "add",
             Change::Modify { .. } => "modify",
             Change::Delete { .. } => "delete",
+            Change::Move { .. } => "move",
         }
     }
 }
@@ -281,17 +295,27 @@ fn diff_full(kind: EntryKind, desired: &Entry, current: &Entry) -> Vec<AttrChang
 
 /// The phase of an operation: structures before people before the groups
 /// that list them; deletes in the reverse order; the control entry last.
+/// A person coming back from the departed branch is moved back with the
+/// people added (so that the modifies after find them); one leaving is
+/// moved out once nothing links to them any more.
 pub fn phase(kind: EntryKind, op: &Change) -> u8 {
     match (op, kind) {
-        (_, EntryKind::Control) => 7,
+        (_, EntryKind::Control) => 8,
         (Change::Add { .. }, EntryKind::Structure) => 0,
         (Change::Add { .. }, k) if k.is_person() => 1,
+        (Change::Move { to, .. }, _) if !is_departed_dn(to) => 1,
         (Change::Modify { .. }, k) if !k.is_group() => 2,
         (Change::Add { .. } | Change::Modify { .. }, _) => 3,
         (Change::Delete { .. }, k) if k.is_group() => 4,
-        (Change::Delete { .. }, k) if k.is_person() => 5,
-        (Change::Delete { .. }, _) => 6,
+        (Change::Move { .. }, _) => 5,
+        (Change::Delete { .. }, k) if k.is_person() => 6,
+        (Change::Delete { .. }, _) => 7,
     }
+}
+
+/// True when `dn` is in a departed branch (`…,ou=departed,<base>`).
+fn is_departed_dn(dn: &Dn) -> bool {
+    crate::mapping::layout::in_departed_branch(dn)
 }
 
 /// Plans the changes from the current managed entries (by DN key) to the
@@ -397,6 +421,12 @@ pub fn simulate(plan: &Plan, entries: &mut EntryMap, logins: &mut HashSet<String
                     if let Some(l) = gone.first("ENTPersonLogin") {
                         logins.remove(&l.to_lowercase());
                     }
+                }
+            }
+            Change::Move { dn, to } => {
+                if let Some(mut e) = entries.swap_remove(&dn.key()) {
+                    e.dn = to.clone();
+                    entries.insert(to.key(), e);
                 }
             }
             Change::Modify { dn, changes } => {

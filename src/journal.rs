@@ -102,6 +102,7 @@ fn now_text() -> String {
 pub fn attr_names(change: &Change) -> Vec<&str> {
     match change {
         Change::Add { entry } => entry.attrs.values().map(|a| a.name).collect(),
+        Change::Move { .. } => Vec::new(),
         Change::Modify { changes, .. } => {
             let mut v = Vec::new();
             for c in changes {

@@ -198,6 +198,22 @@ fn render_changes(out: &mut String, plan: &Plan, pw: &mut Passwords) {
                 dn_line(out, dn);
                 line(out, "changetype", "delete");
             }
+            Change::Move { dn, to } => {
+                let rdn = crate::mapping::layout::rdn_of(to.as_str());
+                dn_line(out, dn);
+                line(out, "changetype", "modrdn");
+                line(out, "newrdn", rdn);
+                line(out, "deleteoldrdn", "1");
+                line(
+                    out,
+                    "newsuperior",
+                    to.as_str()[rdn.len()..].trim_start_matches(','),
+                );
+                // the passwords go with the entry
+                if let Some(p) = pw.remove(&dn.key()) {
+                    pw.insert(to.key(), p);
+                }
+            }
         }
         out.push('\n');
     }

@@ -101,6 +101,9 @@ pub struct StepReport {
     pub unidentified_rejects: BTreeMap<String, u64>,
     /// Entries left out (squatters) or kept as they are, links dropped.
     pub settle: crate::mapping::settle::Settled,
+    /// Entries matched by jointure: adopted, or back from the departed
+    /// branch.
+    pub aligned: crate::mapping::align::Aligned,
     pub applied: Option<ApplyOutcome>,
     /// After the apply: the directory is in step with the extractions
     /// applied (every operation succeeded, no entry left out).
@@ -390,6 +393,34 @@ impl StepReport {
             for c in self.settle.conflicts.iter().take(10) {
                 let _ = writeln!(s, "    {} (id {}): {}", c.dn, c.id, c.reason);
             }
+        }
+        let adopted: u64 = self.aligned.adopted.values().sum();
+        if adopted > 0 {
+            let parts: Vec<String> = self
+                .aligned
+                .adopted
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect();
+            let _ = writeln!(
+                s,
+                "  adopted, existing entries of the source matched by jointure: {}",
+                parts.join(", ")
+            );
+        }
+        if self.aligned.left_alone > 0 {
+            let _ = writeln!(
+                s,
+                "  entries of the source not managed and not in the extraction, left alone: {}",
+                self.aligned.left_alone
+            );
+        }
+        if self.aligned.returned > 0 {
+            let _ = writeln!(
+                s,
+                "  back from the departed branch: {}",
+                self.aligned.returned
+            );
         }
         if self.settle.dropped_links > 0 {
             let _ = writeln!(

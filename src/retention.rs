@@ -19,7 +19,7 @@
 
 use crate::diff::{AttrChange, Change, Plan, Planned};
 use crate::mapping::{self, layout::Layout, EntryKind};
-use crate::model::{dn_key, Entry, EntryMap};
+use crate::model::{dn_key, Dn, Entry, EntryMap};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use time::{Date, Duration, Month};
@@ -71,6 +71,10 @@ pub struct Rules {
     /// Month and day the school year starts (classes are rebuilt from the
     /// first Complet on or after it).
     pub school_year_start: (Month, u8),
+    /// Disabled people wait for their deadline under the departed branch
+    /// (`ou=departed`), where the ENT's login lookups of `ou=people` do not
+    /// find them; they come back to the same DN on their return.
+    pub move_departed: bool,
 }
 
 impl Default for Rules {
@@ -92,6 +96,7 @@ impl Default for Rules {
                 disable: true,
             },
             school_year_start: (Month::September, 1),
+            move_departed: true,
         }
     }
 }
@@ -199,8 +204,7 @@ pub fn id_of(e: &Entry, kind: EntryKind, source: &str) -> String {
     } else {
         "ENTPersonJointure"
     };
-    e.first(attr)
-        .and_then(|j| mapping::id_of_jointure(j, source))
+    mapping::id_in(e, attr, source)
         .map(str::to_string)
         .unwrap_or_else(|| e.dn.to_string())
 }
@@ -285,6 +289,8 @@ pub fn apply<'e>(
     let mut kept: Vec<&Entry> = Vec::new();
     let mut departed_structures: Vec<&Entry> = Vec::new();
     let mut new_changes: Vec<(EntryKind, Change)> = Vec::new();
+    // disabled people to move out of the people branch
+    let mut moves: Vec<(EntryKind, Dn)> = Vec::new();
 
     for (kind, e) in absent {
         if kind == EntryKind::Structure {
@@ -305,6 +311,10 @@ pub fn apply<'e>(
             } else {
                 *out.pending.entry(kind.as_str().to_string()).or_default() += 1;
                 kept.push(e);
+                if st.disabled && ctx.rules.move_departed && !ctx.layout.is_departed(&e.dn) {
+                    // departed before the branch existed: out of the lookups now
+                    moves.push((kind, e.dn.clone()));
+                }
                 if ctx.new_school_year {
                     let clear: Vec<AttrChange> = CLASS_LISTS
                         .iter()
@@ -397,6 +407,13 @@ pub fn apply<'e>(
                 changes,
             },
         ));
+        if rule.disable && ctx.rules.move_departed && !ctx.layout.is_departed(&e.dn) {
+            moves.push((kind, e.dn.clone()));
+        }
+    }
+    for (kind, dn) in moves {
+        let to = ctx.layout.departed_dn(&dn);
+        new_changes.push((kind, Change::Move { dn, to }));
     }
 
     // structures: deleted once nothing that stays refers to them

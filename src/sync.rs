@@ -20,7 +20,9 @@ use crate::inputs;
 use crate::journal::Journal;
 use crate::ldap::{Directory, DirectoryError, Halt, Snapshot};
 use crate::mapping::delta::Overlay;
-use crate::mapping::{self, layout::Layout, perimeter::Perimeter, settle, EntryKind, Mapper};
+use crate::mapping::{
+    self, align, layout::Layout, perimeter::Perimeter, settle, EntryKind, Mapper,
+};
 use crate::model::{Entry, EntryMap};
 use crate::progress::Progress;
 use crate::report::{ExtractionReport, FileReport, PlanCounts, Report, SafetyReport, StepReport};
@@ -357,6 +359,18 @@ async fn plan_extraction(
     step.protected_ids = tree.protected.len() as u64;
     step.unidentified_rejects = tree.protected.unidentified.clone();
 
+    // people and structures found by jointure where the layout would not
+    // put them: back from the departed branch, or adopted where they are
+    let aligned = if cfg.adopt {
+        align::align(&mut tree.entries, &mut snap.managed, &mut snap.adoptable, layout)
+    } else {
+        align::align(
+            &mut tree.entries,
+            &mut snap.managed,
+            &mut crate::model::EntryMap::new(),
+            layout,
+        )
+    };
     // entries that cannot be created (a squatter holds the DN) and records
     // present but unreadable: settled against the directory before the diff
     let protected = tree.protected.keys(layout);
@@ -371,7 +385,13 @@ async fn plan_extraction(
         .collect();
     let squatted = dir.foreign_at(layout, &new).await?;
     drop(new);
-    let settled = settle::settle(&mut tree.entries, &snap.managed, &protected, &squatted);
+    let settled = settle::settle(
+        &mut tree.entries,
+        &snap.managed,
+        &protected,
+        &squatted,
+        &aligned.redirect,
+    );
 
     let guards = if x.kind == ExtractionKind::Complet {
         let mut desired: BTreeMap<String, u64> = BTreeMap::new();
@@ -417,6 +437,7 @@ async fn plan_extraction(
         &snap.managed,
         &settled.keep,
     );
+    plan.changes.extend(aligned.moves.iter().cloned());
     let year = cfg.retention.school_year(x.date);
     let new_year = x.kind == ExtractionKind::Complet && control.starts_school_year(year);
     if new_year {
@@ -460,6 +481,7 @@ async fn plan_extraction(
         Vec::new()
     };
     step.settle = settled;
+    step.aligned = aligned;
     let next = control.after(x, year);
     if let Some(c) = next.change(layout, control_entry) {
         plan.changes.push(c);

@@ -15,6 +15,11 @@ fn dn(id: &str) -> String {
     format!("uid=AC-CRETEIL-{id},ou=people,dc=example,dc=org")
 }
 
+/// Where a disabled person waits for their deadline.
+fn gone(id: &str) -> String {
+    format!("uid=AC-CRETEIL-{id},ou=departed,dc=example,dc=org")
+}
+
 fn class(code: &str) -> String {
     format!("cn=AC-CRETEIL-100-classe-{code},ou=groups,dc=example,dc=org")
 }
@@ -353,7 +358,8 @@ fn a_school_year() {
         ids(&r, 0, "departed", "PersRelEleve"),
         serde_json::json!(["2004"])
     );
-    let e4 = y.ldap.entry(&dn("1004"));
+    assert!(!y.exists(&dn("1004")), "out of the people branch");
+    let e4 = y.ldap.entry(&gone("1004"));
     assert_eq!(
         first(&e4, "aafSyncDepartureDate").unwrap(),
         "20260310000000Z"
@@ -363,11 +369,11 @@ fn a_school_year() {
     assert_eq!(first(&e4, "aafSyncDisabled").unwrap(), "TRUE");
     assert!(!e4.contains_key("userpassword"));
     assert!(
-        !y.ldap.can_bind(&dn("1004"), "pw-1004"),
+        !y.ldap.can_bind(&gone("1004"), "pw-1004"),
         "disabled: no bind"
     );
     assert_eq!(
-        first(&y.ldap.entry(&dn("2004")), "aafSyncDeadline").unwrap(),
+        first(&y.ldap.entry(&gone("2004")), "aafSyncDeadline").unwrap(),
         "20260608000000Z",
         "the parent has the deadline of their last pupil"
     );
@@ -379,14 +385,14 @@ fn a_school_year() {
         .as_object()
         .unwrap()
         .is_empty());
-    assert!(y.exists(&dn("1004")));
+    assert!(y.exists(&gone("1004")));
     let r = y.retention("2026-06-08");
     assert_eq!(ids(&r, 0, "deleted", "Eleve"), serde_json::json!(["1004"]));
     assert_eq!(
         ids(&r, 0, "deleted", "PersRelEleve"),
         serde_json::json!(["2004"])
     );
-    assert!(!y.exists(&dn("1004")) && !y.exists(&dn("2004")));
+    assert!(!y.exists(&gone("1004")) && !y.exists(&gone("2004")));
 
     // 30 June, last Complet of the year: P1 and P2 leave; parent 2001 (only
     // child P1) departs with P1's deadline; 2002 stays (P3)
@@ -406,20 +412,20 @@ fn a_school_year() {
         serde_json::json!(["2001"])
     );
     for id in ["1001", "1002", "2001"] {
-        let e = y.ldap.entry(&dn(id));
+        let e = y.ldap.entry(&gone(id));
         assert_eq!(
             first(&e, "aafSyncDeadline").unwrap(),
             "20260928000000Z",
             "{id}"
         );
         assert!(
-            !y.ldap.can_bind(&dn(id), &format!("pw-{id}")),
+            !y.ldap.can_bind(&gone(id), &format!("pw-{id}")),
             "{id} disabled"
         );
     }
     assert!(!y.exists(&class("CM2A")) || y.members("CM2A") == lower(&["3001"]));
     assert_eq!(y.members("CM1A"), lower(&["1003", "3001"]));
-    let saved = y.ldap.entry(&dn("1002"));
+    let saved = y.ldap.entry(&gone("1002"));
     assert!(saved.contains_key("aafsyncsavedpassword"));
 
     // 3 September, first Complet of 2026-2027: P2 comes back (restored:
@@ -455,7 +461,8 @@ fn a_school_year() {
     );
     assert!(!y.exists(&class("CM1A")), "last year's class is gone");
     assert_eq!(y.members("CM2A"), lower(&["1002", "1003", "3001"]));
-    let e1 = y.ldap.entry(&dn("1001"));
+    assert!(!y.exists(&gone("1002")), "back in the people branch");
+    let e1 = y.ldap.entry(&gone("1001"));
     assert!(!e1.contains_key("entpersonclasses"));
     assert_eq!(first(&e1, "aafSyncDisabled").unwrap(), "TRUE");
     let control = y.ldap.entry("cn=aaf-sync-AC-CRETEIL,dc=example,dc=org");
@@ -473,7 +480,7 @@ fn a_school_year() {
         ids(&r, 0, "deleted", "PersRelEleve"),
         serde_json::json!(["2001"])
     );
-    assert!(!y.exists(&dn("1001")) && !y.exists(&dn("2001")));
+    assert!(!y.exists(&gone("1001")) && !y.exists(&gone("2001")));
     assert!(y.exists(SCHOOL));
 
     // 1 and 2 October, two Deltas in one run, applied in date order: P5

@@ -524,8 +524,8 @@ fn purge_leaves_only_what_the_sync_does_not_manage_and_certifies_it() {
         .sum();
     assert_eq!(c["deleted_entries"], total);
     assert!(
-        c["branches_removed"].as_array().unwrap().len() == 2,
-        "ou=structures and ou=groups: {c}"
+        c["branches_removed"].as_array().unwrap().len() == 3,
+        "ou=structures, ou=groups and ou=departed: {c}"
     );
     let all_text = std::fs::read_to_string(json).unwrap() + &text;
     assert!(

@@ -513,8 +513,10 @@ fn a_removed_value_is_removed_and_an_absent_pupil_is_disabled() {
         ],
         0,
     );
-    // kept, disabled until its deadline, data unchanged
-    let twin = f.ldap.entry(TWIN);
+    // kept, disabled until its deadline, data unchanged, out of the
+    // people branch the ENT's login lookups search
+    assert!(f.ldap.count(&format!("ou=people,{BASE}"), "(uid=AC-CRETEIL-1002)") == 0);
+    let twin = f.ldap.entry(&TWIN.replace("ou=people", "ou=departed"));
     assert_eq!(one(&twin, "sn"), "CŒUR");
     assert_eq!(one(&twin, "aafSyncDepartureDate"), "20250904000000Z");
     assert_eq!(one(&twin, "aafSyncDeadline"), "20251203000000Z");
@@ -546,8 +548,9 @@ fn dry_run_prints_the_plan_and_writes_nothing() {
         ldif.contains(&format!("dn: {PUPIL}\nchangetype: add\n")),
         "{ldif}"
     );
-    // nine entries, the control entry and the two branches still missing
-    assert_eq!(ldif.matches("changetype: add").count(), 12);
+    // nine entries, the control entry and the three branches still missing
+    // (structures, groups, departed)
+    assert_eq!(ldif.matches("changetype: add").count(), 13);
     assert!(ldif.contains(&format!("dn: ou=groups,{BASE}\nchangetype: add\n")));
     assert_eq!(csns(&f.ldap), before);
     let (json, _) = aaf_sync_ok(

@@ -161,6 +161,9 @@ fn read_attrs() -> Vec<String> {
 pub struct Snapshot {
     /// Entries of this source, by DN key.
     pub managed: EntryMap,
+    /// Entries whose jointure names this source but that are not managed
+    /// (an older feeder's): adopted when the extraction carries them.
+    pub adoptable: EntryMap,
     /// Every login in the tree (managed or not), lower case.
     pub taken_logins: HashSet<String>,
 }
@@ -341,6 +344,11 @@ async fn apply_one(mut ldap: Ldap, p: &Planned) -> Result<(), ldap3::LdapError> 
             ldap.modify(dn.as_str(), mods).await
         }
         Change::Delete { dn } => ldap.delete(dn.as_str()).await,
+        Change::Move { dn, to } => {
+            let rdn = crate::mapping::layout::rdn_of(to.as_str());
+            let parent = to.as_str()[rdn.len()..].trim_start_matches(',');
+            ldap.modifydn(dn.as_str(), rdn, true, Some(parent)).await
+        }
     };
     res?.success().map(|_| ())
 }
@@ -493,7 +501,8 @@ impl Directory {
             // an add or delete whose answer was lost may have been done
             if attempt > 0 {
                 match (&p.change, rc_of(&err)) {
-                    (Change::Add { .. }, Some(68)) | (Change::Delete { .. }, Some(32)) => {
+                    (Change::Add { .. }, Some(68))
+                    | (Change::Delete { .. } | Change::Move { .. }, Some(32)) => {
                         return Ok(())
                     }
                     _ => {}
@@ -663,8 +672,16 @@ impl Directory {
         plans: impl IntoIterator<Item = &'a Plan>,
     ) -> Result<crate::ldif::Passwords, DirectoryError> {
         let mut out = crate::ldif::Passwords::new();
+        // an entry moved by the plan (a return from the departed branch)
+        // is read where it is now
+        let mut moved_from: std::collections::HashMap<String, Dn> = Default::default();
         for plan in plans {
             for p in &plan.changes {
+                if let Change::Move { dn, to } = &p.change {
+                    let from = moved_from.remove(&dn.key()).unwrap_or_else(|| dn.clone());
+                    moved_from.insert(to.key(), from);
+                    continue;
+                }
                 let Change::Modify { dn, changes } = &p.change else {
                     continue;
                 };
@@ -675,7 +692,8 @@ impl Directory {
                     continue;
                 }
                 let mut l = self.conn(0).await;
-                let (user, saved) = match read_passwords(&mut l, dn.as_str()).await {
+                let at = moved_from.get(&dn.key()).unwrap_or(dn);
+                let (user, saved) = match read_passwords(&mut l, at.as_str()).await {
                     Ok(p) => p,
                     // added by an earlier extraction of the same run: no
                     // password set yet
@@ -787,12 +805,13 @@ impl Directory {
         attrs: Vec<String>,
     ) -> Result<Snapshot, DirectoryError> {
         let mut snap = Snapshot::default();
+        let src = escape_filter_value(&layout.source);
         let filter = format!(
-            "(|(&(objectClass={})({}={}))(ENTPersonLogin=*))",
+            "(|(&(objectClass={})({}={src}))(ENTPersonLogin=*)(ENTPersonJointure={src}$*)(ENTStructureJointure={src}$*))",
             mapping::STATE_CLASS,
             mapping::ATTR_SOURCE,
-            escape_filter_value(&layout.source)
         );
+        let jointure_prefix = format!("{}$", layout.source.to_ascii_lowercase());
         let mut l = self.conn(0).await;
         let adapters: Vec<Box<dyn Adapter<_, _>>> = vec![
             Box::new(EntriesOnly::new()),
@@ -823,6 +842,18 @@ impl Directory {
                 let mut e = e;
                 e.freeze();
                 snap.managed.insert(e.dn.key(), e);
+            } else if !e.has_value("objectClass", mapping::STATE_CLASS)
+                && ["ENTPersonJointure", "ENTStructureJointure"].iter().any(|a| {
+                    e.get(a)
+                        .is_some_and(|vs| {
+                            vs.iter()
+                                .any(|v| v.to_ascii_lowercase().starts_with(&jointure_prefix))
+                        })
+                })
+            {
+                let mut e = e;
+                e.freeze();
+                snap.adoptable.insert(e.dn.key(), e);
             }
         }
         s.finish().await.success().map_err(|e| op_err(what(), e))?;

@@ -54,6 +54,8 @@ pub struct Overlay<'p> {
     layout: &'p Layout,
     /// Staff class lists, from the class and group entries.
     lists: HashMap<String, Vec<(GroupKind, String)>>,
+    /// Ids of the entries held at another DN than the layout's.
+    ids: inverse::Ids,
     /// Per category (import order): id → the entry, and whether departed.
     index: Vec<HashMap<&'p str, (&'p Entry, bool)>>,
     /// Per category: the records the Delta added or changed (`Some`) or
@@ -101,9 +103,11 @@ impl<'p> Overlay<'p> {
         perimeter: &'p Perimeter,
     ) -> Overlay<'p> {
         let n = FileCategory::IMPORTED.len();
+        let ids = inverse::Ids::of(current, layout);
         let mut o = Overlay {
             layout,
-            lists: member_class_lists(current, layout),
+            lists: member_class_lists(current, layout, &ids),
+            ids,
             index: vec![HashMap::new(); n],
             changed: vec![HashMap::new(); n],
             perimeter_uai: perimeter,
@@ -145,7 +149,7 @@ impl<'p> Overlay<'p> {
 
     /// The record of entry `e` of slot `i`.
     fn record_of(&self, i: usize, e: &Entry) -> Option<Record> {
-        inverse::record_of(kind_of_slot(i)?, e, self.layout, &self.lists)
+        inverse::record_of(kind_of_slot(i)?, e, self.layout, &self.ids, &self.lists)
     }
 
     /// Number of active structures: a Delta needs a Complet applied first.

@@ -28,6 +28,44 @@ pub fn category(kind: EntryKind) -> Option<FileCategory> {
     })
 }
 
+/// DNs back to AAF ids: the layout's DNs parse back; entries the
+/// directory holds elsewhere (adopted at their own DN) are looked up.
+#[derive(Debug, Default)]
+pub struct Ids {
+    /// DN key → AAF id of the entries whose DN is not the layout's.
+    elsewhere: HashMap<String, String>,
+}
+
+impl Ids {
+    /// The ids of `entries` placed elsewhere than `layout` would.
+    pub fn of(entries: &EntryMap, layout: &Layout) -> Ids {
+        let mut elsewhere = HashMap::new();
+        for (key, e) in entries {
+            let Some(kind) = EntryKind::of(e) else {
+                continue;
+            };
+            let (Some(id), Some(built)) = (id_of(kind, e, layout), super::align::built_key(e, layout))
+            else {
+                continue;
+            };
+            if &built != key {
+                elsewhere.insert(key.clone(), id.to_string());
+            }
+        }
+        Ids { elsewhere }
+    }
+    fn person(&self, layout: &Layout, dn: &str) -> Option<String> {
+        layout
+            .id_of_person_dn(dn)
+            .or_else(|| self.elsewhere.get(&dn_key(dn)).cloned())
+    }
+    fn structure(&self, layout: &Layout, dn: &str) -> Option<String> {
+        layout
+            .sid_of_structure_dn(dn)
+            .or_else(|| self.elsewhere.get(&dn_key(dn)).cloned())
+    }
+}
+
 /// Class and group lists of the staff members of class and group entries,
 /// in the 1D composite form (`sid$$$code$label`), by member DN key. Pupils
 /// carry their own lists; on an académie, keeping theirs here too would
@@ -35,6 +73,7 @@ pub fn category(kind: EntryKind) -> Option<FileCategory> {
 pub fn member_class_lists(
     entries: &EntryMap,
     layout: &Layout,
+    ids: &Ids,
 ) -> HashMap<String, Vec<(GroupKind, String)>> {
     let mut out: HashMap<String, Vec<(GroupKind, String)>> = HashMap::new();
     for e in entries.values() {
@@ -46,7 +85,7 @@ pub fn member_class_lists(
         let (Some(sdn), Some(code)) = (e.first("aafSyncStructure"), e.first("aafSyncCode")) else {
             continue;
         };
-        let Some(sid) = layout.sid_of_structure_dn(sdn) else {
+        let Some(sid) = ids.structure(layout, sdn) else {
             continue;
         };
         let value = format!("{sid}$$${code}${}", e.first("description").unwrap_or(""));
@@ -68,12 +107,12 @@ fn attr(name: &str, values: Vec<String>) -> Option<RecordAttr> {
 }
 
 /// `<structure DN>$rest` → `sid$rest`.
-fn composite_back(layout: &Layout, v: &str) -> Option<String> {
+fn composite_back(layout: &Layout, ids: &Ids, v: &str) -> Option<String> {
     let (dn, rest) = match v.split_once('$') {
         Some((d, r)) => (d, Some(r)),
         None => (v, None),
     };
-    let sid = layout.sid_of_structure_dn(dn)?;
+    let sid = ids.structure(layout, dn)?;
     Some(match rest {
         Some(r) => format!("{sid}${r}"),
         None => sid,
@@ -92,7 +131,7 @@ fn jointure_attr(kind: EntryKind) -> &'static str {
 /// its record; `None` when it would give none.
 pub fn id_of<'e>(kind: EntryKind, e: &'e Entry, layout: &Layout) -> Option<&'e str> {
     category(kind)?;
-    super::id_of_jointure(e.first(jointure_attr(kind))?, &layout.source)
+    super::id_in(e, jointure_attr(kind), &layout.source)
 }
 
 /// Rebuilds the record of a managed structure or person; `None` for other
@@ -101,6 +140,7 @@ pub fn record_of(
     kind: EntryKind,
     e: &Entry,
     layout: &Layout,
+    ids: &Ids,
     class_lists: &HashMap<String, Vec<(GroupKind, String)>>,
 ) -> Option<Record> {
     let category = category(kind)?;
@@ -120,7 +160,7 @@ pub fn record_of(
             .unwrap_or_default()
             .iter()
             .filter_map(|v| match f.rule {
-                Rule::StructureDn | Rule::StructureComposite => composite_back(layout, v),
+                Rule::StructureDn | Rule::StructureComposite => composite_back(layout, ids, v),
                 _ => Some(v.to_string()),
             })
             .collect();
@@ -135,7 +175,7 @@ pub fn record_of(
                     Some((d, c)) => (d, Some(c)),
                     None => (v, None),
                 };
-                let id = layout.id_of_person_dn(dn)?;
+                let id = ids.person(layout, dn)?;
                 Some(match code {
                     Some(c) => format!("{id}${c}"),
                     None => id,

@@ -19,6 +19,19 @@ pub struct Layout {
     pub people: Dn,
     pub structures: Dn,
     pub groups: Dn,
+    /// Where disabled people wait for their deadline, out of the people
+    /// branch the ENT's login lookups search.
+    pub departed: Dn,
+}
+
+/// The RDN of the departed branch.
+pub const DEPARTED_OU: &str = "departed";
+
+/// True when `dn` is an entry of a departed branch (`…,ou=departed,<base>`).
+pub fn in_departed_branch(dn: &Dn) -> bool {
+    let k = dn.key();
+    let rdn = rdn_of(&k);
+    k[rdn.len()..].starts_with(&format!(",ou={DEPARTED_OU},"))
 }
 
 impl Layout {
@@ -28,18 +41,34 @@ impl Layout {
             people: Dn::new(format!("ou=people,{base}")),
             structures: Dn::new(format!("ou=structures,{base}")),
             groups: Dn::new(format!("ou=groups,{base}")),
+            departed: Dn::new(format!("ou={DEPARTED_OU},{base}")),
             base,
             source: source.to_string(),
         }
     }
 
     /// The branch OUs, parents first.
-    pub fn branches(&self) -> [(&'static str, &Dn); 3] {
+    pub fn branches(&self) -> [(&'static str, &Dn); 4] {
         [
             ("structures", &self.structures),
             ("people", &self.people),
             ("groups", &self.groups),
+            (DEPARTED_OU, &self.departed),
         ]
+    }
+
+    /// Where an entry goes while its person is departed: its RDN under
+    /// the departed branch.
+    pub fn departed_dn(&self, dn: &Dn) -> Dn {
+        let rdn = rdn_of(dn.as_str());
+        Dn::new(format!("{rdn},{}", self.departed))
+    }
+
+    /// True when `dn` is in this layout's departed branch.
+    pub fn is_departed(&self, dn: &Dn) -> bool {
+        let k = dn.key();
+        let d = self.departed.key();
+        k.len() > d.len() + 1 && k.ends_with(&d) && k.as_bytes()[k.len() - d.len() - 1] == b','
     }
 
     /// The entry of a branch OU the sync creates. Its description marks it
@@ -104,6 +133,20 @@ impl Layout {
     }
 }
 
+/// The first RDN of a DN, as written (escapes kept).
+pub fn rdn_of(dn: &str) -> &str {
+    let b = dn.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 2,
+            b',' => return &dn[..i],
+            _ => i += 1,
+        }
+    }
+    dn
+}
+
 /// A class (ENTClasse) or a group (ENTGroupe).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum GroupKind {
@@ -150,6 +193,20 @@ mod tests {
             l.control_dn().as_str(),
             "cn=aaf-sync-AC-CRETEIL,dc=example,dc=org"
         );
+    }
+
+    #[test]
+    fn departed_people_keep_their_rdn_in_the_departed_branch() {
+        let l = Layout::new("dc=example,dc=org", "AC-CRETEIL");
+        let dn = l.person_dn("9,ou=x");
+        let gone = l.departed_dn(&dn);
+        assert_eq!(
+            gone.as_str(),
+            "uid=AC-CRETEIL-9\\,ou\\=x,ou=departed,dc=example,dc=org"
+        );
+        assert!(l.is_departed(&gone) && in_departed_branch(&gone));
+        assert!(!l.is_departed(&dn) && !in_departed_branch(&dn));
+        assert!(!l.is_departed(&l.departed));
     }
 
     #[test]

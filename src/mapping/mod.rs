@@ -9,6 +9,7 @@
 //! afterwards by [`login::assign`], once the directory's logins are known.
 //! Pure: no I/O, the date of the run is a parameter.
 
+pub mod align;
 pub mod delta;
 pub mod fields;
 pub mod inverse;
@@ -862,7 +863,16 @@ pub fn generalized_date(d: time::Date) -> String {
 /// Splits `<source>$<id>` and returns the id when the source matches.
 pub fn id_of_jointure<'j>(jointure: &'j str, source: &str) -> Option<&'j str> {
     let (s, id) = jointure.split_once('$')?;
-    (s == source).then_some(id)
+    // jointures match case-insensitively (caseIgnoreMatch)
+    s.eq_ignore_ascii_case(source).then_some(id)
+}
+
+/// The AAF id of an entry of `source`: among its jointures (an entry may
+/// carry one per source), the one of `source`.
+pub fn id_in<'e>(e: &'e Entry, attr: &str, source: &str) -> Option<&'e str> {
+    e.get(attr)?
+        .iter()
+        .find_map(|j| id_of_jointure(j, source))
 }
 
 #[cfg(test)]

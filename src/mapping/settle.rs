@@ -19,9 +19,9 @@
 //! exist, or are created by the same plan.
 
 use super::{Desired, EntryKind, DN_PREFIXED, DN_VALUED};
-use crate::model::{dn_key, Entry, EntryMap};
+use crate::model::{dn_key, Dn, Entry, EntryMap};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// An entry that could not be created: something else holds its DN.
 #[derive(Debug, Clone, Serialize)]
@@ -47,6 +47,8 @@ pub struct Settled {
     pub kept_as_they_are: BTreeMap<String, u64>,
     /// Link values dropped because their target does not exist.
     pub dropped_links: u64,
+    /// Link values written to an adopted entry's own DN.
+    pub redirected_links: u64,
 }
 
 /// Structure references of a person: at least one must remain.
@@ -110,16 +112,72 @@ pub(crate) fn hollow(kind: EntryKind, e: &Entry) -> bool {
     }
 }
 
+/// Rewrites the link values of `e` whose target the layout placed
+/// elsewhere (`redirect`: built key → the DN the entry keeps); returns how
+/// many changed.
+fn redirect_links(e: &mut Entry, redirect: &HashMap<String, Dn>) -> u64 {
+    let mut n = 0;
+    let attrs: Vec<String> = e
+        .attrs
+        .values()
+        .filter(|a| {
+            DN_VALUED
+                .iter()
+                .chain(DN_PREFIXED.iter())
+                .any(|l| l.eq_ignore_ascii_case(a.name))
+        })
+        .map(|a| a.name.to_string())
+        .collect();
+    for attr in attrs {
+        let prefixed = DN_PREFIXED.iter().any(|l| l.eq_ignore_ascii_case(&attr));
+        let mut changed = false;
+        let values: Vec<String> = e
+            .get(&attr)
+            .unwrap_or_default()
+            .iter()
+            .map(|v| {
+                let (dn, rest) = match v.split_once('$') {
+                    Some((d, r)) if prefixed => (d, Some(r)),
+                    _ => (v, None),
+                };
+                match redirect.get(&dn_key(dn)) {
+                    Some(to) => {
+                        changed = true;
+                        n += 1;
+                        match rest {
+                            Some(r) => format!("{to}${r}"),
+                            None => to.to_string(),
+                        }
+                    }
+                    None => v.to_string(),
+                }
+            })
+            .collect();
+        if changed {
+            e.remove(&attr);
+            e.add(&attr, values);
+        }
+    }
+    n
+}
+
 /// Settles `desired` (sorted by DN key) against `current`. `protected`
 /// holds the DN keys of rejected records; `squatted` the DN keys of new
-/// entries that something the sync does not manage already holds.
+/// entries that something the sync does not manage already holds;
+/// `redirect` the entries kept at another DN than the layout's (adopted).
 pub fn settle(
     desired: &mut Vec<Desired>,
     current: &EntryMap,
     protected: &HashSet<String>,
     squatted: &HashSet<String>,
+    redirect: &HashMap<String, Dn>,
 ) -> Settled {
     let mut out = Settled::default();
+    if !redirect.is_empty() {
+        for d in desired.iter_mut() {
+            out.redirected_links += redirect_links(&mut d.entry, redirect);
+        }
+    }
     if protected.is_empty() && squatted.is_empty() {
         return out;
     }
@@ -298,7 +356,7 @@ mod tests {
         ];
         d.sort_by_key(|x| x.entry.dn.key());
         let protected = HashSet::from([l.person_dn("10").key()]);
-        let s = settle(&mut d, &EntryMap::new(), &protected, &HashSet::new());
+        let s = settle(&mut d, &EntryMap::new(), &protected, &HashSet::new(), &HashMap::new());
         let dns: Vec<String> = d.iter().map(|x| x.entry.dn.to_string()).collect();
         assert_eq!(dns.len(), 2, "{dns:?}");
         assert!(!dns.contains(&parent));
@@ -338,7 +396,7 @@ mod tests {
             test_entry(class.as_str(), &[("member", &["uid=S-11,ou=people,dc=x"])]),
         )];
         let protected = HashSet::from([pupil.key()]);
-        let s = settle(&mut d, &current, &protected, &HashSet::new());
+        let s = settle(&mut d, &current, &protected, &HashSet::new(), &HashMap::new());
         assert!(s.keep.contains(&pupil.key()));
         assert!(
             s.keep.contains(&gone_class.key()),
@@ -371,7 +429,7 @@ mod tests {
         d.sort_by_key(|x| x.entry.dn.key());
         // slapd's spelling of the DN: still the same entry
         let squatted = HashSet::from([dn_key("UID=S-10 , OU=people,dc=x")]);
-        let s = settle(&mut d, &EntryMap::new(), &HashSet::new(), &squatted);
+        let s = settle(&mut d, &EntryMap::new(), &HashSet::new(), &squatted, &HashMap::new());
         assert_eq!(s.conflicts.len(), 1);
         assert_eq!(s.conflicts[0].dn, pupil.to_string());
         assert_eq!(d.len(), 1);

@@ -586,6 +586,7 @@ pub fn offline_config(
         },
         source: "AC-CRETEIL".into(),
         encoding: None,
+        adopt: true,
         perimeter_uai: uai.to_vec(),
         perimeter_all: false,
         work_dir: "/tmp".into(),

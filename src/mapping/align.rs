@@ -1,0 +1,186 @@
+//! Matches the desired tree with the directory by identity — the
+//! jointure `<source>$<id>` — rather than by DN (pure).
+//!
+//! The layout gives every person and structure a DN built from its id; the
+//! directory may hold them elsewhere:
+//! - a person **disabled** after a departure waits under the departed
+//!   branch (`ou=departed`); back in the extraction, they are moved back to
+//!   the DN the layout gives them (the same DN as before: links, bookmarks
+//!   and the ENT's own data stay valid), then updated;
+//! - an **existing tree** (an ENT switching to aaf-sync from another
+//!   feeder) holds entries of the source with DNs of its own
+//!   (`uid=F17…`, `ENTStructureSIREN=…`): matched by jointure, they are
+//!   **adopted** where they are — marked managed by the next modify, their
+//!   DN, login and every attribute the sync does not own kept — and every
+//!   link to them uses their DN. Entries of the source the extraction does
+//!   not carry are left alone: adopting never deletes.
+
+use super::{Desired, EntryKind};
+use crate::diff::{Change, Planned};
+use crate::mapping::layout::Layout;
+use crate::model::{Dn, EntryMap};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+
+/// What aligning did.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Aligned {
+    /// People moved back from the departed branch, as plan changes.
+    #[serde(skip)]
+    pub moves: Vec<Planned>,
+    /// DN key the layout builds → the DN the entry keeps (adopted entries
+    /// whose DN is not the layout's): links are written to these DNs.
+    #[serde(skip)]
+    pub redirect: HashMap<String, Dn>,
+    /// Entries of the source adopted (not managed before), by kind.
+    pub adopted: BTreeMap<String, u64>,
+    /// Entries of the source the directory holds that the extraction does
+    /// not carry and that are not managed: left alone.
+    pub left_alone: u64,
+    /// People moved back from the departed branch.
+    pub returned: u64,
+}
+
+/// The DN key the layout builds for a person or structure entry, from its
+/// jointure (`None` for other entries, or another source's).
+pub fn built_key(e: &crate::model::Entry, layout: &Layout) -> Option<String> {
+    let kind = EntryKind::of(e)?;
+    let id = super::inverse::id_of(kind, e, layout)?;
+    Some(match kind {
+        EntryKind::Structure => layout.structure_dn(id).key(),
+        k if k.is_person() => layout.person_dn(id).key(),
+        _ => return None,
+    })
+}
+
+/// Aligns `desired` (sorted by DN key, kept sorted) with `managed` and
+/// `adoptable` (entries of the source not marked managed yet): adopted
+/// entries move from `adoptable` into `managed`; people coming back from
+/// the departed branch are re-keyed in `managed` as if already moved.
+pub fn align(
+    desired: &mut [Desired],
+    managed: &mut EntryMap,
+    adoptable: &mut EntryMap,
+    layout: &Layout,
+) -> Aligned {
+    let mut out = Aligned::default();
+    // entries whose DN is not the one the layout builds, by built key
+    let mut elsewhere: HashMap<String, (bool, String)> = HashMap::new();
+    for (key, e) in managed.iter() {
+        if let Some(b) = built_key(e, layout).filter(|b| b != key) {
+            elsewhere.insert(b, (true, key.clone()));
+        }
+    }
+    for (key, e) in adoptable.iter() {
+        if let Some(b) = built_key(e, layout) {
+            elsewhere.entry(b).or_insert((false, key.clone()));
+        }
+    }
+    if elsewhere.is_empty() {
+        out.left_alone = adoptable.len() as u64;
+        return out;
+    }
+    let mut moved_dns = false;
+    for d in desired.iter_mut() {
+        if !(d.kind.is_person() || d.kind == EntryKind::Structure) {
+            continue;
+        }
+        let built = d.entry.dn.key();
+        if managed.contains_key(&built) {
+            continue;
+        }
+        let Some((was_managed, key)) = elsewhere.remove(&built) else {
+            continue;
+        };
+        let entry = if was_managed {
+            managed.swap_remove(&key)
+        } else {
+            *out.adopted.entry(d.kind.as_str().to_string()).or_default() += 1;
+            adoptable.swap_remove(&key)
+        };
+        let Some(mut entry) = entry else { continue };
+        if layout.is_departed(&entry.dn) {
+            // back from the departed branch, to the DN it had
+            let change = Change::Move {
+                dn: entry.dn.clone(),
+                to: d.entry.dn.clone(),
+            };
+            out.moves.push(Planned {
+                kind: d.kind,
+                phase: crate::diff::phase(d.kind, &change),
+                change,
+            });
+            out.returned += 1;
+            entry.dn = d.entry.dn.clone();
+            managed.insert(built, entry);
+        } else {
+            // adopted where it is
+            if key != built {
+                out.redirect.insert(built, entry.dn.clone());
+                d.entry.dn = entry.dn.clone();
+                moved_dns = true;
+            }
+            managed.insert(key, entry);
+        }
+    }
+    out.left_alone = adoptable.len() as u64;
+    if moved_dns {
+        desired.sort_by_cached_key(|d| d.entry.dn.key());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::test_entry;
+
+    fn person(dn: &str, id: &str) -> crate::model::Entry {
+        test_entry(
+            dn,
+            &[
+                ("objectClass", &["ENTPerson", "ENTEleve"]),
+                ("ENTPersonJointure", &[&format!("S${id}")]),
+            ],
+        )
+    }
+
+    fn desired(l: &Layout, id: &str) -> Desired {
+        Desired {
+            kind: EntryKind::Pupil,
+            id: id.into(),
+            entry: person(l.person_dn(id).as_str(), id),
+        }
+    }
+
+    #[test]
+    fn departed_people_come_back_and_foreign_dns_are_adopted_where_they_are() {
+        let l = Layout::new("dc=x", "S");
+        let mut managed = EntryMap::new();
+        let gone = l.departed_dn(&l.person_dn("1"));
+        managed.insert(gone.key(), person(gone.as_str(), "1"));
+        let mut adoptable = EntryMap::new();
+        let esco = "uid=F17abc,ou=people,dc=x";
+        adoptable.insert(crate::model::dn_key(esco), person(esco, "2"));
+        let other = "uid=F17zzz,ou=people,dc=x";
+        adoptable.insert(crate::model::dn_key(other), person(other, "3"));
+        let mut d = vec![desired(&l, "1"), desired(&l, "2")];
+        d.sort_by_key(|x| x.entry.dn.key());
+        let a = align(&mut d, &mut managed, &mut adoptable, &l);
+        assert_eq!(a.returned, 1);
+        assert_eq!(a.moves.len(), 1);
+        let Change::Move { dn, to } = &a.moves[0].change else {
+            panic!()
+        };
+        assert_eq!((dn, to), (&gone, &l.person_dn("1")));
+        assert!(managed.contains_key(&l.person_dn("1").key()));
+        // adopted at its own DN, links redirected there
+        assert_eq!(a.adopted.get("Eleve"), Some(&1));
+        assert!(d.iter().any(|x| x.entry.dn.as_str() == esco));
+        assert_eq!(a.redirect[&l.person_dn("2").key()].as_str(), esco);
+        assert!(managed.contains_key(&crate::model::dn_key(esco)));
+        // the one the extraction does not carry is left alone
+        assert_eq!(a.left_alone, 1);
+        assert!(d.windows(2).all(|w| w[0].entry.dn.key() <= w[1].entry.dn.key()));
+    }
+}
