@@ -192,6 +192,123 @@ pub fn diff_entry(kind: EntryKind, desired: &Entry, current: &Entry) -> Vec<Attr
 
 /// [`diff_entry`] attribute by attribute.
 fn diff_full(kind: EntryKind, desired: &Entry, current: &Entry) -> Vec<AttrChange> {
+    let out = diff_values(kind, desired, current);
+    keep_naming_values(out, current)
+}
+
+/// The attribute-value pairs of an entry's RDN (what names it: an LDAP
+/// server refuses to remove them), unescaped.
+fn rdn_values(dn: &Dn) -> Vec<(String, String)> {
+    let rdn = crate::mapping::layout::rdn_of(dn.as_str());
+    let mut out = Vec::new();
+    let mut rest = rdn;
+    // a multi-valued RDN `a=x+b=y`: each AVA in turn
+    loop {
+        let Some((attr, value, _)) = crate::model::split_first_rdn(rest) else {
+            break;
+        };
+        out.push((attr.to_string(), value));
+        let mut at = None;
+        let b = rest.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            match b[i] {
+                b'\\' => i += 2,
+                b'+' => {
+                    at = Some(i);
+                    break;
+                }
+                _ => i += 1,
+            }
+        }
+        match at {
+            Some(i) => rest = &rest[i + 1..],
+            None => break,
+        }
+    }
+    out
+}
+
+/// Changes that would remove a value naming the entry (an adopted tree's
+/// `ENTStructureSIREN=…` RDN, say) are changed to keep it: an LDAP server
+/// refuses them, and the entry's name is not the sync's to change.
+fn keep_naming_values(changes: Vec<AttrChange>, current: &Entry) -> Vec<AttrChange> {
+    let naming = rdn_values(&current.dn);
+    if naming.is_empty() {
+        return changes;
+    }
+    let names = |attr: &str| -> Vec<&str> {
+        naming
+            .iter()
+            .filter(|(a, _)| a.eq_ignore_ascii_case(attr))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    };
+    let same = |a: &str, b: &str| a.to_lowercase() == b.to_lowercase();
+    let mut out = Vec::with_capacity(changes.len());
+    for c in changes {
+        match c {
+            AttrChange::Delete { attr, values } => {
+                let keep = names(&attr);
+                if keep.is_empty() {
+                    out.push(AttrChange::Delete { attr, values });
+                    continue;
+                }
+                // every value but the naming one(s)
+                let all: Vec<String> = if values.is_empty() {
+                    current.get(&attr).unwrap_or_default().to_vec()
+                } else {
+                    values
+                };
+                let left: Vec<String> = all
+                    .into_iter()
+                    .filter(|v| !keep.iter().any(|k| same(k, v)))
+                    .collect();
+                if !left.is_empty() {
+                    out.push(AttrChange::Delete { attr, values: left });
+                }
+            }
+            AttrChange::Replace { attr, values } => {
+                let keep = names(&attr);
+                if keep.is_empty() || keep.iter().all(|k| values.iter().any(|v| same(k, v))) {
+                    out.push(AttrChange::Replace { attr, values });
+                    continue;
+                }
+                // replace around the naming value: add the new values,
+                // delete the old ones but the naming one
+                let had: Vec<String> = current.get(&attr).unwrap_or_default().to_vec();
+                let add: Vec<String> = values
+                    .iter()
+                    .filter(|v| !had.iter().any(|h| same(h, v)))
+                    .cloned()
+                    .collect();
+                let del: Vec<String> = had
+                    .into_iter()
+                    .filter(|h| !keep.iter().any(|k| same(k, h)))
+                    .filter(|h| !values.iter().any(|v| same(h, v)))
+                    .collect();
+                if !del.is_empty() {
+                    out.push(AttrChange::Delete {
+                        attr: attr.clone(),
+                        values: del,
+                    });
+                }
+                if !add.is_empty() && !crate::mapping::is_single_valued(&attr) {
+                    out.push(AttrChange::Add { attr, values: add });
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Attributes that hold one value per source (`<source>$<id>`): only the
+/// values of the desired entry's source are the sync's.
+const PER_SOURCE: [&str; 2] = ["ENTPersonJointure", "ENTStructureJointure"];
+
+/// The changes on values, attribute by attribute.
+fn diff_values(kind: EntryKind, desired: &Entry, current: &Entry) -> Vec<AttrChange> {
     let mut out = Vec::new();
     // object classes: add what is missing; remove only managed auxiliaries
     let want = desired.get("objectClass").unwrap_or_default();
@@ -226,6 +343,31 @@ fn diff_full(kind: EntryKind, desired: &Entry, current: &Entry) -> Vec<AttrChang
     for &attr in mapping::owned(kind) {
         let d = desired.get(attr).unwrap_or_default();
         let c = current.get(attr).unwrap_or_default();
+        if PER_SOURCE.contains(&attr) {
+            // another source's jointure on the same entry is not ours
+            let prefix = |v: &str| v.split_once('$').map(|(p, _)| p.to_ascii_lowercase());
+            let ours: Vec<Option<String>> = d.iter().map(prefix).collect();
+            let theirs = |v: &&str| !ours.contains(&prefix(v));
+            if c.iter().any(|v| theirs(&v)) {
+                let c: Vec<&str> = c.iter().filter(|v| !theirs(v)).collect();
+                let d: Vec<&str> = d.iter().collect();
+                if c.iter().map(|v| v.to_lowercase()).collect::<BTreeSet<_>>()
+                    != d.iter().map(|v| v.to_lowercase()).collect::<BTreeSet<_>>()
+                {
+                    if !c.is_empty() {
+                        out.push(AttrChange::Delete {
+                            attr: attr.into(),
+                            values: c.iter().map(|v| v.to_string()).collect(),
+                        });
+                    }
+                    out.push(AttrChange::Add {
+                        attr: attr.into(),
+                        values: d.iter().map(|v| v.to_string()).collect(),
+                    });
+                }
+                continue;
+            }
+        }
         if mapping::CREATE_ONLY.contains(&attr) {
             if c.is_empty() && !d.is_empty() {
                 out.push(AttrChange::Add {
@@ -457,6 +599,41 @@ mod tests {
     use super::*;
 
     use crate::model::test_entry as entry;
+
+    #[test]
+    fn a_value_naming_the_entry_is_never_removed_and_other_sources_jointures_stay() {
+        // an adopted school named by its SIREN, which the extraction lacks
+        let cur = entry(
+            "ENTStructureSIREN=1929,ou=structures,dc=x",
+            &[
+                ("ENTStructureSIREN", &["1929"]),
+                ("ENTStructureJointure", &["S$100"]),
+                ("ENTStructureNomCourant", &["OLD"]),
+            ],
+        );
+        let want = entry(
+            "ENTStructureSIREN=1929,ou=structures,dc=x",
+            &[
+                ("ENTStructureJointure", &["S$100"]),
+                ("ENTStructureNomCourant", &["NEW"]),
+            ],
+        );
+        let got = serde_json::to_string(&diff_entry(EntryKind::Structure, &want, &cur)).unwrap();
+        assert_eq!(
+            got,
+            r#"[{"op":"replace","attr":"ENTStructureNomCourant","values":["NEW"]}]"#
+        );
+        // a person carrying a jointure of another source besides ours
+        let cur = entry(
+            "uid=F17,ou=people,dc=x",
+            &[("ENTPersonJointure", &["S$1", "ENT$F17"]), ("sn", &["A"])],
+        );
+        let want = entry(
+            "uid=F17,ou=people,dc=x",
+            &[("ENTPersonJointure", &["S$1"]), ("sn", &["A"])],
+        );
+        assert!(diff_entry(EntryKind::Pupil, &want, &cur).is_empty());
+    }
 
     #[test]
     fn table() {

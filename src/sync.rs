@@ -362,7 +362,12 @@ async fn plan_extraction(
     // people and structures found by jointure where the layout would not
     // put them: back from the departed branch, or adopted where they are
     let aligned = if cfg.adopt {
-        align::align(&mut tree.entries, &mut snap.managed, &mut snap.adoptable, layout)
+        align::align(
+            &mut tree.entries,
+            &mut snap.managed,
+            &mut snap.adoptable,
+            layout,
+        )
     } else {
         align::align(
             &mut tree.entries,

@@ -515,7 +515,11 @@ fn a_removed_value_is_removed_and_an_absent_pupil_is_disabled() {
     );
     // kept, disabled until its deadline, data unchanged, out of the
     // people branch the ENT's login lookups search
-    assert!(f.ldap.count(&format!("ou=people,{BASE}"), "(uid=AC-CRETEIL-1002)") == 0);
+    assert!(
+        f.ldap
+            .count(&format!("ou=people,{BASE}"), "(uid=AC-CRETEIL-1002)")
+            == 0
+    );
     let twin = f.ldap.entry(&TWIN.replace("ou=people", "ou=departed"));
     assert_eq!(one(&twin, "sn"), "CŒUR");
     assert_eq!(one(&twin, "aafSyncDepartureDate"), "20250904000000Z");

@@ -502,9 +502,7 @@ impl Directory {
             if attempt > 0 {
                 match (&p.change, rc_of(&err)) {
                     (Change::Add { .. }, Some(68))
-                    | (Change::Delete { .. } | Change::Move { .. }, Some(32)) => {
-                        return Ok(())
-                    }
+                    | (Change::Delete { .. } | Change::Move { .. }, Some(32)) => return Ok(()),
                     _ => {}
                 }
             }
@@ -843,13 +841,14 @@ impl Directory {
                 e.freeze();
                 snap.managed.insert(e.dn.key(), e);
             } else if !e.has_value("objectClass", mapping::STATE_CLASS)
-                && ["ENTPersonJointure", "ENTStructureJointure"].iter().any(|a| {
-                    e.get(a)
-                        .is_some_and(|vs| {
+                && ["ENTPersonJointure", "ENTStructureJointure"]
+                    .iter()
+                    .any(|a| {
+                        e.get(a).is_some_and(|vs| {
                             vs.iter()
                                 .any(|v| v.to_ascii_lowercase().starts_with(&jointure_prefix))
                         })
-                })
+                    })
             {
                 let mut e = e;
                 e.freeze();

@@ -181,6 +181,8 @@ mod tests {
         assert!(managed.contains_key(&crate::model::dn_key(esco)));
         // the one the extraction does not carry is left alone
         assert_eq!(a.left_alone, 1);
-        assert!(d.windows(2).all(|w| w[0].entry.dn.key() <= w[1].entry.dn.key()));
+        assert!(d
+            .windows(2)
+            .all(|w| w[0].entry.dn.key() <= w[1].entry.dn.key()));
     }
 }

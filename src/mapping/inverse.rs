@@ -44,7 +44,8 @@ impl Ids {
             let Some(kind) = EntryKind::of(e) else {
                 continue;
             };
-            let (Some(id), Some(built)) = (id_of(kind, e, layout), super::align::built_key(e, layout))
+            let (Some(id), Some(built)) =
+                (id_of(kind, e, layout), super::align::built_key(e, layout))
             else {
                 continue;
             };

@@ -182,6 +182,15 @@ const SINGLE_VALUED: [&str; 24] = [
     "ENTServAcAcademie",
 ];
 
+/// True when the sync keeps one value only of `attr` (single-valued in the
+/// schema).
+pub fn is_single_valued(attr: &str) -> bool {
+    SINGLE_VALUED.iter().any(|a| a.eq_ignore_ascii_case(attr))
+        || ["displayName", "ENTPersonLogin"]
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(attr))
+}
+
 /// The attributes the sync owns on an entry of this kind: the only ones it
 /// ever modifies or removes. Everything else (userPassword, ENT preferences…)
 /// is left alone.
@@ -870,9 +879,7 @@ pub fn id_of_jointure<'j>(jointure: &'j str, source: &str) -> Option<&'j str> {
 /// The AAF id of an entry of `source`: among its jointures (an entry may
 /// carry one per source), the one of `source`.
 pub fn id_in<'e>(e: &'e Entry, attr: &str, source: &str) -> Option<&'e str> {
-    e.get(attr)?
-        .iter()
-        .find_map(|j| id_of_jointure(j, source))
+    e.get(attr)?.iter().find_map(|j| id_of_jointure(j, source))
 }
 
 #[cfg(test)]

@@ -356,7 +356,13 @@ mod tests {
         ];
         d.sort_by_key(|x| x.entry.dn.key());
         let protected = HashSet::from([l.person_dn("10").key()]);
-        let s = settle(&mut d, &EntryMap::new(), &protected, &HashSet::new(), &HashMap::new());
+        let s = settle(
+            &mut d,
+            &EntryMap::new(),
+            &protected,
+            &HashSet::new(),
+            &HashMap::new(),
+        );
         let dns: Vec<String> = d.iter().map(|x| x.entry.dn.to_string()).collect();
         assert_eq!(dns.len(), 2, "{dns:?}");
         assert!(!dns.contains(&parent));
@@ -396,7 +402,13 @@ mod tests {
             test_entry(class.as_str(), &[("member", &["uid=S-11,ou=people,dc=x"])]),
         )];
         let protected = HashSet::from([pupil.key()]);
-        let s = settle(&mut d, &current, &protected, &HashSet::new(), &HashMap::new());
+        let s = settle(
+            &mut d,
+            &current,
+            &protected,
+            &HashSet::new(),
+            &HashMap::new(),
+        );
         assert!(s.keep.contains(&pupil.key()));
         assert!(
             s.keep.contains(&gone_class.key()),
@@ -429,7 +441,13 @@ mod tests {
         d.sort_by_key(|x| x.entry.dn.key());
         // slapd's spelling of the DN: still the same entry
         let squatted = HashSet::from([dn_key("UID=S-10 , OU=people,dc=x")]);
-        let s = settle(&mut d, &EntryMap::new(), &HashSet::new(), &squatted, &HashMap::new());
+        let s = settle(
+            &mut d,
+            &EntryMap::new(),
+            &HashSet::new(),
+            &squatted,
+            &HashMap::new(),
+        );
         assert_eq!(s.conflicts.len(), 1);
         assert_eq!(s.conflicts[0].dn, pupil.to_string());
         assert_eq!(d.len(), 1);

@@ -186,6 +186,14 @@ impl Slapd {
         parse_ldif(&self.search(base, "sub", filter, attrs))
     }
 
+    /// True when an entry exists at `dn`.
+    pub fn exists_dn(&self, dn: &str) -> bool {
+        !self
+            .search(dn, "base", "(objectClass=*)", &["1.1"])
+            .trim()
+            .is_empty()
+    }
+
     /// One entry (panics if absent).
     pub fn entry(&self, dn: &str) -> Attrs {
         let mut m = parse_ldif(&self.search(dn, "base", "(objectClass=*)", &["*", "+"]));

@@ -1,0 +1,461 @@
+//! Real deployments (issue 19), against a real slapd: a departed person is
+//! invisible to the login lookups real CAS servers run against SDET
+//! directories, and comes back to the same DN, login and password; an
+//! existing tree shaped like ESCO's is adopted by jointure without losing a
+//! DN, a login or a password; what an ENT reads (displayName, the directed
+//! school as a DN); a clean audit on a tree the sync wrote; 2D refused.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+
+const PEOPLE: &str = "ou=people,dc=example,dc=org";
+const NOW: &str = "2025-09-04";
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+fn school(sid: &str, uai: &str) -> String {
+    req(
+        "EtabEducNat",
+        sid,
+        &[
+            ("ENTStructureJointure", &[sid]),
+            ("ENTStructureUAI", &[uai]),
+            ("ENTStructureNomCourant", &[&format!("ECOLE {sid}")]),
+        ],
+    )
+}
+
+fn pupil(id: &str, name: &str, sid: &str, class: &str, parents: &[&str]) -> String {
+    let auth: Vec<String> = parents.iter().map(|p| format!("{p}$10")).collect();
+    let auth: Vec<&str> = auth.iter().map(String::as_str).collect();
+    let classes = format!("{sid}$1$1${class}${class}");
+    req(
+        "Eleve",
+        id,
+        &[
+            ("ENTPersonJointure", &[id]),
+            ("ENTPersonNom", &[name]),
+            ("ENTPersonPrenom", &["Zoé"]),
+            ("ENTPersonStructRattach", &[sid]),
+            ("ENTEleveAutoriteParentale", &auth),
+            ("ENTPersonClasses", &[&classes]),
+        ],
+    )
+}
+
+fn parent(id: &str, name: &str, pupils: &[&str]) -> String {
+    req(
+        "PersRelEleve",
+        id,
+        &[
+            ("ENTPersonJointure", &[id]),
+            ("ENTPersonNom", &[name]),
+            ("ENTPersonPrenom", &["Hélène"]),
+            ("ENTPersRelEleveEleve", pupils),
+            ("ENTPersonMail", &[&format!("p{id}@example.invalid")]),
+        ],
+    )
+}
+
+fn director(id: &str, sid: &str) -> String {
+    req(
+        "PersEducNat",
+        id,
+        &[
+            ("ENTPersonJointure", &[id]),
+            ("ENTPersonNom", &["DIRECTRICE"]),
+            ("ENTPersonPrenom", &["Ève"]),
+            ("ENTPersonStructRattach", &[sid]),
+            ("ENTPersonFonctions", &[&format!("{sid}$DIR$DIRECTION$-$-")]),
+            ("ENTEnsFonctionDir", &[sid]),
+        ],
+    )
+}
+
+/// Two schools, three pupils (1003 leaves when `with_1003` is false), their
+/// parents and a director.
+fn complet(dir: &Path, date: &str, with_1003: bool) {
+    let mut pupils = pupil("1001", "UN", "100", "CPA", &["2001"])
+        + &pupil("1002", "DEUX", "200", "CEA", &["2002"]);
+    let mut parents =
+        parent("2001", "PARENT-UN", &["1001"]) + &parent("2002", "PARENT-DEUX", &["1002"]);
+    if with_1003 {
+        pupils += &pupil("1003", "TROIS", "100", "CPA", &["2003"]);
+        parents += &parent("2003", "PARENT-TROIS", &["1003"]);
+    }
+    write_extraction_files(
+        dir,
+        "Complet",
+        date,
+        &[
+            (
+                "EtabEducNat",
+                school("100", "0920100J") + &school("200", "0921262X"),
+            ),
+            ("Eleve", pupils),
+            ("PersRelEleve", parents),
+            ("PersEducNat", director("3001", "100")),
+        ],
+    );
+}
+
+fn uais() -> Vec<String> {
+    vec!["0920100J".into(), "0921262X".into()]
+}
+
+fn set_password(l: &Slapd, dn: &str, pw: &str) {
+    l.modify(&format!(
+        "dn: {dn}\nchangetype: modify\nreplace: userPassword\nuserPassword: {pw}\n"
+    ));
+}
+
+/// The lookups of real CAS configurations for SDET directories (base
+/// `ou=people`): how many entries each finds for `user`.
+fn lookups(l: &Slapd, user: &str) -> Vec<usize> {
+    [
+        format!("(|(ENTPersonLogin={user})(ENTPersonAlias={user}))"),
+        format!("(&(objectclass=ENTPerson)(ENTPersonLogin={user}))"),
+        format!("(uid={user})"),
+        format!("(mail={user})"),
+    ]
+    .iter()
+    .map(|f| l.count(PEOPLE, f))
+    .collect()
+}
+
+fn first(a: &Attrs, name: &str) -> String {
+    a.get(&name.to_lowercase())
+        .and_then(|v| v.first().cloned())
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_departed_person_is_invisible_to_the_login_lookups_and_comes_back_whole() {
+    let ldap = Slapd::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let config = s(&ldap.config(tmp.path(), &uais(), ""));
+    let c1 = tmp.path().join("c1");
+    complet(&c1, "20250904", true);
+    aaf_sync_ok(&["sync", "--config", &config, "--now", NOW, &s(&c1)], 0);
+    let pupil_dn = person_dn("1003");
+    let parent_dn = person_dn("2003");
+    let e = ldap.entry(&pupil_dn);
+    let login = first(&e, "ENTPersonLogin");
+    let uid = first(&e, "uid");
+    let parent_login = first(&ldap.entry(&parent_dn), "ENTPersonLogin");
+    set_password(&ldap, &pupil_dn, "pupil-pw");
+    set_password(&ldap, &parent_dn, "parent-pw");
+    // active: every lookup finds them (the parent by mail too)
+    assert_eq!(lookups(&ldap, &login), [1, 1, 0, 0]);
+    assert_eq!(lookups(&ldap, &uid), [0, 0, 1, 0]);
+    assert_eq!(lookups(&ldap, "p2003@example.invalid"), [0, 0, 0, 1]);
+    assert!(ldap.can_bind(&pupil_dn, "pupil-pw"));
+
+    // the pupil leaves, and their parent with them
+    let c2 = tmp.path().join("c2");
+    complet(&c2, "20250911", false);
+    let (_, err) = aaf_sync_ok(
+        &["sync", "--config", &config, "--now", "2025-09-11", &s(&c2)],
+        0,
+    );
+    for user in [
+        &login,
+        &uid,
+        &parent_login,
+        &"p2003@example.invalid".to_string(),
+    ] {
+        assert_eq!(lookups(&ldap, user), [0, 0, 0, 0], "{user}: {err}");
+    }
+    let gone = pupil_dn.replace("ou=people", "ou=departed");
+    assert!(!ldap.can_bind(&gone, "pupil-pw"), "no bind either");
+    assert_eq!(first(&ldap.entry(&gone), "aafSyncDisabled"), "TRUE");
+    // the audit finds nothing wrong in a tree the sync wrote, disabled
+    // people (and their saved password) included
+    let (out, _) = aaf_sync_ok(&["audit", "--config", &config, "--now", "2025-09-11"], 0);
+    assert!(out.contains("no finding"), "{out}");
+
+    // back the next week: the same DN, login and password
+    let c3 = tmp.path().join("c3");
+    complet(&c3, "20250918", true);
+    let (_, err) = aaf_sync_ok(
+        &["sync", "--config", &config, "--now", "2025-09-18", &s(&c3)],
+        0,
+    );
+    assert!(err.contains("back from the departed branch: 2"), "{err}");
+    let e = ldap.entry(&pupil_dn);
+    assert_eq!(first(&e, "ENTPersonLogin"), login);
+    assert!(!e.contains_key("aafsyncdisabled"));
+    assert!(ldap.can_bind(&pupil_dn, "pupil-pw"));
+    assert!(ldap.can_bind(&parent_dn, "parent-pw"));
+    assert_eq!(lookups(&ldap, &login), [1, 1, 0, 0]);
+    let classes = ldap.entries(
+        &format!("ou=groups,{BASE}"),
+        "(objectClass=ENTClasse)",
+        &["member"],
+    );
+    assert!(classes.values().any(|c| c["member"]
+        .iter()
+        .any(|m| m.eq_ignore_ascii_case(&pupil_dn))));
+    let before = csns(&ldap);
+    aaf_sync_ok(
+        &["sync", "--config", &config, "--now", "2025-09-18", &s(&c3)],
+        0,
+    );
+    assert_eq!(csns(&ldap), before, "a re-run writes nothing");
+    let (out, _) = aaf_sync_ok(&["audit", "--config", &config, "--now", "2025-09-18"], 0);
+    assert!(out.contains("no finding"), "{out}");
+}
+
+#[test]
+fn an_ent_that_filters_itself_can_keep_departed_people_in_place() {
+    let ldap = Slapd::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let config = s(&ldap.config(
+        tmp.path(),
+        &uais(),
+        "[retention]\ndeparted_branch = false\n",
+    ));
+    let c1 = tmp.path().join("c1");
+    complet(&c1, "20250904", true);
+    aaf_sync_ok(&["sync", "--config", &config, "--now", NOW, &s(&c1)], 0);
+    set_password(&ldap, &person_dn("1003"), "pupil-pw");
+    let c2 = tmp.path().join("c2");
+    complet(&c2, "20250911", false);
+    aaf_sync_ok(
+        &["sync", "--config", &config, "--now", "2025-09-11", &s(&c2)],
+        0,
+    );
+    let e = ldap.entry(&person_dn("1003"));
+    assert_eq!(first(&e, "aafSyncDisabled"), "TRUE");
+    assert!(!ldap.can_bind(&person_dn("1003"), "pupil-pw"));
+    assert_eq!(
+        ldap.count(&format!("ou=departed,{BASE}"), "(objectClass=ENTPerson)"),
+        0
+    );
+}
+
+#[test]
+fn what_an_ent_reads_display_name_and_the_directed_school_as_a_dn() {
+    let ldap = Slapd::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let config = s(&ldap.config(tmp.path(), &uais(), ""));
+    let c1 = tmp.path().join("c1");
+    complet(&c1, "20250904", true);
+    aaf_sync_ok(&["sync", "--config", &config, "--now", NOW, &s(&c1)], 0);
+    let people = ldap.entries(PEOPLE, "(objectClass=ENTPerson)", &["displayName", "cn"]);
+    assert_eq!(people.len(), 7);
+    for (dn, a) in &people {
+        assert_eq!(a.get("displayname"), a.get("cn"), "{dn}");
+    }
+    assert_eq!(
+        first(&ldap.entry(&person_dn("1001")), "displayName"),
+        "Zoé UN"
+    );
+    let d = ldap.entry(&person_dn("3001"));
+    assert_eq!(
+        first(&d, "ENTEnsFonctionDir").to_lowercase(),
+        format!("ou=ac-creteil-100,ou=structures,{BASE}")
+    );
+    assert!(d["entpersonprofils"].contains(&"National_DIR".to_string()));
+}
+
+#[test]
+fn two_d_extractions_are_refused_by_header_or_by_field_names() {
+    let ldap = Slapd::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let config = s(&ldap.config(tmp.path(), &uais(), ""));
+    let before = csns(&ldap);
+    // the header says so
+    let x = tmp.path().join("x");
+    complet(&x, "20250904", true);
+    for e in std::fs::read_dir(&x).unwrap() {
+        let p = e.unwrap().path();
+        let t = std::fs::read_to_string(&p)
+            .unwrap()
+            .replace("degre=\"1D\"", "degre=\"2D\"");
+        std::fs::write(&p, t).unwrap();
+    }
+    let (_, err) = aaf_sync_ok(&["sync", "--config", &config, "--now", NOW, &s(&x)], 2);
+    assert!(
+        err.contains("a 2D (secondary school) extraction — its header says degre=\"2D\""),
+        "{err}"
+    );
+    // no header: the 2D field names tell
+    let y = tmp.path().join("y");
+    complet(&y, "20250904", true);
+    for e in std::fs::read_dir(&y).unwrap() {
+        let p = e.unwrap().path();
+        let t = std::fs::read_to_string(&p)
+            .unwrap()
+            .replace("<!-- degre=\"1D\" -->\n", "")
+            .replace("name=\"ENTPersonNom\"", "name=\"sn\"")
+            .replace("name=\"ENTPersonPrenom\"", "name=\"givenName\"");
+        std::fs::write(&p, t).unwrap();
+    }
+    let (_, err) = aaf_sync_ok(&["sync", "--config", &config, "--now", NOW, &s(&y)], 2);
+    assert!(
+        err.contains("its records carry attributes of the 2D format (sn, givenName)"),
+        "{err}"
+    );
+    assert!(err.contains("nothing written"), "{err}");
+    assert_eq!(csns(&ldap), before);
+}
+
+/// An existing tree shaped like ESCO's (`../shared/reference/sdet-esco-schema/
+/// 21-structures.ldif`): schools under `ENTStructureSIREN=…`, people with
+/// opaque `uid`s, logins and passwords of their own, created by another
+/// feeder with the same source in their jointures.
+fn esco_tree(l: &Slapd) {
+    let mut ldif = String::new();
+    for (sid, siren, uai) in [
+        ("100", "19290009000015", "0920100J"),
+        ("200", "19291595700018", "0921262X"),
+    ] {
+        ldif += &format!(
+            "dn: ENTStructureSIREN={siren},ou=structures,{BASE}\nchangetype: add\nobjectClass: organizationalUnit\n\
+             objectClass: ENTStructure\nobjectClass: ENTEtablissement\nou: OLD NAME {sid}\nENTStructureSIREN: {siren}\n\
+             ENTStructureJointure: AC-CRETEIL${sid}\nENTStructureUAI: {uai}\nENTStructureNomCourant: OLD NAME {sid}\n\n"
+        );
+    }
+    let people = [
+        ("F17aa001", "1001", "ENTEleve", "zoe.un.old"),
+        ("F17aa002", "1002", "ENTEleve", "zoe.deux.old"),
+        (
+            "F17aa201",
+            "2001",
+            "ENTAuxPersRelEleve",
+            "helene.parent.old",
+        ),
+        ("F17aa301", "3001", "top", "eve.directrice.old"),
+        // of the source, but not in the extraction: left alone
+        ("F17aa999", "9999", "ENTEleve", "not.in.extraction"),
+    ];
+    for (uid, id, class, login) in people {
+        ldif += &format!(
+            "dn: uid={uid},ou=people,{BASE}\nchangetype: add\nobjectClass: inetOrgPerson\nobjectClass: ENTPerson\n\
+             objectClass: {class}\nuid: {uid}\nsn: OLD\ncn: OLD\nENTPersonJointure: AC-CRETEIL${id}\n\
+             ENTPersonJointure: ENT${uid}\nENTPersonLogin: {login}\nuserPassword: pw-{uid}\ndescription: ent-preference\n\n"
+        );
+    }
+    // the people branch exists already (the harness made it)
+    l.modify(&format!(
+        "dn: ou=structures,{BASE}\nchangetype: add\nobjectClass: organizationalUnit\nou: structures\n\n{ldif}"
+    ));
+}
+
+#[test]
+fn an_existing_tree_is_adopted_by_jointure_without_losing_a_login_or_a_password() {
+    let ldap = Slapd::start();
+    let tmp = tempfile::tempdir().unwrap();
+    esco_tree(&ldap);
+    let config = s(&ldap.config(tmp.path(), &uais(), ""));
+    let c1 = tmp.path().join("c1");
+    complet(&c1, "20250904", true);
+    // the dry run says what a sync would adopt, create and leave alone
+    let (_, err) = aaf_sync_ok(
+        &[
+            "sync",
+            "--config",
+            &config,
+            "--now",
+            NOW,
+            "--dry-run",
+            &s(&c1),
+        ],
+        0,
+    );
+    assert!(
+        err.contains("adopted, existing entries of the source matched by jointure: Eleve 2, EtabEducNat 2, PersEducNat 1, PersRelEleve 1"),
+        "{err}"
+    );
+    assert!(
+        err.contains("not managed and not in the extraction, left alone: 1"),
+        "{err}"
+    );
+    let alone = format!("uid=F17aa999,ou=people,{BASE}");
+    let alone_before = ldap.entry(&alone);
+    let (_, err) = aaf_sync_ok(&["sync", "--config", &config, "--now", NOW, &s(&c1)], 0);
+    assert!(err.contains("Eleve 2"), "{err}");
+    // adopted where they are: DN, login, password and foreign data kept
+    for (uid, login) in [
+        ("F17aa001", "zoe.un.old"),
+        ("F17aa201", "helene.parent.old"),
+        ("F17aa301", "eve.directrice.old"),
+    ] {
+        let dn = format!("uid={uid},ou=people,{BASE}");
+        let e = ldap.entry(&dn);
+        assert_eq!(first(&e, "ENTPersonLogin"), login, "{dn}");
+        assert_eq!(first(&e, "description"), "ent-preference", "{dn}");
+        assert!(
+            e["objectclass"].iter().any(|c| c == "aafSyncState"),
+            "{dn} marked managed"
+        );
+        assert!(ldap.can_bind(&dn, &format!("pw-{uid}")), "{dn}");
+        assert_ne!(first(&e, "sn"), "OLD", "{dn}: the extraction's data now");
+        assert_eq!(
+            e["entpersonjointure"].len(),
+            2,
+            "{dn}: the other source's jointure kept"
+        );
+    }
+    // no duplicate was created for an adopted person
+    assert!(!ldap.exists_dn(&person_dn("1001")));
+    // links point to the adopted DNs
+    let p = ldap.entry(&format!("uid=F17aa001,ou=people,{BASE}"));
+    assert_eq!(
+        first(&p, "ENTPersonStructRattach").to_lowercase(),
+        format!("entstructuresiren=19290009000015,ou=structures,{BASE}")
+    );
+    assert_eq!(
+        first(&p, "ENTEleveParents").to_lowercase(),
+        format!("uid=f17aa201,ou=people,{BASE}")
+    );
+    let parent = ldap.entry(&format!("uid=F17aa201,ou=people,{BASE}"));
+    assert_eq!(
+        first(&parent, "ENTAuxPersRelEleveEleve").to_lowercase(),
+        format!("uid=f17aa001,ou=people,{BASE}")
+    );
+    let classes = ldap.entries(
+        &format!("ou=groups,{BASE}"),
+        "(objectClass=ENTClasse)",
+        &["member"],
+    );
+    assert!(classes.values().any(|c| c["member"]
+        .iter()
+        .any(|m| m.eq_ignore_ascii_case(&format!("uid=F17aa001,ou=people,{BASE}")))));
+    // a new pupil gets the layout's DN
+    assert!(ldap.exists_dn(&person_dn("1003")));
+    // the one the extraction does not carry is untouched
+    assert_eq!(ldap.entry(&alone), alone_before);
+    // a re-run writes nothing
+    let before = csns(&ldap);
+    aaf_sync_ok(&["sync", "--config", &config, "--now", NOW, &s(&c1)], 0);
+    assert_eq!(csns(&ldap), before);
+
+    // and a Delta renames an adopted pupil in place
+    let d = tmp.path().join("d");
+    write_extraction_files(
+        &d,
+        "Delta",
+        "20250905",
+        &[(
+            "Eleve",
+            modify_req("Eleve", "1001", &[("ENTPersonNom", &["RENOMME"])]),
+        )],
+    );
+    let (_, err) = aaf_sync_ok(
+        &["sync", "--config", &config, "--now", "2025-09-05", &s(&d)],
+        0,
+    );
+    assert!(err.contains("changes planned: 2"), "{err}");
+    let p = ldap.entry(&format!("uid=F17aa001,ou=people,{BASE}"));
+    assert_eq!(first(&p, "sn"), "RENOMME");
+    assert_eq!(
+        first(&p, "ENTEleveParents").to_lowercase(),
+        format!("uid=f17aa201,ou=people,{BASE}")
+    );
+}
