@@ -203,10 +203,7 @@ fn rdn_values(dn: &Dn) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut rest = rdn;
     // a multi-valued RDN `a=x+b=y`: each AVA in turn
-    loop {
-        let Some((attr, value, _)) = crate::model::split_first_rdn(rest) else {
-            break;
-        };
+    while let Some((attr, value, _)) = crate::model::split_first_rdn(rest) {
         out.push((attr.to_string(), value));
         let mut at = None;
         let b = rest.as_bytes();
