@@ -195,7 +195,7 @@ pub async fn run(
     cfg: &crate::config::Config,
     today: Date,
 ) -> Result<Audit, crate::ldap::DirectoryError> {
-    let layout = Layout::new(&cfg.ldap.base_dn, &cfg.source);
+    let layout = cfg.layout();
     let dir = crate::ldap::Directory::connect_n(&cfg.ldap, 1).await?;
     let snap = dir.read_managed_all(&layout).await;
     dir.close().await;

@@ -50,6 +50,17 @@ struct RawConfig {
     monitoring: RawMonitoring,
     #[serde(default)]
     audit: RawAudit,
+    #[serde(default)]
+    layout: RawLayout,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLayout {
+    /// RDN value (`uid`) of new people: `{source}-{id}` by default.
+    person_uid: Option<String>,
+    /// RDN value (`ou`) of new structures: `{source}-{id}` by default.
+    structure_ou: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -73,6 +84,8 @@ struct RawSafety {
     max_modified_percent: Option<f64>,
     max_group_deletions: Option<u64>,
     max_group_deletions_percent: Option<f64>,
+    max_group_additions: Option<u64>,
+    max_group_additions_percent: Option<f64>,
     max_additions_percent: Option<f64>,
     max_rejected_percent: Option<f64>,
     #[serde(default)]
@@ -204,6 +217,16 @@ fn safety(raw: &RawSafety) -> Result<crate::safety::Safety, ConfigError> {
                 raw.max_group_deletions_percent
                     .unwrap_or(d.group_deletions.max_percent),
                 "safety.max_group_deletions_percent",
+            )?,
+        },
+        group_additions: Limits {
+            max_count: raw
+                .max_group_additions
+                .unwrap_or(d.group_additions.max_count),
+            max_percent: percent(
+                raw.max_group_additions_percent
+                    .unwrap_or(d.group_additions.max_percent),
+                "safety.max_group_additions_percent",
             )?,
         },
         max_additions_percent: {
@@ -561,6 +584,9 @@ pub struct Config {
     /// Entries of the source found in the tree but not managed (an older
     /// feeder's) are adopted when the extraction carries them.
     pub adopt: bool,
+    /// RDN templates of new people and structures (`[layout]`).
+    pub person_uid: String,
+    pub structure_ou: String,
     /// Forced encoding of the XML files; `None` detects it per file.
     pub encoding: Option<&'static encoding_rs::Encoding>,
     /// UAIs of the schools in the perimeter (upper case); empty when `all`.
@@ -676,7 +702,20 @@ fn valid_uai(u: &str) -> bool {
         && u.as_bytes()[7].is_ascii_alphabetic()
 }
 
+/// RDN value of new people and structures: the source and the AAF id.
+pub const DEFAULT_RDN: &str = "{source}-{id}";
+
 impl Config {
+    /// Where entries live in the tree (base, branches, RDNs).
+    pub fn layout(&self) -> crate::mapping::layout::Layout {
+        crate::mapping::layout::Layout::new(&self.ldap.base_dn, &self.source)
+            .with_rdns(&self.person_uid, &self.structure_ou)
+            // checked when the configuration was loaded
+            .unwrap_or_else(|_| {
+                crate::mapping::layout::Layout::new(&self.ldap.base_dn, &self.source)
+            })
+    }
+
     /// Loads and validates the configuration file plus environment overrides.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         if !path.is_file() {
@@ -746,6 +785,16 @@ impl Config {
                 "source.name",
                 "1 to 64 characters among A-Z a-z 0-9 - _ .",
             ));
+        }
+        for (key, t) in [
+            ("layout.person_uid", &raw.layout.person_uid),
+            ("layout.structure_ou", &raw.layout.structure_ou),
+        ] {
+            if let Some(t) = t {
+                crate::mapping::layout::Layout::new("dc=x", &source)
+                    .with_rdns(t, DEFAULT_RDN)
+                    .map_err(|e| invalid(key, e))?;
+            }
         }
         let encoding = match raw.source.encoding.trim() {
             "" | "auto" => None,
@@ -824,6 +873,16 @@ impl Config {
             source,
             encoding,
             adopt: raw.source.adopt.unwrap_or(true),
+            person_uid: raw
+                .layout
+                .person_uid
+                .clone()
+                .unwrap_or_else(|| DEFAULT_RDN.into()),
+            structure_ou: raw
+                .layout
+                .structure_ou
+                .clone()
+                .unwrap_or_else(|| DEFAULT_RDN.into()),
             perimeter_uai: uai,
             perimeter_all: raw.perimeter.all,
             entry_store: raw.paths.entry_store.unwrap_or(true),

@@ -7,7 +7,7 @@
 //! plain data: it drives the apply step, the dry-run output and golden tests.
 
 use crate::mapping::{self, Desired, EntryKind};
-use crate::model::{dn_key, Dn, Entry, EntryMap, FoldSet};
+use crate::model::{dn_key, same_value, value_key, Dn, Entry, EntryMap, FoldSet};
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::OnceLock;
@@ -241,7 +241,7 @@ fn keep_naming_values(changes: Vec<AttrChange>, current: &Entry) -> Vec<AttrChan
             .map(|(_, v)| v.as_str())
             .collect()
     };
-    let same = |a: &str, b: &str| a.to_lowercase() == b.to_lowercase();
+    let same = crate::model::same_value;
     let mut out = Vec::with_capacity(changes.len());
     for c in changes {
         match c {
@@ -348,8 +348,8 @@ fn diff_values(kind: EntryKind, desired: &Entry, current: &Entry) -> Vec<AttrCha
             if c.iter().any(|v| theirs(&v)) {
                 let c: Vec<&str> = c.iter().filter(|v| !theirs(v)).collect();
                 let d: Vec<&str> = d.iter().collect();
-                if c.iter().map(|v| v.to_lowercase()).collect::<BTreeSet<_>>()
-                    != d.iter().map(|v| v.to_lowercase()).collect::<BTreeSet<_>>()
+                if c.iter().map(|v| value_key(v)).collect::<BTreeSet<_>>()
+                    != d.iter().map(|v| value_key(v)).collect::<BTreeSet<_>>()
                 {
                     if !c.is_empty() {
                         out.push(AttrChange::Delete {
@@ -364,6 +364,14 @@ fn diff_values(kind: EntryKind, desired: &Entry, current: &Entry) -> Vec<AttrCha
                 }
                 continue;
             }
+        }
+        // a neutral placeholder for a MUST never overwrites a real value
+        if !c.is_empty()
+            && d.len() == 1
+            && d.first() == Some(mapping::sdet::NEUTRAL)
+            && mapping::sdet::is_fillable(attr)
+        {
+            continue;
         }
         if mapping::CREATE_ONLY.contains(&attr) {
             if c.is_empty() && !d.is_empty() {
@@ -404,9 +412,7 @@ fn diff_values(kind: EntryKind, desired: &Entry, current: &Entry) -> Vec<AttrCha
                     .collect();
                 // a value changing only in case would match the one deleted
                 // in the same modify: replace the attribute instead
-                let case_clash = add
-                    .iter()
-                    .any(|a| del.iter().any(|x| x.to_lowercase() == a.to_lowercase()));
+                let case_clash = add.iter().any(|a| del.iter().any(|x| same_value(x, a)));
                 if case_clash || d.len() == 1 && c.len() == 1 {
                     out.push(AttrChange::Replace {
                         attr: attr.into(),

@@ -79,19 +79,10 @@ pub fn export(
             completes.len()
         )));
     };
-    let missing = x.missing_categories();
-    if !missing.is_empty() {
-        return Err(SyncError::Input(format!(
-            "{}: incomplete Complet, no file for {}",
-            x.label(),
-            missing
-                .iter()
-                .map(|c| c.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )));
+    if let Some(why) = x.not_whole() {
+        return Err(SyncError::Input(format!("{}: {why}", x.label())));
     }
-    let layout = Layout::new(&cfg.ldap.base_dn, &cfg.source);
+    let layout = cfg.layout();
     let mut step = StepReport::default();
     let mut tree =
         crate::sync::read_extraction(cfg, &layout, x, now, &mut Blocks::default(), &mut step)?;

@@ -25,6 +25,7 @@ pub mod config;
 pub mod control;
 pub mod daily;
 pub mod diff;
+pub mod dirschema;
 pub mod erasure;
 pub mod fetch;
 pub mod generator;

@@ -8,7 +8,6 @@ use aaf_sync::approval::Approval;
 use aaf_sync::config::Config;
 use aaf_sync::journal::Journal;
 use aaf_sync::ldap::lock::RunLock;
-use aaf_sync::mapping::layout::Layout;
 use aaf_sync::metrics::RunMetrics;
 use aaf_sync::report::Report;
 use aaf_sync::sync::{self, RunPlan, SyncError, SyncOptions};
@@ -421,7 +420,7 @@ impl Session {
         }
         // what dead runs left behind goes first (their unpacked files)
         aaf_sync::inputs::sweep_staging(&cfg.work_dir);
-        let layout = Layout::new(&cfg.ldap.base_dn, &cfg.source);
+        let layout = cfg.layout();
         let lock = RunLock::acquire(&cfg.ldap, cfg.lock, &layout, run_id, command).await?;
         aaf_sync::interrupt::watch(&lock.halt_flag());
         if !journal {
@@ -509,6 +508,7 @@ fn outcome_of(
 ) -> (&'static str, u8) {
     match result {
         Err(SyncError::Held(_)) => ("held", 2),
+        Err(SyncError::Schema(_)) => ("refused", 2),
         Err(SyncError::Halted(_)) => ("failed", 2),
         Err(_) => ("refused", 2),
         Ok(p) if check && !p.is_empty() => ("drift", 1),
@@ -571,11 +571,33 @@ fn real_main(cli: Cli, run_id: String) -> anyhow::Result<u8> {
             rt.block_on(async {
                 let dir = aaf_sync::ldap::Directory::connect(&cfg.ldap).await?;
                 dir.check_schema().await?;
-                let layout = Layout::new(&cfg.ldap.base_dn, &cfg.source);
+                let layout = cfg.layout();
                 let missing = dir.ensure_branches(&layout, true).await?;
+                let schema = dir.read_schema(&layout.base).await?;
+                let adoptable = dir.count_adoptable(&layout).await?;
                 dir.close().await;
                 for m in &missing {
                     println!("branch {m} missing: sync will create it");
+                }
+                // what the sync writes into this directory's schema
+                let adaptation = aaf_sync::mapping::sdet::Adaptation::compile(&schema);
+                for line in adaptation.describe() {
+                    println!("schema: {line}");
+                }
+                if adoptable > 0 {
+                    println!(
+                        "{adoptable} entries carry a jointure of source {} without being managed (an existing tree): \
+                         a sync adopts those its extraction carries and leaves the others alone \
+                         (sync --dry-run shows how many)",
+                        cfg.source
+                    );
+                }
+                if !adaptation.problems.is_empty() {
+                    for p in &adaptation.problems {
+                        eprintln!("aaf-sync: schema: {p}");
+                    }
+                    eprintln!("aaf-sync: the directory's schema cannot hold what the sync writes: a sync would be refused");
+                    return Ok(2);
                 }
                 println!(
                     "configuration valid; {} reachable, schema loaded, base {} present",

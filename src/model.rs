@@ -6,6 +6,7 @@
 
 use crate::store;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::fmt;
 
 /// A distinguished name. `key` is the lower-cased form used for comparisons
@@ -142,22 +143,52 @@ pub fn dn_key(s: &str) -> String {
 /// A value as `caseIgnoreMatch` sees it: lower case, no leading or trailing
 /// blank, inner runs of blanks as one.
 fn normalise_value(v: &str) -> String {
-    let mut out = String::with_capacity(v.len());
+    value_key(v).into_owned()
+}
+
+/// The key under which slapd's `caseIgnoreMatch` sees a value, made a
+/// little coarser where that is the safe side: compatibility-composed
+/// (NFKC: `é` precomposed or as `e` + accent, `ﬁ` and `fi`, a no-break
+/// space and a space are one), lower-cased, every white space a space,
+/// no leading or trailing blank, inner runs of blanks as one. Two values
+/// slapd holds for equal must never get two keys here, or the sync would
+/// add a value (an entry, a member) the directory already has. Borrowed
+/// when already a key (most ASCII values).
+pub fn value_key(v: &str) -> Cow<'_, str> {
+    use unicode_normalization::UnicodeNormalization;
+    let b = v.as_bytes();
+    if v.is_ascii() {
+        let clean = !b
+            .iter()
+            .any(|c| c.is_ascii_uppercase() || (c.is_ascii_whitespace() && *c != b' '))
+            && !b.starts_with(b" ")
+            && !b.ends_with(b" ")
+            && !v.contains("  ");
+        if clean {
+            return Cow::Borrowed(v);
+        }
+        return Cow::Owned(collapse_blanks(v.chars().map(|c| c.to_ascii_lowercase())));
+    }
+    // NFKC, then lower case, then NFKC again: lower-casing may leave a
+    // sequence that composes (`İ` gives `i` + combining dot)
+    let lowered: String = v.nfkc().flat_map(char::to_lowercase).collect();
+    Cow::Owned(collapse_blanks(lowered.nfkc()))
+}
+
+/// Every white space as a space, none at either end, runs as one.
+fn collapse_blanks(chars: impl Iterator<Item = char>) -> String {
+    let mut out = String::new();
     let mut blank = false;
-    for c in v.trim_matches(' ').chars() {
-        if c == ' ' {
-            blank = true;
+    for c in chars {
+        if c.is_whitespace() {
+            blank = !out.is_empty();
             continue;
         }
         if blank {
             out.push(' ');
             blank = false;
         }
-        if c.is_ascii() {
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.extend(c.to_lowercase());
-        }
+        out.push(c);
     }
     out
 }
@@ -777,13 +808,10 @@ impl Serialize for Attrs {
     }
 }
 
-/// Case-insensitive equality of two values, without allocating for ASCII.
-fn same_value(a: &str, b: &str) -> bool {
-    if a.is_ascii() && b.is_ascii() {
-        a.eq_ignore_ascii_case(b)
-    } else {
-        a.to_lowercase() == b.to_lowercase()
-    }
+/// Equality of two values as slapd's `caseIgnoreMatch` sees it (see
+/// [`value_key`]), without allocating for plain ASCII.
+pub fn same_value(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b) || value_key(a) == value_key(b)
 }
 
 /// Adds `incoming` to `all` without empty values or case-insensitive
@@ -800,9 +828,9 @@ fn merge_values<'a>(all: &mut Vec<&'a str>, incoming: impl Iterator<Item = &'a s
     } else {
         // long lists (group members): one set, not a scan per value
         let mut seen: std::collections::HashSet<String> =
-            all.iter().map(|x| x.to_lowercase()).collect();
+            all.iter().map(|x| value_key(x).into_owned()).collect();
         for v in incoming {
-            if seen.insert(v.to_lowercase()) {
+            if seen.insert(value_key(v).into_owned()) {
                 all.push(v);
             }
         }
@@ -1016,6 +1044,40 @@ mod tests {
         for (a, _) in pairs {
             assert_eq!(dn_key(&dn_key(a)), dn_key(a));
         }
+    }
+
+    #[test]
+    fn values_slapd_holds_for_equal_have_one_key() {
+        // composed or decomposed accents, compatibility forms, no-break and
+        // other spaces, case: slapd's caseIgnoreMatch sees one value
+        for (a, b) in [
+            ("\u{e9}t\u{e9}", "e\u{301}te\u{301}"),
+            ("\u{fb01}x", "FIX"),
+            ("K\u{212a}", "kk"),
+            ("9\u{a0}z", "9 z"),
+            ("a\u{2003}\u{3000}b", "A B"),
+            ("\tx  y ", "X y"),
+            ("\u{c9}LODIE", "\u{e9}lodie"),
+        ] {
+            assert_eq!(value_key(a), value_key(b), "{a:?} vs {b:?}");
+            assert!(same_value(a, b), "{a:?} vs {b:?}");
+            assert_eq!(
+                dn_key(&format!("uid={a},dc=x")),
+                dn_key(&format!("UID={b},dc=x"))
+            );
+        }
+        for (a, b) in [("stra\u{df}e", "strasse"), ("x", "y"), ("ab", "a b")] {
+            assert_ne!(value_key(a), value_key(b), "{a:?} vs {b:?}");
+        }
+        // most values are their own key: no allocation
+        assert!(matches!(value_key("uid=s-1,ou=people"), Cow::Borrowed(_)));
+        // a key's key is itself
+        for v in ["\u{130}x", "e\u{301}", "\u{fb01}", " A\u{a0} b "] {
+            assert_eq!(value_key(&value_key(v)), value_key(v), "{v:?}");
+        }
+        let mut e = Entry::new(Dn::new("uid=a,dc=x"));
+        e.add("cn", ["\u{e9}t\u{e9}", "e\u{301}te\u{301}", "ETE"]);
+        assert_eq!(e.get("cn").unwrap().len(), 2);
     }
 
     #[test]

@@ -246,7 +246,7 @@ pub async fn run(
         started: now(),
         ..Default::default()
     };
-    let layout = Layout::new(&cfg.ldap.base_dn, &cfg.source);
+    let layout = cfg.layout();
     let mut dir = crate::ldap::Directory::connect(&cfg.ldap).await?;
     if let Some(h) = halt {
         dir.share_halt(h);

@@ -73,6 +73,9 @@ pub struct Safety {
     pub max_modified_percent: f64,
     /// Classes and groups deleted (not limited on the school-year Complet).
     pub group_deletions: Limits,
+    /// Classes and groups added (not limited on the school-year Complet
+    /// nor on a first load).
+    pub group_additions: Limits,
     /// Entries added, percentage of the category's active entries (from
     /// `guard_floor` active entries on: a first sync is not held).
     pub max_additions_percent: f64,
@@ -105,6 +108,10 @@ impl Default for Safety {
             },
             max_modified_percent: 30.0,
             group_deletions: Limits {
+                max_count: 100,
+                max_percent: 20.0,
+            },
+            group_additions: Limits {
                 max_count: 100,
                 max_percent: 20.0,
             },
@@ -180,6 +187,11 @@ impl std::fmt::Display for Hold {
             "group_deletions" => write!(
                 f,
                 "{}: {} classes and groups would be deleted out of {} (limit {}; the school-year Complet is not limited)",
+                self.extraction, self.count, self.base, self.limit
+            ),
+            "group_additions" => write!(
+                f,
+                "{}: {} classes and groups would be added to {} (limit {}; the school-year Complet and a first load are not limited)",
                 self.extraction, self.count, self.base, self.limit
             ),
             "additions" => write!(
@@ -306,8 +318,16 @@ pub fn thresholds(
         } else {
             l.max_percent
         };
-        let limit = if n > l.max_count {
-            Some(format!("{} per run", l.max_count))
+        // the leavers of a school year are a share of the whole: in a large
+        // perimeter they outnumber any fixed count, so that year the count
+        // grows to the school-year share of the active entries
+        let max_count = if school_year {
+            l.max_count.max((pct * b as f64 / 100.0).ceil() as u64)
+        } else {
+            l.max_count
+        };
+        let limit = if n > max_count {
+            Some(format!("{max_count} per run"))
         } else if n > s.percent_floor && (n as f64) * 100.0 > pct * b as f64 {
             Some(format!("{pct}% of the active ones"))
         } else {
@@ -339,6 +359,8 @@ pub struct ChangeCounts {
     pub added: BTreeMap<String, u64>,
     /// Classes and groups deleted.
     pub group_deletions: u64,
+    /// Classes and groups added.
+    pub group_additions: u64,
     /// Records rejected (read or mapped).
     pub rejected: BTreeMap<String, u64>,
     /// Records of each category in the extractions (a base for the
@@ -373,6 +395,7 @@ impl ChangeCounts {
             match &p.change {
                 Change::Add { .. } if CATEGORIES.contains(&p.kind) => bump(&mut self.added, cat, 1),
                 Change::Delete { .. } if p.kind.is_group() => self.group_deletions += 1,
+                Change::Add { .. } if p.kind.is_group() => self.group_additions += 1,
                 Change::Modify { changes, .. } if CATEGORIES.contains(&p.kind) => {
                     if changes.iter().all(lifecycle_only) {
                         continue;
@@ -410,6 +433,7 @@ impl ChangeCounts {
             }
         }
         self.group_deletions += o.group_deletions;
+        self.group_additions += o.group_additions;
     }
 
     /// Counts the records of one extraction and those rejected.
@@ -515,6 +539,24 @@ pub fn change_guards(
             groups,
             l,
         ));
+    }
+    // a record can name a hundred classes within its own limits: five such
+    // records make a thousand entries nobody asked for
+    if !(school_year || first_load) {
+        if let Some(l) = over(
+            c.group_additions,
+            groups,
+            s.group_additions,
+            s.percent_floor,
+        ) {
+            out.push(hold(
+                "group_additions",
+                "ENTClasse/ENTGroupe",
+                c.group_additions,
+                groups,
+                l,
+            ));
+        }
     }
     out
 }
@@ -629,6 +671,15 @@ mod tests {
             thresholds(&s, "x", &base, &counts(&[("Eleve", 260)]), true).len(),
             1
         );
+        // and its count limit grows to that share: 510 CM2 leavers of 4200
+        let base = counts(&[("Eleve", 4200)]);
+        assert!(thresholds(&s, "x", &base, &counts(&[("Eleve", 510)]), true).is_empty());
+        assert_eq!(
+            thresholds(&s, "x", &base, &counts(&[("Eleve", 510)]), false)[0].limit,
+            "500 per run"
+        );
+        let h = thresholds(&s, "x", &base, &counts(&[("Eleve", 1051)]), true);
+        assert_eq!(h[0].limit, "1050 per run");
     }
 
     #[test]
@@ -679,6 +730,7 @@ mod tests {
             modified: counts(&[("Eleve", 200)]),
             added: counts(&[("Eleve", 150)]),
             group_deletions: 3,
+            group_additions: 5,
             rejected: counts(&[("Eleve", 30)]),
             records: counts(&[("Eleve", 1000)]),
         };
@@ -694,6 +746,7 @@ mod tests {
             modified: counts(&[("Eleve", 1000)]),
             added: counts(&[("PersEducNat", 60)]),
             group_deletions: 60,
+            group_additions: 101,
             rejected: counts(&[("Eleve", 101)]),
             records: counts(&[("Eleve", 1000)]),
         };
@@ -704,7 +757,8 @@ mod tests {
                 "modifications",
                 "renames",
                 "additions",
-                "group_deletions"
+                "group_deletions",
+                "group_additions"
             ]
         );
         // the school-year Complet rebuilds every class: modifications and
@@ -714,6 +768,11 @@ mod tests {
         assert_eq!(
             h.to_string(),
             "x: 60 classes and groups would be deleted out of 60 (limit 20%; the school-year Complet is not limited)"
+        );
+        let h = &change_guards(&s, "x", &base, 60, &loud, false, false)[5];
+        assert_eq!(
+            h.to_string(),
+            "x: 101 classes and groups would be added to 60 (limit 100 per run; the school-year Complet and a first load are not limited)"
         );
     }
 

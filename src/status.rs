@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::control::Control;
 use crate::ldap::lock::LockState;
 use crate::ldap::Directory;
-use crate::mapping::{layout::Layout, EntryKind};
+use crate::mapping::EntryKind;
 use crate::retention::State;
 use crate::safety;
 use serde::Serialize;
@@ -45,7 +45,7 @@ pub struct Status {
 
 /// Reads the status of `cfg`'s source.
 pub async fn read(cfg: &Config) -> anyhow::Result<Status> {
-    let layout = Layout::new(&cfg.ldap.base_dn, &cfg.source);
+    let layout = cfg.layout();
     let dir = Directory::connect_n(&cfg.ldap, 1).await?;
     let control = dir.read_control(&layout).await?;
     let lock = dir.read_lock(&layout).await?;

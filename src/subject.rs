@@ -435,7 +435,7 @@ fn connect_err(e: DirectoryError) -> SubjectError {
 
 /// `subject export`.
 pub async fn export(cfg: &crate::config::Config, who: &Who) -> Result<Export, SubjectError> {
-    let layout = Layout::new(&cfg.ldap.base_dn, &cfg.source);
+    let layout = cfg.layout();
     let dir = Directory::connect_n(&cfg.ldap, 1)
         .await
         .map_err(connect_err)?;
@@ -473,7 +473,7 @@ pub async fn erase(
     intent: &(dyn Fn(&Planned) + Sync),
     done: &mut dyn FnMut(&Planned, Option<&str>),
 ) -> Result<Erased, SubjectError> {
-    let layout = Layout::new(&cfg.ldap.base_dn, &cfg.source);
+    let layout = cfg.layout();
     let mut dir = Directory::connect(&cfg.ldap).await.map_err(connect_err)?;
     if let Some(h) = halt {
         dir.share_halt(h);
@@ -551,7 +551,7 @@ async fn erase_inner(
 /// recreates the person if the extraction carries them). Returns how many
 /// records were lifted (0: none was recorded).
 pub async fn unblock(cfg: &crate::config::Config, jointure: &str) -> Result<u64, SubjectError> {
-    let layout = Layout::new(&cfg.ldap.base_dn, &cfg.source);
+    let layout = cfg.layout();
     let id = mapping::id_of_jointure(jointure, &layout.source).unwrap_or(jointure);
     let hash = erasure::id_hash(&layout.source, id);
     let dir = Directory::connect_n(&cfg.ldap, 1)

@@ -20,6 +20,7 @@ use crate::inputs;
 use crate::journal::Journal;
 use crate::ldap::{Directory, DirectoryError, Halt, Snapshot};
 use crate::mapping::delta::Overlay;
+use crate::mapping::sdet::Adaptation;
 use crate::mapping::{
     self, align, layout::Layout, perimeter::Perimeter, settle, EntryKind, Mapper,
 };
@@ -30,6 +31,7 @@ use crate::retention::{self, State};
 use crate::safety::{self, Hold};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use time::Date;
 
 /// Why a run was refused (exit code 2, nothing written).
@@ -52,6 +54,10 @@ pub enum SyncError {
     /// retry, run lock lost): part of the plan is applied.
     #[error("{0}")]
     Halted(String),
+    /// What the sync would write does not fit the directory's schema
+    /// (nothing written).
+    #[error("{0}")]
+    Schema(String),
 }
 
 /// Options of one `sync` run.
@@ -271,8 +277,22 @@ pub fn read_extraction(
     blocks: &mut Blocks,
     step: &mut StepReport,
 ) -> Result<mapping::MappedTree, SyncError> {
+    read_extraction_for(cfg, layout, extraction, now, blocks, step, None)
+}
+
+/// [`read_extraction`] into a directory whose schema needs `adapt`.
+pub fn read_extraction_for(
+    cfg: &Config,
+    layout: &Layout,
+    extraction: &Extraction,
+    now: Date,
+    blocks: &mut Blocks,
+    step: &mut StepReport,
+    adapt: Option<Arc<Adaptation>>,
+) -> Result<mapping::MappedTree, SyncError> {
     let mapper = Mapper::new(layout, perimeter(cfg), &cfg.staff_address_consent, now)
-        .with_limits(cfg.record_limits);
+        .with_limits(cfg.record_limits)
+        .with_adaptation(adapt);
     let mut sink = Sink::Complet(Box::new(mapper));
     read_files(cfg, extraction, &mut sink, blocks, step)?;
     let Sink::Complet(mapper) = sink else {
@@ -292,6 +312,21 @@ pub fn read_delta(
     blocks: &mut Blocks,
     step: &mut StepReport,
 ) -> Result<mapping::MappedTree, SyncError> {
+    read_delta_for(cfg, layout, extraction, now, current, blocks, step, None)
+}
+
+/// [`read_delta`] into a directory whose schema needs `adapt`.
+#[allow(clippy::too_many_arguments)]
+pub fn read_delta_for(
+    cfg: &Config,
+    layout: &Layout,
+    extraction: &Extraction,
+    now: Date,
+    current: &EntryMap,
+    blocks: &mut Blocks,
+    step: &mut StepReport,
+    adapt: Option<Arc<Adaptation>>,
+) -> Result<mapping::MappedTree, SyncError> {
     let uai = perimeter(cfg);
     let overlay = Overlay::from_directory(current, layout, &uai);
     if overlay.structures() == 0 {
@@ -308,7 +343,8 @@ pub fn read_delta(
     };
     step.delta = Some(overlay.stats.clone());
     let mut mapper = Mapper::new(layout, perimeter(cfg), &cfg.staff_address_consent, now)
-        .with_limits(cfg.record_limits);
+        .with_limits(cfg.record_limits)
+        .with_adaptation(adapt);
     let from = Path::new("(directory records with the Delta applied)");
     for rec in overlay.into_records() {
         if let Err(e) = mapper.map(&rec, from) {
@@ -342,16 +378,26 @@ async fn plan_extraction(
     step: &mut StepReport,
     parsed: Option<mapping::MappedTree>,
     dir: &Directory,
+    adapt: Option<Arc<Adaptation>>,
 ) -> Result<Planned1, SyncError> {
     let mut tree = match (parsed, x.kind) {
         (Some(tree), _) => tree,
         (None, ExtractionKind::Complet) => {
             blocks.start_step();
-            read_extraction(cfg, layout, x, now, blocks, step)?
+            read_extraction_for(cfg, layout, x, now, blocks, step, adapt.clone())?
         }
         (None, ExtractionKind::Delta) => {
             blocks.start_step();
-            read_delta(cfg, layout, x, now, &snap.managed, blocks, step)?
+            read_delta_for(
+                cfg,
+                layout,
+                x,
+                now,
+                &snap.managed,
+                blocks,
+                step,
+                adapt.clone(),
+            )?
         }
     };
     step.mapping = tree.stats.clone();
@@ -521,6 +567,7 @@ async fn read_directory_and_first(
     blocks: &mut Blocks,
     step: &mut StepReport,
     report: &mut Report,
+    adapt: Option<Arc<Adaptation>>,
 ) -> (
     Result<Snapshot, SyncError>,
     Option<Result<mapping::MappedTree, SyncError>>,
@@ -538,7 +585,7 @@ async fn read_directory_and_first(
             let parse = s.spawn(move || {
                 let _run = span.enter();
                 blocks.start_step();
-                read_extraction(cfg, layout, first, now, blocks, step)
+                read_extraction_for(cfg, layout, first, now, blocks, step, adapt)
             });
             let snap = Handle::current().block_on(interruptible_read(dir, layout, report));
             let tree = match parse.join() {
@@ -621,17 +668,15 @@ pub async fn run(
         ));
     }
     for x in &scan.extractions {
-        let missing = x.missing_categories();
-        if x.kind == ExtractionKind::Complet && !missing.is_empty() {
-            let m: Vec<&str> = missing.iter().map(|c| c.as_str()).collect();
+        if let Some(why) = x.not_whole() {
             return Err(SyncError::Input(format!(
-                "{}: incomplete Complet, no file for {}: refused (it would read as everyone leaving)",
-                x.label(),
-                m.join(", ")
+                "{}: {why}: refused (what is missing would read as people leaving or changes \
+                 lost; deliver the whole extraction)",
+                x.label()
             )));
         }
     }
-    let layout = Layout::new(&cfg.ldap.base_dn, &cfg.source);
+    let layout = cfg.layout();
     let mut dir = Directory::connect(&cfg.ldap).await?;
     if let Some(h) = &opts.halt {
         dir.share_halt(h);
@@ -678,6 +723,17 @@ async fn plan_and_apply(
     report.already_applied = skipped.iter().map(|x| x.label()).collect();
     let erasures = dir.read_entry(&erasure::erasures_dn(layout)).await?;
     let mut blocks = Blocks::from_entry(erasures.as_ref());
+    // the directory's own schema: what the sync writes is adapted to it,
+    // and what cannot fit is refused now, before anything is read
+    let schema = dir.read_schema(&layout.base).await?;
+    let adaptation = Adaptation::compile(&schema);
+    if !adaptation.problems.is_empty() {
+        return Err(SyncError::Schema(format!(
+            "the directory's schema cannot hold what the sync writes, nothing written:\n  {}",
+            adaptation.problems.join("\n  ")
+        )));
+    }
+    let adapt = adaptation.active.then(|| Arc::new(adaptation));
     let mut first_step = StepReport::default();
     let (snap, first_tree) = read_directory_and_first(
         cfg,
@@ -688,6 +744,7 @@ async fn plan_and_apply(
         &mut blocks,
         &mut first_step,
         report,
+        adapt.clone(),
     )
     .await;
     let mut snap = snap?;
@@ -739,6 +796,7 @@ async fn plan_and_apply(
             &mut step,
             parsed,
             dir,
+            adapt.clone(),
         )
         .await;
         let p = match planned {
@@ -787,6 +845,14 @@ async fn plan_and_apply(
             plan: p.plan,
             next: Some(p.next),
         });
+    }
+    // every entry the plans write, against the directory's schema
+    let problems = schema_problems(&schema, steps.iter().map(|s: &StepPlan| &s.plan));
+    if !problems.is_empty() {
+        return Err(SyncError::Schema(format!(
+            "refused before any write: entries would not fit the directory's schema:\n  {}",
+            problems.join("\n  ")
+        )));
     }
     let label = extractions
         .iter()
@@ -932,6 +998,62 @@ async fn plan_and_apply(
     Ok(out)
 }
 
+/// The problems of the entries `plans` add, and of the attributes their
+/// modifies write, against the directory's schema: one line per kind of
+/// problem, with a count and an example DN (an empty schema, as a server
+/// that does not publish one, checks nothing).
+fn schema_problems<'a>(
+    schema: &crate::dirschema::DirSchema,
+    plans: impl IntoIterator<Item = &'a Plan>,
+) -> Vec<String> {
+    if schema.is_empty() {
+        return Vec::new();
+    }
+    let mut found: BTreeMap<(String, String), (u64, String)> = BTreeMap::new();
+    let mut checker = schema.checker();
+    let mut note = |kind: EntryKind, p: String, dn: &crate::model::Dn| {
+        let e = found
+            .entry((kind.as_str().to_string(), p))
+            .or_insert((0, dn.to_string()));
+        e.0 += 1;
+    };
+    for plan in plans {
+        for p in &plan.changes {
+            match &p.change {
+                diff::Change::Add { entry } => {
+                    for problem in checker.check(entry) {
+                        note(p.kind, problem.to_string(), &entry.dn);
+                    }
+                }
+                diff::Change::Modify { dn, changes } => {
+                    for c in changes {
+                        let attr = match c {
+                            diff::AttrChange::Add { attr, .. }
+                            | diff::AttrChange::Replace { attr, .. }
+                            | diff::AttrChange::Delete { attr, .. } => attr.as_str(),
+                            _ => continue,
+                        };
+                        if !schema.has_attr(attr) {
+                            let pb = crate::dirschema::Problem::UnknownAttr(attr.to_string());
+                            note(p.kind, pb.to_string(), dn);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    found
+        .into_iter()
+        .map(|((kind, p), (n, dn))| {
+            format!(
+                "{kind}: {p} ({n} entries, e.g. {dn}): load schema/10-aaf-sdet.ldif, or make the \
+                 directory's schema accept it"
+            )
+        })
+        .collect()
+}
+
 /// Adds the counts of `o` (the control entry's write) to `out`.
 fn merge_outcome(out: &mut crate::apply::ApplyOutcome, o: crate::apply::ApplyOutcome) {
     out.planned += o.planned;
@@ -1053,7 +1175,7 @@ pub async fn retention_pass(
     report.dry_run = opts.dry_run;
     report.now = format_date(opts.now);
     let _store = open_store(cfg);
-    let layout = Layout::new(&cfg.ldap.base_dn, &cfg.source);
+    let layout = cfg.layout();
     let mut dir = Directory::connect(&cfg.ldap).await?;
     if let Some(h) = &opts.halt {
         dir.share_halt(h);

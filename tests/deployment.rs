@@ -133,6 +133,26 @@ fn first(a: &Attrs, name: &str) -> String {
         .unwrap_or_default()
 }
 
+/// A Delta of 2025-09-05 renaming pupil 1001 (`sn` = RENOMME): it must
+/// find them where they are.
+fn rename_1001_by_delta(tmp: &std::path::Path, config: &str) {
+    let d = tmp.join("d");
+    write_extraction_files(
+        &d,
+        "Delta",
+        "20250905",
+        &[(
+            "Eleve",
+            modify_req("Eleve", "1001", &[("ENTPersonNom", &["RENOMME"])]),
+        )],
+    );
+    let (_, err) = aaf_sync_ok(
+        &["sync", "--config", config, "--now", "2025-09-05", &s(&d)],
+        0,
+    );
+    assert!(err.contains("changes planned: 2"), "{err}");
+}
+
 #[test]
 fn a_departed_person_is_invisible_to_the_login_lookups_and_comes_back_whole() {
     let ldap = Slapd::start();
@@ -437,25 +457,266 @@ fn an_existing_tree_is_adopted_by_jointure_without_losing_a_login_or_a_password(
     assert_eq!(csns(&ldap), before);
 
     // and a Delta renames an adopted pupil in place
-    let d = tmp.path().join("d");
-    write_extraction_files(
-        &d,
-        "Delta",
-        "20250905",
-        &[(
-            "Eleve",
-            modify_req("Eleve", "1001", &[("ENTPersonNom", &["RENOMME"])]),
-        )],
-    );
-    let (_, err) = aaf_sync_ok(
-        &["sync", "--config", &config, "--now", "2025-09-05", &s(&d)],
-        0,
-    );
-    assert!(err.contains("changes planned: 2"), "{err}");
+    rename_1001_by_delta(tmp.path(), &config);
     let p = ldap.entry(&format!("uid=F17aa001,ou=people,{BASE}"));
     assert_eq!(first(&p, "sn"), "RENOMME");
     assert_eq!(
         first(&p, "ENTEleveParents").to_lowercase(),
         format!("uid=f17aa201,ou=people,{BASE}")
     );
+}
+
+/// The ESCO schema files + `20-aaf-sync.schema` only: a generated 1D
+/// Complet, a Delta and the Complet of a week later (departures) end with
+/// no failed operation; every person has a login, names, displayName, a
+/// school link and classes; every re-run writes nothing; `check` says what
+/// is carried, dropped and filled.
+#[test]
+fn a_directory_running_the_deployed_sdet_schema_is_written_without_a_failure() {
+    use aaf_sync::generator::{generate, GenConfig};
+    let ldap = Slapd::start_sdet();
+    let tmp = tempfile::tempdir().unwrap();
+    let gen = |name: &str, date: &str, delta: bool, days: u32| {
+        let dir = tmp.path().join(name);
+        let g = generate(
+            &GenConfig {
+                date: date.into(),
+                delta,
+                days,
+                schools: 3,
+                pupils_per_school: 60,
+                ..Default::default()
+            },
+            &dir,
+        )
+        .unwrap();
+        (dir, g.uai_inside)
+    };
+    let (c0, uai) = gen("c0", "20250904", false, 0);
+    let (d1, _) = gen("d1", "20250905", true, 1);
+    let (c7, _) = gen("c7", "20250911", false, 7);
+    let config = s(&ldap.config(tmp.path(), &uai, ""));
+    let (out, _) = aaf_sync_ok(&["check", "--config", &config], 0);
+    for line in [
+        "schema: Eleve: carried ENTPersonClasses → ENTEleveClasses",
+        "schema: EtabEducNat: the directory's schema has no ENTEcoleRPI (or does not allow it): not written",
+        "schema: Eleve: MUST ENTEleveMajeur filled: O or N from the birth date at the run date",
+        "schema: Eleve: ENTPersonStructRattach is single-valued in the directory: the record's first value is written",
+    ] {
+        assert!(out.contains(line), "{line}\n{out}");
+    }
+    for (x, now) in [
+        (&c0, "2025-09-04"),
+        (&d1, "2025-09-05"),
+        (&c7, "2025-09-11"),
+    ] {
+        let r = tmp.path().join(format!("r-{now}.json"));
+        let (_, err) = aaf_sync_ok(
+            &[
+                "sync",
+                "--config",
+                &config,
+                "--now",
+                now,
+                "--report",
+                &s(&r),
+                &s(x),
+            ],
+            0,
+        );
+        let rep: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&r).unwrap()).unwrap();
+        let a = &rep["steps"][0]["applied"];
+        assert_eq!(a["failures"].as_array().unwrap().len(), 0, "{now}: {err}");
+        assert!(
+            rep["steps"][0]["rejected_records"]
+                .as_array()
+                .unwrap()
+                .is_empty(),
+            "{now}: {err}"
+        );
+        // every person present, whole
+        let people = ldap.entries(PEOPLE, "(objectClass=ENTPerson)", &["*"]);
+        assert!(people.len() > 300, "{}", people.len());
+        for (dn, p) in &people {
+            for attr in [
+                "entpersonlogin",
+                "sn",
+                "cn",
+                "displayname",
+                "entpersonjointure",
+            ] {
+                assert!(p.contains_key(attr), "{now}: {dn} has no {attr}");
+            }
+            let staff_or_pupil = p["objectclass"].iter().any(|c| c == "ENTEleve")
+                || p.contains_key("entpersonfonctions");
+            if staff_or_pupil {
+                assert!(p.contains_key("entpersonstructrattach"), "{now}: {dn}");
+            }
+            if p["objectclass"].iter().any(|c| c == "ENTEleve") {
+                let classes = &p["enteleveclasses"];
+                assert!(
+                    classes
+                        .iter()
+                        .all(|c| c.contains("ou=structures") && c.contains('$')),
+                    "{dn}: {classes:?}"
+                );
+            }
+        }
+        // a re-run writes nothing
+        let before = csns(&ldap);
+        let (_, err) = aaf_sync_ok(&["sync", "--config", &config, "--now", now, &s(x)], 0);
+        assert_eq!(csns(&ldap), before, "{now}: {err}");
+    }
+    let departed = ldap.count(&format!("ou=departed,{BASE}"), "(objectClass=ENTPerson)");
+    assert!(departed > 0, "the week's departures are there");
+    // the ENT's login lookups find the active, never the departed
+    let gone = ldap.entries(
+        &format!("ou=departed,{BASE}"),
+        "(objectClass=ENTPerson)",
+        &["ENTPersonLogin", "uid"],
+    );
+    for (dn, p) in gone.iter().take(5) {
+        let login = &p["entpersonlogin"][0];
+        for filter in [
+            format!("(|(ENTPersonLogin={login})(ENTPersonAlias={login}))"),
+            format!("(&(objectclass=ENTPerson)(ENTPersonLogin={login}))"),
+            format!("(uid={})", p["uid"][0]),
+        ] {
+            assert_eq!(ldap.count(PEOPLE, &filter), 0, "{dn}: {filter}");
+        }
+    }
+    // audit is clean on what the sync wrote, departed people included,
+    // and once retention has deleted them at their deadline
+    let (out, _) = aaf_sync_ok(&["audit", "--config", &config, "--now", "2025-09-11"], 0);
+    assert!(!out.contains("unauthorised"), "{out}");
+    aaf_sync_ok(
+        &["retention", "--config", &config, "--now", "2026-01-02"],
+        0,
+    );
+    assert_eq!(
+        ldap.count(&format!("ou=departed,{BASE}"), "(objectClass=ENTPerson)"),
+        0
+    );
+    aaf_sync_ok(&["audit", "--config", &config, "--now", "2026-01-02"], 0);
+}
+
+#[test]
+fn the_rdns_of_new_entries_follow_the_configured_templates() {
+    let ldap = Slapd::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let config = s(&ldap.config(
+        tmp.path(),
+        &uais(),
+        "[layout]\nperson_uid = \"{id}\"\nstructure_ou = \"ecole-{id}\"\n",
+    ));
+    let c1 = tmp.path().join("c1");
+    complet(&c1, "20250904", true);
+    aaf_sync_ok(&["sync", "--config", &config, "--now", NOW, &s(&c1)], 0);
+    let p = ldap.entry(&format!("uid=1001,{PEOPLE}"));
+    assert_eq!(
+        first(&p, "ENTPersonStructRattach").to_lowercase(),
+        format!("ou=ecole-100,ou=structures,{BASE}")
+    );
+    assert_eq!(
+        first(&p, "ENTEleveParents").to_lowercase(),
+        format!("uid=2001,{PEOPLE}")
+    );
+    let before = csns(&ldap);
+    aaf_sync_ok(&["sync", "--config", &config, "--now", NOW, &s(&c1)], 0);
+    assert_eq!(csns(&ldap), before);
+    // a Delta finds them back by their DNs
+    rename_1001_by_delta(tmp.path(), &config);
+    // a template without {id} is refused with the key named
+    let bad = s(&ldap.config(tmp.path(), &uais(), "[layout]\nperson_uid = \"{source}\"\n"));
+    let (_, err) = aaf_sync_ok(&["check", "--config", &bad], 2);
+    assert!(err.contains("layout.person_uid"), "{err}");
+}
+
+/// The same adoption, in a directory that runs the deployed SDET schema,
+/// its schools loaded from ESCO's own `21-structures.ldif`.
+#[test]
+fn an_esco_tree_under_the_sdet_schema_is_adopted_as_it_is() {
+    let ldap = Slapd::start_sdet();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/sdet-esco-schema");
+    let base = |f: &str| {
+        std::fs::read_to_string(data.join(f))
+            .unwrap()
+            .replace("dc=esco-centre,dc=fr", BASE)
+            .replace("\n tures,", "tures,")
+    };
+    // ou=people exists already (the harness made it)
+    let ous: String = base("01-ou.ldif")
+        .split("\n\n")
+        .filter(|b| !b.contains("ou=people,"))
+        .collect::<Vec<_>>()
+        .join("\n\n");
+    ldap.modify(&ous);
+    ldap.add(&base("21-structures.ldif"));
+    let pupil = format!(
+        "dn: uid=F29aa001,{PEOPLE}\nchangetype: add\nobjectClass: inetOrgPerson\nobjectClass: ENTPerson\n\
+         objectClass: ENTEleve\nuid: F29aa001\nsn: OLD\ncn: OLD\nENTPersonJointure: AC-RENNES$5001\n\
+         ENTPersonLogin: old.login\nuserPassword: pw-old\nENTEleveStatutEleve: SCOLAIRE\nENTEleveMEF: 2111\n\
+         ENTEleveLibelleMEF: 6EME\nENTEleveNivFormation: 6EME\nENTEleveFiliere: GENERALE\n\
+         ENTEleveClasses: ENTStructureSIREN=19291595700018,ou=structures,{BASE}$6A\nENTEleveMajeur: N\n"
+    );
+    ldap.modify(&pupil);
+    let config =
+        s(&ldap.config(tmp.path(), &["0290009C".into(), "0291595B".into()], "")).to_string();
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("AC-CRETEIL", "AC-RENNES");
+    std::fs::write(&config, text).unwrap();
+    let x = tmp.path().join("x");
+    write_extraction_files(
+        &x,
+        "Complet",
+        "20250904",
+        &[
+            (
+                "EtabEducNat",
+                school("2828", "0290009C") + &school("3019", "0291595B"),
+            ),
+            ("Eleve", pupil_of("5001", "3019")),
+            ("PersRelEleve", parent("6001", "PARENT", &["5001"])),
+            ("PersEducNat", director("7001", "3019")),
+        ],
+    );
+    let (_, err) = aaf_sync_ok(&["sync", "--config", &config, "--now", NOW, &s(&x)], 0);
+    assert!(err.contains("Eleve 1, EtabEducNat 2"), "{err}");
+    // the schools keep their DN, SIREN and ESCO data
+    let sdn = format!("ENTStructureSIREN=19291595700018,ou=structures,{BASE}");
+    let sch = ldap.entry(&sdn);
+    assert_eq!(first(&sch, "ENTStructureSIREN"), "19291595700018");
+    assert_eq!(first(&sch, "ESCODomaines"), "lycees.netocentre.fr");
+    assert_eq!(first(&sch, "ENTStructureNomCourant"), "ECOLE 3019");
+    // the pupil keeps DN, login, password and the MEF the other feeder set
+    let pdn = format!("uid=F29aa001,{PEOPLE}");
+    let p = ldap.entry(&pdn);
+    assert_eq!(first(&p, "ENTPersonLogin"), "old.login");
+    assert!(ldap.can_bind(&pdn, "pw-old"));
+    assert_eq!(
+        first(&p, "ENTEleveMEF"),
+        "2111",
+        "a neutral value never overwrites"
+    );
+    assert_eq!(
+        first(&p, "ENTPersonStructRattach").to_lowercase(),
+        sdn.to_lowercase()
+    );
+    assert!(
+        p["enteleveclasses"]
+            .iter()
+            .any(|c| c.to_lowercase() == format!("{}$cpa", sdn.to_lowercase())),
+        "{:?}",
+        p["enteleveclasses"]
+    );
+    let before = csns(&ldap);
+    aaf_sync_ok(&["sync", "--config", &config, "--now", NOW, &s(&x)], 0);
+    assert_eq!(csns(&ldap), before, "a re-run writes nothing");
+}
+
+fn pupil_of(id: &str, sid: &str) -> String {
+    pupil(id, "ELEVE", sid, "CPA", &["6001"])
 }

@@ -361,6 +361,25 @@ fn a_file_read_in_the_wrong_encoding_is_held_as_mass_renames() {
         &["sync", "--config", &forced, "--now", "2025-09-11", &s(&c2)],
         2,
     );
+    // the records whose names would be garbled are rejected as such, and
+    // so many rejected records hold the run
+    assert!(
+        err.contains("UTF-8 text in a file read as windows-1252"),
+        "{err}"
+    );
+    assert!(err.contains("records rejected, out of"), "{err}");
+    assert_eq!(data_csns(&f.ldap), before);
+    // names garbled in ways the reader cannot see (a Latin-9 file whose
+    // accents all fall on other letters) are still held as mass renames
+    let c3 = f.copy("c3", "20250912");
+    for cat in ["Eleve", "PersRelEleve", "PersEducNat"] {
+        edit_records(&c3, cat, |_, rec| {
+            let t = String::from_utf8(rec.clone()).unwrap();
+            let t = t.replace('é', "è").replace('É', "È");
+            *rec = t.into_bytes();
+        });
+    }
+    let (_, err) = f.sync("2025-09-12", &[&c3], &[], 2);
     assert!(err.contains("would be renamed out of"), "{err}");
     assert!(err.contains("a file read in the wrong encoding?"), "{err}");
     assert_eq!(data_csns(&f.ldap), before);
@@ -1028,4 +1047,145 @@ fn a_hundred_thousand_entries_with_damaged_records_lose_nothing() {
         1,
     );
     assert_eq!(data_csns(&ldap), before);
+}
+
+/// What a delivery leaves out must never read as people leaving: a part
+/// missing in the middle, a file its bordereau does not list, or pupils
+/// whose school the extraction does not describe. Each refuses or rejects
+/// with a message naming what is missing, and the tree is not touched.
+#[test]
+fn what_a_delivery_leaves_out_is_never_read_as_departures() {
+    let ldap = Slapd::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let c1 = tmp.path().join("c1");
+    let g = generate(
+        &GenConfig {
+            date: "20250904".into(),
+            schools: 2,
+            pupils_per_school: 20,
+            schools_outside: 0,
+            part_size: 15,
+            encodings: [GenEncoding::Utf8; 4],
+            ..Default::default()
+        },
+        &c1,
+    )
+    .unwrap();
+    let config = s(&ldap.config(tmp.path(), &g.uai_inside, ""));
+    let f = Fixture {
+        ldap,
+        tmp,
+        config,
+        c1,
+    };
+    aaf_sync_ok(&["sync", "--config", &f.config, "--now", NOW, &s(&f.c1)], 0);
+    let before = data_csns(&f.ldap);
+    let part = |dir: &Path, n: u32| dir.join(format!("ENT1D_Complet_20250905_Eleve_{n:04}.xml"));
+
+    // a part missing in the middle
+    let c2 = f.copy("c2", "20250905");
+    assert!(part(&c2, 2).exists(), "three Eleve parts expected");
+    std::fs::remove_file(part(&c2, 1)).unwrap();
+    let (_, err) = f.sync("2025-09-05", &[&c2], &[], 2);
+    assert!(
+        err.contains("ENT1D_Complet_20250905: Eleve part 0001 missing: refused"),
+        "{err}"
+    );
+    assert_eq!(data_csns(&f.ldap), before);
+
+    // the last part delivered but left out of the bordereau
+    let c3 = f.copy("c3", "20250905");
+    let mut listed: Vec<PathBuf> = std::fs::read_dir(&c3)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| *p != part(&c3, 2))
+        .collect();
+    listed.sort();
+    std::fs::write(c3.join("bordereau.txt"), bordereau_for(&listed)).unwrap();
+    let (_, err) = f.sync("2025-09-05", &[&c3], &[], 2);
+    assert!(
+        err.contains(
+            "ENT1D_Complet_20250905_Eleve_0002.xml: delivered with its extraction but not listed by its bordereau"
+        ),
+        "{err}"
+    );
+    assert_eq!(data_csns(&f.ldap), before);
+
+    // a pupil whose every structure reference names a school the
+    // extraction does not describe: rejected, kept as they are
+    let c4 = f.copy("c4", "20250905");
+    let mut victim = String::new();
+    edit_records(&c4, "Eleve", |n, rec| {
+        if n == 3 {
+            let t = String::from_utf8(rec.clone()).unwrap();
+            let open = "<attr name=\"ENTPersonStructRattach\"><value>";
+            let a = t.find(open).unwrap() + open.len();
+            let sid = &t[a..a + t[a..].find('<').unwrap()];
+            let i = t.find("<id>").unwrap() + 4;
+            victim = t[i..i + t[i..].find('<').unwrap()].to_string();
+            *rec = t
+                .replace(&format!(">{sid}<"), ">999999<")
+                .replace(&format!(">{sid}$"), ">999999$")
+                .into_bytes();
+        }
+    });
+    let (r, err) = f.sync("2025-09-05", &[&c4], &[], 1);
+    assert_eq!(
+        rejected_fields(&r),
+        vec![(victim.clone(), "ENTPersonStructRattach".to_string())],
+        "{err}"
+    );
+    assert!(
+        err.contains("refers only to structure ids the extraction does not describe"),
+        "{err}"
+    );
+    assert!(
+        r["steps"][0]["lifecycle"]["departed"]
+            .as_object()
+            .unwrap()
+            .is_empty(),
+        "{err}"
+    );
+    assert_eq!(data_csns(&f.ldap), before, "{err}");
+}
+
+/// A few records naming many new classes each stay within their own
+/// limits but would add classes by the dozen: held, then applied on the
+/// school-year Complet.
+#[test]
+fn a_flood_of_new_classes_is_held() {
+    let f = fixture(2, 20, "");
+    let classes = f.ldap.count(BASE, "(objectClass=ENTClasse)");
+    let c2 = f.copy("c2", "20251106");
+    edit_records(&c2, "PersEducNat", |n, rec| {
+        if n < 4 {
+            let t = String::from_utf8(rec.clone()).unwrap();
+            let open = "<attr name=\"ENTPersonStructRattach\"><value>";
+            let a = t.find(open).unwrap() + open.len();
+            let sid = t[a..a + t[a..].find('<').unwrap()].to_string();
+            let many: String = (0..6)
+                .map(|i| format!("<value>{sid}$1$1$F{n}K{i}$F{n}K{i}</value>"))
+                .collect();
+            *rec = t
+                .replace(
+                    "</attributes>",
+                    &format!("<attr name=\"ENTPersonGroupes\">{many}</attr></attributes>"),
+                )
+                .into_bytes();
+        }
+    });
+    let before = data_csns(&f.ldap);
+    let (_, err) = f.sync("2025-11-06", &[&c2], &[], 2);
+    assert!(
+        err.contains("24 classes and groups would be added to"),
+        "{err}"
+    );
+    assert_eq!(data_csns(&f.ldap), before);
+    assert_eq!(f.ldap.count(BASE, "(objectClass=ENTClasse)"), classes);
+    // the school-year Complet builds the classes of the year
+    let c3 = f.tmp.path().join("c3");
+    copy_extraction(&c2, &c3, "20260901");
+    f.sync("2026-09-01", &[&c3], &[], 0);
+    let groups = f.ldap.count(BASE, "(objectClass=ENTGroupe)");
+    assert!(groups >= 24, "{groups}");
 }

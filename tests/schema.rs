@@ -23,53 +23,14 @@ fn schema_files() -> Vec<PathBuf> {
     v
 }
 
-/// Converts slapd.conf schema syntax to a cn=config schema entry.
-fn to_ldif(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap();
-    let stem = path.file_stem().unwrap().to_str().unwrap();
-    let cn = stem.split_once('-').map(|(_, r)| r).unwrap_or(stem);
-    let mut defs: Vec<String> = Vec::new();
-    for line in text.lines() {
-        if line.trim_start().starts_with('#') || line.trim().is_empty() {
-            continue;
-        }
-        if line.starts_with(char::is_whitespace) {
-            let last = defs.last_mut().expect("continuation before any definition");
-            last.push(' ');
-            last.push_str(line.trim());
-        } else {
-            defs.push(line.trim().to_string());
-        }
-    }
-    let mut out = format!(
-        "# Generated from {} by tests/schema.rs (AAF_SYNC_BLESS=1 cargo test --test schema).\n\
-         # Load into a running slapd: ldapadd -Y EXTERNAL -H ldapi:/// -f {}\n\
-         dn: cn={cn},cn=schema,cn=config\nobjectClass: olcSchemaConfig\ncn: {cn}\n",
-        path.file_name().unwrap().to_str().unwrap(),
-        path.with_extension("ldif")
-            .file_name()
-            .unwrap()
-            .to_str()
-            .unwrap(),
-    );
-    for d in defs {
-        let (kw, rest) = d.split_once(char::is_whitespace).unwrap();
-        let attr = match kw.to_ascii_lowercase().as_str() {
-            "attributetype" => "olcAttributeTypes",
-            "objectclass" => "olcObjectClasses",
-            "objectidentifier" => "olcObjectIdentifier",
-            other => panic!("unknown schema keyword {other}"),
-        };
-        let rest = rest.split_whitespace().collect::<Vec<_>>().join(" ");
-        out.push_str(&format!("{attr}: {rest}\n"));
-    }
-    out
-}
-
 #[test]
 fn ldif_matches_schema() {
     for f in schema_files() {
-        common::check_golden(&f.with_extension("ldif"), &to_ldif(&f), "schema");
+        common::check_golden(
+            &f.with_extension("ldif"),
+            &common::schema_to_ldif(&f),
+            "schema",
+        );
     }
 }
 

@@ -4,11 +4,13 @@
 //! declaration at all, and files declared ISO-8859-15 that are really UTF-8
 //! occur. The rule, decided before parsing by one cheap streaming pass that
 //! counts the valid multi-byte UTF-8 sequences and the invalid ones:
-//! - a file whose non-ASCII bytes are mostly valid UTF-8 (at least four valid
-//!   multi-byte sequences for each invalid one) is read as UTF-8, whatever it
-//!   declares: Latin text that happens to be valid UTF-8 would need
-//!   sequences such as `Ã©` that do not occur in names, while one stray byte
-//!   in a UTF-8 file must not turn the whole file into Latin-9 mojibake.
+//! - a file with at least as many valid multi-byte sequences as invalid
+//!   ones is read as UTF-8, whatever it declares: Latin text seldom forms a
+//!   valid sequence (a pair such as `Ïœ`), UTF-8 text with a few stray
+//!   bytes forms many. A wrong guess either way costs records, never
+//!   names: toward UTF-8, the records with bad bytes are rejected (their
+//!   people kept as they are); toward Latin-9, the records holding UTF-8
+//!   text read as `Ã©` are rejected by the reader.
 //!   Each invalid sequence decodes to U+FFFD, and the reader rejects the
 //!   record that carries it (file, record, id, field named): one bad byte
 //!   costs one record, never a file;
@@ -87,10 +89,10 @@ pub struct Utf8Stats {
 }
 
 impl Utf8Stats {
-    /// The bytes are read as UTF-8: no invalid sequence, or at least four
-    /// valid multi-byte sequences for each invalid one.
+    /// The bytes are read as UTF-8: no invalid sequence, or at least as
+    /// many valid multi-byte sequences as invalid ones.
     pub fn reads_as_utf8(&self) -> bool {
-        self.invalid == 0 || self.multibyte >= 4 * self.invalid
+        self.invalid == 0 || self.multibyte >= self.invalid
     }
 }
 
@@ -162,12 +164,15 @@ pub fn detect(path: &Path, forced: Option<&'static Encoding>) -> io::Result<Dete
     let stats = utf8_stats(BufReader::new(File::open(path)?))?;
     let declared_enc = declared.as_deref().and_then(encoding_for_label);
     let declared_utf8 = declared_enc == Some(encoding_rs::UTF_8);
-    // declared UTF-8: a few bad bytes do not overturn the declaration
-    // (their records are rejected); many do (a Latin-9 file mislabelled)
+    // a wrong guess toward UTF-8 costs the records with bad bytes
+    // (rejected, their people kept); a wrong guess toward Latin-9 garbles
+    // every name with an accent: the rule leans toward UTF-8
     let utf8 = if declared_utf8 {
-        stats.invalid <= 2 || stats.reads_as_utf8()
+        // only a file whose non-ASCII bytes are clearly Latin overturns
+        // the declaration
+        !(stats.invalid >= 3 && stats.invalid > 20 * stats.multibyte)
     } else {
-        stats.reads_as_utf8() && (stats.multibyte > 0 || stats.invalid == 0)
+        stats.reads_as_utf8()
     };
     let (enc, mismatch) = if utf8 {
         (
@@ -311,7 +316,16 @@ mod tests {
                 invalid: 2
             }
         );
+        // one stray valid pair among Latin-9 accents is Latin-9…
         assert!(!st.reads_as_utf8());
+        // …a few bad bytes among UTF-8 accents are UTF-8
+        let st = utf8_stats("\u{e9}t\u{e9} \u{e0} \u{e8} \u{e9}\u{ff}".as_bytes()).unwrap();
+        let mut bytes = "\u{e9}t\u{e9} \u{e0} \u{e8}".as_bytes().to_vec();
+        bytes.extend(b"\xE9\xE8");
+        let st2 = utf8_stats(&bytes[..]).unwrap();
+        assert_eq!((st.multibyte, st.invalid), (6, 0));
+        assert_eq!((st2.multibyte, st2.invalid), (4, 2));
+        assert!(st2.reads_as_utf8());
     }
 
     #[test]

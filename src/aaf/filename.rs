@@ -168,6 +168,53 @@ impl Extraction {
         self.files.iter().filter(move |f| f.name.category == cat)
     }
 
+    /// What is wrong with the numbering of the parts: a category whose
+    /// parts are not `_0000` … `_n` without a gap, or a part given twice.
+    /// A part missing in the middle of a Complet would read as its people
+    /// leaving; in a Delta, as changes that never happened.
+    pub fn part_problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for cat in FileCategory::IMPORTED {
+            let parts: Vec<u32> = self.files_of(cat).map(|f| f.name.part).collect();
+            if parts.is_empty() {
+                continue;
+            }
+            let mut seen = std::collections::BTreeSet::new();
+            for p in &parts {
+                if !seen.insert(*p) {
+                    out.push(format!("{} part {p:04} given twice", cat.as_str()));
+                }
+            }
+            let missing: Vec<String> = (0..=*seen.last().unwrap_or(&0))
+                .filter(|p| !seen.contains(p))
+                .map(|p| format!("{p:04}"))
+                .collect();
+            if !missing.is_empty() {
+                out.push(format!(
+                    "{} part{} {} missing",
+                    cat.as_str(),
+                    if missing.len() > 1 { "s" } else { "" },
+                    missing.join(", ")
+                ));
+            }
+        }
+        out
+    }
+
+    /// Why the extraction cannot be read as a whole, if it cannot: a part
+    /// missing or given twice, or for a Complet a category without a file
+    /// (it would read as all its people leaving).
+    pub fn not_whole(&self) -> Option<String> {
+        let mut why = Vec::new();
+        let missing = self.missing_categories();
+        if self.kind == ExtractionKind::Complet && !missing.is_empty() {
+            let m: Vec<&str> = missing.iter().map(|c| c.as_str()).collect();
+            why.push(format!("incomplete Complet, no file for {}", m.join(", ")));
+        }
+        why.extend(self.part_problems());
+        (!why.is_empty()).then(|| why.join("; "))
+    }
+
     pub fn missing_categories(&self) -> Vec<FileCategory> {
         FileCategory::IMPORTED
             .into_iter()
@@ -242,6 +289,38 @@ pub fn list_dir(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_gap_or_a_twin_in_the_parts_is_named() {
+        let scan = group_files(
+            [
+                "/a/P_Complet_20250905_Eleve_0000.xml",
+                "/a/P_Complet_20250905_Eleve_0001.xml",
+                "/a/P_Complet_20250905_Eleve_0003.xml",
+                "/a/P_Complet_20250905_PersEducNat_0001.xml",
+                "/a/P_Complet_20250905_EtabEducNat_0000.xml",
+                "/b/P_Complet_20250905_EtabEducNat_0000.xml",
+                "/a/P_Complet_20250905_PersRelEleve_0000.xml",
+            ]
+            .map(PathBuf::from),
+        );
+        assert_eq!(
+            scan.extractions[0].part_problems(),
+            [
+                "EtabEducNat part 0000 given twice",
+                "Eleve part 0002 missing",
+                "PersEducNat part 0000 missing"
+            ]
+        );
+        let scan = group_files(
+            [
+                "/a/P_Delta_20250905_Eleve_0000.xml",
+                "/a/P_Delta_20250905_Eleve_0001.xml",
+            ]
+            .map(PathBuf::from),
+        );
+        assert!(scan.extractions[0].part_problems().is_empty());
+    }
 
     #[test]
     fn parses_real_names() {

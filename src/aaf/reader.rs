@@ -247,7 +247,7 @@ impl RecordReader {
                 Ok(ev) => ev,
                 Err(e) => {
                     let at = self.reader.error_position();
-                    return Err(self.not_well_formed(at, e.to_string()));
+                    return Err(self.not_well_formed(at, describe_xml_error(&e)));
                 }
             };
             match ev {
@@ -269,6 +269,11 @@ impl RecordReader {
                                 })
                         })
                         .flatten();
+                    // the format knows one operation: replace
+                    let bad_operation = name == "modification"
+                        && s.attributes()
+                            .flatten()
+                            .any(|a| a.key.as_ref() == "operation" && a.value.trim() != "replace");
                     let depth = self.stack.len();
                     if depth == 0 {
                         if self.seen_root {
@@ -278,7 +283,10 @@ impl RecordReader {
                         if name != "ficAlimMENESR" {
                             return Err(self.not_well_formed(
                                 pos,
-                                format!("root element is <{name}>, expected <ficAlimMENESR>"),
+                                format!(
+                                    "root element is {}, expected <ficAlimMENESR>",
+                                    element(&name)
+                                ),
                             ));
                         }
                     } else if depth == 1 {
@@ -289,13 +297,22 @@ impl RecordReader {
                             "modifyRequest" => Some(Operation::Modify),
                             "deleteRequest" => Some(Operation::Delete),
                             _ => {
-                                nb.fail(None, format!("unexpected element <{name}>"));
+                                nb.fail(None, format!("unexpected element {}", element(&name)));
                                 None
                             }
                         };
                         b = Some(nb);
                     } else if let Some(nb) = b.as_mut() {
                         start_inner(nb, &self.stack, &name, name_attr);
+                        if bad_operation {
+                            let field = nb.current.as_ref().map(|c| c.1.name.clone());
+                            nb.fail(
+                                field.as_deref(),
+                                "a modification whose operation is not \"replace\", the only \
+                                 one the format defines"
+                                    .into(),
+                            );
+                        }
                     }
                     if empty {
                         // an empty element is its own end
@@ -408,6 +425,27 @@ impl RecordReader {
         if let Some((field, reason)) = b.error.take() {
             return self.reject(b, field, reason);
         }
+        // a file read in a single-byte encoding that holds UTF-8 text in
+        // places: those values would be stored as mojibake (`Ã©` for `é`)
+        if self.detected.enc != encoding_rs::UTF_8 {
+            let garbled = b.attrs.iter().find(|a| {
+                a.values
+                    .iter()
+                    .any(|v| utf8_read_as_single_byte(v, self.detected.enc))
+            });
+            if let Some(a) = garbled {
+                let field = Some(a.name.clone());
+                return self.reject(
+                    b,
+                    field,
+                    format!(
+                        "UTF-8 text in a file read as {}: the file is UTF-8 or mixes \
+                         encodings; the value would be stored garbled",
+                        self.detected.encoding
+                    ),
+                );
+            }
+        }
         let Some(op) = b.op else {
             return self.reject(b, None, "not a request".into());
         };
@@ -509,7 +547,14 @@ fn start_inner(b: &mut Builder, stack: &[String], name: &str, name_attr: Option<
         }
         (_, "operationalAttributes" | "identifier" | "attributes" | "modifications")
             if stack.len() == 2 => {}
-        _ => b.fail(None, format!("unexpected element <{name}> in <{parent}>")),
+        _ => b.fail(
+            None,
+            format!(
+                "unexpected element {} in {}",
+                element(name),
+                element(parent)
+            ),
+        ),
     }
 }
 
@@ -535,6 +580,17 @@ fn end_inner(b: &mut Builder, name: &str) {
                 b.fail(n.as_deref(), c);
                 return;
             }
+            // one canonical form (NFC): `é` precomposed or as `e` + accent
+            // is one name to a reader, and must be one value to the diff
+            let v = if v.is_ascii()
+                || unicode_normalization::is_nfc_quick(v.chars())
+                    == unicode_normalization::IsNormalized::Yes
+            {
+                v
+            } else {
+                use unicode_normalization::UnicodeNormalization;
+                v.nfc().collect()
+            };
             if let Some((_, a)) = b.current.as_mut() {
                 if a.values.len() >= MAX_ITEMS_PER_RECORD {
                     let n = a.name.clone();
@@ -563,13 +619,101 @@ fn end_inner(b: &mut Builder, name: &str) {
                 } else if b.attrs.len() >= MAX_ITEMS_PER_RECORD {
                     b.fail(None, "too many attributes".into());
                 } else if let Some(existing) = b.attrs.iter_mut().find(|x| x.name == a.name) {
-                    existing.values.extend(a.values);
+                    // an attribute repeated: its values count together
+                    if existing.values.len() + a.values.len() > MAX_ITEMS_PER_RECORD {
+                        let n = a.name.clone();
+                        b.fail(Some(&n), "too many values".into());
+                    } else {
+                        existing.values.extend(a.values);
+                    }
                 } else {
                     b.attrs.push(a);
                 }
             }
         }
         _ => {}
+    }
+}
+
+/// True when `v`, decoded from single-byte `enc`, holds a letter `Â`, `Ã`
+/// or `Å` followed by a character whose byte is a UTF-8 continuation byte:
+/// the UTF-8 form of the accented letters of French names (`é` read as
+/// `Ã©`, `œ` as `Å“`, a no-break space as `Â `). Other pairs (`Ïœ`) may be
+/// real names; these three letters are never followed by such a symbol.
+fn utf8_read_as_single_byte(v: &str, enc: &'static encoding_rs::Encoding) -> bool {
+    let mut prev: Option<char> = None;
+    for c in v.chars() {
+        if let Some(p) = prev {
+            if matches!(p, '\u{C2}' | '\u{C3}' | '\u{C5}') {
+                let mut buf = [0u8; 4];
+                let (bytes, _, unmappable) = enc.encode(c.encode_utf8(&mut buf));
+                if !unmappable && bytes.len() == 1 && (0x80..=0xBF).contains(&bytes[0]) {
+                    return true;
+                }
+            }
+        }
+        prev = Some(c);
+    }
+    false
+}
+
+/// The elements of the format (`ficAlimMENESR`): their names are shown in
+/// messages; any other name came from the data (a `<` in a value) and is
+/// never shown (it may be a name).
+const ELEMENTS: [&str; 12] = [
+    "ficAlimMENESR",
+    "addRequest",
+    "modifyRequest",
+    "deleteRequest",
+    "operationalAttributes",
+    "identifier",
+    "id",
+    "attributes",
+    "attr",
+    "value",
+    "modifications",
+    "modification",
+];
+
+/// `<name>` for an element of the format, else a neutral phrase.
+fn element(name: &str) -> String {
+    if ELEMENTS.contains(&name) {
+        format!("<{name}>")
+    } else {
+        "an element the format does not have".to_string()
+    }
+}
+
+/// What went wrong in the XML, without the text it went wrong on (a tag
+/// made of a value may be a name).
+fn describe_xml_error(e: &quick_xml::Error) -> String {
+    use quick_xml::errors::{IllFormedError as I, SyntaxError as S};
+    match e {
+        quick_xml::Error::Io(e) => format!("cannot read: {e}"),
+        quick_xml::Error::Syntax(s) => match s {
+            S::InvalidBangMarkup => "an unknown <!…> construct".into(),
+            S::UnclosedPI | S::UnclosedXmlDecl => "an unclosed <?…?>".into(),
+            S::UnclosedComment => "an unclosed comment".into(),
+            S::UnclosedDoctype => "an unclosed DOCTYPE".into(),
+            S::UnclosedCData => "an unclosed CDATA section".into(),
+            S::UnclosedTag => "an unclosed tag".into(),
+            _ => "an XML syntax error".into(),
+        },
+        quick_xml::Error::IllFormed(i) => match i {
+            I::MismatchedEndTag { expected, found } => format!(
+                "end tag {} does not close {}",
+                element(found),
+                element(expected)
+            ),
+            I::UnmatchedEndTag(n) => format!("end tag {} closes nothing", element(n)),
+            I::MissingEndTag(n) => format!("{} is never closed", element(n)),
+            I::DoubleHyphenInComment => "a comment holding --".into(),
+            _ => "XML that is not well-formed".into(),
+        },
+        quick_xml::Error::Encoding(_) => "bytes invalid in the document's encoding".into(),
+        quick_xml::Error::Escape(_) => "an invalid escape (&…;)".into(),
+        quick_xml::Error::Namespace(_) => "an invalid namespace".into(),
+        _ => "XML that is not well-formed".into(),
     }
 }
 
@@ -607,9 +751,22 @@ pub fn usable_id(id: &str) -> Result<(), &'static str> {
         Err("id with leading or trailing blanks")
     } else if has_forbidden(id) {
         Err("id holding a control character")
+    } else if id
+        .chars()
+        .any(|c| c != ' ' && c.is_whitespace() || is_invisible(c))
+    {
+        // the directory sees a tab as a blank and an invisible character
+        // not at all: the id would not name one entry
+        Err("id holding a tab, a line end or an invisible character")
     } else {
         Ok(())
     }
+}
+
+/// Invisible format characters (soft hyphen, zero-width spaces and joiners,
+/// direction marks, word joiner, byte order mark).
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{AD}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}')
 }
 
 /// Why a character may not reach the directory, if it may not: C0 and C1
@@ -879,7 +1036,13 @@ mod tests {
 
     #[test]
     fn ids_that_cannot_make_a_stable_rdn_are_rejected_and_tied() {
-        let cases = [("<id>9$1</id>", "'$'"), ("<id>1001\u{1}</id>", "U+0001")];
+        let cases = [
+            ("<id>9$1</id>", "'$'"),
+            ("<id>1001\u{1}</id>", "U+0001"),
+            ("<id>10\t01</id>", "a tab"),
+            ("<id>10\u{200B}01</id>", "invisible"),
+            ("<id>10\u{A0}01</id>", "a tab"),
+        ];
         for (id, why) in cases {
             let xml = format!(
                 "<ficAlimMENESR>{}</ficAlimMENESR>",
@@ -950,6 +1113,92 @@ mod tests {
             }
             let _ = read_all(&b, FileCategory::Eleve);
         }
+    }
+
+    #[test]
+    fn a_modification_other_than_replace_rejects_its_record() {
+        let modify = |op: &str, id: &str| {
+            format!(
+                "<modifyRequest><operationalAttributes><attr name=\"categoriePersonne\"><value>Eleve</value></attr></operationalAttributes>\
+<identifier><id>{id}</id></identifier><modifications><modification name=\"ENTPersonNom\" operation=\"{op}\"><value>X</value></modification></modifications></modifyRequest>"
+            )
+        };
+        let xml = format!(
+            "<ficAlimMENESR>{}{}{}</ficAlimMENESR>",
+            modify("delete", "1001"),
+            modify("add", "1002"),
+            modify("replace", "1003")
+        );
+        let (items, _) = read_all(xml.as_bytes(), FileCategory::Eleve).unwrap();
+        for (i, id) in [(0, "1001"), (1, "1002")] {
+            let ReadItem::Rejected(e) = &items[i] else {
+                panic!("{:?}", items[i])
+            };
+            assert_eq!(e.id.as_deref(), Some(id));
+            assert_eq!(e.field.as_deref(), Some("ENTPersonNom"));
+            assert!(e.reason.contains("replace"), "{}", e.reason);
+        }
+        assert!(matches!(&items[2], ReadItem::Record(r) if r.id == "1003"));
+    }
+
+    #[test]
+    fn utf8_text_in_a_latin_file_rejects_its_record() {
+        // a Latin-9 file (many accents, bytes invalid as UTF-8) where one
+        // record was pasted in UTF-8: that record would be stored as `Ã©`
+        let latin = |id: &str| {
+            PUPIL.replace("1001", id).replace(
+                "Ren&eacute;e",
+                "H\u{e9}l\u{e8}ne \u{e9}t\u{e9} MA\u{cf}\u{153}",
+            )
+        };
+        let xml =
+            format!(
+            "<?xml version=\"1.0\" encoding=\"ISO-8859-15\"?><ficAlimMENESR>{}{}{}</ficAlimMENESR>",
+            latin("1001"),
+            PUPIL.replace("1001", "1002").replace("Ren&eacute;e", "MARKER"),
+            latin("1003"),
+        );
+        let (enc, _, _) = encoding_rs::ISO_8859_15.encode(&xml);
+        let mut bytes = enc.into_owned();
+        let at = bytes.windows(6).position(|w| w == b"MARKER").unwrap();
+        bytes.splice(at..at + 6, "Ren\u{e9}e".bytes());
+        let (items, _) = read_all(&bytes, FileCategory::Eleve).unwrap();
+        assert!(
+            matches!(&items[0], ReadItem::Record(r) if r.first("ENTPersonPrenom") == Some("Hélène été MAÏœ"))
+        );
+        let ReadItem::Rejected(e) = &items[1] else {
+            panic!("{:?}", items[1])
+        };
+        assert_eq!(
+            (e.id.as_deref(), e.field.as_deref()),
+            (Some("1002"), Some("ENTPersonPrenom"))
+        );
+        assert!(
+            e.reason
+                .contains("UTF-8 text in a file read as ISO-8859-15"),
+            "{}",
+            e.reason
+        );
+        assert!(matches!(&items[2], ReadItem::Record(r) if r.id == "1003"));
+    }
+
+    #[test]
+    fn xml_errors_never_show_a_tag_made_of_data() {
+        // a `<` in a value turns a name into a tag: the error names the
+        // line, never the tag
+        let xml = format!(
+            "<ficAlimMENESR>{}</ficAlimMENESR>",
+            PUPIL.replace("Ren&eacute;e", "<DUPONTEL>x")
+        );
+        let err = read_all(xml.as_bytes(), FileCategory::Eleve)
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("DUPONTEL"), "{err}");
+        assert!(err.contains("line"), "{err}");
+        let err = read_all(b"<SECRETNAME></SECRETNAME>", FileCategory::Eleve)
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("SECRETNAME"), "{err}");
     }
 
     #[test]

@@ -258,7 +258,7 @@ pub fn unpack(
 
 fn untar(archive: &Path, w: &mut Writer) -> Result<(), String> {
     let f = File::open(archive).map_err(|e| e.to_string())?;
-    let mut t = tar::Archive::new(flate2::read::GzDecoder::new(io::BufReader::new(f)));
+    let mut t = tar::Archive::new(flate2::read::MultiGzDecoder::new(io::BufReader::new(f)));
     for entry in t.entries().map_err(|e| e.to_string())? {
         let entry = entry.map_err(|e| e.to_string())?;
         let raw = entry.path().map_err(|e| e.to_string())?.into_owned();
@@ -396,6 +396,43 @@ mod tests {
                 .len(),
             1
         );
+    }
+
+    #[test]
+    fn a_tar_gz_of_several_gzip_members_is_read_whole() {
+        // concatenated gzip members (pigz, bgzip, `cat a.gz b.gz`) are one
+        // stream to gunzip and `tar xzf`: reading the first member only
+        // would lose the files of the others
+        let d = tempfile::tempdir().unwrap();
+        let mut t = tar::Builder::new(Vec::new());
+        for (name, data) in [
+            ("a.xml", b"<a/>\n"),
+            ("b.xml", b"<b/>\n"),
+            ("c.xml", b"<c/>\n"),
+        ] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            t.append_data(&mut h, name, &data[..]).unwrap();
+        }
+        let raw = t.into_inner().unwrap();
+        let mut out = Vec::new();
+        for chunk in [&raw[..1024], &raw[1024..]] {
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            gz.write_all(chunk).unwrap();
+            out.extend(gz.finish().unwrap());
+        }
+        let a = d.path().join("m.tar.gz");
+        std::fs::write(&a, out).unwrap();
+        let mut got: Vec<String> = unpack(&a, &d.path().join("u"), Limits::default(), &all)
+            .unwrap()
+            .files
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        got.sort();
+        assert_eq!(got, ["a.xml", "b.xml", "c.xml"]);
     }
 
     #[test]

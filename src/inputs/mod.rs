@@ -317,6 +317,35 @@ pub fn gather(paths: &[PathBuf], staging: &Path, rules: &Rules) -> Result<Gather
     }
     g.bordereaux = accepted;
 
+    // a file of an extraction its bordereau covers but does not list: the
+    // bordereau and the delivery disagree on what the extraction is (a
+    // last part left out would read as its people leaving)
+    for (p, _, delivery) in &pool {
+        if refused_deliveries.contains(delivery) {
+            continue;
+        }
+        let Some(label) = label_of(p) else { continue };
+        let Some(set) = covered.get(&label) else {
+            continue;
+        };
+        let listed_copy = set.iter().any(|q| q.file_name() == p.file_name());
+        if !listed_copy {
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let why =
+                format!("{name}: delivered with its extraction but not listed by its bordereau");
+            refused_labels
+                .entry(label)
+                .and_modify(|r| {
+                    r.push_str("; ");
+                    r.push_str(&why);
+                })
+                .or_insert(why);
+        }
+    }
+
     let mut refused_origins: HashMap<String, Vec<PathBuf>> = HashMap::new();
     for (p, origin, delivery) in pool {
         if refused_deliveries.contains(&delivery) {

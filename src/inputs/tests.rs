@@ -39,7 +39,6 @@ fn a_bordereau_covers_the_extractions_it_names() {
     let t = tempfile::tempdir().unwrap();
     write(t.path(), E, 3);
     write(t.path(), S, 2);
-    write(t.path(), "ENT_Complet_20250904_PersEducNat_0000.xml", 1); // not listed
     write(t.path(), D, 5); // another extraction: not covered
     std::fs::write(
         t.path().join("Bordereau_20250904.txt"),
@@ -55,9 +54,40 @@ fn a_bordereau_covers_the_extractions_it_names() {
     let mut used = names(&g.files);
     used.sort();
     assert_eq!(used, [E, S, D]);
-    assert_eq!(g.unused.len(), 1, "the unlisted file is not used");
     assert_eq!(g.bordereaux.len(), 1);
     assert!(g.refused.is_empty());
+}
+
+#[test]
+fn a_file_of_a_covered_extraction_the_bordereau_leaves_out_refuses_it() {
+    // the last part of a category left out of the bordereau would read as
+    // its people leaving: the bordereau and the delivery disagree
+    let t = tempfile::tempdir().unwrap();
+    write(t.path(), E, 3);
+    write(t.path(), "ENT_Complet_20250904_Eleve_0001.xml", 4);
+    write(t.path(), S, 2);
+    write(t.path(), D, 5);
+    std::fs::write(
+        t.path().join("Bordereau_20250904.txt"),
+        format!("{E};3\n{S} 2\n"),
+    )
+    .unwrap();
+    let g = gather(
+        &[t.path().to_path_buf()],
+        &t.path().join("st"),
+        &Rules::default(),
+    )
+    .unwrap();
+    assert_eq!(names(&g.files), [D]);
+    assert_eq!(g.refused.len(), 1);
+    assert_eq!(g.refused[0].what, "ENT_Complet_20250904");
+    assert!(
+        g.refused[0].reason.contains(
+            "ENT_Complet_20250904_Eleve_0001.xml: delivered with its extraction but not listed"
+        ),
+        "{:?}",
+        g.refused
+    );
 }
 
 #[test]

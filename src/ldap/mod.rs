@@ -624,6 +624,73 @@ impl Directory {
         Ok(found)
     }
 
+    /// The directory's schema: the subschema entry the base names
+    /// (`subschemaSubentry`), read whole.
+    pub async fn read_schema(
+        &self,
+        base: &Dn,
+    ) -> Result<crate::dirschema::DirSchema, DirectoryError> {
+        let mut l = self.conn(0).await;
+        let sub = match l
+            .search(
+                base.as_str(),
+                Scope::Base,
+                "(objectClass=*)",
+                vec!["subschemaSubentry"],
+            )
+            .await
+            .and_then(|r| r.success())
+        {
+            Ok((rs, _)) => rs
+                .into_iter()
+                .map(SearchEntry::construct)
+                .find_map(|e| {
+                    e.attrs
+                        .into_iter()
+                        .find(|(a, _)| a.eq_ignore_ascii_case("subschemaSubentry"))
+                        .and_then(|(_, v)| v.into_iter().next())
+                })
+                .unwrap_or_else(|| "cn=Subschema".to_string()),
+            Err(_) => "cn=Subschema".to_string(),
+        };
+        let (entries, _) = l
+            .search(
+                &sub,
+                Scope::Base,
+                "(objectClass=*)",
+                vec!["objectClasses", "attributeTypes"],
+            )
+            .await
+            .and_then(|r| r.success())
+            .map_err(|e| op_err(format!("read {sub}"), e))?;
+        let mut classes = Vec::new();
+        let mut types = Vec::new();
+        for e in entries.into_iter().map(SearchEntry::construct) {
+            for (a, vs) in e.attrs {
+                if a.eq_ignore_ascii_case("objectClasses") {
+                    classes.extend(vs);
+                } else if a.eq_ignore_ascii_case("attributeTypes") {
+                    types.extend(vs);
+                }
+            }
+        }
+        Ok(crate::dirschema::DirSchema::parse(
+            classes.iter().map(String::as_str),
+            types.iter().map(String::as_str),
+        ))
+    }
+
+    /// How many entries carry a jointure of the layout's source without
+    /// being managed (an existing tree the sync may adopt).
+    pub async fn count_adoptable(&self, layout: &Layout) -> Result<usize, DirectoryError> {
+        let src = escape_filter_value(&layout.source);
+        let filter = format!(
+            "(&(|(ENTPersonJointure={src}$*)(ENTStructureJointure={src}$*))(!(objectClass={})))",
+            mapping::STATE_CLASS
+        );
+        Ok(self.search(&layout.base, &filter, &["1.1"]).await?.len())
+    }
+
     /// Checks that the directory knows the project's schema.
     pub async fn check_schema(&self) -> Result<(), DirectoryError> {
         let mut l = self.conn(0).await;

@@ -28,6 +28,20 @@ pub fn category(kind: EntryKind) -> Option<FileCategory> {
     })
 }
 
+/// True when a person's class and group lists come back from the class
+/// and group entries: staff always (their lists are not stored on their
+/// entry); pupils in a directory that holds their classes only in the SDET
+/// form (`ENTEleveClasses`, no label).
+fn lists_from_groups(e: &Entry) -> bool {
+    match EntryKind::of(e) {
+        Some(EntryKind::Staff) => true,
+        Some(EntryKind::Pupil) => {
+            e.get("ENTPersonClasses").is_none() && e.get("ENTPersonGroupes").is_none()
+        }
+        _ => false,
+    }
+}
+
 /// DNs back to AAF ids: the layout's DNs parse back; entries the
 /// directory holds elsewhere (adopted at their own DN) are looked up.
 #[derive(Debug, Default)]
@@ -92,7 +106,10 @@ pub fn member_class_lists(
         let value = format!("{sid}$$${code}${}", e.first("description").unwrap_or(""));
         for m in e.get("member").unwrap_or_default() {
             let key = dn_key(m);
-            if entries.get(&key).and_then(EntryKind::of) == Some(EntryKind::Staff) {
+            let Some(member) = entries.get(&key) else {
+                continue;
+            };
+            if lists_from_groups(member) {
                 out.entry(key).or_default().push((gk, value.clone()));
             }
         }
@@ -135,6 +152,23 @@ pub fn id_of<'e>(kind: EntryKind, e: &'e Entry, layout: &Layout) -> Option<&'e s
     super::id_in(e, jointure_attr(kind), &layout.source)
 }
 
+/// The class and group fields of a record, from the class and group
+/// entries listing the person.
+fn class_lists_back(attrs: &mut Vec<RecordAttr>, lists: Option<&Vec<(GroupKind, String)>>) {
+    for (gk, name) in [
+        (GroupKind::Classe, "ENTPersonClasses"),
+        (GroupKind::Groupe, "ENTPersonGroupes"),
+    ] {
+        let values: Vec<String> = lists
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| *k == gk)
+            .map(|(_, v)| v.clone())
+            .collect();
+        attrs.extend(attr(name, values));
+    }
+}
+
 /// Rebuilds the record of a managed structure or person; `None` for other
 /// entries or an entry without a jointure of this source.
 pub fn record_of(
@@ -156,10 +190,18 @@ pub fn record_of(
         table.extend(fields::STAFF_CONSENTED.iter());
     }
     for f in table {
+        // a field carried in another attribute (a directory with the SDET
+        // schema) comes back from there
+        let carried = super::sdet::CARRY
+            .iter()
+            .find(|c| c.0 == kind && c.1 == f.ldap && c.3 == super::sdet::Carry::Copy)
+            .filter(|_| e.get(f.ldap).is_none())
+            .map(|c| c.2);
         let values: Vec<String> = e
-            .get(f.ldap)
+            .get(carried.unwrap_or(f.ldap))
             .unwrap_or_default()
             .iter()
+            .filter(|v| carried.is_none() || *v != super::sdet::NEUTRAL)
             .filter_map(|v| match f.rule {
                 Rule::StructureDn | Rule::StructureComposite => composite_back(layout, ids, v),
                 _ => Some(v.to_string()),
@@ -190,6 +232,9 @@ pub fn record_of(
                 "ENTEleveAutoriteParentale",
                 person_ids("ENTEleveAutoriteParentale"),
             ));
+            if lists_from_groups(e) {
+                class_lists_back(&mut attrs, class_lists.get(&e.dn.key()));
+            }
         }
         EntryKind::Parent => {
             attrs.extend(attr(
@@ -197,21 +242,7 @@ pub fn record_of(
                 person_ids("ENTAuxPersRelEleveEleve"),
             ));
         }
-        EntryKind::Staff => {
-            let lists = class_lists.get(&e.dn.key());
-            for (gk, name) in [
-                (GroupKind::Classe, "ENTPersonClasses"),
-                (GroupKind::Groupe, "ENTPersonGroupes"),
-            ] {
-                let values: Vec<String> = lists
-                    .into_iter()
-                    .flatten()
-                    .filter(|(k, _)| *k == gk)
-                    .map(|(_, v)| v.clone())
-                    .collect();
-                attrs.extend(attr(name, values));
-            }
-        }
+        EntryKind::Staff => class_lists_back(&mut attrs, class_lists.get(&e.dn.key())),
         _ => {}
     }
     Some(Record {

@@ -11,11 +11,51 @@ use crate::model::{dn_key, split_first_rdn, Dn, Entry};
 /// Description of the branch OUs the sync created.
 pub const BRANCH_MARK: &str = "created by aaf-sync";
 
+/// The RDN value of a new person or structure, from a template around
+/// `{id}` (`{source}` is replaced once): `{source}-{id}` by default, so
+/// that several sources share one tree; configurable to match an existing
+/// tree's convention (`[layout]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Template {
+    prefix: String,
+    suffix: String,
+}
+
+impl Template {
+    fn new(template: &str, source: &str) -> Result<Template, String> {
+        let t = template.replace("{source}", source);
+        let (prefix, suffix) = t
+            .split_once("{id}")
+            .ok_or_else(|| format!("{template:?}: the template must hold {{id}}"))?;
+        if prefix.contains(['{', '}', ',', '+', '=']) || suffix.contains(['{', '}', ',', '+', '='])
+        {
+            return Err(format!(
+                "{template:?}: only {{source}} and {{id}} (once) may be used, and no , + ="
+            ));
+        }
+        Ok(Template {
+            prefix: prefix.to_string(),
+            suffix: suffix.to_string(),
+        })
+    }
+    fn value(&self, id: &str) -> String {
+        format!("{}{id}{}", self.prefix, self.suffix)
+    }
+    fn id<'v>(&self, value: &'v str) -> Option<&'v str> {
+        value
+            .strip_prefix(&self.prefix)?
+            .strip_suffix(&self.suffix)
+            .filter(|id| !id.is_empty())
+    }
+}
+
 /// The managed branches under the configured base DN.
 #[derive(Debug, Clone)]
 pub struct Layout {
     pub base: Dn,
     pub source: String,
+    person_rdn: Template,
+    structure_rdn: Template,
     pub people: Dn,
     pub structures: Dn,
     pub groups: Dn,
@@ -36,8 +76,14 @@ pub fn in_departed_branch(dn: &Dn) -> bool {
 
 impl Layout {
     pub fn new(base_dn: &str, source: &str) -> Self {
+        let default = Template {
+            prefix: format!("{source}-"),
+            suffix: String::new(),
+        };
         let base = Dn::new(base_dn.trim());
         Layout {
+            person_rdn: default.clone(),
+            structure_rdn: default,
             people: Dn::new(format!("ou=people,{base}")),
             structures: Dn::new(format!("ou=structures,{base}")),
             groups: Dn::new(format!("ou=groups,{base}")),
@@ -45,6 +91,14 @@ impl Layout {
             base,
             source: source.to_string(),
         }
+    }
+
+    /// This layout with the RDN values of new people (`uid`) and
+    /// structures (`ou`) from templates around `{id}` and `{source}`.
+    pub fn with_rdns(mut self, person: &str, structure: &str) -> Result<Layout, String> {
+        self.person_rdn = Template::new(person, &self.source)?;
+        self.structure_rdn = Template::new(structure, &self.source)?;
+        Ok(self)
     }
 
     /// The branch OUs, parents first.
@@ -83,13 +137,13 @@ impl Layout {
 
     /// RDN value of a person: `<source>-<id>`.
     pub fn person_uid(&self, id: &str) -> String {
-        format!("{}-{}", self.source, id)
+        self.person_rdn.value(id)
     }
     pub fn person_dn(&self, id: &str) -> Dn {
         Dn::child(&self.people, "uid", &self.person_uid(id))
     }
     pub fn structure_ou(&self, sid: &str) -> String {
-        format!("{}-{}", self.source, sid)
+        self.structure_rdn.value(sid)
     }
     pub fn structure_dn(&self, sid: &str) -> Dn {
         Dn::child(&self.structures, "ou", &self.structure_ou(sid))
@@ -110,20 +164,34 @@ impl Layout {
     }
     /// The AAF id of a person DN of this layout (`uid=<source>-<id>,ou=people,…`).
     pub fn id_of_person_dn(&self, dn: &str) -> Option<String> {
-        self.id_under(dn, "uid", &self.people)
+        self.id_under(dn, "uid", &self.people, &self.person_rdn)
     }
     /// The AAF id of a structure DN of this layout.
     pub fn sid_of_structure_dn(&self, dn: &str) -> Option<String> {
-        self.id_under(dn, "ou", &self.structures)
+        self.id_under(dn, "ou", &self.structures, &self.structure_rdn)
     }
-    fn id_under(&self, dn: &str, attr: &str, branch: &Dn) -> Option<String> {
+    fn id_under(&self, dn: &str, attr: &str, branch: &Dn, t: &Template) -> Option<String> {
         let (a, v, parent) = split_first_rdn(dn)?;
         if !a.eq_ignore_ascii_case(attr) || dn_key(parent) != branch.key() {
             return None;
         }
-        v.strip_prefix(&format!("{}-", self.source))
-            .filter(|id| !id.is_empty())
-            .map(str::to_string)
+        // RDN values compare case-insensitively
+        let lower = |s: &str| s.to_lowercase();
+        let t = Template {
+            prefix: lower(&t.prefix),
+            suffix: lower(&t.suffix),
+        };
+        let lv = lower(&v);
+        let id = t.id(&lv)?;
+        // the id as written (its length in the lower-cased value may
+        // differ only for exotic characters: fall back to the lower case)
+        let start = v.len().checked_sub(lv.len() - t.prefix.len())?;
+        Some(
+            v.get(start..start + id.len())
+                .filter(|s| lower(s) == id)
+                .unwrap_or(id)
+                .to_string(),
+        )
     }
     pub fn class_cn(&self, kind: GroupKind, sid: &str, code: &str) -> String {
         format!("{}-{}-{}-{}", self.source, sid, kind.rdn_word(), code)
@@ -193,6 +261,33 @@ mod tests {
             l.control_dn().as_str(),
             "cn=aaf-sync-AC-CRETEIL,dc=example,dc=org"
         );
+    }
+
+    #[test]
+    fn rdn_templates_match_an_existing_tree_and_parse_back() {
+        let l = Layout::new("dc=x", "AC-RENNES")
+            .with_rdns("{id}", "ent-{source}-{id}")
+            .unwrap();
+        assert_eq!(l.person_dn("128407").as_str(), "uid=128407,ou=people,dc=x");
+        assert_eq!(
+            l.id_of_person_dn("UID=128407,ou=People,dc=x").as_deref(),
+            Some("128407")
+        );
+        assert_eq!(
+            l.structure_dn("2828").as_str(),
+            "ou=ent-AC-RENNES-2828,ou=structures,dc=x"
+        );
+        assert_eq!(
+            l.sid_of_structure_dn("ou=ENT-ac-rennes-2828,ou=structures,dc=x")
+                .as_deref(),
+            Some("2828")
+        );
+        for bad in ["{source}", "{id}{id}", "{ident}-{id}"] {
+            assert!(
+                Layout::new("dc=x", "S").with_rdns(bad, "{id}").is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod limits;
 pub mod login;
 pub mod perimeter;
 pub mod protected;
+pub mod sdet;
 pub mod settle;
 
 use crate::aaf::{FileCategory, Operation, Record, RecordError};
@@ -136,22 +137,26 @@ pub const MANAGED_AUX_CLASSES: [&str; 2] = ["ENTAuxPersRelEleve", "ENTAuxEnseign
 pub const CREATE_ONLY: [&str; 2] = ["ENTPersonLogin", ATTR_FIRST_SEEN];
 
 /// Attributes whose values are DNs (compared as DNs).
-pub const DN_VALUED: [&str; 6] = [
+pub const DN_VALUED: [&str; 7] = [
     "member",
     "ENTPersonStructRattach",
     "ENTEleveParents",
     "ENTAuxPersRelEleveEleve",
+    "ENTEnsFonctionDir",
     "aafSyncStructure",
     "seeAlso",
 ];
 
 /// Attributes whose values start with a DN, then `$` and more fields
 /// (composite values whose ids became DNs).
-pub const DN_PREFIXED: [&str; 4] = [
+pub const DN_PREFIXED: [&str; 6] = [
     "ENTEleveAutoriteParentale",
     "ENTPersonClasses",
     "ENTPersonGroupes",
     "ENTPersonFonctions",
+    // the SDET forms a directory with its own schema holds classes in
+    "ENTEleveClasses",
+    "ENTEleveGroupes",
 ];
 
 /// Attributes single-valued in the schema: only the first value is kept.
@@ -215,13 +220,9 @@ pub fn owned(kind: EntryKind) -> &'static [&'static str] {
             v.dedup();
             v
         };
-        m.insert(
-            EntryKind::Pupil,
-            person(
-                &["ENTEleveAutoriteParentale", "ENTEleveParents"],
-                fields::PUPIL,
-            ),
-        );
+        let mut pupil_extra = vec!["ENTEleveAutoriteParentale", "ENTEleveParents"];
+        pupil_extra.extend(sdet::written(EntryKind::Pupil));
+        m.insert(EntryKind::Pupil, person(&pupil_extra, fields::PUPIL));
         m.insert(
             EntryKind::Parent,
             person(&["ENTAuxPersRelEleveEleve"], fields::PARENT),
@@ -229,8 +230,11 @@ pub fn owned(kind: EntryKind) -> &'static [&'static str] {
         let consented: Vec<&'static str> = fields::STAFF_CONSENTED.iter().map(|f| f.ldap).collect();
         m.insert(EntryKind::Staff, person(&consented, fields::STAFF));
         let mut s = vec!["ENTStructureJointure", ATTR_SOURCE];
+        s.extend(sdet::written(EntryKind::Structure));
         s.extend(LIFECYCLE_ATTRS);
         s.extend(fields::STRUCTURE.iter().map(|f| f.ldap));
+        s.sort_unstable();
+        s.dedup();
         m.insert(EntryKind::Structure, s);
         m.insert(EntryKind::Control, crate::control::OWNED.to_vec());
         let g = vec![
@@ -279,6 +283,8 @@ pub struct MapStats {
     pub staff_address_withheld: u64,
     /// Links to pupils, parents or structures that are not kept.
     pub dangling_links: u64,
+    /// What writing into the directory's own schema changed.
+    pub adapted: sdet::AdaptStats,
 }
 
 /// Outcome of mapping one record.
@@ -335,6 +341,10 @@ pub struct Mapper<'a> {
     /// People and structures whose record was rejected: kept as they are.
     protected: Protected,
     limits: RecordLimits,
+    /// The adaptation to the directory's schema, when it is not the
+    /// project's.
+    adapt: Option<std::sync::Arc<sdet::Adaptation>>,
+    today: time::Date,
     pub stats: MapStats,
 }
 
@@ -385,6 +395,8 @@ impl<'a> Mapper<'a> {
             kept_parents: HashSet::new(),
             protected: Protected::default(),
             limits: RecordLimits::default(),
+            adapt: None,
+            today,
             stats: MapStats::default(),
         }
     }
@@ -439,6 +451,13 @@ impl<'a> Mapper<'a> {
             ))
         } else if let Some((field, why)) = over {
             Err(reject(Some(field), &why))
+        } else if let Some(field) = self.only_unknown_schools(rec) {
+            // an extraction that names schools it does not describe is
+            // damaged: read as "out of the perimeter", its people would leave
+            Err(reject(
+                Some(field),
+                "refers only to structure ids the extraction does not describe",
+            ))
         } else {
             self.count_dropped(rec);
             let d = match rec.category {
@@ -459,6 +478,7 @@ impl<'a> Mapper<'a> {
                         ))
                     } else {
                         let mut d = d;
+                        self.finish_entry(d.kind, Some(rec), &mut d.entry);
                         self.after_insert(&mut d, rec);
                         d.entry.freeze();
                         self.desired.insert(key, d);
@@ -477,6 +497,36 @@ impl<'a> Mapper<'a> {
             self.protect(rec.category, &rec.id);
         }
         result
+    }
+
+    /// For a pupil or a staff member whose structure references all name
+    /// structures no record of the extraction described: the field that
+    /// holds them. A reference to a known structure, even out of the
+    /// perimeter, is a real answer and leaves the record to the perimeter.
+    fn only_unknown_schools(&self, rec: &Record) -> Option<&'static str> {
+        let attrs: &[&'static str] = match rec.category {
+            FileCategory::Eleve => &[
+                "ENTPersonStructRattach",
+                "ENTPersonClasses",
+                "ENTPersonGroupes",
+            ],
+            FileCategory::PersEducNat => &["ENTPersonStructRattach", "ENTPersonFonctions"],
+            _ => return None,
+        };
+        let mut first = None;
+        for attr in attrs {
+            for v in rec.values(attr) {
+                let sid = v.split('$').next().unwrap_or(v).trim();
+                if sid.is_empty() {
+                    continue;
+                }
+                if self.perimeter.knows(sid) {
+                    return None;
+                }
+                first.get_or_insert(*attr);
+            }
+        }
+        first
     }
 
     fn count_dropped(&mut self, rec: &Record) {
@@ -501,10 +551,27 @@ impl<'a> Mapper<'a> {
     }
 
     /// Applies a field table to an entry. Structure references outside the
-    /// perimeter are left out.
-    fn apply(&mut self, rec: &Record, table: &[Field], e: &mut Entry) {
+    /// perimeter are left out. Into a directory with another schema, each
+    /// field is carried, dropped or kept single as [`sdet`] says.
+    fn apply(&mut self, kind: EntryKind, rec: &Record, table: &[Field], e: &mut Entry) {
+        let adapt = self.adapt.clone();
+        let rules = adapt.as_ref().and_then(|a| a.rules(kind));
         for f in table {
             let Some(a) = rec.attr(f.aaf) else { continue };
+            let lower = f.ldap.to_ascii_lowercase();
+            if let Some(r) = rules {
+                if r.drop.contains_key(&lower) {
+                    if a.non_empty().next().is_some() {
+                        *self
+                            .stats
+                            .adapted
+                            .dropped
+                            .entry(f.ldap.to_string())
+                            .or_default() += 1;
+                    }
+                    continue;
+                }
+            }
             let mut out: Vec<String> = Vec::new();
             for v in a.non_empty() {
                 let mapped = match f.rule {
@@ -541,11 +608,76 @@ impl<'a> Mapper<'a> {
                     }
                 }
             }
-            if SINGLE_VALUED.contains(&f.ldap) {
+            let mut target = f.ldap;
+            if let Some((to, how)) = rules.and_then(|r| r.carry.get(&lower)) {
+                if !out.is_empty() {
+                    *self
+                        .stats
+                        .adapted
+                        .carried
+                        .entry(format!("{} → {to}", f.ldap))
+                        .or_default() += 1;
+                }
+                if *how == sdet::Carry::ClassCode {
+                    out = out.iter().map(|v| sdet::class_code(v)).collect();
+                }
+                target = to;
+            }
+            // the record's first value is the primary one
+            let single = SINGLE_VALUED.contains(&f.ldap)
+                || rules.is_some_and(|r| r.single.contains(&target.to_ascii_lowercase()));
+            if single {
                 out.truncate(1);
             }
-            e.add(f.ldap, out);
+            e.add(target, out);
         }
+    }
+
+    /// Into a directory with another schema: drops what it cannot hold and
+    /// fills the MUSTs the record leaves empty (see [`sdet`]).
+    fn finish_entry(&mut self, kind: EntryKind, rec: Option<&Record>, e: &mut Entry) {
+        let Some(adapt) = self.adapt.clone() else {
+            return;
+        };
+        let Some(r) = adapt.rules(kind) else { return };
+        let names: Vec<String> = e
+            .attrs
+            .values()
+            .map(|a| a.name.to_string())
+            .filter(|n| r.drop.contains_key(&n.to_ascii_lowercase()))
+            .collect();
+        for n in names {
+            e.remove(&n);
+            *self.stats.adapted.dropped.entry(n).or_default() += 1;
+        }
+        for (attr, how) in &r.fill {
+            if e.get(attr).is_some() {
+                continue;
+            }
+            let v = match how {
+                sdet::Fill::Neutral => sdet::NEUTRAL,
+                sdet::Fill::Majority => sdet::majority(
+                    rec.and_then(|r| r.first("ENTPersonDateNaissance")),
+                    self.today,
+                ),
+                sdet::Fill::Contract => {
+                    sdet::contract(rec.and_then(|r| r.first("ENTStructureTypeStruct")))
+                }
+            };
+            e.set(attr, v);
+            *self
+                .stats
+                .adapted
+                .filled
+                .entry(attr.to_string())
+                .or_default() += 1;
+        }
+    }
+
+    /// Writes into a directory whose schema needs `adapt`.
+    pub fn with_adaptation(mut self, adapt: Option<std::sync::Arc<sdet::Adaptation>>) -> Self {
+        self.adapt = adapt.filter(|a| a.active);
+        self
     }
 
     fn person_entry(&mut self, rec: &Record, kind: EntryKind, table: &[Field]) -> Entry {
@@ -563,7 +695,7 @@ impl<'a> Mapper<'a> {
         e.set("ENTPersonJointure", l.jointure(&rec.id));
         e.set(ATTR_SOURCE, l.source.clone());
         e.set(ATTR_FIRST_SEEN, self.first_seen.clone());
-        self.apply(rec, table, &mut e);
+        self.apply(kind, rec, table, &mut e);
         // sn and cn are mandatory (person): fall back on the birth name, then
         // on the opaque uid, so that no real record is refused by slapd.
         if e.get("sn").is_none() {
@@ -606,7 +738,7 @@ impl<'a> Mapper<'a> {
         e.set("ou", l.structure_ou(&rec.id));
         e.set("ENTStructureJointure", l.jointure(&rec.id));
         e.set(ATTR_SOURCE, l.source.clone());
-        self.apply(rec, fields::STRUCTURE, &mut e);
+        self.apply(EntryKind::Structure, rec, fields::STRUCTURE, &mut e);
         Some(Desired {
             kind: EntryKind::Structure,
             id: rec.id.clone(),
@@ -680,7 +812,7 @@ impl<'a> Mapper<'a> {
             .iter()
             .any(|f| rec.first(f.aaf).is_some());
         if self.consent.contains(&rec.id) {
-            self.apply(rec, fields::STAFF_CONSENTED, &mut e);
+            self.apply(EntryKind::Staff, rec, fields::STAFF_CONSENTED, &mut e);
         } else if has_address {
             self.stats.staff_address_withheld += 1;
         }
@@ -847,6 +979,7 @@ impl<'a> Mapper<'a> {
                 entry: e,
             };
             let mut d = d;
+            self.finish_entry(d.kind, None, &mut d.entry);
             d.entry.freeze();
             self.desired.insert(d.entry.dn.key(), d);
         }

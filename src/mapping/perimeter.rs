@@ -13,6 +13,8 @@ pub struct Perimeter {
     all: bool,
     uai: BTreeSet<String>,
     kept_sids: HashSet<String>,
+    /// Every structure id the extraction described, kept or not.
+    seen_sids: HashSet<String>,
     seen_uai: BTreeSet<String>,
 }
 
@@ -28,6 +30,7 @@ impl Perimeter {
     /// Decides on a structure record; remembers its id when kept.
     pub fn admit_structure(&mut self, sid: &str, uai: Option<&str>) -> bool {
         let uai = uai.map(|u| u.trim().to_ascii_uppercase());
+        self.seen_sids.insert(sid.to_string());
         if let Some(u) = &uai {
             self.seen_uai.insert(u.clone());
         }
@@ -43,6 +46,13 @@ impl Perimeter {
     /// entry exists is settled against the directory afterwards).
     pub fn protect(&mut self, sid: &str) {
         self.kept_sids.insert(sid.to_string());
+        self.seen_sids.insert(sid.to_string());
+    }
+
+    /// True when the extraction described the structure `sid` (kept, out
+    /// of the perimeter, or rejected as it was).
+    pub fn knows(&self, sid: &str) -> bool {
+        self.seen_sids.contains(sid)
     }
 
     /// True when every structure is in the perimeter (`all = true`).
@@ -77,6 +87,7 @@ mod tests {
         assert!(!p.admit_structure("2", Some("0750001A")));
         assert!(!p.admit_structure("3", None));
         assert!(p.has("1") && !p.has("2") && !p.has("3"));
+        assert!(p.knows("2") && !p.knows("4"));
         assert_eq!(p.missing_uai(), vec!["0921262X".to_string()]);
         let mut all = Perimeter::new(&[], true);
         assert!(all.admit_structure("9", None));

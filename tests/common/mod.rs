@@ -62,9 +62,42 @@ impl Slapd {
         Slapd::start_with(true, false)
     }
 
+    /// A slapd that runs the SDET schema as GIP RECIA/ESCO deploys it
+    /// (`tests/data/sdet-esco-schema/`, Apache-2.0, see its SOURCES.md),
+    /// plus only the sync's own `schema/20-aaf-sync.ldif`: a directory that
+    /// already runs SDET.
+    pub fn start_sdet() -> Slapd {
+        Slapd::start_full(false, false, true)
+    }
+
     fn start_with(tls: bool, empty: bool) -> Slapd {
+        Slapd::start_full(tls, empty, false)
+    }
+
+    fn start_full(tls: bool, empty: bool, sdet: bool) -> Slapd {
         require_slapd();
         let dir = tempfile::tempdir().unwrap();
+        let mut extra_schema = None;
+        if sdet {
+            let src = root().join("tests/data/sdet-esco-schema");
+            let mut files = Vec::new();
+            for f in [
+                "11-esco-const",
+                "13-esco-personne",
+                "16-esco-addons",
+                "17-esco-structure",
+                "21-esco-groupe",
+                "31-esco-mail",
+                "51-esco-application",
+                "05-ldappc",
+            ] {
+                let out = dir.path().join(format!("{f}.ldif"));
+                std::fs::write(&out, schema_to_ldif(&src.join(format!("{f}.schema")))).unwrap();
+                files.push(out.display().to_string());
+            }
+            files.push(root().join("schema/20-aaf-sync.ldif").display().to_string());
+            extra_schema = Some(files.join(" "));
+        }
         for _ in 0..5 {
             let port = free_port();
             let lport = free_port();
@@ -78,6 +111,9 @@ impl Slapd {
                 .env("MDB_FAST", "1");
             if empty {
                 cmd.env("LDAP_NO_BASE", "1");
+            }
+            if let Some(x) = &extra_schema {
+                cmd.env("EXTRA_SCHEMA", x);
             }
             if tls {
                 cmd.env("LDAP_TLS", "1")
@@ -202,8 +238,18 @@ impl Slapd {
     }
 
     pub fn modify(&self, ldif: &str) {
+        self.ldapmodify(ldif, false)
+    }
+
+    /// Adds content LDIF (no changetype lines), as `ldapadd` does.
+    pub fn add(&self, ldif: &str) {
+        self.ldapmodify(ldif, true)
+    }
+
+    fn ldapmodify(&self, ldif: &str, add: bool) {
         let mut child = Command::new("ldapmodify")
             .args(["-x", "-H", &self.url, "-D", ADMIN, "-w", PW])
+            .args(if add { &["-a"][..] } else { &[] })
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -595,6 +641,8 @@ pub fn offline_config(
         source: "AC-CRETEIL".into(),
         encoding: None,
         adopt: true,
+        person_uid: aaf_sync::config::DEFAULT_RDN.into(),
+        structure_ou: aaf_sync::config::DEFAULT_RDN.into(),
         perimeter_uai: uai.to_vec(),
         perimeter_all: false,
         work_dir: "/tmp".into(),
@@ -787,6 +835,49 @@ pub fn all_values(l: &Slapd) -> Vec<(String, String, String)> {
                 out.push((dn.clone(), a.clone(), v));
             }
         }
+    }
+    out
+}
+
+/// Converts slapd.conf schema syntax to a cn=config schema entry.
+pub fn schema_to_ldif(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap();
+    let stem = path.file_stem().unwrap().to_str().unwrap();
+    let cn = stem.split_once('-').map(|(_, r)| r).unwrap_or(stem);
+    let mut defs: Vec<String> = Vec::new();
+    for line in text.lines() {
+        if line.trim_start().starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        if line.starts_with(char::is_whitespace) {
+            let last = defs.last_mut().expect("continuation before any definition");
+            last.push(' ');
+            last.push_str(line.trim());
+        } else {
+            defs.push(line.trim().to_string());
+        }
+    }
+    let mut out = format!(
+        "# Generated from {} by tests/schema.rs (AAF_SYNC_BLESS=1 cargo test --test schema).\n\
+         # Load into a running slapd: ldapadd -Y EXTERNAL -H ldapi:/// -f {}\n\
+         dn: cn={cn},cn=schema,cn=config\nobjectClass: olcSchemaConfig\ncn: {cn}\n",
+        path.file_name().unwrap().to_str().unwrap(),
+        path.with_extension("ldif")
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap(),
+    );
+    for d in defs {
+        let (kw, rest) = d.split_once(char::is_whitespace).unwrap();
+        let attr = match kw.to_ascii_lowercase().as_str() {
+            "attributetype" => "olcAttributeTypes",
+            "objectclass" => "olcObjectClasses",
+            "objectidentifier" => "olcObjectIdentifier",
+            other => panic!("unknown schema keyword {other}"),
+        };
+        let rest = rest.split_whitespace().collect::<Vec<_>>().join(" ");
+        out.push_str(&format!("{attr}: {rest}\n"));
     }
     out
 }
