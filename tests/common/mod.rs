@@ -579,6 +579,9 @@ pub fn offline_config(
     Config {
         ldap: LdapConfig {
             url: "ldap://127.0.0.1".into(),
+            failover_urls: Vec::new(),
+            read_url: None,
+            read_wait_secs: 0,
             bind_dn: String::new(),
             bind_password: None,
             base_dn: "dc=example,dc=org".into(),
@@ -608,6 +611,7 @@ pub fn offline_config(
         lock: aaf_sync::config::LockConfig {
             ttl_secs: 60,
             wait_secs: 0,
+            replication_wait_secs: 0,
         },
         metrics_file: None,
         journal_keep_days: 30,
