@@ -308,7 +308,7 @@ impl Topology {
                     "answers, no contextCSN (not replicated?)".to_string()
                 } else {
                     match s.lag_secs {
-                        Some(l) if l == 0.0 => "answers, in step".to_string(),
+                        Some(0.0) => "answers, in step".to_string(),
                         Some(l) if l.is_finite() => {
                             format!("answers, replication lag {l:.3} s (contextCSN)")
                         }
