@@ -19,6 +19,7 @@ fn shipped_configs_load_with_env_overrides() {
         "config/example.toml",
         "config/demo.toml",
         "config/docker.toml",
+        "config/docker-replicated.toml",
     ] {
         let c = Config::load(&root.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
         assert_eq!(c.ldap.bind_password.as_deref(), Some("s3cret"), "{f}");
