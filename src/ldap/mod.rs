@@ -108,6 +108,8 @@ pub struct Directory {
     /// The provider (index) whose copy of the run lock was found to name
     /// this run; `usize::MAX`: none yet.
     fenced: AtomicUsize,
+    /// One check of the lock on a failover provider at a time.
+    fence_check: tokio::sync::Mutex<()>,
     /// The server the last read of the managed tree came from.
     read_from: std::sync::Mutex<Option<String>>,
 }
@@ -539,6 +541,7 @@ impl Directory {
             halt: Halt::default(),
             at: AtomicUsize::new(at),
             fenced: AtomicUsize::new(usize::MAX),
+            fence_check: tokio::sync::Mutex::new(()),
             read_from: Default::default(),
         })
     }
@@ -546,12 +549,6 @@ impl Directory {
     /// The URL of the provider the connections go to.
     pub fn url(&self) -> &str {
         provider(&self.cfg, self.at.load(Ordering::SeqCst))
-    }
-
-    /// True when the connections go to the designated provider (the first
-    /// of `[ldap] url`).
-    pub fn on_designated(&self) -> bool {
-        self.at.load(Ordering::SeqCst) == 0
     }
 
     /// The server the last read of the managed tree came from (a consumer
@@ -627,6 +624,11 @@ impl Directory {
         };
         let at = self.at.load(Ordering::SeqCst);
         if at == 0 || self.fenced.load(Ordering::SeqCst) == at {
+            return Ok(());
+        }
+        // the operations in flight wait for one check
+        let _one = self.fence_check.lock().await;
+        if self.fenced.load(Ordering::SeqCst) == at {
             return Ok(());
         }
         let url = provider(&self.cfg, at);
