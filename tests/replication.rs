@@ -610,3 +610,63 @@ fn the_consumer_is_read_only_when_in_step_and_the_lag_is_shown() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(managed_reads(&r.c), c_before + 1);
 }
+
+// 4. No writes through a provider that does not hold the run's lock.
+
+/// Provider B was down when the run took its lock and comes back cut off
+/// from A (it never receives the lock); A is then killed under the run:
+/// the run does not write through B, stops (exit 2) and says why. Once
+/// both are back and replicating, the next run converges every server.
+#[test]
+fn a_failover_provider_without_the_runs_lock_is_not_written_through() {
+    let _s = serial();
+    let r = Replicated::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let x = tmp.path().join("x");
+    let g = gen(&x, 5, 100);
+    let saved = r.b.cut_replication();
+    r.b.kill9();
+    let h1 = replicated_config(
+        &tmp.path().join("host1"),
+        &[&r.a.url, &r.b.url],
+        None,
+        &g.uai_inside,
+        "",
+    );
+    let r1 = tmp.path().join("run1.json");
+    let mut run1 = spawn_sync(
+        &h1,
+        &x,
+        &r1,
+        &[SLOW[0], SLOW[1], ("AAF_SYNC_LDAP__RETRIES", "3")],
+    );
+    wait_until(Duration::from_secs(120), "A holds 200 people", || {
+        assert!(run1.try_wait().unwrap().is_none(), "{}", stderr_of(&r1));
+        people(&r.a) >= 200
+    });
+    r.b.restart();
+    assert_eq!(lock_owner(&r.b), "", "B never received the lock");
+    r.a.kill9();
+    let st = wait_exit(&mut run1, Duration::from_secs(120));
+    let err = stderr_of(&r1);
+    assert_eq!(st.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "provider {} does not hold this run's lock yet (no lock entry",
+            r.b.url
+        )) && err.contains("writes through it refused"),
+        "{err}"
+    );
+    assert_eq!(report(&r1)["outcome"], "failed");
+    assert_eq!(people(&r.b), 0, "nothing written through B");
+
+    // both back, replicating: the next run converges
+    r.a.restart();
+    r.b.set_syncrepl(&saved);
+    let (code, err) = sync(&h1, &x, &[]);
+    assert_eq!(code, 0, "{err}");
+    r.wait_same_tree(&r.all(), Duration::from_secs(60));
+    for s in r.all() {
+        in_step_on(tmp.path(), s, &g.uai_inside, &x);
+    }
+}
