@@ -31,6 +31,8 @@
 #   MDB_CHECKPOINT  olcDbCheckpoint value, default "512 30"
 #   MDB_MAXSIZE     olcDbMaxSize in bytes, default 4 GiB
 #   SLAPD_LOGLEVEL  olcLogLevel, default none (use "stats" to log every op)
+#   SLAPD_DEBUG     slapd -d level, default 0; "stats" writes every operation
+#                   to DIR/slapd.log (olcLogLevel only goes to syslog)
 #   SLAPD_THREADS   olcThreads, default 16 (slapd default)
 #   LDAP_TLS=1      make a self-signed CA + server cert (openssl) in DIR/tls,
 #                   enable StartTLS on the ldap:// port and add an ldaps://
@@ -38,6 +40,25 @@
 #
 #   EXTRA_SCHEMA    cn=config schema LDIF files loaded after the stock ones,
 #                   space separated (default: the project's schema/*.ldif)
+#
+# Replication (scripts/slapd-replicated.sh builds a whole topology with these):
+#   SERVER_ID       olcServerID of this server (1-4095; required by
+#                   MULTI_PROVIDER, unique per provider)
+#   SYNCPROV=1      a provider: load syncprov, put its overlay on the database
+#                   (checkpoint 100 ops or 1 min, session log 1000), index
+#                   entryCSN and entryUUID, and write the contextCSN of what
+#                   slapadd loads (-w)
+#   SYNC_FROM       space separated ldap:// URLs this server replicates the
+#                   suffix from (one olcSyncrepl each, refreshAndPersist, bound
+#                   as the rootdn: every server of a topology shares LDAP_ROOTPW,
+#                   retried every second for ever)
+#   MULTI_PROVIDER=1  olcMultiProvider TRUE (OpenLDAP 2.5's name of 2.4's
+#                   olcMirrorMode): with SYNC_FROM and SYNCPROV, a provider that
+#                   takes writes and replicates them to and from the others
+#   UPDATE_REF      a consumer's olcUpdateRef: writes are answered with a
+#                   referral to this URL (a read-only consumer)
+#   Only one server of a topology may hold the base entries: start the others
+#   with LDAP_NO_BASE=1, they receive everything by replication.
 #
 # Schemas loaded: core, cosine, nis, inetorgperson (from /etc/ldap/schema),
 # then EXTRA_SCHEMA (aaf-sync's SDET + sync-state schema).
@@ -84,7 +105,7 @@ launch() {
   url=$(cat "$dir/url"); listen=$(cat "$dir/listen")
   # -d 0: stay in the foreground (no fork), so $! is slapd's own PID; errors
   # still go to DIR/slapd.log.  setsid detaches it from the caller's job control.
-  setsid "$SLAPD" -d 0 -F "$dir/slapd.d" -h "$listen ldapi://$sock/" \
+  setsid "$SLAPD" -d "${SLAPD_DEBUG:-0}" -F "$dir/slapd.d" -h "$listen ldapi://$sock/" \
     >>"$dir/slapd.log" 2>&1 </dev/null &
   echo $! > "$dir/slapd.pid"
   for _ in $(seq 1 200); do            # wait up to 10 s for the first answer
@@ -110,6 +131,11 @@ start)
   checkpoint=${MDB_CHECKPOINT:-512 30}
   maxsize=${MDB_MAXSIZE:-4294967296}
   [ -x "$SLAPD" ] || die "slapd not found (apt-get install slapd ldap-utils)"
+  server_id=${SERVER_ID:-}; syncprov=${SYNCPROV:-0}; sync_from=${SYNC_FROM:-}
+  multi=${MULTI_PROVIDER:-0}; update_ref=${UPDATE_REF:-}
+  if [ "$multi" = 1 ] && { [ -z "$server_id" ] || [ -z "$sync_from" ]; }; then
+    die "MULTI_PROVIDER=1 needs SERVER_ID and SYNC_FROM"
+  fi
   here=$(cd "$(dirname "$0")/.." && pwd)
   extra_schema=${EXTRA_SCHEMA-$(ls "$here"/schema/*.ldif 2>/dev/null | sort)}
   mkdir -p "$dir"; dir=$(cd "$dir" && pwd)
@@ -126,6 +152,25 @@ start)
   if [ -n "$extra_schema" ]; then
     extra_index=$'olcDbIndex: ENTPersonLogin,ENTPersonJointure,ENTStructureJointure eq\nolcDbIndex: aafSyncSource eq\n'
   fi
+  # replication: cn=config lines, module, database lines, overlay entry
+  replcfg=""; replmod=""; repldb=""; replovl=""
+  [ -n "$server_id" ] && replcfg="olcServerID: $server_id"$'\n'
+  if [ "$syncprov" = 1 ]; then
+    replmod=$'olcModuleLoad: syncprov\n'
+    repldb+=$'olcDbIndex: entryCSN,entryUUID eq\n'
+    replovl=$'\n'"dn: olcOverlay={0}syncprov,olcDatabase={1}mdb,cn=config"$'\n'
+    replovl+=$'objectClass: olcOverlayConfig\nobjectClass: olcSyncProvConfig\n'
+    replovl+=$'olcOverlay: {0}syncprov\nolcSpCheckpoint: 100 1\nolcSpSessionLog: 1000\n'
+  fi
+  rid=0
+  for u in $sync_from; do
+    rid=$((rid + 1))
+    repldb+="olcSyncrepl: {$((rid - 1))}rid=$(printf %03d "$rid") provider=$u bindmethod=simple"
+    repldb+=" binddn=\"cn=admin,$suffix\" credentials=$pw searchbase=\"$suffix\""
+    repldb+=$' type=refreshAndPersist retry="1 +" timeout=3 network-timeout=3\n'
+  done
+  [ "$multi" = 1 ] && repldb+=$'olcMultiProvider: TRUE\n'
+  [ -n "$update_ref" ] && repldb+="olcUpdateRef: $update_ref"$'\n'
   mdbfast=""
   [ "$nosync" = 1 ] && mdbfast+=$'olcDbNoSync: TRUE\n'
   for f in $envflags; do mdbfast+="olcDbEnvFlags: $f"$'\n'; done
@@ -151,7 +196,7 @@ start)
 dn: cn=config
 objectClass: olcGlobal
 cn: config
-${tlscfg}olcPidFile: $dir/slapd.pid.daemon
+${replcfg}${tlscfg}olcPidFile: $dir/slapd.pid.daemon
 olcArgsFile: $dir/slapd.args
 olcLogLevel: $loglevel
 olcThreads: $threads
@@ -162,7 +207,7 @@ objectClass: olcModuleList
 cn: module{0}
 olcModulePath: $MODULE_DIR
 olcModuleLoad: back_mdb
-
+${replmod}
 dn: cn=schema,cn=config
 objectClass: olcSchemaConfig
 cn: schema
@@ -207,11 +252,12 @@ olcDbIndex: objectClass eq
 olcDbIndex: cn,uid eq
 olcDbIndex: uidNumber,gidNumber eq
 olcDbIndex: member,memberUid eq
-${extra_index}${mdbfast}olcAccess: {0}to * by dn.exact="$me" manage by * break
+${extra_index}${mdbfast}${repldb}olcAccess: {0}to * by dn.exact="$me" manage by * break
 olcAccess: {1}to attrs=userPassword by self write by anonymous auth by * none
 olcAccess: {2}to attrs=aafSyncSavedPassword by * none
 olcAccess: {3}to * by * read
 EOF
+    printf '%s' "$replovl"
   } | sed '/^$/N;/^\n$/D' > "$dir/config.ldif"
   "$SLAPADD" -n0 -F "$dir/slapd.d" -l "$dir/config.ldif" -q \
     >"$dir/slapadd.log" 2>&1 || { cat "$dir/slapadd.log" >&2; die "slapadd -n0 failed"; }
@@ -219,7 +265,8 @@ EOF
     rdn=${suffix%%,*}; dcval=${rdn#*=}
     printf 'dn: %s\nobjectClass: dcObject\nobjectClass: organization\no: %s\ndc: %s\n\ndn: ou=people,%s\nobjectClass: organizationalUnit\nou: people\n' \
       "$suffix" "$dcval" "$dcval" "$suffix" > "$dir/base.ldif"
-    "$SLAPADD" -n1 -F "$dir/slapd.d" -l "$dir/base.ldif" -q \
+    wflag=""; [ "$syncprov" = 1 ] && wflag=-w
+    "$SLAPADD" -n1 -F "$dir/slapd.d" -l "$dir/base.ldif" -q $wflag \
       >>"$dir/slapadd.log" 2>&1 || { cat "$dir/slapadd.log" >&2; die "slapadd base failed"; }
   fi
   host=${LISTEN_HOST:-127.0.0.1}

@@ -139,6 +139,7 @@ struct RawLimits {
 struct RawLock {
     ttl_secs: Option<u64>,
     wait_secs: Option<u64>,
+    replication_wait_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -467,10 +468,30 @@ fn retention_rules(raw: &RawRetention) -> Result<Rules, ConfigError> {
     })
 }
 
+/// `[ldap] url`: one URL, or the ordered list of the providers.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawUrls {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl RawUrls {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            RawUrls::One(u) => vec![u],
+            RawUrls::Many(v) => v,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawLdap {
-    url: String,
+    url: RawUrls,
+    read_url: Option<String>,
+    #[serde(default = "d_read_wait")]
+    read_wait_secs: u64,
     #[serde(default)]
     bind_dn: String,
     bind_password_file: Option<PathBuf>,
@@ -497,6 +518,9 @@ struct RawLdap {
 }
 fn d_retries() -> u32 {
     6
+}
+fn d_read_wait() -> u64 {
+    5
 }
 fn d_retry_wait() -> u64 {
     250
@@ -556,7 +580,19 @@ struct RawMinimisation {
 /// Validated LDAP settings.
 #[derive(Debug, Clone)]
 pub struct LdapConfig {
+    /// The designated provider: the first URL of `[ldap] url`. Writing
+    /// runs take the run lock there and nowhere else.
     pub url: String,
+    /// The other providers, in the order given: connections fail over to
+    /// them when the designated provider does not answer (see
+    /// [`crate::ldap`]).
+    pub failover_urls: Vec<String>,
+    /// A consumer the managed tree may be read from, when it has caught up
+    /// with the provider (its `contextCSN`).
+    pub read_url: Option<String>,
+    /// How long the read waits for the consumer to catch up before it
+    /// reads from the provider instead.
+    pub read_wait_secs: u64,
     pub bind_dn: String,
     pub bind_password: Option<String>,
     pub base_dn: String,
@@ -629,6 +665,10 @@ pub struct LockConfig {
     pub ttl_secs: u64,
     /// How long a run waits for a lock held by another run (0: fail at once).
     pub wait_secs: u64,
+    /// With several providers: how long a run that took the lock on the
+    /// designated provider waits for replication to carry it to the other
+    /// providers that answer, before its first write.
+    pub replication_wait_secs: u64,
 }
 
 /// When fetched files are deleted on the server.
@@ -677,6 +717,56 @@ fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
     }
 }
 
+impl LdapConfig {
+    /// Every provider, the designated one first.
+    pub fn providers(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.url.as_str()).chain(self.failover_urls.iter().map(String::as_str))
+    }
+
+    /// True when more than one server is configured (providers or a
+    /// consumer to read from): a replicated directory.
+    pub fn replicated(&self) -> bool {
+        !self.failover_urls.is_empty() || self.read_url.is_some()
+    }
+
+    /// The same settings for `url` alone (no failover, no consumer).
+    pub fn only(&self, url: &str) -> LdapConfig {
+        LdapConfig {
+            url: url.to_string(),
+            failover_urls: Vec::new(),
+            read_url: None,
+            ..self.clone()
+        }
+    }
+}
+
+/// Checks one LDAP URL of `key`: scheme, and no cleartext to a remote host
+/// unless StartTLS or explicitly allowed.
+fn check_url(
+    url: &str,
+    key: &'static str,
+    starttls: bool,
+    allow_insecure: bool,
+) -> Result<(), ConfigError> {
+    let scheme = url.split("://").next().unwrap_or("").to_ascii_lowercase();
+    if !matches!(scheme.as_str(), "ldap" | "ldaps" | "ldapi") || !url.contains("://") {
+        return Err(invalid(
+            key,
+            format!("{url:?} must start with ldap://, ldaps:// or ldapi://"),
+        ));
+    }
+    if scheme == "ldap" && !starttls && !allow_insecure && !is_local_url(url) {
+        return Err(invalid(
+            key,
+            format!(
+                "{url}: plain ldap:// to a non-loopback server: use ldaps://, set starttls = true, \
+                 or set allow_insecure = true if the network is trusted"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// True for `ldap://` URLs whose host is on the loopback interface, and for
 /// `ldapi://`: traffic that never leaves the machine.
 pub fn is_local_url(url: &str) -> bool {
@@ -694,6 +784,11 @@ pub fn is_local_url(url: &str) -> bool {
     };
     host.eq_ignore_ascii_case("localhost")
         || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A URL compared without case and trailing slash.
+fn url_key(u: &str) -> String {
+    u.trim_end_matches('/').to_ascii_lowercase()
 }
 
 fn valid_uai(u: &str) -> bool {
@@ -737,19 +832,31 @@ impl Config {
 
     fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         let l = raw.ldap;
-        let scheme = l.url.split("://").next().unwrap_or("").to_ascii_lowercase();
-        if !matches!(scheme.as_str(), "ldap" | "ldaps" | "ldapi") || !l.url.contains("://") {
+        let urls: Vec<String> = l
+            .url
+            .into_vec()
+            .into_iter()
+            .map(|u| u.trim().to_string())
+            .collect();
+        let Some((url, failover_urls)) = urls.split_first() else {
             return Err(invalid(
                 "ldap.url",
-                "must start with ldap://, ldaps:// or ldapi://",
+                "no URL: give the provider, or the list of providers (the designated one first)",
             ));
+        };
+        for u in &urls {
+            check_url(u, "ldap.url", l.starttls, l.allow_insecure)?;
         }
-        if scheme == "ldap" && !l.starttls && !l.allow_insecure && !is_local_url(&l.url) {
-            return Err(invalid(
-                "ldap.url",
-                "plain ldap:// to a non-loopback server: use ldaps://, set starttls = true, \
-                 or set allow_insecure = true if the network is trusted",
-            ));
+        let keys: Vec<String> = urls.iter().map(|u| url_key(u)).collect();
+        if (1..keys.len()).any(|i| keys[..i].contains(&keys[i])) {
+            return Err(invalid("ldap.url", "a provider is listed twice"));
+        }
+        let read_url = l
+            .read_url
+            .map(|u| u.trim().to_string())
+            .filter(|u| !u.is_empty());
+        if let Some(r) = &read_url {
+            check_url(r, "ldap.read_url", l.starttls, l.allow_insecure)?;
         }
         if l.base_dn.trim().is_empty() || !l.base_dn.contains('=') {
             return Err(invalid(
@@ -856,7 +963,10 @@ impl Config {
         let fetch = raw.fetch.map(fetch_config).transpose()?;
         Ok(Config {
             ldap: LdapConfig {
-                url: l.url,
+                url: url.clone(),
+                failover_urls: failover_urls.to_vec(),
+                read_url,
+                read_wait_secs: l.read_wait_secs,
                 bind_dn: l.bind_dn,
                 bind_password,
                 base_dn: l.base_dn,
@@ -896,6 +1006,7 @@ impl Config {
             lock: LockConfig {
                 ttl_secs: raw.lock.ttl_secs.unwrap_or(600).max(10),
                 wait_secs: raw.lock.wait_secs.unwrap_or(0),
+                replication_wait_secs: raw.lock.replication_wait_secs.unwrap_or(30),
             },
             metrics_file: raw.monitoring.metrics_file,
             journal_keep_days: raw.monitoring.journal_keep_days.unwrap_or(400),
@@ -1025,6 +1136,61 @@ work_dir = "/tmp/x"
             .unwrap_err()
             .to_string();
         assert!(e.contains("retention.staff"), "{e}");
+    }
+
+    #[test]
+    fn providers_as_a_list_or_one_url_and_a_consumer() {
+        let d = tempfile::tempdir().unwrap();
+        let pw = pw_file(d.path(), "x", 0o600);
+        let body = OK.replace("PW", pw.to_str().unwrap());
+        // one URL, as before: no failover, no consumer
+        let c = Config::load(&write(d.path(), &body)).unwrap();
+        assert_eq!(c.ldap.url, "ldap://127.0.0.1:3890");
+        assert!(c.ldap.failover_urls.is_empty() && c.ldap.read_url.is_none());
+        assert!(!c.ldap.replicated());
+        assert_eq!(
+            (c.ldap.read_wait_secs, c.lock.replication_wait_secs),
+            (5, 30)
+        );
+        // a list: the first is the designated provider
+        let list = body.replace(
+            "url = \"ldap://127.0.0.1:3890\"",
+            "url = [\"ldap://127.0.0.1:3890\", \"ldaps://ldap2.example.org\"]\nread_url = \"ldap://[::1]:3892\"\nread_wait_secs = 2",
+        );
+        let c = Config::load(&write(d.path(), &list)).unwrap();
+        assert_eq!(c.ldap.url, "ldap://127.0.0.1:3890");
+        assert_eq!(c.ldap.failover_urls, vec!["ldaps://ldap2.example.org"]);
+        assert_eq!(c.ldap.read_url.as_deref(), Some("ldap://[::1]:3892"));
+        assert_eq!(c.ldap.read_wait_secs, 2);
+        assert!(c.ldap.replicated());
+        let all: Vec<&str> = c.ldap.providers().collect();
+        assert_eq!(all, ["ldap://127.0.0.1:3890", "ldaps://ldap2.example.org"]);
+        let one = c.ldap.only("ldaps://ldap2.example.org");
+        assert_eq!(one.url, "ldaps://ldap2.example.org");
+        assert!(!one.replicated());
+        // every URL is checked, the consumer's too; none twice; not empty
+        for (bad, key) in [
+            (
+                "url = [\"ldap://127.0.0.1:3890\", \"ldap://ldap2.example.org\"]",
+                "plain ldap:// to a non-loopback server",
+            ),
+            (
+                "url = \"ldap://127.0.0.1:3890\"\nread_url = \"ldap://replica.example.org\"",
+                "ldap.read_url",
+            ),
+            (
+                "url = [\"ldap://127.0.0.1:3890\", \"LDAP://127.0.0.1:3890/\"]",
+                "listed twice",
+            ),
+            ("url = []", "no URL"),
+            ("url = [\"http://x\"]", "must start with ldap://"),
+        ] {
+            let text = body.replace("url = \"ldap://127.0.0.1:3890\"", bad);
+            let e = Config::load(&write(d.path(), &text))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(key), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -575,6 +575,7 @@ fn real_main(cli: Cli, run_id: String) -> anyhow::Result<u8> {
                 let missing = dir.ensure_branches(&layout, true).await?;
                 let schema = dir.read_schema(&layout.base).await?;
                 let adoptable = dir.count_adoptable(&layout).await?;
+                let answered = dir.url().to_string();
                 dir.close().await;
                 for m in &missing {
                     println!("branch {m} missing: sync will create it");
@@ -600,10 +601,25 @@ fn real_main(cli: Cli, run_id: String) -> anyhow::Result<u8> {
                     return Ok(2);
                 }
                 println!(
-                    "configuration valid; {} reachable, schema loaded, base {} present",
-                    cfg.ldap.url, cfg.ldap.base_dn
+                    "configuration valid; {answered} reachable, schema loaded, base {} present",
+                    cfg.ldap.base_dn
                 );
-                Ok::<_, anyhow::Error>(0)
+                if !cfg.ldap.replicated() {
+                    return Ok::<_, anyhow::Error>(0);
+                }
+                // a replicated directory: every server, and the lag
+                let topo = aaf_sync::ldap::replication::probe(&cfg.ldap, settle(&cfg)).await;
+                for l in topo.lines() {
+                    println!("{l}");
+                }
+                if !topo.designated_up() {
+                    println!(
+                        "the designated provider {} does not answer: writing runs refuse (the run lock lives there)",
+                        cfg.ldap.url
+                    );
+                    return Ok(2);
+                }
+                Ok(if topo.healthy() { 0 } else { 1 })
             })
         }
         Cmd::Subject { cmd } => subject_command(cmd, &run_id),
@@ -807,7 +823,11 @@ fn real_main(cli: Cli, run_id: String) -> anyhow::Result<u8> {
                         session.close(run_outcome(code)).await;
                         code
                     });
-                    metrics = cfg.metrics_file.clone();
+                    metrics = cfg
+                        .metrics_file
+                        .clone()
+                        .filter(|_| !dry_run)
+                        .map(|m| (m, topology_after_run(&cfg)));
                     code
                 }
                 Err(e) => {
@@ -826,7 +846,7 @@ fn real_main(cli: Cli, run_id: String) -> anyhow::Result<u8> {
                 )
                 .with_context(|| format!("writing the report {}", path.display()))?;
             }
-            if let Some(m) = metrics.filter(|_| !dry_run) {
+            if let Some((m, topo)) = metrics.filter(|_| !dry_run) {
                 let mut rm = RunMetrics {
                     command: "run".into(),
                     outcome: rep.outcome.clone(),
@@ -844,6 +864,9 @@ fn real_main(cli: Cli, run_id: String) -> anyhow::Result<u8> {
                     rm.add_report(r);
                 }
                 rm.held |= rep.extractions.iter().any(|x| x.outcome == "held");
+                if let Some(t) = &topo {
+                    rm.add_topology(t);
+                }
                 write_metrics(&m, &rm);
             }
             eprint!("{}", rep.summary());
@@ -1016,6 +1039,22 @@ fn unix_now() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// How long `check` and the metrics wait for the replicas to settle after
+/// the last writes: as long as a read waits for a consumer.
+fn settle(cfg: &Config) -> std::time::Duration {
+    std::time::Duration::from_secs(cfg.ldap.read_wait_secs)
+}
+
+/// In a replicated directory, every configured server as the run leaves
+/// them (for the metrics): a few seconds at most.
+fn topology_after_run(cfg: &Config) -> Option<aaf_sync::ldap::replication::Topology> {
+    if !cfg.ldap.replicated() || cfg.metrics_file.is_none() {
+        return None;
+    }
+    let rt = runtime().ok()?;
+    Some(rt.block_on(aaf_sync::ldap::replication::probe(&cfg.ldap, settle(cfg))))
+}
+
 fn write_metrics(path: &std::path::Path, m: &RunMetrics) {
     if let Err(e) = aaf_sync::metrics::write(path, m) {
         tracing::warn!(path = %path.display(), error = %e, "cannot write the metrics file");
@@ -1079,6 +1118,9 @@ fn finish(
                 ..Default::default()
             };
             rm.add_report(&rep);
+            if let Some(t) = cfg.as_ref().and_then(topology_after_run) {
+                rm.add_topology(&t);
+            }
             write_metrics(m, &rm);
         }
     }

@@ -33,6 +33,37 @@ pub struct RunMetrics {
     pub pending: BTreeMap<String, u64>,
     /// The run was held by the safety rails.
     pub held: bool,
+    /// In a replicated directory, each configured server after the run:
+    /// (URL, role, answered, lag in seconds).
+    pub servers: Vec<ServerMetric>,
+}
+
+/// One configured server as the end of a run saw it.
+#[derive(Debug, Clone, Default)]
+pub struct ServerMetric {
+    pub url: String,
+    /// `designated_provider`, `provider` or `consumer`.
+    pub role: String,
+    pub up: bool,
+    /// Seconds behind the newest change any server holds (`contextCSN`);
+    /// infinite when it holds nothing of a server id; `None` when down.
+    pub lag_secs: Option<f64>,
+}
+
+impl RunMetrics {
+    /// Records the servers of a replicated directory.
+    pub fn add_topology(&mut self, t: &crate::ldap::replication::Topology) {
+        self.servers = t
+            .servers
+            .iter()
+            .map(|s| ServerMetric {
+                url: s.url.clone(),
+                role: s.role.label().to_string(),
+                up: s.answered,
+                lag_secs: s.lag_secs,
+            })
+            .collect();
+    }
 }
 
 impl RunMetrics {
@@ -77,7 +108,7 @@ fn esc(v: &str) -> String {
 }
 
 /// Every series: name and help.
-const SERIES: [(&str, &str); 14] = [
+const SERIES: [(&str, &str); 16] = [
     (
         "aaf_sync_last_run_timestamp_seconds",
         "End of the last run (Unix time).",
@@ -131,14 +162,34 @@ const SERIES: [(&str, &str); 14] = [
         "aaf_sync_in_step",
         "1 when the directory is in step with the last extraction applied (every operation succeeded), 0 when not.",
     ),
+    (
+        "aaf_sync_directory_up",
+        "1 when the configured LDAP server answered at the end of the last run, by URL and role.",
+    ),
+    (
+        "aaf_sync_replication_lag_seconds",
+        "Seconds the server is behind the newest change any configured server holds, from contextCSN (+Inf: it holds nothing of a server id), at the end of the last run.",
+    ),
 ];
+
+/// A sample value in the text format (`+Inf` for infinity).
+fn num(v: f64) -> String {
+    if v.is_infinite() {
+        if v > 0.0 { "+Inf" } else { "-Inf" }.to_string()
+    } else {
+        v.to_string()
+    }
+}
 
 /// The samples of one run: (series, sample line).
 fn samples(m: &RunMetrics, last_success: Option<f64>) -> Vec<(&'static str, String)> {
     let c = esc(&m.command);
     let mut out = Vec::new();
     let mut push = |name: &'static str, labels: String, v: f64| {
-        out.push((name, format!("{name}{{command=\"{c}\"{labels}}} {v}")));
+        out.push((
+            name,
+            format!("{name}{{command=\"{c}\"{labels}}} {}", num(v)),
+        ));
     };
     let flag = |b: bool| if b { 1.0 } else { 0.0 };
     push(SERIES[0].0, String::new(), m.finished);
@@ -177,6 +228,13 @@ fn samples(m: &RunMetrics, last_success: Option<f64>) -> Vec<(&'static str, Stri
         String::new(),
         flag(m.outcome == "interrupted"),
     );
+    for s in &m.servers {
+        let labels = format!(",url=\"{}\",role=\"{}\"", esc(&s.url), esc(&s.role));
+        push(SERIES[14].0, labels.clone(), flag(s.up));
+        if let Some(lag) = s.lag_secs {
+            push(SERIES[15].0, labels, lag);
+        }
+    }
     out
 }
 
@@ -231,6 +289,50 @@ pub fn write(path: &Path, m: &RunMetrics) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn servers_of_a_replicated_directory_with_their_lag() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("aaf_sync.prom");
+        let server = |url: &str, role: &str, up, lag| ServerMetric {
+            url: url.into(),
+            role: role.into(),
+            up,
+            lag_secs: lag,
+        };
+        let m = RunMetrics {
+            command: "sync".into(),
+            servers: vec![
+                server("ldap://a", "designated_provider", true, Some(0.0)),
+                server("ldap://b", "provider", false, None),
+                server("ldap://c", "consumer", true, Some(f64::INFINITY)),
+            ],
+            ..Default::default()
+        };
+        write(&p, &m).unwrap();
+        let text = std::fs::read_to_string(&p).unwrap();
+        for line in [
+            "aaf_sync_directory_up{command=\"sync\",url=\"ldap://a\",role=\"designated_provider\"} 1\n",
+            "aaf_sync_directory_up{command=\"sync\",url=\"ldap://b\",role=\"provider\"} 0\n",
+            "aaf_sync_replication_lag_seconds{command=\"sync\",url=\"ldap://a\",role=\"designated_provider\"} 0\n",
+            "aaf_sync_replication_lag_seconds{command=\"sync\",url=\"ldap://c\",role=\"consumer\"} +Inf\n",
+        ] {
+            assert!(text.contains(line), "{line}\n{text}");
+        }
+        // no lag for a server that did not answer
+        assert!(!text.contains("lag_seconds{command=\"sync\",url=\"ldap://b\""));
+        // a later run without servers drops them (one command, one set)
+        write(
+            &p,
+            &RunMetrics {
+                command: "sync".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(!text.contains("aaf_sync_directory_up{"), "{text}");
+    }
 
     #[test]
     fn keeps_other_commands_and_the_last_success() {

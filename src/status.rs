@@ -1,7 +1,10 @@
 //! `aaf-sync status`: what an operator asks first, read from the directory
 //! (so any host can answer): the last extraction applied, the last run and
 //! the run lock, the active entries and the departures pending with their
-//! deadlines, and a plan held back for approval on this host.
+//! deadlines, and a plan held back for approval on this host. In a
+//! replicated directory, the topology too: which server answered, which
+//! one the managed tree was read from, and each server's replication lag
+//! as its `contextCSN` shows it.
 
 use crate::aaf::filename::format_date;
 use crate::approval::{self, Held};
@@ -41,6 +44,14 @@ pub struct Status {
     pub pending: BTreeMap<String, Pending>,
     /// A plan held back on this host, waiting for approval.
     pub held_plan: Option<Held>,
+    /// The provider that answered (the lock and control entries were read
+    /// there).
+    pub answered_by: String,
+    /// Where the managed entries were counted (a consumer when it had
+    /// caught up).
+    pub read_from: Option<String>,
+    /// Every configured server, when there are several.
+    pub topology: Option<crate::ldap::replication::Topology>,
 }
 
 /// Reads the status of `cfg`'s source.
@@ -50,7 +61,14 @@ pub async fn read(cfg: &Config) -> anyhow::Result<Status> {
     let control = dir.read_control(&layout).await?;
     let lock = dir.read_lock(&layout).await?;
     let snap = dir.read_managed(&layout).await?;
+    let answered_by = dir.url().to_string();
+    let read_from = dir.read_from();
     dir.close().await;
+    let topology = if cfg.ldap.replicated() {
+        Some(crate::ldap::replication::probe(&cfg.ldap, std::time::Duration::ZERO).await)
+    } else {
+        None
+    };
     let c = control
         .as_ref()
         .map(Control::from_entry)
@@ -85,6 +103,9 @@ pub async fn read(cfg: &Config) -> anyhow::Result<Status> {
         active: safety::active_counts(&snap.managed),
         pending,
         held_plan: approval::held(&cfg.work_dir),
+        answered_by,
+        read_from,
+        topology,
     })
 }
 
@@ -94,6 +115,23 @@ impl Status {
         let mut s = String::new();
         let or = |v: &Option<String>| v.clone().unwrap_or_else(|| "none".into());
         let _ = writeln!(s, "source {} under {}", self.source, self.base_dn);
+        if let Some(t) = &self.topology {
+            let _ = writeln!(
+                s,
+                "directory: answered by {}, managed entries read from {}",
+                self.answered_by,
+                self.read_from.as_deref().unwrap_or("none")
+            );
+            for l in t.lines() {
+                let _ = writeln!(s, "  {l}");
+            }
+            if !t.designated_up() {
+                let _ = writeln!(
+                    s,
+                    "  the designated provider does not answer: writing runs refuse (the run lock lives there)"
+                );
+            }
+        }
         let _ = writeln!(
             s,
             "last extraction applied: {} (Complet of {}){}",

@@ -19,6 +19,7 @@ fn shipped_configs_load_with_env_overrides() {
         "config/example.toml",
         "config/demo.toml",
         "config/docker.toml",
+        "config/docker-replicated.toml",
     ] {
         let c = Config::load(&root.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
         assert_eq!(c.ldap.bind_password.as_deref(), Some("s3cret"), "{f}");
@@ -36,11 +37,22 @@ fn shipped_configs_load_with_env_overrides() {
             );
         }
         assert_eq!(c.ldap.retries, 6, "{f}");
+        assert_eq!(c.ldap.read_wait_secs, 5, "{f}");
+        assert_eq!(c.lock.replication_wait_secs, 30, "{f}");
     }
     std::env::set_var("AAF_SYNC_RETENTION__STAFF__GRACE_DAYS", "3");
     let c = Config::load(&root.join("config/example.toml")).unwrap();
     assert_eq!(c.retention.staff.grace_days, 3);
     std::env::remove_var("AAF_SYNC_RETENTION__STAFF__GRACE_DAYS");
+    // the providers as a list from the environment too
+    std::env::set_var(
+        "AAF_SYNC_LDAP__URL",
+        r#"["ldap://127.0.0.1:3890", "ldap://127.0.0.1:3891"]"#,
+    );
+    let c = Config::load(&root.join("config/example.toml")).unwrap();
+    assert_eq!(c.ldap.url, "ldap://127.0.0.1:3890");
+    assert_eq!(c.ldap.failover_urls, ["ldap://127.0.0.1:3891"]);
+    std::env::remove_var("AAF_SYNC_LDAP__URL");
     std::env::set_var("AAF_SYNC_LDAP__IN_FLIGHT", "many");
     let e = Config::load(&root.join("config/example.toml"))
         .unwrap_err()

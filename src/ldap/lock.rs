@@ -17,6 +17,22 @@
 //! is raised (no new operation is sent; those in flight settle well before
 //! the expiry). Release is retried the same way; if it still fails, the
 //! entry keeps naming the dead run and its expiry, which `status` reports.
+//!
+//! **Under multi-provider replication** two providers could each accept
+//! an add of the lock before replication carries either (the conflict is
+//! settled later, by CSN: too late). So the lock has one arbiter: the
+//! designated provider, the first of `[ldap] url`. The lock is taken,
+//! renewed and freed there only; when it does not answer, writing runs
+//! refuse (never a second arbiter that a host cut off from the first could
+//! pick). After taking it, a run waits until every other provider that
+//! answers holds its lock too (replication carried it) before its first
+//! write; if its own entry is meanwhile replaced by another holder's (a
+//! host that lists another provider first took the lock there at the same
+//! time, and won), it refuses, and so it does if replication does not
+//! carry the lock within `[lock] replication_wait_secs`. Writes fail over
+//! to another provider only while that provider's copy of the lock names
+//! the run ([`super::Fence`]), and for at most half the TTL after the last
+//! renewal on the designated provider, as above.
 
 use super::{op_err, Directory, DirectoryError};
 use crate::config::{LdapConfig, LockConfig};
@@ -163,6 +179,13 @@ pub enum LockError {
     /// A signal came while waiting for the lock.
     #[error("{0} while waiting for the run lock: nothing written")]
     Interrupted(String),
+    /// The designated provider, where the lock lives, does not answer.
+    #[error("run lock: the designated provider {url} (the first of [ldap] url) does not answer ({reason}): the lock is taken there only, so that two hosts never write at once; nothing written. Bring it back, or list another provider first on every sync host")]
+    DesignatedDown { url: String, reason: String },
+    /// Replication did not carry the lock to the other providers, or
+    /// another run took it on another provider at the same time.
+    #[error("{0}: nothing written")]
+    Replication(String),
 }
 
 fn set(v: &str) -> HashSet<Vec<u8>> {
@@ -235,7 +258,17 @@ impl RunLock {
         run_id: &str,
         command: &str,
     ) -> Result<RunLock, LockError> {
-        let dir = Arc::new(Directory::connect_n(ldap, 1).await?);
+        let designated = ldap.only(&ldap.url);
+        let dir = match Directory::connect_n(&designated, 1).await {
+            Ok(d) => Arc::new(d),
+            Err(DirectoryError::Connect { reason, .. }) if !ldap.failover_urls.is_empty() => {
+                return Err(LockError::DesignatedDown {
+                    url: ldap.url.clone(),
+                    reason,
+                })
+            }
+            Err(e) => return Err(e.into()),
+        };
         let dn = layout.lock_dn();
         let owner = owner_of(run_id);
         let ttl = Duration::from_secs(cfg.ttl_secs);
@@ -338,19 +371,113 @@ impl RunLock {
                 ttl,
                 lease.clone(),
             ));
-            return Ok(RunLock {
+            dir.halt_flag().set_fence(super::Fence {
+                dn: dn.clone(),
+                owner: owner.clone(),
+            });
+            let lock = RunLock {
                 dir,
                 dn,
                 owner,
                 lease,
                 renew,
                 took_over,
-            });
+            };
+            let wait = Duration::from_secs(cfg.replication_wait_secs);
+            return match lock.confirm_replicated(ldap, wait).await {
+                Ok(()) => Ok(lock),
+                Err(Confirm::Lost(why)) => {
+                    // not ours any more: nothing to free
+                    lock.renew.abort();
+                    Err(LockError::Replication(why))
+                }
+                Err(Confirm::NotCarried(why)) => {
+                    lock.release("refused").await;
+                    Err(LockError::Replication(why))
+                }
+            };
         }
     }
 
     pub fn dn(&self) -> &Dn {
         &self.dn
+    }
+
+    /// The owner value this run wrote (`host pid run-id`).
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// Waits until every provider of `ldap` but the designated one, among
+    /// those that answer, holds this run's lock (replication carried it),
+    /// checking meanwhile that the designated provider's entry still names
+    /// this run: another holder there means a run that took the lock on
+    /// another provider at the same time won the conflict.
+    async fn confirm_replicated(&self, ldap: &LdapConfig, wait: Duration) -> Result<(), Confirm> {
+        if ldap.failover_urls.is_empty() {
+            return Ok(());
+        }
+        let mut quick = ldap.clone();
+        quick.timeout_secs = ldap.timeout_secs.clamp(1, 5);
+        let mut pending = Vec::new();
+        for url in &ldap.failover_urls {
+            match Directory::connect_n(&quick.only(url), 1).await {
+                Ok(d) => pending.push((url.clone(), d, String::new())),
+                Err(error) => {
+                    tracing::warn!(%url, %error, "provider does not answer: the run lock cannot be checked there (writes never fail over to it unless its copy of the lock names this run)")
+                }
+            }
+        }
+        let deadline = Instant::now() + wait;
+        let result = loop {
+            let here = self.dir.read_entry(&self.dn).await;
+            let holder = match &here {
+                Ok(Some(e)) => e.first(ATTR_OWNER).unwrap_or(FREE).to_string(),
+                Ok(None) => "no lock entry".into(),
+                Err(e) => break Err(Confirm::NotCarried(format!("run lock {}: {e}", self.dn))),
+            };
+            if holder != self.owner {
+                break Err(Confirm::Lost(format!(
+                    "run lock {}: taken by {holder} on another provider at the same time as this run took it on {} (replication settled the conflict for the other run); every sync host must list the same provider first in [ldap] url",
+                    self.dn, ldap.url
+                )));
+            }
+            let mut still = Vec::new();
+            for (url, d, _) in pending {
+                let seen = match d.read_entry(&self.dn).await {
+                    Ok(Some(e)) => e.first(ATTR_OWNER).unwrap_or(FREE).to_string(),
+                    Ok(None) => "no lock entry".into(),
+                    Err(e) => e.to_string(),
+                };
+                if seen == self.owner {
+                    d.close().await;
+                } else {
+                    still.push((url, d, seen));
+                }
+            }
+            pending = still;
+            if pending.is_empty() {
+                break Ok(());
+            }
+            if Instant::now() >= deadline {
+                let seen: Vec<String> = pending
+                    .iter()
+                    .map(|(u, _, s)| format!("{u} shows {s}"))
+                    .collect();
+                break Err(Confirm::NotCarried(format!(
+                    "run lock {}: taken on {} but not carried to the other providers within {} s ([lock] replication_wait_secs): {}; is replication between the providers working?",
+                    self.dn,
+                    ldap.url,
+                    wait.as_secs(),
+                    seen.join(", ")
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        for (_, d, _) in pending {
+            d.close().await;
+        }
+        result
     }
 
     /// The flag raised when the lock is lost or cannot be renewed: the
@@ -414,6 +541,14 @@ impl RunLock {
             d.close().await;
         }
     }
+}
+
+/// Why the lock taken on the designated provider is not good to write with.
+enum Confirm {
+    /// Another run holds it now.
+    Lost(String),
+    /// Replication did not carry it in time.
+    NotCarried(String),
 }
 
 /// Why a compare-and-swap on the lock failed.

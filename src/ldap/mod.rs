@@ -4,6 +4,15 @@
 //! connections, reads the managed tree once with paged results, applies a
 //! [`Plan`] phase by phase with many operations in flight, checks every
 //! result and counts per-entry failures without stopping the run.
+//!
+//! In a replicated directory (`[ldap] url` lists several providers), the
+//! connections go to the first provider that answers, in the order given,
+//! and move to the next one when it stops answering under a run (see
+//! [`Directory::reconnect`]). A run that holds the run lock writes through
+//! a provider other than the designated one (the first of the list) only
+//! once that provider's copy of the lock names it (the [`Fence`]). The
+//! managed tree may be read from a consumer (`read_url`) when its
+//! `contextCSN` has caught up with the provider's ([`replication`]).
 
 use crate::config::LdapConfig;
 use crate::diff::{AttrChange, Change, Plan, Planned};
@@ -15,20 +24,57 @@ use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
 use ldap3::asn1::{StructureTag, PL};
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, Mod, ResultEntry, Scope, SearchEntry};
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 pub mod lock;
+pub mod replication;
 
 /// Shared "stop writing" flag with its reason: the run lock's renewal and
-/// the apply share it, so losing the lock stops the writes.
-pub type Halt = Arc<std::sync::Mutex<Option<String>>>;
+/// the apply share it, so losing the lock stops the writes. It also carries
+/// the run lock's [`Fence`] once the lock is taken: a directory sharing
+/// this flag writes through a provider other than the designated one only
+/// when that provider's copy of the lock names the run.
+#[derive(Debug, Clone, Default)]
+pub struct Halt {
+    flag: Arc<std::sync::Mutex<Option<String>>>,
+    fence: Arc<std::sync::OnceLock<Fence>>,
+}
+
+impl std::ops::Deref for Halt {
+    type Target = std::sync::Mutex<Option<String>>;
+    fn deref(&self) -> &Self::Target {
+        &self.flag
+    }
+}
+
+/// The run lock a writing run holds: its entry and owner value.
+#[derive(Debug, Clone)]
+pub struct Fence {
+    pub dn: Dn,
+    pub owner: String,
+}
+
+impl Halt {
+    /// Ties the run lock to this flag (once).
+    pub fn set_fence(&self, f: Fence) {
+        let _ = self.fence.set(f);
+    }
+
+    pub fn fence(&self) -> Option<&Fence> {
+        self.fence.get()
+    }
+}
 
 /// Errors that stop the run before (or instead of) any write.
 #[derive(Debug, thiserror::Error)]
 pub enum DirectoryError {
     #[error("LDAP: cannot connect to {url}: {reason}")]
     Connect { url: String, reason: String },
+    /// No provider of the list answers.
+    #[error("LDAP: no provider answers: {0}")]
+    NoProvider(String),
     #[error("LDAP: bind as {dn} failed: {reason}")]
     Bind { dn: String, reason: String },
     #[error("LDAP: {what}: {reason}")]
@@ -46,7 +92,8 @@ fn op_err(what: impl Into<String>, e: impl std::fmt::Display) -> DirectoryError 
 
 /// Bound connections to the directory. A connection that breaks is
 /// replaced (reconnected and bound again) by the first operation that finds
-/// it broken; the others wait for it.
+/// it broken; the others wait for it. Every connection goes to the same
+/// provider, `at` in the list of providers.
 pub struct Directory {
     cfg: LdapConfig,
     settings: LdapConnSettings,
@@ -56,6 +103,15 @@ pub struct Directory {
     /// Set when the run must stop writing (the directory stayed unreachable
     /// through every retry, or the run lock was lost): why.
     halt: Halt,
+    /// Index, in [`LdapConfig::providers`], of the provider in use.
+    at: AtomicUsize,
+    /// The provider (index) whose copy of the run lock was found to name
+    /// this run; `usize::MAX`: none yet.
+    fenced: AtomicUsize,
+    /// One check of the lock on a failover provider at a time.
+    fence_check: tokio::sync::Mutex<()>,
+    /// The server the last read of the managed tree came from.
+    read_from: std::sync::Mutex<Option<String>>,
 }
 
 struct Slot {
@@ -63,6 +119,8 @@ struct Slot {
     /// Bumped at each reconnect, so that operations that failed on the same
     /// broken connection reconnect it once.
     generation: u64,
+    /// The provider (index) this connection goes to.
+    at: usize,
 }
 
 /// How an operation failed.
@@ -368,13 +426,17 @@ impl Retry {
     }
 }
 
-/// Opens and binds one connection.
-async fn open(cfg: &LdapConfig, settings: &LdapConnSettings) -> Result<Ldap, DirectoryError> {
+/// Opens and binds one connection to `url`.
+async fn open(
+    cfg: &LdapConfig,
+    settings: &LdapConnSettings,
+    url: &str,
+) -> Result<Ldap, DirectoryError> {
     let timeout = Duration::from_secs(cfg.timeout_secs);
-    let (conn, mut ldap) = LdapConnAsync::with_settings(settings.clone(), &cfg.url)
+    let (conn, mut ldap) = LdapConnAsync::with_settings(settings.clone(), url)
         .await
         .map_err(|e| DirectoryError::Connect {
-            url: cfg.url.clone(),
+            url: url.to_string(),
             reason: e.to_string(),
         })?;
     ldap3::drive!(conn);
@@ -384,12 +446,58 @@ async fn open(cfg: &LdapConfig, settings: &LdapConnSettings) -> Result<Ldap, Dir
         ldap.simple_bind(&cfg.bind_dn, pw)
             .await
             .and_then(|r| r.success())
-            .map_err(|e| DirectoryError::Bind {
-                dn: cfg.bind_dn.clone(),
-                reason: e.to_string(),
+            .map_err(|e| match rc_of(&e) {
+                // the server answered: refused credentials are refused
+                // by every provider alike
+                Some(_) => DirectoryError::Bind {
+                    dn: cfg.bind_dn.clone(),
+                    reason: e.to_string(),
+                },
+                None => DirectoryError::Connect {
+                    url: url.to_string(),
+                    reason: format!("bind: {e}"),
+                },
             })?;
     }
     Ok(ldap)
+}
+
+/// The URL of provider `i` (the designated one for an index out of range).
+fn provider(cfg: &LdapConfig, i: usize) -> &str {
+    cfg.providers().nth(i).unwrap_or(cfg.url.as_str())
+}
+
+/// Opens one bound connection to provider `from` if it answers, else to
+/// the first other provider of the list that does: its index and the
+/// connection. Every provider refusing is one error naming each.
+async fn open_first(
+    cfg: &LdapConfig,
+    settings: &LdapConnSettings,
+    from: usize,
+) -> Result<(usize, Ldap), DirectoryError> {
+    let n = cfg.failover_urls.len() + 1;
+    let order = std::iter::once(from.min(n - 1)).chain((0..n).filter(|&i| i != from));
+    let mut errors = Vec::new();
+    for i in order {
+        let url = provider(cfg, i);
+        match open(cfg, settings, url).await {
+            Ok(l) => {
+                if !errors.is_empty() {
+                    tracing::warn!(
+                        url,
+                        "connected to a failover provider: {}",
+                        errors.join("; ")
+                    );
+                }
+                return Ok((i, l));
+            }
+            // a refused bind is the same everywhere: no failover
+            Err(e @ DirectoryError::Bind { .. }) => return Err(e),
+            Err(e) if n == 1 => return Err(e),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    Err(DirectoryError::NoProvider(errors.join("; ")))
 }
 
 impl Directory {
@@ -398,7 +506,8 @@ impl Directory {
         Directory::connect_n(cfg, cfg.connections).await
     }
 
-    /// Opens `n` bound connections (the run lock keeps one of its own).
+    /// Opens `n` bound connections (the run lock keeps one of its own) to
+    /// the first provider that answers, in the order of the list.
     pub async fn connect_n(cfg: &LdapConfig, n: usize) -> Result<Directory, DirectoryError> {
         let timeout = Duration::from_secs(cfg.timeout_secs);
         let mut settings = LdapConnSettings::new()
@@ -407,12 +516,20 @@ impl Directory {
         if let Some(ca) = &cfg.ca_file {
             settings = settings.set_config(tls_config(ca)?);
         }
+        let (at, first) = open_first(cfg, &settings, 0).await?;
+        let url = provider(cfg, at);
         let mut slots = Vec::with_capacity(n);
-        for _ in 0..n.max(1) {
-            let ldap = open(cfg, &settings).await?;
+        slots.push(tokio::sync::Mutex::new(Slot {
+            ldap: first,
+            generation: 0,
+            at,
+        }));
+        for _ in 1..n.max(1) {
+            let ldap = open(cfg, &settings, url).await?;
             slots.push(tokio::sync::Mutex::new(Slot {
                 ldap,
                 generation: 0,
+                at,
             }));
         }
         Ok(Directory {
@@ -422,12 +539,36 @@ impl Directory {
             timeout,
             page_size: cfg.page_size,
             halt: Halt::default(),
+            at: AtomicUsize::new(at),
+            fenced: AtomicUsize::new(usize::MAX),
+            fence_check: tokio::sync::Mutex::new(()),
+            read_from: Default::default(),
         })
     }
 
+    /// The URL of the provider the connections go to.
+    pub fn url(&self) -> &str {
+        provider(&self.cfg, self.at.load(Ordering::SeqCst))
+    }
+
+    /// The server the last read of the managed tree came from (a consumer
+    /// when it had caught up, else the provider).
+    pub fn read_from(&self) -> Option<String> {
+        self.read_from.lock().ok().and_then(|r| r.clone())
+    }
+
     /// A handle on connection `i` (modulo their number), and its generation.
+    /// A connection still on a provider the others left is moved first.
     async fn conn_gen(&self, i: usize) -> (Ldap, u64) {
-        let slot = self.slots[i % self.slots.len()].lock().await;
+        let mut slot = self.slots[i % self.slots.len()].lock().await;
+        let at = self.at.load(Ordering::SeqCst);
+        if slot.at != at {
+            if let Ok(ldap) = open(&self.cfg, &self.settings, provider(&self.cfg, at)).await {
+                slot.ldap = ldap;
+                slot.at = at;
+                slot.generation += 1;
+            }
+        }
         let mut l = slot.ldap.clone();
         l.with_timeout(self.timeout);
         (l, slot.generation)
@@ -437,20 +578,98 @@ impl Directory {
         self.conn_gen(i).await.0
     }
 
-    /// Replaces connection `i` if it is still the broken one (`generation`).
+    /// Replaces connection `i` if it is still the broken one (`generation`):
+    /// on the provider in use if it answers, else on the next provider of
+    /// the list that does (failover; the other connections follow). A run
+    /// holding the lock does not move to a provider whose copy of the lock
+    /// does not name it: its writes stop instead.
     async fn reconnect(&self, i: usize, generation: u64) -> Result<(), DirectoryError> {
         let mut slot = self.slots[i % self.slots.len()].lock().await;
         if slot.generation != generation {
             return Ok(()); // another operation did it
         }
-        let ldap = open(&self.cfg, &self.settings).await?;
+        let from = self.at.load(Ordering::SeqCst);
+        let (at, ldap) = open_first(&self.cfg, &self.settings, from).await?;
+        if at != from {
+            tracing::warn!(
+                from = provider(&self.cfg, from),
+                to = provider(&self.cfg, at),
+                "provider stopped answering: the run continues on the next one"
+            );
+            self.at.store(at, Ordering::SeqCst);
+        }
         slot.ldap = ldap;
+        slot.at = at;
         slot.generation += 1;
+        drop(slot);
         tracing::info!(
             connection = i % self.slots.len(),
+            url = provider(&self.cfg, at),
             "LDAP connection re-established"
         );
+        if let Err(why) = self.check_fence().await {
+            self.halt(why.clone());
+            return Err(op_err("failover", why));
+        }
         Ok(())
+    }
+
+    /// With the run lock held and the connections on a provider other
+    /// than the designated one: checks once per provider that its copy of
+    /// the lock names this run (replication carried it there). `Err` says
+    /// why writing through it is refused.
+    async fn check_fence(&self) -> Result<(), String> {
+        let Some(f) = self.halt.fence() else {
+            return Ok(());
+        };
+        let at = self.at.load(Ordering::SeqCst);
+        if at == 0 || self.fenced.load(Ordering::SeqCst) == at {
+            return Ok(());
+        }
+        // the operations in flight wait for one check
+        let _one = self.fence_check.lock().await;
+        if self.fenced.load(Ordering::SeqCst) == at {
+            return Ok(());
+        }
+        let url = provider(&self.cfg, at);
+        let refuse = |what: String| {
+            format!(
+                "provider {url} {what}: writes through it refused (the run lock is held on the designated provider {}; a run writes through another provider only once that provider's copy of the lock names it)",
+                self.cfg.url
+            )
+        };
+        let one = Directory::connect_n(&self.cfg.only(url), 1)
+            .await
+            .map_err(|e| refuse(format!("cannot be checked ({e})")))?;
+        let entry = one.read_entry(&f.dn).await;
+        one.close().await;
+        let holder = match entry {
+            Ok(Some(e)) => e.first(lock::ATTR_OWNER).unwrap_or(lock::FREE).to_string(),
+            Ok(None) => "no lock entry".to_string(),
+            Err(e) => return Err(refuse(format!("cannot be checked ({e})"))),
+        };
+        if holder != f.owner {
+            return Err(refuse(format!(
+                "does not hold this run's lock yet ({holder}: replication had not carried it when {} stopped answering)",
+                self.cfg.url
+            )));
+        }
+        self.fenced.store(at, Ordering::SeqCst);
+        tracing::warn!(
+            url,
+            "writing through a failover provider: its copy of the run lock names this run"
+        );
+        Ok(())
+    }
+
+    /// The providers a halted apply names: the one in use, or all of them.
+    fn unreachable(&self) -> String {
+        if self.cfg.failover_urls.is_empty() {
+            self.cfg.url.clone()
+        } else {
+            let all: Vec<&str> = self.cfg.providers().collect();
+            format!("no provider ({})", all.join(", "))
+        }
     }
 
     fn retry(&self) -> Retry {
@@ -490,6 +709,9 @@ impl Directory {
     async fn apply_retrying(&self, i: usize, p: &Planned, retry: Retry) -> Result<(), String> {
         let mut attempt = 0;
         loop {
+            if let Err(why) = self.check_fence().await {
+                self.halt(why);
+            }
             if let Some(why) = self.halted() {
                 return Err(format!("not attempted: {why}"));
             }
@@ -513,7 +735,7 @@ impl Directory {
             if attempt >= retry.attempts {
                 let why = format!(
                     "{} unreachable after {} retries ({})",
-                    self.cfg.url,
+                    self.unreachable(),
                     retry.attempts,
                     fault.message()
                 );
@@ -837,6 +1059,10 @@ impl Directory {
                 continue;
             }
             if !dry_run {
+                if let Err(why) = self.check_fence().await {
+                    self.halt(why.clone());
+                    return Err(op_err(format!("create {dn}"), why));
+                }
                 let mut l = self.conn(0).await;
                 let attrs: Vec<(String, HashSet<String>)> = Layout::branch_entry(ou, dn)
                     .attrs
@@ -854,9 +1080,32 @@ impl Directory {
     }
 
     /// Reads the managed entries of `source`, and every login under the base
-    /// (logins are unique in the whole tree), with one paged search.
+    /// (logins are unique in the whole tree), with one paged search: from
+    /// the consumer of `read_url` when it has caught up with the provider,
+    /// else from the provider ([`Directory::fresh_reader`]).
     pub async fn read_managed(&self, layout: &Layout) -> Result<Snapshot, DirectoryError> {
+        if let Some(reader) = self.fresh_reader().await {
+            let snap = reader.read_managed_with(layout, read_attrs()).await;
+            let url = reader.url().to_string();
+            reader.close().await;
+            match snap {
+                Ok(snap) => {
+                    self.set_read_from(&url);
+                    return Ok(snap);
+                }
+                Err(error) => {
+                    tracing::warn!(consumer = %url, %error, "reading the consumer failed: reading the provider instead")
+                }
+            }
+        }
+        self.set_read_from(self.url());
         self.read_managed_with(layout, read_attrs()).await
+    }
+
+    fn set_read_from(&self, url: &str) {
+        if let Ok(mut r) = self.read_from.lock() {
+            *r = Some(url.to_string());
+        }
     }
 
     /// [`Directory::read_managed`] with every user attribute (the audit).

@@ -625,6 +625,9 @@ pub fn offline_config(
     Config {
         ldap: LdapConfig {
             url: "ldap://127.0.0.1".into(),
+            failover_urls: Vec::new(),
+            read_url: None,
+            read_wait_secs: 0,
             bind_dn: String::new(),
             bind_password: None,
             base_dn: "dc=example,dc=org".into(),
@@ -656,6 +659,7 @@ pub fn offline_config(
         lock: aaf_sync::config::LockConfig {
             ttl_secs: 60,
             wait_secs: 0,
+            replication_wait_secs: 0,
         },
         metrics_file: None,
         journal_keep_days: 30,
@@ -880,4 +884,264 @@ pub fn schema_to_ldif(path: &Path) -> String {
         out.push_str(&format!("{attr}: {rest}\n"));
     }
     out
+}
+
+/// A config for a replicated directory: `providers` in order (the
+/// designated one first), an optional consumer to read from, work
+/// directory `dir/work` (one per sync host).
+pub fn replicated_config(
+    dir: &Path,
+    providers: &[&str],
+    read_url: Option<&str>,
+    uai: &[String],
+    extra: &str,
+) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let pw = dir.join("ldap.secret");
+    write_secret(&pw, &format!("{PW}\n"));
+    let urls: Vec<String> = providers.iter().map(|u| format!("\"{u}\"")).collect();
+    let read = read_url
+        .map(|r| format!("read_url = \"{r}\"\n"))
+        .unwrap_or_default();
+    let uai: Vec<String> = uai.iter().map(|u| format!("\"{u}\"")).collect();
+    let body = format!(
+        "[ldap]\nurl = [{}]\n{read}bind_dn = \"{ADMIN}\"\nbind_password_file = \"{}\"\nbase_dn = \"{BASE}\"\n\
+         [source]\nname = \"AC-CRETEIL\"\n[perimeter]\nuai = [{}]\n[paths]\nwork_dir = \"{}\"\n{extra}",
+        urls.join(", "),
+        pw.display(),
+        uai.join(", "),
+        dir.join("work").display()
+    );
+    let p = dir.join("aaf-sync.toml");
+    std::fs::write(&p, body).unwrap();
+    p
+}
+
+/// Two providers in multi-provider replication (A, B) and a read-only
+/// consumer replicating from both (C), started by
+/// `scripts/slapd-replicated.sh` on free loopback ports: the topology the
+/// README gives users.
+pub struct Replicated {
+    pub a: Slapd,
+    pub b: Slapd,
+    pub c: Slapd,
+}
+
+impl Replicated {
+    pub fn start() -> Replicated {
+        Replicated::start_with(&[])
+    }
+
+    /// With extra environment for every server (e.g. `SLAPD_DEBUG=stats`).
+    pub fn start_with(env: &[(&str, &str)]) -> Replicated {
+        require_slapd();
+        for _ in 0..5 {
+            let dirs = [
+                tempfile::tempdir().unwrap(),
+                tempfile::tempdir().unwrap(),
+                tempfile::tempdir().unwrap(),
+            ];
+            let mut ports = Vec::new();
+            while ports.len() < 3 {
+                let p = free_port();
+                if !ports.contains(&p) {
+                    ports.push(p);
+                }
+            }
+            let mut cmd = Command::new("bash");
+            cmd.arg(root().join("scripts/slapd-replicated.sh"))
+                .arg("start")
+                .arg(dirs[0].path())
+                .args(ports.iter().map(|p| p.to_string()))
+                .env("MDB_FAST", "1");
+            for (k, d) in ["DIR_A", "DIR_B", "DIR_C"].iter().zip(&dirs) {
+                cmd.env(k, d.path().join("ldap"));
+            }
+            for (k, v) in env {
+                cmd.env(k, v);
+            }
+            let out = cmd.output().unwrap();
+            if out.status.success() {
+                let urls: Vec<String> = String::from_utf8(out.stdout)
+                    .unwrap()
+                    .lines()
+                    .map(str::to_string)
+                    .collect();
+                assert_eq!(urls.len(), 3, "{urls:?}");
+                let [da, db, dc] = dirs;
+                let node = |dir, url: &String| Slapd {
+                    dir,
+                    url: url.clone(),
+                    ldaps: None,
+                };
+                return Replicated {
+                    a: node(da, &urls[0]),
+                    b: node(db, &urls[1]),
+                    c: node(dc, &urls[2]),
+                };
+            }
+            let err = String::from_utf8_lossy(&out.stderr).to_string();
+            assert!(err.contains("busy"), "topology did not start: {err}");
+        }
+        panic!("no free ports for the topology");
+    }
+
+    pub fn all(&self) -> [&Slapd; 3] {
+        [&self.a, &self.b, &self.c]
+    }
+
+    /// Waits until the servers that answer hold the same managed tree
+    /// (dumps, lock aside), up to `within`; the dumps otherwise.
+    pub fn wait_same_tree(&self, servers: &[&Slapd], within: std::time::Duration) {
+        let t = std::time::Instant::now();
+        loop {
+            let dumps: Vec<_> = servers.iter().map(|s| s.dump()).collect();
+            if dumps.windows(2).all(|w| w[0] == w[1]) {
+                return;
+            }
+            if t.elapsed() > within {
+                for (s, d) in servers.iter().zip(&dumps).skip(1) {
+                    let first = &dumps[0];
+                    let only_first: Vec<&String> = first
+                        .keys()
+                        .filter(|k| d.get(*k) != first.get(*k))
+                        .collect();
+                    let only_other: Vec<&String> =
+                        d.keys().filter(|k| !first.contains_key(*k)).collect();
+                    eprintln!(
+                        "{} differs from {}: {} entries differ or are missing, {} extra: {:?} {:?}",
+                        s.url,
+                        servers[0].url,
+                        only_first.len(),
+                        only_other.len(),
+                        only_first.iter().take(5).collect::<Vec<_>>(),
+                        only_other.iter().take(5).collect::<Vec<_>>()
+                    );
+                }
+                panic!("the servers did not converge within {within:?}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+}
+
+impl Slapd {
+    /// The slapd process id its start script recorded.
+    pub fn pid(&self) -> i32 {
+        std::fs::read_to_string(self.dir.path().join("ldap/slapd.pid"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    /// `kill -9` of the slapd process, by PID; returns once it is gone.
+    pub fn kill9(&self) {
+        let pid = self.pid();
+        // SAFETY: kill(2) on a process this test harness started
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+        let t = std::time::Instant::now();
+        while std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| s.rsplit_once(')').map(|(_, r)| r.trim().starts_with('Z')))
+            .is_some_and(|zombie| !zombie)
+        {
+            assert!(
+                t.elapsed() < std::time::Duration::from_secs(10),
+                "slapd survived kill -9"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
+    /// The `contextCSN` values of the suffix, sorted.
+    pub fn context_csn(&self) -> Vec<String> {
+        let mut v = self
+            .entries(BASE, "(objectClass=*)", &["contextCSN"])
+            .remove(BASE)
+            .and_then(|mut a| a.remove("contextcsn"))
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    /// `ldapmodify` on cn=config (bound as cn=config).
+    pub fn config_modify(&self, ldif: &str) {
+        let mut child = Command::new("ldapmodify")
+            .args(["-x", "-H", &self.url, "-D", "cn=config", "-w", PW])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(ldif.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "ldapmodify cn=config: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// This server's `olcSyncrepl` values.
+    pub fn syncrepl(&self) -> Vec<String> {
+        let out = Command::new("ldapsearch")
+            .args(["-x", "-LLL", "-o", "ldif-wrap=no", "-H", &self.url])
+            .args(["-D", "cn=config", "-w", PW, "-s", "base"])
+            .args(["-b", "olcDatabase={1}mdb,cn=config", "olcSyncrepl"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.strip_prefix("olcSyncrepl: "))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Replaces this server's `olcSyncrepl` values.
+    pub fn set_syncrepl(&self, values: &[String]) {
+        let mut ldif = String::from(
+            "dn: olcDatabase={1}mdb,cn=config\nchangetype: modify\nreplace: olcSyncrepl\n",
+        );
+        for v in values {
+            ldif.push_str(&format!("olcSyncrepl: {v}\n"));
+        }
+        self.config_modify(&ldif);
+    }
+
+    /// Cuts replication into this server (its syncrepl points at a port
+    /// nothing listens on: a network partition); returns what
+    /// [`Slapd::set_syncrepl`] restores.
+    pub fn cut_replication(&self) -> Vec<String> {
+        let orig = self.syncrepl();
+        assert!(!orig.is_empty(), "{} replicates from nobody", self.url);
+        let cut: Vec<String> = orig
+            .iter()
+            .map(|v| {
+                let (head, rest) = v.split_once("provider=").unwrap();
+                let tail = rest.split_once(' ').map(|(_, t)| t).unwrap_or("");
+                format!("{head}provider=ldap://127.0.0.1:1 {tail}")
+            })
+            .collect();
+        self.set_syncrepl(&cut);
+        orig
+    }
+
+    /// Lines of this server's slapd.log (with `SLAPD_DEBUG=stats`, every
+    /// operation) containing `needle`.
+    pub fn log_count(&self, needle: &str) -> usize {
+        std::fs::read_to_string(self.dir.path().join("ldap/slapd.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(needle))
+            .count()
+    }
 }
