@@ -29,6 +29,9 @@ pub struct ApplyOutcome {
     /// Operations not sent: the apply halted (directory unreachable, run
     /// lock lost, stop requested), or they depended on an add that failed.
     pub not_attempted: u64,
+    /// Operations sent whose answer was lost before the apply halted:
+    /// done or not, the next run plans from what the directory holds.
+    pub unknown: u64,
     /// Link values dropped from later operations because the entry they
     /// point to could not be added.
     pub dropped_links: u64,
@@ -47,7 +50,10 @@ impl ApplyOutcome {
     }
     /// True when every planned operation was done.
     pub fn complete(&self) -> bool {
-        self.failures.is_empty() && self.not_attempted == 0 && self.halted.is_none()
+        self.failures.is_empty()
+            && self.not_attempted == 0
+            && self.unknown == 0
+            && self.halted.is_none()
     }
     fn count_done(&mut self, p: &Planned) {
         *self
@@ -289,6 +295,7 @@ pub async fn apply_plan(
                     });
                 }
                 OpResult::NotAttempted => out.not_attempted += 1,
+                OpResult::Unknown(_) => out.unknown += 1,
             }
         }
         // links written in this phase to entries that failed in it
@@ -311,6 +318,7 @@ pub async fn apply_plan(
                             error: error.clone(),
                         }),
                         OpResult::NotAttempted => out.not_attempted += 1,
+                        OpResult::Unknown(_) => out.unknown += 1,
                     }
                 }
             }

@@ -23,6 +23,8 @@ pub struct RunMetrics {
     /// Operations not sent (the apply halted, or they depended on an add
     /// that failed).
     pub not_attempted_operations: u64,
+    /// Operations sent whose answer was lost before the run halted.
+    pub unknown_operations: u64,
     pub rejected_records: u64,
     /// The directory is in step with the last extraction applied (`None`:
     /// not known, e.g. a retention pass).
@@ -81,6 +83,7 @@ impl RunMetrics {
                 }
                 self.failed_operations += a.failures.len() as u64;
                 self.not_attempted_operations += a.not_attempted;
+                self.unknown_operations += a.unknown;
             }
             if s.extraction.is_some() && s.applied.is_some() {
                 let ok = !s.not_in_step();
@@ -108,7 +111,7 @@ fn esc(v: &str) -> String {
 }
 
 /// Every series: name and help.
-const SERIES: [(&str, &str); 16] = [
+const SERIES: [(&str, &str); 17] = [
     (
         "aaf_sync_last_run_timestamp_seconds",
         "End of the last run (Unix time).",
@@ -170,6 +173,10 @@ const SERIES: [(&str, &str); 16] = [
         "aaf_sync_replication_lag_seconds",
         "Seconds the server is behind the newest change any configured server holds, from contextCSN (+Inf: it holds nothing of a server id), at the end of the last run.",
     ),
+    (
+        "aaf_sync_last_run_unknown_operations",
+        "Operations the last run sent without getting an answer before it halted (done or not: the next run converges).",
+    ),
 ];
 
 /// A sample value in the text format (`+Inf` for infinity).
@@ -214,6 +221,7 @@ fn samples(m: &RunMetrics, last_success: Option<f64>) -> Vec<(&'static str, Stri
         String::new(),
         m.not_attempted_operations as f64,
     );
+    push(SERIES[16].0, String::new(), m.unknown_operations as f64);
     if let Some(ok) = m.in_step {
         push(SERIES[13].0, String::new(), flag(ok));
     }

@@ -210,14 +210,23 @@ pub fn branches(layout: &Layout) -> Vec<crate::model::Dn> {
         .collect()
 }
 
+/// The sync's own entries at `dns` (DN, class): an entry of someone else at
+/// one of these DNs is not the sync's to delete, and is left alone.
 async fn read_own(
     dir: &crate::ldap::Directory,
-    dns: &[crate::model::Dn],
+    dns: &[(crate::model::Dn, &str)],
 ) -> Result<Vec<Entry>, crate::ldap::DirectoryError> {
     let mut v = Vec::new();
-    for d in dns {
+    for (d, class) in dns {
         if let Some(e) = dir.read_entry(d).await? {
-            v.push(e);
+            let ours = e
+                .get("objectClass")
+                .unwrap_or_default()
+                .iter()
+                .any(|c| c.eq_ignore_ascii_case(class));
+            if ours {
+                v.push(e);
+            }
         }
     }
     Ok(v)
@@ -251,7 +260,13 @@ pub async fn run(
     if let Some(h) = halt {
         dir.share_halt(h);
     }
-    let own_dns = [layout.control_dn(), crate::erasure::erasures_dn(&layout)];
+    let own_dns = [
+        (layout.control_dn(), crate::mapping::CONTROL_CLASS),
+        (
+            crate::erasure::erasures_dn(&layout),
+            crate::erasure::ERASURES_CLASS,
+        ),
+    ];
     let snap = dir.read_managed(&layout).await?;
     let own = read_own(&dir, &own_dns).await?;
     cert.before = counts(snap.managed.values().chain(own.iter()));

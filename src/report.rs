@@ -430,9 +430,14 @@ impl StepReport {
             );
         }
         if let Some(a) = &self.applied {
+            let unknown = if a.unknown > 0 {
+                format!(", {} sent without an answer (done or not)", a.unknown)
+            } else {
+                String::new()
+            };
             let _ = writeln!(
                 s,
-                "  operations: {} done, {} failed, {} not attempted (of {} planned)",
+                "  operations: {} done, {} failed, {} not attempted{unknown} (of {} planned)",
                 a.done_count(),
                 a.failures.len(),
                 a.not_attempted,

@@ -504,7 +504,13 @@ async fn erase_inner(
         // one line: the value is `hash date reason`
         reason: reason.split_whitespace().collect::<Vec<_>>().join(" "),
     };
-    let current = dir.read_entry(&erasure::erasures_dn(layout)).await?;
+    let current = dir
+        .read_own(
+            &erasure::erasures_dn(layout),
+            erasure::ERASURES_CLASS,
+            "erasures entry",
+        )
+        .await?;
     let referring: Vec<Entry> = related
         .into_iter()
         .filter(|r| {

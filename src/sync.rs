@@ -721,7 +721,13 @@ async fn plan_and_apply(
         }
     };
     report.already_applied = skipped.iter().map(|x| x.label()).collect();
-    let erasures = dir.read_entry(&erasure::erasures_dn(layout)).await?;
+    let erasures = dir
+        .read_own(
+            &erasure::erasures_dn(layout),
+            erasure::ERASURES_CLASS,
+            "erasures entry",
+        )
+        .await?;
     let mut blocks = Blocks::from_entry(erasures.as_ref());
     // the directory's own schema: what the sync writes is adapted to it,
     // and what cannot fit is refused now, before anything is read
@@ -1068,6 +1074,7 @@ fn merge_outcome(out: &mut crate::apply::ApplyOutcome, o: crate::apply::ApplyOut
     }
     out.failures.extend(o.failures);
     out.not_attempted += o.not_attempted;
+    out.unknown += o.unknown;
     out.halted = out.halted.take().or(o.halted);
 }
 

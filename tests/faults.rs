@@ -362,6 +362,35 @@ fn a_run_that_cannot_renew_its_lock_stops_writing_before_it_expires() {
     let rep_a = report(&ra);
     assert_eq!(rep_a["outcome"], "failed");
     assert!(rep_a["error"].as_str().unwrap().contains("not renewed"));
+    // the operation in flight when slapd died went out and got no answer:
+    // reported as such, not as done nor as not attempted
+    let applied: Vec<&Value> = rep_a["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|st| st.get("applied").filter(|a| !a.is_null()))
+        .collect();
+    let sum = |k: &str| applied.iter().map(|a| a[k].as_u64().unwrap()).sum::<u64>();
+    assert!(sum("unknown") >= 1, "{applied:?}");
+    let done: u64 = applied
+        .iter()
+        .flat_map(|a| a["done"].as_object().unwrap().values())
+        .flat_map(|m| m.as_object().unwrap().values())
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    let failed: u64 = applied
+        .iter()
+        .map(|a| a["failures"].as_array().unwrap().len() as u64)
+        .sum();
+    assert_eq!(
+        done + failed + sum("not_attempted") + sum("unknown"),
+        sum("planned"),
+        "{applied:?}"
+    );
+    assert!(
+        err.contains("sent without an answer (done or not)"),
+        "{err}"
+    );
     assert_eq!(sb.code(), Some(0), "{}", stderr_of(&rb));
     let rep_b = report(&rb);
 
@@ -390,6 +419,54 @@ fn a_run_that_cannot_renew_its_lock_stops_writing_before_it_expires() {
     let lock = ldap.entry(LOCK_DN);
     assert_eq!(lock["aafsynclockowner"], ["-"]);
     assert_eq!(lock["aafsynclastrunoutcome"], ["ok"]);
+}
+
+/// A run paused (SIGSTOP, a frozen VM) past half its lock's TTL sends
+/// nothing more once it resumes: the writers look at the lease themselves,
+/// before the renewal task has had a chance to run.
+#[test]
+fn a_run_paused_past_its_lease_sends_nothing_when_it_resumes() {
+    let _s = serial();
+    let ldap = Slapd::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let x = tmp.path().join("x");
+    let g = gen(&x, 20, 200);
+    let config = ldap.config(tmp.path(), &g.uai_inside, "[lock]\nttl_secs = 6\n");
+    let r = tmp.path().join("r.json");
+    let mut a = spawn_sync(&config, &x, &r, &SLOW);
+    wait_people(&ldap, &mut a, 200);
+    send(a.id(), libc::SIGSTOP);
+    std::thread::sleep(Duration::from_secs(5));
+    let resumed = SystemTime::now();
+    send(a.id(), libc::SIGCONT);
+    let (st, _) = wait_exit(&mut a, Duration::from_secs(60));
+    let err = stderr_of(&r);
+    assert_eq!(st.code(), Some(2), "{err}");
+    assert!(
+        err.contains("writes stopped before it could expire"),
+        "{err}"
+    );
+    let rep = report(&r);
+    assert_eq!(rep["outcome"], "failed", "{err}");
+    let lines = journal(&tmp.path().join("work"));
+    let late: Vec<&Value> = ops_of(&lines, rep["run_id"].as_str().unwrap())
+        .into_iter()
+        .filter(|v| v["event"] == "intent" && time_of(v) > resumed)
+        .collect();
+    assert!(late.is_empty(), "sent after the lease lapsed: {late:?}");
+    // the next run converges
+    aaf_sync_ok(
+        &[
+            "sync",
+            "--config",
+            config.to_str().unwrap(),
+            "--now",
+            "2025-09-04",
+            x.to_str().unwrap(),
+        ],
+        0,
+    );
+    in_step(&config, &x);
 }
 
 #[test]

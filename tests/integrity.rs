@@ -680,34 +680,10 @@ fn restricted_account(l: &Slapd, denied: &str) {
     l.modify(&format!(
         "dn: cn=sync,{BASE}\nchangetype: add\nobjectClass: simpleSecurityObject\nobjectClass: organizationalRole\ncn: sync\nuserPassword: sync-pw\n"
     ));
-    config_modify(
-        l,
+    l.config_modify(
         &format!(
             "dn: olcDatabase={{1}}mdb,cn=config\nchangetype: modify\nadd: olcAccess\nolcAccess: {{1}}to dn.exact=\"{denied}\" by * read\nolcAccess: {{2}}to * by dn.exact=\"cn=sync,{BASE}\" manage by * break\n"
         ),
-    );
-}
-
-fn config_modify(l: &Slapd, ldif: &str) {
-    let mut child = std::process::Command::new("ldapmodify")
-        .args(["-x", "-H", &l.url, "-D", "cn=config", "-w", PW])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(ldif.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
 }
 
@@ -786,8 +762,7 @@ fn failed_operations_are_counted_apart_unlinked_and_retried() {
     );
 
     // the right granted: the same extraction again converges
-    config_modify(
-        &ldap,
+    ldap.config_modify(
         "dn: olcDatabase={1}mdb,cn=config\nchangetype: modify\ndelete: olcAccess\nolcAccess: {1}\n",
     );
     let (_, err) = aaf_sync_ok(&["sync", "--config", &config, "--now", NOW, &s(&c1)], 0);

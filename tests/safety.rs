@@ -727,3 +727,112 @@ fn the_daily_run_keeps_a_held_delivery_until_its_plan_is_approved() {
     assert_eq!(st["lock"]["last_run_outcome"], "ok");
     assert!(st["held_plan"].is_null());
 }
+
+/// An entry of someone else at the DN of the run lock, the control entry
+/// or the erasures entry is refused with its DN and classes, never taken
+/// over, read as state, nor deleted by `purge`; a lock the bind DN may not
+/// read ends the run at once with what to grant, instead of looping.
+#[test]
+fn entries_of_others_at_the_sync_own_dns_are_refused_never_taken_over() {
+    let ldap = Slapd::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let x = tmp.path().join("x");
+    let g = gen(&x, "20250904", 2, 20);
+    let config = ldap
+        .config(tmp.path(), &g.uai_inside, "")
+        .display()
+        .to_string();
+    let x = x.display().to_string();
+    let people = |l: &Slapd| l.count(&format!("ou=people,{BASE}"), "(objectClass=ENTPerson)");
+    for (cn, what) in [
+        ("aaf-sync-lock-AC-CRETEIL", "aaf-sync's run lock"),
+        ("aaf-sync-AC-CRETEIL", "aaf-sync's control entry"),
+        ("aaf-sync-erasures-AC-CRETEIL", "aaf-sync's erasures entry"),
+    ] {
+        let dn = format!("cn={cn},{BASE}");
+        ldap.modify(&format!(
+            "dn: {dn}\nchangetype: add\nobjectClass: organizationalRole\ncn: {cn}\ndescription: someone else's\n"
+        ));
+        let (_, err) = aaf_sync_ok(&["sync", "--config", &config, "--now", "2025-09-04", &x], 2);
+        assert!(
+            err.contains(&format!(
+                "{dn}: an entry that is not {what} is there (object classes organizationalRole"
+            )),
+            "{err}"
+        );
+        assert!(err.contains("remove or rename it"), "{err}");
+        assert_eq!(people(&ldap), 0, "{cn}: nothing written");
+        assert_eq!(ldap.entry(&dn)["description"], ["someone else's"]);
+        ldap.modify(&format!("dn: {dn}\nchangetype: delete\n"));
+    }
+
+    aaf_sync_ok(&["sync", "--config", &config, "--now", "2025-09-04", &x], 0);
+    assert!(people(&ldap) > 0);
+
+    // a bind DN that may not read the lock entry: a clear error, at once
+    ldap.modify(&format!(
+        "dn: cn=sync,{BASE}\nchangetype: add\nobjectClass: simpleSecurityObject\nobjectClass: organizationalRole\ncn: sync\nuserPassword: sync-pw\n"
+    ));
+    ldap.config_modify(&format!(
+        "dn: olcDatabase={{1}}mdb,cn=config\nchangetype: modify\nadd: olcAccess\n\
+         olcAccess: {{0}}to dn.exact=\"cn=aaf-sync-lock-AC-CRETEIL,{BASE}\" by dn.exact=\"{ADMIN}\" write by * none\n\
+         olcAccess: {{1}}to * by dn.exact=\"cn=sync,{BASE}\" write by * break\n"
+    ));
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        &format!("bind_dn = \"{ADMIN}\""),
+        &format!("bind_dn = \"cn=sync,{BASE}\""),
+    );
+    let restricted = tmp.path().join("restricted.toml");
+    std::fs::write(&restricted, text).unwrap();
+    let pw = tmp.path().join("sync.secret");
+    write_secret(&pw, "sync-pw\n");
+    let text = std::fs::read_to_string(&restricted).unwrap().replace(
+        &format!("{}", tmp.path().join("ldap.secret").display()),
+        &format!("{}", pw.display()),
+    );
+    std::fs::write(&restricted, text).unwrap();
+    let t = Instant::now();
+    let (_, err) = aaf_sync_ok(
+        &[
+            "sync",
+            "--config",
+            restricted.to_str().unwrap(),
+            "--now",
+            "2025-09-04",
+            &x,
+        ],
+        2,
+    );
+    assert!(
+        err.contains("the entry exists but the bind DN cannot read or change it (an ACL?)"),
+        "{err}"
+    );
+    assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
+
+    // purge deletes what the sync made, never an entry of someone else at
+    // one of its DNs
+    let erasures = format!("cn=aaf-sync-erasures-AC-CRETEIL,{BASE}");
+    ldap.modify(&format!(
+        "dn: {erasures}
+changetype: add
+objectClass: organizationalRole
+cn: aaf-sync-erasures-AC-CRETEIL
+"
+    ));
+    aaf_sync_ok(
+        &[
+            "purge",
+            "--config",
+            &config,
+            "--confirm",
+            BASE,
+            "--reference",
+            "test",
+            "--out",
+            tmp.path().to_str().unwrap(),
+        ],
+        0,
+    );
+    assert_eq!(people(&ldap), 0);
+    assert!(ldap.exists_dn(&erasures), "someone else's entry stays");
+}

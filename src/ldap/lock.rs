@@ -90,18 +90,42 @@ fn hostname() -> String {
         .unwrap_or_else(|| "unknown-host".into())
 }
 
-/// `host pid run-id` of this process.
-pub fn owner_of(run_id: &str) -> String {
-    format!("{} {} {run_id}", hostname(), std::process::id())
+/// Where a process id means this process: the host name, the boot and the
+/// pid namespace. Two containers may share a host name; a pid is only
+/// known dead from inside the namespace (and boot) that gave it.
+fn pid_space() -> String {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|b| {
+            b.trim()
+                .chars()
+                .filter(|c| *c != '-')
+                .take(12)
+                .collect::<String>()
+        })
+        .unwrap_or_default();
+    let ns = std::fs::read_link("/proc/self/ns/pid")
+        .ok()
+        .and_then(|l| {
+            let l = l.to_string_lossy().into_owned();
+            Some(l.split_once('[')?.1.trim_end_matches(']').to_string())
+        })
+        .unwrap_or_default();
+    format!("{}#{boot}.{ns}", hostname())
 }
 
-/// Whether the holder `owner` (`host pid run-id`), which took the lock at
-/// `since`, is alive: `None` when it ran on another host (only its expiry
-/// tells). A process with that id started after `since` is another one.
+/// `host#boot.pidns pid run-id` of this process.
+pub fn owner_of(run_id: &str) -> String {
+    format!("{} {} {run_id}", pid_space(), std::process::id())
+}
+
+/// Whether the holder `owner` (`host#boot.pidns pid run-id`), which took
+/// the lock at `since`, is alive: `None` when it ran in another pid space
+/// (another host, container or boot: only its expiry tells). A process
+/// with that id started after `since` is another one.
 fn holder_alive_here(owner: &str, since: Option<SystemTime>) -> Option<bool> {
     let mut it = owner.split(' ');
-    let (host, pid) = (it.next()?, it.next()?.parse::<u32>().ok()?);
-    if host != hostname() {
+    let (space, pid) = (it.next()?, it.next()?.parse::<u32>().ok()?);
+    if space != pid_space() {
         return None;
     }
     Some(pid == std::process::id() || crate::process::alive_since(pid, since))
@@ -186,6 +210,12 @@ pub enum LockError {
     /// another run took it on another provider at the same time.
     #[error("{0}: nothing written")]
     Replication(String),
+    /// Another entry sits at the lock's DN.
+    #[error("run lock {dn}: an entry that is not aaf-sync's run lock is there (object classes {classes}): aaf-sync never takes over an entry it did not make; remove or rename it; nothing written")]
+    Foreign { dn: String, classes: String },
+    /// The entry exists but the bind DN cannot read or change it.
+    #[error("run lock {dn}: the entry exists but the bind DN cannot {what} it (an ACL?): grant the sync's bind DN read and write access to it (README, \"One run at a time\"); nothing written")]
+    NoAccess { dn: String, what: &'static str },
 }
 
 fn set(v: &str) -> HashSet<Vec<u8>> {
@@ -273,9 +303,18 @@ impl RunLock {
         let owner = owner_of(run_id);
         let ttl = Duration::from_secs(cfg.ttl_secs);
         let deadline = Instant::now() + Duration::from_secs(cfg.wait_secs);
+        // rounds that saw the entry but could neither read it nor swap it:
+        // a few are races with another run, many are an ACL
+        let mut blind = 0u32;
         loop {
             if let Some(why) = crate::interrupt::reason() {
                 return Err(LockError::Interrupted(why));
+            }
+            if blind >= 20 {
+                return Err(LockError::NoAccess {
+                    dn: dn.to_string(),
+                    what: "read or change",
+                });
             }
             let now = SystemTime::now();
             let sent = Instant::now();
@@ -309,7 +348,20 @@ impl RunLock {
                 Ok(_) => Some(None),
                 Err(ldap3::LdapError::LdapResult { result }) if result.rc == 68 => {
                     let cur = dir.read_entry(&dn).await?;
-                    let Some(cur) = cur else { continue };
+                    let Some(cur) = cur else {
+                        // there to add, not there to read: freed in between,
+                        // or hidden from the bind DN
+                        blind += 1;
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    };
+                    let classes = cur.get("objectClass").unwrap_or_default();
+                    if !classes.iter().any(|c| c.eq_ignore_ascii_case(LOCK_CLASS)) {
+                        return Err(LockError::Foreign {
+                            dn: dn.to_string(),
+                            classes: classes.iter().collect::<Vec<_>>().join(", "),
+                        });
+                    }
                     let state = LockState::of(&cur, now);
                     let seen = cur.first(ATTR_OWNER).unwrap_or(FREE).to_string();
                     if state.holder.is_none() || state.stale {
@@ -330,7 +382,17 @@ impl RunLock {
                             Err(ldap3::LdapError::LdapResult { result })
                                 if matches!(result.rc, 16 | 20) =>
                             {
+                                blind += 1;
+                                tokio::time::sleep(Duration::from_millis(50)).await;
                                 None
+                            }
+                            Err(ldap3::LdapError::LdapResult { result })
+                                if matches!(result.rc, 50) =>
+                            {
+                                return Err(LockError::NoAccess {
+                                    dn: dn.to_string(),
+                                    what: "change",
+                                })
                             }
                             Err(e) => return Err(op_err(format!("take {dn}"), e).into()),
                         }
@@ -354,12 +416,21 @@ impl RunLock {
                     )
                     .into())
                 }
+                Err(ldap3::LdapError::LdapResult { result }) if result.rc == 50 => {
+                    return Err(LockError::NoAccess {
+                        dn: dn.to_string(),
+                        what: "create",
+                    })
+                }
                 Err(e) => return Err(op_err(format!("take {dn}"), e).into()),
             };
             let Some(took_over) = took_over else { continue };
             if let Some(prev) = &took_over {
                 tracing::warn!(dn = %dn, previous = %prev, "took over a stale run lock: the previous run died; this run converges from where it stopped");
             }
+            // writers check this before each send: a run paused (SIGSTOP,
+            // a frozen VM) past it must not send what was in its hands
+            dir.halt_flag().lease_valid_until(sent + ttl / 2);
             let lease = Arc::new(Mutex::new(Lease {
                 expires,
                 renewed: sent,
@@ -697,6 +768,7 @@ async fn renew_loop(
                     l.expires = new;
                     l.renewed = sent;
                 }
+                dir.halt_flag().lease_valid_until(sent + halt_after);
                 if let Some(t) = failing_since.take() {
                     tracing::warn!(dn = %dn, after_secs = t.elapsed().as_secs(), "run lock renewed again");
                 }

@@ -40,6 +40,9 @@ pub mod replication;
 pub struct Halt {
     flag: Arc<std::sync::Mutex<Option<String>>>,
     fence: Arc<std::sync::OnceLock<Fence>>,
+    /// Until when the run lock is known held (half its TTL past the last
+    /// renewal): no operation is sent after it.
+    lease: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
 }
 
 impl std::ops::Deref for Halt {
@@ -64,6 +67,26 @@ impl Halt {
 
     pub fn fence(&self) -> Option<&Fence> {
         self.fence.get()
+    }
+
+    /// The run lock is known held until `t` (set when taken and at each
+    /// renewal).
+    pub fn lease_valid_until(&self, t: std::time::Instant) {
+        if let Ok(mut l) = self.lease.lock() {
+            *l = Some(t);
+        }
+    }
+
+    /// Why no operation may be sent now because the lease has lapsed: the
+    /// renewal task may not have run yet (the process was paused, the
+    /// runtime busy), so the writers look themselves.
+    fn lease_lapsed(&self) -> Option<String> {
+        let until = (*self.lease.lock().ok()?)?;
+        (std::time::Instant::now() >= until).then(|| {
+            "the run lock was not renewed in time (the process was paused, or the server away): \
+             writes stopped before it could expire, so that no other run writes beside this one"
+                .to_string()
+        })
     }
 }
 
@@ -234,6 +257,20 @@ pub enum OpResult {
     Failed(String),
     /// Not sent: the apply halted first.
     NotAttempted,
+    /// Sent, but its answer was lost and the apply halted before it could
+    /// be retried: it may or may not have been done. The next run plans
+    /// from what the directory then holds.
+    Unknown(String),
+}
+
+/// Why [`Directory::apply_retrying`] gave up on an operation.
+enum GaveUp {
+    /// The directory answered with a refusal.
+    Refused(String),
+    /// Never sent: the apply had halted.
+    NotSent(String),
+    /// Sent at least once without an answer, then the apply halted.
+    Lost(String),
 }
 
 fn to_entry(se: SearchEntry) -> Entry {
@@ -699,6 +736,9 @@ impl Directory {
 
     /// Why writes stopped, if they did.
     pub fn halted(&self) -> Option<String> {
+        if let Some(why) = self.halt.lease_lapsed() {
+            self.halt(why);
+        }
         self.halt.lock().ok().and_then(|h| h.clone())
     }
 
@@ -706,14 +746,19 @@ impl Directory {
     /// (doubling) and try again, on a new connection when it broke. When
     /// the retries run out on an unreachable server the whole apply halts:
     /// piling up failures would only hide the cause.
-    async fn apply_retrying(&self, i: usize, p: &Planned, retry: Retry) -> Result<(), String> {
+    async fn apply_retrying(&self, i: usize, p: &Planned, retry: Retry) -> Result<(), GaveUp> {
         let mut attempt = 0;
         loop {
             if let Err(why) = self.check_fence().await {
                 self.halt(why);
             }
             if let Some(why) = self.halted() {
-                return Err(format!("not attempted: {why}"));
+                // an earlier attempt went out unanswered: it may be done
+                return Err(if attempt == 0 {
+                    GaveUp::NotSent(format!("not attempted: {why}"))
+                } else {
+                    GaveUp::Lost(format!("outcome unknown (sent, no answer): {why}"))
+                });
             }
             let (ldap, generation) = self.conn_gen(i).await;
             let err = match apply_one(ldap, p).await {
@@ -730,7 +775,7 @@ impl Directory {
             }
             let fault = Fault::of(err);
             if let Fault::Permanent(m) = fault {
-                return Err(m);
+                return Err(GaveUp::Refused(m));
             }
             if attempt >= retry.attempts {
                 let why = format!(
@@ -740,7 +785,9 @@ impl Directory {
                     fault.message()
                 );
                 self.halt(why.clone());
-                return Err(why);
+                return Err(GaveUp::Lost(format!(
+                    "outcome unknown (sent, no answer): {why}"
+                )));
             }
             tracing::debug!(dn = %p.change.dn(), attempt, error = fault.message(), "LDAP operation will be retried");
             tokio::time::sleep(retry.wait(attempt)).await;
@@ -1037,7 +1084,38 @@ impl Directory {
 
     /// Reads the control entry of the layout's source, if there is one.
     pub async fn read_control(&self, layout: &Layout) -> Result<Option<Entry>, DirectoryError> {
-        self.read_entry(&layout.control_dn()).await
+        self.read_own(
+            &layout.control_dn(),
+            mapping::CONTROL_CLASS,
+            "control entry",
+        )
+        .await
+    }
+
+    /// Reads one of the sync's own entries (control, erasures), refusing
+    /// an entry of someone else at its DN: the sync would otherwise read
+    /// its state from it, or fail to write it on every run.
+    pub async fn read_own(
+        &self,
+        dn: &Dn,
+        class: &str,
+        what: &str,
+    ) -> Result<Option<Entry>, DirectoryError> {
+        let Some(e) = self.read_entry(dn).await? else {
+            return Ok(None);
+        };
+        let classes = e.get("objectClass").unwrap_or_default();
+        if classes.iter().any(|c| c.eq_ignore_ascii_case(class)) {
+            return Ok(Some(e));
+        }
+        Err(op_err(
+            format!("{what} {dn}"),
+            format!(
+                "an entry that is not aaf-sync's {what} is there (object classes {}): \
+                 aaf-sync never takes over an entry it did not make; remove or rename it",
+                classes.iter().collect::<Vec<_>>().join(", ")
+            ),
+        ))
     }
 
     /// Creates the branch OUs that are missing (the base entry must exist).
@@ -1201,15 +1279,25 @@ impl Directory {
             .buffer_unordered(in_flight.max(1));
         while let Some((i, r)) = results.next().await {
             let p = ops[i];
-            done(p, r.as_ref().err().map(String::as_str));
             out[i] = match r {
                 Ok(()) => OpResult::Done,
-                Err(_) if self.halted().is_some() => OpResult::NotAttempted,
-                Err(error) => {
+                Err(GaveUp::NotSent(why)) => {
+                    done(p, Some(&why));
+                    OpResult::NotAttempted
+                }
+                Err(GaveUp::Lost(why)) => {
+                    done(p, Some(&why));
+                    OpResult::Unknown(why)
+                }
+                Err(GaveUp::Refused(error)) => {
                     tracing::warn!(dn = %p.change.dn(), op = p.change.op_name(), %error, "LDAP operation failed");
+                    done(p, Some(&error));
                     OpResult::Failed(error)
                 }
             };
+            if out[i] == OpResult::Done {
+                done(p, None);
+            }
         }
         out
     }
@@ -1249,6 +1337,21 @@ mod tests {
                 cons(17, values.iter().map(|v| prim(v)).collect()),
             ],
         )
+    }
+
+    #[test]
+    fn a_lapsed_lease_stops_the_writers_by_itself() {
+        // no renewal task needed: the flag answers from the lease alone
+        let h = Halt::default();
+        assert!(h.lease_lapsed().is_none(), "no lock taken: no lease");
+        h.lease_valid_until(std::time::Instant::now() + std::time::Duration::from_secs(60));
+        assert!(h.lease_lapsed().is_none());
+        h.lease_valid_until(std::time::Instant::now() - std::time::Duration::from_millis(1));
+        let why = h.lease_lapsed().unwrap();
+        assert!(
+            why.contains("writes stopped before it could expire"),
+            "{why}"
+        );
     }
 
     #[test]
