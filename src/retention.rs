@@ -29,11 +29,18 @@ pub const ATTR_DEPARTURE: &str = "aafSyncDepartureDate";
 pub const ATTR_DEADLINE: &str = "aafSyncDeadline";
 pub const ATTR_DISABLED: &str = "aafSyncDisabled";
 pub const ATTR_SAVED_PASSWORD: &str = "aafSyncSavedPassword";
+/// Where a departed adopted person goes back to (see [`Layout::departed_dn`]).
+pub const ATTR_HOME: &str = "aafSyncHome";
 
 /// The lifecycle attributes the sync owns on people and structures: absent
 /// from every desired entry, so the diff removes them when someone returns.
-pub const LIFECYCLE_ATTRS: [&str; 4] =
-    [ATTR_LAST_SEEN, ATTR_DEPARTURE, ATTR_DEADLINE, ATTR_DISABLED];
+pub const LIFECYCLE_ATTRS: [&str; 5] = [
+    ATTR_LAST_SEEN,
+    ATTR_DEPARTURE,
+    ATTR_DEADLINE,
+    ATTR_DISABLED,
+    ATTR_HOME,
+];
 
 /// Retention of one category.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -225,6 +232,125 @@ fn structure_refs(e: &Entry, out: &mut HashSet<String>) {
     }
 }
 
+/// Keeps the links of departed people (who wait for their deadline, out of
+/// the desired tree the diff keeps in step) pointing at entries that exist:
+/// a link to someone who moves in this plan (departing to the departed
+/// branch, or back from it) follows them; a link to an entry deleted, or
+/// that the directory no longer holds, goes. Without it a departed pupil
+/// would name parents at DNs that no longer exist.
+fn relink_departed(
+    layout: &Layout,
+    kept: &[&Entry],
+    current: &EntryMap,
+    plan: &Plan,
+    new_changes: &mut Vec<(EntryKind, Change)>,
+) {
+    let mut moved: HashMap<String, Dn> = HashMap::new();
+    let mut deleted: HashSet<String> = HashSet::new();
+    let mut added: HashSet<String> = HashSet::new();
+    let planned = plan.changes.iter().map(|p| &p.change);
+    for c in planned.chain(new_changes.iter().map(|(_, c)| c)) {
+        match c {
+            Change::Move { dn, to } => {
+                moved.insert(dn.key(), to.clone());
+            }
+            Change::Delete { dn } => {
+                deleted.insert(dn.key());
+            }
+            Change::Add { entry } => {
+                added.insert(entry.dn.key());
+            }
+            Change::Modify { .. } => {}
+        }
+    }
+    let base = layout.base.key();
+    let under_base = |k: &str| k.len() > base.len() && k.ends_with(&base);
+    let mut out = Vec::new();
+    for e in kept {
+        let Some(kind) = EntryKind::of(e).filter(|k| k.is_person()) else {
+            continue;
+        };
+        if deleted.contains(&e.dn.key()) {
+            continue;
+        }
+        let mut changes = Vec::new();
+        let owned = mapping::owned(kind);
+        let links = mapping::DN_VALUED.iter().chain(mapping::DN_PREFIXED.iter());
+        // only the sync's own links (never a `seeAlso` the ENT wrote)
+        for attr in links.filter(|a| owned.iter().any(|o| o.eq_ignore_ascii_case(a))) {
+            let prefixed = mapping::DN_PREFIXED.contains(attr);
+            let Some(values) = e.get(attr) else { continue };
+            let (mut del, mut add) = (Vec::new(), Vec::new());
+            for v in values.iter() {
+                let (target, rest) = if prefixed {
+                    match v.split_once('$') {
+                        Some((t, r)) => (t, Some(r)),
+                        None => (v, None),
+                    }
+                } else {
+                    (v, None)
+                };
+                let key = dn_key(target);
+                if let Some(to) = moved.get(&key) {
+                    del.push(v.to_string());
+                    add.push(match rest {
+                        Some(r) => format!("{to}${r}"),
+                        None => to.to_string(),
+                    });
+                } else if deleted.contains(&key)
+                    || under_base(&key) && !(current.contains_key(&key) || added.contains(&key))
+                {
+                    // a DN of the tree that will not exist (not a value
+                    // such as the neutral `-` of an SDET MUST)
+                    del.push(v.to_string());
+                }
+            }
+            if !del.is_empty()
+                && add.is_empty()
+                && del.len() == values.len()
+                && mapping::sdet::is_fillable(attr)
+            {
+                // a MUST of the deployed SDET is never left empty
+                changes.push(AttrChange::Replace {
+                    attr: attr.to_string(),
+                    values: vec![mapping::sdet::NEUTRAL.to_string()],
+                });
+            } else if !del.is_empty() {
+                changes.push(AttrChange::Delete {
+                    attr: attr.to_string(),
+                    values: del,
+                });
+            }
+            if !add.is_empty() {
+                changes.push(AttrChange::Add {
+                    attr: attr.to_string(),
+                    values: add,
+                });
+            }
+        }
+        if !changes.is_empty() {
+            out.push((
+                kind,
+                Change::Modify {
+                    dn: e.dn.clone(),
+                    changes,
+                },
+            ));
+        }
+    }
+    new_changes.extend(out);
+}
+
+/// The home a departing adopted person will go back to, when their DN is
+/// not the one the layout builds (an adopted entry): recorded on the entry
+/// before it moves.
+fn home_change(layout: &Layout, e: &Entry, id: &str) -> Option<AttrChange> {
+    (e.dn.key() != layout.person_dn(id).key()).then(|| AttrChange::Replace {
+        attr: ATTR_HOME.into(),
+        values: vec![e.dn.to_string()],
+    })
+}
+
 fn gt(d: Date) -> String {
     mapping::generalized_date(d)
 }
@@ -238,7 +364,38 @@ fn push_change(plan: &mut Plan, kind: EntryKind, change: Change) {
     });
 }
 
-const CLASS_LISTS: [&str; 2] = ["ENTPersonClasses", "ENTPersonGroupes"];
+/// A person's class and group lists: the project's, and the SDET's that a
+/// directory with the deployed schema holds them in.
+const CLASS_LISTS: [&str; 4] = [
+    "ENTPersonClasses",
+    "ENTPersonGroupes",
+    "ENTEleveClasses",
+    "ENTEleveGroupes",
+];
+
+/// Clears last year's class and group lists of a departed person: deleted,
+/// or, for a MUST of the deployed SDET (`ENTEleveClasses` on `ENTEleve`),
+/// set to the neutral value the adaptation writes when there is none.
+fn clear_class_lists(e: &Entry) -> Vec<AttrChange> {
+    let neutral = mapping::sdet::NEUTRAL;
+    CLASS_LISTS
+        .iter()
+        .filter_map(|a| {
+            let v = e.get(a)?;
+            if mapping::sdet::is_fillable(a) {
+                (v.len() != 1 || v.first() != Some(neutral)).then(|| AttrChange::Replace {
+                    attr: a.to_string(),
+                    values: vec![neutral.to_string()],
+                })
+            } else {
+                Some(AttrChange::Delete {
+                    attr: a.to_string(),
+                    values: vec![],
+                })
+            }
+        })
+        .collect()
+}
 
 /// Adds the lifecycle decisions to a plan made by [`crate::diff::plan`]:
 /// restores among its modifies, departures and deletions among its absent
@@ -289,8 +446,8 @@ pub fn apply<'e>(
     let mut kept: Vec<&Entry> = Vec::new();
     let mut departed_structures: Vec<&Entry> = Vec::new();
     let mut new_changes: Vec<(EntryKind, Change)> = Vec::new();
-    // disabled people to move out of the people branch
-    let mut moves: Vec<(EntryKind, Dn)> = Vec::new();
+    // disabled people to move out of the people branch, with their id
+    let mut moves: Vec<(EntryKind, Dn, String)> = Vec::new();
 
     for (kind, e) in absent {
         if kind == EntryKind::Structure {
@@ -313,17 +470,19 @@ pub fn apply<'e>(
                 kept.push(e);
                 if st.disabled && ctx.rules.move_departed && !ctx.layout.is_departed(&e.dn) {
                     // departed before the branch existed: out of the lookups now
-                    moves.push((kind, e.dn.clone()));
+                    if let Some(home) = home_change(ctx.layout, e, &id) {
+                        new_changes.push((
+                            kind,
+                            Change::Modify {
+                                dn: e.dn.clone(),
+                                changes: vec![home],
+                            },
+                        ));
+                    }
+                    moves.push((kind, e.dn.clone(), id.clone()));
                 }
                 if ctx.new_school_year {
-                    let clear: Vec<AttrChange> = CLASS_LISTS
-                        .iter()
-                        .filter(|a| e.get(a).is_some())
-                        .map(|a| AttrChange::Delete {
-                            attr: a.to_string(),
-                            values: vec![],
-                        })
-                        .collect();
+                    let clear = clear_class_lists(e);
                     if !clear.is_empty() {
                         new_changes.push((
                             kind,
@@ -386,17 +545,14 @@ pub fn apply<'e>(
                 values: vec!["TRUE".into()],
             });
             changes.push(AttrChange::StashPassword);
-            Lifecycle::push(&mut out.disabled, kind, id);
+            Lifecycle::push(&mut out.disabled, kind, id.clone());
         }
         if ctx.new_school_year {
-            for a in CLASS_LISTS {
-                if e.get(a).is_some() {
-                    changes.push(AttrChange::Delete {
-                        attr: a.into(),
-                        values: vec![],
-                    });
-                }
-            }
+            changes.extend(clear_class_lists(e));
+        }
+        let moving = rule.disable && ctx.rules.move_departed && !ctx.layout.is_departed(&e.dn);
+        if moving {
+            changes.extend(home_change(ctx.layout, e, &id));
         }
         *out.pending.entry(kind.as_str().to_string()).or_default() += 1;
         kept.push(e);
@@ -407,12 +563,12 @@ pub fn apply<'e>(
                 changes,
             },
         ));
-        if rule.disable && ctx.rules.move_departed && !ctx.layout.is_departed(&e.dn) {
-            moves.push((kind, e.dn.clone()));
+        if moving {
+            moves.push((kind, e.dn.clone(), id));
         }
     }
-    for (kind, dn) in moves {
-        let to = ctx.layout.departed_dn(&dn);
+    for (kind, dn, id) in moves {
+        let to = ctx.layout.departed_dn(&dn, &id);
         new_changes.push((kind, Change::Move { dn, to }));
     }
 
@@ -467,6 +623,7 @@ pub fn apply<'e>(
         }
     }
 
+    relink_departed(ctx.layout, &kept, current, plan, &mut new_changes);
     for (kind, change) in new_changes {
         push_change(plan, kind, change);
     }

@@ -390,7 +390,25 @@ impl ChangeCounts {
     /// Counts what `plan` changes.
     pub fn add_plan(&mut self, plan: &Plan) {
         use crate::diff::{AttrChange, Change};
+        // people leaving to, or waiting in, the departed branch: what
+        // changes on them (their links following their family) is part of
+        // the departure, judged by the departure thresholds
+        let leaving: std::collections::HashSet<String> = plan
+            .changes
+            .iter()
+            .filter_map(|p| match &p.change {
+                Change::Move { dn, to } if crate::mapping::layout::in_departed_branch(to) => {
+                    Some(dn.key())
+                }
+                _ => None,
+            })
+            .collect();
         for p in &plan.changes {
+            if let Change::Modify { dn, .. } = &p.change {
+                if leaving.contains(&dn.key()) || crate::mapping::layout::in_departed_branch(dn) {
+                    continue;
+                }
+            }
             let cat = p.kind.as_str();
             match &p.change {
                 Change::Add { .. } if CATEGORIES.contains(&p.kind) => bump(&mut self.added, cat, 1),

@@ -157,7 +157,7 @@ enum Sink<'a, 'p> {
     /// A Complet: straight into the mapper.
     Complet(Box<Mapper<'a>>),
     /// A Delta: played over the directory's records.
-    Delta(Overlay<'p>),
+    Delta(Box<Overlay<'p>>),
 }
 
 impl Sink<'_, '_> {
@@ -336,7 +336,7 @@ pub fn read_delta_for(
             layout.source
         )));
     }
-    let mut sink = Sink::Delta(overlay);
+    let mut sink = Sink::Delta(Box::new(overlay));
     read_files(cfg, extraction, &mut sink, blocks, step)?;
     let Sink::Delta(overlay) = sink else {
         unreachable!("the sink keeps its kind")
@@ -441,6 +441,7 @@ async fn plan_extraction(
         &snap.managed,
         &protected,
         &squatted,
+        &aligned.unadoptable,
         &aligned.redirect,
     );
 

@@ -720,3 +720,261 @@ fn an_esco_tree_under_the_sdet_schema_is_adopted_as_it_is() {
 fn pupil_of(id: &str, sid: &str) -> String {
     pupil(id, "ELEVE", sid, "CPA", &["6001"])
 }
+
+/// Every link value (a DN, or a DN then `$…`) of every entry under the
+/// base that names an entry the directory does not hold.
+fn dangling_links(l: &Slapd) -> Vec<String> {
+    let all = l.entries(BASE, "(objectClass=*)", &["*"]);
+    let norm = |d: &str| d.to_lowercase().replace(", ", ",");
+    let dns: std::collections::HashSet<String> = all.keys().map(|d| norm(d)).collect();
+    let mut out = Vec::new();
+    for (dn, a) in &all {
+        for attr in [
+            "member",
+            "entpersonstructrattach",
+            "enteleveparents",
+            "enteleveautoriteparentale",
+            "entauxpersreleveeleve",
+            "entensfonctiondir",
+            "enteleveclasses",
+            "entelevegroupes",
+        ] {
+            for v in a.get(attr).into_iter().flatten() {
+                let target = norm(v.split('$').next().unwrap_or(v));
+                if target.contains("dc=") && !dns.contains(&target) {
+                    out.push(format!("{dn} {attr}: {v}"));
+                }
+            }
+        }
+    }
+    out
+}
+
+const ESCO_MUSTS: &str = "ENTEleveStatutEleve: X\nENTEleveMEF: X\nENTEleveLibelleMEF: X\n\
+    ENTEleveNivFormation: X\nENTEleveFiliere: X\nENTEleveClasses: X\nENTEleveMajeur: N\n";
+
+/// An existing tree whose people share an RDN across the branches of the
+/// old feeder (`uid=100,ou=eleves` and `uid=100,ou=parents`), whose school
+/// lists only its most specific class, and where another feeder uses a
+/// login as an alias: adopted; the two people leave (distinct departed
+/// DNs, out of every lookup, links following them) and come back to their
+/// own DNs, `uid`, login and password.
+#[test]
+fn adopted_people_leave_and_come_back_to_their_own_dns() {
+    let ldap = Slapd::start_sdet();
+    let tmp = tempfile::tempdir().unwrap();
+    let pupil_dn = format!("uid=100,ou=eleves,{PEOPLE}");
+    let parent_dn = format!("uid=100,ou=parents,{PEOPLE}");
+    let school_dn = format!("ENTStructureSIREN=19290009000015,ou=structures,{BASE}");
+    ldap.add(&format!(
+        "dn: ou=structures,{BASE}\nobjectClass: organizationalUnit\nou: structures\n\n\
+         dn: {school_dn}\nobjectClass: ENTEtablissement\nENTEtablissementContrat: PU\n\
+         ENTEtablissementMinistereTutelle: MEN\nENTStructureJointure: AC-CRETEIL$100\n\
+         ENTStructureNomCourant: ECOLE A\nENTStructureSIREN: 19290009000015\nou: ECOLE A\n\
+         ENTStructureUAI: 0920100J\n\n\
+         dn: ou=eleves,{PEOPLE}\nobjectClass: organizationalUnit\nou: eleves\n\n\
+         dn: ou=parents,{PEOPLE}\nobjectClass: organizationalUnit\nou: parents\n\n\
+         dn: {pupil_dn}\nobjectClass: ENTEleve\nuid: 100\ncn: x\nsn: x\nENTPersonLogin: zcoeur\n\
+         ENTPersonJointure: AC-CRETEIL$1001\nuserPassword: zoe-pw\n{ESCO_MUSTS}\n\
+         dn: {parent_dn}\nobjectClass: ENTPerson\nobjectClass: ENTAuxPersRelEleve\nuid: 100\ncn: x\n\
+         sn: x\nENTPersonLogin: acoeur\nENTPersonJointure: AC-CRETEIL$2001\nuserPassword: anne-pw\n\
+         ENTAuxPersRelEleveEleve: {pupil_dn}\n\n\
+         dn: uid=other,{PEOPLE}\nobjectClass: ENTPerson\nuid: other\ncn: o\nsn: o\n\
+         ENTPersonLogin: o.ther\nENTPersonJointure: AUTRE$1\nENTPersonAlias: zoe.deux\n"
+    ));
+    let config = s(&ldap.config(tmp.path(), &["0920100J".into()], ""));
+    let day = |name: &str, date: &str, with_1001: bool| {
+        let dir = tmp.path().join(name);
+        let mut pupils = pupil("1002", "DEUX", "100", "CPA", &["2002"]);
+        let mut parents = parent("2002", "PARENT-DEUX", &["1002"]);
+        if with_1001 {
+            pupils += &pupil("1001", "UN", "100", "CPA", &["2001"]);
+            parents += &parent("2001", "PARENT-UN", &["1001"]);
+        }
+        write_extraction_files(
+            &dir,
+            "Complet",
+            date,
+            &[
+                ("EtabEducNat", school("100", "0920100J")),
+                ("Eleve", pupils),
+                ("PersRelEleve", parents),
+                ("PersEducNat", director("3001", "100")),
+            ],
+        );
+        dir
+    };
+    let sync = |dir: &Path, now: &str| {
+        let (_, err) = aaf_sync_ok(&["sync", "--config", &config, "--now", now, &s(dir)], 0);
+        err
+    };
+    let err = sync(&day("c1", "20250904", true), "2025-09-04");
+    // the school listing only ENTEtablissement is adopted, not doubled
+    assert!(
+        !ldap.exists_dn(&format!("ou=AC-CRETEIL-100,ou=structures,{BASE}")),
+        "{err}"
+    );
+    assert_eq!(ldap.count(BASE, "(ENTStructureJointure=AC-CRETEIL$100)"), 1);
+    // a new login never equals another account's alias
+    let deux = ldap.entry(&person_dn("1002"));
+    assert_eq!(first(&deux, "ENTPersonLogin"), "zoe.deux2");
+    assert!(
+        dangling_links(&ldap).is_empty(),
+        "{:?}",
+        dangling_links(&ldap)
+    );
+
+    // both leave: two departed DNs, found by no lookup, links followed
+    let err = sync(&day("c2", "20250911", false), "2025-09-11");
+    assert!(err.contains(" 0 failed"), "{err}");
+    let away = ldap.entries(
+        &format!("ou=departed,{BASE}"),
+        "(objectClass=ENTPerson)",
+        &["uid", "aafSyncHome"],
+    );
+    assert_eq!(away.len(), 2, "{away:?}");
+    for login in ["zcoeur", "acoeur"] {
+        assert_eq!(lookups(&ldap, login), [0, 0, 0, 0], "{login}");
+    }
+    assert!(!ldap.exists_dn(&pupil_dn) && !ldap.exists_dn(&parent_dn));
+    assert!(
+        dangling_links(&ldap).is_empty(),
+        "{:?}",
+        dangling_links(&ldap)
+    );
+
+    // back: to their own DNs, uid, login and password
+    let err = sync(&day("c3", "20250918", true), "2025-09-18");
+    for (dn, login, pw) in [
+        (&pupil_dn, "zcoeur", "zoe-pw"),
+        (&parent_dn, "acoeur", "anne-pw"),
+    ] {
+        let e = ldap.entry(dn);
+        assert_eq!(e["uid"], ["100"], "{dn}: {err}");
+        assert_eq!(first(&e, "ENTPersonLogin"), login);
+        assert!(!e.contains_key("aafsynchome"), "{e:?}");
+        assert!(ldap.can_bind(dn, pw), "{dn}");
+    }
+    assert_eq!(
+        ldap.count(&format!("ou=departed,{BASE}"), "(objectClass=ENTPerson)"),
+        0
+    );
+    assert!(
+        dangling_links(&ldap).is_empty(),
+        "{:?}",
+        dangling_links(&ldap)
+    );
+    let before = csns(&ldap);
+    sync(&day("c3", "20250918", true), "2025-09-18");
+    assert_eq!(csns(&ldap), before, "a re-run writes nothing");
+}
+
+/// An entry of the existing tree whose structural class cannot become its
+/// category's (`ENTPerson` for a pupil): never adopted nor linked, never
+/// doubled at the layout's DN; the dry run says so as the run does.
+#[test]
+fn an_entry_whose_structural_class_cannot_change_is_left_out() {
+    let ldap = Slapd::start_sdet();
+    let tmp = tempfile::tempdir().unwrap();
+    let wrong = format!("uid=F1,{PEOPLE}");
+    ldap.add(&format!(
+        "dn: {wrong}\nobjectClass: ENTPerson\nuid: F1\ncn: x\nsn: x\nENTPersonLogin: zcoeur\n\
+         ENTPersonJointure: AC-CRETEIL$1001\n"
+    ));
+    let config = s(&ldap.config(tmp.path(), &uais(), ""));
+    let c1 = tmp.path().join("c1");
+    complet(&c1, "20250904", true);
+    let (out, err) = aaf_sync_ok(
+        &[
+            "sync",
+            "--config",
+            &config,
+            "--now",
+            NOW,
+            "--dry-run",
+            &s(&c1),
+        ],
+        3,
+    );
+    let why = "its structural object class is not ENTEleve: LDAP cannot change an entry's structural class";
+    assert!(err.contains(why), "{err}");
+    assert!(!out.contains("uid=F1"), "{out}");
+    let (_, err) = aaf_sync_ok(&["sync", "--config", &config, "--now", NOW, &s(&c1)], 3);
+    assert!(err.contains(why), "{err}");
+    assert!(
+        !err.contains("failed: 1") && !err.contains("objectClassModsProhibited"),
+        "{err}"
+    );
+    assert!(!ldap.exists_dn(&person_dn("1001")), "not doubled");
+    for (dn, a, v) in all_values(&ldap) {
+        assert!(
+            !v.to_lowercase().contains("uid=f1,"),
+            "{dn} {a} links to it"
+        );
+    }
+    assert_eq!(first(&ldap.entry(&wrong), "ENTPersonLogin"), "zcoeur");
+}
+
+/// In a directory with the deployed SDET schema, classes live in
+/// `ENTEleveClasses` (a MUST of `ENTEleve`): a pupil back by a Delta goes
+/// back into his class and groups; the school-year Complet sets the lists
+/// of those still away to the neutral value, never last year's class.
+#[test]
+fn sdet_class_lists_follow_departures_returns_and_the_school_year() {
+    let ldap = Slapd::start_sdet();
+    let tmp = tempfile::tempdir().unwrap();
+    let config = s(&ldap.config(tmp.path(), &uais(), ""));
+    let c1 = tmp.path().join("c1");
+    complet(&c1, "20250904", true);
+    let sync = |dir: &Path, now: &str| {
+        aaf_sync_ok(&["sync", "--config", &config, "--now", now, &s(dir)], 0).1
+    };
+    sync(&c1, NOW);
+    let class = format!("cn=AC-CRETEIL-100-classe-CPA,ou=groups,{BASE}");
+    let member = |l: &Slapd| {
+        l.entry(&class)["member"]
+            .iter()
+            .any(|m| m.to_lowercase() == person_dn("1003").to_lowercase())
+    };
+    assert!(member(&ldap));
+    let delta = |name: &str, date: &str, body: String| {
+        let d = tmp.path().join(name);
+        write_extraction_files(&d, "Delta", date, &[("Eleve", body)]);
+        d
+    };
+    sync(
+        &delta("d1", "20250906", delete_req("Eleve", "1003")),
+        "2025-09-06",
+    );
+    assert!(!member(&ldap));
+    let err = sync(
+        &delta(
+            "d2",
+            "20250907",
+            modify_req("Eleve", "1003", &[("ENTPersonNom", &["TROIS-NEUF"])]),
+        ),
+        "2025-09-07",
+    );
+    assert!(member(&ldap), "back in his class: {err}");
+    let p = ldap.entry(&person_dn("1003"));
+    assert!(
+        p["enteleveclasses"].iter().any(|c| c.ends_with("$CPA")),
+        "{p:?}"
+    );
+    // leaves again in June; the next school year's Complet (his deadline,
+    // 90 days on, still ahead) leaves no class on him
+    sync(
+        &delta("d3", "20260615", delete_req("Eleve", "1003")),
+        "2026-06-15",
+    );
+    let c2 = tmp.path().join("c2");
+    complet(&c2, "20260901", false);
+    let err = sync(&c2, "2026-09-01");
+    let away = ldap.entries(
+        &format!("ou=departed,{BASE}"),
+        "(ENTPersonJointure=AC-CRETEIL$1003)",
+        &["ENTEleveClasses"],
+    );
+    let lists: Vec<&String> = away.values().flat_map(|a| &a["enteleveclasses"]).collect();
+    assert_eq!(lists, [&"-".to_string()], "{err}");
+}

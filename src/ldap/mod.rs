@@ -219,10 +219,17 @@ fn tls_config(ca: &std::path::Path) -> Result<Arc<rustls::ClientConfig>, Directo
 /// The attributes read from managed entries: what the sync owns, plus what
 /// identifies an entry. Never `userPassword` or other foreign attributes.
 fn read_attrs() -> Vec<String> {
-    let mut v: Vec<String> = ["objectClass", "uid", "ou", "cn", "ENTPersonLogin"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut v: Vec<String> = [
+        "objectClass",
+        "uid",
+        "ou",
+        "cn",
+        "ENTPersonLogin",
+        "ENTPersonAlias",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     for k in [
         EntryKind::Structure,
         EntryKind::Pupil,
@@ -442,7 +449,10 @@ async fn apply_one(mut ldap: Ldap, p: &Planned) -> Result<(), ldap3::LdapError> 
         Change::Move { dn, to } => {
             let rdn = crate::mapping::layout::rdn_of(to.as_str());
             let parent = to.as_str()[rdn.len()..].trim_start_matches(',');
-            ldap.modifydn(dn.as_str(), rdn, true, Some(parent)).await
+            // the values of the old RDN stay: a departed entry's RDN may add
+            // its jointure (`uid=100+ENTPersonJointure=…`), which must stay
+            // on the entry when it moves back to `uid=100`
+            ldap.modifydn(dn.as_str(), rdn, false, Some(parent)).await
         }
     };
     res?.success().map(|_| ())
@@ -985,16 +995,23 @@ impl Directory {
                 "object class aafSyncState unknown: load schema/*.ldif (or *.schema) into slapd",
             ));
         }
-        // the newest definition of this version: an older schema loaded
-        if !defs
-            .iter()
-            .any(|v| v.contains("'aafSyncControl'") && v.contains("aafSyncNotInStep"))
-        {
-            return Err(op_err(
-                "schema",
-                "the aaf-sync schema loaded in slapd is older than this version (aafSyncControl lacks aafSyncNotInStep): \
-                 reload schema/20-aaf-sync.ldif (README, \"Schema\": upgrading)",
-            ));
+        // the newest definitions of this version: an older schema loaded
+        for (class, attr) in [
+            ("aafSyncControl", "aafSyncNotInStep"),
+            ("aafSyncState", "aafSyncHome"),
+        ] {
+            if !defs
+                .iter()
+                .any(|v| v.contains(&format!("'{class}'")) && v.contains(attr))
+            {
+                return Err(op_err(
+                    "schema",
+                    format!(
+                        "the aaf-sync schema loaded in slapd is older than this version ({class} lacks {attr}): \
+                         reload schema/20-aaf-sync.ldif (README, \"Schema\": upgrading)"
+                    ),
+                ));
+            }
         }
         Ok(())
     }
@@ -1199,7 +1216,7 @@ impl Directory {
         let mut snap = Snapshot::default();
         let src = escape_filter_value(&layout.source);
         let filter = format!(
-            "(|(&(objectClass={})({}={src}))(ENTPersonLogin=*)(ENTPersonJointure={src}$*)(ENTStructureJointure={src}$*))",
+            "(|(&(objectClass={})({}={src}))(ENTPersonLogin=*)(ENTPersonAlias=*)(ENTPersonJointure={src}$*)(ENTStructureJointure={src}$*))",
             mapping::STATE_CLASS,
             mapping::ATTR_SOURCE,
         );
@@ -1225,8 +1242,12 @@ impl Directory {
             bar.inc(1);
             let e = decode_entry(&re)
                 .ok_or_else(|| op_err(what(), "malformed search result entry from the server"))?;
-            if let Some(login) = e.first("ENTPersonLogin") {
-                snap.taken_logins.insert(login.to_lowercase());
+            // a login must differ from every login and every alias: the
+            // ENT's CAS looks people up by either
+            for a in ["ENTPersonLogin", "ENTPersonAlias"] {
+                for v in e.get(a).unwrap_or_default().iter() {
+                    snap.taken_logins.insert(v.to_lowercase());
+                }
             }
             let ours = e.has_value("objectClass", mapping::STATE_CLASS)
                 && e.first(mapping::ATTR_SOURCE) == Some(layout.source.as_str());

@@ -39,6 +39,24 @@ pub struct Aligned {
     pub left_alone: u64,
     /// People moved back from the departed branch.
     pub returned: u64,
+    /// DN key the layout builds → why the entry of the existing tree that
+    /// carries the same jointure cannot be adopted (its structural class
+    /// cannot become the one its category needs): left out, with its links.
+    #[serde(skip)]
+    pub unadoptable: HashMap<String, String>,
+}
+
+/// The structural class an entry of `kind` must hold already to be
+/// adopted: LDAP forbids changing an entry's structural class, so an
+/// `ENTPerson` cannot become an `ENTEleve`, nor an `ENTServAc` an
+/// `ENTEtablissement`.
+fn structural_needed(kind: EntryKind) -> &'static [&'static str] {
+    match kind {
+        EntryKind::Pupil => &["ENTEleve"],
+        EntryKind::Parent | EntryKind::Staff => &["ENTPerson", "ENTEleve"],
+        EntryKind::Structure => &["ENTEtablissement"],
+        _ => &[],
+    }
 }
 
 /// The DN key the layout builds for a person or structure entry, from its
@@ -92,6 +110,29 @@ pub fn align(
         let Some((was_managed, key)) = elsewhere.remove(&built) else {
             continue;
         };
+        if !was_managed {
+            let needed = structural_needed(d.kind);
+            let fits = adoptable
+                .get(&key)
+                .is_some_and(|e| needed.iter().any(|c| e.has_value("objectClass", c)));
+            if !fits {
+                // left alone; the record is left out rather than created
+                // beside it (two entries with one jointure)
+                out.unadoptable.insert(
+                    built,
+                    format!(
+                        "the existing tree holds this {} under another DN (same jointure), \
+                         but its structural object class is not {}: LDAP cannot change an \
+                         entry's structural class, so it cannot be adopted; left out, with \
+                         every link to it, until that entry is recreated with that class or \
+                         removed",
+                        d.kind.as_str(),
+                        needed.join(" or ")
+                    ),
+                );
+                continue;
+            }
+        }
         let entry = if was_managed {
             managed.swap_remove(&key)
         } else {
@@ -100,10 +141,17 @@ pub fn align(
         };
         let Some(mut entry) = entry else { continue };
         if layout.is_departed(&entry.dn) {
-            // back from the departed branch, to the DN it had
+            // back from the departed branch, to the DN it had: its home in
+            // the existing tree when it was adopted there, else the
+            // layout's
+            let home = entry
+                .first(crate::retention::ATTR_HOME)
+                .map(Dn::new)
+                .filter(|h| !layout.is_departed(h));
+            let to = home.unwrap_or_else(|| d.entry.dn.clone());
             let change = Change::Move {
                 dn: entry.dn.clone(),
-                to: d.entry.dn.clone(),
+                to: to.clone(),
             };
             out.moves.push(Planned {
                 kind: d.kind,
@@ -111,8 +159,15 @@ pub fn align(
                 change,
             });
             out.returned += 1;
-            entry.dn = d.entry.dn.clone();
-            managed.insert(built, entry);
+            entry.dn = to.clone();
+            if to.key() != built {
+                out.redirect.insert(built, to.clone());
+                d.entry.dn = to.clone();
+                moved_dns = true;
+                managed.insert(to.key(), entry);
+            } else {
+                managed.insert(built, entry);
+            }
         } else {
             // adopted where it is
             if key != built {
@@ -157,7 +212,7 @@ mod tests {
     fn departed_people_come_back_and_foreign_dns_are_adopted_where_they_are() {
         let l = Layout::new("dc=x", "S");
         let mut managed = EntryMap::new();
-        let gone = l.departed_dn(&l.person_dn("1"));
+        let gone = l.departed_dn(&l.person_dn("1"), "1");
         managed.insert(gone.key(), person(gone.as_str(), "1"));
         let mut adoptable = EntryMap::new();
         let esco = "uid=F17abc,ou=people,dc=x";

@@ -12,7 +12,7 @@
 //! back (restore); a modify of an id the directory does not hold is rejected.
 
 use super::inverse::{self, category, member_class_lists};
-use super::layout::{GroupKind, Layout};
+use super::layout::Layout;
 use super::perimeter::Perimeter;
 use super::EntryKind;
 use crate::aaf::reader::RecordAttr;
@@ -52,8 +52,8 @@ pub struct DeltaStats {
 /// (on an académie, rebuilding every record up front took gigabytes).
 pub struct Overlay<'p> {
     layout: &'p Layout,
-    /// Staff class lists, from the class and group entries.
-    lists: HashMap<String, Vec<(GroupKind, String)>>,
+    /// Class lists, from the class and group entries.
+    lists: inverse::ClassLists,
     /// Ids of the entries held at another DN than the layout's.
     ids: inverse::Ids,
     /// Per category (import order): id → the entry, and whether departed.

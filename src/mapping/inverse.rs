@@ -14,7 +14,7 @@ use super::layout::{GroupKind, Layout};
 use super::EntryKind;
 use crate::aaf::reader::RecordAttr;
 use crate::aaf::{FileCategory, Operation, Record};
-use crate::model::{dn_key, Entry, EntryMap};
+use crate::model::{dn_key, value_key, Entry, EntryMap};
 use std::collections::HashMap;
 
 /// The AAF category of a kind of entry.
@@ -81,16 +81,24 @@ impl Ids {
     }
 }
 
-/// Class and group lists of the staff members of class and group entries,
-/// in the 1D composite form (`sid$$$code$label`), by member DN key. Pupils
-/// carry their own lists; on an académie, keeping theirs here too would
-/// copy a label per pupil for nothing.
-pub fn member_class_lists(
-    entries: &EntryMap,
-    layout: &Layout,
-    ids: &Ids,
-) -> HashMap<String, Vec<(GroupKind, String)>> {
-    let mut out: HashMap<String, Vec<(GroupKind, String)>> = HashMap::new();
+/// Class and group lists rebuilt from the class and group entries.
+#[derive(Debug, Default)]
+pub struct ClassLists {
+    /// Lists in the 1D composite form (`sid$$$code$label`), by member DN
+    /// key: staff always (their lists are not stored on their entry);
+    /// pupils whose directory holds their classes only in the SDET form.
+    /// On an académie, keeping every pupil's here would copy a label per
+    /// pupil for nothing.
+    by_member: HashMap<String, Vec<(GroupKind, String)>>,
+    /// The same composite value by (kind, structure DN key, code): a pupil
+    /// no longer a member (departed) finds his classes back from his own
+    /// SDET list (`<school DN>$code`).
+    by_code: HashMap<(GroupKind, String, String), String>,
+}
+
+/// The class and group lists of [`ClassLists`], from `entries`.
+pub fn member_class_lists(entries: &EntryMap, layout: &Layout, ids: &Ids) -> ClassLists {
+    let mut out = ClassLists::default();
     for e in entries.values() {
         let gk = match EntryKind::of(e) {
             Some(EntryKind::Classe) => GroupKind::Classe,
@@ -104,13 +112,20 @@ pub fn member_class_lists(
             continue;
         };
         let value = format!("{sid}$$${code}${}", e.first("description").unwrap_or(""));
+        out.by_code.insert(
+            (gk, dn_key(sdn), value_key(code).into_owned()),
+            value.clone(),
+        );
         for m in e.get("member").unwrap_or_default() {
             let key = dn_key(m);
             let Some(member) = entries.get(&key) else {
                 continue;
             };
             if lists_from_groups(member) {
-                out.entry(key).or_default().push((gk, value.clone()));
+                out.by_member
+                    .entry(key)
+                    .or_default()
+                    .push((gk, value.clone()));
             }
         }
     }
@@ -153,18 +168,35 @@ pub fn id_of<'e>(kind: EntryKind, e: &'e Entry, layout: &Layout) -> Option<&'e s
 }
 
 /// The class and group fields of a record, from the class and group
-/// entries listing the person.
-fn class_lists_back(attrs: &mut Vec<RecordAttr>, lists: Option<&Vec<(GroupKind, String)>>) {
-    for (gk, name) in [
-        (GroupKind::Classe, "ENTPersonClasses"),
-        (GroupKind::Groupe, "ENTPersonGroupes"),
+/// entries listing the person — or, for a pupil they no longer list (a
+/// departed pupil, out of his classes while away), from his own SDET lists
+/// (`ENTEleveClasses: <school DN>$code`), so that a return puts him back.
+fn class_lists_back(attrs: &mut Vec<RecordAttr>, e: &Entry, lists: &ClassLists) {
+    let member = lists.by_member.get(&e.dn.key());
+    for (gk, name, sdet) in [
+        (GroupKind::Classe, "ENTPersonClasses", "ENTEleveClasses"),
+        (GroupKind::Groupe, "ENTPersonGroupes", "ENTEleveGroupes"),
     ] {
-        let values: Vec<String> = lists
+        let mut values: Vec<String> = member
             .into_iter()
             .flatten()
             .filter(|(k, _)| *k == gk)
             .map(|(_, v)| v.clone())
             .collect();
+        if values.is_empty() {
+            values = e
+                .get(sdet)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|v| {
+                    let (sdn, code) = v.split_once('$')?;
+                    lists
+                        .by_code
+                        .get(&(gk, dn_key(sdn), value_key(code).into_owned()))
+                        .cloned()
+                })
+                .collect();
+        }
         attrs.extend(attr(name, values));
     }
 }
@@ -176,7 +208,7 @@ pub fn record_of(
     e: &Entry,
     layout: &Layout,
     ids: &Ids,
-    class_lists: &HashMap<String, Vec<(GroupKind, String)>>,
+    class_lists: &ClassLists,
 ) -> Option<Record> {
     let category = category(kind)?;
     let jointure_attr = jointure_attr(kind);
@@ -233,7 +265,7 @@ pub fn record_of(
                 person_ids("ENTEleveAutoriteParentale"),
             ));
             if lists_from_groups(e) {
-                class_lists_back(&mut attrs, class_lists.get(&e.dn.key()));
+                class_lists_back(&mut attrs, e, class_lists);
             }
         }
         EntryKind::Parent => {
@@ -242,7 +274,7 @@ pub fn record_of(
                 person_ids("ENTAuxPersRelEleveEleve"),
             ));
         }
-        EntryKind::Staff => class_lists_back(&mut attrs, class_lists.get(&e.dn.key())),
+        EntryKind::Staff => class_lists_back(&mut attrs, e, class_lists),
         _ => {}
     }
     Some(Record {

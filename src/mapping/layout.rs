@@ -6,7 +6,7 @@
 //! can be written without looking anything up. The source name is part of
 //! every RDN so that several académies can share one tree.
 
-use crate::model::{dn_key, split_first_rdn, Dn, Entry};
+use crate::model::{dn_key, escape_rdn_value, split_first_rdn, Dn, Entry};
 
 /// Description of the branch OUs the sync created.
 pub const BRANCH_MARK: &str = "created by aaf-sync";
@@ -111,11 +111,23 @@ impl Layout {
         ]
     }
 
-    /// Where an entry goes while its person is departed: its RDN under
-    /// the departed branch.
-    pub fn departed_dn(&self, dn: &Dn) -> Dn {
+    /// Where a person's entry goes while they are departed: its RDN under
+    /// the departed branch. The RDNs the sync builds hold the id, so they
+    /// are unique there; an adopted entry's RDN (`uid=100`, unique only in
+    /// its own branch of the old tree) gets the jointure beside it
+    /// (`uid=100+ENTPersonJointure=<source>$<id>`), which the entry holds
+    /// already: two people never meet at one departed DN.
+    pub fn departed_dn(&self, dn: &Dn, id: &str) -> Dn {
         let rdn = rdn_of(dn.as_str());
-        Dn::new(format!("{rdn},{}", self.departed))
+        if dn.key() == self.person_dn(id).key() {
+            Dn::new(format!("{rdn},{}", self.departed))
+        } else {
+            Dn::new(format!(
+                "{rdn}+ENTPersonJointure={},{}",
+                escape_rdn_value(&self.jointure(id)),
+                self.departed
+            ))
+        }
     }
 
     /// True when `dn` is in this layout's departed branch.
@@ -294,7 +306,7 @@ mod tests {
     fn departed_people_keep_their_rdn_in_the_departed_branch() {
         let l = Layout::new("dc=example,dc=org", "AC-CRETEIL");
         let dn = l.person_dn("9,ou=x");
-        let gone = l.departed_dn(&dn);
+        let gone = l.departed_dn(&dn, "9,ou=x");
         assert_eq!(
             gone.as_str(),
             "uid=AC-CRETEIL-9\\,ou\\=x,ou=departed,dc=example,dc=org"
@@ -302,6 +314,19 @@ mod tests {
         assert!(l.is_departed(&gone) && in_departed_branch(&gone));
         assert!(!l.is_departed(&dn) && !in_departed_branch(&dn));
         assert!(!l.is_departed(&l.departed));
+        // adopted entries of one old branch each, same RDN: two DNs
+        let pupil = Dn::new("uid=100,ou=eleves,ou=people,dc=example,dc=org");
+        let parent = Dn::new("uid=100,ou=parents,ou=people,dc=example,dc=org");
+        let (a, b) = (
+            l.departed_dn(&pupil, "2001"),
+            l.departed_dn(&parent, "3001"),
+        );
+        assert_eq!(
+            a.as_str(),
+            "uid=100+ENTPersonJointure=AC-CRETEIL$2001,ou=departed,dc=example,dc=org"
+        );
+        assert_ne!(a.key(), b.key());
+        assert!(l.is_departed(&a) && l.is_departed(&b));
     }
 
     #[test]

@@ -89,7 +89,13 @@ impl EntryKind {
             EntryKind::Classe
         } else if has("ENTGroupe") {
             EntryKind::Groupe
-        } else if has("ENTStructure") {
+        } else if has("ENTStructure")
+            // an entry may list only its most specific class: slapd knows
+            // the rest from the schema
+            || has("ENTEtablissement")
+            || has("ENTServAc")
+            || has("ENTCollLoc")
+        {
             EntryKind::Structure
         } else if has("ENTAuxPersRelEleve") || has_profile(entry, PROFILE_PARENT) {
             EntryKind::Parent

@@ -170,6 +170,7 @@ pub fn settle(
     current: &EntryMap,
     protected: &HashSet<String>,
     squatted: &HashSet<String>,
+    unadoptable: &HashMap<String, String>,
     redirect: &HashMap<String, Dn>,
 ) -> Settled {
     let mut out = Settled::default();
@@ -178,7 +179,7 @@ pub fn settle(
             out.redirected_links += redirect_links(&mut d.entry, redirect);
         }
     }
-    if protected.is_empty() && squatted.is_empty() {
+    if protected.is_empty() && squatted.is_empty() && unadoptable.is_empty() {
         return out;
     }
     // targets that will not exist after the plan
@@ -191,15 +192,19 @@ pub fn settle(
         }
     }
     gone.extend(squatted.iter().cloned());
+    gone.extend(unadoptable.keys().cloned());
     let mut removed = vec![false; desired.len()];
     for (i, d) in desired.iter().enumerate() {
         let key = d.entry.dn.key();
-        if squatted.contains(&key) {
+        let blocked = unadoptable.get(&key);
+        if squatted.contains(&key) || blocked.is_some() {
             removed[i] = true;
-            let reason = "an entry that aaf-sync does not manage (no aafSyncState with this \
-                          source) already holds this DN: left out, with every link to it, until \
-                          that entry is removed or marked as managed"
-                .to_string();
+            let reason = blocked.cloned().unwrap_or_else(|| {
+                "an entry that aaf-sync does not manage (no aafSyncState with this \
+                 source) already holds this DN: left out, with every link to it, until \
+                 that entry is removed or marked as managed"
+                    .to_string()
+            });
             out.conflicts.push(Conflict {
                 id: d.id.clone(),
                 kind: d.kind,
@@ -362,6 +367,7 @@ mod tests {
             &protected,
             &HashSet::new(),
             &HashMap::new(),
+            &HashMap::new(),
         );
         let dns: Vec<String> = d.iter().map(|x| x.entry.dn.to_string()).collect();
         assert_eq!(dns.len(), 2, "{dns:?}");
@@ -408,6 +414,7 @@ mod tests {
             &protected,
             &HashSet::new(),
             &HashMap::new(),
+            &HashMap::new(),
         );
         assert!(s.keep.contains(&pupil.key()));
         assert!(
@@ -446,6 +453,7 @@ mod tests {
             &EntryMap::new(),
             &HashSet::new(),
             &squatted,
+            &HashMap::new(),
             &HashMap::new(),
         );
         assert_eq!(s.conflicts.len(), 1);

@@ -178,16 +178,22 @@ fn departures_by_category() {
         [
             "modify uid=S-1,ou=people,dc=x",
             "modify uid=S-3,ou=people,dc=x",
+            // the parent's link follows the pupil to the departed branch
+            "modify uid=S-3,ou=people,dc=x",
             // out of the people branch, once disabled
             "move uid=S-1,ou=people,dc=x",
             "move uid=S-3,ou=people,dc=x",
             "delete uid=S-2,ou=people,dc=x"
         ]
     );
-    let Change::Move { to, .. } = &plan.changes[2].change else {
+    let Change::Move { to, .. } = &plan.changes[3].change else {
         panic!()
     };
     assert_eq!(to.as_str(), "uid=S-1,ou=departed,dc=x");
+    assert_eq!(
+        serde_json::to_string(&plan.changes[2].change).unwrap(),
+        r#"{"change":"modify","dn":"uid=S-3,ou=people,dc=x","changes":[{"op":"delete","attr":"ENTAuxPersRelEleveEleve","values":["uid=S-1,ou=people,dc=x"]},{"op":"add","attr":"ENTAuxPersRelEleveEleve","values":["uid=S-1,ou=departed,dc=x"]}]}"#
+    );
     let Change::Modify { changes, .. } = &plan.changes[0].change else {
         panic!()
     };
