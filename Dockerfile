@@ -13,7 +13,8 @@ COPY scripts/slapd-test-instance.sh /opt/aaf-sync/scripts/
 COPY schema/ /opt/aaf-sync/schema/
 ENV LISTEN_HOST=0.0.0.0
 EXPOSE 389
-CMD bash /opt/aaf-sync/scripts/slapd-test-instance.sh start /var/lib/aaf-ldap 389 \
+# resume: keeps the data of the volume mounted on /var/lib/aaf-ldap
+CMD bash /opt/aaf-sync/scripts/slapd-test-instance.sh resume /var/lib/aaf-ldap 389 \
  && exec tail --pid="$(cat /var/lib/aaf-ldap/slapd.pid)" -f /dev/null
 
 FROM debian:bookworm-slim AS app

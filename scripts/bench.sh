@@ -20,7 +20,7 @@ root=$(pwd)
 schools=${1:-400}
 pupils=${2:-100}
 export PATH="$HOME/.cargo/bin:$PATH"
-cargo build --release --quiet --bins
+cargo build --release --quiet --bins --features generator
 bin=$root/target/release
 dir=${BENCH_DIR:-$(mktemp -d)}
 mkdir -p "$dir"

@@ -1,17 +1,27 @@
 #!/usr/bin/env bash
 # demo.sh - the main job on the bundled sample: installs slapd if missing,
 # builds aaf-sync, starts a throwaway OpenLDAP with the project's schema on
-# 127.0.0.1:${DEMO_PORT:-3890} (files in target/demo), syncs the sample
-# extraction (samples/1d-complet) into it and prints the summary.
+# 127.0.0.1:$DEMO_PORT (default: 3890, or the first free port after it;
+# files in target/demo), syncs the sample extraction (samples/1d-complet)
+# into it and prints the summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 bash scripts/install-deps.sh
-cargo build --release --quiet --bin aaf-sync
+echo "demo: building aaf-sync (release; the first build takes a few minutes)" >&2
+cargo build --release --bin aaf-sync
 dir=$(pwd)/target/demo
-port=${DEMO_PORT:-3890}
 mkdir -p "$dir"
 [ -f "$dir/ldap/slapd.pid" ] && bash scripts/slapd-test-instance.sh stop "$dir/ldap" 2>/dev/null || true
+busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+if [ -n "${DEMO_PORT:-}" ]; then
+  port=$DEMO_PORT
+  busy "$port" && { echo "demo: port $port (DEMO_PORT) is in use: pick another" >&2; exit 2; }
+else
+  port=3890
+  while busy "$port"; do port=$((port + 1)); done
+fi
+echo "demo: starting slapd on 127.0.0.1:$port" >&2
 url=$(MDB_FAST=1 bash scripts/slapd-test-instance.sh start "$dir/ldap" "$port")
 umask 077
 printf 'secret\n' > "$dir/ldap.secret"

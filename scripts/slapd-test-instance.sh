@@ -13,6 +13,8 @@
 #   slapd-test-instance.sh start DIR [PORT]   # prints the ldap:// URL on stdout
 #   slapd-test-instance.sh stop  DIR          # kill by PID from DIR/slapd.pid, wait
 #   slapd-test-instance.sh restart DIR        # start again on the same data and port
+#   slapd-test-instance.sh resume DIR [PORT]  # restart when DIR holds a server
+#                                             # already, else start (keeps data)
 #   slapd-test-instance.sh url   DIR          # print the URL of a running instance
 #
 # Environment (all optional):
@@ -27,7 +29,7 @@
 #                   (measured here: ldapadd 100k ~7k entries/s vs ~1.7k/s with the
 #                   default per-commit fsync; "writemap mapasync" without nosync
 #                   ~9k/s; "writemap nometasync" WITHOUT nosync is the slowest,
-#                   ~1k/s. See deps-and-limits.md.)
+#                   ~1k/s.)
 #   MDB_CHECKPOINT  olcDbCheckpoint value, default "512 30"
 #   MDB_MAXSIZE     olcDbMaxSize in bytes, default 4 GiB
 #   SLAPD_LOGLEVEL  olcLogLevel, default none (use "stats" to log every op)
@@ -39,7 +41,9 @@
 #                   listener on LDAPS_PORT (default PORT+1); CA is DIR/tls/ca.pem
 #
 #   EXTRA_SCHEMA    cn=config schema LDIF files loaded after the stock ones,
-#                   space separated (default: the project's schema/*.ldif)
+#                   space separated (default: the project's schema/*.ldif;
+#                   any other schema works too, e.g. a deployed SDET's files:
+#                   the indexes below are only set on attributes it defines)
 #
 # Replication (scripts/slapd-replicated.sh builds a whole topology with these):
 #   SERVER_ID       olcServerID of this server (1-4095; required by
@@ -148,10 +152,15 @@ start)
   me="gidNumber=$(id -g)+uidNumber=$(id -u),cn=peercred,cn=external,cn=auth"
   nosync=${MDB_NOSYNC:-0}; envflags=${MDB_ENVFLAGS:-}
   if [ "${MDB_FAST:-0}" = 1 ]; then nosync=1; envflags=${MDB_ENVFLAGS:-writemap nometasync}; fi
+  # the README's recommended indexes, on those of their attributes the
+  # loaded schemas define (slapadd refuses an index on an unknown one)
   extra_index=""
-  if [ -n "$extra_schema" ]; then
-    extra_index=$'olcDbIndex: ENTPersonLogin,ENTPersonJointure,ENTStructureJointure eq\nolcDbIndex: aafSyncSource eq\n'
-  fi
+  for a in ENTPersonLogin ENTPersonJointure ENTStructureJointure aafSyncSource; do
+    # shellcheck disable=SC2086
+    if [ -n "$extra_schema" ] && grep -qi "NAME '$a'" $extra_schema; then
+      extra_index+="olcDbIndex: $a eq"$'\n'
+    fi
+  done
   # replication: cn=config lines, module, database lines, overlay entry
   replcfg=""; replmod=""; repldb=""; replovl=""
   [ -n "$server_id" ] && replcfg="olcServerID: $server_id"$'\n'
@@ -282,6 +291,17 @@ restart)
   t0=$(date +%s%N); ldaps=""
   launch
   ;;
+resume)
+  # a server whose data must outlive it (the Docker image's volume): the
+  # same data when DIR holds it, a fresh start otherwise
+  if [ -f "$dir/listen" ] && [ -d "$dir/slapd.d" ] && [ -d "$dir/data" ]; then
+    echo "slapd-test-instance: keeping the data already in $dir" >&2
+    [ -e "$dir/slapd.pid" ] && alive "$(cat "$dir/slapd.pid")" && die "still running"
+    t0=$(date +%s%N); ldaps=""
+    launch
+  fi
+  exec bash "$0" start "$dir" "${3:-}"
+  ;;
 stop)
   [ -f "$dir/slapd.pid" ] || die "no $dir/slapd.pid"
   pid=$(cat "$dir/slapd.pid")
@@ -296,5 +316,5 @@ stop)
 url)
   cat "$dir/url"
   ;;
-*) die "unknown command $cmd (start|stop|restart|url)";;
+*) die "unknown command $cmd (start|stop|restart|resume|url)";;
 esac

@@ -3,7 +3,8 @@
 //! Layers, later wins: built-in defaults, the TOML file, then `AAF_SYNC_`
 //! environment variables with `__` between section and key
 //! (`AAF_SYNC_LDAP__URL`). Secrets never come from the TOML text: the LDAP
-//! password is read from `bind_password_file` or from `AAF_SYNC_LDAP_PASSWORD`.
+//! password is read from `AAF_SYNC_LDAP_PASSWORD` when set, else from the
+//! first line of `bind_password_file`.
 
 use crate::retention::{Rule, Rules};
 use figment::providers::{Env, Format, Toml};
@@ -21,10 +22,12 @@ pub enum ConfigError {
     Load(String),
     #[error("configuration: {key}: {reason}")]
     Invalid { key: &'static str, reason: String },
-    #[error("configuration: cannot read {}: {source}", path.display())]
+    // `error` is not a `source`: the message carries it once, not twice
+    // when the chain is printed.
+    #[error("configuration: cannot read {}: {error}", path.display())]
     Secret {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -320,29 +323,49 @@ pub fn check_secret_file(path: &Path, key: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A secret: the first line of `file` when set (a private file, see
-/// [`check_secret_file`]), else the environment variable `env`, else none.
+/// A secret: the environment variable `env` when set (the environment
+/// overrides the configuration, as for every key), else the first line of
+/// `file` (a private file, see [`check_secret_file`]), else none. An empty
+/// secret, or one with spaces around it, is refused with a message naming
+/// where it came from: slapd answers the first with an anonymous bind's
+/// `unwillingToPerform` and the second with `invalidCredentials`, neither
+/// of which says what to fix.
 fn secret(
     file: Option<&Path>,
-    env: &str,
+    env: &'static str,
     key: &'static str,
 ) -> Result<Option<String>, ConfigError> {
-    match (file, std::env::var(env)) {
-        (Some(p), _) => {
-            check_secret_file(p, key).map_err(|reason| invalid(key, reason))?;
-            Ok(Some(
-                std::fs::read_to_string(p)
-                    .map_err(|e| ConfigError::Secret {
-                        path: p.to_path_buf(),
-                        source: e,
-                    })?
-                    .trim_end_matches(['\r', '\n'])
-                    .to_string(),
-            ))
-        }
-        (None, Ok(v)) => Ok(Some(v)),
-        (None, Err(_)) => Ok(None),
+    if let Some(v) = std::env::var_os(env) {
+        let v = v
+            .into_string()
+            .map_err(|_| invalid(env, "is not valid UTF-8".to_string()))?;
+        return usable_secret(v, env, "the environment variable").map(Some);
     }
+    let Some(p) = file else {
+        return Ok(None);
+    };
+    check_secret_file(p, key).map_err(|reason| invalid(key, reason))?;
+    let text = std::fs::read_to_string(p)
+        .map_err(|e| invalid(key, format!("cannot read {}: {e}", p.display())))?;
+    let first = text.lines().next().unwrap_or("").to_string();
+    usable_secret(first, key, &format!("the first line of {}", p.display())).map(Some)
+}
+
+/// `v` when it can be a secret; `what` says where it was read.
+fn usable_secret(v: String, key: &'static str, what: &str) -> Result<String, ConfigError> {
+    if v.is_empty() {
+        return Err(invalid(
+            key,
+            format!("{what} is empty: write the secret there (an empty password would bind anonymously)"),
+        ));
+    }
+    if v.trim() != v {
+        return Err(invalid(
+            key,
+            format!("{what} begins or ends with a space or a tab: remove it (a secret with spaces around it is refused, they are almost always a copy-paste slip)"),
+        ));
+    }
+    Ok(v)
 }
 
 /// Environment variable holding the SFTP key's passphrase.
@@ -934,7 +957,7 @@ impl Config {
         if let Some(p) = &raw.minimisation.staff_address_consent_file {
             let text = std::fs::read_to_string(p).map_err(|e| ConfigError::Secret {
                 path: p.clone(),
-                source: e,
+                error: e,
             })?;
             consent.extend(
                 text.lines()

@@ -13,7 +13,8 @@
 //!   fills the [`report`].
 //!
 //! [`model`] holds the shared types, [`config`] the validated configuration,
-//! [`ldif`] renders plans, [`generator`] writes synthetic extractions.
+//! [`ldif`] renders plans, `generator` (cargo feature `generator`) writes
+//! synthetic extractions for `aaf-gen`, the tests and the benchmarks.
 //! [`interrupt`] stops a run at a safe point on SIGTERM or SIGINT, and
 //! [`process`] tells what a dead run left (staging, lock) from a live one's.
 
@@ -28,6 +29,7 @@ pub mod diff;
 pub mod dirschema;
 pub mod erasure;
 pub mod fetch;
+#[cfg(feature = "generator")]
 pub mod generator;
 pub mod initial;
 pub mod inputs;

@@ -81,6 +81,10 @@ pub struct StepReport {
     pub rejected_records: Vec<RecordError>,
     /// Configured UAIs that no structure of the extraction carried.
     pub perimeter_missing_uai: Vec<String>,
+    /// UAIs the extraction holds outside the perimeter, each with the
+    /// number of people records attached to it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub perimeter_outside_uai: BTreeMap<String, u64>,
     pub logins_created: u64,
     /// The school year whose classes this step rebuilt (first Complet on or
     /// after the configured start).
@@ -339,6 +343,13 @@ impl StepReport {
                 self.perimeter_missing_uai.join(", ")
             );
         }
+        if !self.perimeter_outside_uai.is_empty() {
+            let _ = writeln!(
+                s,
+                "  schools outside the perimeter (UAI: pupils and staff): {}",
+                uai_counts(&self.perimeter_outside_uai, 12)
+            );
+        }
         if let Some(y) = self.school_year_rebuild {
             let _ = writeln!(s, "  school year {y}-{}: classes and groups rebuilt", y + 1);
         }
@@ -480,4 +491,17 @@ impl StepReport {
             }
         }
     }
+}
+
+/// `UAI: count` pairs, the first `max` of them and how many more.
+pub fn uai_counts(m: &BTreeMap<String, u64>, max: usize) -> String {
+    let mut out: Vec<String> = m
+        .iter()
+        .take(max)
+        .map(|(u, n)| format!("{u}: {n}"))
+        .collect();
+    if m.len() > max {
+        out.push(format!("and {} more", m.len() - max));
+    }
+    out.join(", ")
 }

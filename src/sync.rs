@@ -264,6 +264,34 @@ fn read_files(
     Ok(())
 }
 
+/// Refuses a Complet of which nothing is in the perimeter: applied, it
+/// would read as every person leaving (or, on an empty directory, end "ok"
+/// having written nothing), when what is wrong is the configuration. The
+/// message lists the schools the extraction does hold.
+fn nothing_in_perimeter(
+    cfg: &Config,
+    x: &Extraction,
+    tree: &mapping::MappedTree,
+) -> Result<(), SyncError> {
+    let cats = tree.stats.categories.values();
+    let (mapped, outside) = cats.fold((0, 0), |(m, o), c| (m + c.mapped, o + c.out_of_perimeter));
+    if mapped > 0 || outside == 0 {
+        return Ok(());
+    }
+    Err(SyncError::Input(format!(
+        "{}: nothing in this extraction is in the perimeter: no school has a UAI of [perimeter] uai = [{}]. \
+         It holds the schools (UAI: pupils and staff) {}. Set [perimeter] uai to your ENT's schools \
+         (or all = true to take every school of the extraction); nothing written",
+        x.label(),
+        cfg.perimeter_uai
+            .iter()
+            .map(|u| format!("\"{u}\""))
+            .collect::<Vec<_>>()
+            .join(", "),
+        crate::report::uai_counts(&tree.outside_uai, 30),
+    )))
+}
+
 fn perimeter(cfg: &Config) -> Perimeter {
     Perimeter::new(&cfg.perimeter_uai, cfg.perimeter_all)
 }
@@ -402,6 +430,10 @@ async fn plan_extraction(
     };
     step.mapping = tree.stats.clone();
     step.perimeter_missing_uai = tree.missing_uai.clone();
+    step.perimeter_outside_uai = tree.outside_uai.clone();
+    if x.kind == ExtractionKind::Complet && !cfg.perimeter_all {
+        nothing_in_perimeter(cfg, x, &tree)?;
+    }
     step.protected_ids = tree.protected.len() as u64;
     step.unidentified_rejects = tree.protected.unidentified.clone();
 

@@ -661,6 +661,66 @@ fn an_incomplete_complet_or_a_delta_on_an_empty_tree_is_refused() {
     assert_eq!(people(&f.ldap).len(), 0);
 }
 
+/// The bundled sample with `config/example.toml`'s perimeter: nothing in
+/// it is in the perimeter. Refused (not "ok"), with the UAIs it holds and
+/// how many people each carries; the dry run says the same; the report of
+/// a run that keeps something lists the schools left out.
+#[test]
+fn a_complet_with_nothing_in_the_perimeter_is_refused_with_its_uais() {
+    let ldap = Slapd::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let sample = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("samples/1d-complet");
+    let sample = sample.to_str().unwrap();
+    let wrong = ldap.config(tmp.path(), &["0920484B".into(), "0921262X".into()], "");
+    let wrong = wrong.to_str().unwrap();
+    for dry in [true, false] {
+        let mut args = vec!["sync", "--config", wrong, sample];
+        if dry {
+            args.insert(1, "--dry-run");
+        }
+        let (_, err) = aaf_sync_ok(&args, 2);
+        assert!(err.contains(": refused"), "{err}");
+        assert!(
+            err.contains(
+                "nothing in this extraction is in the perimeter: no school has a UAI of \
+                 [perimeter] uai = [\"0920484B\", \"0921262X\"]. It holds the schools \
+                 (UAI: pupils and staff) 0920100J: 43, 0920101K: 43, 0920102L: 43."
+            ),
+            "{err}"
+        );
+    }
+    assert_eq!(
+        ldap.count("dc=example,dc=org", "(objectClass=ENTPerson)"),
+        0
+    );
+
+    let tmp2 = tempfile::tempdir().unwrap();
+    let right = ldap.config(tmp2.path(), &["0920100J".into()], "");
+    let report = tmp2.path().join("report.json");
+    let (_, err) = aaf_sync_ok(
+        &[
+            "sync",
+            "--config",
+            right.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+            sample,
+        ],
+        0,
+    );
+    assert!(
+        err.contains(
+            "schools outside the perimeter (UAI: pupils and staff): 0920101K: 43, 0920102L: 43"
+        ),
+        "{err}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let outside = &json["steps"][0]["perimeter_outside_uai"];
+    assert_eq!(outside["0920102L"], 43, "{json}");
+    assert_eq!(outside["0920101K"], 43, "{json}");
+}
+
 #[test]
 fn check_validates_config_and_connectivity() {
     let f = setup();
@@ -673,6 +733,74 @@ fn check_validates_config_and_connectivity() {
         "{err}"
     );
     assert!(!err.contains("wrong"), "the password must not be printed");
+}
+
+/// A password file or variable that cannot be right says so, naming where
+/// it was read, before any bind; the environment variable wins over the
+/// file (as the environment overrides every key).
+#[test]
+fn secrets_that_cannot_be_right_are_named_and_the_environment_wins() {
+    let f = setup();
+    let secret = f.tmp.path().join("ldap.secret");
+    let run = |env: Option<&str>| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_aaf-sync"));
+        c.args(["check", "--config", &f.config])
+            .env_remove("AAF_SYNC_LDAP_PASSWORD");
+        if let Some(v) = env {
+            c.env("AAF_SYNC_LDAP_PASSWORD", v);
+        }
+        let out = c.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let shown = secret.display().to_string();
+    for (body, says) in [
+        (
+            "",
+            "the first line of FILE is empty: write the secret there",
+        ),
+        (
+            "\nsecret\n",
+            "the first line of FILE is empty: write the secret there",
+        ),
+        (
+            "secret \n",
+            "the first line of FILE begins or ends with a space or a tab: remove it",
+        ),
+        (
+            "\tsecret",
+            "the first line of FILE begins or ends with a space or a tab: remove it",
+        ),
+    ] {
+        write_secret(&secret, body);
+        let (code, err) = run(None);
+        assert_eq!(code, Some(2), "{body:?}: {err}");
+        let says = format!(
+            "configuration: ldap.bind_password_file: {}",
+            says.replace("FILE", &shown)
+        );
+        assert!(err.contains(&says), "{body:?}: {err}");
+    }
+    // a missing file: named, and its error said once
+    std::fs::remove_file(&secret).unwrap();
+    let (code, err) = run(None);
+    assert_eq!(code, Some(2), "{err}");
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+    assert!(err.contains(&format!("cannot read {shown}")), "{err}");
+    // the variable wins over a wrong file; an empty one is refused
+    write_secret(&secret, "wrong\n");
+    let (code, err) = run(Some("secret"));
+    assert_eq!(code, Some(0), "{err}");
+    let (code, err) = run(Some(""));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains(
+            "configuration: AAF_SYNC_LDAP_PASSWORD: the environment variable is empty: write the secret there"
+        ),
+        "{err}"
+    );
 }
 
 #[test]

@@ -71,16 +71,23 @@ fn main() -> anyhow::Result<()> {
         cfg.encodings = [GenEncoding::Utf8; 4];
     }
     let s = generate(&cfg, &a.out)?;
+    let toml = |v: &[String]| {
+        let q: Vec<String> = v.iter().map(|u| format!("\"{u}\"")).collect();
+        format!("[{}]", q.join(", "))
+    };
     println!(
-        "{} files: {} schools, {} pupils, {} parents, {} staff; perimeter UAIs: {}; outside: {}",
+        "{} files: {} schools, {} pupils, {} parents, {} staff",
         s.files.len(),
         s.schools,
         s.pupils,
         s.parents,
         s.staff,
-        s.uai_inside.join(","),
-        s.uai_outside.join(",")
     );
+    // ready to paste into the configuration's [perimeter] table
+    println!("[perimeter]\nuai = {}", toml(&s.uai_inside));
+    if !s.uai_outside.is_empty() {
+        println!("# schools outside the perimeter: {}", toml(&s.uai_outside));
+    }
     if !s.changes.is_empty() {
         let c: Vec<String> = s.changes.iter().map(|(k, n)| format!("{k} {n}")).collect();
         println!("Delta requests: {}", c.join(", "));

@@ -354,12 +354,28 @@ pub struct Mapper<'a> {
     pub stats: MapStats,
 }
 
+/// The fields of a person's record that name their schools, by category,
+/// the attachment first (parents follow their pupils instead).
+fn school_fields(category: FileCategory) -> &'static [&'static str] {
+    match category {
+        FileCategory::Eleve => &[
+            "ENTPersonStructRattach",
+            "ENTPersonClasses",
+            "ENTPersonGroupes",
+        ],
+        FileCategory::PersEducNat => &["ENTPersonStructRattach", "ENTPersonFonctions"],
+        _ => &[],
+    }
+}
+
 /// The result: every desired entry, sorted by DN key, and the counts.
 pub struct MappedTree {
     pub entries: Vec<Desired>,
     pub stats: MapStats,
     /// Configured UAIs absent from the extraction's structures.
     pub missing_uai: Vec<String>,
+    /// UAIs of the extraction outside the perimeter, with their people.
+    pub outside_uai: BTreeMap<String, u64>,
     /// Ids whose records were rejected: present, content unknown.
     pub protected: Protected,
 }
@@ -474,7 +490,10 @@ impl<'a> Mapper<'a> {
                 _ => None,
             };
             match d {
-                None => Ok(Mapped::OutOfPerimeter),
+                None => {
+                    self.count_outside(rec);
+                    Ok(Mapped::OutOfPerimeter)
+                }
                 Some(d) => {
                     let key = d.entry.dn.key();
                     if self.desired.contains_key(&key) {
@@ -510,17 +529,8 @@ impl<'a> Mapper<'a> {
     /// holds them. A reference to a known structure, even out of the
     /// perimeter, is a real answer and leaves the record to the perimeter.
     fn only_unknown_schools(&self, rec: &Record) -> Option<&'static str> {
-        let attrs: &[&'static str] = match rec.category {
-            FileCategory::Eleve => &[
-                "ENTPersonStructRattach",
-                "ENTPersonClasses",
-                "ENTPersonGroupes",
-            ],
-            FileCategory::PersEducNat => &["ENTPersonStructRattach", "ENTPersonFonctions"],
-            _ => return None,
-        };
         let mut first = None;
-        for attr in attrs {
+        for attr in school_fields(rec.category) {
             for v in rec.values(attr) {
                 let sid = v.split('$').next().unwrap_or(v).trim();
                 if sid.is_empty() {
@@ -533,6 +543,17 @@ impl<'a> Mapper<'a> {
             }
         }
         first
+    }
+
+    /// Counts a person left out under the UAI of their school (the report
+    /// tells the operator which schools the extraction holds).
+    fn count_outside(&mut self, rec: &Record) {
+        let sids = school_fields(rec.category).iter().flat_map(|a| {
+            rec.values(a)
+                .into_iter()
+                .map(|v| v.split('$').next().unwrap_or(v).trim())
+        });
+        self.perimeter.count_outside(sids);
     }
 
     fn count_dropped(&mut self, rec: &Record) {
@@ -993,6 +1014,7 @@ impl<'a> Mapper<'a> {
             entries: self.desired.into_values().collect(),
             stats: self.stats,
             missing_uai: self.perimeter.missing_uai(),
+            outside_uai: self.perimeter.outside_uai(),
             protected: self.protected,
         }
     }

@@ -5,7 +5,7 @@
 //! structures. A parent is kept only while one of their pupils is kept (the
 //! mapper applies that rule once pupils are known).
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// The configured perimeter and the structures of the extraction found in it.
 #[derive(Debug, Default)]
@@ -16,6 +16,11 @@ pub struct Perimeter {
     /// Every structure id the extraction described, kept or not.
     seen_sids: HashSet<String>,
     seen_uai: BTreeSet<String>,
+    /// UAI of each structure the extraction described outside the
+    /// perimeter, by structure id.
+    outside_sids: HashMap<String, String>,
+    /// People records attached to each UAI outside the perimeter.
+    outside: BTreeMap<String, u64>,
 }
 
 impl Perimeter {
@@ -34,9 +39,12 @@ impl Perimeter {
         if let Some(u) = &uai {
             self.seen_uai.insert(u.clone());
         }
-        let ok = self.all || uai.is_some_and(|u| self.uai.contains(&u));
+        let ok = self.all || uai.as_ref().is_some_and(|u| self.uai.contains(u));
         if ok {
             self.kept_sids.insert(sid.to_string());
+        } else if let Some(u) = uai {
+            self.outside.entry(u.clone()).or_insert(0);
+            self.outside_sids.insert(sid.to_string(), u);
         }
         ok
     }
@@ -74,6 +82,22 @@ impl Perimeter {
     pub fn missing_uai(&self) -> Vec<String> {
         self.uai.difference(&self.seen_uai).cloned().collect()
     }
+
+    /// Counts a person left out of the perimeter under the UAI of the first
+    /// of their structure ids the extraction described outside it.
+    pub fn count_outside<'s>(&mut self, sids: impl IntoIterator<Item = &'s str>) {
+        let uai = sids.into_iter().find_map(|s| self.outside_sids.get(s));
+        if let Some(n) = uai.and_then(|u| self.outside.get_mut(u)) {
+            *n += 1;
+        }
+    }
+
+    /// The UAIs the extraction holds outside the perimeter, each with the
+    /// number of pupil and staff records attached to it (UAIs are public school
+    /// codes, not personal data: they tell the operator what to configure).
+    pub fn outside_uai(&self) -> BTreeMap<String, u64> {
+        self.outside.clone()
+    }
 }
 
 #[cfg(test)]
@@ -89,6 +113,12 @@ mod tests {
         assert!(p.has("1") && !p.has("2") && !p.has("3"));
         assert!(p.knows("2") && !p.knows("4"));
         assert_eq!(p.missing_uai(), vec!["0921262X".to_string()]);
+        p.count_outside(["9", "2"]);
+        p.count_outside(["1"]);
+        assert_eq!(
+            p.outside_uai(),
+            BTreeMap::from([("0750001A".to_string(), 1)])
+        );
         let mut all = Perimeter::new(&[], true);
         assert!(all.admit_structure("9", None));
     }
