@@ -93,6 +93,15 @@ pub fn clear_held(work_dir: &Path) {
     }
 }
 
+/// Removes the last dry run's plan once a real run writes: it describes a
+/// tree that is no longer there and holds personal data.
+pub fn clear_dry_run(work_dir: &Path) {
+    let dir = plans_dir(work_dir);
+    for f in ["last-dry-run.ldif", "last-dry-run.json"] {
+        let _ = std::fs::remove_file(dir.join(f));
+    }
+}
+
 /// The sentences of a list of holds.
 pub fn reasons(holds: &[Hold]) -> Vec<String> {
     holds.iter().map(|h| h.to_string()).collect()

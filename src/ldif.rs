@@ -203,7 +203,9 @@ fn render_changes(out: &mut String, plan: &Plan, pw: &mut Passwords) {
                 dn_line(out, dn);
                 line(out, "changetype", "modrdn");
                 line(out, "newrdn", rdn);
-                line(out, "deleteoldrdn", "1");
+                // the old RDN's values stay, as the sync moves them (an
+                // adopted RDN may gain or lose the jointure on the way)
+                line(out, "deleteoldrdn", "0");
                 line(
                     out,
                     "newsuperior",

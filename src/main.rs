@@ -78,6 +78,11 @@ enum Cmd {
         /// Plan format for --dry-run.
         #[arg(long, value_enum, default_value = "ldif")]
         format: PlanFormat,
+        /// With --dry-run: put in the LDIF the password hashes that
+        /// departures and returns move, so that it can be applied by hand
+        /// (keep it private). Without it a comment marks each move.
+        #[arg(long, requires = "dry_run")]
+        with_passwords: bool,
         /// Run date, YYYY-MM-DD (RFC 3339 accepted); default today (UTC).
         #[arg(long)]
         now: Option<String>,
@@ -879,6 +884,7 @@ fn real_main(cli: Cli, run_id: String) -> anyhow::Result<u8> {
             check,
             allow_mass_departure,
             format,
+            with_passwords,
             now,
             report,
             paths,
@@ -886,6 +892,7 @@ fn real_main(cli: Cli, run_id: String) -> anyhow::Result<u8> {
             let now = run_date(now)?;
             let mut rep = new_report(&run_id);
             let mut opts = SyncOptions::new(paths, dry_run || check, now);
+            opts.with_passwords = with_passwords;
             opts.force = force;
             opts.check = check;
             opts.approval = approval_of(allow_mass_departure);

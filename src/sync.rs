@@ -78,6 +78,9 @@ pub struct SyncOptions {
     pub halt: Option<Halt>,
     /// Where the applied operations are journaled.
     pub journal: Option<std::sync::Arc<std::sync::Mutex<Journal>>>,
+    /// A dry run's LDIF carries the password values its moves need (to be
+    /// applied by hand); without it a comment marks each move.
+    pub with_passwords: bool,
 }
 
 impl SyncOptions {
@@ -89,6 +92,7 @@ impl SyncOptions {
             force: false,
             approval: Approval::None,
             check: false,
+            with_passwords: false,
             halt: None,
             journal: None,
         }
@@ -928,7 +932,9 @@ async fn plan_and_apply(
             .insert(0, branches_step(layout, &report.branches_created));
     }
     let held = !sr.holds.is_empty() && !matches!(approved, Ok(Some(_)));
-    if opts.dry_run || held {
+    // secrets only in a plan asked for them: a held plan is for review,
+    // and its approval re-plans from the directory
+    if opts.dry_run && opts.with_passwords {
         out.passwords = dir.passwords_for(out.steps.iter().map(|s| &s.plan)).await?;
     }
     if let Ok(Some(by)) = &approved {
@@ -940,7 +946,9 @@ async fn plan_and_apply(
         return Ok(out);
     }
     if opts.dry_run || held {
-        save_plan(cfg, report, &out, held.then_some((&digest, &reasons)))?;
+        // a dry run holds nothing: its plan is never taken for a held one
+        let held_now = held && !opts.dry_run;
+        save_plan(cfg, report, &out, held_now.then_some((&digest, &reasons)))?;
     }
     if opts.dry_run {
         return Ok(out);
@@ -963,6 +971,7 @@ async fn plan_and_apply(
     }
 
     // apply, in order; the control entry after each extraction
+    approval::clear_dry_run(&cfg.work_dir);
     dir.ensure_branches(layout, false).await?;
     let first = usize::from(!report.branches_created.is_empty());
     let control_key = layout.control_dn().key();
@@ -1271,6 +1280,7 @@ async fn retention_inner(
         save_plan(cfg, report, &out, None)?;
     }
     if !opts.dry_run {
+        approval::clear_dry_run(&cfg.work_dir);
         let outcome = apply_step(
             dir,
             opts,

@@ -42,6 +42,93 @@ fn report(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
+/// A dry run leaves nothing that looks real: a plan that would be held is
+/// saved as the last dry run (status shows no held plan), its LDIF carries
+/// no password value unless asked, and the next real run removes it.
+#[test]
+fn a_dry_run_holds_nothing_and_keeps_no_secret() {
+    let ldap = Slapd::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let c1 = tmp.path().join("c1");
+    let g = gen(&c1, "20250904", 2, 50);
+    let config = s_(&ldap.config(tmp.path(), &g.uai_inside, ""));
+    aaf_sync_ok(
+        &["sync", "--config", &config, "--now", "2025-09-04", &s_(&c1)],
+        0,
+    );
+    for dn in ldap
+        .entries(
+            &format!("ou=people,{BASE}"),
+            "(objectClass=ENTEleve)",
+            &["1.1"],
+        )
+        .into_keys()
+    {
+        ldap.modify(&format!(
+            "dn: {dn}\nchangetype: modify\nreplace: userPassword\nuserPassword: {{SSHA}}hash-of-{dn}\n"
+        ));
+    }
+    let c2 = tmp.path().join("c2");
+    gen(&c2, "20250911", 2, 50);
+    assert_eq!(drop_records(&c2, "Eleve", |i| i % 5 >= 2), 40);
+    let plans = tmp.path().join("work/plans");
+    let dry = |extra: &[&str]| {
+        let mut args = vec![
+            "sync",
+            "--config",
+            &config,
+            "--now",
+            "2025-09-11",
+            "--dry-run",
+        ];
+        args.extend_from_slice(extra);
+        let c2 = s_(&c2);
+        args.push(&c2);
+        aaf_sync_ok(&args, 0).0
+    };
+    let ldif = dry(&[]);
+    assert!(
+        ldif.contains("# aaf-sync moves userPassword to aafSyncSavedPassword here"),
+        "{ldif}"
+    );
+    assert!(!ldif.contains("{SSHA}"), "no secret in a default plan");
+    let saved = std::fs::read_to_string(plans.join("last-dry-run.ldif")).unwrap();
+    assert!(!saved.contains("{SSHA}"), "no secret in the saved plan");
+    assert!(!plans.join("held.ldif").exists() && !plans.join("held.meta.json").exists());
+    let (st, _) = aaf_sync_ok(&["status", "--config", &config], 0);
+    assert!(!st.contains("held plan"), "{st}");
+    // asked for: the hashes, for an LDIF to apply by hand
+    let ldif = dry(&["--with-passwords"]);
+    assert!(ldif.contains("userPassword: {SSHA}hash-of-"), "{ldif}");
+    assert!(ldif.contains("keep it private"), "{ldif}");
+    // a real run (held here) and its approval remove the stale dry run
+    aaf_sync_ok(
+        &["sync", "--config", &config, "--now", "2025-09-11", &s_(&c2)],
+        2,
+    );
+    assert!(plans.join("held.ldif").exists());
+    let held = std::fs::read_to_string(plans.join("held.ldif")).unwrap();
+    assert!(!held.contains("{SSHA}"), "no secret in a held plan");
+    aaf_sync_ok(
+        &[
+            "sync",
+            "--config",
+            &config,
+            "--now",
+            "2025-09-11",
+            "--allow-mass-departure",
+            &s_(&c2),
+        ],
+        0,
+    );
+    assert!(!plans.join("last-dry-run.ldif").exists());
+    assert!(!plans.join("last-dry-run.json").exists());
+}
+
+fn s_(p: &Path) -> String {
+    p.display().to_string()
+}
+
 #[test]
 fn mass_departure_is_held_then_applied_once_that_plan_is_approved() {
     let ldap = Slapd::start();
@@ -591,6 +678,7 @@ fn the_dry_run_ldif_applied_by_ldapmodify_gives_the_same_tree() {
             "--now",
             "2025-09-11",
             "--dry-run",
+            "--with-passwords",
             &s(&c2),
         ],
         0,
