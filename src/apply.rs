@@ -41,6 +41,48 @@ pub struct ApplyOutcome {
     /// Why the apply halted before the end (directory unreachable, run
     /// lock lost); the next run converges from where it stopped.
     pub halted: Option<String>,
+    /// In a replicated directory: each operation done, by its index in the
+    /// plan, with the index of the provider that acknowledged it. After a
+    /// failover the run checks on the survivor what the lost provider
+    /// acknowledged (see [`crate::ldap::Directory::missing_here`]).
+    #[serde(skip)]
+    pub acked: Vec<(usize, usize)>,
+    /// What the run found after it failed over to another provider.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failover: Option<FailoverCheck>,
+}
+
+/// What a run that failed over found on the provider it ended on, of the
+/// operations acknowledged by the provider it lost.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct FailoverCheck {
+    /// The provider(s) lost, and the one the run ended on.
+    pub from: Vec<String>,
+    pub to: String,
+    /// Operations acknowledged by a lost provider, read back on `to`.
+    pub checked: u64,
+    /// Of those, not there: acknowledged, never passed on.
+    pub missing: u64,
+    /// Missing adds sent again through `to`, and acknowledged there.
+    pub replayed: u64,
+    /// Missing and not recovered in this run: the extraction is not
+    /// recorded as applied and the next run plans them again.
+    pub unrecovered: u64,
+}
+
+impl FailoverCheck {
+    pub fn merge(&mut self, o: FailoverCheck) {
+        for f in o.from {
+            if !self.from.contains(&f) {
+                self.from.push(f);
+            }
+        }
+        self.to = o.to;
+        self.checked += o.checked;
+        self.missing += o.missing;
+        self.replayed += o.replayed;
+        self.unrecovered += o.unrecovered;
+    }
 }
 
 impl ApplyOutcome {
@@ -54,6 +96,7 @@ impl ApplyOutcome {
             && self.not_attempted == 0
             && self.unknown == 0
             && self.halted.is_none()
+            && self.failover.as_ref().is_none_or(|f| f.unrecovered == 0)
     }
     fn count_done(&mut self, p: &Planned) {
         *self
@@ -257,11 +300,16 @@ pub async fn apply_plan(
         }
         // what this phase still makes sense to send
         let mut batch: Vec<Planned> = Vec::with_capacity(end - start);
-        for p in &plan.changes[start..end] {
+        // index in the plan of each operation of the batch
+        let mut batch_at: Vec<usize> = Vec::with_capacity(end - start);
+        for (j, p) in plan.changes[start..end].iter().enumerate() {
             let (kept, dropped) = without_links_to(p, failed_adds);
             out.dropped_links += dropped;
             match kept {
-                Some(k) => batch.push(k),
+                Some(k) => {
+                    batch.push(k);
+                    batch_at.push(start + j);
+                }
                 None => {
                     out.not_attempted += 1;
                     if matches!(p.change, Change::Add { .. }) {
@@ -272,7 +320,17 @@ pub async fn apply_plan(
             }
         }
         let refs: Vec<&Planned> = batch.iter().collect();
-        let results = dir.apply_ops(&refs, intent, done).await;
+        let (results, by) = dir.apply_ops_acked(&refs, intent, done).await;
+        if dir.replicated() {
+            out.acked.extend(
+                batch_at
+                    .iter()
+                    .zip(&by)
+                    .zip(&results)
+                    .filter(|(_, r)| **r == OpResult::Done)
+                    .map(|((at, by), _)| (*at, *by)),
+            );
+        }
         let mut new_failed = HashSet::new();
         for (p, r) in batch.iter().zip(&results) {
             match r {

@@ -25,6 +25,10 @@ pub struct RunMetrics {
     pub not_attempted_operations: u64,
     /// Operations sent whose answer was lost before the run halted.
     pub unknown_operations: u64,
+    /// After a failover: operations the lost provider acknowledged that
+    /// the survivor lacked, and of those, the ones not recovered.
+    pub failover_missing_operations: u64,
+    pub failover_unrecovered_operations: u64,
     pub rejected_records: u64,
     /// The directory is in step with the last extraction applied (`None`:
     /// not known, e.g. a retention pass).
@@ -84,6 +88,10 @@ impl RunMetrics {
                 self.failed_operations += a.failures.len() as u64;
                 self.not_attempted_operations += a.not_attempted;
                 self.unknown_operations += a.unknown;
+                if let Some(f) = &a.failover {
+                    self.failover_missing_operations += f.missing;
+                    self.failover_unrecovered_operations += f.unrecovered;
+                }
             }
             if s.extraction.is_some() && s.applied.is_some() {
                 let ok = !s.not_in_step();
@@ -111,7 +119,7 @@ fn esc(v: &str) -> String {
 }
 
 /// Every series: name and help.
-const SERIES: [(&str, &str); 17] = [
+const SERIES: [(&str, &str); 19] = [
     (
         "aaf_sync_last_run_timestamp_seconds",
         "End of the last run (Unix time).",
@@ -177,6 +185,14 @@ const SERIES: [(&str, &str); 17] = [
         "aaf_sync_last_run_unknown_operations",
         "Operations the last run sent without getting an answer before it halted (done or not: the next run converges).",
     ),
+    (
+        "aaf_sync_last_run_failover_missing_operations",
+        "Operations acknowledged by a provider the last run failed over from that the provider it ended on lacked.",
+    ),
+    (
+        "aaf_sync_last_run_failover_unrecovered_operations",
+        "Of those, the ones the last run could not write again (the extraction is not recorded as applied).",
+    ),
 ];
 
 /// A sample value in the text format (`+Inf` for infinity).
@@ -222,6 +238,16 @@ fn samples(m: &RunMetrics, last_success: Option<f64>) -> Vec<(&'static str, Stri
         m.not_attempted_operations as f64,
     );
     push(SERIES[16].0, String::new(), m.unknown_operations as f64);
+    push(
+        SERIES[17].0,
+        String::new(),
+        m.failover_missing_operations as f64,
+    );
+    push(
+        SERIES[18].0,
+        String::new(),
+        m.failover_unrecovered_operations as f64,
+    );
     if let Some(ok) = m.in_step {
         push(SERIES[13].0, String::new(), flag(ok));
     }

@@ -454,6 +454,23 @@ impl StepReport {
                 a.not_attempted,
                 a.planned
             );
+            if let Some(f) = &a.failover {
+                let _ = writeln!(
+                    s,
+                    "  failed over from {} to {}: {} operations acknowledged before read back there, {} missing, {} sent again, {} not recovered{}",
+                    f.from.join(", "),
+                    f.to,
+                    f.checked,
+                    f.missing,
+                    f.replayed,
+                    f.unrecovered,
+                    if f.unrecovered > 0 {
+                        " (not recorded as applied: the next run plans them again)"
+                    } else {
+                        ""
+                    }
+                );
+            }
             if let Some(why) = &a.halted {
                 let _ = writeln!(
                     s,

@@ -165,9 +165,13 @@ impl Status {
                     (Some(_), None) => writeln!(s, "{run}: still running"),
                     _ => writeln!(
                         s,
-                        "{run} finished {} outcome {}",
+                        "{run} finished {} outcome {}{}",
                         or(&l.last_run_finished),
-                        or(&l.last_run_outcome)
+                        or(&l.last_run_outcome),
+                        l.last_run_note
+                            .as_ref()
+                            .map(|n| format!(" ({n})"))
+                            .unwrap_or_default()
                     ),
                 };
                 let _ = writeln!(s, "{}", lock_line(l));

@@ -983,6 +983,16 @@ async fn plan_and_apply(
         .unwrap_or_default();
     // every extraction of this run so far applied completely
     let mut run_complete = true;
+    // after a failover: the operations a lost provider acknowledged are
+    // read back on the survivor (the bodies are kept for that), and the
+    // control entry goes back to the state before the first extraction
+    // with some of them missing for good
+    let mut bodies: Vec<(String, Plan)> = Vec::new();
+    let mut before: Vec<Control> = Vec::new();
+    let mut acks: Vec<Ack> = Vec::new();
+    let mut rolled_back: Option<usize> = None;
+    // who acknowledged the last control entry write
+    let mut control_by: Option<usize> = None;
     for (i, sp) in out.steps.iter().enumerate().skip(first) {
         let t = std::time::Instant::now();
         // the control entry is written once the step's outcome is known
@@ -997,8 +1007,26 @@ async fn plan_and_apply(
             ..Default::default()
         };
         let mut outcome = apply_step(dir, opts, &sp.label, &body, &mut failed_adds).await;
-        report.perf.apply_secs += t.elapsed().as_secs_f64();
         report.perf.apply_operations += body.changes.len() as u64;
+        let b = bodies.len();
+        acks.extend(
+            outcome
+                .acked
+                .drain(..)
+                .map(|(op, by)| Ack { step: b, op, by }),
+        );
+        bodies.push((sp.label.clone(), body));
+        before.push(last_complete.clone());
+        if let Some((fc, earliest)) =
+            check_failover(dir, opts, &bodies, &mut acks, &mut failed_adds).await
+        {
+            outcome.failover = Some(fc);
+            rolled_back = min_some(rolled_back, earliest);
+            if outcome.halted.is_none() {
+                outcome.halted = dir.halted();
+            }
+        }
+        report.perf.apply_secs += t.elapsed().as_secs_f64();
         tracing::info!(extraction = %sp.label, failures = outcome.failures.len(), "plan applied");
         let step = &mut report.steps[i - first];
         let halted = outcome.halted.clone();
@@ -1007,17 +1035,28 @@ async fn plan_and_apply(
                 // recorded as applied only when every operation succeeded,
                 // and every extraction before it in this run too
                 run_complete &= outcome.complete() && step.settle.conflicts.is_empty();
-                let state = if run_complete {
-                    next.clone()
-                } else {
-                    last_complete.incomplete(&sp.label)
+                let state = match rolled_back {
+                    // acknowledged, then lost with the provider: what
+                    // follows that extraction is not applied on the
+                    // survivor, whatever the control entry said there
+                    Some(j) => before[j].incomplete(&bodies[j].0),
+                    None if run_complete => next.clone(),
+                    None => last_complete.incomplete(&sp.label),
                 };
+                if dir.halt_flag().failed_over_to().is_some() {
+                    // written against what the survivor holds, not what
+                    // the lost provider acknowledged
+                    if let Ok(now) = dir.read_control(layout).await {
+                        recorded = now;
+                    }
+                }
                 if let Some(c) = state.change(layout, recorded.as_ref()) {
                     let one = Plan {
                         changes: vec![c],
                         ..Default::default()
                     };
-                    let o = apply_step(dir, opts, &sp.label, &one, &mut failed_adds).await;
+                    let mut o = apply_step(dir, opts, &sp.label, &one, &mut failed_adds).await;
+                    control_by = o.acked.drain(..).next().map(|(_, by)| by).or(control_by);
                     merge_outcome(&mut outcome, o);
                 }
                 if outcome.halted.is_none() {
@@ -1034,6 +1073,47 @@ async fn plan_and_apply(
                 "apply of {} stopped: {why}; part of the plan is applied, the next run converges from there",
                 sp.label
             )));
+        }
+    }
+    // a failover during (or right after) the last control entry write: the
+    // operations acknowledged before it are read back on the survivor, and
+    // the control entry written there again
+    if control_by.is_some_and(|by| by != dir.provider_in_use()) {
+        if let Some((fc, earliest)) =
+            check_failover(dir, opts, &bodies, &mut acks, &mut failed_adds).await
+        {
+            rolled_back = min_some(rolled_back, earliest);
+            let state = match rolled_back {
+                Some(j) => before[j].incomplete(&bodies[j].0),
+                None => last_complete.clone(),
+            };
+            let survivor = dir.read_control(layout).await.ok().flatten();
+            let mut o = crate::apply::ApplyOutcome::default();
+            if let Some(c) = state.change(layout, survivor.as_ref()) {
+                let one = Plan {
+                    changes: vec![c],
+                    ..Default::default()
+                };
+                let label = bodies.last().map(|b| b.0.clone()).unwrap_or_default();
+                o = apply_step(dir, opts, &label, &one, &mut failed_adds).await;
+            }
+            if let Some(last) = report.steps.last_mut() {
+                if last.in_step.is_some() {
+                    last.in_step = Some(state.in_step() && o.complete());
+                }
+                if let Some(a) = last.applied.as_mut() {
+                    match a.failover.as_mut() {
+                        Some(f) => f.merge(fc),
+                        None => a.failover = Some(fc),
+                    }
+                    merge_outcome(a, o);
+                }
+            }
+            if let Some(why) = dir.halted() {
+                return Err(SyncError::Halted(format!(
+                    "apply stopped after a failover: {why}; the next run converges from there"
+                )));
+            }
         }
     }
     if report
@@ -1102,6 +1182,127 @@ fn schema_problems<'a>(
         .collect()
 }
 
+/// One operation a provider acknowledged in this run: the extraction
+/// (index in the run's bodies), the operation (index in its plan), and
+/// the provider that holds it as far as the run knows.
+struct Ack {
+    step: usize,
+    op: usize,
+    by: usize,
+}
+
+fn min_some(a: Option<usize>, b: Option<usize>) -> Option<usize> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// After a failover: reads back, on the provider in use, every operation
+/// of this run acknowledged by a provider the run has left (a provider
+/// killed outright may never pass on its last changes), and sends again
+/// the missing adds (nothing else writes those entries: safe to repeat).
+/// What is missing and cannot be replayed (a modify, a delete, a move, an
+/// add refused now) is counted `unrecovered`: the run must not claim it.
+/// `None` when nothing was acknowledged elsewhere; else the check and the
+/// first extraction (index in `bodies`) left with unrecovered operations.
+async fn check_failover(
+    dir: &Directory,
+    opts: &SyncOptions,
+    bodies: &[(String, Plan)],
+    acks: &mut Vec<Ack>,
+    failed_adds: &mut std::collections::HashSet<String>,
+) -> Option<(crate::apply::FailoverCheck, Option<usize>)> {
+    let now = dir.provider_in_use();
+    let (pending, kept): (Vec<Ack>, Vec<Ack>) = acks.drain(..).partition(|a| a.by != now);
+    *acks = kept;
+    if pending.is_empty() {
+        return None;
+    }
+    let mut fc = crate::apply::FailoverCheck {
+        to: dir.provider_url(now).to_string(),
+        checked: pending.len() as u64,
+        ..Default::default()
+    };
+    for a in &pending {
+        let url = dir.provider_url(a.by).to_string();
+        if !fc.from.contains(&url) {
+            fc.from.push(url);
+        }
+    }
+    let op = |a: &Ack| bodies.get(a.step).and_then(|b| b.1.changes.get(a.op));
+    let ops: Vec<&diff::Planned> = pending.iter().filter_map(op).collect();
+    let missing = if ops.len() == pending.len() {
+        match dir.missing_here(&ops).await {
+            Ok(m) => m,
+            Err(error) => {
+                // not proven there: counted missing, never claimed
+                tracing::warn!(%error, to = %fc.to, "cannot read back on the failover provider what the lost provider acknowledged");
+                vec![true; pending.len()]
+            }
+        }
+    } else {
+        vec![true; pending.len()]
+    };
+    fc.missing = missing.iter().filter(|m| **m).count() as u64;
+    let mut earliest: Option<usize> = None;
+    // missing adds, by extraction, in plan order (parents first)
+    let mut replay: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for (a, gone) in pending.iter().zip(&missing) {
+        if !*gone {
+            // on the survivor: what it holds is what later checks compare
+            acks.push(Ack { by: now, ..*a });
+            continue;
+        }
+        match op(a).map(|p| &p.change) {
+            Some(diff::Change::Add { .. }) if dir.halted().is_none() => {
+                replay.entry(a.step).or_default().push(a.op);
+            }
+            _ => {
+                fc.unrecovered += 1;
+                earliest = min_some(earliest, Some(a.step));
+            }
+        }
+    }
+    for (step, mut idx) in replay {
+        idx.sort_unstable();
+        let Some((label, body)) = bodies.get(step) else {
+            continue;
+        };
+        let plan = Plan {
+            changes: idx
+                .iter()
+                .filter_map(|&i| body.changes.get(i).cloned())
+                .collect(),
+            ..Default::default()
+        };
+        let o = apply_step(dir, opts, label, &plan, failed_adds).await;
+        let done: std::collections::HashMap<usize, usize> = o.acked.iter().copied().collect();
+        for (k, i) in idx.iter().enumerate() {
+            match done.get(&k) {
+                Some(&by) => {
+                    fc.replayed += 1;
+                    acks.push(Ack { step, op: *i, by });
+                }
+                None => {
+                    fc.unrecovered += 1;
+                    earliest = min_some(earliest, Some(step));
+                }
+            }
+        }
+    }
+    tracing::warn!(
+        from = %fc.from.join(", "),
+        to = %fc.to,
+        checked = fc.checked,
+        missing = fc.missing,
+        replayed = fc.replayed,
+        unrecovered = fc.unrecovered,
+        "failed over: operations acknowledged by the lost provider read back on the survivor"
+    );
+    Some((fc, earliest))
+}
+
 /// Adds the counts of `o` (the control entry's write) to `out`.
 fn merge_outcome(out: &mut crate::apply::ApplyOutcome, o: crate::apply::ApplyOutcome) {
     out.planned += o.planned;
@@ -1118,6 +1319,12 @@ fn merge_outcome(out: &mut crate::apply::ApplyOutcome, o: crate::apply::ApplyOut
     out.not_attempted += o.not_attempted;
     out.unknown += o.unknown;
     out.halted = out.halted.take().or(o.halted);
+    if let Some(f) = o.failover {
+        match out.failover.as_mut() {
+            Some(mine) => mine.merge(f),
+            None => out.failover = Some(f),
+        }
+    }
 }
 
 /// Applies one plan with a progress bar, journaling each operation before

@@ -53,6 +53,9 @@ pub const ATTR_COMMAND: &str = "aafSyncLastRunCommand";
 pub const ATTR_STARTED: &str = "aafSyncLastRunStarted";
 pub const ATTR_FINISHED: &str = "aafSyncLastRunFinished";
 pub const ATTR_OUTCOME: &str = "aafSyncLastRunOutcome";
+/// What the last run's end says besides its outcome: that it failed over,
+/// and where its outcome was recorded (the class allows `description`).
+pub const ATTR_NOTE: &str = "description";
 /// Owner value of a free lock.
 pub const FREE: &str = "-";
 
@@ -151,6 +154,8 @@ pub struct LockState {
     pub last_run_started: Option<String>,
     pub last_run_finished: Option<String>,
     pub last_run_outcome: Option<String>,
+    /// How the last run ended besides its outcome (a failover).
+    pub last_run_note: Option<String>,
 }
 
 impl LockState {
@@ -179,6 +184,7 @@ impl LockState {
             last_run_started: s(ATTR_STARTED),
             last_run_finished: s(ATTR_FINISHED),
             last_run_outcome: s(ATTR_OUTCOME),
+            last_run_note: s(ATTR_NOTE),
         }
     }
 }
@@ -239,6 +245,9 @@ struct Lease {
 /// A lock held by this run; renewed in the background until released.
 pub struct RunLock {
     dir: Arc<Directory>,
+    /// Every provider: the release records the outcome on the failover
+    /// providers too when the designated one does not answer.
+    ldap: LdapConfig,
     dn: Dn,
     owner: String,
     lease: Arc<Mutex<Lease>>,
@@ -375,6 +384,7 @@ impl RunLock {
                             Mod::Replace(name(ATTR_STARTED), set(&gtime(now))),
                             Mod::Replace(name(ATTR_FINISHED), HashSet::new()),
                             Mod::Replace(name(ATTR_OUTCOME), HashSet::new()),
+                            Mod::Replace(name(ATTR_NOTE), HashSet::new()),
                         ];
                         match l.modify(dn.as_str(), mods).await.and_then(|r| r.success()) {
                             Ok(_) => Some(state.holder),
@@ -448,6 +458,7 @@ impl RunLock {
             });
             let lock = RunLock {
                 dir,
+                ldap: ldap.clone(),
                 dn,
                 owner,
                 lease,
@@ -576,16 +587,37 @@ impl RunLock {
         let dn = self.dn.clone();
         let owner = self.owner.clone();
         let outcome = outcome.to_string();
-        let mods = move |expires: &str| {
-            vec![
-                Mod::Delete(name(ATTR_OWNER), set(&owner)),
-                Mod::Add(name(ATTR_OWNER), set(FREE)),
-                Mod::Delete(name(ATTR_EXPIRES), set(expires)),
-                Mod::Replace(name(ATTR_FINISHED), set(&finished)),
-                Mod::Replace(name(ATTR_OUTCOME), set(&outcome)),
-            ]
+        let failed_over = self.dir.halt_flag().failed_over_to();
+        let designated = self.ldap.url.clone();
+        let mods = |note: Option<String>| {
+            let (owner, finished, outcome) = (owner.clone(), finished.clone(), outcome.clone());
+            move |expires: &str| {
+                vec![
+                    Mod::Delete(name(ATTR_OWNER), set(&owner)),
+                    Mod::Add(name(ATTR_OWNER), set(FREE)),
+                    Mod::Delete(name(ATTR_EXPIRES), set(expires)),
+                    Mod::Replace(name(ATTR_FINISHED), set(&finished)),
+                    Mod::Replace(name(ATTR_OUTCOME), set(&outcome)),
+                    Mod::Replace(
+                        name(ATTR_NOTE),
+                        note.as_deref().map(set).unwrap_or_default(),
+                    ),
+                ]
+            }
         };
-        match swap(&self.dir, &dn, &self.owner, &self.lease, mods, "release").await {
+        let note = failed_over
+            .as_ref()
+            .map(|to| format!("failed over from {designated} to {to} during the run"));
+        let here = swap(
+            &self.dir,
+            &dn,
+            &self.owner,
+            &self.lease,
+            mods(note),
+            "release",
+        )
+        .await;
+        match &here {
             Ok(()) => {}
             Err(e @ SwapError::Lost(_)) => {
                 tracing::warn!(dn = %dn, error = %e, "the run lock was not ours any more at release")
@@ -595,7 +627,59 @@ impl RunLock {
                 tracing::error!(dn = %dn, error = %e, "could not free the run lock: it names this run until it expires ({expires}); `aaf-sync status` shows it; the next run on this host takes it over at once, from another host after the expiry");
             }
         }
+        if matches!(here, Err(SwapError::Failed(_))) {
+            // The designated provider is gone: its copy names this run
+            // until it comes back. The other providers' copies name it too
+            // (replication carried the lock there before the first write),
+            // and `status` reads the first provider that answers: without
+            // this, it would say the run died holding the lock. Freeing
+            // them is safe: the run writes nothing more, and when the
+            // designated provider returns, replication carries this newer
+            // change to it (or a newer take-over there wins).
+            let to = failed_over.clone();
+            let note = match &to {
+                Some(to) => format!(
+                    "ended on {to} after failing over from {designated}; {designated} did not answer at the end of the run (its copy of this lock names the run until it is back)"
+                ),
+                None => format!(
+                    "{designated} did not answer at the end of the run: outcome recorded on the other providers (its copy of this lock names the run until it is back)"
+                ),
+            };
+            self.release_elsewhere(mods(Some(note))).await;
+        }
         if let Ok(d) = Arc::try_unwrap(self.dir) {
+            d.close().await;
+        }
+    }
+
+    /// The release of [`RunLock::release`] on every other provider that
+    /// answers and whose copy of the lock still names this run (the
+    /// compare-and-swap on the owner leaves any other holder alone).
+    async fn release_elsewhere(&self, mods: impl Fn(&str) -> Vec<Mod<Vec<u8>>>) {
+        let mut quick = self.ldap.clone();
+        quick.timeout_secs = self.ldap.timeout_secs.clamp(1, 5);
+        quick.retries = quick.retries.min(2);
+        for url in &self.ldap.failover_urls {
+            let d = match Directory::connect_n(&quick.only(url), 1).await {
+                Ok(d) => d,
+                Err(error) => {
+                    tracing::warn!(%url, %error, "provider does not answer: the run's outcome is not recorded there");
+                    continue;
+                }
+            };
+            // that copy's expiry may be an older renewal's: the swap adopts it
+            let lease = Mutex::new(Lease {
+                expires: self.expires(),
+                renewed: Instant::now(),
+            });
+            match swap(&d, &self.dn, &self.owner, &lease, &mods, "release").await {
+                Ok(()) => {
+                    tracing::warn!(%url, dn = %self.dn, "the designated provider does not answer: the run's outcome was recorded on this provider's copy of the run lock")
+                }
+                Err(error) => {
+                    tracing::warn!(%url, dn = %self.dn, %error, "the run's outcome could not be recorded on this provider")
+                }
+            }
             d.close().await;
         }
     }
@@ -651,7 +735,7 @@ async fn swap(
     let mut adopted = false;
     loop {
         let expires = lease.lock().map(|l| l.expires.clone()).unwrap_or_default();
-        let (mut l, generation) = dir.conn_gen(0).await;
+        let (mut l, generation, _) = dir.conn_gen(0).await;
         let r = l
             .modify(dn.as_str(), mods(&expires))
             .await

@@ -43,6 +43,11 @@ pub struct Halt {
     /// Until when the run lock is known held (half its TTL past the last
     /// renewal): no operation is sent after it.
     lease: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
+    /// The failover provider (URL) this run wrote through once its copy of
+    /// the lock was found to name the run: the lock's release records the
+    /// run's outcome there too when the designated provider is gone, so
+    /// that `status`, which reads the provider that answers, tells the truth.
+    failed_over_to: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl std::ops::Deref for Halt {
@@ -67,6 +72,18 @@ impl Halt {
 
     pub fn fence(&self) -> Option<&Fence> {
         self.fence.get()
+    }
+
+    /// Records that the run's writes moved to the failover provider `url`.
+    fn failed_over(&self, url: &str) {
+        if let Ok(mut f) = self.failed_over_to.lock() {
+            *f = Some(url.to_string());
+        }
+    }
+
+    /// The failover provider the run last wrote through, if it failed over.
+    pub fn failed_over_to(&self) -> Option<String> {
+        self.failed_over_to.lock().ok().and_then(|f| f.clone())
     }
 
     /// The run lock is known held until `t` (set when taken and at each
@@ -458,6 +475,23 @@ async fn apply_one(mut ldap: Ldap, p: &Planned) -> Result<(), ldap3::LdapError> 
     res?.success().map(|_| ())
 }
 
+/// A value as compared when checking that an operation is on a server:
+/// DN-valued attributes by their DN key (the server may respell a DN),
+/// the rest exactly as written.
+fn value_key(attr: &str, v: &str) -> String {
+    let is = |list: &[&str]| list.iter().any(|a| a.eq_ignore_ascii_case(attr));
+    if is(&mapping::DN_VALUED) {
+        crate::model::dn_key(v)
+    } else if is(&mapping::DN_PREFIXED) {
+        match v.split_once('$') {
+            Some((dn, rest)) => format!("{}${rest}", crate::model::dn_key(dn)),
+            None => crate::model::dn_key(v),
+        }
+    } else {
+        v.to_string()
+    }
+}
+
 /// Retries of operations that failed for a transient reason.
 #[derive(Debug, Clone, Copy)]
 pub struct Retry {
@@ -606,7 +640,7 @@ impl Directory {
 
     /// A handle on connection `i` (modulo their number), and its generation.
     /// A connection still on a provider the others left is moved first.
-    async fn conn_gen(&self, i: usize) -> (Ldap, u64) {
+    async fn conn_gen(&self, i: usize) -> (Ldap, u64, usize) {
         let mut slot = self.slots[i % self.slots.len()].lock().await;
         let at = self.at.load(Ordering::SeqCst);
         if slot.at != at {
@@ -618,11 +652,27 @@ impl Directory {
         }
         let mut l = slot.ldap.clone();
         l.with_timeout(self.timeout);
-        (l, slot.generation)
+        (l, slot.generation, slot.at)
     }
 
     async fn conn(&self, i: usize) -> Ldap {
         self.conn_gen(i).await.0
+    }
+
+    /// Index, among the providers, of the one the connections go to now.
+    pub fn provider_in_use(&self) -> usize {
+        self.at.load(Ordering::SeqCst)
+    }
+
+    /// The URL of provider `i` of the list.
+    pub fn provider_url(&self, i: usize) -> &str {
+        provider(&self.cfg, i)
+    }
+
+    /// True when writes may move between providers (several listed):
+    /// only then does the apply keep which provider acknowledged what.
+    pub fn replicated(&self) -> bool {
+        !self.cfg.failover_urls.is_empty()
     }
 
     /// Replaces connection `i` if it is still the broken one (`generation`):
@@ -702,6 +752,7 @@ impl Directory {
             )));
         }
         self.fenced.store(at, Ordering::SeqCst);
+        self.halt.failed_over(url);
         tracing::warn!(
             url,
             "writing through a failover provider: its copy of the run lock names this run"
@@ -756,7 +807,8 @@ impl Directory {
     /// (doubling) and try again, on a new connection when it broke. When
     /// the retries run out on an unreachable server the whole apply halts:
     /// piling up failures would only hide the cause.
-    async fn apply_retrying(&self, i: usize, p: &Planned, retry: Retry) -> Result<(), GaveUp> {
+    /// `Ok`: the index of the provider that acknowledged it.
+    async fn apply_retrying(&self, i: usize, p: &Planned, retry: Retry) -> Result<usize, GaveUp> {
         let mut attempt = 0;
         loop {
             if let Err(why) = self.check_fence().await {
@@ -770,16 +822,16 @@ impl Directory {
                     GaveUp::Lost(format!("outcome unknown (sent, no answer): {why}"))
                 });
             }
-            let (ldap, generation) = self.conn_gen(i).await;
+            let (ldap, generation, at) = self.conn_gen(i).await;
             let err = match apply_one(ldap, p).await {
-                Ok(()) => return Ok(()),
+                Ok(()) => return Ok(at),
                 Err(e) => e,
             };
             // an add or delete whose answer was lost may have been done
             if attempt > 0 {
                 match (&p.change, rc_of(&err)) {
                     (Change::Add { .. }, Some(68))
-                    | (Change::Delete { .. } | Change::Move { .. }, Some(32)) => return Ok(()),
+                    | (Change::Delete { .. } | Change::Move { .. }, Some(32)) => return Ok(at),
                     _ => {}
                 }
             }
@@ -1288,8 +1340,22 @@ impl Directory {
         intent: &(dyn Fn(&Planned) + Sync),
         done: &mut dyn FnMut(&Planned, Option<&str>),
     ) -> Vec<OpResult> {
+        self.apply_ops_acked(ops, intent, done).await.0
+    }
+
+    /// [`Directory::apply_ops`], with, for each operation done, the index
+    /// of the provider that acknowledged it: after a failover, what the
+    /// lost provider acknowledged may never have reached the survivor
+    /// (see [`Directory::missing_here`]).
+    pub async fn apply_ops_acked(
+        &self,
+        ops: &[&Planned],
+        intent: &(dyn Fn(&Planned) + Sync),
+        done: &mut dyn FnMut(&Planned, Option<&str>),
+    ) -> (Vec<OpResult>, Vec<usize>) {
         let (in_flight, retry) = (self.cfg.in_flight, self.retry());
         let mut out = vec![OpResult::NotAttempted; ops.len()];
+        let mut by = vec![usize::MAX; ops.len()];
         let mut results = stream::iter(ops.iter().enumerate())
             .map(|(i, p)| async move {
                 if self.halted().is_none() {
@@ -1301,7 +1367,10 @@ impl Directory {
         while let Some((i, r)) = results.next().await {
             let p = ops[i];
             out[i] = match r {
-                Ok(()) => OpResult::Done,
+                Ok(at) => {
+                    by[i] = at;
+                    OpResult::Done
+                }
                 Err(GaveUp::NotSent(why)) => {
                     done(p, Some(&why));
                     OpResult::NotAttempted
@@ -1320,7 +1389,108 @@ impl Directory {
                 done(p, None);
             }
         }
-        out
+        (out, by)
+    }
+
+    /// Which of `ops`, each acknowledged by a provider this run has since
+    /// left, the provider in use now lacks: `true` for an operation whose
+    /// effect is not there (an add whose entry is absent, a delete whose
+    /// entry is still there, a modify whose values are not as written).
+    /// A provider killed outright may never pass on its last changes; the
+    /// run must not count as done what the survivor, and the consumers fed
+    /// by it, do not hold. Reads only; a modify a later operation of the
+    /// same run overwrote reads as missing (the run then ends `partial`,
+    /// never `ok` on a guess).
+    pub async fn missing_here(&self, ops: &[&Planned]) -> Result<Vec<bool>, DirectoryError> {
+        let mut out = vec![false; ops.len()];
+        let mut results = stream::iter(ops.iter().enumerate())
+            .map(|(i, p)| async move { (i, self.lacks(i, p).await) })
+            .buffer_unordered(self.cfg.in_flight.max(1));
+        while let Some((i, r)) = results.next().await {
+            out[i] = r?;
+        }
+        Ok(out)
+    }
+
+    /// Whether the provider in use lacks the effect of `p` (see
+    /// [`Directory::missing_here`]).
+    async fn lacks(&self, i: usize, p: &Planned) -> Result<bool, DirectoryError> {
+        let read = |dn: &Dn| {
+            let dn = dn.clone();
+            async move {
+                let mut l = self.conn(i).await;
+                let what = || format!("read {dn}");
+                match l
+                    .search(dn.as_str(), Scope::Base, "(objectClass=*)", vec!["*"])
+                    .await
+                    .and_then(|r| r.success())
+                {
+                    Ok((rs, _)) => Ok(rs
+                        .into_iter()
+                        .next()
+                        .map(|re| to_entry(SearchEntry::construct(re)))),
+                    Err(ldap3::LdapError::LdapResult { result }) if result.rc == 32 => Ok(None),
+                    Err(e) => Err(op_err(what(), e)),
+                }
+            }
+        };
+        Ok(match &p.change {
+            Change::Add { entry } => read(&entry.dn).await?.is_none(),
+            Change::Delete { dn } => read(dn).await?.is_some(),
+            Change::Move { to, .. } => read(to).await?.is_none(),
+            Change::Modify { dn, changes } => {
+                let Some(e) = read(dn).await? else {
+                    return Ok(true);
+                };
+                let mut passwords = None;
+                for c in changes {
+                    let held = |attr: &str| -> HashSet<String> {
+                        e.get(attr)
+                            .map(|vs| vs.iter().map(|v| value_key(attr, v)).collect())
+                            .unwrap_or_default()
+                    };
+                    let keys = |attr: &str, values: &[String]| -> HashSet<String> {
+                        values.iter().map(|v| value_key(attr, v)).collect()
+                    };
+                    let there = match c {
+                        AttrChange::Add { attr, values } => {
+                            keys(attr, values).is_subset(&held(attr))
+                        }
+                        AttrChange::Replace { attr, values } => keys(attr, values) == held(attr),
+                        AttrChange::Delete { attr, values } if values.is_empty() => {
+                            held(attr).is_empty()
+                        }
+                        AttrChange::Delete { attr, values } => {
+                            keys(attr, values).is_disjoint(&held(attr))
+                        }
+                        AttrChange::StashPassword | AttrChange::RestorePassword => {
+                            if passwords.is_none() {
+                                let mut l = self.conn(i).await;
+                                passwords = Some(
+                                    read_passwords(&mut l, dn.as_str())
+                                        .await
+                                        .map_err(|e| op_err(format!("read {dn}"), e))?,
+                                );
+                            }
+                            let (user, saved) = passwords
+                                .as_ref()
+                                .map(|(u, s)| (u.len(), s.len()))
+                                .unwrap_or_default();
+                            match c {
+                                // moved aside: no live password left
+                                AttrChange::StashPassword => user == 0,
+                                // moved back: nothing left aside
+                                _ => saved == 0,
+                            }
+                        }
+                    };
+                    if !there {
+                        return Ok(true);
+                    }
+                }
+                false
+            }
+        })
     }
 
     pub async fn close(self) {
