@@ -744,12 +744,25 @@ fn a_failover_provider_without_the_runs_lock_is_not_written_through() {
         &r1,
         &[SLOW[0], SLOW[1], ("AAF_SYNC_LDAP__RETRIES", "3")],
     );
+    // B comes back (cut off from A) once the run holds its lock, and A is
+    // killed as soon as it holds 200 people: B's restart is not in the
+    // window between the two, which a loaded machine would stretch past
+    // the end of the run
+    wait_until(
+        Duration::from_secs(120),
+        "the run holds its lock on A",
+        || {
+            assert!(run1.try_wait().unwrap().is_none(), "{}", stderr_of(&r1));
+            let o = lock_owner(&r.a);
+            !o.is_empty() && o != "-"
+        },
+    );
+    r.b.restart();
+    assert_eq!(lock_owner(&r.b), "", "B never received the lock");
     wait_until(Duration::from_secs(120), "A holds 200 people", || {
         assert!(run1.try_wait().unwrap().is_none(), "{}", stderr_of(&r1));
         people(&r.a) >= 200
     });
-    r.b.restart();
-    assert_eq!(lock_owner(&r.b), "", "B never received the lock");
     r.a.kill9();
     let st = wait_exit(&mut run1, Duration::from_secs(120));
     let err = stderr_of(&r1);
