@@ -16,7 +16,7 @@ use crate::ldap::{Directory, OpResult};
 use crate::mapping::{settle, DN_PREFIXED, DN_VALUED};
 use crate::model::{dn_key, Dn};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// What applying a plan did.
 #[derive(Debug, Default, Clone, Serialize)]
@@ -133,7 +133,9 @@ fn target(attr: &str, v: &str) -> String {
 
 /// `p` without its link values to `failed` entries: `None` when nothing is
 /// left to do (a modify emptied, or an add left without what makes it
-/// valid). The count is the values dropped.
+/// valid), or when it modifies or deletes a `failed` DN itself (never added
+/// or moved there: what sits there is not the entry planned). The count is
+/// the values dropped.
 pub fn without_links_to(p: &Planned, failed: &HashSet<String>) -> (Option<Planned>, u64) {
     if failed.is_empty() {
         return (Some(p.clone()), 0);
@@ -157,6 +159,11 @@ pub fn without_links_to(p: &Planned, failed: &HashSet<String>) -> (Option<Planne
                 }),
                 n,
             )
+        }
+        // an entry that was never added there, or never moved there: what
+        // sits at that DN (if anything) is not it
+        Change::Modify { dn, .. } | Change::Delete { dn } if failed.contains(&dn.key()) => {
+            (None, 0)
         }
         Change::Modify { dn, changes } => {
             let mut n = 0;
@@ -288,6 +295,9 @@ pub async fn apply_plan(
         planned: plan.changes.len() as u64,
         ..Default::default()
     };
+    // entries whose move failed, by the DN they were to move to: what the
+    // plan modifies there after the move is done where they stayed
+    let mut stayed: HashMap<String, Dn> = HashMap::new();
     let mut start = 0;
     while start < plan.changes.len() {
         let phase = plan.changes[start].phase;
@@ -303,6 +313,18 @@ pub async fn apply_plan(
         // index in the plan of each operation of the batch
         let mut batch_at: Vec<usize> = Vec::with_capacity(end - start);
         for (j, p) in plan.changes[start..end].iter().enumerate() {
+            let redirected = match &p.change {
+                Change::Modify { dn, changes } => stayed.get(&dn.key()).map(|at| Planned {
+                    kind: p.kind,
+                    phase: p.phase,
+                    change: Change::Modify {
+                        dn: at.clone(),
+                        changes: changes.clone(),
+                    },
+                }),
+                _ => None,
+            };
+            let p = redirected.as_ref().unwrap_or(p);
             let (kept, dropped) = without_links_to(p, failed_adds);
             out.dropped_links += dropped;
             match kept {
@@ -340,9 +362,10 @@ pub async fn apply_plan(
                         Change::Add { entry } => {
                             new_failed.insert(entry.dn.key());
                         }
-                        // a person who could not come back: not there
-                        Change::Move { to, .. } => {
+                        // a person who could not move: not there
+                        Change::Move { dn, to } => {
                             new_failed.insert(to.key());
+                            stayed.insert(to.key(), dn.clone());
                         }
                         _ => {}
                     }

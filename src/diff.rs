@@ -445,7 +445,7 @@ fn diff_values(kind: EntryKind, desired: &Entry, current: &Entry) -> Vec<AttrCha
 /// moved out once nothing links to them any more.
 pub fn phase(kind: EntryKind, op: &Change) -> u8 {
     match (op, kind) {
-        (_, EntryKind::Control) => 8,
+        (_, EntryKind::Control) => 9,
         (Change::Add { .. }, EntryKind::Structure) => 0,
         (Change::Add { .. }, k) if k.is_person() => 1,
         (Change::Move { to, .. }, _) if !is_departed_dn(to) => 1,
@@ -453,10 +453,14 @@ pub fn phase(kind: EntryKind, op: &Change) -> u8 {
         (Change::Add { .. } | Change::Modify { .. }, _) => 3,
         (Change::Delete { .. }, k) if k.is_group() => 4,
         (Change::Move { .. }, _) => 5,
-        (Change::Delete { .. }, k) if k.is_person() => 6,
-        (Change::Delete { .. }, _) => 7,
+        (Change::Delete { .. }, k) if k.is_person() => 7,
+        (Change::Delete { .. }, _) => 8,
     }
 }
+
+/// The phase of the link rewrites of people the diff does not keep in step
+/// (see `retention`): after every move, before the deletions.
+pub const PHASE_RELINK: u8 = 6;
 
 /// True when `dn` is in a departed branch (`…,ou=departed,<base>`).
 fn is_departed_dn(dn: &Dn) -> bool {

@@ -142,7 +142,7 @@ impl Blocks {
         }
         Some(Planned {
             kind: EntryKind::Control,
-            phase: 7,
+            phase: 8,
             change: Change::Modify {
                 dn: erasures_dn(layout),
                 changes: vec![AttrChange::Delete {

@@ -232,45 +232,119 @@ fn structure_refs(e: &Entry, out: &mut HashSet<String>) {
     }
 }
 
-/// Keeps the links of departed people (who wait for their deadline, out of
-/// the desired tree the diff keeps in step) pointing at entries that exist:
-/// a link to someone who moves in this plan (departing to the departed
-/// branch, or back from it) follows them; a link to an entry deleted, or
-/// that the directory no longer holds, goes. Without it a departed pupil
-/// would name parents at DNs that no longer exist.
+/// Where each managed person is once a plan is applied, by every DN they
+/// may be named by: their DN now, their home in the people branch and
+/// their DN in the departed branch. A link names a person by one of those
+/// — the one that was right when it was written, maybe by a run killed
+/// between a person's move and the rewrite of the links to them — and
+/// must name them by the DN they end up at. `None`: deleted.
+struct Whereabouts(HashMap<String, Option<Dn>>);
+
+impl Whereabouts {
+    fn new(layout: &Layout, current: &EntryMap, changes: &[&Change]) -> Whereabouts {
+        let mut moved: HashMap<String, Dn> = HashMap::new();
+        let mut deleted: HashSet<String> = HashSet::new();
+        let mut added: Vec<Dn> = Vec::new();
+        for c in changes {
+            match c {
+                Change::Move { dn, to } => {
+                    moved.insert(dn.key(), to.clone());
+                }
+                Change::Delete { dn } => {
+                    deleted.insert(dn.key());
+                }
+                Change::Add { entry } => added.push(entry.dn.clone()),
+                Change::Modify { .. } => {}
+            }
+        }
+        let source = layout.source.as_str();
+        let mut by_alias: HashMap<String, Option<Dn>> = HashMap::new();
+        let mut by_dn: HashMap<String, Option<Dn>> = HashMap::new();
+        for e in current.values() {
+            if !EntryKind::of(e).is_some_and(|k| k.is_person()) {
+                continue;
+            }
+            let key = e.dn.key();
+            let end = (!deleted.contains(&key))
+                .then(|| moved.get(&key).cloned().unwrap_or_else(|| e.dn.clone()));
+            if let Some(id) = mapping::id_in(e, "ENTPersonJointure", source) {
+                let home = match e.get(ATTR_HOME).and_then(|v| v.first().map(Dn::new)) {
+                    Some(h) => h,
+                    None if layout.is_departed(&e.dn) => layout.person_dn(id),
+                    None => e.dn.clone(),
+                };
+                let away = layout.departed_dn(&home, id);
+                by_alias.insert(home.key(), end.clone());
+                by_alias.insert(away.key(), end.clone());
+            }
+            if let Some(to) = moved.get(&key) {
+                by_alias.insert(to.key(), end.clone());
+            }
+            by_dn.insert(key, end);
+        }
+        // an entry's own DN wins over another's alias; an entry this plan
+        // adds is where it is added
+        by_alias.extend(by_dn);
+        by_alias.extend(added.into_iter().map(|d| (d.key(), Some(d))));
+        Whereabouts(by_alias)
+    }
+
+    /// Where the person a link names by `key` ends up; `None` when the
+    /// key names no managed person.
+    fn of(&self, key: &str) -> Option<&Option<Dn>> {
+        self.0.get(key)
+    }
+}
+
+/// Keeps the links of the people the diff does not keep in step — departed
+/// people waiting for their deadline, and people whose record was rejected
+/// (kept as they are) — pointing at entries that exist once the plan is
+/// applied: a link to a person follows them wherever they are or go (see
+/// [`Whereabouts`]); a link to a person deleted, or to an entry of the tree
+/// that will not exist, goes. Only the sync's own link values change.
+/// These modifies run after the moves (a phase of their own), on the DN
+/// the entry ends up at: a move that fails takes its target out of the
+/// links written after it (see `apply`), never leaving one that names
+/// whatever else sits at that DN.
 fn relink_departed(
     layout: &Layout,
     kept: &[&Entry],
     current: &EntryMap,
     plan: &Plan,
-    new_changes: &mut Vec<(EntryKind, Change)>,
-) {
-    let mut moved: HashMap<String, Dn> = HashMap::new();
-    let mut deleted: HashSet<String> = HashSet::new();
-    let mut added: HashSet<String> = HashSet::new();
-    let planned = plan.changes.iter().map(|p| &p.change);
-    for c in planned.chain(new_changes.iter().map(|(_, c)| c)) {
+    new_changes: &[(EntryKind, Change)],
+) -> Vec<Planned> {
+    let changes: Vec<&Change> = plan
+        .changes
+        .iter()
+        .map(|p| &p.change)
+        .chain(new_changes.iter().map(|(_, c)| c))
+        .collect();
+    let whereabouts = Whereabouts::new(layout, current, &changes);
+    let mut exists: HashSet<String> = HashSet::new();
+    let mut gone: HashSet<String> = HashSet::new();
+    for c in &changes {
         match c {
-            Change::Move { dn, to } => {
-                moved.insert(dn.key(), to.clone());
+            Change::Add { entry } => {
+                exists.insert(entry.dn.key());
             }
             Change::Delete { dn } => {
-                deleted.insert(dn.key());
+                gone.insert(dn.key());
             }
-            Change::Add { entry } => {
-                added.insert(entry.dn.key());
-            }
-            Change::Modify { .. } => {}
+            _ => {}
         }
     }
     let base = layout.base.key();
     let under_base = |k: &str| k.len() > base.len() && k.ends_with(&base);
     let mut out = Vec::new();
+    let mut seen = HashSet::new();
     for e in kept {
         let Some(kind) = EntryKind::of(e).filter(|k| k.is_person()) else {
             continue;
         };
-        if deleted.contains(&e.dn.key()) {
+        let Some(Some(at)) = whereabouts.of(&e.dn.key()) else {
+            continue; // deleted by this plan
+        };
+        if !seen.insert(e.dn.key()) {
             continue;
         }
         let mut changes = Vec::new();
@@ -282,27 +356,32 @@ fn relink_departed(
             let Some(values) = e.get(attr) else { continue };
             let (mut del, mut add) = (Vec::new(), Vec::new());
             for v in values.iter() {
-                let (target, rest) = if prefixed {
-                    match v.split_once('$') {
-                        Some((t, r)) => (t, Some(r)),
-                        None => (v, None),
-                    }
-                } else {
-                    (v, None)
+                let (target, rest) = match v.split_once('$') {
+                    Some((t, r)) if prefixed => (t, Some(r)),
+                    _ => (v, None),
                 };
                 let key = dn_key(target);
-                if let Some(to) = moved.get(&key) {
-                    del.push(v.to_string());
-                    add.push(match rest {
-                        Some(r) => format!("{to}${r}"),
-                        None => to.to_string(),
-                    });
-                } else if deleted.contains(&key)
-                    || under_base(&key) && !(current.contains_key(&key) || added.contains(&key))
-                {
-                    // a DN of the tree that will not exist (not a value
-                    // such as the neutral `-` of an SDET MUST)
-                    del.push(v.to_string());
+                match whereabouts.of(&key) {
+                    Some(Some(to)) if to.key() == key => {}
+                    Some(Some(to)) => {
+                        del.push(v.to_string());
+                        add.push(match rest {
+                            Some(r) => format!("{to}${r}"),
+                            None => to.to_string(),
+                        });
+                    }
+                    Some(None) => del.push(v.to_string()),
+                    // not a person: a structure or a class, which do not
+                    // move; gone when deleted or not in the tree (never a
+                    // value such as the neutral `-` of an SDET MUST)
+                    None => {
+                        if gone.contains(&key)
+                            || under_base(&key)
+                                && !(current.contains_key(&key) || exists.contains(&key))
+                        {
+                            del.push(v.to_string());
+                        }
+                    }
                 }
             }
             if !del.is_empty()
@@ -329,16 +408,17 @@ fn relink_departed(
             }
         }
         if !changes.is_empty() {
-            out.push((
+            out.push(Planned {
                 kind,
-                Change::Modify {
-                    dn: e.dn.clone(),
+                phase: crate::diff::PHASE_RELINK,
+                change: Change::Modify {
+                    dn: at.clone(),
                     changes,
                 },
-            ));
+            });
         }
     }
-    new_changes.extend(out);
+    out
 }
 
 /// The home a departing adopted person will go back to, when their DN is
@@ -402,11 +482,15 @@ fn clear_class_lists(e: &Entry) -> Vec<AttrChange> {
 /// entries. `remaining` are the entries that stay active after the plan
 /// besides those the plan adds (the rest of the desired tree), to know
 /// which structures are still referred to.
+///
+/// `frozen` are the entries kept exactly as they are (their record was
+/// rejected): only their links to people who move or go are rewritten.
 pub fn apply<'e>(
     ctx: &Context,
     plan: &mut Plan,
     current: &'e EntryMap,
     remaining: impl Iterator<Item = &'e Entry>,
+    frozen: &[&'e Entry],
 ) -> Lifecycle {
     let mut out = Lifecycle::default();
     let source = ctx.layout.source.as_str();
@@ -623,10 +707,12 @@ pub fn apply<'e>(
         }
     }
 
-    relink_departed(ctx.layout, &kept, current, plan, &mut new_changes);
+    kept.extend(frozen.iter().copied());
+    let relinks = relink_departed(ctx.layout, &kept, current, plan, &new_changes);
     for (kind, change) in new_changes {
         push_change(plan, kind, change);
     }
+    plan.changes.extend(relinks);
     plan.sort();
     for ids in out
         .departed

@@ -449,6 +449,7 @@ async fn plan_extraction(
             &mut snap.managed,
             &mut snap.adoptable,
             layout,
+            now,
         )
     } else {
         align::align(
@@ -456,6 +457,7 @@ async fn plan_extraction(
             &mut snap.managed,
             &mut crate::model::EntryMap::new(),
             layout,
+            now,
         )
     };
     // entries that cannot be created (a squatter holds the DN) and records
@@ -540,12 +542,17 @@ async fn plan_extraction(
         new_school_year: new_year,
     };
     // entries kept as they are still refer to their structures
-    let kept = settled.keep.iter().filter_map(|k| snap.managed.get(k));
+    let kept: Vec<&Entry> = settled
+        .keep
+        .iter()
+        .filter_map(|k| snap.managed.get(k))
+        .collect();
     step.lifecycle = retention::apply(
         &ctx,
         &mut plan,
         &snap.managed,
-        rest.iter().map(|d| &d.entry).chain(kept),
+        rest.iter().map(|d| &d.entry).chain(kept.iter().copied()),
+        &kept,
     );
     drop(rest);
     let mut changes = safety::ChangeCounts::default();
@@ -1471,7 +1478,7 @@ async fn retention_inner(
         new_school_year: false,
     };
     let mut step = StepReport {
-        lifecycle: retention::apply(&ctx, &mut plan, &snap.managed, remaining.into_iter()),
+        lifecycle: retention::apply(&ctx, &mut plan, &snap.managed, remaining.into_iter(), &[]),
         ..Default::default()
     };
     step.plan = PlanCounts::of(&plan);

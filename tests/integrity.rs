@@ -1164,3 +1164,190 @@ fn a_flood_of_new_classes_is_held() {
     let groups = f.ldap.count(BASE, "(objectClass=ENTGroupe)");
     assert!(groups >= 24, "{groups}");
 }
+
+/// Every DN-valued link of every person names an entry that exists.
+fn dangling(l: &Slapd) -> Vec<String> {
+    let attrs = [
+        "ENTEleveParents",
+        "ENTAuxPersRelEleveEleve",
+        "ENTEleveAutoriteParentale",
+    ];
+    let mut out = Vec::new();
+    for (dn, e) in l.entries(BASE, "(objectClass=ENTPerson)", &attrs) {
+        for a in attrs {
+            for v in e.get(&a.to_lowercase()).into_iter().flatten() {
+                let target = v.split('$').next().unwrap_or(v);
+                if !l.exists_dn(target) {
+                    out.push(format!("{dn} {a}: {target}"));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A parent whose record is rejected (kept as they are) while their pupil
+/// leaves: the parent's link follows the pupil to the departed branch.
+/// A pupil leaving whose departed DN an entry of someone else holds: the
+/// move fails and says why, and the pupil's departing parent is never
+/// linked to that entry. No link names a DN that does not exist.
+#[test]
+fn links_follow_departures_from_kept_entries_and_never_name_a_squatter() {
+    let f = fixture(1, 20, "[safety]\nmax_departures_percent = 100.0\n");
+    // parents of one pupil each, and that pupil
+    let parents = f.ldap.entries(
+        &format!("ou=people,{BASE}"),
+        "(objectClass=ENTAuxPersRelEleve)",
+        &["ENTAuxPersRelEleveEleve", "ENTPersonJointure"],
+    );
+    let single: Vec<(String, String, String)> = parents
+        .iter()
+        .filter_map(|(dn, a)| {
+            let pupils = a.get("entauxpersreleleveeleve")?;
+            let id = a.get("entpersonjointure")?[0]
+                .split('$')
+                .nth(1)?
+                .to_string();
+            (pupils.len() == 1).then(|| (dn.clone(), id, pupils[0].clone()))
+        })
+        .collect();
+    assert!(single.len() >= 2, "{parents:?}");
+    let pupil_ids = record_ids(&f.c1, "Eleve");
+    let id_of = |dn: &str| {
+        pupil_ids
+            .iter()
+            .position(|i| person_dn(i).eq_ignore_ascii_case(dn))
+            .unwrap()
+    };
+    // two parents of two different pupils
+    let (p_kept, p_kept_id, e_gone) = single[0].clone();
+    let (_, _, e_squatted) = single
+        .iter()
+        .find(|(_, _, e)| !e.eq_ignore_ascii_case(&e_gone))
+        .cloned()
+        .unwrap();
+    let (gone_n, squatted_n) = (id_of(&e_gone), id_of(&e_squatted));
+    let squat_dn = e_squatted
+        .to_lowercase()
+        .replace(",ou=people,", ",ou=departed,");
+    f.ldap.add(&format!(
+        "dn: {squat_dn}\nobjectClass: inetOrgPerson\ncn: someone\nsn: else\n\
+         uid: {}\n",
+        aaf_sync::model::Dn::new(&e_squatted)
+            .as_str()
+            .split(',')
+            .next()
+            .unwrap()
+            .trim_start_matches("uid=")
+    ));
+    let squat_before = f.ldap.entry(&squat_dn);
+
+    let c2 = f.copy("c2", "20250911");
+    assert_eq!(
+        drop_records(&c2, "Eleve", |n| n != gone_n && n != squatted_n),
+        2
+    );
+    let parent_ids = record_ids(&c2, "PersRelEleve");
+    let kept_n = parent_ids.iter().position(|i| *i == p_kept_id).unwrap();
+    edit_records(&c2, "PersRelEleve", |n, rec| {
+        if n == kept_n {
+            assert!(replace_bytes(
+                rec,
+                b"<attr name=\"ENTPersonPrenom\"><value>",
+                b"<attr name=\"ENTPersonPrenom\"><value>\x07"
+            ));
+        }
+    });
+    let (r, err) = f.sync("2025-09-11", &[&c2], &[], 3);
+    assert_eq!(r["outcome"], "partial", "{err}");
+    assert!(
+        err.contains("another entry, which this sync does not manage, is at"),
+        "{err}"
+    );
+    // the kept parent: where it was, its link following the pupil
+    let gone_away = e_gone
+        .to_lowercase()
+        .replace(",ou=people,", ",ou=departed,");
+    assert!(f.ldap.exists_dn(&gone_away), "{err}");
+    let kept = f.ldap.entry(&p_kept);
+    assert_eq!(
+        kept["entauxpersreleleveeleve"]
+            .iter()
+            .map(|v| v.to_lowercase())
+            .collect::<Vec<_>>(),
+        [gone_away],
+        "{err}"
+    );
+    // the squatted pupil stays where it is; nobody names the squatter
+    assert!(f.ldap.exists_dn(&e_squatted));
+    assert_eq!(f.ldap.entry(&squat_dn), squat_before);
+    let naming = f.ldap.count(
+        BASE,
+        &format!("(|(ENTEleveParents={squat_dn})(ENTAuxPersRelEleveEleve={squat_dn}))"),
+    );
+    assert_eq!(naming, 0, "{err}");
+    assert_eq!(dangling(&f.ldap), Vec::<String>::new(), "{err}");
+    // and the next runs say the same, linking nobody to it either
+    let (_, err) = f.sync("2025-09-11", &[&c2], &[], 3);
+    assert_eq!(dangling(&f.ldap), Vec::<String>::new(), "{err}");
+    assert_eq!(f.ldap.entry(&squat_dn), squat_before);
+}
+
+/// A pupil and parent who left come back in a Complet after their
+/// retention deadline, the pupil's record rejected: the deadline deletes
+/// both (a return after it is a new entry, and the pupil's record cannot
+/// make one); the parent is never brought back into the people branch.
+#[test]
+fn people_back_after_their_deadline_are_not_brought_back_half_way() {
+    let f = fixture(1, 20, "[safety]\nmax_departures_percent = 100.0\n");
+    let parents = f.ldap.entries(
+        &format!("ou=people,{BASE}"),
+        "(objectClass=ENTAuxPersRelEleve)",
+        &["ENTAuxPersRelEleveEleve"],
+    );
+    let (parent, pupil) = parents
+        .iter()
+        .find_map(|(dn, a)| {
+            let p = a.get("entauxpersreleleveeleve")?;
+            (p.len() == 1).then(|| (dn.clone(), p[0].to_lowercase()))
+        })
+        .unwrap();
+    // only that pupil names that parent
+    let pupil_ids = record_ids(&f.c1, "Eleve");
+    let n = pupil_ids
+        .iter()
+        .position(|i| person_dn(i).eq_ignore_ascii_case(&pupil))
+        .unwrap();
+    let c2 = f.copy("c2", "20250911");
+    assert_eq!(drop_records(&c2, "Eleve", |i| i != n), 1);
+    f.sync("2025-09-11", &[&c2], &[], 0);
+    let away = |dn: &str| dn.replace(",ou=people,", ",ou=departed,");
+    assert!(f.ldap.exists_dn(&away(&parent)) && f.ldap.exists_dn(&away(&pupil)));
+
+    // after the deadline: back, the pupil's record damaged
+    let c3 = f.copy("c3", "20260105");
+    edit_records(&c3, "Eleve", |i, rec| {
+        if i == n {
+            assert!(replace_bytes(
+                rec,
+                b"<attr name=\"ENTPersonPrenom\"><value>",
+                b"<attr name=\"ENTPersonPrenom\"><value>\x07"
+            ));
+        }
+    });
+    let (r, err) = f.sync("2026-01-05", &[&c3], &[], 1);
+    assert_eq!(r["outcome"], "rejected_records", "{err}");
+    for dn in [&parent, &pupil] {
+        assert!(
+            !f.ldap.exists_dn(dn),
+            "{dn} back in the people branch: {err}"
+        );
+        assert!(
+            !f.ldap.exists_dn(&away(dn)),
+            "{dn} kept past its deadline: {err}"
+        );
+    }
+    assert_eq!(dangling(&f.ldap), Vec::<String>::new(), "{err}");
+    let (r, err) = f.sync("2026-01-05", &[&c3], &[], 1);
+    assert_eq!(r["steps"][0]["plan"]["total"], 0, "{err}");
+}

@@ -180,3 +180,122 @@ fn a_multi_extraction_run_killed_anywhere_converges_to_the_clean_tree() {
         assert_eq!(csns(&ldap), before, "{what}");
     }
 }
+
+/// Bytes of the journals of `dir` after `from` (the journal of the runs
+/// before is left out), and how many times `needle` occurs in them.
+fn journal_after(dir: &Path, from: u64, needle: &str) -> usize {
+    let Ok(rd) = std::fs::read_dir(dir.join("work/journal")) else {
+        return 0;
+    };
+    let mut text = Vec::new();
+    for e in rd.flatten() {
+        text.extend(std::fs::read(e.path()).unwrap_or_default());
+    }
+    let text = String::from_utf8_lossy(&text[(from as usize).min(text.len())..]).to_string();
+    text.matches(needle).count()
+}
+
+fn journal_len(dir: &Path) -> u64 {
+    std::fs::read_dir(dir.join("work/journal"))
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.metadata().map(|m| m.len()).unwrap_or(0))
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// Two months of a small population's life move more than the rails let
+/// through unapproved: not what this test is about.
+const RAILS: &str = "[safety]\nmax_departures_percent = 100.0\nmax_renames_percent = 100.0\n\
+                     max_modified_percent = 100.0\n";
+
+/// A Complet in which people leave (pupils with their parents, staff),
+/// killed among the moves to the departed branch and the rewrites of the
+/// links between departed people that follow them: the next run converges
+/// to the clean run's tree, departed pupils and parents still naming each
+/// other, whatever DN each was named by when the run died.
+#[test]
+fn a_departures_run_killed_among_moves_and_link_rewrites_converges() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mk = |sub: &str, date: &str, days: u32| {
+        let p = tmp.path().join(sub);
+        let g = generate(
+            &GenConfig {
+                date: date.into(),
+                days,
+                schools: 3,
+                pupils_per_school: 100,
+                schools_outside: 0,
+                ..Default::default()
+            },
+            &p,
+        )
+        .unwrap();
+        (p.display().to_string(), g.uai_inside)
+    };
+    let (c0, uai) = mk("c0", "20250904", 0);
+    let (c60, _) = mk("c60", "20251103", 60);
+    let day = |config: &str, x: &str, now: &str| {
+        let (_, err) = aaf_sync_ok(&["sync", "--config", config, "--now", now, x], 0);
+        err
+    };
+
+    let want = Slapd::start();
+    let wdir = tmp.path().join("want");
+    std::fs::create_dir_all(&wdir).unwrap();
+    let config = want.config(&wdir, &uai, RAILS).display().to_string();
+    day(&config, &c0, "2025-09-04");
+    let from = journal_len(&wdir);
+    day(&config, &c60, "2025-11-03");
+    let reference = want.dump();
+    let moves = journal_after(&wdir, from, "\"op\":\"move\"");
+    let relinks = journal_after(
+        &wdir,
+        from,
+        ",ou=departed,dc=example,dc=org\",\"op\":\"modify\"",
+    );
+    assert!(
+        moves >= 10 && relinks >= 5,
+        "moves {moves}, relinks {relinks}"
+    );
+    let linked = want.count(
+        &format!("ou=departed,{BASE}"),
+        "(|(ENTEleveParents=*)(ENTAuxPersRelEleveEleve=*))",
+    );
+    assert!(linked >= 10, "departed people naming each other: {linked}");
+
+    for (what, needle, n) in [
+        ("at the first move", "\"op\":\"move\"", 1),
+        ("halfway through the moves", "\"op\":\"move\"", moves / 2),
+        (
+            "at the first link rewrite",
+            ",ou=departed,dc=example,dc=org\",\"op\":\"modify\"",
+            1,
+        ),
+    ] {
+        let ldap = Slapd::start();
+        let dir = tmp.path().join(what.replace(' ', "-"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = ldap.config(&dir, &uai, RAILS).display().to_string();
+        day(&config, &c0, "2025-09-04");
+        let from = journal_len(&dir);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_aaf-sync"))
+            .args(["sync", "--config", &config, "--now", "2025-11-03", &c60])
+            .env_remove("AAF_SYNC_LDAP_PASSWORD")
+            .env("AAF_SYNC_LDAP__CONNECTIONS", "1")
+            .env("AAF_SYNC_LDAP__IN_FLIGHT", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let killed = kill_when(&mut child, || journal_after(&dir, from, needle) >= n);
+        assert!(killed, "{what}: the run ended first");
+        assert_ne!(ldap.dump(), reference, "{what}: killed too late");
+        let err = day(&config, &c60, "2025-11-03");
+        assert_eq!(ldap.dump(), reference, "{what}: {err}");
+        let before = csns(&ldap);
+        day(&config, &c60, "2025-11-03");
+        assert_eq!(csns(&ldap), before, "{what}: a re-run writes nothing");
+    }
+}

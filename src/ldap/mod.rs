@@ -835,9 +835,20 @@ impl Directory {
                     _ => {}
                 }
             }
+            // a move onto a DN something else holds: say what is in the way
+            let blocked = match (&p.change, rc_of(&err)) {
+                (Change::Move { to, .. }, Some(68)) => Some(to),
+                _ => None,
+            };
             let fault = Fault::of(err);
             if let Fault::Permanent(m) = fault {
-                return Err(GaveUp::Refused(m));
+                return Err(GaveUp::Refused(match blocked {
+                    Some(to) => format!(
+                        "{m}: another entry, which this sync does not manage, is at {to}: \
+                         remove or rename it; until then the entry stays where it is"
+                    ),
+                    None => m,
+                }));
             }
             if attempt >= retry.attempts {
                 let why = format!(

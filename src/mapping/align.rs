@@ -75,11 +75,17 @@ pub fn built_key(e: &crate::model::Entry, layout: &Layout) -> Option<String> {
 /// `adoptable` (entries of the source not marked managed yet): adopted
 /// entries move from `adoptable` into `managed`; people coming back from
 /// the departed branch are re-keyed in `managed` as if already moved.
+///
+/// A departed person whose retention deadline has come (`now`) is not
+/// brought back: the deadline deletes them, and a return after it is a new
+/// entry (the README's promise, whether or not a retention pass ran on the
+/// day of the deadline).
 pub fn align(
     desired: &mut [Desired],
     managed: &mut EntryMap,
     adoptable: &mut EntryMap,
     layout: &Layout,
+    now: time::Date,
 ) -> Aligned {
     let mut out = Aligned::default();
     // entries whose DN is not the one the layout builds, by built key
@@ -110,6 +116,15 @@ pub fn align(
         let Some((was_managed, key)) = elsewhere.remove(&built) else {
             continue;
         };
+        let expired = |e: &crate::model::Entry| {
+            layout.is_departed(&e.dn)
+                && crate::retention::State::of(e)
+                    .deadline
+                    .is_some_and(|d| now >= d)
+        };
+        if was_managed && managed.get(&key).is_some_and(expired) {
+            continue;
+        }
         if !was_managed {
             let needed = structural_needed(d.kind);
             let fits = adoptable
@@ -221,7 +236,13 @@ mod tests {
         adoptable.insert(crate::model::dn_key(other), person(other, "3"));
         let mut d = vec![desired(&l, "1"), desired(&l, "2")];
         d.sort_by_key(|x| x.entry.dn.key());
-        let a = align(&mut d, &mut managed, &mut adoptable, &l);
+        let a = align(
+            &mut d,
+            &mut managed,
+            &mut adoptable,
+            &l,
+            time::macros::date!(2026 - 01 - 01),
+        );
         assert_eq!(a.returned, 1);
         assert_eq!(a.moves.len(), 1);
         let Change::Move { dn, to } = &a.moves[0].change else {

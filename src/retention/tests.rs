@@ -139,7 +139,7 @@ fn decide(
         });
         current.insert(e.dn.key(), e);
     }
-    let lc = apply(&ctx, &mut plan, &current, remaining.iter());
+    let lc = apply(&ctx, &mut plan, &current, remaining.iter(), &[]);
     (plan, lc)
 }
 
@@ -178,21 +178,21 @@ fn departures_by_category() {
         [
             "modify uid=S-1,ou=people,dc=x",
             "modify uid=S-3,ou=people,dc=x",
-            // the parent's link follows the pupil to the departed branch
-            "modify uid=S-3,ou=people,dc=x",
             // out of the people branch, once disabled
             "move uid=S-1,ou=people,dc=x",
             "move uid=S-3,ou=people,dc=x",
+            // then the parent's link follows the pupil there
+            "modify uid=S-3,ou=departed,dc=x",
             "delete uid=S-2,ou=people,dc=x"
         ]
     );
-    let Change::Move { to, .. } = &plan.changes[3].change else {
+    let Change::Move { to, .. } = &plan.changes[2].change else {
         panic!()
     };
     assert_eq!(to.as_str(), "uid=S-1,ou=departed,dc=x");
     assert_eq!(
-        serde_json::to_string(&plan.changes[2].change).unwrap(),
-        r#"{"change":"modify","dn":"uid=S-3,ou=people,dc=x","changes":[{"op":"delete","attr":"ENTAuxPersRelEleveEleve","values":["uid=S-1,ou=people,dc=x"]},{"op":"add","attr":"ENTAuxPersRelEleveEleve","values":["uid=S-1,ou=departed,dc=x"]}]}"#
+        serde_json::to_string(&plan.changes[4].change).unwrap(),
+        r#"{"change":"modify","dn":"uid=S-3,ou=departed,dc=x","changes":[{"op":"delete","attr":"ENTAuxPersRelEleveEleve","values":["uid=S-1,ou=people,dc=x"]},{"op":"add","attr":"ENTAuxPersRelEleveEleve","values":["uid=S-1,ou=departed,dc=x"]}]}"#
     );
     let Change::Modify { changes, .. } = &plan.changes[0].change else {
         panic!()
@@ -371,7 +371,7 @@ fn restores_put_the_password_back() {
         }],
         &current,
     );
-    let lc = apply(&ctx, &mut plan, &current, [&want].into_iter());
+    let lc = apply(&ctx, &mut plan, &current, [&want].into_iter(), &[]);
     assert_eq!(ids(&lc.restored), ["Eleve:1"]);
     let json = serde_json::to_string(&plan.changes).unwrap();
     for attr in [ATTR_DEPARTURE, ATTR_DEADLINE, ATTR_DISABLED] {
@@ -413,9 +413,97 @@ fn new_school_year_clears_departed_class_lists() {
         }],
         ..Default::default()
     };
-    apply(&ctx, &mut plan, &current, std::iter::empty());
+    apply(&ctx, &mut plan, &current, std::iter::empty(), &[]);
     assert_eq!(
         serde_json::to_string(&plan.changes[0].change).unwrap(),
         r#"{"change":"modify","dn":"uid=S-1,ou=people,dc=x","changes":[{"op":"delete","attr":"ENTPersonClasses","values":[]}]}"#
     );
+}
+
+/// A run killed between moves and link rewrites leaves departed people
+/// naming each other by a DN that was right at some point: the people
+/// branch DN of someone already moved, or the departed DN of someone not
+/// moved yet. The next plan resolves both to where the person ends up, and
+/// drops a link to someone deleted; a kept-as-is entry (rejected record)
+/// gets its links rewritten too, nothing else.
+#[test]
+fn links_follow_people_whatever_dn_names_them() {
+    let d = date!(2026 - 06 - 30);
+    let l = layout();
+    let departed = [
+        (ATTR_DEPARTURE, "20260601000000Z"),
+        (ATTR_DEADLINE, "20260928000000Z"),
+        (ATTR_DISABLED, "TRUE"),
+    ];
+    // pupil 1 already moved; its link names parent 3 by the departed DN
+    // parent 3 was not moved to yet
+    let mut p1 = person(
+        EntryKind::Pupil,
+        "1",
+        &[
+            ("ENTEleveParents", "uid=S-3,ou=departed,dc=x"),
+            ("ENTEleveParents", "uid=S-4,ou=people,dc=x"),
+        ],
+    );
+    p1.dn = Dn::new("uid=S-1,ou=departed,dc=x");
+    for (a, v) in departed {
+        p1.set(a, v);
+    }
+    // parent 3 disabled but not moved; names pupil 1 by the old DN
+    let mut p3 = person(
+        EntryKind::Parent,
+        "3",
+        &[("ENTAuxPersRelEleveEleve", "uid=S-1,ou=people,dc=x")],
+    );
+    for (a, v) in departed {
+        p3.set(a, v);
+    }
+    // parent 4: departed long ago, deleted now
+    let mut p4 = person(EntryKind::Parent, "4", &[]);
+    p4.dn = Dn::new("uid=S-4,ou=departed,dc=x");
+    p4.set(ATTR_DEPARTURE, "20250601000000Z");
+    p4.set(ATTR_DEADLINE, "20250901000000Z");
+    // pupil 5, kept as it is, names pupil 1's old DN in a foreign way
+    let p5 = person(
+        EntryKind::Pupil,
+        "5",
+        &[("ENTEleveParents", "uid=S-3,ou=people,dc=x")],
+    );
+    let rules = Rules::default();
+    let ctx = Context {
+        rules: &rules,
+        layout: &l,
+        now: d,
+        extraction_date: Some(d),
+        previous_date: None,
+        new_school_year: false,
+    };
+    let mut plan = Plan::default();
+    let mut current = crate::model::EntryMap::new();
+    for e in [&p1, &p3, &p4] {
+        plan.absent.push(Absent {
+            kind: EntryKind::of(e).unwrap(),
+            dn: e.dn.clone(),
+        });
+    }
+    for e in [&p1, &p3, &p4, &p5] {
+        current.insert(e.dn.key(), e.clone());
+    }
+    apply(&ctx, &mut plan, &current, [&p5].into_iter(), &[&p5]);
+    let json: Vec<String> = plan
+        .changes
+        .iter()
+        .filter(|p| p.phase == crate::diff::PHASE_RELINK)
+        .map(|p| serde_json::to_string(&p.change).unwrap())
+        .collect();
+    assert_eq!(
+        json,
+        [
+            r#"{"change":"modify","dn":"uid=S-1,ou=departed,dc=x","changes":[{"op":"delete","attr":"ENTEleveParents","values":["uid=S-4,ou=people,dc=x"]}]}"#,
+            r#"{"change":"modify","dn":"uid=S-3,ou=departed,dc=x","changes":[{"op":"delete","attr":"ENTAuxPersRelEleveEleve","values":["uid=S-1,ou=people,dc=x"]},{"op":"add","attr":"ENTAuxPersRelEleveEleve","values":["uid=S-1,ou=departed,dc=x"]}]}"#,
+            r#"{"change":"modify","dn":"uid=S-5,ou=people,dc=x","changes":[{"op":"delete","attr":"ENTEleveParents","values":["uid=S-3,ou=people,dc=x"]},{"op":"add","attr":"ENTEleveParents","values":["uid=S-3,ou=departed,dc=x"]}]}"#,
+        ]
+    );
+    assert!(ops(&plan).contains(&"move uid=S-3,ou=people,dc=x".to_string()));
+    assert!(ops(&plan).contains(&"delete uid=S-4,ou=departed,dc=x".to_string()));
 }
