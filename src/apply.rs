@@ -108,12 +108,37 @@ impl ApplyOutcome {
     }
 }
 
-/// One operation the directory refused.
-#[derive(Debug, Clone, Serialize)]
+/// One operation the directory refused. It keeps the real DN (the run
+/// compares it with its plan); wherever it is written — a report, a
+/// summary — it goes through [`Failure::shown_dn`] and
+/// [`Failure::shown_error`], so that a name in an adopted DN stays out.
+#[derive(Debug, Clone)]
 pub struct Failure {
     pub dn: Dn,
     pub op: &'static str,
     pub error: String,
+}
+
+impl Failure {
+    /// The DN as written out ([`crate::mapping::layout::log_dn`]).
+    pub fn shown_dn(&self) -> std::borrow::Cow<'_, str> {
+        crate::mapping::layout::log_dn(self.dn.as_str())
+    }
+    /// The server's message, with what it quotes of the DN pseudonymised.
+    pub fn shown_error(&self) -> std::borrow::Cow<'_, str> {
+        crate::mapping::layout::log_scrub(&self.error, self.dn.as_str())
+    }
+}
+
+impl Serialize for Failure {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Failure", 3)?;
+        st.serialize_field("dn", &self.shown_dn())?;
+        st.serialize_field("op", self.op)?;
+        st.serialize_field("error", &self.shown_error())?;
+        st.end()
+    }
 }
 
 fn is_link(attr: &str) -> bool {

@@ -38,6 +38,9 @@ pub struct Finding {
     /// `unauthorised_attribute`, `staff_address`, `mobile_not_parent`,
     /// `outside_perimeter` or `retention_overdue`.
     pub rule: &'static str,
+    /// Written out through [`crate::mapping::layout::log_dn`]: `subject
+    /// export --dn` takes the pseudonym back.
+    #[serde(serialize_with = "crate::mapping::layout::serialize_dn")]
     pub dn: String,
     /// Attribute names, or the deadline passed: never a value.
     pub detail: String,
@@ -184,7 +187,13 @@ impl Audit {
             let _ = writeln!(s, "{rule}: {n}");
         }
         for f in &self.findings {
-            let _ = writeln!(s, "  {} {}: {}", f.rule, f.dn, f.detail);
+            let _ = writeln!(
+                s,
+                "  {} {}: {}",
+                f.rule,
+                crate::mapping::layout::log_dn(&f.dn),
+                f.detail
+            );
         }
         s
     }

@@ -21,7 +21,9 @@
 //! Files older than the configured days are removed.
 
 use crate::diff::{AttrChange, Change, Planned};
+use crate::mapping::layout::{log_dn, log_scrub};
 use serde::Serialize;
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
@@ -35,14 +37,15 @@ struct OpLine<'a> {
     time: String,
     event: &'static str,
     step: &'a str,
-    dn: &'a str,
+    /// Through [`log_dn`]: a name in an adopted DN never reaches the journal.
+    dn: Cow<'a, str>,
     op: &'a str,
     kind: &'a str,
     attrs: Vec<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     ok: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<&'a str>,
+    error: Option<Cow<'a, str>>,
 }
 
 /// The start or the end of a run.
@@ -233,12 +236,15 @@ impl Journal {
             time: now_text(),
             event,
             step: &self.step,
-            dn: p.change.dn().as_str(),
+            dn: log_dn(p.change.dn().as_str()),
             op: p.change.op_name(),
             kind: p.kind.as_str(),
             attrs: attr_names(&p.change),
             ok: result.map(|e| e.is_none()),
-            error: result.flatten(),
+            // a server's message may quote the DN
+            error: result
+                .flatten()
+                .map(|e| log_scrub(e, p.change.dn().as_str())),
         }
     }
 

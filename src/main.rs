@@ -229,13 +229,12 @@ enum SubjectCmd {
         out: Option<PathBuf>,
     },
     /// Erase one person now, with every reference to them, and keep the
-    /// next syncs from recreating them.
+    /// next syncs from recreating them. Found as `export` finds them.
     Erase {
         #[arg(long, env = "AAF_SYNC_CONFIG")]
         config: PathBuf,
-        /// ENTPersonJointure (<source>$<id>) or the AAF id.
-        #[arg(long)]
-        jointure: String,
+        #[command(flatten)]
+        who: WhoArgs,
         /// Why (the académie's instruction): recorded with the erasure.
         #[arg(long)]
         reason: String,
@@ -259,10 +258,12 @@ struct WhoArgs {
     /// ENTPersonJointure (<source>$<id>) or the AAF id.
     #[arg(long)]
     jointure: Option<String>,
-    /// ENTPersonLogin.
+    /// ENTPersonLogin (else `uid`).
     #[arg(long)]
     login: Option<String>,
-    /// The entry's DN.
+    /// The entry's DN, wherever it is (people, departed, an adopted DN),
+    /// the DN a departed person had, or the pseudonymised DN a log or a
+    /// report wrote (`uid=#sha256:…`).
     #[arg(long)]
     dn: Option<String>,
 }
@@ -571,7 +572,7 @@ fn real_main(cli: Cli, run_id: String) -> anyhow::Result<u8> {
     let started = Instant::now();
     match cli.cmd {
         Cmd::Check { config } => {
-            let cfg = Config::load(&config)?;
+            let cfg = load_config(&config)?;
             let rt = runtime()?;
             rt.block_on(async {
                 let dir = aaf_sync::ldap::Directory::connect(&cfg.ldap).await?;
@@ -580,6 +581,7 @@ fn real_main(cli: Cli, run_id: String) -> anyhow::Result<u8> {
                 let missing = dir.ensure_branches(&layout, true).await?;
                 let schema = dir.read_schema(&layout.base).await?;
                 let adoptable = dir.count_adoptable(&layout).await?;
+                let named = dir.count_named_dns(&layout).await?;
                 let answered = dir.url().to_string();
                 dir.close().await;
                 for m in &missing {
@@ -595,6 +597,15 @@ fn real_main(cli: Cli, run_id: String) -> anyhow::Result<u8> {
                         "{adoptable} entries carry a jointure of source {} without being managed (an existing tree): \
                          a sync adopts those its extraction carries and leaves the others alone \
                          (sync --dry-run shows how many)",
+                        cfg.source
+                    );
+                }
+                if named > 0 {
+                    println!(
+                        "warning: {named} entries of source {} have DNs whose RDN value is not an AAF id \
+                         (an adopted tree, perhaps built from names): logs, the journal and reports \
+                         write it as a pseudonym (uid=#sha256:…); `subject export --dn` takes the \
+                         pseudonym back",
                         cfg.source
                     );
                 }
@@ -634,7 +645,7 @@ fn real_main(cli: Cli, run_id: String) -> anyhow::Result<u8> {
             reference,
             out,
         } => {
-            let cfg = Config::load(&config)?;
+            let cfg = load_config(&config)?;
             if aaf_sync::model::dn_key(&confirm) != aaf_sync::model::dn_key(&cfg.ldap.base_dn) {
                 eprintln!(
                     "aaf-sync: purge: --confirm must repeat the base DN of the configuration ({}): nothing done",
@@ -679,7 +690,7 @@ fn real_main(cli: Cli, run_id: String) -> anyhow::Result<u8> {
             paths,
         } => {
             let now = run_date(now)?;
-            let cfg = Config::load(&config)?;
+            let cfg = load_config(&config)?;
             match aaf_sync::initial::export(&cfg, &paths, now, with_base, &out) {
                 Ok(x) => {
                     eprintln!(
@@ -707,7 +718,7 @@ fn real_main(cli: Cli, run_id: String) -> anyhow::Result<u8> {
             now,
         } => {
             let today = run_date(now)?;
-            let cfg = Config::load(&config)?;
+            let cfg = load_config(&config)?;
             let a = runtime()?.block_on(aaf_sync::audit::run(&cfg, today))?;
             match format {
                 LogFormat::Json => println!("{}", serde_json::to_string_pretty(&a)?),
@@ -716,7 +727,7 @@ fn real_main(cli: Cli, run_id: String) -> anyhow::Result<u8> {
             Ok(if a.findings.is_empty() { 0 } else { 1 })
         }
         Cmd::Approve { config, digest } => {
-            let cfg = Config::load(&config)?;
+            let cfg = load_config(&config)?;
             match aaf_sync::approval::approve(&cfg.work_dir, &digest) {
                 Ok(h) => {
                     println!(
@@ -732,7 +743,7 @@ fn real_main(cli: Cli, run_id: String) -> anyhow::Result<u8> {
             }
         }
         Cmd::Status { config, format } => {
-            let cfg = Config::load(&config)?;
+            let cfg = load_config(&config)?;
             let st = runtime()?.block_on(aaf_sync::status::read(&cfg))?;
             match format {
                 LogFormat::Json => println!("{}", serde_json::to_string_pretty(&st)?),
@@ -746,7 +757,7 @@ fn real_main(cli: Cli, run_id: String) -> anyhow::Result<u8> {
             now,
         } => {
             let now = run_date(now)?;
-            let cfg = Config::load(&config)?;
+            let cfg = load_config(&config)?;
             let f = cfg
                 .fetch
                 .as_ref()
@@ -800,7 +811,7 @@ fn real_main(cli: Cli, run_id: String) -> anyhow::Result<u8> {
                 ..Default::default()
             };
             let mut metrics = None;
-            let code = match Config::load(&config) {
+            let code = match load_config(&config) {
                 Ok(cfg) => {
                     let code = writing_runtime()?.block_on(async {
                         let session = match Session::open(&cfg, &run_id, "run", !dry_run).await {
@@ -934,7 +945,7 @@ fn subject_command(cmd: SubjectCmd, run_id: &str) -> anyhow::Result<u8> {
     };
     match cmd {
         SubjectCmd::Export { config, who, out } => {
-            let cfg = Config::load(&config)?;
+            let cfg = load_config(&config)?;
             let x = match runtime()?.block_on(subject::export(&cfg, &who.who())) {
                 Ok(x) => x,
                 Err(e) => return unknown(e),
@@ -944,7 +955,11 @@ fn subject_command(cmd: SubjectCmd, run_id: &str) -> anyhow::Result<u8> {
                 Some(p) => {
                     aaf_sync::approval::write_private(&p, json.as_bytes())
                         .with_context(|| format!("writing {}", p.display()))?;
-                    eprintln!("export of {} written to {}", x.person.dn, p.display());
+                    eprintln!(
+                        "export of {} written to {}",
+                        aaf_sync::mapping::layout::log_dn(&x.person.dn),
+                        p.display()
+                    );
                 }
                 None => print!("{json}"),
             }
@@ -952,12 +967,12 @@ fn subject_command(cmd: SubjectCmd, run_id: &str) -> anyhow::Result<u8> {
         }
         SubjectCmd::Erase {
             config,
-            jointure,
+            who,
             reason,
             now,
         } => {
             let today = run_date(now)?;
-            let cfg = Config::load(&config)?;
+            let cfg = load_config(&config)?;
             if reason.trim().is_empty() {
                 anyhow::bail!("subject erase: --reason must say why (the académie's instruction)");
             }
@@ -965,7 +980,7 @@ fn subject_command(cmd: SubjectCmd, run_id: &str) -> anyhow::Result<u8> {
                 let session = Session::open(&cfg, run_id, "erase", true).await?;
                 let r = subject::erase(
                     &cfg,
-                    &jointure,
+                    &who.who(),
                     &reason,
                     today,
                     session.halt().as_ref(),
@@ -987,13 +1002,16 @@ fn subject_command(cmd: SubjectCmd, run_id: &str) -> anyhow::Result<u8> {
                 println!("{}", serde_json::to_string_pretty(&x)?);
                 eprintln!(
                     "erased {}: {} entries cleaned, {} groups deleted; blocked from re-creation (id hash {})",
-                    x.dn, x.entries_modified, x.groups_deleted, x.id_hash
+                    aaf_sync::mapping::layout::log_dn(&x.dn),
+                    x.entries_modified,
+                    x.groups_deleted,
+                    x.id_hash
                 );
                 Ok(if x.failures.is_empty() && x.deleted { 0 } else { 1 })
             })
         }
         SubjectCmd::Unblock { config, jointure } => {
-            let cfg = Config::load(&config)?;
+            let cfg = load_config(&config)?;
             match runtime()?.block_on(subject::unblock(&cfg, &jointure)) {
                 Ok(0) => {
                     eprintln!("aaf-sync: no erasure recorded for that jointure: nothing to lift");
@@ -1017,7 +1035,7 @@ fn with_config(
     rep: &mut Report,
     f: impl FnOnce(&Config, &mut Report) -> anyhow::Result<CommandOut>,
 ) -> (anyhow::Result<CommandOut>, Option<Config>) {
-    match Config::load(path) {
+    match load_config(path) {
         Ok(cfg) => {
             let r = f(&cfg, rep);
             (r, Some(cfg))
@@ -1133,4 +1151,13 @@ fn finish(
     }
     eprint!("{}", rep.summary());
     Ok(code)
+}
+
+/// Loads the configuration, and makes its layout the one every DN written
+/// out (journal, reports, logs, errors) is judged by: from here on, a name
+/// in an adopted DN is written as its pseudonym (README, "Data protection").
+fn load_config(path: &std::path::Path) -> Result<Config, aaf_sync::config::ConfigError> {
+    let cfg = Config::load(path)?;
+    aaf_sync::mapping::layout::use_for_logs(&cfg.layout());
+    Ok(cfg)
 }

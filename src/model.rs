@@ -15,6 +15,12 @@ use std::fmt;
 #[serde(transparent)]
 pub struct Dn(String);
 
+impl AsRef<str> for Dn {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
 impl Dn {
     pub fn new(s: impl Into<String>) -> Self {
         Dn(s.into())

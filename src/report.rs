@@ -7,6 +7,7 @@ use crate::aaf::RecordError;
 use crate::apply::ApplyOutcome;
 use crate::diff::Plan;
 use crate::mapping::delta::DeltaStats;
+use crate::mapping::layout::{log_dn, log_scrub};
 use crate::mapping::MapStats;
 use crate::model::Dn;
 use crate::retention::Lifecycle;
@@ -402,7 +403,13 @@ impl StepReport {
                 self.settle.conflicts.len()
             );
             for c in self.settle.conflicts.iter().take(10) {
-                let _ = writeln!(s, "    {} (id {}): {}", c.dn, c.id, c.reason);
+                let _ = writeln!(
+                    s,
+                    "    {} (id {}): {}",
+                    log_dn(&c.dn),
+                    c.id,
+                    log_scrub(&c.reason, &c.dn)
+                );
             }
         }
         let adopted: u64 = self.aligned.adopted.values().sum();
@@ -417,6 +424,15 @@ impl StepReport {
                 s,
                 "  adopted, existing entries of the source matched by jointure: {}",
                 parts.join(", ")
+            );
+        }
+        if self.aligned.named_dns > 0 {
+            let _ = writeln!(
+                s,
+                "  warning: {} managed entries have DNs whose RDN value is not an AAF id (an adopted \
+                 tree, perhaps built from names): logs, the journal and reports write it as a \
+                 pseudonym (uid=#sha256:…); `subject export --dn` takes the pseudonym back",
+                self.aligned.named_dns
             );
         }
         if self.aligned.left_alone > 0 {
@@ -487,7 +503,7 @@ impl StepReport {
             if !a.failures.is_empty() {
                 let _ = writeln!(s, "  LDAP operations failed: {}", a.failures.len());
                 for f in a.failures.iter().take(10) {
-                    let _ = writeln!(s, "    {} {}: {}", f.op, f.dn, f.error);
+                    let _ = writeln!(s, "    {} {}: {}", f.op, f.shown_dn(), f.shown_error());
                 }
             }
         }

@@ -213,7 +213,8 @@ pub fn id_of(e: &Entry, kind: EntryKind, source: &str) -> String {
     };
     mapping::id_in(e, attr, source)
         .map(str::to_string)
-        .unwrap_or_else(|| e.dn.to_string())
+        // reports list ids: a DN stands in only as it may be written out
+        .unwrap_or_else(|| mapping::layout::log_dn(e.dn.as_str()).into_owned())
 }
 
 /// Structure DNs (as keys) an entry refers to, directly or as the first

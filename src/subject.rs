@@ -341,57 +341,98 @@ pub fn referring_filter(dn: &Dn) -> String {
     f
 }
 
-/// Finds the managed person `who` names.
-pub async fn find(dir: &Directory, layout: &Layout, who: &Who) -> Result<Entry, SubjectError> {
-    let managed = format!(
+/// The filter of the source's managed people (`aafSyncState`, this
+/// source), without its closing parenthesis: a condition follows.
+fn managed_people(layout: &Layout) -> String {
+    format!(
         "(&(objectClass={})({}={})(objectClass=ENTPerson)",
         mapping::STATE_CLASS,
         mapping::ATTR_SOURCE,
         escape_filter_value(&layout.source)
+    )
+}
+
+/// The filter finding the managed person a DN names: the entry itself, the
+/// departed entry whose DN of origin it is (`aafSyncHome`, an adopted
+/// entry), or the layout's departed DN of a person of `ou=people` (same
+/// RDN under `ou=departed`): an operator may quote the DN a person had
+/// before they left.
+fn dn_filter(layout: &Layout, dn: &str) -> String {
+    let v = escape_filter_value(dn);
+    let mut f = format!(
+        "{}(|(entryDN={v})({}={v})",
+        managed_people(layout),
+        retention::ATTR_HOME
     );
-    let (base, filter, what) = match who {
+    let rdn = crate::mapping::layout::rdn_of(dn);
+    let parent = dn.get(rdn.len()..).unwrap_or_default();
+    if !rdn.is_empty() && dn_key(parent.trim_start_matches(',')) == layout.people.key() {
+        let away = format!("{rdn},{}", layout.departed);
+        f.push_str(&format!("(entryDN={})", escape_filter_value(&away)));
+    }
+    f.push_str("))");
+    f
+}
+
+/// Finds the managed person `who` names, wherever the sync keeps them:
+/// `ou=people`, the departed branch, or an adopted DN anywhere under the
+/// base. The whole base is searched by jointure, login or DN (never a DN
+/// built from the id): a departed person's data is still there until their
+/// deadline, and a request about them must reach it.
+pub async fn find(dir: &Directory, layout: &Layout, who: &Who) -> Result<Entry, SubjectError> {
+    let managed = managed_people(layout);
+    let (found, what) = match who {
         Who::Jointure(j) => {
             let j = if j.contains('$') {
                 j.clone()
             } else {
                 layout.jointure(j)
             };
-            (
-                layout.people.clone(),
-                format!("{managed}(ENTPersonJointure={}))", escape_filter_value(&j)),
-                "jointure",
-            )
+            let f = format!("{managed}(ENTPersonJointure={}))", escape_filter_value(&j));
+            (dir.search(&layout.base, &f, &["*"]).await?, "jointure")
         }
-        Who::Login(l) => (
-            layout.people.clone(),
-            format!("{managed}(ENTPersonLogin={}))", escape_filter_value(l)),
-            "login",
-        ),
-        Who::Dn(d) => (Dn::new(d.clone()), format!("{managed})"), "DN"),
+        Who::Login(l) => {
+            let l = escape_filter_value(l);
+            let f = format!("{managed}(ENTPersonLogin={l}))");
+            let mut found = dir.search(&layout.base, &f, &["*"]).await?;
+            if found.is_empty() {
+                // an adopted tree may know its people by `uid` alone
+                let f = format!("{managed}(uid={l}))");
+                found = dir.search(&layout.base, &f, &["*"]).await?;
+            }
+            (found, "login")
+        }
+        Who::Dn(d) if d.contains(crate::mapping::layout::PSEUDONYM_MARK) => {
+            // a pseudonym read in a log or a report: the managed people
+            // whose DN is written so
+            let all = dir
+                .search(&layout.base, &format!("{managed})"), &["1.1"])
+                .await?;
+            let mut found = Vec::new();
+            for e in all.iter().filter(|e| layout.loggable_matches(&e.dn, d)) {
+                found.extend(dir.read_entry(&e.dn).await?);
+            }
+            (found, "DN")
+        }
+        Who::Dn(d) => match dir
+            .search(&layout.base, &dn_filter(layout, d), &["*"])
+            .await
+        {
+            Ok(v) => (v, "DN"),
+            // not a DN the server can read
+            Err(_) => (Vec::new(), "DN"),
+        },
     };
-    let found = match dir.search(&base, &filter, &["*"]).await {
-        Ok(v) => v,
-        // a DN outside the tree
-        Err(_) if matches!(who, Who::Dn(_)) => Vec::new(),
-        Err(e) => return Err(e.into()),
-    };
-    let found: Vec<Entry> = match who {
-        Who::Dn(d) => found
-            .into_iter()
-            .filter(|e| e.dn.key() == dn_key(d))
-            .collect(),
-        _ => found,
-    };
-    match found.len() {
-        1 => Ok(found
-            .into_iter()
-            .next()
-            .unwrap_or_else(|| Entry::new(Dn::new("")))),
-        0 => Err(SubjectError::Unknown(format!(
-            "no person of source {} with that {what} under {}: nothing exported or erased",
+    let n = found.len();
+    let mut found = found.into_iter();
+    match (found.next(), n) {
+        (Some(e), 1) => Ok(e),
+        (_, 0) | (None, _) => Err(SubjectError::Unknown(format!(
+            "no person of source {} with that {what} under {} (people, departed people, \
+             adopted entries): nothing exported or erased",
             layout.source, layout.base
         ))),
-        n => Err(SubjectError::Unknown(format!(
+        _ => Err(SubjectError::Unknown(format!(
             "{n} people match that {what}: name one by --jointure or --dn"
         ))),
     }
@@ -451,6 +492,9 @@ pub async fn export(cfg: &crate::config::Config, who: &Who) -> Result<Export, Su
 /// What `subject erase` did (DNs of the managed tree and counts only).
 #[derive(Debug, Clone, Serialize)]
 pub struct Erased {
+    /// Written out through [`crate::mapping::layout::log_dn`]: the erased
+    /// person's name must not survive in the erasure's own output.
+    #[serde(serialize_with = "crate::mapping::layout::serialize_dn")]
     pub dn: String,
     /// SHA-256 of the jointure, as recorded to block re-creation.
     pub id_hash: String,
@@ -466,7 +510,7 @@ pub struct Erased {
 /// `subject erase`: the caller holds the run lock.
 pub async fn erase(
     cfg: &crate::config::Config,
-    jointure: &str,
+    who: &Who,
     reason: &str,
     today: time::Date,
     halt: Option<&crate::ldap::Halt>,
@@ -478,7 +522,7 @@ pub async fn erase(
     if let Some(h) = halt {
         dir.share_halt(h);
     }
-    let r = erase_inner(&dir, &layout, jointure, reason, today, intent, done).await;
+    let r = erase_inner(&dir, &layout, who, reason, today, intent, done).await;
     dir.close().await;
     r
 }
@@ -486,18 +530,23 @@ pub async fn erase(
 async fn erase_inner(
     dir: &Directory,
     layout: &Layout,
-    jointure: &str,
+    who: &Who,
     reason: &str,
     today: time::Date,
     intent: &(dyn Fn(&Planned) + Sync),
     done: &mut dyn FnMut(&Planned, Option<&str>),
 ) -> Result<Erased, SubjectError> {
-    let (person, related) = gather(dir, layout, &Who::Jointure(jointure.to_string())).await?;
-    let j = person
-        .first("ENTPersonJointure")
-        .unwrap_or(jointure)
-        .to_string();
-    let id = mapping::id_of_jointure(&j, &layout.source).unwrap_or(&j);
+    let (person, related) = gather(dir, layout, who).await?;
+    // the block is on this source's jointure: an adopted entry may carry
+    // other sources' too, and the erasure must match what the next
+    // extraction sends
+    let Some(id) = mapping::id_in(&person, "ENTPersonJointure", &layout.source) else {
+        return Err(SubjectError::Unknown(format!(
+            "{} carries no jointure of source {}: nothing erased",
+            crate::mapping::layout::log_dn(person.dn.as_str()),
+            layout.source
+        )));
+    };
     let e = Erasure {
         hash: erasure::id_hash(&layout.source, id),
         date: crate::aaf::filename::format_date(today),
@@ -678,6 +727,23 @@ mod tests {
             }]
         );
         assert!(x.linked_pupils.is_empty());
+    }
+
+    #[test]
+    fn a_dn_finds_the_entry_where_it_is_or_where_it_was() {
+        let layout = Layout::new("dc=x", "AC");
+        let f = dn_filter(&layout, P);
+        assert!(f.contains("(entryDN=uid=AC-1,ou=people,dc=x)"), "{f}");
+        assert!(f.contains("(aafSyncHome=uid=AC-1,ou=people,dc=x)"), "{f}");
+        assert!(f.contains("(entryDN=uid=AC-1,ou=departed,dc=x)"), "{f}");
+        assert!(
+            f.starts_with("(&(objectClass=aafSyncState)(aafSyncSource=AC)"),
+            "{f}"
+        );
+        // a DN elsewhere: no departed candidate; filter values escaped
+        let f = dn_filter(&layout, "uid=a*b,ou=eleves,ou=people,dc=x");
+        assert!(!f.contains("ou=departed"), "{f}");
+        assert!(f.contains("uid=a\\2ab"), "{f}");
     }
 
     #[test]

@@ -443,7 +443,7 @@ async fn plan_extraction(
 
     // people and structures found by jointure where the layout would not
     // put them: back from the departed branch, or adopted where they are
-    let aligned = if cfg.adopt {
+    let mut aligned = if cfg.adopt {
         align::align(
             &mut tree.entries,
             &mut snap.managed,
@@ -460,6 +460,9 @@ async fn plan_extraction(
             now,
         )
     };
+    // an adopted tree's DNs may be built from names: say so once per
+    // extraction (logs and reports write those as pseudonyms)
+    aligned.count_named(&snap.managed, layout);
     // entries that cannot be created (a squatter holds the DN) and records
     // present but unreadable: settled against the directory before the diff
     let protected = tree.protected.keys(layout);
@@ -1181,6 +1184,7 @@ fn schema_problems<'a>(
     found
         .into_iter()
         .map(|((kind, p), (n, dn))| {
+            let dn = crate::mapping::layout::log_dn(&dn);
             format!(
                 "{kind}: {p} ({n} entries, e.g. {dn}): load schema/10-aaf-sdet.ldif, or make the \
                  directory's schema accept it"

@@ -978,3 +978,184 @@ fn sdet_class_lists_follow_departures_returns_and_the_school_year() {
     let lists: Vec<&String> = away.values().flat_map(|a| &a["enteleveclasses"]).collect();
     assert_eq!(lists, [&"-".to_string()], "{err}");
 }
+
+/// SHA-256 (hex, first 12 digits) of `rdn`: the pseudonym README "Data
+/// protection" promises, computed here independently of the code under test.
+fn pseudonym(rdn: &str) -> String {
+    use sha2::Digest;
+    let h = sha2::Sha256::digest(rdn.as_bytes());
+    let hex: String = h.iter().map(|b| format!("{b:02x}")).collect();
+    format!("#sha256:{}", &hex[..12])
+}
+
+/// An adopted tree whose DNs are built from names (`uid=zoe.coeur`): the
+/// person is adopted, leaves to the departed branch and comes back, and
+/// her name is in no journal line, no report, no log or summary line and
+/// no status output — her DN is written with a pseudonym, the same in
+/// `ou=people` and in `ou=departed`. `check` and the dry-run say so once;
+/// the dry-run LDIF, written for the operator to apply, keeps the real DN.
+#[test]
+fn names_in_adopted_dns_never_reach_the_journal_reports_or_logs() {
+    let ldap = Slapd::start_sdet();
+    let tmp = tempfile::tempdir().unwrap();
+    let zoe = format!("uid=zoe.coeur,{PEOPLE}");
+    ldap.add(&format!(
+        "dn: ou=structures,{BASE}\nobjectClass: organizationalUnit\nou: structures\n\n\
+         dn: {zoe}\nobjectClass: ENTEleve\nuid: zoe.coeur\ncn: Zoe Coeur\nsn: Coeur\n\
+         ENTPersonLogin: zoe.coeur\nENTPersonJointure: AC-CRETEIL$1001\nuserPassword: zoe-pw\n{ESCO_MUSTS}"
+    ));
+    let config = s(&ldap.config(tmp.path(), &["0920100J".into()], ""));
+    let pupil = |id: &str, name: &str, parent: &str| {
+        req(
+            "Eleve",
+            id,
+            &[
+                ("ENTPersonJointure", &[id]),
+                ("ENTPersonNom", &[name]),
+                (
+                    "ENTPersonPrenom",
+                    &[if id == "1001" { "Zoé" } else { "Léa" }],
+                ),
+                ("ENTPersonStructRattach", &["100"]),
+                ("ENTEleveAutoriteParentale", &[&format!("{parent}$10")]),
+                ("ENTPersonClasses", &["100$1$1$CPA$CPA"]),
+            ],
+        )
+    };
+    let day = |name: &str, date: &str, with_1001: bool| {
+        let dir = tmp.path().join(name);
+        let mut pupils = pupil("1002", "MARTIN", "2002");
+        let mut parents = parent("2002", "PARENT-DEUX", &["1002"]);
+        if with_1001 {
+            pupils += &pupil("1001", "COEUR", "2001");
+            parents += &parent("2001", "PARENT-UN", &["1001"]);
+        }
+        write_extraction_files(
+            &dir,
+            "Complet",
+            date,
+            &[
+                ("EtabEducNat", school("100", "0920100J")),
+                ("Eleve", pupils),
+                ("PersRelEleve", parents),
+                ("PersEducNat", director("3001", "100")),
+            ],
+        );
+        dir
+    };
+    // everything the runs write out, but the explicit data exports
+    let mut said = String::new();
+    let (out, err) = aaf_sync_ok(&["check", "--config", &config], 0);
+    assert!(
+        out.contains(
+            "warning: 1 entries of source AC-CRETEIL have DNs whose RDN value is not an AAF id"
+        ),
+        "{out}"
+    );
+    said += &(out + &err);
+    let sync = |dir: &Path, now: &str, report: &str| {
+        let r = tmp.path().join(report);
+        let (out, err) = aaf_sync_ok(
+            &[
+                "sync",
+                "--config",
+                &config,
+                "--now",
+                now,
+                "--report",
+                &s(&r),
+                &s(dir),
+            ],
+            0,
+        );
+        let all = out + &err + &std::fs::read_to_string(&r).unwrap();
+        (err, all)
+    };
+    let (err, all) = sync(&day("c1", "20250904", true), "2025-09-04", "r1.json");
+    said += &all;
+    assert!(
+        err.contains("adopted, existing entries of the source matched by jointure: Eleve 1"),
+        "{err}"
+    );
+    assert!(
+        err.contains("warning: 1 managed entries have DNs whose RDN value is not an AAF id"),
+        "{err}"
+    );
+    assert!(ldap.exists_dn(&zoe));
+    let c2 = day("c2", "20250911", false);
+    // the dry run warns too; its LDIF is the operator's to apply: real DNs
+    let (ldif, err) = aaf_sync_ok(
+        &[
+            "sync",
+            "--config",
+            &config,
+            "--now",
+            "2025-09-11",
+            "--dry-run",
+            &s(&c2),
+        ],
+        0,
+    );
+    assert!(err.contains("warning: 1 managed entries"), "{err}");
+    assert!(ldif.contains("dn: uid=zoe.coeur,"), "{ldif}");
+    said += &err;
+    said += &sync(&c2, "2025-09-11", "r2.json").1;
+    let away = ldap.entries(
+        &format!("ou=departed,{BASE}"),
+        "(ENTPersonJointure=AC-CRETEIL$1001)",
+        &["1.1"],
+    );
+    assert_eq!(away.len(), 1, "{away:?}");
+    assert!(!ldap.exists_dn(&zoe));
+    for format in ["text", "json"] {
+        let (out, err) = aaf_sync_ok(&["status", "--config", &config, "--format", format], 0);
+        said += &(out + &err);
+    }
+    said += &sync(&day("c3", "20250918", true), "2025-09-18", "r3.json").1;
+    assert!(ldap.exists_dn(&zoe), "back at her own DN");
+    assert!(ldap.can_bind(&zoe, "zoe-pw"));
+    let (out, err) = aaf_sync_ok(&["status", "--config", &config], 0);
+    said += &(out + &err);
+
+    let mut journal = String::new();
+    for f in std::fs::read_dir(tmp.path().join("work/journal")).unwrap() {
+        journal += &std::fs::read_to_string(f.unwrap().path()).unwrap();
+    }
+    for (what, text) in [("journal", &journal), ("output", &said)] {
+        let lower = text.to_lowercase();
+        for name in ["zoe", "coeur"] {
+            assert!(!lower.contains(name), "{what} names {name}:\n{text}");
+        }
+    }
+    let p = pseudonym("uid=zoe.coeur");
+    // adopted, then departed (her RDN beside the jointure), then back
+    for dn in [
+        format!("uid={p},{PEOPLE}"),
+        format!("ENTPersonJointure=AC-CRETEIL$1001+uid={p},ou=departed,{BASE}"),
+    ] {
+        assert!(
+            journal.contains(&format!("\"dn\":\"{dn}\"")),
+            "{dn} not in the journal:\n{journal}"
+        );
+    }
+    // a pseudonym read in the journal finds her back
+    let doc: serde_json::Value = serde_json::from_str(
+        &aaf_sync_ok(
+            &[
+                "subject",
+                "export",
+                "--config",
+                &config,
+                "--dn",
+                &format!("uid={p},{PEOPLE}"),
+            ],
+            0,
+        )
+        .0,
+    )
+    .unwrap();
+    assert_eq!(
+        doc["person"]["dn"].as_str().unwrap().to_lowercase(),
+        zoe.to_lowercase()
+    );
+}

@@ -60,7 +60,11 @@ fn pick(l: &Slapd, object_class: &str, with: &[&str]) -> (String, Attrs) {
 }
 
 fn export(f: &Fixture, how: &[&str]) -> serde_json::Value {
-    let mut args = vec!["subject", "export", "--config", f.config.as_str()];
+    export_with(&f.config, how)
+}
+
+fn export_with(config: &str, how: &[&str]) -> serde_json::Value {
+    let mut args = vec!["subject", "export", "--config", config];
     args.extend_from_slice(how);
     let (out, _) = aaf_sync_ok(&args, 0);
     serde_json::from_str(&out).unwrap()
@@ -426,6 +430,182 @@ fn erasure_removes_every_reference_and_the_next_syncs_do_not_bring_the_person_ba
         .ldap
         .entry(&format!("cn=aaf-sync-erasures-AC-CRETEIL,{BASE}"));
     assert!(!erasures.contains_key("aafsyncerased"), "{erasures:?}");
+}
+
+/// One school (UAI 0920100J), pupils with one parent each, in class CPA.
+fn small_complet(dir: &Path, date: &str, pupils: &[(&str, &str)]) {
+    let school = req(
+        "EtabEducNat",
+        "100",
+        &[
+            ("ENTStructureJointure", &["100"]),
+            ("ENTStructureUAI", &["0920100J"]),
+            ("ENTStructureNomCourant", &["ECOLE 100"]),
+        ],
+    );
+    let (mut eleves, mut parents) = (String::new(), String::new());
+    for (pupil, parent) in pupils {
+        eleves += &req(
+            "Eleve",
+            pupil,
+            &[
+                ("ENTPersonJointure", &[pupil]),
+                ("ENTPersonNom", &[&format!("NOM{pupil}")]),
+                ("ENTPersonPrenom", &["Zoé"]),
+                ("ENTPersonStructRattach", &["100"]),
+                ("ENTEleveAutoriteParentale", &[&format!("{parent}$10")]),
+                ("ENTPersonClasses", &["100$1$1$CPA$CPA"]),
+            ],
+        );
+        parents += &req(
+            "PersRelEleve",
+            parent,
+            &[
+                ("ENTPersonJointure", &[parent]),
+                ("ENTPersonNom", &[&format!("NOM{parent}")]),
+                ("ENTPersonPrenom", &["Hélène"]),
+                ("ENTPersRelEleveEleve", &[pupil]),
+            ],
+        );
+    }
+    write_extraction_files(
+        dir,
+        "Complet",
+        date,
+        &[
+            ("EtabEducNat", school),
+            ("Eleve", eleves),
+            ("PersRelEleve", parents),
+            (
+                "PersEducNat",
+                req(
+                    "PersEducNat",
+                    "3001",
+                    &[
+                        ("ENTPersonJointure", &["3001"]),
+                        ("ENTPersonNom", &["PROF"]),
+                        ("ENTPersonPrenom", &["Ève"]),
+                        ("ENTPersonStructRattach", &["100"]),
+                    ],
+                ),
+            ),
+        ],
+    );
+}
+
+/// A pupil who left and their parent wait in `ou=departed` until their
+/// deadline, with their data: `subject export` finds them by jointure,
+/// login, their departed DN and the DN they had; `subject erase` (by
+/// jointure, or by the DN they had) deletes them and every link to them,
+/// as for active people. A person the directory does not hold: exit 2.
+#[test]
+fn rights_requests_reach_departed_people() {
+    let ldap = Slapd::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let config = ldap
+        .config(tmp.path(), &["0920100J".to_string()], "")
+        .display()
+        .to_string();
+    let (c1, c2) = (tmp.path().join("c1"), tmp.path().join("c2"));
+    small_complet(&c1, "20250904", &[("1001", "2001"), ("1002", "2002")]);
+    small_complet(&c2, "20250911", &[("1002", "2002")]);
+    for (dir, now) in [(&c1, "2025-09-04"), (&c2, "2025-09-11")] {
+        let d = dir.display().to_string();
+        aaf_sync_ok(&["sync", "--config", &config, "--now", now, &d], 0);
+    }
+    let departed = |id: &str| person_dn(id).replace(",ou=people,", ",ou=departed,");
+    let (pupil, parent) = (departed("1001"), departed("2001"));
+    assert!(ldap.exists_dn(&pupil) && ldap.exists_dn(&parent));
+    assert!(!ldap.exists_dn(&person_dn("1001")));
+    let login = ldap.entry(&pupil)["entpersonlogin"][0].clone();
+    // the departed parent still lists the departed pupil
+    assert_eq!(
+        lower_sorted(ldap.entry(&parent).get("entauxpersreleleveeleve")),
+        [pupil.to_lowercase()]
+    );
+
+    let pdn = person_dn("1001");
+    for how in [
+        ["--jointure", "1001"],
+        ["--jointure", "AC-CRETEIL$1001"],
+        ["--login", login.as_str()],
+        ["--dn", pupil.as_str()],
+        ["--dn", pdn.as_str()],
+    ] {
+        let doc = export_with(&config, &how);
+        assert_eq!(doc["person"]["dn"].as_str().unwrap(), pupil, "{how:?}");
+        assert_eq!(doc["sync_state"]["departure"], "2025-09-11", "{how:?}");
+        assert_eq!(doc["sync_state"]["disabled"], true, "{how:?}");
+        assert_eq!(dns(&doc, "linked_parents"), [parent.to_lowercase()]);
+        validate(&doc);
+    }
+    let (_, err) = aaf_sync_ok(
+        &[
+            "subject",
+            "export",
+            "--config",
+            &config,
+            "--jointure",
+            "9999",
+        ],
+        2,
+    );
+    assert!(
+        err.contains("no person of source AC-CRETEIL with that jointure"),
+        "{err}"
+    );
+
+    // erase the departed pupil: the departed parent's link goes with them
+    let erase = |how: &[&str]| {
+        let mut args = vec!["subject", "erase", "--config", config.as_str()];
+        args.extend_from_slice(how);
+        args.extend_from_slice(&["--reason", "instruction 7", "--now", "2025-09-12"]);
+        let (out, _) = aaf_sync_ok(&args, 0);
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()
+    };
+    let x = erase(&["--jointure", "1001"]);
+    assert_eq!(x["dn"].as_str().unwrap(), pupil);
+    assert_eq!(
+        (x["deleted"].as_bool(), x["entries_modified"].as_u64()),
+        (Some(true), Some(1))
+    );
+    assert!(!ldap.exists_dn(&pupil));
+    assert_eq!(ldap.count(BASE, "(ENTPersonJointure=AC-CRETEIL$1001)"), 0);
+    assert_eq!(
+        ldap.count(
+            BASE,
+            &format!(
+                "(|(member={pupil})(ENTAuxPersRelEleveEleve={pupil})(ENTEleveParents={pupil}))"
+            )
+        ),
+        0
+    );
+    // the parent, by the DN they had before they left
+    let x = erase(&["--dn", &person_dn("2001")]);
+    assert_eq!(x["dn"].as_str().unwrap(), parent);
+    assert!(!ldap.exists_dn(&parent));
+    let erasures = ldap.entry(&format!("cn=aaf-sync-erasures-AC-CRETEIL,{BASE}"));
+    assert_eq!(erasures["aafsyncerased"].len(), 2);
+    // the active pupil and parent are untouched
+    assert!(ldap.exists_dn(&person_dn("1002")) && ldap.exists_dn(&person_dn("2002")));
+    assert_eq!(
+        ldap.count(&format!("ou=departed,{BASE}"), "(objectClass=ENTPerson)"),
+        0
+    );
+    let (_, err) = aaf_sync_ok(
+        &[
+            "subject",
+            "erase",
+            "--config",
+            &config,
+            "--jointure",
+            "1001",
+            "--reason",
+            "again",
+        ],
+        2,
+    );
+    assert!(err.contains("no person of source AC-CRETEIL"), "{err}");
 }
 
 #[test]

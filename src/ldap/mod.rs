@@ -16,6 +16,7 @@
 
 use crate::config::LdapConfig;
 use crate::diff::{AttrChange, Change, Plan, Planned};
+use crate::mapping::layout::{log_dn, log_scrub};
 use crate::mapping::{self, layout::Layout, EntryKind};
 use crate::model::{escape_filter_value, Dn, Entry, EntryMap};
 use crate::retention;
@@ -862,7 +863,7 @@ impl Directory {
                     "outcome unknown (sent, no answer): {why}"
                 )));
             }
-            tracing::debug!(dn = %p.change.dn(), attempt, error = fault.message(), "LDAP operation will be retried");
+            tracing::debug!(dn = %log_dn(p.change.dn().as_str()), attempt, error = %log_scrub(fault.message(), p.change.dn().as_str()), "LDAP operation will be retried");
             tokio::time::sleep(retry.wait(attempt)).await;
             attempt += 1;
             if let Fault::Connection(_) = fault {
@@ -883,9 +884,9 @@ impl Directory {
             Ok(r) => match r.success() {
                 Ok(_) => Ok(true),
                 Err(ldap3::LdapError::LdapResult { result }) if result.rc == 32 => Ok(false),
-                Err(e) => Err(op_err(format!("read {dn}"), e)),
+                Err(e) => Err(op_err(format!("read {}", log_dn(dn.as_str())), e)),
             },
-            Err(e) => Err(op_err(format!("read {dn}"), e)),
+            Err(e) => Err(op_err(format!("read {}", log_dn(dn.as_str())), e)),
         }
     }
 
@@ -928,7 +929,7 @@ impl Directory {
                     }
                     Ok(_) => {}
                     Err(ldap3::LdapError::LdapResult { result }) if result.rc == 32 => {}
-                    Err(e) => return Err(op_err(format!("read {dn}"), e)),
+                    Err(e) => return Err(op_err(format!("read {}", log_dn(dn.as_str())), e)),
                 }
             }
             return Ok(found);
@@ -1033,6 +1034,25 @@ impl Directory {
         Ok(self.search(&layout.base, &filter, &["1.1"]).await?.len())
     }
 
+    /// How many entries of the source, managed or adoptable, have a DN whose
+    /// first RDN value the layout does not build from an id (an adopted
+    /// tree's `uid=zoe.coeur`): logs write those as pseudonyms.
+    pub async fn count_named_dns(&self, layout: &Layout) -> Result<usize, DirectoryError> {
+        let src = escape_filter_value(&layout.source);
+        let filter = format!(
+            "(|(&(objectClass={})({}={src})(|(objectClass=ENTPerson)(ENTStructureJointure=*)))\
+             (ENTPersonJointure={src}$*)(ENTStructureJointure={src}$*))",
+            mapping::STATE_CLASS,
+            mapping::ATTR_SOURCE,
+        );
+        Ok(self
+            .search(&layout.base, &filter, &["1.1"])
+            .await?
+            .iter()
+            .filter(|e| !layout.clear(e.dn.as_str()))
+            .count())
+    }
+
     /// Checks that the directory knows the project's schema.
     pub async fn check_schema(&self) -> Result<(), DirectoryError> {
         let mut l = self.conn(0).await;
@@ -1114,7 +1134,7 @@ impl Directory {
                     Err(ldap3::LdapError::LdapResult { result }) if result.rc == 32 => {
                         Default::default()
                     }
-                    Err(e) => return Err(op_err(format!("read {dn}"), e)),
+                    Err(e) => return Err(op_err(format!("read {}", log_dn(dn.as_str())), e)),
                 };
                 let sorted = |s: HashSet<Vec<u8>>| {
                     let mut v: Vec<Vec<u8>> = s.into_iter().collect();
@@ -1141,7 +1161,7 @@ impl Directory {
             .search(base.as_str(), Scope::Subtree, filter, attrs.to_vec())
             .await
             .and_then(|r| r.success())
-            .map_err(|e| op_err(format!("search {base}"), e))?;
+            .map_err(|e| op_err(format!("search {}", log_dn(base.as_str())), e))?;
         Ok(rs
             .into_iter()
             .map(|re| {
@@ -1189,7 +1209,7 @@ impl Directory {
             return Ok(Some(e));
         }
         Err(op_err(
-            format!("{what} {dn}"),
+            format!("{what} {}", log_dn(dn.as_str())),
             format!(
                 "an entry that is not aaf-sync's {what} is there (object classes {}): \
                  aaf-sync never takes over an entry it did not make; remove or rename it",
@@ -1391,7 +1411,7 @@ impl Directory {
                     OpResult::Unknown(why)
                 }
                 Err(GaveUp::Refused(error)) => {
-                    tracing::warn!(dn = %p.change.dn(), op = p.change.op_name(), %error, "LDAP operation failed");
+                    tracing::warn!(dn = %log_dn(p.change.dn().as_str()), op = p.change.op_name(), error = %log_scrub(&error.to_string(), p.change.dn().as_str()), "LDAP operation failed");
                     done(p, Some(&error));
                     OpResult::Failed(error)
                 }

@@ -44,6 +44,32 @@ pub struct Aligned {
     /// cannot become the one its category needs): left out, with its links.
     #[serde(skip)]
     pub unadoptable: HashMap<String, String>,
+    /// Managed or adopted people and structures whose RDN value is not one
+    /// the layout builds from an id (it may be a name): logs, the journal
+    /// and reports write it as a pseudonym ([`Layout::loggable`]). Set by
+    /// [`Aligned::count_named`].
+    pub named_dns: u64,
+}
+
+impl Aligned {
+    /// Counts into [`Aligned::named_dns`] the DNs of `managed` (adopted
+    /// entries are there once aligned) that [`Layout::loggable`] hides.
+    pub fn count_named(&mut self, managed: &EntryMap, layout: &Layout) {
+        self.named_dns = managed
+            .values()
+            .filter(|e| {
+                matches!(
+                    EntryKind::of(e),
+                    Some(
+                        EntryKind::Pupil
+                            | EntryKind::Parent
+                            | EntryKind::Staff
+                            | EntryKind::Structure
+                    )
+                ) && !layout.clear(e.dn.as_str())
+            })
+            .count() as u64;
+    }
 }
 
 /// The structural class an entry of `kind` must hold already to be

@@ -5,8 +5,16 @@
 //! change when a name does, and a reference (pupil → parent, class → member)
 //! can be written without looking anything up. The source name is part of
 //! every RDN so that several académies can share one tree.
+//!
+//! Entries adopted from an existing tree keep DNs of their own, which may
+//! be built from names (`uid=zoe.coeur`): [`Layout::loggable`] (module
+//! [`loggable`]) is how every DN is written where it outlives the run or
+//! leaves the process, with such a value replaced by a stable pseudonym.
 
 use crate::model::{dn_key, escape_rdn_value, split_first_rdn, Dn, Entry};
+
+pub mod loggable;
+pub use loggable::{log_dn, log_scrub, serialize_dn, use_for_logs, PSEUDONYM_MARK};
 
 /// Description of the branch OUs the sync created.
 pub const BRANCH_MARK: &str = "created by aaf-sync";

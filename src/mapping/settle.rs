@@ -29,6 +29,9 @@ pub struct Conflict {
     /// AAF id of the record left out (`sid$code` for a class).
     pub id: String,
     pub kind: EntryKind,
+    /// Written out through [`super::layout::log_dn`] (an adopted DN may
+    /// hold a name).
+    #[serde(serialize_with = "super::layout::serialize_dn")]
     pub dn: String,
     pub reason: String,
 }
