@@ -845,8 +845,9 @@ impl Directory {
             if let Fault::Permanent(m) = fault {
                 return Err(GaveUp::Refused(match blocked {
                     Some(to) => format!(
-                        "{m}: another entry, which this sync does not manage, is at {to}: \
-                         remove or rename it; until then the entry stays where it is"
+                        "{m}: another entry, which this sync does not manage, is at {}: \
+                         remove or rename it; until then the entry stays where it is",
+                        log_dn(to.as_str())
                     ),
                     None => m,
                 }));
