@@ -161,6 +161,13 @@ start)
       extra_index+="olcDbIndex: $a eq"$'\n'
     fi
   done
+  # the sync's saved passwords are read by no one but the rootdn, when the
+  # loaded schema has them (slapd refuses an ACL on an unknown attribute)
+  saved_acl=""
+  # shellcheck disable=SC2086
+  if [ -n "$extra_schema" ] && grep -qi "NAME 'aafSyncSavedPassword'" $extra_schema; then
+    saved_acl=$'olcAccess: {2}to attrs=aafSyncSavedPassword by * none\n'
+  fi
   # replication: cn=config lines, module, database lines, overlay entry
   replcfg=""; replmod=""; repldb=""; replovl=""
   [ -n "$server_id" ] && replcfg="olcServerID: $server_id"$'\n'
@@ -263,8 +270,7 @@ olcDbIndex: uidNumber,gidNumber eq
 olcDbIndex: member,memberUid eq
 ${extra_index}${mdbfast}${repldb}olcAccess: {0}to * by dn.exact="$me" manage by * break
 olcAccess: {1}to attrs=userPassword by self write by anonymous auth by * none
-olcAccess: {2}to attrs=aafSyncSavedPassword by * none
-olcAccess: {3}to * by * read
+${saved_acl}olcAccess: {3}to * by * read
 EOF
     printf '%s' "$replovl"
   } | sed '/^$/N;/^\n$/D' > "$dir/config.ldif"

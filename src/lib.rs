@@ -40,6 +40,7 @@ pub mod ldif;
 pub mod mapping;
 pub mod metrics;
 pub mod model;
+pub mod preflight;
 pub mod process;
 pub mod progress;
 pub mod purge;

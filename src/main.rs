@@ -534,6 +534,10 @@ async fn sync_command(
 ) -> anyhow::Result<(Result<RunPlan, SyncError>, &'static str, u8)> {
     let command = if retention { "retention" } else { "sync" };
     let writes = !opts.dry_run && !opts.check;
+    if let Err(e) = aaf_sync::preflight::run(cfg).await {
+        rep.command = command.into();
+        return Ok((Err(SyncError::Input(format!("{e:#}"))), "refused", 2));
+    }
     let session = match Session::open(cfg, &rep.run_id, command, writes).await {
         Ok(s) => s,
         Err(e) => {
@@ -572,13 +576,14 @@ fn real_main(cli: Cli, run_id: String) -> anyhow::Result<u8> {
     let started = Instant::now();
     match cli.cmd {
         Cmd::Check { config } => {
-            let cfg = load_config(&config)?;
+            let cfg = load_local(&config)?;
             let rt = runtime()?;
             rt.block_on(async {
                 let dir = aaf_sync::ldap::Directory::connect(&cfg.ldap).await?;
-                dir.check_schema().await?;
                 let layout = cfg.layout();
+                dir.preflight(&layout).await?;
                 let missing = dir.ensure_branches(&layout, true).await?;
+                let passwords = dir.password_access(&layout).await?;
                 let schema = dir.read_schema(&layout.base).await?;
                 let adoptable = dir.count_adoptable(&layout).await?;
                 let named = dir.count_named_dns(&layout).await?;
@@ -586,6 +591,36 @@ fn real_main(cli: Cli, run_id: String) -> anyhow::Result<u8> {
                 dir.close().await;
                 for m in &missing {
                     println!("branch {m} missing: sync will create it");
+                }
+                println!("work directory {} writable", cfg.work_dir.display());
+                let mut refused = false;
+                match passwords {
+                    None => println!(
+                        "passwords: no managed person yet: the access of {} to userPassword is checked once there is one",
+                        cfg.ldap.bind_dn
+                    ),
+                    Some(p) => {
+                        let at = aaf_sync::mapping::layout::log_dn(p.dn.as_str());
+                        if !p.write {
+                            refused = true;
+                            eprintln!(
+                                "aaf-sync: passwords: {} cannot write userPassword and aafSyncSavedPassword (tried on {at}): \
+                                 departures could not set passwords aside; grant it write access (README, \"Departures and retention\")",
+                                cfg.ldap.bind_dn
+                            );
+                        } else if !p.read {
+                            println!(
+                                "passwords: {} may write userPassword; it could not read one (tried on {at}): \
+                                 if an ACL hides it, departed people keep theirs (README, \"Departures and retention\")",
+                                cfg.ldap.bind_dn
+                            );
+                        } else {
+                            println!("passwords: {} can read and write userPassword and aafSyncSavedPassword", cfg.ldap.bind_dn);
+                        }
+                    }
+                }
+                if refused {
+                    return Ok(2);
                 }
                 // what the sync writes into this directory's schema
                 let adaptation = aaf_sync::mapping::sdet::Adaptation::compile(&schema);
@@ -645,7 +680,7 @@ fn real_main(cli: Cli, run_id: String) -> anyhow::Result<u8> {
             reference,
             out,
         } => {
-            let cfg = load_config(&config)?;
+            let cfg = load_checked(&config)?;
             if aaf_sync::model::dn_key(&confirm) != aaf_sync::model::dn_key(&cfg.ldap.base_dn) {
                 eprintln!(
                     "aaf-sync: purge: --confirm must repeat the base DN of the configuration ({}): nothing done",
@@ -718,7 +753,7 @@ fn real_main(cli: Cli, run_id: String) -> anyhow::Result<u8> {
             now,
         } => {
             let today = run_date(now)?;
-            let cfg = load_config(&config)?;
+            let cfg = load_checked(&config)?;
             let a = runtime()?.block_on(aaf_sync::audit::run(&cfg, today))?;
             match format {
                 LogFormat::Json => println!("{}", serde_json::to_string_pretty(&a)?),
@@ -727,7 +762,7 @@ fn real_main(cli: Cli, run_id: String) -> anyhow::Result<u8> {
             Ok(if a.findings.is_empty() { 0 } else { 1 })
         }
         Cmd::Approve { config, digest } => {
-            let cfg = load_config(&config)?;
+            let cfg = load_local(&config)?;
             match aaf_sync::approval::approve(&cfg.work_dir, &digest) {
                 Ok(h) => {
                     println!(
@@ -743,7 +778,7 @@ fn real_main(cli: Cli, run_id: String) -> anyhow::Result<u8> {
             }
         }
         Cmd::Status { config, format } => {
-            let cfg = load_config(&config)?;
+            let cfg = load_checked(&config)?;
             let st = runtime()?.block_on(aaf_sync::status::read(&cfg))?;
             match format {
                 LogFormat::Json => println!("{}", serde_json::to_string_pretty(&st)?),
@@ -757,7 +792,7 @@ fn real_main(cli: Cli, run_id: String) -> anyhow::Result<u8> {
             now,
         } => {
             let now = run_date(now)?;
-            let cfg = load_config(&config)?;
+            let cfg = load_local(&config)?;
             let f = cfg
                 .fetch
                 .as_ref()
@@ -814,6 +849,10 @@ fn real_main(cli: Cli, run_id: String) -> anyhow::Result<u8> {
             let code = match load_config(&config) {
                 Ok(cfg) => {
                     let code = writing_runtime()?.block_on(async {
+                        if let Err(e) = aaf_sync::preflight::run(&cfg).await {
+                            rep.errors.push(format!("{e:#}"));
+                            return 2;
+                        }
                         let session = match Session::open(&cfg, &run_id, "run", !dry_run).await {
                             Ok(s) => s,
                             Err(e) => {
@@ -945,7 +984,7 @@ fn subject_command(cmd: SubjectCmd, run_id: &str) -> anyhow::Result<u8> {
     };
     match cmd {
         SubjectCmd::Export { config, who, out } => {
-            let cfg = load_config(&config)?;
+            let cfg = load_checked(&config)?;
             let x = match runtime()?.block_on(subject::export(&cfg, &who.who())) {
                 Ok(x) => x,
                 Err(e) => return unknown(e),
@@ -972,7 +1011,7 @@ fn subject_command(cmd: SubjectCmd, run_id: &str) -> anyhow::Result<u8> {
             now,
         } => {
             let today = run_date(now)?;
-            let cfg = load_config(&config)?;
+            let cfg = load_checked(&config)?;
             if reason.trim().is_empty() {
                 anyhow::bail!("subject erase: --reason must say why (the académie's instruction)");
             }
@@ -1011,7 +1050,7 @@ fn subject_command(cmd: SubjectCmd, run_id: &str) -> anyhow::Result<u8> {
             })
         }
         SubjectCmd::Unblock { config, jointure } => {
-            let cfg = load_config(&config)?;
+            let cfg = load_checked(&config)?;
             match runtime()?.block_on(subject::unblock(&cfg, &jointure)) {
                 Ok(0) => {
                     eprintln!("aaf-sync: no erasure recorded for that jointure: nothing to lift");
@@ -1159,5 +1198,21 @@ fn finish(
 fn load_config(path: &std::path::Path) -> Result<Config, aaf_sync::config::ConfigError> {
     let cfg = Config::load(path)?;
     aaf_sync::mapping::layout::use_for_logs(&cfg.layout());
+    Ok(cfg)
+}
+
+/// [`load_config`] and the local half of the preflight (work directory,
+/// key files): for commands that do not use the directory.
+fn load_local(path: &std::path::Path) -> anyhow::Result<Config> {
+    let cfg = load_config(path)?;
+    aaf_sync::preflight::local(&cfg)?;
+    Ok(cfg)
+}
+
+/// [`load_config`] and the whole preflight, `check`'s checks: a command
+/// fails there, saying what to fix, rather than on the server's answer.
+fn load_checked(path: &std::path::Path) -> anyhow::Result<Config> {
+    let cfg = load_config(path)?;
+    runtime()?.block_on(aaf_sync::preflight::run(&cfg))?;
     Ok(cfg)
 }

@@ -422,7 +422,7 @@ impl RunLock {
                 Err(ldap3::LdapError::LdapResult { result }) if result.rc == 32 => {
                     return Err(op_err(
                         format!("base {}", layout.base),
-                        "does not exist: create it first (see README)",
+                        "does not exist: create it first (README, \"Daily operation\", step 1)",
                     )
                     .into())
                 }

@@ -18,7 +18,7 @@ use crate::config::LdapConfig;
 use crate::diff::{AttrChange, Change, Plan, Planned};
 use crate::mapping::layout::{log_dn, log_scrub};
 use crate::mapping::{self, layout::Layout, EntryKind};
-use crate::model::{escape_filter_value, Dn, Entry, EntryMap};
+use crate::model::{dn_key, escape_filter_value, Dn, Entry, EntryMap};
 use crate::retention;
 use futures::stream::{self, StreamExt};
 use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
@@ -129,6 +129,16 @@ fn op_err(what: impl Into<String>, e: impl std::fmt::Display) -> DirectoryError 
         what: what.into(),
         reason: e.to_string(),
     }
+}
+
+/// What [`Directory::password_access`] found on a managed person.
+#[derive(Debug)]
+pub struct PasswordAccess {
+    pub dn: Dn,
+    /// `userPassword` came back with the entry (false: no value, or hidden).
+    pub read: bool,
+    /// `userPassword` and `aafSyncSavedPassword` may be written.
+    pub write: bool,
 }
 
 /// Bound connections to the directory. A connection that breaks is
@@ -1055,6 +1065,124 @@ impl Directory {
     }
 
     /// Checks that the directory knows the project's schema.
+    /// What every command checks first (see [`crate::preflight`]): the
+    /// server holds the base, the base exists, the sync's schema is loaded.
+    pub async fn preflight(&self, layout: &Layout) -> Result<(), DirectoryError> {
+        self.base_present(&layout.base).await?;
+        self.check_schema().await
+    }
+
+    /// The base exists; when it does not, whether it is missing from a
+    /// suffix this server holds (create it) or outside every suffix (the
+    /// server answers "no global superior knowledge": a wrong `base_dn`).
+    async fn base_present(&self, base: &Dn) -> Result<(), DirectoryError> {
+        if self.exists(base).await.unwrap_or(false) {
+            return Ok(());
+        }
+        let contexts = self.naming_contexts().await.unwrap_or_default();
+        let key = base.key();
+        let held = contexts.iter().any(|c| {
+            let c = dn_key(c);
+            key == c || key.ends_with(&format!(",{c}"))
+        });
+        if held || contexts.is_empty() {
+            return Err(op_err(
+                format!("base {}", base),
+                "does not exist: create it first (README, \"Daily operation\", step 1); \
+                 the sync creates the branches under it, not the base itself",
+            ));
+        }
+        Err(op_err(
+            format!("base {}", base),
+            format!(
+                "is not held by this server: its naming contexts are {}; \
+                 set [ldap] base_dn to one of them or to an entry under one",
+                contexts.join(", ")
+            ),
+        ))
+    }
+
+    /// Whether this bind can move passwords as departures and returns do
+    /// (read `userPassword`; write it and `aafSyncSavedPassword`), tried on
+    /// a managed person without changing anything: a delete of a value no
+    /// entry has is refused for access (50) before it is found missing
+    /// (16). `None`: no managed person to try it on yet.
+    pub async fn password_access(
+        &self,
+        layout: &Layout,
+    ) -> Result<Option<PasswordAccess>, DirectoryError> {
+        let managed = format!(
+            "(&(objectClass=ENTPerson)(objectClass=aafSyncState)(aafSyncSource={}))",
+            escape_filter_value(&layout.source)
+        );
+        let mut found = None;
+        for filter in [format!("(&{managed}(userPassword=*))"), managed] {
+            let mut l = self.conn(0).await;
+            let r = l
+                .with_search_options(ldap3::SearchOptions::new().sizelimit(1))
+                .search(
+                    layout.base.as_str(),
+                    Scope::Subtree,
+                    &filter,
+                    vec![PASSWORD],
+                )
+                .await
+                .map_err(|e| op_err("read a managed person", e))?;
+            let ldap3::SearchResult(entries, res) = r;
+            if res.rc != 0 && res.rc != 4 {
+                return Err(op_err(
+                    "read a managed person",
+                    ldap3::LdapError::LdapResult { result: res },
+                ));
+            }
+            if let Some(e) = entries.into_iter().next() {
+                let e = SearchEntry::construct(e);
+                let read = e.attrs.contains_key(PASSWORD) || e.bin_attrs.contains_key(PASSWORD);
+                found = Some((Dn::new(e.dn), read));
+                break;
+            }
+        }
+        let Some((dn, read)) = found else {
+            return Ok(None);
+        };
+        let nonce = format!("aaf-sync check {}", std::process::id()).into_bytes();
+        let probe = |a: &str| Mod::Delete(a.as_bytes().to_vec(), HashSet::from([nonce.clone()]));
+        let mut l = self.conn(0).await;
+        let res = l
+            .modify(
+                dn.as_str(),
+                vec![probe(retention::ATTR_SAVED_PASSWORD), probe(PASSWORD)],
+            )
+            .await
+            .map_err(|e| op_err(format!("try {}", log_dn(dn.as_str())), e))?;
+        let write = match res.rc {
+            16 | 0 => true,
+            50 => false,
+            _ => {
+                return Err(op_err(
+                    format!("try {}", log_dn(dn.as_str())),
+                    ldap3::LdapError::LdapResult { result: res },
+                ))
+            }
+        };
+        Ok(Some(PasswordAccess { dn, read, write }))
+    }
+
+    /// The server's naming contexts (root DSE), its suffixes.
+    async fn naming_contexts(&self) -> Result<Vec<String>, DirectoryError> {
+        let mut l = self.conn(0).await;
+        let (entries, _) = l
+            .search("", Scope::Base, "(objectClass=*)", vec!["namingContexts"])
+            .await
+            .and_then(|r| r.success())
+            .map_err(|e| op_err("read the root DSE", e))?;
+        Ok(entries
+            .into_iter()
+            .map(SearchEntry::construct)
+            .flat_map(|e| e.attrs.into_values().flatten())
+            .collect())
+    }
+
     pub async fn check_schema(&self) -> Result<(), DirectoryError> {
         let mut l = self.conn(0).await;
         let (entries, _) = l
@@ -1229,7 +1357,7 @@ impl Directory {
         if !self.exists(&layout.base).await? {
             return Err(op_err(
                 format!("base {}", layout.base),
-                "does not exist: create it first (see README)",
+                "does not exist: create it first (README, \"Daily operation\", step 1)",
             ));
         }
         let mut created = Vec::new();

@@ -13,6 +13,11 @@ pub const ADMIN: &str = "cn=admin,dc=example,dc=org";
 pub const PW: &str = "secret";
 
 /// Fails (never skips) when slapd is missing: CI must install it.
+thread_local! {
+    /// Set while [`Slapd::start_bare`] starts its server.
+    static BARE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 pub fn require_slapd() {
     for p in [
         "/usr/sbin/slapd",
@@ -74,6 +79,15 @@ impl Slapd {
         Slapd::start_full(tls, empty, false)
     }
 
+    /// A slapd with the stock schemas only (core, cosine, nis,
+    /// inetorgperson): the sync's schema was never loaded.
+    pub fn start_bare() -> Slapd {
+        BARE.with(|b| b.set(true));
+        let s = Slapd::start_full(false, false, false);
+        BARE.with(|b| b.set(false));
+        s
+    }
+
     fn start_full(tls: bool, empty: bool, sdet: bool) -> Slapd {
         require_slapd();
         let dir = tempfile::tempdir().unwrap();
@@ -114,6 +128,9 @@ impl Slapd {
             }
             if let Some(x) = &extra_schema {
                 cmd.env("EXTRA_SCHEMA", x);
+            }
+            if BARE.with(|b| b.get()) {
+                cmd.env("EXTRA_SCHEMA", "");
             }
             if tls {
                 cmd.env("LDAP_TLS", "1")
