@@ -12,12 +12,12 @@ pub const BASE: &str = "dc=example,dc=org";
 pub const ADMIN: &str = "cn=admin,dc=example,dc=org";
 pub const PW: &str = "secret";
 
-/// Fails (never skips) when slapd is missing: CI must install it.
 thread_local! {
     /// Set while [`Slapd::start_bare`] starts its server.
     static BARE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
+/// Fails (never skips) when slapd is missing: CI must install it.
 pub fn require_slapd() {
     for p in [
         "/usr/sbin/slapd",
