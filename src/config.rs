@@ -325,11 +325,12 @@ pub fn check_secret_file(path: &Path, key: &str) -> Result<(), String> {
 
 /// A secret: the environment variable `env` when set (the environment
 /// overrides the configuration, as for every key), else the first line of
-/// `file` (a private file, see [`check_secret_file`]), else none. An empty
-/// secret, or one with spaces around it, is refused with a message naming
-/// where it came from: slapd answers the first with an anonymous bind's
-/// `unwillingToPerform` and the second with `invalidCredentials`, neither
-/// of which says what to fix.
+/// `file` (a private file, see [`check_secret_file`]), else none. For the
+/// LDAP password, see [`password`]: an empty one, or one with spaces
+/// around it, is refused with a message naming where it came from (slapd
+/// answers the first with an anonymous bind's `unwillingToPerform` and the
+/// second with `invalidCredentials`, neither of which says what to fix).
+/// An SSH key's passphrase may be anything, empty included.
 fn secret(
     file: Option<&Path>,
     env: &'static str,
@@ -339,7 +340,7 @@ fn secret(
         let v = v
             .into_string()
             .map_err(|_| invalid(env, "is not valid UTF-8".to_string()))?;
-        return usable_secret(v, env, "the environment variable").map(Some);
+        return Ok(Some(v));
     }
     let Some(p) = file else {
         return Ok(None);
@@ -347,8 +348,25 @@ fn secret(
     check_secret_file(p, key).map_err(|reason| invalid(key, reason))?;
     let text = std::fs::read_to_string(p)
         .map_err(|e| invalid(key, format!("cannot read {}: {e}", p.display())))?;
-    let first = text.lines().next().unwrap_or("").to_string();
-    usable_secret(first, key, &format!("the first line of {}", p.display())).map(Some)
+    Ok(Some(text.lines().next().unwrap_or("").to_string()))
+}
+
+/// The LDAP password: [`secret`], refused when it cannot be right.
+fn password(
+    file: Option<&Path>,
+    env: &'static str,
+    key: &'static str,
+) -> Result<Option<String>, ConfigError> {
+    let Some(v) = secret(file, env, key)? else {
+        return Ok(None);
+    };
+    if std::env::var_os(env).is_some() {
+        return usable_secret(v, env, "the environment variable").map(Some);
+    }
+    let from = file.map_or(String::new(), |p| {
+        format!("the first line of {}", p.display())
+    });
+    usable_secret(v, key, &from).map(Some)
 }
 
 /// `v` when it can be a secret; `what` says where it was read.
@@ -893,7 +911,7 @@ impl Config {
                 "connections, in_flight, page_size and timeout_secs must be positive",
             ));
         }
-        let bind_password = secret(
+        let bind_password = password(
             l.bind_password_file.as_deref(),
             PASSWORD_ENV,
             "ldap.bind_password_file",
