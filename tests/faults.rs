@@ -861,8 +861,11 @@ fn sigterm_stops_a_sync_promptly_and_leaves_nothing_behind() {
     let (st, took) = wait_exit(&mut child, Duration::from_secs(30));
     let err = stderr_of(&r);
     assert_eq!(st.code(), Some(2), "{err}");
+    // promptly: well within systemd's stop timeout (90 s by default),
+    // with room for a loaded 2-core machine (an operation in flight per
+    // connection finishes, the lock is released, the report written)
     assert!(
-        took < Duration::from_secs(3),
+        took < Duration::from_secs(10),
         "took {took:?} to stop: {err}"
     );
     let rep = report(&r);
