@@ -819,7 +819,7 @@ fn sigterm_stops_a_sync_promptly_and_leaves_nothing_behind() {
     let err = stderr_of(&r);
     assert_eq!(st.code(), Some(2), "{err}");
     assert!(
-        took < Duration::from_secs(3),
+        took < Duration::from_secs(10),
         "took {took:?} to stop: {err}"
     );
     assert!(
