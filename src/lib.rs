@@ -1,22 +1,26 @@
 //! aaf-sync: keeps an OpenLDAP directory in step with AAF extracts.
+//! `ARCHITECTURE.md` tells the pipeline and the rules; every module here:
 //!
-//! # Layout
-//! The pipeline, one module per stage:
-//! - [`aaf`]: extraction files → typed records (streaming XML, encodings);
-//! - [`mapping`]: record → desired LDAP entry (minimisation, perimeter, logins);
-//! - [`diff`]: desired vs current entries → [`diff::Plan`] (pure);
-//! - [`retention`]: departures, disables, restores and deletions (pure, the
-//!   clock is a parameter); [`control`] the state of the runs (last
-//!   extraction applied, school year) kept in the directory;
-//! - [`ldap`]: the only module that talks to the directory;
-//! - [`sync`]: runs the stages for the `sync` and `retention` commands and
-//!   fills the [`report`].
-//!
-//! [`model`] holds the shared types, [`config`] the validated configuration,
-//! [`ldif`] renders plans, `generator` (cargo feature `generator`) writes
-//! synthetic extractions for `aaf-gen`, the tests and the benchmarks.
-//! [`interrupt`] stops a run at a safe point on SIGTERM or SIGINT, and
-//! [`process`] tells what a dead run left (staging, lock) from a live one's.
+//! - Inputs: [`fetch`] (SFTP), [`inputs`] (archives, bordereau, staging),
+//!   [`process`] (what dead runs left), [`aaf`] (files → typed records:
+//!   streaming XML, encodings).
+//! - Pure core (no I/O, the clock a parameter): [`mapping`] (record →
+//!   desired entry: authorised fields, perimeter, logins, adoption, Delta
+//!   semantics), [`diff`] (desired vs current → [`diff::Plan`]),
+//!   [`retention`] (departures, deadlines, returns), [`safety`] (rails),
+//!   [`model`] (DNs, entries), [`dirschema`] (the directory's subschema).
+//! - Directory: [`ldap`] (the only module that talks to it: reads, writes,
+//!   lock, replication), [`apply`] (a plan, phase by phase),
+//!   [`preflight`] (what every command checks first), [`control`] and
+//!   [`erasure`] (state kept in the directory).
+//! - Runs: [`sync`] (the `sync` and `retention` commands), [`daily`]
+//!   (`run`), [`initial`] (first load as LDIF), [`approval`], [`journal`],
+//!   [`report`], [`metrics`], [`status`], [`progress`], [`interrupt`]
+//!   (SIGTERM at a safe point), [`store`] (file-backed entry bytes).
+//! - Rights: [`subject`] (export, erasure of one person), [`purge`], [`audit`].
+//! - [`config`] the validated configuration, [`ldif`] renders plans,
+//!   `generator` (cargo feature `generator`) writes synthetic extractions
+//!   for `aaf-gen`, the tests and the benchmarks.
 
 pub mod aaf;
 pub mod apply;
