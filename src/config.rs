@@ -6,6 +6,8 @@
 //! password is read from `AAF_SYNC_LDAP_PASSWORD` when set, else from the
 //! first line of `bind_password_file`.
 
+mod explain;
+
 use crate::retention::{Rule, Rules};
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
@@ -863,11 +865,17 @@ impl Config {
         let env = Env::prefixed("AAF_SYNC_")
             .filter(|k| k.as_str().contains("__"))
             .split("__");
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::Load(format!("{}: cannot read: {e}", path.display())))?;
+        // parsed here first for the line and column figment does not give
+        if let Err(e) = text.parse::<toml::Table>() {
+            return Err(ConfigError::Load(explain::toml_error(path, &text, &e)));
+        }
         let raw: RawConfig = Figment::new()
-            .merge(Toml::file(path))
+            .merge(Toml::string(&text))
             .merge(env)
             .extract()
-            .map_err(|e| ConfigError::Load(e.to_string()))?;
+            .map_err(|e| ConfigError::Load(explain::explain(path, &text, e)))?;
         Config::validate(raw)
     }
 

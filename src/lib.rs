@@ -26,6 +26,7 @@ pub mod aaf;
 pub mod apply;
 pub mod approval;
 pub mod audit;
+pub mod cli;
 pub mod config;
 pub mod control;
 pub mod daily;

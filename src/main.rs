@@ -5,6 +5,7 @@
 //! 2 refused, held or fatal).
 
 use aaf_sync::approval::Approval;
+use aaf_sync::cli::{Cli, Cmd, LogFormat, PlanFormat, SubjectCmd};
 use aaf_sync::config::Config;
 use aaf_sync::journal::Journal;
 use aaf_sync::ldap::lock::RunLock;
@@ -12,7 +13,7 @@ use aaf_sync::metrics::RunMetrics;
 use aaf_sync::report::Report;
 use aaf_sync::sync::{self, RunPlan, SyncError, SyncOptions};
 use anyhow::Context;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::Parser;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
@@ -22,264 +23,6 @@ use std::time::Instant;
 /// allocator spent a third of a no-change run consolidating free chunks.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-#[derive(Parser)]
-#[command(
-    name = "aaf-sync",
-    version,
-    about = "Keeps an OpenLDAP directory in step with AAF extracts"
-)]
-struct Cli {
-    /// Log format on stderr; every line carries the run id.
-    #[arg(long, value_enum, default_value = "text", global = true)]
-    log_format: LogFormat,
-    /// No progress bars (they are drawn only on a terminal anyway).
-    #[arg(long, global = true)]
-    no_progress: bool,
-    #[command(subcommand)]
-    cmd: Cmd,
-}
-
-/// Text or JSON (logs, `status`).
-#[derive(Clone, Copy, ValueEnum)]
-enum LogFormat {
-    Text,
-    Json,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum PlanFormat {
-    Ldif,
-    Json,
-}
-
-#[derive(Subcommand)]
-enum Cmd {
-    /// Sync AAF extractions (Complet and Delta) into the directory, in date
-    /// order, then apply the retention deadlines.
-    Sync {
-        #[arg(long, env = "AAF_SYNC_CONFIG")]
-        config: PathBuf,
-        /// Print the plan and write nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Apply an extraction older than the last one applied.
-        #[arg(long)]
-        force: bool,
-        /// Plan only; exit 1 when the directory drifted from the
-        /// extraction (monitoring), 0 when it is in step.
-        #[arg(long, conflicts_with = "dry_run")]
-        check: bool,
-        /// Approve the plan the safety rails held back: alone, the plan held
-        /// last; with =DIGEST, the plan of that digest (its first 12+ hex
-        /// digits). A plan that differs is held again.
-        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "", value_name = "DIGEST")]
-        allow_mass_departure: Option<String>,
-        /// Plan format for --dry-run.
-        #[arg(long, value_enum, default_value = "ldif")]
-        format: PlanFormat,
-        /// With --dry-run: put in the LDIF the password hashes that
-        /// departures and returns move, so that it can be applied by hand
-        /// (keep it private). Without it a comment marks each move.
-        #[arg(long, requires = "dry_run")]
-        with_passwords: bool,
-        /// Run date, YYYY-MM-DD (RFC 3339 accepted); default today (UTC).
-        #[arg(long)]
-        now: Option<String>,
-        /// Write the JSON report there.
-        #[arg(long)]
-        report: Option<PathBuf>,
-        /// Directories (or files) holding the extractions.
-        #[arg(required = true)]
-        paths: Vec<PathBuf>,
-    },
-    /// Apply the retention deadlines without an extraction (days with no
-    /// delivery): delete departed people whose deadline has come.
-    Retention {
-        #[arg(long, env = "AAF_SYNC_CONFIG")]
-        config: PathBuf,
-        /// Print the plan and write nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Plan only; exit 1 when some deadline is due.
-        #[arg(long, conflicts_with = "dry_run")]
-        check: bool,
-        /// Plan format for --dry-run.
-        #[arg(long, value_enum, default_value = "ldif")]
-        format: PlanFormat,
-        /// Run date, YYYY-MM-DD (RFC 3339 accepted); default today (UTC).
-        #[arg(long)]
-        now: Option<String>,
-        /// Write the JSON report there.
-        #[arg(long)]
-        report: Option<PathBuf>,
-    },
-    /// Download new extraction files over SFTP into the work directory.
-    Fetch {
-        #[arg(long, env = "AAF_SYNC_CONFIG")]
-        config: PathBuf,
-        /// List what would be fetched; download nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Run date, YYYY-MM-DD; default today (UTC).
-        #[arg(long)]
-        now: Option<String>,
-    },
-    /// The daily job: fetch, verify, sync every new extraction in date
-    /// order, apply the retention deadlines, destroy what was imported.
-    Run {
-        #[arg(long, env = "AAF_SYNC_CONFIG")]
-        config: PathBuf,
-        /// Fetch nothing, write nothing, destroy nothing; report what would be done.
-        #[arg(long)]
-        dry_run: bool,
-        /// Run date, YYYY-MM-DD (RFC 3339 accepted); default today (UTC).
-        #[arg(long)]
-        now: Option<String>,
-        /// Write the JSON report there.
-        #[arg(long)]
-        report: Option<PathBuf>,
-        /// Approve the plan the safety rails held back (see `sync`).
-        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "", value_name = "DIGEST")]
-        allow_mass_departure: Option<String>,
-    },
-    /// Approve the plan a run was held back for (by its digest): the next
-    /// run applies that plan, and only that one, once.
-    Approve {
-        #[arg(long, env = "AAF_SYNC_CONFIG")]
-        config: PathBuf,
-        /// The digest printed by the held run (at least its first 12 hex digits).
-        digest: String,
-    },
-    /// Last run, run lock, held plan and pending departures, read from the
-    /// directory.
-    Status {
-        #[arg(long, env = "AAF_SYNC_CONFIG")]
-        config: PathBuf,
-        /// Output format.
-        #[arg(long, value_enum, default_value = "text")]
-        format: LogFormat,
-    },
-    /// Data subjects' rights: export, erase, unblock one person.
-    Subject {
-        #[command(subcommand)]
-        cmd: SubjectCmd,
-    },
-    /// End of the convention: delete everything the sync manages for its
-    /// source, and its local files, then write a deletion certificate.
-    Purge {
-        #[arg(long, env = "AAF_SYNC_CONFIG")]
-        config: PathBuf,
-        /// The base DN of the configuration, typed again.
-        #[arg(long)]
-        confirm: String,
-        /// A reference for the certificate (convention, ticket).
-        #[arg(long)]
-        reference: String,
-        /// Directory the certificate (JSON and text) is written to.
-        #[arg(long, default_value = ".")]
-        out: PathBuf,
-    },
-    /// Write the tree a first sync of one Complet would create, as LDIF for
-    /// `slapadd -q` (first load of a large directory; see README).
-    ExportLdif {
-        #[arg(long, env = "AAF_SYNC_CONFIG")]
-        config: PathBuf,
-        /// The LDIF file to write.
-        #[arg(long)]
-        out: PathBuf,
-        /// Include the base entry (for an empty database).
-        #[arg(long)]
-        with_base: bool,
-        /// Run date (first-seen dates), YYYY-MM-DD; default today.
-        #[arg(long)]
-        now: Option<String>,
-        /// Directories (or files, archives) holding one Complet.
-        #[arg(required = true)]
-        paths: Vec<PathBuf>,
-    },
-    /// Minimisation audit of the managed tree; exit 1 on any finding.
-    Audit {
-        #[arg(long, env = "AAF_SYNC_CONFIG")]
-        config: PathBuf,
-        #[arg(long, value_enum, default_value = "text")]
-        format: LogFormat,
-        /// Audit date (retention deadlines), YYYY-MM-DD; default today.
-        #[arg(long)]
-        now: Option<String>,
-    },
-    /// Validate the configuration and reach the directory.
-    Check {
-        #[arg(long, env = "AAF_SYNC_CONFIG")]
-        config: PathBuf,
-    },
-}
-
-#[derive(Subcommand)]
-enum SubjectCmd {
-    /// Everything the directory holds about one person, as JSON
-    /// (schema/subject-export.schema.json) on stdout or in --out.
-    Export {
-        #[arg(long, env = "AAF_SYNC_CONFIG")]
-        config: PathBuf,
-        #[command(flatten)]
-        who: WhoArgs,
-        /// Write the document there (mode 0600) instead of stdout.
-        #[arg(long)]
-        out: Option<PathBuf>,
-    },
-    /// Erase one person now, with every reference to them, and keep the
-    /// next syncs from recreating them. Found as `export` finds them.
-    Erase {
-        #[arg(long, env = "AAF_SYNC_CONFIG")]
-        config: PathBuf,
-        #[command(flatten)]
-        who: WhoArgs,
-        /// Why (the académie's instruction): recorded with the erasure.
-        #[arg(long)]
-        reason: String,
-        /// Erasure date, YYYY-MM-DD; default today.
-        #[arg(long)]
-        now: Option<String>,
-    },
-    /// Lift an erasure: the next sync recreates the person if the
-    /// extraction carries them.
-    Unblock {
-        #[arg(long, env = "AAF_SYNC_CONFIG")]
-        config: PathBuf,
-        #[arg(long)]
-        jointure: String,
-    },
-}
-
-#[derive(clap::Args)]
-#[group(required = true, multiple = false)]
-struct WhoArgs {
-    /// ENTPersonJointure (<source>$<id>) or the AAF id.
-    #[arg(long)]
-    jointure: Option<String>,
-    /// ENTPersonLogin (else `uid`).
-    #[arg(long)]
-    login: Option<String>,
-    /// The entry's DN, wherever it is (people, departed, an adopted DN),
-    /// the DN a departed person had, or the pseudonymised DN a log or a
-    /// report wrote (`uid=#sha256:…`).
-    #[arg(long)]
-    dn: Option<String>,
-}
-
-impl WhoArgs {
-    fn who(self) -> aaf_sync::subject::Who {
-        use aaf_sync::subject::Who;
-        match (self.jointure, self.login, self.dn) {
-            (Some(j), _, _) => Who::Jointure(j),
-            (_, Some(l), _) => Who::Login(l),
-            (_, _, Some(d)) => Who::Dn(d),
-            // clap requires one of the three
-            _ => Who::Dn(String::new()),
-        }
-    }
-}
 
 /// Parses `YYYY-MM-DD` or an RFC 3339 timestamp (its date part).
 fn parse_now(s: &str) -> anyhow::Result<time::Date> {
@@ -294,7 +37,11 @@ fn parse_now(s: &str) -> anyhow::Result<time::Date> {
 
 fn init_logs(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("AAF_SYNC_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        // warnings only, but the progress lines, so that a long run under
+        // systemd shows it is alive (README, "Commands": `AAF_SYNC_LOG`)
+        .unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new(format!("warn,{}=info", aaf_sync::progress::TARGET))
+        });
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -370,9 +117,14 @@ async fn until_stopped<T>(
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logs(cli.log_format);
-    aaf_sync::progress::enable(
-        !cli.no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr()),
-    );
+    // bars on a terminal; in cron or under systemd, a log line every ~10 s
+    aaf_sync::progress::set_mode(if cli.no_progress {
+        aaf_sync::progress::Mode::Off
+    } else if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        aaf_sync::progress::Mode::Bars
+    } else {
+        aaf_sync::progress::Mode::Lines
+    });
     let id = run_id();
     let span = tracing::info_span!("run", run_id = %id);
     let _enter = span.enter();
@@ -924,6 +676,7 @@ fn real_main(cli: Cli, run_id: String) -> anyhow::Result<u8> {
                 }
                 write_metrics(&m, &rm);
             }
+            aaf_sync::progress::clear();
             eprint!("{}", rep.summary());
             Ok(u8::try_from(code).unwrap_or(2))
         }
@@ -946,7 +699,7 @@ fn real_main(cli: Cli, run_id: String) -> anyhow::Result<u8> {
             opts.force = force;
             opts.check = check;
             opts.approval = approval_of(allow_mass_departure);
-            let out = with_config(&config, &mut rep, |cfg, rep| {
+            let out = with_config("sync", &config, &mut rep, |cfg, rep| {
                 writing_runtime()?.block_on(sync_command(cfg, opts, rep, false))
             });
             finish(rep, out, dry_run.then_some(format), report, started)
@@ -963,7 +716,7 @@ fn real_main(cli: Cli, run_id: String) -> anyhow::Result<u8> {
             let mut rep = new_report(&run_id);
             let mut opts = SyncOptions::new(Vec::new(), dry_run || check, now);
             opts.check = check;
-            let out = with_config(&config, &mut rep, |cfg, rep| {
+            let out = with_config("retention", &config, &mut rep, |cfg, rep| {
                 writing_runtime()?.block_on(sync_command(cfg, opts, rep, true))
             });
             finish(rep, out, dry_run.then_some(format), report, started)
@@ -1069,11 +822,15 @@ fn subject_command(cmd: SubjectCmd, run_id: &str) -> anyhow::Result<u8> {
 type CommandOut = (Result<RunPlan, SyncError>, &'static str, u8);
 
 /// Loads the configuration and runs `f`; a bad configuration is a refusal.
+/// `command` names the run in the summary even when the configuration
+/// cannot be read (the library sets it only once it runs).
 fn with_config(
+    command: &str,
     path: &std::path::Path,
     rep: &mut Report,
     f: impl FnOnce(&Config, &mut Report) -> anyhow::Result<CommandOut>,
 ) -> (anyhow::Result<CommandOut>, Option<Config>) {
+    rep.command = command.into();
     match load_config(path) {
         Ok(cfg) => {
             let r = f(&cfg, rep);
@@ -1188,6 +945,7 @@ fn finish(
             write_metrics(m, &rm);
         }
     }
+    aaf_sync::progress::clear();
     eprint!("{}", rep.summary());
     Ok(code)
 }

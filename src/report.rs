@@ -149,6 +149,11 @@ pub struct Report {
     pub error: Option<String>,
     /// Files given that are not AAF extraction files (not read).
     pub ignored_files: Vec<String>,
+    /// The same, one line each for the summary on stderr, saying why
+    /// (`ignored: FILE does not match …`): a misnamed file is otherwise
+    /// only visible in the JSON report. File names are not personal data.
+    #[serde(skip)]
+    pub ignored_notes: Vec<String>,
     /// Extractions given that were applied already (a resumed run).
     pub already_applied: Vec<String>,
     pub branches_created: Vec<Dn>,
@@ -258,6 +263,9 @@ impl Report {
         );
         if let Some(e) = &self.error {
             let _ = writeln!(s, "  error: {e}");
+        }
+        for n in &self.ignored_notes {
+            let _ = writeln!(s, "ignored: {n}");
         }
         if let Some(prev) = &self.lock_taken_over_from {
             let _ = writeln!(s, "  took over the stale run lock of {prev}");

@@ -18,6 +18,7 @@ use crate::safety;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use time::{OffsetDateTime, UtcOffset};
 
 /// Departed entries of one category waiting for their deadline.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -109,11 +110,99 @@ pub async fn read(cfg: &Config) -> anyhow::Result<Status> {
     })
 }
 
+/// The clock the readable status is written against: the current time,
+/// and the local offset at a given instant (daylight saving time moves
+/// it). A parameter, so that tests fix both.
+pub struct Clock {
+    pub now: OffsetDateTime,
+    pub local: fn(OffsetDateTime) -> UtcOffset,
+}
+
+impl Clock {
+    /// The system's clock and time zone (`TZ`, else `/etc/localtime`).
+    pub fn system() -> Clock {
+        Clock {
+            now: OffsetDateTime::now_utc(),
+            local: system_offset,
+        }
+    }
+}
+
+/// The local offset at `t`, from the C library (the `time` crate refuses
+/// to read it in a multi-threaded process); UTC when it cannot say.
+fn system_offset(t: OffsetDateTime) -> UtcOffset {
+    // time_t is 64 bits on every target this runs on
+    let secs: libc::time_t = t.unix_timestamp();
+    // SAFETY: localtime_r only writes the `tm` it is given; a zeroed `tm`
+    // is a valid value of that plain C struct.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    let ok = unsafe { !libc::localtime_r(&secs, &mut tm).is_null() };
+    if !ok {
+        return UtcOffset::UTC;
+    }
+    i32::try_from(tm.tm_gmtoff)
+        .ok()
+        .and_then(|s| UtcOffset::from_whole_seconds(s).ok())
+        .unwrap_or(UtcOffset::UTC)
+}
+
+/// A time the directory or a plan file holds (`20261203042525Z`, or RFC
+/// 3339), as a person reads it: local date and time, and how long ago (or
+/// in how long): `2026-12-03 05:25 (3 h ago)`. A value that is not a time
+/// is given as it is.
+pub fn when(value: &str, clock: &Clock) -> String {
+    let Some(t) = parse_time(value) else {
+        return value.to_string();
+    };
+    let local = t.to_offset((clock.local)(t));
+    let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]");
+    let shown = local.format(&fmt).unwrap_or_else(|_| value.to_string());
+    format!("{shown} ({})", age(clock.now - t))
+}
+
+fn parse_time(v: &str) -> Option<OffsetDateTime> {
+    let gtime = time::macros::format_description!("[year][month][day][hour][minute][second]");
+    if let Some(digits) = v.strip_suffix('Z') {
+        // generalized time, fractions of a second dropped
+        let whole = digits.split(['.', ',']).next().unwrap_or(digits);
+        if let Ok(t) = time::PrimitiveDateTime::parse(whole, &gtime) {
+            return Some(t.assume_utc());
+        }
+    }
+    OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339).ok()
+}
+
+/// `3 h ago`, `in 4 min`, `just now`.
+fn age(d: time::Duration) -> String {
+    let secs = d.whole_seconds();
+    let n = secs.unsigned_abs();
+    let amount = match n {
+        0..60 => return "just now".into(),
+        60..3600 => format!("{} min", n / 60),
+        3600..172_800 => format!("{} h", n / 3600),
+        _ => format!("{} days", n / 86_400),
+    };
+    if secs > 0 {
+        format!("{amount} ago")
+    } else {
+        format!("in {amount}")
+    }
+}
+
 impl Status {
-    /// The readable form.
+    /// The readable form, against the system's clock.
     pub fn text(&self) -> String {
+        self.text_at(&Clock::system())
+    }
+
+    /// The readable form: times local, with their age on `clock`.
+    pub fn text_at(&self, clock: &Clock) -> String {
         let mut s = String::new();
         let or = |v: &Option<String>| v.clone().unwrap_or_else(|| "none".into());
+        let at = |v: &Option<String>| {
+            v.as_deref()
+                .map_or_else(|| "none".into(), |t| when(t, clock))
+        };
         let _ = writeln!(s, "source {} under {}", self.source, self.base_dn);
         if let Some(t) = &self.topology {
             let _ = writeln!(
@@ -156,7 +245,7 @@ impl Status {
                     "last run: {} {} started {}",
                     or(&l.last_run_command),
                     or(&l.last_run_id),
-                    or(&l.last_run_started),
+                    at(&l.last_run_started),
                 );
                 let _ = match (&l.holder, &l.last_run_finished) {
                     (Some(_), None) if l.stale => {
@@ -166,7 +255,7 @@ impl Status {
                     _ => writeln!(
                         s,
                         "{run} finished {} outcome {}{}",
-                        or(&l.last_run_finished),
+                        at(&l.last_run_finished),
                         or(&l.last_run_outcome),
                         l.last_run_note
                             .as_ref()
@@ -174,7 +263,7 @@ impl Status {
                             .unwrap_or_default()
                     ),
                 };
-                let _ = writeln!(s, "{}", lock_line(l));
+                let _ = writeln!(s, "{}", lock_line(l, clock));
             }
         }
         let active: Vec<String> = self
@@ -200,7 +289,7 @@ impl Status {
                 "held plan {} (run {} at {}), review {} then `aaf-sync approve`:",
                 h.digest,
                 h.run_id,
-                h.held_at,
+                when(&h.held_at, clock),
                 h.ldif.display()
             );
             for r in &h.reasons {
@@ -213,12 +302,15 @@ impl Status {
 
 /// What the lock says: free, held by a live run, or held by a run that is
 /// gone (and from when the next run may take it).
-fn lock_line(l: &LockState) -> String {
+fn lock_line(l: &LockState, clock: &Clock) -> String {
     let Some(h) = &l.holder else {
         return "lock: free".into();
     };
-    let or = |v: &Option<String>| v.clone().unwrap_or_else(|| "none".into());
-    let (since, until) = (or(&l.since), or(&l.expires));
+    let at = |v: &Option<String>| {
+        v.as_deref()
+            .map_or_else(|| "none".into(), |t| when(t, clock))
+    };
+    let (since, until) = (at(&l.since), at(&l.expires));
     match (l.holder_alive, l.expired) {
         (Some(false), _) => format!(
             "lock: held by {h} since {since}, a dead run (its process is gone from this host; expires {until}): the next run takes it over at once"
@@ -232,5 +324,64 @@ fn lock_line(l: &LockState) -> String {
         (None, false) => format!(
             "lock: held by {h} since {since} until {until} (renewed while that run lives; if it died, free from {until})"
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paris_winter(_: OffsetDateTime) -> UtcOffset {
+        UtcOffset::from_hms(1, 0, 0).unwrap_or(UtcOffset::UTC)
+    }
+
+    fn clock() -> Clock {
+        Clock {
+            now: time::macros::datetime!(2026-12-03 07:30:00 UTC),
+            local: paris_winter,
+        }
+    }
+
+    #[test]
+    fn times_are_local_with_their_age() {
+        let c = clock();
+        assert_eq!(when("20261203042525Z", &c), "2026-12-03 05:25 (3 h ago)");
+        assert_eq!(when("20261203072945.5Z", &c), "2026-12-03 08:29 (just now)");
+        assert_eq!(when("20261203073500Z", &c), "2026-12-03 08:35 (in 5 min)");
+        assert_eq!(when("20261128073000Z", &c), "2026-11-28 08:30 (5 days ago)");
+        assert_eq!(
+            when("2026-12-02T07:30:00Z", &c),
+            "2026-12-02 08:30 (24 h ago)"
+        );
+        assert_eq!(when("not a time", &c), "not a time");
+    }
+
+    #[test]
+    fn the_text_gives_local_times() {
+        let st = Status {
+            source: "AC-X".into(),
+            base_dn: "dc=x".into(),
+            lock: Some(LockState {
+                holder: Some("host 42 r-1".into()),
+                since: Some("20261203072000Z".into()),
+                expires: Some("20261203074000Z".into()),
+                holder_alive: Some(true),
+                last_run_id: Some("r-1".into()),
+                last_run_command: Some("sync".into()),
+                last_run_started: Some("20261203072000Z".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let t = st.text_at(&clock());
+        assert!(
+            t.contains("last run: sync r-1 started 2026-12-03 08:20 (10 min ago): still running\n"),
+            "{t}"
+        );
+        assert!(
+            t.contains("lock: held by host 42 r-1 since 2026-12-03 08:20 (10 min ago) until 2026-12-03 08:40 (in 10 min) (a run alive on this host)\n"),
+            "{t}"
+        );
+        assert!(!t.contains("Z "), "{t}");
     }
 }

@@ -149,12 +149,34 @@ fn collect_files(
 ) -> Result<Vec<PathBuf>, SyncError> {
     let g = inputs::gather(paths, staging, &cfg.delivery).map_err(SyncError::Input)?;
     report.ignored_files = g.unused.iter().map(|p| p.display().to_string()).collect();
+    report
+        .ignored_notes
+        .extend(g.unused.iter().map(|p| ignored_note(p)));
+    report.ignored_notes.extend(g.skipped.iter().cloned());
     report.ignored_files.extend(g.skipped);
     if let Some(r) = g.refused.first() {
         return Err(SyncError::Input(format!("{}: {}", r.what, r.reason)));
     }
     Ok(g.files.into_iter().map(|i| i.path).collect())
 }
+
+/// Why a file given was not read, for the summary: its name is not an
+/// extraction file's, or the bordereau of its extraction does not list it.
+fn ignored_note(p: &Path) -> String {
+    let name = p.file_name().and_then(|n| n.to_str());
+    if name.is_some_and(|n| filename::AafFileName::parse(n).is_some()) {
+        format!(
+            "{}: not listed by the bordereau of its extraction",
+            p.display()
+        )
+    } else {
+        format!("{} {NOT_AN_EXTRACTION}", p.display())
+    }
+}
+
+/// The end of the line saying a file name is not an extraction file's.
+const NOT_AN_EXTRACTION: &str =
+    "does not match <prefix>_<Complet|Delta>_<yyyymmdd>_<category>_<nnnn>.xml";
 
 /// Where the records of an extraction go.
 enum Sink<'a, 'p> {
@@ -190,7 +212,7 @@ fn read_files(
     blocks: &mut Blocks,
     step: &mut StepReport,
 ) -> Result<(), SyncError> {
-    let bar = Progress::new("parse", None);
+    let bar = Progress::new("parse", "records", None);
     let started = std::time::Instant::now();
     let mut xr = ExtractionReport {
         label: extraction.label(),
@@ -709,6 +731,11 @@ pub async fn run(
     report
         .ignored_files
         .extend(scan.other_files.iter().map(|p| p.display().to_string()));
+    report.ignored_notes.extend(
+        scan.other_files
+            .iter()
+            .map(|p| format!("{} {NOT_AN_EXTRACTION}", p.display())),
+    );
     if scan.extractions.is_empty() {
         return Err(SyncError::Input(
             "no AAF extraction file (<prefix>_<Complet|Delta>_<yyyymmdd>_<category>_<nnnn>.xml) in the given paths".into(),
@@ -1347,7 +1374,7 @@ async fn apply_step(
     plan: &Plan,
     failed_adds: &mut std::collections::HashSet<String>,
 ) -> crate::apply::ApplyOutcome {
-    let bar = Progress::new("apply", Some(plan.changes.len() as u64));
+    let bar = Progress::new("apply", "operations", Some(plan.changes.len() as u64));
     let journal = |f: &mut dyn FnMut(&mut Journal)| {
         if let Some(mut j) = opts.journal.as_ref().and_then(|j| j.lock().ok()) {
             f(&mut j);

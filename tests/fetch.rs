@@ -134,8 +134,9 @@ fn daily_run_fetches_archives_imports_and_destroys() {
     {
         assert_eq!(mode(&work), 0o700);
         assert_eq!(mode(&work.join("incoming")), 0o700);
-        assert_eq!(mode(&work.join("staging")), 0o700);
     }
+    // the run's staging directory is gone, and `staging/` with it once empty
+    assert!(!work.join("staging").exists(), "no empty staging/ left");
 
     // next day: a Delta as a zip, without bordereau
     let (delta, _) = gen(&tmp.path().join("d"), true, "20250905");

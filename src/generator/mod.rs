@@ -6,6 +6,7 @@
 //!
 //! Used for the bundled sample, the tests and the benchmarks (`aaf-gen`).
 
+pub mod cli;
 mod evolve;
 
 use crate::aaf::filename::FileCategory;

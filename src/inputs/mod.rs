@@ -44,9 +44,12 @@ impl Staging {
             .map(|d| d.as_nanos())
             .unwrap_or(0);
         let p = staging_root(work_dir).join(format!("{tag}-{}-{nanos:x}", std::process::id()));
-        private_dir(work_dir)?;
-        private_dir(&staging_root(work_dir))?;
+        // the run's own directory first, its parents made private after:
+        // another run's drop may remove an empty `staging/` meanwhile, and
+        // creating `p` recreates it, so it is made 0700 once it exists
         private_dir(&p)?;
+        private_dir(&staging_root(work_dir))?;
+        private_dir(work_dir)?;
         crate::interrupt::track_staging(&p);
         Ok(Staging(p))
     }
@@ -59,6 +62,11 @@ impl Drop for Staging {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
         crate::interrupt::untrack_staging(&self.0);
+        // an empty `staging/` left behind looks like something to inspect;
+        // `remove_dir` fails, harmlessly, while another run's directory is in it
+        if let Some(root) = self.0.parent() {
+            let _ = std::fs::remove_dir(root);
+        }
     }
 }
 

@@ -1449,7 +1449,7 @@ impl Directory {
             )
             .await
             .map_err(|e| op_err(what(), e))?;
-        let bar = crate::progress::Progress::new("read", None);
+        let bar = crate::progress::Progress::new("read", "entries", None);
         while let Some(re) = s.next().await.map_err(|e| op_err(what(), e))? {
             bar.inc(1);
             let e = decode_entry(&re)

@@ -1,0 +1,285 @@
+//! The `aaf-sync` command line, as clap sees it. It lives in the library
+//! (not in `main.rs`) so that a test can compare the README's synopsis
+//! with the options clap actually accepts (`tests/cli.rs`): the two cannot
+//! drift apart.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "aaf-sync",
+    version,
+    about = "Keeps an OpenLDAP directory in step with AAF extracts"
+)]
+pub struct Cli {
+    /// Log format on stderr; every line carries the run id.
+    #[arg(long, value_enum, default_value = "text", global = true)]
+    pub log_format: LogFormat,
+    /// No progress bars (they are drawn only on a terminal anyway).
+    #[arg(long, global = true)]
+    pub no_progress: bool,
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+/// Text or JSON (logs, `status`).
+#[derive(Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum PlanFormat {
+    Ldif,
+    Json,
+}
+
+#[derive(Subcommand)]
+pub enum Cmd {
+    /// Sync AAF extractions (Complet and Delta: XML files, or tar.gz and
+    /// zip archives) into the directory, in date order, then apply the
+    /// retention deadlines.
+    Sync {
+        /// The configuration file (TOML; see config/example.toml).
+        #[arg(long, env = "AAF_SYNC_CONFIG")]
+        config: PathBuf,
+        /// Print the plan and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Apply an extraction older than the last one applied.
+        #[arg(long)]
+        force: bool,
+        /// Plan only; exit 1 when the directory drifted from the
+        /// extraction (monitoring), 0 when it is in step.
+        #[arg(long, conflicts_with = "dry_run")]
+        check: bool,
+        /// Approve the plan the safety rails held back: alone, the plan held
+        /// last; with =DIGEST, the plan of that digest (its first 12+ hex
+        /// digits). A plan that differs is held again.
+        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "", value_name = "DIGEST")]
+        allow_mass_departure: Option<String>,
+        /// Plan format for --dry-run.
+        #[arg(long, value_enum, default_value = "ldif")]
+        format: PlanFormat,
+        /// With --dry-run: put in the LDIF the password hashes that
+        /// departures and returns move, so that it can be applied by hand
+        /// (keep it private). Without it a comment marks each move.
+        #[arg(long, requires = "dry_run")]
+        with_passwords: bool,
+        /// Run date, YYYY-MM-DD (RFC 3339 accepted); default today (UTC).
+        #[arg(long)]
+        now: Option<String>,
+        /// Write the JSON report there.
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// Directories, extraction files or archives (.tar.gz, .tgz, .zip,
+        /// unpacked privately) holding the extractions; bordereaux beside
+        /// them are checked.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Apply the retention deadlines without an extraction (days with no
+    /// delivery): delete departed people whose deadline has come.
+    Retention {
+        /// The configuration file (TOML; see config/example.toml).
+        #[arg(long, env = "AAF_SYNC_CONFIG")]
+        config: PathBuf,
+        /// Print the plan and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Plan only; exit 1 when some deadline is due.
+        #[arg(long, conflicts_with = "dry_run")]
+        check: bool,
+        /// Plan format for --dry-run.
+        #[arg(long, value_enum, default_value = "ldif")]
+        format: PlanFormat,
+        /// Run date, YYYY-MM-DD (RFC 3339 accepted); default today (UTC).
+        #[arg(long)]
+        now: Option<String>,
+        /// Write the JSON report there.
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
+    /// Download new extraction files over SFTP into the work directory.
+    Fetch {
+        /// The configuration file (TOML; see config/example.toml).
+        #[arg(long, env = "AAF_SYNC_CONFIG")]
+        config: PathBuf,
+        /// List what would be fetched; download nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Run date, YYYY-MM-DD; default today (UTC).
+        #[arg(long)]
+        now: Option<String>,
+    },
+    /// The daily job: fetch, verify, sync every new extraction in date
+    /// order, apply the retention deadlines, destroy what was imported.
+    Run {
+        /// The configuration file (TOML; see config/example.toml).
+        #[arg(long, env = "AAF_SYNC_CONFIG")]
+        config: PathBuf,
+        /// Fetch nothing, write nothing, destroy nothing; report what would be done.
+        #[arg(long)]
+        dry_run: bool,
+        /// Run date, YYYY-MM-DD (RFC 3339 accepted); default today (UTC).
+        #[arg(long)]
+        now: Option<String>,
+        /// Write the JSON report there.
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// Approve the plan the safety rails held back (see `sync`).
+        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "", value_name = "DIGEST")]
+        allow_mass_departure: Option<String>,
+    },
+    /// Approve the plan a run was held back for (by its digest): the next
+    /// run applies that plan, and only that one, once.
+    Approve {
+        /// The configuration file (TOML; see config/example.toml).
+        #[arg(long, env = "AAF_SYNC_CONFIG")]
+        config: PathBuf,
+        /// The digest printed by the held run (at least its first 12 hex digits).
+        digest: String,
+    },
+    /// Last run, run lock, held plan and pending departures, read from the
+    /// directory.
+    Status {
+        /// The configuration file (TOML; see config/example.toml).
+        #[arg(long, env = "AAF_SYNC_CONFIG")]
+        config: PathBuf,
+        /// Output format: text with local times and ages, or JSON with the
+        /// directory's own (machine-readable) values.
+        #[arg(long, value_enum, default_value = "text")]
+        format: LogFormat,
+    },
+    /// Data subjects' rights: export, erase, unblock one person.
+    Subject {
+        #[command(subcommand)]
+        cmd: SubjectCmd,
+    },
+    /// End of the convention: delete everything the sync manages for its
+    /// source, and its local files, then write a deletion certificate.
+    Purge {
+        /// The configuration file (TOML; see config/example.toml).
+        #[arg(long, env = "AAF_SYNC_CONFIG")]
+        config: PathBuf,
+        /// The base DN of the configuration, typed again.
+        #[arg(long)]
+        confirm: String,
+        /// A reference for the certificate (convention, ticket).
+        #[arg(long)]
+        reference: String,
+        /// Directory the certificate (JSON and text) is written to.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
+    /// Write the tree a first sync of one Complet would create, as LDIF for
+    /// `slapadd -q` (first load of a large directory; see README).
+    ExportLdif {
+        /// The configuration file (TOML; see config/example.toml).
+        #[arg(long, env = "AAF_SYNC_CONFIG")]
+        config: PathBuf,
+        /// The LDIF file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Include the base entry (for an empty database).
+        #[arg(long)]
+        with_base: bool,
+        /// Run date (first-seen dates), YYYY-MM-DD; default today.
+        #[arg(long)]
+        now: Option<String>,
+        /// Directories (or files, archives) holding one Complet.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Minimisation audit of the managed tree; exit 1 on any finding.
+    Audit {
+        /// The configuration file (TOML; see config/example.toml).
+        #[arg(long, env = "AAF_SYNC_CONFIG")]
+        config: PathBuf,
+        /// Output format: the findings as text, or the whole audit as JSON.
+        #[arg(long, value_enum, default_value = "text")]
+        format: LogFormat,
+        /// Audit date (retention deadlines), YYYY-MM-DD; default today.
+        #[arg(long)]
+        now: Option<String>,
+    },
+    /// Validate the configuration and reach the directory.
+    Check {
+        /// The configuration file (TOML; see config/example.toml).
+        #[arg(long, env = "AAF_SYNC_CONFIG")]
+        config: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum SubjectCmd {
+    /// Everything the directory holds about one person, as JSON
+    /// (schema/subject-export.schema.json) on stdout or in --out.
+    Export {
+        /// The configuration file (TOML; see config/example.toml).
+        #[arg(long, env = "AAF_SYNC_CONFIG")]
+        config: PathBuf,
+        #[command(flatten)]
+        who: WhoArgs,
+        /// Write the document there (mode 0600) instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Erase one person now, with every reference to them, and keep the
+    /// next syncs from recreating them. Found as `export` finds them.
+    Erase {
+        /// The configuration file (TOML; see config/example.toml).
+        #[arg(long, env = "AAF_SYNC_CONFIG")]
+        config: PathBuf,
+        #[command(flatten)]
+        who: WhoArgs,
+        /// Why (the académie's instruction): recorded with the erasure.
+        #[arg(long)]
+        reason: String,
+        /// Erasure date, YYYY-MM-DD; default today.
+        #[arg(long)]
+        now: Option<String>,
+    },
+    /// Lift an erasure: the next sync recreates the person if the
+    /// extraction carries them.
+    Unblock {
+        /// The configuration file (TOML; see config/example.toml).
+        #[arg(long, env = "AAF_SYNC_CONFIG")]
+        config: PathBuf,
+        /// ENTPersonJointure (<source>$<id>) or the AAF id of the person
+        /// erased.
+        #[arg(long)]
+        jointure: String,
+    },
+}
+
+#[derive(clap::Args)]
+#[group(required = true, multiple = false)]
+pub struct WhoArgs {
+    /// ENTPersonJointure (<source>$<id>) or the AAF id.
+    #[arg(long)]
+    pub jointure: Option<String>,
+    /// ENTPersonLogin (else `uid`).
+    #[arg(long)]
+    pub login: Option<String>,
+    /// The entry's DN, wherever it is (people, departed, an adopted DN),
+    /// the DN a departed person had, or the pseudonymised DN a log or a
+    /// report wrote (`uid=#sha256:…`).
+    #[arg(long)]
+    pub dn: Option<String>,
+}
+
+impl WhoArgs {
+    pub fn who(self) -> crate::subject::Who {
+        use crate::subject::Who;
+        match (self.jointure, self.login, self.dn) {
+            (Some(j), _, _) => Who::Jointure(j),
+            (_, Some(l), _) => Who::Login(l),
+            (_, _, Some(d)) => Who::Dn(d),
+            // clap requires one of the three
+            _ => Who::Dn(String::new()),
+        }
+    }
+}
