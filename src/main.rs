@@ -357,13 +357,13 @@ fn real_main(cli: Cli, run_id: String) -> anyhow::Result<u8> {
                             refused = true;
                             eprintln!(
                                 "aaf-sync: passwords: {} cannot write userPassword and aafSyncSavedPassword (tried on {at}): \
-                                 departures could not set passwords aside; grant it write access (README, \"Departures and retention\")",
+                                 departures could not set passwords aside; grant it write access (docs/data-protection.md, \"Departures and retention\")",
                                 cfg.ldap.bind_dn
                             );
                         } else if !p.read {
                             println!(
                                 "passwords: {} may write userPassword; it could not read one (tried on {at}): \
-                                 if an ACL hides it, departed people keep theirs (README, \"Departures and retention\")",
+                                 if an ACL hides it, departed people keep theirs (docs/data-protection.md, \"Departures and retention\")",
                                 cfg.ldap.bind_dn
                             );
                         } else {

@@ -105,11 +105,12 @@ fn a_base_outside_the_server_or_missing_is_named_by_every_command() {
     all_fail_with(
         &s(&config),
         &sample(),
-        "base ou=aaf,dc=example,dc=org: does not exist: create it first (README, \"Daily operation\", step 1)",
+        "base ou=aaf,dc=example,dc=org: does not exist: create it first (docs/operations.md, \"Daily operation\", step 1)",
     );
     // the section and step the message points at exist, and say it
     let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/operations.md"))
+            .unwrap();
     let daily = &readme[readme.find("\n## Daily operation\n").unwrap()..];
     let step1 = &daily[daily.find("\n1. ").unwrap()..daily.find("\n2. ").unwrap()];
     assert!(step1.contains("`base_dn` exists"), "{step1}");

@@ -220,7 +220,7 @@ pub enum LockError {
     #[error("run lock {dn}: an entry that is not aaf-sync's run lock is there (object classes {classes}): aaf-sync never takes over an entry it did not make; remove or rename it; nothing written")]
     Foreign { dn: String, classes: String },
     /// The entry exists but the bind DN cannot read or change it.
-    #[error("run lock {dn}: the entry exists but the bind DN cannot {what} it (an ACL?): grant the sync's bind DN read and write access to it (README, \"One run at a time\"); nothing written")]
+    #[error("run lock {dn}: the entry exists but the bind DN cannot {what} it (an ACL?): grant the sync's bind DN read and write access to it (docs/operations.md, \"One run at a time\"); nothing written")]
     NoAccess { dn: String, what: &'static str },
 }
 
@@ -422,7 +422,7 @@ impl RunLock {
                 Err(ldap3::LdapError::LdapResult { result }) if result.rc == 32 => {
                     return Err(op_err(
                         format!("base {}", layout.base),
-                        "does not exist: create it first (README, \"Daily operation\", step 1)",
+                        "does not exist: create it first (docs/operations.md, \"Daily operation\", step 1)",
                     )
                     .into())
                 }

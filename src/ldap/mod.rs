@@ -1088,7 +1088,7 @@ impl Directory {
         if held || contexts.is_empty() {
             return Err(op_err(
                 format!("base {}", base),
-                "does not exist: create it first (README, \"Daily operation\", step 1); \
+                "does not exist: create it first (docs/operations.md, \"Daily operation\", step 1); \
                  the sync creates the branches under it, not the base itself",
             ));
         }
@@ -1220,7 +1220,7 @@ impl Directory {
                     "schema",
                     format!(
                         "the aaf-sync schema loaded in slapd is older than this version ({class} lacks {attr}): \
-                         reload schema/20-aaf-sync.ldif (README, \"Schema\": upgrading)"
+                         reload schema/20-aaf-sync.ldif (docs/schema.md, \"Schema\": upgrading)"
                     ),
                 ));
             }
@@ -1357,7 +1357,7 @@ impl Directory {
         if !self.exists(&layout.base).await? {
             return Err(op_err(
                 format!("base {}", layout.base),
-                "does not exist: create it first (README, \"Daily operation\", step 1)",
+                "does not exist: create it first (docs/operations.md, \"Daily operation\", step 1)",
             ));
         }
         let mut created = Vec::new();
