@@ -188,6 +188,24 @@ enum Sink<'a, 'p> {
 
 impl Sink<'_, '_> {
     fn feed(&mut self, cat: FileCategory, item: ReadItem, file: &Path) -> Option<RecordError> {
+        // a field a real record carries once, given several values: the
+        // record is damaged, rejected like a record the reader refused (in a
+        // Delta its request is not played), so the person or structure stays
+        // exactly as the directory holds them
+        let item = match item {
+            ReadItem::Record(rec) => match mapping::fields::several_values(&rec) {
+                Some((field, n)) => ReadItem::Rejected(RecordError::new(
+                    file,
+                    rec.category,
+                    rec.index,
+                    Some(&rec.id),
+                    Some(field),
+                    format!("{n} values in a field a real record carries once"),
+                )),
+                None => ReadItem::Record(rec),
+            },
+            rejected => rejected,
+        };
         match (self, item) {
             (Sink::Complet(m), ReadItem::Record(rec)) => m.map(&rec, file).err(),
             (Sink::Delta(o), ReadItem::Record(rec)) => o.apply(rec, file).err(),

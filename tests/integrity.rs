@@ -1350,4 +1350,236 @@ fn people_back_after_their_deadline_are_not_brought_back_half_way() {
     assert_eq!(dangling(&f.ldap), Vec::<String>::new(), "{err}");
     let (r, err) = f.sync("2026-01-05", &[&c3], &[], 1);
     assert_eq!(r["steps"][0]["plan"]["total"], 0, "{err}");
+
+/// What a person entry shows of the fields a real record carries once.
+const ONCE: [&str; 9] = [
+    "sn",
+    "givenName",
+    "cn",
+    "displayName",
+    "ENTPersonLogin",
+    "personalTitle",
+    "ENTPersonDateNaissance",
+    "mail",
+    "ENTPersonAutresPrenoms",
+];
+
+/// Inserts `<value>{extra}</value>` before the first value of `attr` (an
+/// empty `<value/>` stays: the record then has one value more than before).
+fn one_value_more(rec: &mut Vec<u8>, attr: &str, extra: &str) {
+    let at = format!("<attr name=\"{attr}\">");
+    let with = format!("<attr name=\"{attr}\"><value>{extra}</value>");
+    assert!(replace_bytes(rec, at.as_bytes(), with.as_bytes()), "{attr}");
+}
+
+#[test]
+fn fields_a_real_record_carries_once_given_several_values_reject_the_record() {
+    let f = fixture(2, 20, "");
+    let pupils = record_ids(&f.c1, "Eleve");
+    let parents = record_ids(&f.c1, "PersRelEleve");
+    let staff = record_ids(&f.c1, "PersEducNat");
+    let schools = record_ids(&f.c1, "EtabEducNat");
+    set_password(&f.ldap, &person_dn(&pupils[0]), "pupil-pw");
+    let people = |l: &Slapd| l.entries(BASE, "(objectClass=ENTPerson)", &ONCE);
+    let before_people = people(&f.ldap);
+    let before = data_csns(&f.ldap);
+
+    let c2 = f.copy("c2", "20250911");
+    edit_records(&c2, "Eleve", |n, rec| match n {
+        0 => one_value_more(rec, "ENTPersonNom", "INTRUS"),
+        1 => one_value_more(rec, "ENTPersonPrenom", "INTRUSE"),
+        2 => one_value_more(rec, "ENTPersonCivilite", "Mme"),
+        3 => one_value_more(rec, "ENTPersonDateNaissance", "02/02/2019"),
+        4 => one_value_more(rec, "ENTPersonNomPatro", "INTRUS"),
+        // other first names are a list: two are a real record
+        5 => {
+            let at = b"<attr name=\"ENTPersonAutresPrenoms\">";
+            let to = b"<attr name=\"ENTPersonAutresPrenoms\"><value>ALIX</value><value>MAEL</value></attr><attr name=\"Unused\">";
+            assert!(replace_bytes(rec, at, to));
+        }
+        _ => {}
+    });
+    edit_records(&c2, "PersRelEleve", |n, rec| match n {
+        0 => {
+            one_value_more(rec, "ENTPersonMail", "un@example.invalid");
+            one_value_more(rec, "ENTPersonMail", "deux@example.invalid");
+        }
+        1 => one_value_more(rec, "ENTPersonCivilite", "M."),
+        _ => {}
+    });
+    edit_records(&c2, "PersEducNat", |n, rec| {
+        if n == 0 {
+            one_value_more(rec, "ENTPersonMail", "un@example.invalid");
+            one_value_more(rec, "ENTPersonMail", "deux@example.invalid");
+        }
+    });
+    edit_records(&c2, "EtabEducNat", |n, rec| {
+        if n == 0 {
+            one_value_more(rec, "ENTStructureNomCourant", "ECOLE INTRUSE");
+        }
+    });
+    let (r, err) = f.sync("2025-09-11", &[&c2], &[], 1);
+    assert_eq!(r["outcome"], "rejected_records", "{err}");
+    let mut got = rejected_fields(&r);
+    got.sort();
+    let mut want: Vec<(String, String)> = [
+        (&pupils[0], "ENTPersonNom"),
+        (&pupils[1], "ENTPersonPrenom"),
+        (&pupils[2], "ENTPersonCivilite"),
+        (&pupils[3], "ENTPersonDateNaissance"),
+        (&pupils[4], "ENTPersonNomPatro"),
+        (&parents[0], "ENTPersonMail"),
+        (&parents[1], "ENTPersonCivilite"),
+        (&staff[0], "ENTPersonMail"),
+        (&schools[0], "ENTStructureNomCourant"),
+    ]
+    .iter()
+    .map(|(id, field)| (id.to_string(), field.to_string()))
+    .collect();
+    want.sort();
+    assert_eq!(got, want, "{err}");
+    // each names its file and record, and no value
+    for e in r["steps"][0]["rejected_records"].as_array().unwrap() {
+        assert!(e["file"].as_str().unwrap().contains("_20250911_"), "{e}");
+        assert!(e["index"].as_u64().unwrap() >= 1, "{e}");
+        assert!(
+            e["reason"]
+                .as_str()
+                .unwrap()
+                .ends_with("values in a field a real record carries once"),
+            "{e}"
+        );
+    }
+    assert!(
+        err.contains("_Eleve_0000.xml: record 1 (id ") && err.contains("field ENTPersonNom"),
+        "{err}"
+    );
+    let report_text = r.to_string();
+    for v in ["INTRUS", "example.invalid", "02/02/2019"] {
+        assert!(!err.contains(v) && !report_text.contains(v), "{v}: {err}");
+    }
+    assert_eq!(r["steps"][0]["protected_ids"], 9, "{err}");
+    // the rejected entries are exactly as they were; only the pupil whose
+    // other first names are a list changed
+    let after = data_csns(&f.ldap);
+    let changed: Vec<&String> = after
+        .iter()
+        .filter(|(dn, csn)| before.get(*dn) != Some(csn))
+        .map(|(dn, _)| dn)
+        .collect();
+    let p5 = person_dn(&pupils[5]);
+    assert_eq!(changed.len(), 1, "{changed:?} {err}");
+    assert!(changed[0].eq_ignore_ascii_case(&p5), "{changed:?}");
+    let after_people = people(&f.ldap);
+    for (dn, attrs) in &before_people {
+        if dn.eq_ignore_ascii_case(&p5) {
+            // (a multi-valued attribute changes value by value: any order)
+            let mut v = after_people[dn]["entpersonautresprenoms"].clone();
+            v.sort();
+            assert_eq!(v, ["ALIX", "MAEL"]);
+        } else {
+            assert_eq!(&after_people[dn], attrs, "{dn}");
+        }
+    }
+    assert!(f.ldap.can_bind(&person_dn(&pupils[0]), "pupil-pw"));
+    // one surname, one login, as before
+    // (names and DNs as the LDIF parser gives them: lower case)
+    let p0 = &after_people[&person_dn(&pupils[0]).to_lowercase()];
+    assert_eq!(p0["sn"].len(), 1);
+    assert_eq!(p0["entpersonlogin"].len(), 1);
+
+    // a Delta: a replace with several values is rejected like an add, its
+    // request not played; a replace with one value is
+    let d = f.tmp.path().join("d");
+    let mut add = String::new();
+    edit_records(&c2, "Eleve", |n, rec| {
+        if n == 1 {
+            // pupil 1's record of the week before, two first names
+            add = String::from_utf8(rec.clone()).unwrap();
+        }
+    });
+    write_extraction_files(
+        &d,
+        "Delta",
+        "20250912",
+        &[
+            (
+                "Eleve",
+                modify_req("Eleve", &pupils[0], &[("ENTPersonNom", &["AUTRE", "NOM"])])
+                    + &add
+                    + &modify_req("Eleve", &pupils[6], &[("ENTPersonNom", &["RENOMME"])]),
+            ),
+            (
+                "PersRelEleve",
+                modify_req(
+                    "PersRelEleve",
+                    &parents[2],
+                    &[(
+                        "ENTPersonMail",
+                        &["a@example.invalid", "", "b@example.invalid"],
+                    )],
+                ),
+            ),
+        ],
+    );
+    let before_people = people(&f.ldap);
+    let (r, err) = f.sync("2025-09-12", &[&d], &[], 1);
+    assert_eq!(r["outcome"], "rejected_records", "{err}");
+    let mut got = rejected_fields(&r);
+    got.sort();
+    let mut want = vec![
+        (pupils[0].clone(), "ENTPersonNom".to_string()),
+        (pupils[1].clone(), "ENTPersonPrenom".to_string()),
+        (parents[2].clone(), "ENTPersonMail".to_string()),
+    ];
+    want.sort();
+    assert_eq!(got, want, "{err}");
+    assert!(
+        err.contains("_Delta_20250912_Eleve_0000.xml: record 1"),
+        "{err}"
+    );
+    let after_people = people(&f.ldap);
+    let p6 = person_dn(&pupils[6]);
+    for (dn, attrs) in &before_people {
+        if dn.eq_ignore_ascii_case(&p6) {
+            assert_eq!(after_people[dn]["sn"], ["RENOMME"]);
+        } else {
+            assert_eq!(&after_people[dn], attrs, "{dn}");
+        }
+    }
+}
+
+#[test]
+fn a_cdata_end_in_a_value_refuses_the_file_before_any_write() {
+    let f = fixture(2, 20, "");
+    let before = data_csns(&f.ldap);
+    let c2 = f.copy("c2", "20250911");
+    edit_records(&c2, "Eleve", |n, rec| {
+        if n == 3 {
+            let at = b"<attr name=\"ENTPersonNom\"><value>";
+            assert!(replace_bytes(
+                rec,
+                at,
+                b"<attr name=\"ENTPersonNom\"><value>SECRET]]>"
+            ));
+        }
+    });
+    let (r, err) = f.sync("2025-09-11", &[&c2], &[], 2);
+    assert_eq!(r["outcome"], "refused", "{err}");
+    assert!(
+        err.contains("_Complet_20250911_Eleve_0000.xml: line "),
+        "{err}"
+    );
+    assert!(
+        err.contains("not well-formed XML: ]]> in character data"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("SECRET") && !r.to_string().contains("SECRET"),
+        "{err}"
+    );
+    assert_eq!(data_csns(&f.ldap), before, "nothing written");
+    for (dn, a, v) in all_values(&f.ldap) {
+        assert!(!v.contains("]]>"), "{dn} {a}");
+    }
 }

@@ -128,6 +128,9 @@ pub struct RecordReader {
     /// of them in an académie's files.
     spare: Vec<String>,
     seen_root: bool,
+    /// An event was read: an XML declaration may only come first.
+    started: bool,
+    seen_doctype: bool,
     header: BTreeMap<String, String>,
     index: u64,
 }
@@ -178,7 +181,8 @@ impl RecordReader {
         let mut reader = Reader::from_reader(BufReader::with_capacity(128 * 1024, stream));
         let cfg = reader.config_mut();
         cfg.check_end_names = true;
-        cfg.check_comments = false;
+        // `--` inside a comment is not well-formed (XML 1.0 §2.5)
+        cfg.check_comments = true;
         cfg.expand_empty_elements = false;
         Ok(RecordReader {
             path: path.to_path_buf(),
@@ -189,6 +193,8 @@ impl RecordReader {
             stack: Vec::new(),
             spare: Vec::new(),
             seen_root: false,
+            started: false,
+            seen_doctype: false,
             header: BTreeMap::new(),
             index: 0,
         })
@@ -250,8 +256,15 @@ impl RecordReader {
                     return Err(self.not_well_formed(at, describe_xml_error(&e)));
                 }
             };
+            let first_event = !self.started;
+            self.started = true;
             match ev {
                 Event::Start(ref s) | Event::Empty(ref s) => {
+                    // quick-xml checks tags loosely: the rest of the
+                    // reader relies on names and attributes being XML
+                    if let Some(why) = tag_not_well_formed(s) {
+                        return Err(self.not_well_formed(pos, why.into()));
+                    }
                     let empty = matches!(ev, Event::Empty(_));
                     let mut name = self.spare.pop().unwrap_or_default();
                     name.clear();
@@ -347,6 +360,24 @@ impl RecordReader {
                     }
                 }
                 Event::Text(t) => {
+                    // quick-xml does not look for the CDATA end in text: a
+                    // literal `]]>` in content is not well-formed (XML 1.0
+                    // §2.4), the mark of a file cut or spliced by hand
+                    if let Some(i) = t.find("]]>") {
+                        return Err(self.not_well_formed(
+                            pos + i as u64,
+                            "]]> in character data, where it may only end a CDATA section".into(),
+                        ));
+                    }
+                    if b.is_none() {
+                        // outside any record nothing is read, so nothing
+                        // can be rejected: a character XML does not allow
+                        // (or any text at all, outside the root) is the file's
+                        if let Some(why) = text_outside_record(t.as_bytes(), self.stack.is_empty())
+                        {
+                            return Err(self.not_well_formed(pos, why.into()));
+                        }
+                    }
                     // borrowed from the buffer: no copy of the text (nor of
                     // the indentation between elements)
                     let text = t.xml10_content();
@@ -354,11 +385,31 @@ impl RecordReader {
                     self.text_refused(r, pos)?;
                 }
                 Event::CData(t) => {
+                    if self.stack.is_empty() {
+                        return Err(self.not_well_formed(
+                            pos,
+                            "a CDATA section outside the root element".into(),
+                        ));
+                    }
                     let text = t.into_inner();
                     let r = text_into(&mut b, &text, self.stack.is_empty());
                     self.text_refused(r, pos)?;
                 }
                 Event::GeneralRef(r) => {
+                    // a reference is content: outside the root it is not XML
+                    // (even `&#32;`, which `text_into` would take for a blank)
+                    if self.stack.is_empty() {
+                        return Err(self
+                            .not_well_formed(pos, "a reference outside the root element".into()));
+                    }
+                    // `& CO;` or `&#x;`: quick-xml takes anything up to the
+                    // `;` for a reference; a bare `&` is markup gone wrong
+                    if !reference_well_formed(r.as_bytes()) {
+                        return Err(self.not_well_formed(
+                            pos,
+                            "a '&' that starts no reference, in text".into(),
+                        ));
+                    }
                     let name = r.xml10_content();
                     match entities::resolve(&name).filter(|c| forbidden_char(*c).is_none()) {
                         Some(c) => {
@@ -395,11 +446,39 @@ impl RecordReader {
                     }
                 }
                 Event::Comment(c) => {
+                    if not_xml_char(c.as_bytes()) {
+                        return Err(self.not_well_formed(
+                            pos,
+                            "a character XML does not allow, in a comment".into(),
+                        ));
+                    }
                     if self.index == 0 {
                         parse_header_comment(&c.xml10_content(), &mut self.header);
                     }
                 }
-                Event::Decl(_) | Event::PI(_) | Event::DocType(_) => {}
+                // quick-xml takes these wherever they come; XML 1.0 §2.8
+                // allows one declaration, first, and one DOCTYPE, before
+                // the root
+                Event::Decl(_) if !first_event => {
+                    return Err(self.not_well_formed(
+                        pos,
+                        "an XML declaration that is not at the very start of the file".into(),
+                    ));
+                }
+                Event::DocType(_) if self.seen_root || self.seen_doctype => {
+                    return Err(self.not_well_formed(
+                        pos,
+                        "a DOCTYPE after the root element or a second DOCTYPE".into(),
+                    ));
+                }
+                Event::DocType(_) => self.seen_doctype = true,
+                Event::PI(p) if p.target().eq_ignore_ascii_case("xml") => {
+                    return Err(self.not_well_formed(
+                        pos,
+                        "a processing instruction named xml (reserved)".into(),
+                    ));
+                }
+                Event::Decl(_) | Event::PI(_) => {}
                 Event::Eof => {
                     if let Some(open) = self.stack.last() {
                         return Err(self.not_well_formed(
@@ -512,6 +591,9 @@ fn text_into(b: &mut Option<Builder>, text: &str, outside_root: bool) -> Result<
             }
             Ok(())
         }
+        // the caller refuses text outside any record (`text_outside_record`)
+        // (and references and CDATA outside the root) before it gets here;
+        // kept as a second guard
         None if outside_root && !text.trim().is_empty() => Err("text outside the root element"),
         None => Ok(()),
     }
@@ -655,6 +737,107 @@ fn utf8_read_as_single_byte(v: &str, enc: &'static encoding_rs::Encoding) -> boo
         prev = Some(c);
     }
     false
+}
+
+/// True when `v` holds a character outside XML 1.0's `Char` (§2.2): C0
+/// controls but TAB, LF and CR, and U+FFFE, U+FFFF. (DEL and C1 controls
+/// are XML; values refuse them apart, see [`forbidden_char`].)
+fn not_xml_char(v: &[u8]) -> bool {
+    v.iter().enumerate().any(|(i, &x)| match x {
+        b'\t' | b'\n' | b'\r' => false,
+        0..=0x1F => true,
+        0xEF => v.get(i + 1) == Some(&0xBF) && v.get(i + 2).is_some_and(|n| *n >= 0xBE),
+        _ => false,
+    })
+}
+
+/// Why text read outside any record is not well-formed, if it is not:
+/// outside the root only XML white space may come (§2.8, `Misc`); between
+/// records, text is ignored but must still be made of XML characters.
+fn text_outside_record(t: &[u8], outside_root: bool) -> Option<&'static str> {
+    if outside_root && !t.iter().all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n')) {
+        Some("text outside the root element")
+    } else if not_xml_char(t) {
+        Some("a character XML does not allow, between records")
+    } else {
+        None
+    }
+}
+
+/// Why a start tag is not well-formed, if it is not, in what quick-xml
+/// leaves unchecked: the element name, and each attribute — a name, `=`, a
+/// quoted value without `<`, whose `&` each start a reference (§2.3, §3.1),
+/// given once. The reader picks attributes by name: a repeated or garbled
+/// one would leave which value counts to chance.
+fn tag_not_well_formed(s: &quick_xml::events::BytesStart) -> Option<&'static str> {
+    if !is_xml_name(s.name().as_ref()) {
+        return Some("an element name that is not an XML name");
+    }
+    for a in s.attributes() {
+        let Ok(a) = a else {
+            return Some("a malformed or repeated attribute");
+        };
+        if !is_xml_name(a.key.as_ref()) {
+            return Some("an attribute name that is not an XML name");
+        }
+        let v: &[u8] = a.value.as_bytes();
+        if v.contains(&b'<') {
+            return Some("a '<' in an attribute value");
+        }
+        if not_xml_char(v) {
+            return Some("a character XML does not allow, in an attribute value");
+        }
+        if !references_well_formed(v) {
+            return Some("a '&' that starts no reference, in an attribute value");
+        }
+    }
+    None
+}
+
+/// True when every `&` of `v` starts `&name;`, `&#digits;` or `&#xhex;`.
+fn references_well_formed(v: &[u8]) -> bool {
+    let mut rest = v;
+    while let Some(i) = rest.iter().position(|&b| b == b'&') {
+        let after = &rest[i + 1..];
+        let Some(end) = after.iter().position(|&b| b == b';') else {
+            return false;
+        };
+        if !reference_well_formed(&after[..end]) {
+            return false;
+        }
+        rest = &after[end + 1..];
+    }
+    true
+}
+
+/// True when `r`, what comes between `&` and `;`, is a name, `#digits` or
+/// `#xhex` (§4.1). Whether the name is known is another matter: an unknown
+/// one costs its record only. `#X` is HTML's, taken as [`entities`] takes
+/// HTML's named entities.
+fn reference_well_formed(r: &[u8]) -> bool {
+    match r {
+        [b'#', b'x' | b'X', hex @ ..] => !hex.is_empty() && hex.iter().all(u8::is_ascii_hexdigit),
+        [b'#', dec @ ..] => !dec.is_empty() && dec.iter().all(u8::is_ascii_digit),
+        name => std::str::from_utf8(name).is_ok_and(is_xml_name),
+    }
+}
+
+/// XML 1.0 (fifth edition) `Name` (§2.3): what an element or attribute
+/// name, or an entity reference, must be.
+fn is_xml_name(n: &str) -> bool {
+    let start = |c: char| {
+        matches!(c, ':' | '_' | 'A'..='Z' | 'a'..='z' | '\u{C0}'..='\u{D6}' | '\u{D8}'..='\u{F6}'
+            | '\u{F8}'..='\u{2FF}' | '\u{370}'..='\u{37D}' | '\u{37F}'..='\u{1FFF}'
+            | '\u{200C}'..='\u{200D}' | '\u{2070}'..='\u{218F}' | '\u{2C00}'..='\u{2FEF}'
+            | '\u{3001}'..='\u{D7FF}' | '\u{F900}'..='\u{FDCF}' | '\u{FDF0}'..='\u{FFFD}'
+            | '\u{10000}'..='\u{EFFFF}')
+    };
+    let rest = |c: char| {
+        start(c)
+            || matches!(c, '-' | '.' | '0'..='9' | '\u{B7}' | '\u{300}'..='\u{36F}' | '\u{203F}'..='\u{2040}')
+    };
+    let mut chars = n.chars();
+    chars.next().is_some_and(start) && chars.all(rest)
 }
 
 /// The elements of the format (`ficAlimMENESR`): their names are shown in
@@ -1199,6 +1382,169 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(!err.contains("SECRETNAME"), "{err}");
+    }
+
+    /// The reason of a file refused as not well-formed, checking that the
+    /// error names the file and a line and never shows `SECRET` (data).
+    fn refused(xml: &str) -> (u64, String) {
+        match read_all(xml.as_bytes(), FileCategory::Eleve) {
+            Err(e @ AafError::NotWellFormed { .. }) => {
+                let msg = e.to_string();
+                assert!(msg.contains("P_Complet_20240101_Eleve_0000.xml"), "{msg}");
+                assert!(!msg.contains("SECRET"), "no data in the error: {msg}");
+                let AafError::NotWellFormed { line, reason, .. } = e else {
+                    unreachable!()
+                };
+                (line, reason)
+            }
+            other => panic!("{xml:?} accepted: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_cdata_end_in_character_data_refuses_the_file() {
+        // §2.4: a literal `]]>` in content is not XML; quick-xml takes it
+        let xml = format!(
+            "<ficAlimMENESR>\n{}\n{}</ficAlimMENESR>",
+            PUPIL.replace("1001", "1002"),
+            PUPIL.replace("Ren&eacute;e", "SECRET]]>")
+        );
+        let (line, reason) = refused(&xml);
+        assert_eq!(line, 19, "the line of the `]]>`");
+        assert!(reason.contains("]]>"), "{reason}");
+        // between records, and in the whitespace of a record, too
+        refused(&format!("<ficAlimMENESR>]]>{PUPIL}</ficAlimMENESR>"));
+        refused(&format!(
+            "<ficAlimMENESR>{}</ficAlimMENESR>",
+            PUPIL.replace("<attributes>", "<attributes>]]>")
+        ));
+        // what is XML: `]]&gt;`, `]]` alone, a CDATA section
+        for (v, read) in [
+            ("A]]&gt;B", "A]]>B"),
+            ("A]]B]", "A]]B]"),
+            ("<![CDATA[A]]]]><![CDATA[>B]]>", "A]]>B"),
+        ] {
+            let xml = format!(
+                "<ficAlimMENESR>{}</ficAlimMENESR>",
+                PUPIL.replace("Ren&eacute;e", v)
+            );
+            let (items, _) = read_all(xml.as_bytes(), FileCategory::Eleve).unwrap();
+            assert!(
+                matches!(&items[0], ReadItem::Record(r) if r.first("ENTPersonPrenom") == Some(read)),
+                "{v}: {:?}",
+                items[0]
+            );
+        }
+    }
+
+    #[test]
+    fn markup_characters_in_text_refuse_the_file() {
+        for bad in [
+            "SECRET & CO",
+            "SECRET & CO;",
+            "SECRET &#x;",
+            "SECRET &#12a;",
+            "SECRET &",
+            "SECRET<",
+            "SECRET</value >",
+        ] {
+            refused(&format!(
+                "<ficAlimMENESR>{}</ficAlimMENESR>",
+                PUPIL.replace("Ren&eacute;e", bad)
+            ));
+        }
+    }
+
+    #[test]
+    fn malformed_attributes_refuse_the_file() {
+        for tag in [
+            // given twice: which name counts would be chance
+            r#"<attr name="ENTPersonPrenom" name="ENTPersonNom">"#,
+            r#"<attr name=ENTPersonPrenom>"#,
+            r#"<attr name>"#,
+            r#"<attr name="ENTPersonPrenom>"#,
+            r#"<attr name='ENTPersonPrenom"#,
+            r#"<attr name="ENTPerson<Prenom">"#,
+            r#"<attr name="ENTPerson&Prenom">"#,
+            r#"<attr name="ENTPersonPrenom" x="&#;">"#,
+            r#"<attr name="ENTPersonPrenom" 1x="1">"#,
+            "<attr name=\"ENTPersonPrenom\" x=\"\u{1}\">",
+        ] {
+            let xml = format!(
+                "<ficAlimMENESR>{}</ficAlimMENESR>",
+                PUPIL.replace(r#"<attr name="ENTPersonPrenom">"#, tag)
+            );
+            refused(&xml);
+        }
+        // references and quotes XML allows: read as before
+        let xml = format!(
+            "<ficAlimMENESR>{}</ficAlimMENESR>",
+            PUPIL.replace(
+                r#"<attr name="ENTPersonPrenom">"#,
+                r#"<attr name='ENTPerson&#80;renom' x="&amp;&#x41;">"#
+            )
+        );
+        let (items, _) = read_all(xml.as_bytes(), FileCategory::Eleve).unwrap();
+        assert!(
+            matches!(&items[0], ReadItem::Record(r) if r.first("ENTPersonPrenom") == Some("Renée"))
+        );
+    }
+
+    #[test]
+    fn names_that_are_not_xml_and_mismatched_tags_refuse_the_file() {
+        for bad in [
+            PUPIL.replace("<identifier>", "<1identifier/><identifier>"),
+            PUPIL.replace("<identifier>", "<-x/><identifier>"),
+            PUPIL.replace(
+                "</value></attr>\n<attr name=\"ENTPersonPrenom\">",
+                "</vlaue></attr>\n<attr name=\"ENTPersonPrenom\">",
+            ),
+            PUPIL.replace("</identifier>", "</identifier></id>"),
+        ] {
+            refused(&format!("<ficAlimMENESR>{bad}</ficAlimMENESR>"));
+        }
+        // a name that is XML but not the format's costs the record only
+        let xml = format!(
+            "<ficAlimMENESR>{}</ficAlimMENESR>",
+            PUPIL.replace("<identifier>", "<bogus/><identifier>")
+        );
+        let (items, _) = read_all(xml.as_bytes(), FileCategory::Eleve).unwrap();
+        assert!(matches!(&items[0], ReadItem::Rejected(_)));
+    }
+
+    #[test]
+    fn what_surrounds_the_root_must_be_xml() {
+        let root = format!("<ficAlimMENESR>{PUPIL}</ficAlimMENESR>");
+        for bad in [
+            format!("{root}<ficAlimMENESR/>"),
+            format!("{root}SECRET"),
+            format!("{root}<![CDATA[ ]]>"),
+            format!("{root}&#32;"),
+            format!("&amp;{root}"),
+            format!("{root}<!DOCTYPE ficAlimMENESR>"),
+            format!("<!DOCTYPE a><!DOCTYPE b>{root}"),
+            format!("\n<?xml version=\"1.0\"?>{root}"),
+            format!("<!-- c --><?xml version=\"1.0\"?>{root}"),
+            format!("{root}<?xml version=\"1.0\"?>"),
+            format!("<?XML version=\"1.0\"?>{root}"),
+            format!("\u{A0}{root}"),
+            // a comment holding `--`, or a control character
+            format!("{root}<!-- a -- b -->"),
+            format!("<!-- \u{1} -->{root}"),
+            // a character XML does not allow, between records
+            format!("<ficAlimMENESR>\u{1}{PUPIL}</ficAlimMENESR>"),
+            format!("<ficAlimMENESR>{PUPIL}\u{FFFF}</ficAlimMENESR>"),
+        ] {
+            refused(&bad);
+        }
+        // what XML allows around the root: a declaration first (after a
+        // byte order mark), a DOCTYPE, comments, instructions, blanks
+        let ok = format!(
+            "\u{FEFF}<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n<!-- versionAF=\"X\" -->\n<!DOCTYPE ficAlimMENESR SYSTEM \"ficAlimMENESR.dtd\">\n<?pi x?>\n{root}\n<!-- end -->\n<?pi y?>\n"
+        );
+        let (items, header) = read_all(ok.as_bytes(), FileCategory::Eleve).unwrap();
+        assert!(matches!(&items[0], ReadItem::Record(_)));
+        assert_eq!(header.get("versionAF").map(String::as_str), Some("X"));
     }
 
     #[test]

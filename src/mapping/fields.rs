@@ -35,10 +35,35 @@ pub struct Field {
     pub aaf: &'static str,
     pub ldap: &'static str,
     pub rule: Rule,
+    /// A real AAF record carries this field once (one surname, one birth
+    /// date, one UAI…). A record giving it several values is rejected (see
+    /// [`several_values`]): keeping one would be a guess, keeping all would
+    /// put two surnames, or a login built from the wrong one, in the
+    /// directory. Multi-valued (`false`) are only the fields the format
+    /// lists with several `<value>`s: other first names, structures of
+    /// attachment (1D staff, see the schema), classes, groups, functions,
+    /// direction, specialities and parents' mobiles.
+    pub single: bool,
 }
 
+/// A field a real record carries once.
 const fn f(aaf: &'static str, ldap: &'static str, rule: Rule) -> Field {
-    Field { aaf, ldap, rule }
+    Field {
+        aaf,
+        ldap,
+        rule,
+        single: true,
+    }
+}
+
+/// A field the format lists with several values.
+const fn multi(aaf: &'static str, ldap: &'static str, rule: Rule) -> Field {
+    Field {
+        aaf,
+        ldap,
+        rule,
+        single: false,
+    }
 }
 use Rule::*;
 
@@ -69,7 +94,7 @@ const IDENTITY: [Field; 5] = [
     f("ENTPersonNomPatro", "ENTPersonNomPatro", Text),
     f("ENTPersonNom", "sn", Text),
     f("ENTPersonPrenom", "givenName", Text),
-    f("ENTPersonAutresPrenoms", "ENTPersonAutresPrenoms", Text),
+    multi("ENTPersonAutresPrenoms", "ENTPersonAutresPrenoms", Text),
     f("ENTPersonCivilite", "personalTitle", Civility),
 ];
 
@@ -83,7 +108,7 @@ pub const PUPIL: &[Field] = &[
     IDENTITY[4],
     f("ENTEleveINE", "ENTEleveINE", Text),
     f("ENTPersonDateNaissance", "ENTPersonDateNaissance", Text),
-    f(
+    multi(
         "ENTPersonStructRattach",
         "ENTPersonStructRattach",
         StructureDn,
@@ -104,8 +129,8 @@ pub const PUPIL: &[Field] = &[
     f("ENTEleveNiveau", "ENTEleveNiveau", Text),
     f("ENTEleveCycle", "ENTEleveCycle", Text),
     f("ENTEleveTypeClasse", "ENTEleveTypeClasse", Text),
-    f("ENTPersonClasses", "ENTPersonClasses", StructureComposite),
-    f("ENTPersonGroupes", "ENTPersonGroupes", StructureComposite),
+    multi("ENTPersonClasses", "ENTPersonClasses", StructureComposite),
+    multi("ENTPersonGroupes", "ENTPersonGroupes", StructureComposite),
 ];
 
 /// Parents and other legal guardians (PersRelEleve, 1D).
@@ -126,7 +151,7 @@ pub const PARENT: &[Field] = &[
         Text,
     ),
     f("ENTPersonTelPerso", "homePhone", Phone),
-    f("ENTPersRelEleveTelMobile", "mobile", Phone),
+    multi("ENTPersRelEleveTelMobile", "mobile", Phone),
     f("ENTPersonMail", "mail", Mail),
     f("ENTPersRelEleveTelPro", "telephoneNumber", Phone),
 ];
@@ -140,12 +165,12 @@ pub const STAFF: &[Field] = &[
     IDENTITY[4],
     f("ENTPersonDateNaissance", "ENTPersonDateNaissance", Text),
     f("ENTPersonMail", "mail", Mail),
-    f(
+    multi(
         "ENTPersonStructRattach",
         "ENTPersonStructRattach",
         StructureDn,
     ),
-    f(
+    multi(
         "ENTPersonFonctions",
         "ENTPersonFonctions",
         StructureComposite,
@@ -156,8 +181,8 @@ pub const STAFF: &[Field] = &[
         Text,
     ),
     // the id of the school the person directs: a link, as a DN
-    f("ENTEnsFonctionDir", "ENTEnsFonctionDir", StructureDn),
-    f("ENTEnsSpecialites", "ENTEnsSpecialites", Text),
+    multi("ENTEnsFonctionDir", "ENTEnsFonctionDir", StructureDn),
+    multi("ENTEnsSpecialites", "ENTEnsSpecialites", Text),
 ];
 
 /// Staff home address: written only for staff listed in the consent file.
@@ -190,6 +215,34 @@ pub fn fields(cat: FileCategory) -> &'static [Field] {
         FileCategory::PersEducNat => STAFF,
         _ => &[],
     }
+}
+
+/// True when a record of `cat` carries `aaf` once in the real format (see
+/// [`Field::single`]). Fields outside the tables are dropped anyway; the
+/// jointure is checked by the reader (it must equal the id).
+pub fn is_single(cat: FileCategory, aaf: &str) -> bool {
+    let consented: &[Field] = match cat {
+        FileCategory::PersEducNat => STAFF_CONSENTED,
+        _ => &[],
+    };
+    fields(cat)
+        .iter()
+        .chain(consented)
+        .any(|f| f.single && f.aaf == aaf)
+}
+
+/// The first field of `rec` that a real record carries once but that `rec`
+/// gives several non-empty values, with their number. Such a record is
+/// damaged or forged: it is rejected whole (its person or structure kept as
+/// the directory holds them), never reduced to one value by a guess.
+pub fn several_values(rec: &crate::aaf::Record) -> Option<(&str, usize)> {
+    rec.attrs.iter().find_map(|a| {
+        if !is_single(rec.category, &a.name) {
+            return None;
+        }
+        let n = a.non_empty().count();
+        (n > 1).then_some((a.name.as_str(), n))
+    })
 }
 
 /// Normalises a civility; `None` for a value that is not one.
@@ -242,6 +295,54 @@ mod tests {
         }
         for f in PUPIL {
             assert_ne!(f.ldap, "mobile");
+        }
+    }
+
+    #[test]
+    fn fields_carried_once_are_single_and_true_lists_are_not() {
+        use FileCategory::*;
+        for (cat, name) in [
+            (Eleve, "ENTPersonNom"),
+            (Eleve, "ENTPersonPrenom"),
+            (Eleve, "ENTPersonNomPatro"),
+            (Eleve, "ENTPersonCivilite"),
+            (Eleve, "ENTPersonDateNaissance"),
+            (Eleve, "ENTEleveINE"),
+            (PersRelEleve, "ENTPersonMail"),
+            (PersRelEleve, "ENTPersonTelPerso"),
+            (PersRelEleve, "ENTPersRelEleveTelPro"),
+            (PersRelEleve, "ENTPersonAdresse"),
+            (PersEducNat, "ENTPersonMail"),
+            (PersEducNat, "ENTPersonAdresse"),
+            (PersEducNat, "ENTPersonCategorieEnseignant"),
+            (EtabEducNat, "ENTStructureUAI"),
+            (EtabEducNat, "ENTStructureNomCourant"),
+            (EtabEducNat, "ENTStructureTypeStruct"),
+        ] {
+            assert!(is_single(cat, name), "{cat:?} {name}");
+        }
+        for (cat, name) in [
+            (Eleve, "ENTPersonAutresPrenoms"),
+            (Eleve, "ENTPersonClasses"),
+            (Eleve, "ENTPersonStructRattach"),
+            (PersRelEleve, "ENTPersRelEleveTelMobile"),
+            (PersEducNat, "ENTPersonFonctions"),
+            (PersEducNat, "ENTEnsFonctionDir"),
+            // handled by the mapper, lists of links
+            (Eleve, "ENTEleveAutoriteParentale"),
+            (PersRelEleve, "ENTPersRelEleveEleve"),
+            // not authorised: dropped whatever its values
+            (Eleve, "ENTUnknown"),
+        ] {
+            assert!(!is_single(cat, name), "{cat:?} {name}");
+        }
+        // what the schema holds once must come from a field carried once
+        for cat in FileCategory::IMPORTED {
+            for f in fields(cat) {
+                if crate::mapping::is_single_valued(f.ldap) {
+                    assert!(f.single, "{}", f.aaf);
+                }
+            }
         }
     }
 
