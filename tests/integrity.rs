@@ -1350,6 +1350,7 @@ fn people_back_after_their_deadline_are_not_brought_back_half_way() {
     assert_eq!(dangling(&f.ldap), Vec::<String>::new(), "{err}");
     let (r, err) = f.sync("2026-01-05", &[&c3], &[], 1);
     assert_eq!(r["steps"][0]["plan"]["total"], 0, "{err}");
+}
 
 /// What a person entry shows of the fields a real record carries once.
 const ONCE: [&str; 9] = [
