@@ -1130,11 +1130,17 @@ fn incoming_keeps_no_stale_partials_nor_foreign_files() {
     // a name that would forge a line of a tab-separated ledger
     let evil = "ENT1D\tforged\n2025.xml";
     std::fs::write(sftp.files().join(evil), "x").unwrap();
-    let pin = format!("known_hosts_file = \"{}\"", sftp.known_hosts().display());
+    // the key and known hosts outlive the server (stopped below): the
+    // preflight reads them before anything else
+    let key = tmp.path().join("id_rsa");
+    std::fs::copy(&sftp.key, &key).unwrap();
+    let known = tmp.path().join("known_hosts");
+    std::fs::copy(sftp.known_hosts(), &known).unwrap();
+    let pin = format!("known_hosts_file = \"{}\"", known.display());
     let config = ldap.config(
         tmp.path(),
         &g.uai_inside,
-        &sftp.fetch_section(&sftp.key, &pin, ""),
+        &sftp.fetch_section(&key, &pin, ""),
     );
     let c = config.to_str().unwrap();
     let work = tmp.path().join("work");
