@@ -266,6 +266,16 @@ impl Whereabouts {
                 continue;
             }
             let key = e.dn.key();
+            // only people whose DN may differ from the one a link names:
+            // departed, moving or deleted (an académie holds a million
+            // others, named by their one DN, which the caller checks)
+            let relevant = e.first(ATTR_DEPARTURE).is_some()
+                || layout.is_departed(&e.dn)
+                || moved.contains_key(&key)
+                || deleted.contains(&key);
+            if !relevant {
+                continue;
+            }
             let end = (!deleted.contains(&key))
                 .then(|| moved.get(&key).cloned().unwrap_or_else(|| e.dn.clone()));
             if let Some(id) = mapping::id_in(e, "ENTPersonJointure", source) {
@@ -286,12 +296,17 @@ impl Whereabouts {
         // an entry's own DN wins over another's alias; an entry this plan
         // adds is where it is added
         by_alias.extend(by_dn);
-        by_alias.extend(added.into_iter().map(|d| (d.key(), Some(d))));
+        for d in added {
+            if let Some(w) = by_alias.get_mut(&d.key()) {
+                *w = Some(d);
+            }
+        }
         Whereabouts(by_alias)
     }
 
     /// Where the person a link names by `key` ends up; `None` when the
-    /// key names no managed person.
+    /// key names no departed, moving or deleted person (an active person
+    /// is named by their DN, which the caller finds in the tree).
     fn of(&self, key: &str) -> Option<&Option<Dn>> {
         self.0.get(key)
     }
@@ -314,6 +329,9 @@ fn relink_departed(
     plan: &Plan,
     new_changes: &[(EntryKind, Change)],
 ) -> Vec<Planned> {
+    if kept.is_empty() {
+        return Vec::new(); // a first load: nobody departed, nothing kept
+    }
     let changes: Vec<&Change> = plan
         .changes
         .iter()
@@ -342,8 +360,10 @@ fn relink_departed(
         let Some(kind) = EntryKind::of(e).filter(|k| k.is_person()) else {
             continue;
         };
-        let Some(Some(at)) = whereabouts.of(&e.dn.key()) else {
-            continue; // deleted by this plan
+        let at = match whereabouts.of(&e.dn.key()) {
+            Some(Some(at)) => at,
+            Some(None) => continue, // deleted by this plan
+            None => &e.dn,          // stays where it is
         };
         if !seen.insert(e.dn.key()) {
             continue;
