@@ -12,9 +12,15 @@ pub const BASE: &str = "dc=example,dc=org";
 pub const ADMIN: &str = "cn=admin,dc=example,dc=org";
 pub const PW: &str = "secret";
 
-thread_local! {
-    /// Set while [`Slapd::start_bare`] starts its server.
-    static BARE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+/// The schemas a test slapd loads beside the stock ones.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Schemas {
+    /// The project's `schema/*.ldif`.
+    Project,
+    /// The deployed SDET (ESCO files) and `20-aaf-sync.ldif`.
+    Sdet,
+    /// None: the sync's schema was never loaded.
+    Stock,
 }
 
 /// Fails (never skips) when slapd is missing: CI must install it.
@@ -72,27 +78,24 @@ impl Slapd {
     /// plus only the sync's own `schema/20-aaf-sync.ldif`: a directory that
     /// already runs SDET.
     pub fn start_sdet() -> Slapd {
-        Slapd::start_full(false, false, true)
+        Slapd::start_full(false, false, Schemas::Sdet)
     }
 
     fn start_with(tls: bool, empty: bool) -> Slapd {
-        Slapd::start_full(tls, empty, false)
+        Slapd::start_full(tls, empty, Schemas::Project)
     }
 
     /// A slapd with the stock schemas only (core, cosine, nis,
     /// inetorgperson): the sync's schema was never loaded.
     pub fn start_bare() -> Slapd {
-        BARE.with(|b| b.set(true));
-        let s = Slapd::start_full(false, false, false);
-        BARE.with(|b| b.set(false));
-        s
+        Slapd::start_full(false, false, Schemas::Stock)
     }
 
-    fn start_full(tls: bool, empty: bool, sdet: bool) -> Slapd {
+    fn start_full(tls: bool, empty: bool, schemas: Schemas) -> Slapd {
         require_slapd();
         let dir = tempfile::tempdir().unwrap();
         let mut extra_schema = None;
-        if sdet {
+        if schemas == Schemas::Sdet {
             let src = root().join("tests/data/sdet-esco-schema");
             let mut files = Vec::new();
             for f in [
@@ -129,7 +132,7 @@ impl Slapd {
             if let Some(x) = &extra_schema {
                 cmd.env("EXTRA_SCHEMA", x);
             }
-            if BARE.with(|b| b.get()) {
+            if schemas == Schemas::Stock {
                 cmd.env("EXTRA_SCHEMA", "");
             }
             if tls {
