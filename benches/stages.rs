@@ -18,7 +18,7 @@ use aaf_sync::config::Config;
 use aaf_sync::generator::{generate, GenConfig};
 use aaf_sync::mapping::{layout::Layout, MappedTree};
 use aaf_sync::model::EntryMap;
-use aaf_sync::report::StepReport;
+use aaf_sync::ops::report::StepReport;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::path::Path;
 use std::time::Duration;
@@ -104,7 +104,7 @@ fn fixture() -> Fixture {
 
 fn map(f: &Fixture) -> MappedTree {
     let layout = Layout::new(&f.cfg.ldap.base_dn, &f.cfg.source);
-    aaf_sync::sync::read_extraction(
+    aaf_sync::run::sync::read_extraction(
         &f.cfg,
         &layout,
         &f.complet,
@@ -165,7 +165,7 @@ fn stages(c: &mut Criterion) {
     let layout = Layout::new(&f.cfg.ldap.base_dn, &f.cfg.source);
     g.bench_function("delta_map", |b| {
         b.iter(|| {
-            aaf_sync::sync::read_delta(
+            aaf_sync::run::sync::read_delta(
                 &f.cfg,
                 &layout,
                 &f.delta,

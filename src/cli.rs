@@ -272,8 +272,8 @@ pub struct WhoArgs {
 }
 
 impl WhoArgs {
-    pub fn who(self) -> crate::subject::Who {
-        use crate::subject::Who;
+    pub fn who(self) -> crate::rights::subject::Who {
+        use crate::rights::subject::Who;
         match (self.jointure, self.login, self.dn) {
             (Some(j), _, _) => Who::Jointure(j),
             (_, Some(l), _) => Who::Login(l),

@@ -673,14 +673,14 @@ pub struct Config {
     pub perimeter_all: bool,
     pub work_dir: PathBuf,
     /// Whether a sync keeps the entries it holds in a temporary mapped file
-    /// in `work_dir` rather than on the heap (see [`crate::store`]).
+    /// in `work_dir` rather than on the heap (see [`crate::model::store`]).
     pub entry_store: bool,
     /// Staff ids that consented to their home address being published.
     pub staff_address_consent: std::collections::BTreeSet<String>,
     /// Departures and retention, per category.
     pub retention: Rules,
     /// How deliveries (archives, bordereaux) are checked.
-    pub delivery: crate::inputs::Rules,
+    pub delivery: crate::delivery::Rules,
     /// Where extractions are fetched from; `None`: no SFTP.
     pub fetch: Option<FetchConfig>,
     /// Thresholds and sanity guards.
@@ -993,16 +993,16 @@ impl Config {
             );
         }
         let retention = retention_rules(&raw.retention)?;
-        let d = crate::inputs::archive::Limits::default();
+        let d = crate::delivery::archive::Limits::default();
         if raw.delivery.max_archive_ratio == Some(0) || raw.delivery.max_archive_bytes == Some(0) {
             return Err(invalid(
                 "delivery",
                 "max_archive_ratio and max_archive_bytes must be positive",
             ));
         }
-        let delivery = crate::inputs::Rules {
+        let delivery = crate::delivery::Rules {
             bordereau_name: raw.delivery.bordereau_name.filter(|n| !n.trim().is_empty()),
-            limits: crate::inputs::archive::Limits {
+            limits: crate::delivery::archive::Limits {
                 max_files: raw.delivery.max_archive_files.unwrap_or(d.max_files),
                 max_bytes: raw.delivery.max_archive_bytes.unwrap_or(d.max_bytes),
                 max_ratio: raw.delivery.max_archive_ratio.unwrap_or(d.max_ratio),

@@ -1,58 +1,47 @@
 //! aaf-sync: keeps an OpenLDAP directory in step with AAF extracts.
-//! `ARCHITECTURE.md` tells the pipeline and the rules; every module here:
+//! `ARCHITECTURE.md` tells the pipeline and the rules. The folders, in the
+//! order a run goes through them:
 //!
-//! - Inputs: [`fetch`] (SFTP), [`inputs`] (archives, bordereau, staging),
-//!   [`process`] (what dead runs left), [`aaf`] (files → typed records:
-//!   streaming XML, encodings).
-//! - Pure core (no I/O, the clock a parameter): [`mapping`] (record →
-//!   desired entry: authorised fields, perimeter, logins, adoption, Delta
-//!   semantics), [`diff`] (desired vs current → [`diff::Plan`]),
-//!   [`retention`] (departures, deadlines, returns), [`safety`] (rails),
-//!   [`model`] (DNs, entries), [`dirschema`] (the directory's subschema).
-//! - Directory: [`ldap`] (the only module that talks to it: reads, writes,
-//!   lock, replication), [`apply`] (a plan, phase by phase),
-//!   [`preflight`] (what every command checks first), [`control`] and
-//!   [`erasure`] (state kept in the directory).
-//! - Runs: [`sync`] (the `sync` and `retention` commands), [`daily`]
-//!   (`run`), [`initial`] (first load as LDIF), [`approval`], [`journal`],
-//!   [`report`], [`metrics`], [`status`], [`progress`], [`interrupt`]
-//!   (SIGTERM at a safe point), [`store`] (file-backed entry bytes).
-//! - Rights: [`subject`] (export, erasure of one person), [`purge`], [`audit`].
-//! - [`config`] the validated configuration, [`ldif`] renders plans,
-//!   `generator` (cargo feature `generator`) writes synthetic extractions
-//!   for `aaf-gen`, the tests and the benchmarks.
+//! ```text
+//!  delivery ─► aaf ─► mapping ─► diff ─► retention ─► safety ─► ldap
+//!  (SFTP,      (XML →  (record →  (plan)  (departures, (rails)   (reads,
+//!   archives)  records) entries)           deadlines)            writes)
+//!            └──────────── run (sync, run, export-ldif, status) ───────┘
+//! ```
+//!
+//! - [`model`]: the vocabulary every stage shares — DNs,
+//!   entries, the entry store of a run.
+//! - [`host`]: the machine the run is on (process liveness, signals,
+//!   progress output).
+//! - [`delivery`]: SFTP fetch, archives, bordereau, staging.
+//! - [`aaf`]: extraction files → typed records (streaming XML, encodings).
+//! - Pure core, the clock a parameter: [`mapping`] (record → desired entry:
+//!   authorised fields, perimeter, logins, adoption, Delta semantics, the
+//!   directory's subschema), [`diff`] (desired vs current → plan),
+//!   [`retention`] (departures, deadlines, returns), [`safety`] (rails).
+//! - [`config`]: the validated configuration.
+//! - [`ldap`]: the only module that talks to the directory (reads, writes,
+//!   a plan phase by phase, lock, replication, LDIF rendering).
+//! - [`rights`]: export, erasure, purge, audit.
+//! - [`ops`]: approval of held plans, journal, report, metrics.
+//! - [`run`]: the commands that drive it all (preflight, sync, run,
+//!   export-ldif, control entry, status); [`cli`] their command line.
+//! - `generator` (cargo feature `generator`): synthetic extractions for
+//!   `aaf-gen`, the tests and the benchmarks.
 
 pub mod aaf;
-pub mod apply;
-pub mod approval;
-pub mod audit;
 pub mod cli;
 pub mod config;
-pub mod control;
-pub mod daily;
+pub mod delivery;
 pub mod diff;
-pub mod dirschema;
-pub mod erasure;
-pub mod fetch;
 #[cfg(feature = "generator")]
 pub mod generator;
-pub mod initial;
-pub mod inputs;
-pub mod interrupt;
-pub mod journal;
+pub mod host;
 pub mod ldap;
-pub mod ldif;
 pub mod mapping;
-pub mod metrics;
 pub mod model;
-pub mod preflight;
-pub mod process;
-pub mod progress;
-pub mod purge;
-pub mod report;
+pub mod ops;
 pub mod retention;
+pub mod rights;
+pub mod run;
 pub mod safety;
-pub mod status;
-pub mod store;
-pub mod subject;
-pub mod sync;

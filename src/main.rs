@@ -4,14 +4,14 @@
 //! what could be read), 3 done but some operations failed (not in step),
 //! 2 refused, held or fatal).
 
-use aaf_sync::approval::Approval;
 use aaf_sync::cli::{Cli, Cmd, LogFormat, PlanFormat, SubjectCmd};
 use aaf_sync::config::Config;
-use aaf_sync::journal::Journal;
 use aaf_sync::ldap::lock::RunLock;
-use aaf_sync::metrics::RunMetrics;
-use aaf_sync::report::Report;
-use aaf_sync::sync::{self, RunPlan, SyncError, SyncOptions};
+use aaf_sync::ops::approval::Approval;
+use aaf_sync::ops::journal::Journal;
+use aaf_sync::ops::metrics::RunMetrics;
+use aaf_sync::ops::report::Report;
+use aaf_sync::run::sync::{self, RunPlan, SyncError, SyncOptions};
 use anyhow::Context;
 use clap::Parser;
 use std::path::PathBuf;
@@ -40,7 +40,10 @@ fn init_logs(format: LogFormat) {
         // warnings only, but the progress lines, so that a long run under
         // systemd shows it is alive (README, "Commands": `AAF_SYNC_LOG`)
         .unwrap_or_else(|_| {
-            tracing_subscriber::EnvFilter::new(format!("warn,{}=info", aaf_sync::progress::TARGET))
+            tracing_subscriber::EnvFilter::new(format!(
+                "warn,{}=info",
+                aaf_sync::host::progress::TARGET
+            ))
         });
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -81,12 +84,13 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// The runtime of a command that writes (or unpacks archives): SIGTERM and
 /// SIGINT stop it at the next safe point instead of killing it
-/// ([`aaf_sync::interrupt`]).
+/// ([`aaf_sync::host::interrupt`]).
 fn writing_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     let rt = runtime()?;
     {
         let _in = rt.enter();
-        aaf_sync::interrupt::install().context("installing the SIGTERM and SIGINT handlers")?;
+        aaf_sync::host::interrupt::install()
+            .context("installing the SIGTERM and SIGINT handlers")?;
     }
     Ok(rt)
 }
@@ -107,7 +111,7 @@ async fn until_stopped<T>(
     tokio::select! {
         biased;
         r = fut => r,
-        why = aaf_sync::interrupt::wait_then(STOP_GRACE) => {
+        why = aaf_sync::host::interrupt::wait_then(STOP_GRACE) => {
             tracing::warn!("the run did not stop within {} s of the signal: operations in flight abandoned", STOP_GRACE.as_secs());
             cut(why)
         }
@@ -118,12 +122,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logs(cli.log_format);
     // bars on a terminal; in cron or under systemd, a log line every ~10 s
-    aaf_sync::progress::set_mode(if cli.no_progress {
-        aaf_sync::progress::Mode::Off
+    aaf_sync::host::progress::set_mode(if cli.no_progress {
+        aaf_sync::host::progress::Mode::Off
     } else if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        aaf_sync::progress::Mode::Bars
+        aaf_sync::host::progress::Mode::Bars
     } else {
-        aaf_sync::progress::Mode::Lines
+        aaf_sync::host::progress::Mode::Lines
     });
     let id = run_id();
     let span = tracing::info_span!("run", run_id = %id);
@@ -177,10 +181,10 @@ impl Session {
             });
         }
         // what dead runs left behind goes first (their unpacked files)
-        aaf_sync::inputs::sweep_staging(&cfg.work_dir);
+        aaf_sync::delivery::sweep_staging(&cfg.work_dir);
         let layout = cfg.layout();
         let lock = RunLock::acquire(&cfg.ldap, cfg.lock, &layout, run_id, command).await?;
-        aaf_sync::interrupt::watch(&lock.halt_flag());
+        aaf_sync::host::interrupt::watch(&lock.halt_flag());
         if !journal {
             return Ok(Session {
                 lock: Some(lock),
@@ -256,7 +260,7 @@ impl Session {
 
 /// Exit code of a run whose operations partly failed (or entries were left
 /// out): the directory is not in step with the extraction.
-const EXIT_PARTIAL: u8 = aaf_sync::report::EXIT_PARTIAL as u8;
+const EXIT_PARTIAL: u8 = aaf_sync::ops::report::EXIT_PARTIAL as u8;
 
 /// Outcome and exit code of a `sync` or `retention` run.
 fn outcome_of(
@@ -286,7 +290,7 @@ async fn sync_command(
 ) -> anyhow::Result<(Result<RunPlan, SyncError>, &'static str, u8)> {
     let command = if retention { "retention" } else { "sync" };
     let writes = !opts.dry_run && !opts.check;
-    if let Err(e) = aaf_sync::preflight::run(cfg).await {
+    if let Err(e) = aaf_sync::run::preflight::run(cfg).await {
         rep.command = command.into();
         return Ok((Err(SyncError::Input(format!("{e:#}"))), "refused", 2));
     }
@@ -294,7 +298,7 @@ async fn sync_command(
         Ok(s) => s,
         Err(e) => {
             rep.command = command.into();
-            let outcome = if aaf_sync::interrupt::requested() {
+            let outcome = if aaf_sync::host::interrupt::requested() {
                 "interrupted"
             } else {
                 "refused"
@@ -317,7 +321,7 @@ async fn sync_command(
     )
     .await;
     let (mut outcome, code) = outcome_of(&result, rep, opts.check);
-    if result.is_err() && aaf_sync::interrupt::requested() {
+    if result.is_err() && aaf_sync::host::interrupt::requested() {
         outcome = "interrupted";
     }
     session.close(outcome).await;
@@ -447,8 +451,13 @@ fn real_main(cli: Cli, run_id: String) -> anyhow::Result<u8> {
                 .with_context(|| format!("certificate directory {}", out.display()))?;
             writing_runtime()?.block_on(async {
                 let session = Session::open_with(&cfg, &run_id, "purge", true, false).await?;
-                let r =
-                    aaf_sync::purge::run(&cfg, &reference, &run_id, session.halt().as_ref()).await;
+                let r = aaf_sync::rights::purge::run(
+                    &cfg,
+                    &reference,
+                    &run_id,
+                    session.halt().as_ref(),
+                )
+                .await;
                 let cert = match r {
                     Ok(c) => c,
                     Err(e) => {
@@ -459,7 +468,7 @@ fn real_main(cli: Cli, run_id: String) -> anyhow::Result<u8> {
                 if let Some(l) = session.lock {
                     l.release_deleting().await;
                 }
-                let (json, text) = aaf_sync::purge::certificate_paths(&out, &run_id);
+                let (json, text) = aaf_sync::rights::purge::certificate_paths(&out, &run_id);
                 std::fs::write(&json, serde_json::to_string_pretty(&cert)?)
                     .with_context(|| format!("writing {}", json.display()))?;
                 std::fs::write(&text, cert.text())
@@ -478,7 +487,7 @@ fn real_main(cli: Cli, run_id: String) -> anyhow::Result<u8> {
         } => {
             let now = run_date(now)?;
             let cfg = load_config(&config)?;
-            match aaf_sync::initial::export(&cfg, &paths, now, with_base, &out) {
+            match aaf_sync::run::initial::export(&cfg, &paths, now, with_base, &out) {
                 Ok(x) => {
                     eprintln!(
                         "{}: {} entries written to {} ({} logins); load with slapadd -q, then sync the same extraction: it writes nothing",
@@ -506,7 +515,7 @@ fn real_main(cli: Cli, run_id: String) -> anyhow::Result<u8> {
         } => {
             let today = run_date(now)?;
             let cfg = load_checked(&config)?;
-            let a = runtime()?.block_on(aaf_sync::audit::run(&cfg, today))?;
+            let a = runtime()?.block_on(aaf_sync::rights::audit::run(&cfg, today))?;
             match format {
                 LogFormat::Json => println!("{}", serde_json::to_string_pretty(&a)?),
                 LogFormat::Text => print!("{}", a.text()),
@@ -515,7 +524,7 @@ fn real_main(cli: Cli, run_id: String) -> anyhow::Result<u8> {
         }
         Cmd::Approve { config, digest } => {
             let cfg = load_local(&config)?;
-            match aaf_sync::approval::approve(&cfg.work_dir, &digest) {
+            match aaf_sync::ops::approval::approve(&cfg.work_dir, &digest) {
                 Ok(h) => {
                     println!(
                         "approved plan {} (held by run {} at {}): the next run applies it, once",
@@ -531,7 +540,7 @@ fn real_main(cli: Cli, run_id: String) -> anyhow::Result<u8> {
         }
         Cmd::Status { config, format } => {
             let cfg = load_checked(&config)?;
-            let st = runtime()?.block_on(aaf_sync::status::read(&cfg))?;
+            let st = runtime()?.block_on(aaf_sync::run::status::read(&cfg))?;
             match format {
                 LogFormat::Json => println!("{}", serde_json::to_string_pretty(&st)?),
                 LogFormat::Text => print!("{}", st.text()),
@@ -549,7 +558,7 @@ fn real_main(cli: Cli, run_id: String) -> anyhow::Result<u8> {
                 .fetch
                 .as_ref()
                 .context("no [fetch] section in the configuration")?;
-            let done = aaf_sync::fetch::fetch(f, &cfg.work_dir, dry_run, now)?;
+            let done = aaf_sync::delivery::sftp::fetch(f, &cfg.work_dir, dry_run, now)?;
             for n in &done.would_fetch {
                 println!("would fetch {n}");
             }
@@ -578,7 +587,7 @@ fn real_main(cli: Cli, run_id: String) -> anyhow::Result<u8> {
                 done.listed,
                 done.known,
                 done.downloaded.len(),
-                aaf_sync::fetch::incoming_dir(&cfg.work_dir).display()
+                aaf_sync::delivery::sftp::incoming_dir(&cfg.work_dir).display()
             );
             Ok(0)
         }
@@ -591,7 +600,7 @@ fn real_main(cli: Cli, run_id: String) -> anyhow::Result<u8> {
         } => {
             let now = run_date(now)?;
             let base = new_report(&run_id);
-            let mut rep = aaf_sync::daily::RunReport {
+            let mut rep = aaf_sync::run::daily::RunReport {
                 run_id: base.run_id,
                 version: base.version,
                 started: base.started,
@@ -601,7 +610,7 @@ fn real_main(cli: Cli, run_id: String) -> anyhow::Result<u8> {
             let code = match load_config(&config) {
                 Ok(cfg) => {
                     let code = writing_runtime()?.block_on(async {
-                        if let Err(e) = aaf_sync::preflight::run(&cfg).await {
+                        if let Err(e) = aaf_sync::run::preflight::run(&cfg).await {
                             rep.errors.push(format!("{e:#}"));
                             return 2;
                         }
@@ -616,7 +625,7 @@ fn real_main(cli: Cli, run_id: String) -> anyhow::Result<u8> {
                         opts.approval = approval_of(allow_mass_departure);
                         let opts = session.options(opts);
                         let code = until_stopped(
-                            async { Ok(aaf_sync::daily::run(&cfg, &opts, &mut rep).await) },
+                            async { Ok(aaf_sync::run::daily::run(&cfg, &opts, &mut rep).await) },
                             |why| Err(format!("{why}: the run was cut short")),
                         )
                         .await;
@@ -647,7 +656,7 @@ fn real_main(cli: Cli, run_id: String) -> anyhow::Result<u8> {
             rep.outcome = run_outcome(code).into();
             if let Some(path) = report {
                 // ids and counts only, but still nobody else's business
-                aaf_sync::approval::write_private(
+                aaf_sync::ops::approval::write_private(
                     &path,
                     serde_json::to_string_pretty(&rep)?.as_bytes(),
                 )
@@ -676,7 +685,7 @@ fn real_main(cli: Cli, run_id: String) -> anyhow::Result<u8> {
                 }
                 write_metrics(&m, &rm);
             }
-            aaf_sync::progress::clear();
+            aaf_sync::host::progress::clear();
             eprint!("{}", rep.summary());
             Ok(u8::try_from(code).unwrap_or(2))
         }
@@ -725,7 +734,7 @@ fn real_main(cli: Cli, run_id: String) -> anyhow::Result<u8> {
 }
 
 fn subject_command(cmd: SubjectCmd, run_id: &str) -> anyhow::Result<u8> {
-    use aaf_sync::subject::{self, SubjectError};
+    use aaf_sync::rights::subject::{self, SubjectError};
     let unknown = |e: SubjectError| -> anyhow::Result<u8> {
         match e {
             SubjectError::Unknown(m) => {
@@ -745,7 +754,7 @@ fn subject_command(cmd: SubjectCmd, run_id: &str) -> anyhow::Result<u8> {
             let json = serde_json::to_string_pretty(&x)? + "\n";
             match out {
                 Some(p) => {
-                    aaf_sync::approval::write_private(&p, json.as_bytes())
+                    aaf_sync::ops::approval::write_private(&p, json.as_bytes())
                         .with_context(|| format!("writing {}", p.display()))?;
                     eprintln!(
                         "export of {} written to {}",
@@ -783,7 +792,7 @@ fn subject_command(cmd: SubjectCmd, run_id: &str) -> anyhow::Result<u8> {
                 let outcome = match &r {
                     Ok(x) if x.failures.is_empty() => "ok",
                     Ok(_) => "partial",
-                    Err(_) if aaf_sync::interrupt::requested() => "interrupted",
+                    Err(_) if aaf_sync::host::interrupt::requested() => "interrupted",
                     Err(_) => "failed",
                 };
                 session.close(outcome).await;
@@ -847,8 +856,8 @@ fn run_outcome(code: i32) -> &'static str {
     match code {
         0 => "ok",
         1 => "rejected_records",
-        aaf_sync::report::EXIT_PARTIAL => "partial",
-        _ if aaf_sync::interrupt::requested() => "interrupted",
+        aaf_sync::ops::report::EXIT_PARTIAL => "partial",
+        _ if aaf_sync::host::interrupt::requested() => "interrupted",
         _ => "failed",
     }
 }
@@ -877,7 +886,7 @@ fn topology_after_run(cfg: &Config) -> Option<aaf_sync::ldap::replication::Topol
 }
 
 fn write_metrics(path: &std::path::Path, m: &RunMetrics) {
-    if let Err(e) = aaf_sync::metrics::write(path, m) {
+    if let Err(e) = aaf_sync::ops::metrics::write(path, m) {
         tracing::warn!(path = %path.display(), error = %e, "cannot write the metrics file");
     }
 }
@@ -910,8 +919,8 @@ fn finish(
     let (res, cfg) = out;
     let (result, outcome, code) = res?;
     rep.finished = now_rfc3339();
-    rep.perf.peak_rss_mib = aaf_sync::report::peak_rss_mib();
-    rep.perf.store_peak_mib = aaf_sync::store::peak_bytes() as f64 / (1 << 20) as f64;
+    rep.perf.peak_rss_mib = aaf_sync::ops::report::peak_rss_mib();
+    rep.perf.store_peak_mib = aaf_sync::model::store::peak_bytes() as f64 / (1 << 20) as f64;
     rep.outcome = outcome.into();
     rep.exit_code = code.into();
     if let Err(e) = &result {
@@ -925,7 +934,7 @@ fn finish(
     }
     if let Some(path) = report_path {
         let json = serde_json::to_string_pretty(&rep)?;
-        aaf_sync::approval::write_private(&path, json.as_bytes())
+        aaf_sync::ops::approval::write_private(&path, json.as_bytes())
             .with_context(|| format!("writing the report {}", path.display()))?;
     }
     if let Some(m) = cfg.as_ref().and_then(|c| c.metrics_file.as_ref()) {
@@ -945,7 +954,7 @@ fn finish(
             write_metrics(m, &rm);
         }
     }
-    aaf_sync::progress::clear();
+    aaf_sync::host::progress::clear();
     eprint!("{}", rep.summary());
     Ok(code)
 }
@@ -963,7 +972,7 @@ fn load_config(path: &std::path::Path) -> Result<Config, aaf_sync::config::Confi
 /// key files): for commands that do not use the directory.
 fn load_local(path: &std::path::Path) -> anyhow::Result<Config> {
     let cfg = load_config(path)?;
-    aaf_sync::preflight::local(&cfg)?;
+    aaf_sync::run::preflight::local(&cfg)?;
     Ok(cfg)
 }
 
@@ -971,6 +980,6 @@ fn load_local(path: &std::path::Path) -> anyhow::Result<Config> {
 /// fails there, saying what to fix, rather than on the server's answer.
 fn load_checked(path: &std::path::Path) -> anyhow::Result<Config> {
     let cfg = load_config(path)?;
-    runtime()?.block_on(aaf_sync::preflight::run(&cfg))?;
+    runtime()?.block_on(aaf_sync::run::preflight::run(&cfg))?;
     Ok(cfg)
 }

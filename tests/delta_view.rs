@@ -10,7 +10,7 @@ use aaf_sync::mapping::delta::Overlay;
 use aaf_sync::mapping::perimeter::Perimeter;
 use aaf_sync::mapping::{layout::Layout, EntryKind, MappedTree, Mapper};
 use aaf_sync::model::EntryMap;
-use aaf_sync::report::StepReport;
+use aaf_sync::ops::report::StepReport;
 use common::offline_config as config;
 use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
@@ -25,7 +25,7 @@ fn complet_on(cfg: &Config, dir: &Path, now: time::Date) -> MappedTree {
     let scan = aaf_sync::aaf::filename::group_files(files);
     let layout = Layout::new(&cfg.ldap.base_dn, &cfg.source);
     let mut step = StepReport::default();
-    let mut tree = aaf_sync::sync::read_extraction(
+    let mut tree = aaf_sync::run::sync::read_extraction(
         cfg,
         &layout,
         &scan.extractions[0],
@@ -97,7 +97,7 @@ fn delta_over(cfg: &Config, dir: &Path, current: &EntryMap) -> (MappedTree, Step
     let files = aaf_sync::aaf::filename::list_dir(dir).unwrap();
     let scan = aaf_sync::aaf::filename::group_files(files);
     let mut step = StepReport::default();
-    let mut tree = aaf_sync::sync::read_delta(
+    let mut tree = aaf_sync::run::sync::read_delta(
         cfg,
         &layout,
         &scan.extractions[0],

@@ -6,7 +6,7 @@
 mod common;
 
 use aaf_sync::mapping::layout::Layout;
-use aaf_sync::report::StepReport;
+use aaf_sync::ops::report::StepReport;
 use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
 
@@ -19,7 +19,7 @@ fn plan_matches_golden() {
     assert_eq!(scan.extractions.len(), 1);
     let layout = Layout::new(&cfg.ldap.base_dn, &cfg.source);
     let mut report = StepReport::default();
-    let mut tree = aaf_sync::sync::read_extraction(
+    let mut tree = aaf_sync::run::sync::read_extraction(
         &cfg,
         &layout,
         &scan.extractions[0],
@@ -34,7 +34,7 @@ fn plan_matches_golden() {
     common::check_golden(&root.join("plan.json"), &got, "golden");
     // and the LDIF rendering of it stays loadable text
     assert_eq!(
-        aaf_sync::ldif::render(&plan)
+        aaf_sync::ldap::ldif::render(&plan)
             .matches("changetype: add")
             .count(),
         plan.changes.len()

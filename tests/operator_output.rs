@@ -32,12 +32,12 @@ fn run_with_progress(args: &[&str], interval_ms: Option<u64>) -> (i32, String) {
 }
 
 /// The progress messages of a run's stderr (text log lines of the target
-/// `aaf_sync::progress`).
+/// `aaf_sync::host::progress`).
 fn progress_lines(stderr: &str) -> Vec<String> {
     stderr
         .lines()
         .filter_map(|l| {
-            l.split_once(" aaf_sync::progress: ")
+            l.split_once(" aaf_sync::host::progress: ")
                 .map(|(_, m)| m.to_string())
         })
         .collect()

@@ -131,7 +131,7 @@ fn holder_alive_here(owner: &str, since: Option<SystemTime>) -> Option<bool> {
     if space != pid_space() {
         return None;
     }
-    Some(pid == std::process::id() || crate::process::alive_since(pid, since))
+    Some(pid == std::process::id() || crate::host::process::alive_since(pid, since))
 }
 
 /// The lock entry as `status` shows it.
@@ -316,7 +316,7 @@ impl RunLock {
         // a few are races with another run, many are an ACL
         let mut blind = 0u32;
         loop {
-            if let Some(why) = crate::interrupt::reason() {
+            if let Some(why) = crate::host::interrupt::reason() {
                 return Err(LockError::Interrupted(why));
             }
             if blind >= 20 {

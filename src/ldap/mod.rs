@@ -29,6 +29,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod apply;
+pub mod ldif;
 pub mod lock;
 pub mod replication;
 
@@ -983,7 +985,7 @@ impl Directory {
     pub async fn read_schema(
         &self,
         base: &Dn,
-    ) -> Result<crate::dirschema::DirSchema, DirectoryError> {
+    ) -> Result<crate::mapping::subschema::DirSchema, DirectoryError> {
         let mut l = self.conn(0).await;
         let sub = match l
             .search(
@@ -1028,7 +1030,7 @@ impl Directory {
                 }
             }
         }
-        Ok(crate::dirschema::DirSchema::parse(
+        Ok(crate::mapping::subschema::DirSchema::parse(
             classes.iter().map(String::as_str),
             types.iter().map(String::as_str),
         ))
@@ -1065,7 +1067,7 @@ impl Directory {
     }
 
     /// Checks that the directory knows the project's schema.
-    /// What every command checks first (see [`crate::preflight`]): the
+    /// What every command checks first (see [`crate::run::preflight`]): the
     /// server holds the base, the base exists, the sync's schema is loaded.
     pub async fn preflight(&self, layout: &Layout) -> Result<(), DirectoryError> {
         self.base_present(&layout.base).await?;
@@ -1229,12 +1231,12 @@ impl Directory {
     }
 
     /// The password values of the entries whose password `plans` move,
-    /// for an LDIF that does the same (see [`crate::ldif::Passwords`]).
+    /// for an LDIF that does the same (see [`crate::ldap::ldif::Passwords`]).
     pub async fn passwords_for<'a>(
         &self,
         plans: impl IntoIterator<Item = &'a Plan>,
-    ) -> Result<crate::ldif::Passwords, DirectoryError> {
-        let mut out = crate::ldif::Passwords::new();
+    ) -> Result<crate::ldap::ldif::Passwords, DirectoryError> {
+        let mut out = crate::ldap::ldif::Passwords::new();
         // an entry moved by the plan (a return from the departed branch)
         // is read where it is now
         let mut moved_from: std::collections::HashMap<String, Dn> = Default::default();
@@ -1449,7 +1451,7 @@ impl Directory {
             )
             .await
             .map_err(|e| op_err(what(), e))?;
-        let bar = crate::progress::Progress::new("read", "entries", None);
+        let bar = crate::host::progress::Progress::new("read", "entries", None);
         while let Some(re) = s.next().await.map_err(|e| op_err(what(), e))? {
             bar.inc(1);
             let e = decode_entry(&re)

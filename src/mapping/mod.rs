@@ -20,6 +20,7 @@ pub mod perimeter;
 pub mod protected;
 pub mod sdet;
 pub mod settle;
+pub mod subschema;
 
 use crate::aaf::{FileCategory, Operation, Record, RecordError};
 use crate::model::{Entry, EntryMap};
@@ -123,7 +124,7 @@ pub const PROFILE_STAFF: &str = "National_ETA";
 pub const STATE_CLASS: &str = "aafSyncState";
 pub const ATTR_SOURCE: &str = "aafSyncSource";
 pub const ATTR_FIRST_SEEN: &str = "aafSyncFirstSeen";
-/// The structural class of the control entry (see [`crate::control`]).
+/// The structural class of the control entry (see [`crate::run::control`]).
 pub const CONTROL_CLASS: &str = "aafSyncControl";
 
 const PERSON_CLASSES: [&str; 5] = [
@@ -242,7 +243,7 @@ pub fn owned(kind: EntryKind) -> &'static [&'static str] {
         s.sort_unstable();
         s.dedup();
         m.insert(EntryKind::Structure, s);
-        m.insert(EntryKind::Control, crate::control::OWNED.to_vec());
+        m.insert(EntryKind::Control, crate::run::control::OWNED.to_vec());
         let g = vec![
             "member",
             "description",

@@ -22,7 +22,7 @@
 //! the run is refused before any write, one message per problem.
 
 use super::EntryKind;
-use crate::dirschema::DirSchema;
+use crate::mapping::subschema::DirSchema;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 

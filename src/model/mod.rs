@@ -4,7 +4,7 @@
 //! spelling the mapping chose; values are kept sorted so that plans, LDIF and
 //! golden files are deterministic.
 
-use crate::store;
+pub mod store;
 use serde::Serialize;
 use std::borrow::Cow;
 use std::fmt;

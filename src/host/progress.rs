@@ -24,7 +24,7 @@ static MODE: AtomicU8 = AtomicU8::new(0);
 
 /// The log target of the progress lines: the default log filter lets it
 /// through at info level while everything else stays at warn.
-pub const TARGET: &str = "aaf_sync::progress";
+pub const TARGET: &str = "aaf_sync::host::progress";
 
 /// The variable that sets the interval between progress lines, in
 /// milliseconds (default 10 000); tests shorten it.

@@ -15,7 +15,7 @@
 //! is refused (it could forge ledger lines or fool a terminal).
 
 use crate::config::{FetchConfig, RemoteDelete};
-use crate::inputs::{archive::private_file, private_dir};
+use crate::delivery::{archive::private_file, private_dir};
 use serde::Serialize;
 use ssh2::{CheckResult, HashType, KnownHostFileKind, Session};
 use std::collections::HashSet;
@@ -274,7 +274,7 @@ impl Client {
         };
         let mut buf = vec![0u8; 1 << 16];
         loop {
-            if let Some(why) = crate::interrupt::reason() {
+            if let Some(why) = crate::host::interrupt::reason() {
                 return Err(FetchError::Remote {
                     what: format!("download {name}"),
                     reason: format!("{why}: the partial download is kept and resumed next run"),
@@ -437,7 +437,7 @@ impl Ledger {
             serde_json::to_writer(&mut text, e).map_err(|e| local(&self.path)(e.into()))?;
             text.push(b'\n');
         }
-        crate::approval::write_private(&self.path, &text).map_err(local(&self.path))?;
+        crate::ops::approval::write_private(&self.path, &text).map_err(local(&self.path))?;
         if let Some(old) = self.migrated_from.take() {
             let _ = std::fs::remove_file(old);
         }

@@ -10,12 +10,12 @@
 
 use crate::aaf::filename::{self, ExtractionKind};
 use crate::config::Config;
-use crate::control::Control;
-use crate::erasure::Blocks;
 use crate::mapping::layout::Layout;
 use crate::model::{split_first_rdn, Entry, EntryMap};
-use crate::report::StepReport;
-use crate::sync::SyncError;
+use crate::ops::report::StepReport;
+use crate::rights::erasure::Blocks;
+use crate::run::control::Control;
+use crate::run::sync::SyncError;
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -60,10 +60,10 @@ pub fn export(
     with_base: bool,
     out: &Path,
 ) -> Result<Exported, SyncError> {
-    let staging = crate::inputs::Staging::new(&cfg.work_dir, "export")
+    let staging = crate::delivery::Staging::new(&cfg.work_dir, "export")
         .map_err(|e| SyncError::Input(format!("{}: cannot create: {e}", cfg.work_dir.display())))?;
     let g =
-        crate::inputs::gather(paths, staging.path(), &cfg.delivery).map_err(SyncError::Input)?;
+        crate::delivery::gather(paths, staging.path(), &cfg.delivery).map_err(SyncError::Input)?;
     if let Some(r) = g.refused.first() {
         return Err(SyncError::Input(format!("{}: {}", r.what, r.reason)));
     }
@@ -85,7 +85,7 @@ pub fn export(
     let layout = cfg.layout();
     let mut step = StepReport::default();
     let mut tree =
-        crate::sync::read_extraction(cfg, &layout, x, now, &mut Blocks::default(), &mut step)?;
+        crate::run::sync::read_extraction(cfg, &layout, x, now, &mut Blocks::default(), &mut step)?;
     step.logins_created = tree.assign_logins(&EntryMap::new(), &mut HashSet::new()) as u64;
     let control = Control::default().after(x, cfg.retention.school_year(x.date));
     let io = |e: std::io::Error| SyncError::Input(format!("{}: {e}", out.display()));
@@ -95,7 +95,7 @@ pub fn export(
     let mut buf = String::new();
     let mut emit = |e: &Entry, w: &mut std::io::BufWriter<std::fs::File>| {
         buf.clear();
-        crate::ldif::entry_record(&mut buf, e);
+        crate::ldap::ldif::entry_record(&mut buf, e);
         n += 1;
         w.write_all(buf.as_bytes())
     };

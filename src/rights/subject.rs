@@ -8,11 +8,11 @@
 //! read; the I/O is the directory's.
 
 use crate::diff::{AttrChange, Change, Plan, Planned};
-use crate::erasure::{self, Erasure};
 use crate::ldap::{Directory, DirectoryError};
 use crate::mapping::{self, layout::Layout, EntryKind};
 use crate::model::{dn_key, escape_filter_value, Dn, Entry};
 use crate::retention::{self, State};
+use crate::rights::erasure::{self, Erasure};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -504,7 +504,7 @@ pub struct Erased {
     /// Classes or groups deleted because the person was their last member.
     pub groups_deleted: u64,
     pub deleted: bool,
-    pub failures: Vec<crate::apply::Failure>,
+    pub failures: Vec<crate::ldap::apply::Failure>,
 }
 
 /// `subject erase`: the caller holds the run lock.
@@ -572,7 +572,7 @@ async fn erase_inner(
         })
         .collect();
     let plan = erase_plan(layout, &person, &referring, current.as_ref(), &e);
-    let outcome = crate::apply::apply_all(dir, &plan, intent, done).await;
+    let outcome = crate::ldap::apply::apply_all(dir, &plan, intent, done).await;
     let failed = |dn: &Dn| outcome.failures.iter().any(|f| f.dn.key() == dn.key());
     let mut out = Erased {
         dn: person.dn.to_string(),
@@ -636,7 +636,7 @@ pub async fn unblock(cfg: &crate::config::Config, jointure: &str) -> Result<u64,
                 }],
             },
         });
-        let o = crate::apply::apply_all(&dir, &plan, &|_| {}, &mut |_, _| {}).await;
+        let o = crate::ldap::apply::apply_all(&dir, &plan, &|_| {}, &mut |_, _| {}).await;
         if let Some(f) = o.failures.first() {
             dir.close().await;
             return Err(SubjectError::Directory(DirectoryError::Op {

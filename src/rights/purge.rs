@@ -263,15 +263,15 @@ pub async fn run(
     let own_dns = [
         (layout.control_dn(), crate::mapping::CONTROL_CLASS),
         (
-            crate::erasure::erasures_dn(&layout),
-            crate::erasure::ERASURES_CLASS,
+            crate::rights::erasure::erasures_dn(&layout),
+            crate::rights::erasure::ERASURES_CLASS,
         ),
     ];
     let snap = dir.read_managed(&layout).await?;
     let own = read_own(&dir, &own_dns).await?;
     cert.before = counts(snap.managed.values().chain(own.iter()));
     let p = plan(&snap.managed, &own);
-    let outcome = crate::apply::apply_all(&dir, &p, &|_| {}, &mut |_, _| {}).await;
+    let outcome = crate::ldap::apply::apply_all(&dir, &p, &|_| {}, &mut |_, _| {}).await;
     cert.failed = outcome.failures.len() as u64 + outcome.not_attempted;
     let failed: std::collections::HashSet<String> =
         outcome.failures.iter().map(|f| f.dn.key()).collect();
@@ -306,7 +306,7 @@ pub async fn run(
                 phase: 0,
                 change: Change::Delete { dn: dn.clone() },
             });
-            let o = crate::apply::apply_all(&dir, &bp, &|_| {}, &mut |_, _| {}).await;
+            let o = crate::ldap::apply::apply_all(&dir, &bp, &|_| {}, &mut |_, _| {}).await;
             if o.failures.is_empty() {
                 cert.branches_removed.push(dn.to_string());
             } else {

@@ -49,7 +49,7 @@ fn writable_dir(dir: &Path) -> Result<(), String> {
             dir.display()
         )
     };
-    crate::inputs::private_dir(dir).map_err(|e| fail("cannot create", e))?;
+    crate::delivery::private_dir(dir).map_err(|e| fail("cannot create", e))?;
     let probe = dir.join(format!(".aaf-sync-write-test-{}", std::process::id()));
     std::fs::write(&probe, b"").map_err(|e| fail("cannot write in", e))?;
     let _ = std::fs::remove_file(&probe);

@@ -4,8 +4,8 @@
 
 use crate::aaf::decode::Detected;
 use crate::aaf::RecordError;
-use crate::apply::ApplyOutcome;
 use crate::diff::Plan;
+use crate::ldap::apply::ApplyOutcome;
 use crate::mapping::delta::DeltaStats;
 use crate::mapping::layout::{log_dn, log_scrub};
 use crate::mapping::MapStats;
@@ -99,7 +99,7 @@ pub struct StepReport {
     #[serde(skip)]
     pub parse_bytes: u64,
     /// Records of people erased on request, skipped; blocks lifted.
-    pub erasures: crate::erasure::BlockStats,
+    pub erasures: crate::rights::erasure::BlockStats,
     /// Ids whose records were present but rejected: kept as they are.
     pub protected_ids: u64,
     /// Rejected records whose id could not be read, by category.
@@ -217,7 +217,7 @@ pub struct SafetyReport {
     /// Reasons to hold the run back; empty when none.
     pub holds: Vec<crate::safety::Hold>,
     /// Set when the holds were approved.
-    pub approved_by: Option<crate::approval::ApprovedBy>,
+    pub approved_by: Option<crate::ops::approval::ApprovedBy>,
 }
 
 fn ids_line(s: &mut String, what: &str, map: &BTreeMap<String, Vec<String>>) {

@@ -233,7 +233,7 @@ pub fn unpack(
     let archive_bytes = std::fs::metadata(archive)
         .map_err(|e| format!("{}: {e}", archive.display()))?
         .len();
-    crate::inputs::private_dir(dest).map_err(|e| format!("{}: {e}", dest.display()))?;
+    crate::delivery::private_dir(dest).map_err(|e| format!("{}: {e}", dest.display()))?;
     let mut w = Writer {
         dest,
         limits,
@@ -528,7 +528,7 @@ mod tests {
         );
         let keep = |n: &str| {
             crate::aaf::filename::AafFileName::parse(n).is_some()
-                || crate::inputs::bordereau::is_bordereau_name(n, None)
+                || crate::delivery::bordereau::is_bordereau_name(n, None)
         };
         let u = unpack(&a, &d.path().join("u"), Limits::default(), &keep).unwrap();
         let mut names: Vec<String> = std::fs::read_dir(d.path().join("u"))

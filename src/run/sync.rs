@@ -11,13 +11,10 @@
 
 use crate::aaf::filename::{self, format_date, Extraction, ExtractionKind, FileCategory};
 use crate::aaf::{AafError, ReadItem, RecordError, RecordReader};
-use crate::approval::{self, Approval};
 use crate::config::Config;
-use crate::control::{self, Control};
+use crate::delivery;
 use crate::diff::{self, Absent, Plan};
-use crate::erasure::{self, Blocks};
-use crate::inputs;
-use crate::journal::Journal;
+use crate::host::progress::Progress;
 use crate::ldap::{Directory, DirectoryError, Halt, Snapshot};
 use crate::mapping::delta::Overlay;
 use crate::mapping::sdet::Adaptation;
@@ -25,9 +22,14 @@ use crate::mapping::{
     self, align, layout::Layout, perimeter::Perimeter, settle, EntryKind, Mapper,
 };
 use crate::model::{Entry, EntryMap};
-use crate::progress::Progress;
-use crate::report::{ExtractionReport, FileReport, PlanCounts, Report, SafetyReport, StepReport};
+use crate::ops::approval::{self, Approval};
+use crate::ops::journal::Journal;
+use crate::ops::report::{
+    ExtractionReport, FileReport, PlanCounts, Report, SafetyReport, StepReport,
+};
 use crate::retention::{self, State};
+use crate::rights::erasure::{self, Blocks};
+use crate::run::control::{self, Control};
 use crate::safety::{self, Hold};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -104,12 +106,12 @@ impl SyncOptions {
 #[derive(Default)]
 pub struct RunPlan {
     pub steps: Vec<StepPlan>,
-    pub passwords: crate::ldif::Passwords,
+    pub passwords: crate::ldap::ldif::Passwords,
 }
 
 impl RunPlan {
     pub fn ldif(&self) -> String {
-        crate::ldif::render_steps(
+        crate::ldap::ldif::render_steps(
             self.steps.iter().map(|s| (s.label.as_str(), &s.plan)),
             &self.passwords,
         )
@@ -147,7 +149,7 @@ fn collect_files(
     staging: &Path,
     report: &mut Report,
 ) -> Result<Vec<PathBuf>, SyncError> {
-    let g = inputs::gather(paths, staging, &cfg.delivery).map_err(SyncError::Input)?;
+    let g = delivery::gather(paths, staging, &cfg.delivery).map_err(SyncError::Input)?;
     report.ignored_files = g.unused.iter().map(|p| p.display().to_string()).collect();
     report
         .ignored_notes
@@ -257,7 +259,7 @@ fn read_files(
             while let Some(item) = reader.next_item()? {
                 // SIGTERM or SIGINT: stop reading now (a large Complet
                 // takes minutes); nothing is written before the parse ends
-                if let Some(why) = crate::interrupt::reason() {
+                if let Some(why) = crate::host::interrupt::reason() {
                     return Err(SyncError::Halted(format!(
                         "{why} while reading {}: nothing written",
                         f.path.display()
@@ -332,7 +334,7 @@ fn nothing_in_perimeter(
             .map(|u| format!("\"{u}\""))
             .collect::<Vec<_>>()
             .join(", "),
-        crate::report::uai_counts(&tree.outside_uai, 30),
+        crate::ops::report::uai_counts(&tree.outside_uai, 30),
     )))
 }
 
@@ -686,11 +688,11 @@ async fn read_directory_and_first(
 
 /// Opens the entry store in the work directory when configured. Without
 /// it the run is the same, only in memory: a failure is logged, not fatal.
-fn open_store(cfg: &Config) -> Option<crate::store::Handle> {
+fn open_store(cfg: &Config) -> Option<crate::model::store::Handle> {
     if !cfg.entry_store {
         return None;
     }
-    match crate::store::open(&cfg.work_dir) {
+    match crate::model::store::open(&cfg.work_dir) {
         Ok(h) => Some(h),
         Err(e) => {
             tracing::warn!(dir = %cfg.work_dir.display(), error = %e, "entry store not opened, entries stay in memory");
@@ -706,7 +708,7 @@ async fn interruptible_read(
     layout: &Layout,
     report: &mut Report,
 ) -> Result<Snapshot, SyncError> {
-    crate::interrupt::race(timed_read(dir, layout, report), |why| {
+    crate::host::interrupt::race(timed_read(dir, layout, report), |why| {
         Err(SyncError::Halted(format!(
             "{why} while reading the directory: nothing written"
         )))
@@ -741,7 +743,7 @@ pub async fn run(
     report.command = "sync".into();
     report.dry_run = opts.dry_run;
     report.now = format_date(opts.now);
-    let staging = inputs::Staging::new(&cfg.work_dir, "sync")
+    let staging = delivery::Staging::new(&cfg.work_dir, "sync")
         .map_err(|e| SyncError::Input(format!("{}: cannot create: {e}", cfg.work_dir.display())))?;
     let _store = open_store(cfg);
     let files = collect_files(cfg, &opts.paths, staging.path(), report)?;
@@ -1143,7 +1145,7 @@ async fn plan_and_apply(
                 None => last_complete.clone(),
             };
             let survivor = dir.read_control(layout).await.ok().flatten();
-            let mut o = crate::apply::ApplyOutcome::default();
+            let mut o = crate::ldap::apply::ApplyOutcome::default();
             if let Some(c) = state.change(layout, survivor.as_ref()) {
                 let one = Plan {
                     changes: vec![c],
@@ -1186,7 +1188,7 @@ async fn plan_and_apply(
 /// problem, with a count and an example DN (an empty schema, as a server
 /// that does not publish one, checks nothing).
 fn schema_problems<'a>(
-    schema: &crate::dirschema::DirSchema,
+    schema: &crate::mapping::subschema::DirSchema,
     plans: impl IntoIterator<Item = &'a Plan>,
 ) -> Vec<String> {
     if schema.is_empty() {
@@ -1217,7 +1219,8 @@ fn schema_problems<'a>(
                             _ => continue,
                         };
                         if !schema.has_attr(attr) {
-                            let pb = crate::dirschema::Problem::UnknownAttr(attr.to_string());
+                            let pb =
+                                crate::mapping::subschema::Problem::UnknownAttr(attr.to_string());
                             note(p.kind, pb.to_string(), dn);
                         }
                     }
@@ -1268,14 +1271,14 @@ async fn check_failover(
     bodies: &[(String, Plan)],
     acks: &mut Vec<Ack>,
     failed_adds: &mut std::collections::HashSet<String>,
-) -> Option<(crate::apply::FailoverCheck, Option<usize>)> {
+) -> Option<(crate::ldap::apply::FailoverCheck, Option<usize>)> {
     let now = dir.provider_in_use();
     let (pending, kept): (Vec<Ack>, Vec<Ack>) = acks.drain(..).partition(|a| a.by != now);
     *acks = kept;
     if pending.is_empty() {
         return None;
     }
-    let mut fc = crate::apply::FailoverCheck {
+    let mut fc = crate::ldap::apply::FailoverCheck {
         to: dir.provider_url(now).to_string(),
         checked: pending.len() as u64,
         ..Default::default()
@@ -1360,7 +1363,7 @@ async fn check_failover(
 }
 
 /// Adds the counts of `o` (the control entry's write) to `out`.
-fn merge_outcome(out: &mut crate::apply::ApplyOutcome, o: crate::apply::ApplyOutcome) {
+fn merge_outcome(out: &mut crate::ldap::apply::ApplyOutcome, o: crate::ldap::apply::ApplyOutcome) {
     out.planned += o.planned;
     for (k, ops) in o.done {
         for (op, n) in ops {
@@ -1391,7 +1394,7 @@ async fn apply_step(
     label: &str,
     plan: &Plan,
     failed_adds: &mut std::collections::HashSet<String>,
-) -> crate::apply::ApplyOutcome {
+) -> crate::ldap::apply::ApplyOutcome {
     let bar = Progress::new("apply", "operations", Some(plan.changes.len() as u64));
     let journal = |f: &mut dyn FnMut(&mut Journal)| {
         if let Some(mut j) = opts.journal.as_ref().and_then(|j| j.lock().ok()) {
@@ -1400,7 +1403,7 @@ async fn apply_step(
     };
     journal(&mut |j| j.step(label));
     let intent = |p: &diff::Planned| journal(&mut |j| j.intent(p));
-    let outcome = crate::apply::apply_plan(dir, plan, failed_adds, &intent, &mut |p, err| {
+    let outcome = crate::ldap::apply::apply_plan(dir, plan, failed_adds, &intent, &mut |p, err| {
         bar.inc(1);
         journal(&mut |j| j.record(p, err));
     })

@@ -11,7 +11,7 @@
 //! Only the latest held plan and the latest dry-run plan are kept (they hold
 //! personal data: spec §7 keeps no history); files are private (0600).
 
-use crate::inputs::private_dir;
+use crate::delivery::private_dir;
 use crate::safety::Hold;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -46,7 +46,7 @@ pub fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
     // a leftover of a run killed while writing
     let _ = std::fs::remove_file(&tmp);
     {
-        let mut f = crate::inputs::archive::private_file(&tmp)?;
+        let mut f = crate::delivery::archive::private_file(&tmp)?;
         f.write_all(data)?;
         f.sync_all()?;
     }

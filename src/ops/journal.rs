@@ -164,7 +164,7 @@ impl Journal {
     /// `keep_days`.
     pub fn open(work_dir: &Path, run_id: &str, keep_days: u32) -> std::io::Result<Journal> {
         let dir = journal_dir(work_dir);
-        crate::inputs::private_dir(&dir)?;
+        crate::delivery::private_dir(&dir)?;
         let today = now_utc().date();
         prune(&dir, today, keep_days);
         let path = dir.join(format!(

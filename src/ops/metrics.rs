@@ -3,7 +3,7 @@
 //! one set of series per command so that `sync`, `retention` and `run`
 //! share one file. Counts only.
 
-use crate::report::Report;
+use crate::ops::report::Report;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;

@@ -14,16 +14,16 @@
 //! Nothing else lingers in the incoming directory: a file the fetch pattern
 //! brought that is not an extraction file, an archive or a bordereau (a
 //! `LISEZMOI.txt`) is reported and removed, and so is a partial download
-//! that can no longer be resumed (see [`fetch::remove_stale_partials`]).
+//! that can no longer be resumed (see [`sftp::remove_stale_partials`]).
 //! On SIGTERM or SIGINT the extractions not started yet wait for the next
 //! run.
 
 use crate::aaf::filename;
 use crate::config::{Config, RemoteDelete};
-use crate::fetch::{self, Fetched};
-use crate::inputs::{self, Refusal, Staging};
-use crate::report::Report;
-use crate::sync::{self, SyncError, SyncOptions};
+use crate::delivery::sftp::{self, Fetched};
+use crate::delivery::{self, Refusal, Staging};
+use crate::ops::report::Report;
+use crate::run::sync::{self, SyncError, SyncOptions};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -95,15 +95,15 @@ pub async fn run(cfg: &Config, base: &SyncOptions, rep: &mut RunReport) -> i32 {
     let (dry_run, now) = (base.dry_run, base.now);
     rep.dry_run = dry_run;
     rep.now = filename::format_date(now);
-    let incoming = fetch::incoming_dir(&cfg.work_dir);
-    if let Err(e) = inputs::private_dir(&incoming) {
+    let incoming = sftp::incoming_dir(&cfg.work_dir);
+    if let Err(e) = delivery::private_dir(&incoming) {
         rep.errors
             .push(format!("{}: cannot create: {e}", incoming.display()));
         return 2;
     }
     if !dry_run {
         rep.removed.extend(
-            fetch::remove_stale_partials(&incoming, std::time::SystemTime::now())
+            sftp::remove_stale_partials(&incoming, std::time::SystemTime::now())
                 .into_iter()
                 .map(|n| {
                     format!(
@@ -115,7 +115,7 @@ pub async fn run(cfg: &Config, base: &SyncOptions, rep: &mut RunReport) -> i32 {
     let mut code = 0;
     if let Some(f) = &cfg.fetch {
         let (f, wd) = (f.clone(), cfg.work_dir.clone());
-        match tokio::task::spawn_blocking(move || fetch::fetch(&f, &wd, dry_run, now)).await {
+        match tokio::task::spawn_blocking(move || sftp::fetch(&f, &wd, dry_run, now)).await {
             Ok(Ok(done)) => {
                 rep.removed.extend(done.removed_partials.iter().map(|n| {
                     format!("{n} (partial download: its file is not on the server any more)")
@@ -140,7 +140,7 @@ pub async fn run(cfg: &Config, base: &SyncOptions, rep: &mut RunReport) -> i32 {
             return 2;
         }
     };
-    let g = match inputs::gather(
+    let g = match delivery::gather(
         std::slice::from_ref(&incoming),
         staging.path(),
         &cfg.delivery,
@@ -190,7 +190,7 @@ pub async fn run(cfg: &Config, base: &SyncOptions, rep: &mut RunReport) -> i32 {
         if refused_from.is_some_and(|d| x.date > d) {
             blocked = true;
         }
-        if let Some(why) = crate::interrupt::reason() {
+        if let Some(why) = crate::host::interrupt::reason() {
             rep.extractions.push(ExtractionRun {
                 label,
                 outcome: "waiting".into(),
@@ -234,7 +234,7 @@ pub async fn run(cfg: &Config, base: &SyncOptions, rep: &mut RunReport) -> i32 {
                 blocked = true;
                 code = 2;
             }
-            "partial" if code != 2 => code = crate::report::EXIT_PARTIAL,
+            "partial" if code != 2 => code = crate::ops::report::EXIT_PARTIAL,
             "imported_with_rejects" if code == 0 => code = 1,
             _ => {}
         }
@@ -258,7 +258,7 @@ pub async fn run(cfg: &Config, base: &SyncOptions, rep: &mut RunReport) -> i32 {
             Ok(_) => {
                 if ret.not_in_step() {
                     if code != 2 {
-                        code = crate::report::EXIT_PARTIAL;
+                        code = crate::ops::report::EXIT_PARTIAL;
                     }
                     ret.outcome = "partial".into();
                 } else {
@@ -287,14 +287,14 @@ pub async fn run(cfg: &Config, base: &SyncOptions, rep: &mut RunReport) -> i32 {
 fn remove_foreign(
     incoming: &std::path::Path,
     unused: &[PathBuf],
-    rules: &inputs::Rules,
+    rules: &delivery::Rules,
     rep: &mut RunReport,
 ) {
     for p in unused.iter().filter(|p| p.parent() == Some(incoming)) {
         let name = name_of(p);
         let ours = filename::AafFileName::parse(&name).is_some()
-            || inputs::archive::kind_of(p).is_some()
-            || inputs::bordereau::is_bordereau_name(&name, rules.bordereau_name.as_deref());
+            || delivery::archive::kind_of(p).is_some()
+            || delivery::bordereau::is_bordereau_name(&name, rules.bordereau_name.as_deref());
         if ours {
             continue;
         }
@@ -311,7 +311,7 @@ fn remove_foreign(
 /// that came with them.
 async fn destroy(
     cfg: &Config,
-    g: &inputs::Gathered,
+    g: &delivery::Gathered,
     origins_of: &BTreeMap<String, BTreeSet<PathBuf>>,
     done: &BTreeSet<String>,
     rep: &mut RunReport,
@@ -359,7 +359,7 @@ async fn destroy(
     if let Some(f) = &cfg.fetch {
         if f.remote_delete == RemoteDelete::AfterImport && !remote_names.is_empty() {
             let f = f.clone();
-            match tokio::task::spawn_blocking(move || fetch::delete_remote(&f, &remote_names)).await
+            match tokio::task::spawn_blocking(move || sftp::delete_remote(&f, &remote_names)).await
             {
                 Ok(Ok(names)) => rep.remote_deleted = names,
                 Ok(Err(e)) => {

@@ -7,13 +7,13 @@
 //! as its `contextCSN` shows it.
 
 use crate::aaf::filename::format_date;
-use crate::approval::{self, Held};
 use crate::config::Config;
-use crate::control::Control;
 use crate::ldap::lock::LockState;
 use crate::ldap::Directory;
 use crate::mapping::EntryKind;
+use crate::ops::approval::{self, Held};
 use crate::retention::State;
+use crate::run::control::Control;
 use crate::safety;
 use serde::Serialize;
 use std::collections::BTreeMap;

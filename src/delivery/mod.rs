@@ -13,6 +13,7 @@
 
 pub mod archive;
 pub mod bordereau;
+pub mod sftp;
 
 use crate::aaf::filename::AafFileName;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -50,7 +51,7 @@ impl Staging {
         private_dir(&p)?;
         private_dir(&staging_root(work_dir))?;
         private_dir(work_dir)?;
-        crate::interrupt::track_staging(&p);
+        crate::host::interrupt::track_staging(&p);
         Ok(Staging(p))
     }
     pub fn path(&self) -> &Path {
@@ -61,7 +62,7 @@ impl Staging {
 impl Drop for Staging {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
-        crate::interrupt::untrack_staging(&self.0);
+        crate::host::interrupt::untrack_staging(&self.0);
         // an empty `staging/` left behind looks like something to inspect;
         // `remove_dir` fails, harmlessly, while another run's directory is in it
         if let Some(root) = self.0.parent() {
@@ -102,7 +103,7 @@ pub fn sweep_staging(work_dir: &Path) -> Vec<String> {
         let Some((pid, created)) = staging_owner(&name) else {
             continue;
         };
-        if crate::process::alive_since(pid, Some(created)) {
+        if crate::host::process::alive_since(pid, Some(created)) {
             continue;
         }
         match std::fs::remove_dir_all(e.path()) {
