@@ -152,7 +152,7 @@ start)
   me="gidNumber=$(id -g)+uidNumber=$(id -u),cn=peercred,cn=external,cn=auth"
   nosync=${MDB_NOSYNC:-0}; envflags=${MDB_ENVFLAGS:-}
   if [ "${MDB_FAST:-0}" = 1 ]; then nosync=1; envflags=${MDB_ENVFLAGS:-writemap nometasync}; fi
-  # the README's recommended indexes, on those of their attributes the
+  # docs/schema.md's recommended indexes, on those of their attributes the
   # loaded schemas define (slapadd refuses an index on an unknown one)
   extra_index=""
   for a in ENTPersonLogin ENTPersonJointure ENTStructureJointure aafSyncSource; do
