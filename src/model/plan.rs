@@ -3,8 +3,8 @@
 //! add to them, `safety` checks them, `ldap` applies them, the journal and
 //! the reports tell them; it lives below all of them.
 
-use crate::mapping::EntryKind;
 use crate::model::{Dn, Entry};
+use crate::schema::{Attributes, EntryKind};
 use serde::Serialize;
 
 /// One attribute change inside a modify.
@@ -144,5 +144,17 @@ pub const PHASE_RELINK: u8 = 6;
 
 /// True when `dn` is in a departed branch (`…,ou=departed,<base>`).
 fn is_departed_dn(dn: &Dn) -> bool {
-    crate::mapping::layout::in_departed_branch(dn)
+    crate::schema::in_departed_branch(&dn.key())
+}
+
+/// An entry seen through the schema's vocabulary (`EntryKind::of`,
+/// `State::of`). Here rather than next to `Entry` only until the split of
+/// `model/mod.rs` lands: `schema` comes before `model`, so the impl is ours.
+impl Attributes for Entry {
+    fn first(&self, attr: &str) -> Option<&str> {
+        Entry::first(self, attr)
+    }
+    fn has_value(&self, attr: &str, value: &str) -> bool {
+        Entry::has_value(self, attr, value)
+    }
 }
