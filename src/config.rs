@@ -6,6 +6,7 @@
 //! password is read from `AAF_SYNC_LDAP_PASSWORD` when set, else from the
 //! first line of `bind_password_file`.
 
+pub mod delivery;
 mod explain;
 
 use crate::retention::{Rule, Rules};
@@ -628,7 +629,7 @@ pub struct LdapConfig {
     pub url: String,
     /// The other providers, in the order given: connections fail over to
     /// them when the designated provider does not answer (see
-    /// [`crate::ldap`]).
+    /// `ldap`).
     pub failover_urls: Vec<String>,
     /// A consumer the managed tree may be read from, when it has caught up
     /// with the provider (its `contextCSN`).
@@ -680,7 +681,7 @@ pub struct Config {
     /// Departures and retention, per category.
     pub retention: Rules,
     /// How deliveries (archives, bordereaux) are checked.
-    pub delivery: crate::delivery::Rules,
+    pub delivery: delivery::Rules,
     /// Where extractions are fetched from; `None`: no SFTP.
     pub fetch: Option<FetchConfig>,
     /// Thresholds and sanity guards.
@@ -993,16 +994,16 @@ impl Config {
             );
         }
         let retention = retention_rules(&raw.retention)?;
-        let d = crate::delivery::archive::Limits::default();
+        let d = delivery::Limits::default();
         if raw.delivery.max_archive_ratio == Some(0) || raw.delivery.max_archive_bytes == Some(0) {
             return Err(invalid(
                 "delivery",
                 "max_archive_ratio and max_archive_bytes must be positive",
             ));
         }
-        let delivery = crate::delivery::Rules {
+        let delivery = delivery::Rules {
             bordereau_name: raw.delivery.bordereau_name.filter(|n| !n.trim().is_empty()),
-            limits: crate::delivery::archive::Limits {
+            limits: delivery::Limits {
                 max_files: raw.delivery.max_archive_files.unwrap_or(d.max_files),
                 max_bytes: raw.delivery.max_archive_bytes.unwrap_or(d.max_bytes),
                 max_ratio: raw.delivery.max_archive_ratio.unwrap_or(d.max_ratio),

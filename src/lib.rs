@@ -9,6 +9,8 @@
 //!            └──────────── run (sync, run, export-ldif, status) ───────┘
 //! ```
 //!
+//! - [`schema`]: the directory vocabulary — entry kinds, the sync's object
+//!   classes and attributes, the lifecycle, the date formats ([`schema::date`]).
 //! - [`model`]: the vocabulary every stage shares — DNs,
 //!   entries, the entry store of a run.
 //! - [`host`]: the machine the run is on (process liveness, signals,
@@ -45,3 +47,4 @@ pub mod retention;
 pub mod rights;
 pub mod run;
 pub mod safety;
+pub mod schema;

@@ -17,30 +17,21 @@
 //! them any more. A structure out of the extraction is deleted once no
 //! remaining entry refers to it, and marked departed until then.
 
-use crate::diff::{AttrChange, Change, Plan, Planned};
 use crate::mapping::{self, layout::Layout, EntryKind};
+use crate::model::plan::{AttrChange, Change, Plan, Planned, PHASE_RELINK};
 use crate::model::{dn_key, Dn, Entry, EntryMap};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use time::{Date, Duration, Month};
 
-pub const ATTR_LAST_SEEN: &str = "aafSyncLastSeen";
-pub const ATTR_DEPARTURE: &str = "aafSyncDepartureDate";
-pub const ATTR_DEADLINE: &str = "aafSyncDeadline";
-pub const ATTR_DISABLED: &str = "aafSyncDisabled";
-pub const ATTR_SAVED_PASSWORD: &str = "aafSyncSavedPassword";
-/// Where a departed adopted person goes back to (see [`Layout::departed_dn`]).
-pub const ATTR_HOME: &str = "aafSyncHome";
-
-/// The lifecycle attributes the sync owns on people and structures: absent
-/// from every desired entry, so the diff removes them when someone returns.
-pub const LIFECYCLE_ATTRS: [&str; 5] = [
-    ATTR_LAST_SEEN,
-    ATTR_DEPARTURE,
-    ATTR_DEADLINE,
-    ATTR_DISABLED,
-    ATTR_HOME,
-];
+// The lifecycle's attributes and state are the directory's vocabulary
+// (`schema`); reachable here for the stages that still name them
+// `retention::…`.
+pub use crate::schema::date::parse_generalized_date;
+pub use crate::schema::{
+    State, ATTR_DEADLINE, ATTR_DEPARTURE, ATTR_DISABLED, ATTR_HOME, ATTR_LAST_SEEN,
+    ATTR_SAVED_PASSWORD, LIFECYCLE_ATTRS,
+};
 
 /// Retention of one category.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -127,36 +118,6 @@ impl Rules {
         } else {
             d.year() - 1
         }
-    }
-}
-
-/// `YYYYMMDD…Z` → the date.
-pub fn parse_generalized_date(v: &str) -> Option<Date> {
-    let y: i32 = v.get(0..4)?.parse().ok()?;
-    let m: u8 = v.get(4..6)?.parse().ok()?;
-    let d: u8 = v.get(6..8)?.parse().ok()?;
-    Date::from_calendar_date(y, Month::try_from(m).ok()?, d).ok()
-}
-
-/// The lifecycle state stored on an entry.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct State {
-    pub departure: Option<Date>,
-    pub deadline: Option<Date>,
-    pub disabled: bool,
-}
-
-impl State {
-    pub fn of(e: &Entry) -> State {
-        let date = |a| e.first(a).and_then(parse_generalized_date);
-        State {
-            departure: date(ATTR_DEPARTURE),
-            deadline: date(ATTR_DEADLINE),
-            disabled: e.has_value(ATTR_DISABLED, "TRUE"),
-        }
-    }
-    pub fn departed(&self) -> bool {
-        self.departure.is_some()
     }
 }
 
@@ -431,7 +392,7 @@ fn relink_departed(
         if !changes.is_empty() {
             out.push(Planned {
                 kind,
-                phase: crate::diff::PHASE_RELINK,
+                phase: PHASE_RELINK,
                 change: Change::Modify {
                     dn: at.clone(),
                     changes,
@@ -453,11 +414,11 @@ fn home_change(layout: &Layout, e: &Entry, id: &str) -> Option<AttrChange> {
 }
 
 fn gt(d: Date) -> String {
-    mapping::generalized_date(d)
+    crate::schema::date::generalized_date(d)
 }
 
 fn push_change(plan: &mut Plan, kind: EntryKind, change: Change) {
-    let phase = crate::diff::phase(kind, &change);
+    let phase = crate::model::plan::phase(kind, &change);
     plan.changes.push(Planned {
         kind,
         phase,

@@ -23,10 +23,10 @@
 //! absence: its departures are held. The school-year Complet rebuilds every
 //! class: it may modify every pupil and delete every class.
 
-use crate::diff::Plan;
 use crate::mapping::EntryKind;
+use crate::model::plan::Plan;
 use crate::model::EntryMap;
-use crate::retention::State;
+use crate::schema::State;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -374,13 +374,13 @@ fn bump(m: &mut BTreeMap<String, u64>, k: &str, n: u64) {
 
 /// Attributes whose change is part of a departure, a restore or a school
 /// year's rebuild rather than a change of the person's data.
-fn lifecycle_only(c: &crate::diff::AttrChange) -> bool {
-    use crate::diff::AttrChange;
+fn lifecycle_only(c: &crate::model::plan::AttrChange) -> bool {
+    use crate::model::plan::AttrChange;
     match c {
         AttrChange::StashPassword | AttrChange::RestorePassword => true,
         AttrChange::Add { attr, .. }
         | AttrChange::Delete { attr, .. }
-        | AttrChange::Replace { attr, .. } => crate::retention::LIFECYCLE_ATTRS
+        | AttrChange::Replace { attr, .. } => crate::schema::LIFECYCLE_ATTRS
             .iter()
             .any(|a| a.eq_ignore_ascii_case(attr)),
     }
@@ -389,7 +389,7 @@ fn lifecycle_only(c: &crate::diff::AttrChange) -> bool {
 impl ChangeCounts {
     /// Counts what `plan` changes.
     pub fn add_plan(&mut self, plan: &Plan) {
-        use crate::diff::{AttrChange, Change};
+        use crate::model::plan::{AttrChange, Change};
         // people leaving to, or waiting in, the departed branch: what
         // changes on them (their links following their family) is part of
         // the departure, judged by the departure thresholds
@@ -815,7 +815,7 @@ mod tests {
 
     #[test]
     fn the_digest_follows_the_changes() {
-        use crate::diff::{Change, Planned};
+        use crate::model::plan::{Change, Planned};
         use crate::model::Dn;
         let mut p = Plan::default();
         let a = digest([("x", &p)]);

@@ -83,10 +83,8 @@ pub(crate) fn ser_date<S: serde::Serializer>(d: &Date, s: S) -> Result<S::Ok, S:
     s.serialize_str(&format_date(*d))
 }
 
-/// `YYYY-MM-DD`.
-pub fn format_date(d: Date) -> String {
-    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
-}
+/// `YYYY-MM-DD` (reports and messages name extractions by it).
+pub use crate::schema::date::format_date;
 
 /// `yyyymmdd`, as in file names and extraction labels.
 pub fn compact_date(d: Date) -> String {

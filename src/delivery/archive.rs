@@ -19,36 +19,11 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Component, Path, PathBuf};
 
-/// Limits of one archive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// Entries (files, skipped ones included).
-    pub max_files: usize,
-    /// Bytes once unpacked, skipped entries included: the absolute cap.
-    pub max_bytes: u64,
-    /// Bytes once unpacked, as a multiple of the archive's size.
-    pub max_ratio: u64,
-    /// Free space the staging file system must keep after each entry.
-    pub min_free_bytes: u64,
-}
+pub use crate::config::delivery::Limits;
 
 /// The ratio cap never goes below this: a tiny archive may hold a few
 /// files that compress well.
 const RATIO_FLOOR: u64 = 1 << 20;
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_files: 1000,
-            // twice the largest académie measured (1.9 GB of XML for 1.5
-            // million entries)
-            max_bytes: 4 << 30,
-            // real extractions compress 20-25 times with gzip
-            max_ratio: 100,
-            min_free_bytes: 512 << 20,
-        }
-    }
-}
 
 impl Limits {
     /// The size limit for an archive of `archive_bytes`.

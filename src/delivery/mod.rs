@@ -119,13 +119,8 @@ pub fn sweep_staging(work_dir: &Path) -> Vec<String> {
     removed
 }
 
-/// How inputs are checked.
-#[derive(Debug, Clone, Default)]
-pub struct Rules {
-    /// Exact bordereau file name; default: any name containing `bordereau`.
-    pub bordereau_name: Option<String>,
-    pub limits: archive::Limits,
-}
+/// How inputs are checked (a setting: defined in `config`).
+pub use crate::config::delivery::Rules;
 
 /// Something refused, and the inputs it came from (kept for inspection).
 #[derive(Debug, Clone, serde::Serialize)]

@@ -437,7 +437,7 @@ impl Ledger {
             serde_json::to_writer(&mut text, e).map_err(|e| local(&self.path)(e.into()))?;
             text.push(b'\n');
         }
-        crate::ops::approval::write_private(&self.path, &text).map_err(local(&self.path))?;
+        crate::host::fs::write_private(&self.path, &text).map_err(local(&self.path))?;
         if let Some(old) = self.migrated_from.take() {
             let _ = std::fs::remove_file(old);
         }

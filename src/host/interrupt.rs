@@ -11,7 +11,7 @@
 //! second signal exits at once (the staging directories are still removed;
 //! the lock, held by a dead process, is taken over by the next run).
 
-use crate::ldap::Halt;
+use std::ops::Deref;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Mutex;
@@ -19,8 +19,19 @@ use std::time::Duration;
 
 /// The first signal received (0: none).
 static SIGNAL: AtomicI32 = AtomicI32::new(0);
-/// Stop flags of the run's directories.
-static HALTS: Mutex<Vec<Halt>> = Mutex::new(Vec::new());
+/// A run's stop flag (`ldap::Halt` derefs to it): the reason it stops.
+type Flag = Mutex<Option<String>>;
+/// Raisers of the stop flags of the run's directories (the flag type is
+/// `ldap`'s, which comes after `host`: held here as what raises it).
+static HALTS: Mutex<Vec<Raiser>> = Mutex::new(Vec::new());
+/// Raises one directory's stop flag with the reason given.
+type Raiser = Box<dyn Fn(&str) + Send>;
+
+fn raise_flag(flag: &Flag, why: &str) {
+    if let Ok(mut h) = flag.lock() {
+        h.get_or_insert_with(|| why.to_string());
+    }
+}
 /// Live staging directories, removed by an exit on a second signal.
 static STAGING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
@@ -55,23 +66,23 @@ pub fn raise(sig: i32) {
     }
     let why = reason().unwrap_or_default();
     if let Ok(hs) = HALTS.lock() {
-        for h in hs.iter() {
-            if let Ok(mut h) = h.lock() {
-                h.get_or_insert_with(|| why.clone());
-            }
+        for raise_one in hs.iter() {
+            raise_one(&why);
         }
     }
 }
 
 /// Raises the run's stop flag `h` on a signal (at once if one came already).
-pub fn watch(h: &Halt) {
+pub fn watch<H>(h: &H)
+where
+    H: Deref<Target = Flag> + Clone + Send + 'static,
+{
     if let Ok(mut hs) = HALTS.lock() {
-        hs.push(h.clone());
+        let mine = h.clone();
+        hs.push(Box::new(move |why| raise_flag(&mine, why)));
     }
     if let Some(why) = reason() {
-        if let Ok(mut h) = h.lock() {
-            h.get_or_insert(why);
-        }
+        raise_flag(h, &why);
     }
 }
 

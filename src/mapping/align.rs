@@ -16,9 +16,10 @@
 //!   not carry are left alone: adopting never deletes.
 
 use super::{Desired, EntryKind};
-use crate::diff::{Change, Planned};
 use crate::mapping::layout::Layout;
+use crate::model::plan::{phase, Change, Planned};
 use crate::model::{Dn, EntryMap};
+use crate::schema::{State, ATTR_HOME};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
@@ -143,10 +144,7 @@ pub fn align(
             continue;
         };
         let expired = |e: &crate::model::Entry| {
-            layout.is_departed(&e.dn)
-                && crate::retention::State::of(e)
-                    .deadline
-                    .is_some_and(|d| now >= d)
+            layout.is_departed(&e.dn) && State::of(e).deadline.is_some_and(|d| now >= d)
         };
         if was_managed && managed.get(&key).is_some_and(expired) {
             continue;
@@ -186,7 +184,7 @@ pub fn align(
             // the existing tree when it was adopted there, else the
             // layout's
             let home = entry
-                .first(crate::retention::ATTR_HOME)
+                .first(ATTR_HOME)
                 .map(Dn::new)
                 .filter(|h| !layout.is_departed(h));
             let to = home.unwrap_or_else(|| d.entry.dn.clone());
@@ -196,7 +194,7 @@ pub fn align(
             };
             out.moves.push(Planned {
                 kind: d.kind,
-                phase: crate::diff::phase(d.kind, &change),
+                phase: phase(d.kind, &change),
                 change,
             });
             out.returned += 1;

@@ -18,7 +18,7 @@ use super::EntryKind;
 use crate::aaf::reader::RecordAttr;
 use crate::aaf::{FileCategory, Operation, Record, RecordError};
 use crate::model::{Entry, EntryMap};
-use crate::retention::State;
+use crate::schema::State;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;

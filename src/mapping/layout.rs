@@ -72,14 +72,11 @@ pub struct Layout {
     pub departed: Dn,
 }
 
-/// The RDN of the departed branch.
-pub const DEPARTED_OU: &str = "departed";
+pub use crate::schema::{rdn_of, DEPARTED_OU};
 
 /// True when `dn` is an entry of a departed branch (`…,ou=departed,<base>`).
 pub fn in_departed_branch(dn: &Dn) -> bool {
-    let k = dn.key();
-    let rdn = rdn_of(&k);
-    k[rdn.len()..].starts_with(&format!(",ou={DEPARTED_OU},"))
+    crate::schema::in_departed_branch(&dn.key())
 }
 
 impl Layout {
@@ -219,20 +216,6 @@ impl Layout {
     pub fn class_dn(&self, kind: GroupKind, sid: &str, code: &str) -> Dn {
         Dn::child(&self.groups, "cn", &self.class_cn(kind, sid, code))
     }
-}
-
-/// The first RDN of a DN, as written (escapes kept).
-pub fn rdn_of(dn: &str) -> &str {
-    let b = dn.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'\\' => i += 2,
-            b',' => return &dn[..i],
-            _ => i += 1,
-        }
-    }
-    dn
 }
 
 /// A class (ENTClasse) or a group (ENTGroupe).

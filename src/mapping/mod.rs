@@ -24,7 +24,8 @@ pub mod subschema;
 
 use crate::aaf::{FileCategory, Operation, Record, RecordError};
 use crate::model::{Entry, EntryMap};
-use crate::retention::LIFECYCLE_ATTRS;
+use crate::schema::date::generalized_date;
+use crate::schema::{CONTROL_OWNED, LIFECYCLE_ATTRS};
 use fields::{Field, Rule};
 use layout::{GroupKind, Layout};
 use limits::RecordLimits;
@@ -34,98 +35,13 @@ use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::OnceLock;
 
-/// What kind of managed entry this is; decides which attributes it owns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub enum EntryKind {
-    Structure,
-    Pupil,
-    Parent,
-    Staff,
-    Classe,
-    Groupe,
-    /// The entry holding the state of the source's runs.
-    Control,
-}
-
-impl EntryKind {
-    pub const ALL: [EntryKind; 7] = [
-        EntryKind::Structure,
-        EntryKind::Pupil,
-        EntryKind::Parent,
-        EntryKind::Staff,
-        EntryKind::Classe,
-        EntryKind::Groupe,
-        EntryKind::Control,
-    ];
-
-    pub fn is_person(self) -> bool {
-        matches!(
-            self,
-            EntryKind::Pupil | EntryKind::Parent | EntryKind::Staff
-        )
-    }
-    pub fn is_group(self) -> bool {
-        matches!(self, EntryKind::Classe | EntryKind::Groupe)
-    }
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EntryKind::Structure => "EtabEducNat",
-            EntryKind::Pupil => "Eleve",
-            EntryKind::Parent => "PersRelEleve",
-            EntryKind::Staff => "PersEducNat",
-            EntryKind::Classe => "ENTClasse",
-            EntryKind::Groupe => "ENTGroupe",
-            EntryKind::Control => "control",
-        }
-    }
-
-    /// Classifies an entry read from the directory by its object classes.
-    pub fn of(entry: &Entry) -> Option<EntryKind> {
-        let has = |c: &str| entry.has_value("objectClass", c);
-        Some(if has(CONTROL_CLASS) {
-            EntryKind::Control
-        } else if has("ENTEleve") {
-            EntryKind::Pupil
-        } else if has("ENTClasse") {
-            EntryKind::Classe
-        } else if has("ENTGroupe") {
-            EntryKind::Groupe
-        } else if has("ENTStructure")
-            // an entry may list only its most specific class: slapd knows
-            // the rest from the schema
-            || has("ENTEtablissement")
-            || has("ENTServAc")
-            || has("ENTCollLoc")
-        {
-            EntryKind::Structure
-        } else if has("ENTAuxPersRelEleve") || has_profile(entry, PROFILE_PARENT) {
-            EntryKind::Parent
-        } else if has("ENTPerson") {
-            EntryKind::Staff
-        } else {
-            return None;
-        })
-    }
-}
-
-fn has_profile(e: &Entry, p: &str) -> bool {
-    e.has_value("ENTPersonProfils", p)
-}
-
-/// SDET profile names written in `ENTPersonProfils`.
-pub const PROFILE_PUPIL: &str = "National_ELV";
-pub const PROFILE_PARENT: &str = "National_TUT";
-pub const PROFILE_TEACHER: &str = "National_ENS";
-pub const PROFILE_LIBRARIAN: &str = "National_DOC";
-pub const PROFILE_DIRECTOR: &str = "National_DIR";
-pub const PROFILE_STAFF: &str = "National_ETA";
-
-/// The sync-state auxiliary class and its attributes (schema/20-aaf-sync.schema).
-pub const STATE_CLASS: &str = "aafSyncState";
-pub const ATTR_SOURCE: &str = "aafSyncSource";
-pub const ATTR_FIRST_SEEN: &str = "aafSyncFirstSeen";
-/// The structural class of the control entry (see [`crate::run::control`]).
-pub const CONTROL_CLASS: &str = "aafSyncControl";
+// The vocabulary of entry kinds, profiles and the sync's own attributes
+// lives in `schema`; its names stay reachable here for the stages that
+// still spell them `mapping::…`.
+pub use crate::schema::{
+    EntryKind, ATTR_FIRST_SEEN, ATTR_SOURCE, CONTROL_CLASS, PROFILE_DIRECTOR, PROFILE_LIBRARIAN,
+    PROFILE_PARENT, PROFILE_PUPIL, PROFILE_STAFF, PROFILE_TEACHER, STATE_CLASS,
+};
 
 const PERSON_CLASSES: [&str; 5] = [
     "top",
@@ -243,7 +159,7 @@ pub fn owned(kind: EntryKind) -> &'static [&'static str] {
         s.sort_unstable();
         s.dedup();
         m.insert(EntryKind::Structure, s);
-        m.insert(EntryKind::Control, crate::run::control::OWNED.to_vec());
+        m.insert(EntryKind::Control, CONTROL_OWNED.to_vec());
         let g = vec![
             "member",
             "description",
@@ -1019,16 +935,6 @@ impl<'a> Mapper<'a> {
             protected: self.protected,
         }
     }
-}
-
-/// `YYYYMMDD000000Z` (GeneralizedTime of a date).
-pub fn generalized_date(d: time::Date) -> String {
-    format!(
-        "{:04}{:02}{:02}000000Z",
-        d.year(),
-        u8::from(d.month()),
-        d.day()
-    )
 }
 
 /// Splits `<source>$<id>` and returns the id when the source matches.

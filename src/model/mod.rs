@@ -4,6 +4,7 @@
 //! spelling the mapping chose; values are kept sorted so that plans, LDIF and
 //! golden files are deterministic.
 
+pub mod plan;
 pub mod store;
 use serde::Serialize;
 use std::borrow::Cow;

@@ -12,9 +12,10 @@
 //! personal data: spec §7 keeps no history); files are private (0600).
 
 use crate::delivery::private_dir;
+// `main` saves approvals and reports through it too.
+pub use crate::host::fs::write_private;
 use crate::safety::Hold;
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Why and when a plan was held.
@@ -37,20 +38,6 @@ pub fn plans_dir(work_dir: &Path) -> PathBuf {
 
 fn approvals_dir(work_dir: &Path) -> PathBuf {
     work_dir.join("approvals")
-}
-
-/// Writes `data` to `path` with mode 0600, through a temporary file and a
-/// rename so that a reader never sees half a plan.
-pub fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    // a leftover of a run killed while writing
-    let _ = std::fs::remove_file(&tmp);
-    {
-        let mut f = crate::delivery::archive::private_file(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)
 }
 
 /// Saves a plan as `<name>.ldif` and `<name>.json` in the plans directory.

@@ -20,8 +20,9 @@
 //! text as a JSON string, so every line of every journal parses as JSON.
 //! Files older than the configured days are removed.
 
-use crate::diff::{AttrChange, Change, Planned};
 use crate::mapping::layout::{log_dn, log_scrub};
+use crate::model::plan::{AttrChange, Change, Planned};
+use crate::schema::date;
 use serde::Serialize;
 use std::borrow::Cow;
 use std::fs::File;
@@ -96,9 +97,7 @@ fn now_utc() -> time::OffsetDateTime {
 }
 
 fn now_text() -> String {
-    now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+    date::rfc3339(now_utc())
 }
 
 /// The attribute names an operation touches (never their values).
@@ -115,7 +114,7 @@ pub fn attr_names(change: &Change) -> Vec<&str> {
                     | AttrChange::Replace { attr, .. } => v.push(attr.as_str()),
                     AttrChange::StashPassword | AttrChange::RestorePassword => {
                         v.push("userPassword");
-                        v.push(crate::retention::ATTR_SAVED_PASSWORD);
+                        v.push(crate::schema::ATTR_SAVED_PASSWORD);
                     }
                 }
             }
@@ -167,10 +166,7 @@ impl Journal {
         crate::delivery::private_dir(&dir)?;
         let today = now_utc().date();
         prune(&dir, today, keep_days);
-        let path = dir.join(format!(
-            "{}.jsonl",
-            crate::aaf::filename::format_date(today)
-        ));
+        let path = dir.join(format!("{}.jsonl", date::format_date(today)));
         let mut o = std::fs::OpenOptions::new();
         // read: to look at the end of the file before appending
         o.read(true).append(true).create(true);
@@ -348,9 +344,7 @@ fn prune(dir: &Path, today: time::Date, keep_days: u32) {
     let oldest = today - time::Duration::days(i64::from(keep_days));
     for e in rd.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        let date = name.strip_suffix(".jsonl").and_then(|d| {
-            time::Date::parse(d, time::macros::format_description!("[year]-[month]-[day]")).ok()
-        });
+        let date = name.strip_suffix(".jsonl").and_then(date::parse_date);
         if date.is_some_and(|d| d < oldest) {
             let _ = std::fs::remove_file(e.path());
         }

@@ -7,7 +7,8 @@
 
 use crate::mapping::{self, fields, layout::Layout, perimeter::Perimeter, EntryKind};
 use crate::model::{dn_key, Entry, EntryMap};
-use crate::retention::State;
+use crate::schema::date::format_date;
+use crate::schema::State;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use time::Date;
@@ -29,7 +30,7 @@ pub const ALWAYS_ALLOWED: &[&str] = &[
     "pwdGraceUseTime",
     "pwdLastSuccess",
     // the sync's own: a disabled person's password, set aside
-    crate::retention::ATTR_SAVED_PASSWORD,
+    crate::schema::ATTR_SAVED_PASSWORD,
 ];
 
 /// One thing the audit found.
@@ -75,7 +76,7 @@ fn allowed(kind: EntryKind, name: &str, extra: &[String]) -> bool {
 /// Scans `managed` (entries read with all their attributes).
 pub fn audit(rules: &Rules, managed: &EntryMap) -> Audit {
     let mut out = Audit {
-        date: crate::aaf::filename::format_date(rules.today),
+        date: format_date(rules.today),
         ..Default::default()
     };
     let uai_of: HashMap<String, String> = managed
@@ -155,7 +156,7 @@ pub fn audit(rules: &Rules, managed: &EntryMap) -> Audit {
                 push(
                     "retention_overdue",
                     e,
-                    format!("deadline {}", crate::aaf::filename::format_date(deadline)),
+                    format!("deadline {}", format_date(deadline)),
                 );
             }
         }

@@ -8,8 +8,8 @@
 //! `aaf-sync subject unblock`. Pure: the values in, the changes out.
 
 use crate::aaf::{FileCategory, Operation, Record};
-use crate::diff::{AttrChange, Change, Planned};
 use crate::mapping::{self, layout::Layout, EntryKind};
+use crate::model::plan::{AttrChange, Change, Planned};
 use crate::model::{Dn, Entry};
 use serde::Serialize;
 use sha2::{Digest, Sha256};

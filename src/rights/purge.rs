@@ -7,8 +7,8 @@
 //! digest of the ids deleted. Entries it does not manage stay, and so do
 //! the OUs that still hold them. No personal data in the certificate.
 
-use crate::diff::{Change, Plan, Planned};
 use crate::mapping::{layout::Layout, EntryKind};
+use crate::model::plan::{Change, Plan, Planned};
 use crate::model::{Entry, EntryMap};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -240,11 +240,7 @@ pub async fn run(
     run_id: &str,
     halt: Option<&crate::ldap::Halt>,
 ) -> Result<Certificate, crate::ldap::DirectoryError> {
-    let now = || {
-        time::OffsetDateTime::now_utc()
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default()
-    };
+    let now = || crate::schema::date::rfc3339(time::OffsetDateTime::now_utc());
     let mut cert = Certificate {
         format: FORMAT,
         run_id: run_id.to_string(),

@@ -12,32 +12,20 @@
 //! run stopped midway resumes at the first extraction not yet fully
 //! applied. Pure: the entry is read and written by the caller.
 
-use crate::aaf::filename::{format_date, Extraction, ExtractionKind};
-use crate::diff::{diff_entry, Change, Planned};
-use crate::mapping::{self, layout::Layout, EntryKind};
+use crate::aaf::filename::{Extraction, ExtractionKind};
+use crate::diff::diff_entry;
+use crate::mapping::layout::Layout;
+use crate::model::plan::{phase, Change, Planned};
 use crate::model::Entry;
-use crate::retention::parse_generalized_date;
+use crate::schema::date::{format_date, generalized_date, parse_generalized_date};
+use crate::schema::EntryKind;
 use time::Date;
 
-const ATTR_LABEL: &str = "aafSyncAppliedExtraction";
-const ATTR_DATE: &str = "aafSyncAppliedDate";
-const ATTR_KIND: &str = "aafSyncAppliedKind";
-const ATTR_COMPLET: &str = "aafSyncCompletDate";
-const ATTR_YEAR: &str = "aafSyncSchoolYear";
-/// The extraction applied with failures since the last complete one:
-/// the directory is not in step (absent when it is).
-pub const ATTR_NOT_IN_STEP: &str = "aafSyncNotInStep";
-
-/// The attributes the sync owns on the control entry.
-pub const OWNED: [&str; 7] = [
-    mapping::ATTR_SOURCE,
-    ATTR_LABEL,
-    ATTR_DATE,
-    ATTR_KIND,
-    ATTR_COMPLET,
-    ATTR_YEAR,
-    ATTR_NOT_IN_STEP,
-];
+use crate::schema::{
+    ATTR_APPLIED_DATE as ATTR_DATE, ATTR_APPLIED_KIND as ATTR_KIND,
+    ATTR_APPLIED_LABEL as ATTR_LABEL, ATTR_COMPLET_DATE as ATTR_COMPLET, ATTR_NOT_IN_STEP,
+    ATTR_SCHOOL_YEAR as ATTR_YEAR,
+};
 
 /// The last extraction applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,19 +171,19 @@ impl Control {
     /// The control entry holding this state.
     pub fn entry(&self, layout: &Layout) -> Entry {
         let mut e = Entry::new(layout.control_dn());
-        e.add("objectClass", ["top", mapping::CONTROL_CLASS]);
+        e.add("objectClass", ["top", crate::schema::CONTROL_CLASS]);
         e.set("cn", format!("aaf-sync-{}", layout.source));
-        e.set(mapping::ATTR_SOURCE, layout.source.clone());
+        e.set(crate::schema::ATTR_SOURCE, layout.source.clone());
         if let Some(a) = &self.applied {
             e.set(ATTR_LABEL, a.label.clone());
-            e.set(ATTR_DATE, mapping::generalized_date(a.date));
+            e.set(ATTR_DATE, generalized_date(a.date));
             e.set(ATTR_KIND, format!("{:?}", a.kind));
         }
         if let Some(l) = &self.not_in_step {
             e.set(ATTR_NOT_IN_STEP, l.clone());
         }
         if let Some(d) = self.complet_date {
-            e.set(ATTR_COMPLET, mapping::generalized_date(d));
+            e.set(ATTR_COMPLET, generalized_date(d));
         }
         if let Some(y) = self.school_year {
             e.set(ATTR_YEAR, y.to_string());
@@ -222,7 +210,7 @@ impl Control {
         };
         Some(Planned {
             kind: EntryKind::Control,
-            phase: crate::diff::phase(EntryKind::Control, &change),
+            phase: phase(EntryKind::Control, &change),
             change,
         })
     }

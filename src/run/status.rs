@@ -6,15 +6,15 @@
 //! one the managed tree was read from, and each server's replication lag
 //! as its `contextCSN` shows it.
 
-use crate::aaf::filename::format_date;
 use crate::config::Config;
 use crate::ldap::lock::LockState;
 use crate::ldap::Directory;
 use crate::mapping::EntryKind;
 use crate::ops::approval::{self, Held};
-use crate::retention::State;
 use crate::run::control::Control;
 use crate::safety;
+use crate::schema::date::{self, format_date};
+use crate::schema::State;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -161,15 +161,7 @@ pub fn when(value: &str, clock: &Clock) -> String {
 }
 
 fn parse_time(v: &str) -> Option<OffsetDateTime> {
-    let gtime = time::macros::format_description!("[year][month][day][hour][minute][second]");
-    if let Some(digits) = v.strip_suffix('Z') {
-        // generalized time, fractions of a second dropped
-        let whole = digits.split(['.', ',']).next().unwrap_or(digits);
-        if let Ok(t) = time::PrimitiveDateTime::parse(whole, &gtime) {
-            return Some(t.assume_utc());
-        }
-    }
-    OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339).ok()
+    date::parse_generalized_time(v).or_else(|| date::parse_rfc3339(v))
 }
 
 /// `3 h ago`, `in 4 min`, `just now`.
