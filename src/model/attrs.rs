@@ -121,8 +121,8 @@ pub struct AttrRef<'a> {
 /// extraction in memory: a string, a vector and an allocation per value cost
 /// about five times the data itself at a million entries.
 ///
-/// Once an entry is complete, [`Entry::freeze`] moves its buffer into the
-/// [`store`] (when one is open): the bytes then live in a file-backed
+/// Once an entry is complete, [`super::Entry::freeze`] moves its buffer into the
+/// [`super::store`] (when one is open): the bytes then live in a file-backed
 /// mapping, not on the heap, and an edit writes the changed buffer there
 /// again.
 #[derive(Clone, Default)]

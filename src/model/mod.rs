@@ -1,8 +1,22 @@
-//! Shared, I/O-free types: distinguished names, entries and their attributes.
+//! The vocabulary every stage shares: distinguished names, entries and
+//! their attributes, and the store that holds the bytes of a run's entries.
 //!
 //! Attribute names are matched case-insensitively (as LDAP does) but keep the
 //! spelling the mapping chose; values are kept sorted so that plans, LDIF and
 //! golden files are deterministic.
+//!
+//! | File | What it holds |
+//! |---|---|
+//! | `dn.rs` | [`Dn`], its comparison key [`dn_key`], RDN escaping and splitting |
+//! | `matching.rs` | value equality as slapd's `caseIgnoreMatch` sees it ([`value_key`]) |
+//! | `entry.rs` | [`Entry`] and [`EntryMap`], a whole tree of them |
+//! | `attrs.rs` | [`Attrs`], an entry's attributes in one buffer, and its views |
+//! | `codec.rs` | the byte format of that buffer (varints, one segment per attribute) |
+//! | `names.rs` | attribute names interned as numbers, [`FoldSet`] |
+//! | `store.rs` | the file-backed store frozen entries keep their bytes in |
+//!
+//! Everything is re-exported here: callers write `crate::model::Entry`,
+//! never the file an item lives in.
 
 pub mod store;
 
