@@ -17,9 +17,20 @@
 //!
 //! Stored bytes are immutable; a changed entry is written again, and a chunk
 //! no entry refers to any more is unmapped and its blocks given back.
+//!
+//! Heap fallback: where a chunk cannot be reserved or mapped, and on
+//! systems other than Linux (no `fallocate`, so no way to reserve the
+//! blocks a mapping will write), [`Store::put`] declines and the entry
+//! keeps its bytes on the heap: the run is the same, only in memory.
+//!
+//! A [`Store`] is a value: [`Store::open`] makes one, [`Store::put`] writes
+//! into it. The run still reaches one through the process-wide [`open`] /
+//! [`put`] pair (one store shared by the handles of a process); passing a
+//! `&Store` down to [`crate::model::Entry::freeze`] instead is the next step
+//! of issue 20, once `run/` and `ldap/` hand it over.
 
+use memmap2::{MmapOptions, MmapRaw};
 use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -33,34 +44,30 @@ const CHUNK: usize = 64 << 20;
 /// How often the trimmer gives the touched pages back.
 const TRIM_EVERY: Duration = Duration::from_millis(100);
 
-/// One mapped region of the file.
-struct Chunk {
-    ptr: *mut u8,
+/// Whether this system can reserve a file's blocks before mapping them
+/// (see [`reserve`]); elsewhere the store keeps nothing and entries stay
+/// on the heap.
+const MAPPED: bool = cfg!(target_os = "linux");
+
+/// Blocks `[off, off + CHUNK)` of the store's file, reserved for one
+/// chunk; given back to the file system when dropped.
+struct Blocks {
     file: Arc<File>,
-    file_off: u64,
+    off: u64,
 }
 
-// SAFETY: the region is only written below the store's lock, at offsets
-// no `Stored` refers to yet; published bytes are never written again, so
-// sharing `&[u8]` views of them between threads is sound.
-unsafe impl Send for Chunk {}
-unsafe impl Sync for Chunk {}
-
-impl Drop for Chunk {
+impl Drop for Blocks {
     fn drop(&mut self) {
-        // SAFETY: `ptr` is the start of a CHUNK-long mapping this chunk
-        // owns; no `Stored` points into it any more (they hold an Arc).
-        unsafe {
-            libc::munmap(self.ptr.cast(), CHUNK);
-            // give the blocks back to the file system; best effort
-            libc::fallocate(
-                self.file.as_raw_fd(),
-                libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
-                self.file_off as libc::off_t,
-                CHUNK as libc::off_t,
-            );
-        }
+        give_back(&self.file, self.off);
     }
+}
+
+/// One mapped region of the file. Field order matters: `map` is dropped
+/// (unmapped) before `blocks` punches the hole, so that no page of a
+/// live mapping ever loses its blocks.
+struct Chunk {
+    map: MmapRaw,
+    _blocks: Blocks,
 }
 
 /// Bytes kept in the store: cheap to clone, read as a slice.
@@ -73,82 +80,190 @@ pub struct Stored {
 
 impl Stored {
     pub fn bytes(&self) -> &[u8] {
-        // SAFETY: [off, off + len) lies inside the chunk's mapping and was
-        // fully written before this value was made; it is never written
-        // again, and the mapping lives as long as `self.chunk`.
+        // SAFETY: the mapping is MAP_SHARED (memmap2's `map_raw`) of a file
+        // only this process holds: created 0600 with `create_new` and
+        // unlinked at once, so nothing else can open, map, write or
+        // truncate it. Its blocks were reserved (fallocate) before it was
+        // mapped, and the file is only ever extended, chunk after chunk,
+        // never truncated: reading a mapped page cannot fault (SIGBUS).
+        // [off, off + len) lies inside this chunk, was fully written
+        // before this value was made and is never written again, and the
+        // mapping lives as long as `self.chunk`. Pages the trimmer dropped
+        // (MADV_DONTNEED on a shared file mapping) are read back from the
+        // page cache or the file, unchanged.
         unsafe {
-            std::slice::from_raw_parts(self.chunk.ptr.add(self.off as usize), self.len as usize)
+            std::slice::from_raw_parts(
+                self.chunk.map.as_ptr().add(self.off as usize),
+                self.len as usize,
+            )
         }
     }
 }
 
-struct Store {
-    file: Arc<File>,
+/// The entry store of a run: one unlinked file in the work directory,
+/// mapped chunk by chunk, and the thread that trims its resident pages.
+/// Dropping the last clone closes it (stops the trimmer); bytes already
+/// stored stay readable, each [`Stored`] holding its chunk.
+#[derive(Clone)]
+pub struct Store {
+    state: Arc<Mutex<State>>,
+}
+
+struct State {
+    /// `None` on systems where the store cannot map (see [`MAPPED`]).
+    file: Option<Arc<File>>,
     /// Chunks made so far (the next one goes at `made * CHUNK`).
     made: u64,
     tail: Option<(Arc<Chunk>, usize)>,
     /// Every chunk still alive, for the trimmer.
     chunks: Vec<Weak<Chunk>>,
-    /// Open handles; the store closes when the last one goes.
-    users: usize,
     /// Dropped to stop the trimmer.
     _stop: mpsc::Sender<()>,
-    /// Set when the disk refused a chunk: no further attempt.
+    /// Set when the disk or the kernel refused a chunk: no further attempt.
     full: bool,
 }
 
-static STORE: Mutex<Option<Store>> = Mutex::new(None);
-
-/// Largest file size reached in this process.
+/// Largest file size reached in this process, all stores together.
 static PEAK: AtomicU64 = AtomicU64::new(0);
 
-fn lock() -> MutexGuard<'static, Option<Store>> {
-    match STORE.lock() {
+fn locked(m: &Mutex<State>) -> MutexGuard<'_, State> {
+    match m.lock() {
         Ok(g) => g,
         Err(poisoned) => poisoned.into_inner(),
     }
 }
 
-/// Keeps the store open; the store closes when the last handle is dropped
-/// (bytes already stored stay readable: they hold their chunk).
+impl Store {
+    /// Opens a store in `dir`: the file is created there with mode 0600
+    /// and unlinked at once. Off Linux, no file: a store that keeps
+    /// nothing.
+    pub fn open(dir: &Path) -> std::io::Result<Store> {
+        std::fs::create_dir_all(dir)?;
+        let file = if MAPPED {
+            Some(Arc::new(create_unlinked(dir)?))
+        } else {
+            None
+        };
+        // the trimmer stops when `stop` goes, with the state it is in
+        let (stop, stopped) = mpsc::channel();
+        let state = Arc::new(Mutex::new(State {
+            file,
+            made: 0,
+            tail: None,
+            chunks: Vec::new(),
+            _stop: stop,
+            full: !MAPPED,
+        }));
+        if MAPPED {
+            let weak = Arc::downgrade(&state);
+            std::thread::Builder::new()
+                .name("store-trim".into())
+                .spawn(move || trim_loop(weak, stopped))?;
+        }
+        Ok(Store { state })
+    }
+
+    /// Copies `bytes` into the store. `None` when the bytes are too large
+    /// or no chunk can be had (disk full, mapping refused, not Linux): the
+    /// caller keeps them on the heap.
+    pub fn put(&self, bytes: &[u8]) -> Option<Stored> {
+        if bytes.is_empty() || bytes.len() > CHUNK {
+            return None;
+        }
+        let mut g = locked(&self.state);
+        let s = &mut *g;
+        let fits = s
+            .tail
+            .as_ref()
+            .is_some_and(|(_, used)| used + bytes.len() <= CHUNK);
+        if !fits {
+            if s.full {
+                return None;
+            }
+            match new_chunk(s) {
+                Ok(c) => {
+                    s.chunks.retain(|w| w.strong_count() > 0);
+                    s.chunks.push(Arc::downgrade(&c));
+                    s.tail = Some((c, 0));
+                }
+                Err(e) => {
+                    s.full = true;
+                    s.tail = None;
+                    tracing::warn!(error = %e, "entry store: no more room in the work directory, entries stay in memory");
+                    return None;
+                }
+            }
+        }
+        let (chunk, used) = s.tail.as_mut()?;
+        let off = *used;
+        // SAFETY: [off, off + len) is inside the mapping (checked above)
+        // and not yet handed out to any `Stored`: no reader can see it
+        // while it is written, and the lock keeps other writers away. The
+        // blocks under it are reserved, so the write cannot fault.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                chunk.map.as_mut_ptr().add(off),
+                bytes.len(),
+            );
+        }
+        *used += bytes.len();
+        Some(Stored {
+            chunk: Arc::clone(chunk),
+            off: off as u32,
+            len: bytes.len() as u32,
+        })
+    }
+
+    /// Size of this store's file (chunks made so far).
+    pub fn mapped_bytes(&self) -> u64 {
+        locked(&self.state).made * CHUNK as u64
+    }
+}
+
+/// The store shared by the [`Handle`]s of this process, and how many
+/// handles there are.
+static OPEN: Mutex<Option<(Store, usize)>> = Mutex::new(None);
+
+fn open_store() -> MutexGuard<'static, Option<(Store, usize)>> {
+    match OPEN.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+/// Keeps the process's store open; the store closes when the last handle
+/// is dropped (bytes already stored stay readable: they hold their chunk).
 pub struct Handle(());
 
 impl Drop for Handle {
     fn drop(&mut self) {
-        let mut g = lock();
-        if let Some(s) = g.as_mut() {
-            s.users -= 1;
-            if s.users == 0 {
+        let mut g = open_store();
+        if let Some((_, users)) = g.as_mut() {
+            *users -= 1;
+            if *users == 0 {
                 *g = None;
             }
         }
     }
 }
 
-/// Opens the store in `dir` (or joins the one already open in this
-/// process). The file is created there with mode 0600 and unlinked at once.
+/// Opens the process's store in `dir` (or joins the one already open in
+/// this process): see [`Store::open`].
 pub fn open(dir: &Path) -> std::io::Result<Handle> {
-    let mut g = lock();
-    if let Some(s) = g.as_mut() {
-        s.users += 1;
+    let mut g = open_store();
+    if let Some((_, users)) = g.as_mut() {
+        *users += 1;
         return Ok(Handle(()));
     }
-    std::fs::create_dir_all(dir)?;
-    let file = create_unlinked(dir)?;
-    let (stop, stopped) = mpsc::channel();
-    std::thread::Builder::new()
-        .name("store-trim".into())
-        .spawn(move || trim_loop(stopped))?;
-    *g = Some(Store {
-        file: Arc::new(file),
-        made: 0,
-        tail: None,
-        chunks: Vec::new(),
-        users: 1,
-        _stop: stop,
-        full: false,
-    });
+    *g = Some((Store::open(dir)?, 1));
     Ok(Handle(()))
+}
+
+/// Copies `bytes` into the process's store: [`Store::put`], `None` when
+/// no store is open.
+pub fn put(bytes: &[u8]) -> Option<Stored> {
+    open_store().as_ref()?.0.put(bytes)
 }
 
 fn create_unlinked(dir: &Path) -> std::io::Result<File> {
@@ -173,108 +288,87 @@ fn create_unlinked(dir: &Path) -> std::io::Result<File> {
     }
 }
 
-/// Copies `bytes` into the store. `None` when no store is open, the bytes
-/// are too large or the disk has no room: the caller keeps them on the heap.
-pub fn put(bytes: &[u8]) -> Option<Stored> {
-    if bytes.is_empty() || bytes.len() > CHUNK {
-        return None;
-    }
-    let mut g = lock();
-    let s = g.as_mut()?;
-    let fits = s
-        .tail
-        .as_ref()
-        .is_some_and(|(_, used)| used + bytes.len() <= CHUNK);
-    if !fits {
-        if s.full {
-            return None;
-        }
-        match new_chunk(s) {
-            Ok(c) => {
-                s.chunks.retain(|w| w.strong_count() > 0);
-                s.chunks.push(Arc::downgrade(&c));
-                s.tail = Some((c, 0));
-            }
-            Err(e) => {
-                s.full = true;
-                s.tail = None;
-                tracing::warn!(error = %e, "entry store: no more room in the work directory, entries stay in memory");
-                return None;
-            }
-        }
-    }
-    let (chunk, used) = s.tail.as_mut()?;
-    let off = *used;
-    // SAFETY: [off, off + len) is inside the mapping (checked above) and
-    // not yet handed out; the lock keeps other writers away.
-    unsafe {
-        std::ptr::copy_nonoverlapping(bytes.as_ptr(), chunk.ptr.add(off), bytes.len());
-    }
-    *used += bytes.len();
-    Some(Stored {
-        chunk: Arc::clone(chunk),
-        off: off as u32,
-        len: bytes.len() as u32,
-    })
+/// Reserves the blocks of `[off, off + CHUNK)` (growing the file), so that
+/// writing through the mapping cannot hit a full disk (SIGBUS).
+#[cfg(target_os = "linux")]
+fn reserve(file: &File, off: u64) -> std::io::Result<()> {
+    use rustix::fs::{fallocate, FallocateFlags};
+    Ok(fallocate(file, FallocateFlags::empty(), off, CHUNK as u64)?)
 }
 
-fn new_chunk(s: &mut Store) -> std::io::Result<Arc<Chunk>> {
-    let file_off = s.made * CHUNK as u64;
-    let fd = s.file.as_raw_fd();
-    // SAFETY: plain system calls on our own descriptor; the mapping is
-    // checked before use and owned by the Chunk, which unmaps it.
-    unsafe {
-        // blocks reserved now, so that writing through the mapping cannot
-        // hit a full disk (SIGBUS)
-        if libc::fallocate(fd, 0, file_off as libc::off_t, CHUNK as libc::off_t) != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        let ptr = libc::mmap(
-            std::ptr::null_mut(),
-            CHUNK,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED,
-            fd,
-            file_off as libc::off_t,
-        );
-        if ptr == libc::MAP_FAILED {
-            return Err(std::io::Error::last_os_error());
-        }
-        // entries are looked up in no particular order: mapping a page
-        // should not map its neighbours too (fault-around), or the
-        // resident set grows sixteen pages per entry read
-        libc::madvise(ptr, CHUNK, libc::MADV_RANDOM);
-        s.made += 1;
-        PEAK.fetch_max(s.made * CHUNK as u64, Ordering::Relaxed);
-        Ok(Arc::new(Chunk {
-            ptr: ptr.cast(),
-            file: Arc::clone(&s.file),
-            file_off,
-        }))
-    }
+#[cfg(not(target_os = "linux"))]
+fn reserve(_: &File, _: u64) -> std::io::Result<()> {
+    Err(std::io::ErrorKind::Unsupported.into())
+}
+
+/// Gives the blocks of an unmapped chunk back to the file system (the
+/// file keeps its size: later chunks stay where they are); best effort.
+#[cfg(target_os = "linux")]
+fn give_back(file: &File, off: u64) {
+    use rustix::fs::{fallocate, FallocateFlags};
+    let flags = FallocateFlags::PUNCH_HOLE | FallocateFlags::KEEP_SIZE;
+    let _ = fallocate(file, flags, off, CHUNK as u64);
+}
+
+#[cfg(not(target_os = "linux"))]
+fn give_back(_: &File, _: u64) {}
+
+fn new_chunk(s: &mut State) -> std::io::Result<Arc<Chunk>> {
+    let Some(file) = &s.file else {
+        return Err(std::io::ErrorKind::Unsupported.into());
+    };
+    let off = s.made * CHUNK as u64;
+    reserve(file, off)?;
+    // Still reserved if the mapping fails: the hole is punched then.
+    let blocks = Blocks {
+        file: Arc::clone(file),
+        off,
+    };
+    // MAP_SHARED, read and write: the kernel writes the pages back to the
+    // file and drops them under memory pressure, where a private or
+    // anonymous mapping would have to swap them.
+    let map = MmapOptions::new().offset(off).len(CHUNK).map_raw(&**file)?;
+    // entries are looked up in no particular order: mapping a page
+    // should not map its neighbours too (fault-around), or the
+    // resident set grows sixteen pages per entry read; advice only
+    let _ = map.advise(memmap2::Advice::Random);
+    s.made += 1;
+    PEAK.fetch_max(s.made * CHUNK as u64, Ordering::Relaxed);
+    Ok(Arc::new(Chunk {
+        map,
+        _blocks: blocks,
+    }))
 }
 
 /// Unmaps the pages of every live chunk each TRIM_EVERY. Their content
-/// stays in the file (page cache); the next read maps it back in.
-fn trim_loop(stop: mpsc::Receiver<()>) {
+/// stays in the file (page cache); the next read maps it back in. Stops
+/// when the store is closed.
+fn trim_loop(state: Weak<Mutex<State>>, stop: mpsc::Receiver<()>) {
     while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(TRIM_EVERY) {
-        let live: Vec<Arc<Chunk>> = match lock().as_ref() {
-            Some(s) => s.chunks.iter().filter_map(Weak::upgrade).collect(),
+        let live: Vec<Arc<Chunk>> = match state.upgrade() {
+            Some(st) => locked(&st)
+                .chunks
+                .iter()
+                .filter_map(Weak::upgrade)
+                .collect(),
             None => return,
         };
         for c in &live {
-            // SAFETY: DONTNEED on a shared file mapping only drops the page
-            // table entries; the data stays in the file and reads see it.
+            // SAFETY: MADV_DONTNEED on a MAP_SHARED file mapping only
+            // drops the page table entries: the data stays in the page
+            // cache and the file (blocks reserved, never truncated), and
+            // the next read faults it back in unchanged. (On a private
+            // mapping it would zero the pages; this one is never private.)
             unsafe {
-                libc::madvise(c.ptr.cast(), CHUNK, libc::MADV_DONTNEED);
+                let _ = c.map.unchecked_advise(memmap2::UncheckedAdvice::DontNeed);
             }
         }
     }
 }
 
-/// Size of the open store's file (chunks made so far; 0 when closed).
+/// Size of the process's store's file (chunks made so far; 0 when closed).
 pub fn mapped_bytes() -> u64 {
-    lock().as_ref().map_or(0, |s| s.made * CHUNK as u64)
+    open_store().as_ref().map_or(0, |(s, _)| s.mapped_bytes())
 }
 
 /// Largest size a store's file reached in this process, for the report
@@ -313,5 +407,26 @@ mod tests {
         assert_eq!(mapped_bytes(), 0);
         assert_eq!(many[7].1.bytes(), &many[7].0[..]);
         assert!(put(&vec![0u8; CHUNK + 1]).is_none());
+    }
+
+    #[test]
+    fn a_store_is_a_value_of_its_own() {
+        // not the process's store: another test may hold that one
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (
+            Store::open(dir.path()).unwrap(),
+            Store::open(dir.path()).unwrap(),
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        let x = a.put(b"in a").unwrap();
+        let y = b.clone().put(b"in b").unwrap();
+        assert_eq!(
+            (a.mapped_bytes(), b.mapped_bytes()),
+            (CHUNK as u64, CHUNK as u64)
+        );
+        drop((a, b));
+        // closed: what was stored stays readable
+        assert_eq!((x.bytes(), y.bytes()), (&b"in a"[..], &b"in b"[..]));
+        assert!(Store::open(dir.path()).unwrap().put(b"").is_none());
     }
 }

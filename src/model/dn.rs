@@ -1,0 +1,241 @@
+//! Distinguished names: the `Dn` type, the comparison key of a DN
+//! (`dn_key`, RFC 4514 parsed and RFC 4518 compared), RDN escaping and
+//! splitting.
+
+use super::matching::value_key;
+use serde::Serialize;
+use std::fmt;
+
+/// A distinguished name. `key` is the lower-cased form used for comparisons
+/// (all RDN attributes the sync uses have case-insensitive matching).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(transparent)]
+pub struct Dn(String);
+
+impl AsRef<str> for Dn {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Dn {
+    pub fn new(s: impl Into<String>) -> Self {
+        Dn(s.into())
+    }
+    /// `attr=value,parent` with the value escaped per RFC 4514.
+    pub fn child(parent: &Dn, attr: &str, value: &str) -> Self {
+        Dn(format!("{attr}={},{}", escape_rdn_value(value), parent.0))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+    pub fn key(&self) -> String {
+        dn_key(&self.0)
+    }
+}
+
+impl fmt::Display for Dn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Normalised comparison key of a DN string, so that two spellings of one
+/// DN give one key (RFC 4514 parsed; spec of issue "DN-special ids"):
+/// attribute types lower-cased; each value unescaped (`\\2B`, `\\+` and `+`
+/// inside quotes are one character), then compared as `caseIgnoreMatch`
+/// compares (RFC 4518: lower case, leading and trailing blanks dropped,
+/// inner runs of blanks as one); the AVAs of a multi-valued RDN sorted;
+/// then re-escaped one canonical way. slapd returns DNs in its own pretty
+/// form (`\\2B` for `+`, `\\3D` for `=`): without this, an entry whose id
+/// holds such a character would never match the DN the sync built for it.
+pub fn dn_key(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let b = s.as_bytes();
+    let mut i = 0;
+    let mut first_rdn = true;
+    // AVAs of the current RDN: (type, value), only for multi-valued RDNs
+    let mut avas: Vec<(String, String)> = Vec::new();
+    let mut value_bytes: Vec<u8> = Vec::new();
+    loop {
+        // attribute type
+        while i < b.len() && b[i] == b' ' {
+            i += 1;
+        }
+        if i >= b.len() {
+            break;
+        }
+        let t0 = i;
+        while i < b.len() && b[i] != b'=' && b[i] != b',' && b[i] != b'+' {
+            i += 1;
+        }
+        let ty = s[t0..i].trim().to_ascii_lowercase();
+        value_bytes.clear();
+        if i < b.len() && b[i] == b'=' {
+            i += 1;
+            while i < b.len() && b[i] == b' ' {
+                i += 1;
+            }
+            let mut quoted = false;
+            while i < b.len() {
+                let c = b[i];
+                if c == b'\\' && i + 1 < b.len() {
+                    let hex = |x: u8| (x as char).to_digit(16);
+                    match (hex(b[i + 1]), b.get(i + 2).and_then(|&x| hex(x))) {
+                        (Some(h), Some(l)) => {
+                            value_bytes.push((h * 16 + l) as u8);
+                            i += 3;
+                        }
+                        _ => {
+                            value_bytes.push(b[i + 1]);
+                            i += 2;
+                        }
+                    }
+                    continue;
+                }
+                if c == b'"' {
+                    quoted = !quoted;
+                    i += 1;
+                    continue;
+                }
+                if !quoted && (c == b',' || c == b'+' || c == b';') {
+                    break;
+                }
+                value_bytes.push(c);
+                i += 1;
+            }
+        }
+        let value = normalise_value(&String::from_utf8_lossy(&value_bytes));
+        let sep = b.get(i).copied();
+        if sep.is_some() {
+            i += 1;
+        }
+        if sep == Some(b'+') || !avas.is_empty() {
+            avas.push((ty, value));
+            if sep == Some(b'+') {
+                continue;
+            }
+            avas.sort();
+            if !first_rdn {
+                out.push(',');
+            }
+            for (n, (t, v)) in avas.drain(..).enumerate() {
+                if n > 0 {
+                    out.push('+');
+                }
+                out.push_str(&t);
+                out.push('=');
+                push_escaped(&mut out, &v);
+            }
+        } else {
+            if !first_rdn {
+                out.push(',');
+            }
+            out.push_str(&ty);
+            out.push('=');
+            push_escaped(&mut out, &value);
+        }
+        first_rdn = false;
+        if sep.is_none() {
+            break;
+        }
+    }
+    out
+}
+
+/// A value as `caseIgnoreMatch` sees it: lower case, no leading or trailing
+/// blank, inner runs of blanks as one.
+fn normalise_value(v: &str) -> String {
+    value_key(v).into_owned()
+}
+
+/// The canonical escaping of a normalised value inside a key.
+fn push_escaped(out: &mut String, v: &str) {
+    for (i, c) in v.chars().enumerate() {
+        match c {
+            '\\' | ',' | '+' | '"' | '<' | '>' | ';' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '#' if i == 0 => out.push_str("\\#"),
+            '\0' => out.push_str("\\00"),
+            _ => out.push(c),
+        }
+    }
+}
+
+/// Escapes an RDN attribute value (RFC 4514 section 2.4).
+pub fn escape_rdn_value(v: &str) -> String {
+    let mut out = String::with_capacity(v.len() + 4);
+    let last = v.chars().count().saturating_sub(1);
+    for (i, c) in v.chars().enumerate() {
+        match c {
+            '"' | '+' | ',' | ';' | '<' | '>' | '\\' | '=' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '#' if i == 0 => out.push_str("\\#"),
+            ' ' if i == 0 || i == last => out.push_str("\\ "),
+            '\0' => out.push_str("\\00"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Splits a DN into its first RDN's attribute, its unescaped value and the
+/// parent DN. `None` for a DN without `=` or with a multi-valued first RDN.
+pub fn split_first_rdn(dn: &str) -> Option<(&str, String, &str)> {
+    let (attr, rest) = dn.split_once('=')?;
+    let mut raw = Vec::new();
+    // unescaped blanks around the value are not part of it
+    let mut kept = 0;
+    let mut bytes = rest.bytes().enumerate();
+    let mut parent = "";
+    while let Some((i, b)) = bytes.next() {
+        match b {
+            b'\\' => {
+                let (_, n) = bytes.next()?;
+                let hex = |c: u8| (c as char).to_digit(16);
+                match (hex(n), rest.as_bytes().get(i + 2).and_then(|&c| hex(c))) {
+                    (Some(h), Some(l)) => {
+                        bytes.next();
+                        raw.push((h * 16 + l) as u8);
+                    }
+                    _ => raw.push(n),
+                }
+                kept = raw.len();
+            }
+            b',' => {
+                parent = rest[i + 1..].trim_start();
+                break;
+            }
+            b'+' => return None,
+            b' ' if raw.is_empty() => {}
+            b' ' => raw.push(b),
+            _ => {
+                raw.push(b);
+                kept = raw.len();
+            }
+        }
+    }
+    raw.truncate(kept);
+    let value = String::from_utf8(raw).ok()?;
+    Some((attr.trim(), value, parent))
+}
+
+/// Escapes a value for use inside an LDAP search filter (RFC 4515).
+pub fn escape_filter_value(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '*' => out.push_str("\\2a"),
+            '(' => out.push_str("\\28"),
+            ')' => out.push_str("\\29"),
+            '\\' => out.push_str("\\5c"),
+            '\0' => out.push_str("\\00"),
+            _ => out.push(c),
+        }
+    }
+    out
+}

@@ -1,0 +1,57 @@
+//! Equality of values as slapd's `caseIgnoreMatch` sees it: the key of a
+//! value (DN keys and entry values both go through it).
+
+use std::borrow::Cow;
+
+/// The key under which slapd's `caseIgnoreMatch` sees a value, made a
+/// little coarser where that is the safe side: compatibility-composed
+/// (NFKC: `é` precomposed or as `e` + accent, `ﬁ` and `fi`, a no-break
+/// space and a space are one), lower-cased, every white space a space,
+/// no leading or trailing blank, inner runs of blanks as one. Two values
+/// slapd holds for equal must never get two keys here, or the sync would
+/// add a value (an entry, a member) the directory already has. Borrowed
+/// when already a key (most ASCII values).
+pub fn value_key(v: &str) -> Cow<'_, str> {
+    use unicode_normalization::UnicodeNormalization;
+    let b = v.as_bytes();
+    if v.is_ascii() {
+        let clean = !b
+            .iter()
+            .any(|c| c.is_ascii_uppercase() || (c.is_ascii_whitespace() && *c != b' '))
+            && !b.starts_with(b" ")
+            && !b.ends_with(b" ")
+            && !v.contains("  ");
+        if clean {
+            return Cow::Borrowed(v);
+        }
+        return Cow::Owned(collapse_blanks(v.chars().map(|c| c.to_ascii_lowercase())));
+    }
+    // NFKC, then lower case, then NFKC again: lower-casing may leave a
+    // sequence that composes (`İ` gives `i` + combining dot)
+    let lowered: String = v.nfkc().flat_map(char::to_lowercase).collect();
+    Cow::Owned(collapse_blanks(lowered.nfkc()))
+}
+
+/// Every white space as a space, none at either end, runs as one.
+fn collapse_blanks(chars: impl Iterator<Item = char>) -> String {
+    let mut out = String::new();
+    let mut blank = false;
+    for c in chars {
+        if c.is_whitespace() {
+            blank = !out.is_empty();
+            continue;
+        }
+        if blank {
+            out.push(' ');
+            blank = false;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Equality of two values as slapd's `caseIgnoreMatch` sees it (see
+/// [`value_key`]), without allocating for plain ASCII.
+pub fn same_value(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b) || value_key(a) == value_key(b)
+}
