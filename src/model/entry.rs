@@ -206,3 +206,14 @@ pub(crate) fn test_entry(dn: &str, attrs: &[(&str, &[&str])]) -> Entry {
     }
     e
 }
+
+/// An entry seen through the schema's vocabulary (`EntryKind::of`,
+/// `State::of`): `schema` comes before `model`, so the impl is ours.
+impl crate::schema::Attributes for Entry {
+    fn first(&self, attr: &str) -> Option<&str> {
+        Entry::first(self, attr)
+    }
+    fn has_value(&self, attr: &str, value: &str) -> bool {
+        Entry::has_value(self, attr, value)
+    }
+}

@@ -4,7 +4,7 @@
 //! the reports tell them; it lives below all of them.
 
 use crate::model::{Dn, Entry};
-use crate::schema::{Attributes, EntryKind};
+use crate::schema::EntryKind;
 use serde::Serialize;
 
 /// One attribute change inside a modify.
@@ -145,16 +145,4 @@ pub const PHASE_RELINK: u8 = 6;
 /// True when `dn` is in a departed branch (`…,ou=departed,<base>`).
 fn is_departed_dn(dn: &Dn) -> bool {
     crate::schema::in_departed_branch(&dn.key())
-}
-
-/// An entry seen through the schema's vocabulary (`EntryKind::of`,
-/// `State::of`). Here rather than next to `Entry` only until the split of
-/// `model/mod.rs` lands: `schema` comes before `model`, so the impl is ours.
-impl Attributes for Entry {
-    fn first(&self, attr: &str) -> Option<&str> {
-        Entry::first(self, attr)
-    }
-    fn has_value(&self, attr: &str, value: &str) -> bool {
-        Entry::has_value(self, attr, value)
-    }
 }
