@@ -7,6 +7,18 @@
 //! [`RecordError`] and reading goes on; a file that is not well-formed XML is a
 //! fatal [`AafError`] naming file, line and reason. The DOCTYPE is skipped:
 //! no DTD is fetched and no declared entity is expanded.
+//!
+//! This file holds what the rest of the crate sees (the record types and
+//! [`RecordReader`]); the reading itself is split by concern:
+//!
+//! - `events`: the event loop, [`RecordReader::next_item`];
+//! - `record`: one record built from its events, then accepted or
+//!   rejected with the ids it names;
+//! - `wellformed`: the XML rules quick-xml leaves unchecked, and the bound
+//!   on bytes without markup ([`MAX_MARKUP_GAP`]);
+//! - `values`: what a value or an id may hold ([`usable_id`],
+//!   [`forbidden_char`]);
+//! - `messages`: how refusals are worded, never with the file's data.
 
 mod events;
 mod messages;
@@ -125,10 +137,9 @@ impl RecordReader {
             source: e,
         };
         let detected = decode::detect(path, forced).map_err(io)?;
-        let stream: Box<dyn Read> = Box::new(MarkupGap {
-            inner: decode::open_decoded(path, &detected).map_err(io)?,
-            gap: 0,
-        });
+        let stream: Box<dyn Read> = Box::new(MarkupGap::new(
+            decode::open_decoded(path, &detected).map_err(io)?,
+        ));
         let mut reader = Reader::from_reader(BufReader::with_capacity(128 * 1024, stream));
         let cfg = reader.config_mut();
         cfg.check_end_names = true;

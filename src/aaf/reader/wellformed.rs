@@ -7,14 +7,21 @@ use std::io::Read;
 /// The longest run of bytes without `<` or `>` accepted: quick-xml holds
 /// one whole event (a text, a tag, a comment) in memory, so a file of
 /// zeros would be read into memory whole. Real files have markup every
-/// few dozen bytes and values of at most [`MAX_VALUE_BYTES`].
+/// few dozen bytes and values of at most [`MAX_VALUE_BYTES`](super::MAX_VALUE_BYTES).
 pub const MAX_MARKUP_GAP: u64 = 16 << 20;
 
 /// Refuses a stream with more than [`MAX_MARKUP_GAP`] bytes between two
 /// markup characters, so that memory stays bounded whatever the input.
 pub(super) struct MarkupGap<R> {
-    pub(super) inner: R,
-    pub(super) gap: u64,
+    inner: R,
+    /// Bytes read since the last markup character.
+    gap: u64,
+}
+
+impl<R> MarkupGap<R> {
+    pub(super) fn new(inner: R) -> Self {
+        MarkupGap { inner, gap: 0 }
+    }
 }
 
 impl<R: Read> Read for MarkupGap<R> {
@@ -38,7 +45,7 @@ impl<R: Read> Read for MarkupGap<R> {
 
 /// True when `v` holds a character outside XML 1.0's `Char` (§2.2): C0
 /// controls but TAB, LF and CR, and U+FFFE, U+FFFF. (DEL and C1 controls
-/// are XML; values refuse them apart, see [`forbidden_char`].)
+/// are XML; values refuse them apart, see [`forbidden_char`](super::forbidden_char).)
 pub(super) fn not_xml_char(v: &[u8]) -> bool {
     v.iter().enumerate().any(|(i, &x)| match x {
         b'\t' | b'\n' | b'\r' => false,
@@ -109,7 +116,7 @@ fn references_well_formed(v: &[u8]) -> bool {
 
 /// True when `r`, what comes between `&` and `;`, is a name, `#digits` or
 /// `#xhex` (§4.1). Whether the name is known is another matter: an unknown
-/// one costs its record only. `#X` is HTML's, taken as [`entities`] takes
+/// one costs its record only. `#X` is HTML's, taken as [`entities`](crate::aaf::entities) takes
 /// HTML's named entities.
 pub(super) fn reference_well_formed(r: &[u8]) -> bool {
     match r {
