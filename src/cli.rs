@@ -1,7 +1,9 @@
 //! The `aaf-sync` command line, as clap sees it. It lives in the library
 //! (not in `main.rs`) so that a test can compare the README's synopsis
 //! with the options clap actually accepts (`tests/cli.rs`): the two cannot
-//! drift apart.
+//! drift apart. One `…Args` struct per command (what `run::command` takes);
+//! the options several commands repeat are flattened in ([`ConfigArg`],
+//! [`ReportArgs`]).
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -41,118 +43,21 @@ pub enum Cmd {
     /// Sync AAF extractions (Complet and Delta: XML files, or tar.gz and
     /// zip archives) into the directory, in date order, then apply the
     /// retention deadlines.
-    Sync {
-        /// The configuration file (TOML; see config/example.toml).
-        #[arg(long, env = "AAF_SYNC_CONFIG")]
-        config: PathBuf,
-        /// Print the plan and write nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Apply an extraction older than the last one applied.
-        #[arg(long)]
-        force: bool,
-        /// Plan only; exit 1 when the directory drifted from the
-        /// extraction (monitoring), 0 when it is in step.
-        #[arg(long, conflicts_with = "dry_run")]
-        check: bool,
-        /// Approve the plan the safety rails held back: alone, the plan held
-        /// last; with =DIGEST, the plan of that digest (its first 12+ hex
-        /// digits). A plan that differs is held again.
-        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "", value_name = "DIGEST")]
-        allow_mass_departure: Option<String>,
-        /// Plan format for --dry-run.
-        #[arg(long, value_enum, default_value = "ldif")]
-        format: PlanFormat,
-        /// With --dry-run: put in the LDIF the password hashes that
-        /// departures and returns move, so that it can be applied by hand
-        /// (keep it private). Without it a comment marks each move.
-        #[arg(long, requires = "dry_run")]
-        with_passwords: bool,
-        /// Run date, YYYY-MM-DD (RFC 3339 accepted); default today (UTC).
-        #[arg(long)]
-        now: Option<String>,
-        /// Write the JSON report there.
-        #[arg(long)]
-        report: Option<PathBuf>,
-        /// Directories, extraction files or archives (.tar.gz, .tgz, .zip,
-        /// unpacked privately) holding the extractions; bordereaux beside
-        /// them are checked.
-        #[arg(required = true)]
-        paths: Vec<PathBuf>,
-    },
+    Sync(SyncArgs),
     /// Apply the retention deadlines without an extraction (days with no
     /// delivery): delete departed people whose deadline has come.
-    Retention {
-        /// The configuration file (TOML; see config/example.toml).
-        #[arg(long, env = "AAF_SYNC_CONFIG")]
-        config: PathBuf,
-        /// Print the plan and write nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Plan only; exit 1 when some deadline is due.
-        #[arg(long, conflicts_with = "dry_run")]
-        check: bool,
-        /// Plan format for --dry-run.
-        #[arg(long, value_enum, default_value = "ldif")]
-        format: PlanFormat,
-        /// Run date, YYYY-MM-DD (RFC 3339 accepted); default today (UTC).
-        #[arg(long)]
-        now: Option<String>,
-        /// Write the JSON report there.
-        #[arg(long)]
-        report: Option<PathBuf>,
-    },
+    Retention(RetentionArgs),
     /// Download new extraction files over SFTP into the work directory.
-    Fetch {
-        /// The configuration file (TOML; see config/example.toml).
-        #[arg(long, env = "AAF_SYNC_CONFIG")]
-        config: PathBuf,
-        /// List what would be fetched; download nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Run date, YYYY-MM-DD; default today (UTC).
-        #[arg(long)]
-        now: Option<String>,
-    },
+    Fetch(FetchArgs),
     /// The daily job: fetch, verify, sync every new extraction in date
     /// order, apply the retention deadlines, destroy what was imported.
-    Run {
-        /// The configuration file (TOML; see config/example.toml).
-        #[arg(long, env = "AAF_SYNC_CONFIG")]
-        config: PathBuf,
-        /// Fetch nothing, write nothing, destroy nothing; report what would be done.
-        #[arg(long)]
-        dry_run: bool,
-        /// Run date, YYYY-MM-DD (RFC 3339 accepted); default today (UTC).
-        #[arg(long)]
-        now: Option<String>,
-        /// Write the JSON report there.
-        #[arg(long)]
-        report: Option<PathBuf>,
-        /// Approve the plan the safety rails held back (see `sync`).
-        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "", value_name = "DIGEST")]
-        allow_mass_departure: Option<String>,
-    },
+    Run(RunArgs),
     /// Approve the plan a run was held back for (by its digest): the next
     /// run applies that plan, and only that one, once.
-    Approve {
-        /// The configuration file (TOML; see config/example.toml).
-        #[arg(long, env = "AAF_SYNC_CONFIG")]
-        config: PathBuf,
-        /// The digest printed by the held run (at least its first 12 hex digits).
-        digest: String,
-    },
+    Approve(ApproveArgs),
     /// Last run, run lock, held plan and pending departures, read from the
     /// directory.
-    Status {
-        /// The configuration file (TOML; see config/example.toml).
-        #[arg(long, env = "AAF_SYNC_CONFIG")]
-        config: PathBuf,
-        /// Output format: text with local times and ages, or JSON with the
-        /// directory's own (machine-readable) values.
-        #[arg(long, value_enum, default_value = "text")]
-        format: LogFormat,
-    },
+    Status(StatusArgs),
     /// Data subjects' rights: export, erase, unblock one person.
     Subject {
         #[command(subcommand)]
@@ -160,99 +65,27 @@ pub enum Cmd {
     },
     /// End of the convention: delete everything the sync manages for its
     /// source, and its local files, then write a deletion certificate.
-    Purge {
-        /// The configuration file (TOML; see config/example.toml).
-        #[arg(long, env = "AAF_SYNC_CONFIG")]
-        config: PathBuf,
-        /// The base DN of the configuration, typed again.
-        #[arg(long)]
-        confirm: String,
-        /// A reference for the certificate (convention, ticket).
-        #[arg(long)]
-        reference: String,
-        /// Directory the certificate (JSON and text) is written to.
-        #[arg(long, default_value = ".")]
-        out: PathBuf,
-    },
+    Purge(PurgeArgs),
     /// Write the tree a first sync of one Complet would create, as LDIF for
     /// `slapadd -q` (first load of a large directory; see README).
-    ExportLdif {
-        /// The configuration file (TOML; see config/example.toml).
-        #[arg(long, env = "AAF_SYNC_CONFIG")]
-        config: PathBuf,
-        /// The LDIF file to write.
-        #[arg(long)]
-        out: PathBuf,
-        /// Include the base entry (for an empty database).
-        #[arg(long)]
-        with_base: bool,
-        /// Run date (first-seen dates), YYYY-MM-DD; default today.
-        #[arg(long)]
-        now: Option<String>,
-        /// Directories (or files, archives) holding one Complet.
-        #[arg(required = true)]
-        paths: Vec<PathBuf>,
-    },
+    ExportLdif(ExportLdifArgs),
     /// Minimisation audit of the managed tree; exit 1 on any finding.
-    Audit {
-        /// The configuration file (TOML; see config/example.toml).
-        #[arg(long, env = "AAF_SYNC_CONFIG")]
-        config: PathBuf,
-        /// Output format: the findings as text, or the whole audit as JSON.
-        #[arg(long, value_enum, default_value = "text")]
-        format: LogFormat,
-        /// Audit date (retention deadlines), YYYY-MM-DD; default today.
-        #[arg(long)]
-        now: Option<String>,
-    },
+    Audit(AuditArgs),
     /// Validate the configuration and reach the directory.
-    Check {
-        /// The configuration file (TOML; see config/example.toml).
-        #[arg(long, env = "AAF_SYNC_CONFIG")]
-        config: PathBuf,
-    },
+    Check(CheckArgs),
 }
 
 #[derive(Subcommand)]
 pub enum SubjectCmd {
     /// Everything the directory holds about one person, as JSON
     /// (schema/subject-export.schema.json) on stdout or in --out.
-    Export {
-        /// The configuration file (TOML; see config/example.toml).
-        #[arg(long, env = "AAF_SYNC_CONFIG")]
-        config: PathBuf,
-        #[command(flatten)]
-        who: WhoArgs,
-        /// Write the document there (mode 0600) instead of stdout.
-        #[arg(long)]
-        out: Option<PathBuf>,
-    },
+    Export(SubjectExportArgs),
     /// Erase one person now, with every reference to them, and keep the
     /// next syncs from recreating them. Found as `export` finds them.
-    Erase {
-        /// The configuration file (TOML; see config/example.toml).
-        #[arg(long, env = "AAF_SYNC_CONFIG")]
-        config: PathBuf,
-        #[command(flatten)]
-        who: WhoArgs,
-        /// Why (the académie's instruction): recorded with the erasure.
-        #[arg(long)]
-        reason: String,
-        /// Erasure date, YYYY-MM-DD; default today.
-        #[arg(long)]
-        now: Option<String>,
-    },
+    Erase(SubjectEraseArgs),
     /// Lift an erasure: the next sync recreates the person if the
     /// extraction carries them.
-    Unblock {
-        /// The configuration file (TOML; see config/example.toml).
-        #[arg(long, env = "AAF_SYNC_CONFIG")]
-        config: PathBuf,
-        /// ENTPersonJointure (<source>$<id>) or the AAF id of the person
-        /// erased.
-        #[arg(long)]
-        jointure: String,
-    },
+    Unblock(SubjectUnblockArgs),
 }
 
 #[derive(clap::Args)]
@@ -282,4 +115,207 @@ impl WhoArgs {
             _ => Who::Dn(String::new()),
         }
     }
+}
+
+/// The run date and the JSON report, of the commands that write one
+/// (`sync`, `retention`, `run`).
+#[derive(clap::Args)]
+pub struct ReportArgs {
+    /// Run date, YYYY-MM-DD (RFC 3339 accepted); default today (UTC).
+    #[arg(long)]
+    pub now: Option<String>,
+    /// Write the JSON report there.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+}
+
+/// The configuration file, which every command takes.
+#[derive(clap::Args)]
+pub struct ConfigArg {
+    /// The configuration file (TOML; see config/example.toml).
+    #[arg(long, env = "AAF_SYNC_CONFIG")]
+    pub config: PathBuf,
+}
+
+#[derive(clap::Args)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Print the plan and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Apply an extraction older than the last one applied.
+    #[arg(long)]
+    pub force: bool,
+    /// Plan only; exit 1 when the directory drifted from the
+    /// extraction (monitoring), 0 when it is in step.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub check: bool,
+    /// Approve the plan the safety rails held back: alone, the plan held
+    /// last; with =DIGEST, the plan of that digest (its first 12+ hex
+    /// digits). A plan that differs is held again.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "", value_name = "DIGEST")]
+    pub allow_mass_departure: Option<String>,
+    /// Plan format for --dry-run.
+    #[arg(long, value_enum, default_value = "ldif")]
+    pub format: PlanFormat,
+    /// With --dry-run: put in the LDIF the password hashes that
+    /// departures and returns move, so that it can be applied by hand
+    /// (keep it private). Without it a comment marks each move.
+    #[arg(long, requires = "dry_run")]
+    pub with_passwords: bool,
+    #[command(flatten)]
+    pub run: ReportArgs,
+    /// Directories, extraction files or archives (.tar.gz, .tgz, .zip,
+    /// unpacked privately) holding the extractions; bordereaux beside
+    /// them are checked.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub struct RetentionArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Print the plan and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Plan only; exit 1 when some deadline is due.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub check: bool,
+    /// Plan format for --dry-run.
+    #[arg(long, value_enum, default_value = "ldif")]
+    pub format: PlanFormat,
+    #[command(flatten)]
+    pub run: ReportArgs,
+}
+
+#[derive(clap::Args)]
+pub struct FetchArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// List what would be fetched; download nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Run date, YYYY-MM-DD; default today (UTC).
+    #[arg(long)]
+    pub now: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Fetch nothing, write nothing, destroy nothing; report what would be done.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub run: ReportArgs,
+    /// Approve the plan the safety rails held back (see `sync`).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "", value_name = "DIGEST")]
+    pub allow_mass_departure: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct ApproveArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// The digest printed by the held run (at least its first 12 hex digits).
+    pub digest: String,
+}
+
+#[derive(clap::Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Output format: text with local times and ages, or JSON with the
+    /// directory's own (machine-readable) values.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: LogFormat,
+}
+
+#[derive(clap::Args)]
+pub struct PurgeArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// The base DN of the configuration, typed again.
+    #[arg(long)]
+    pub confirm: String,
+    /// A reference for the certificate (convention, ticket).
+    #[arg(long)]
+    pub reference: String,
+    /// Directory the certificate (JSON and text) is written to.
+    #[arg(long, default_value = ".")]
+    pub out: PathBuf,
+}
+
+#[derive(clap::Args)]
+pub struct ExportLdifArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// The LDIF file to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Include the base entry (for an empty database).
+    #[arg(long)]
+    pub with_base: bool,
+    /// Run date (first-seen dates), YYYY-MM-DD; default today.
+    #[arg(long)]
+    pub now: Option<String>,
+    /// Directories (or files, archives) holding one Complet.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Output format: the findings as text, or the whole audit as JSON.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: LogFormat,
+    /// Audit date (retention deadlines), YYYY-MM-DD; default today.
+    #[arg(long)]
+    pub now: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+}
+
+#[derive(clap::Args)]
+pub struct SubjectExportArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    #[command(flatten)]
+    pub who: WhoArgs,
+    /// Write the document there (mode 0600) instead of stdout.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub struct SubjectEraseArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    #[command(flatten)]
+    pub who: WhoArgs,
+    /// Why (the académie's instruction): recorded with the erasure.
+    #[arg(long)]
+    pub reason: String,
+    /// Erasure date, YYYY-MM-DD; default today.
+    #[arg(long)]
+    pub now: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct SubjectUnblockArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// ENTPersonJointure (<source>$<id>) or the AAF id of the person
+    /// erased.
+    #[arg(long)]
+    pub jointure: String,
 }

@@ -15,11 +15,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-/// Exit code of a run that finished with operations failed or entries
-/// left out: the directory is not in step with the extraction (1 is for
-/// records rejected, with the directory in step with what could be read;
-/// 2 for a run refused, held or stopped).
-pub const EXIT_PARTIAL: i32 = 3;
+pub use crate::ops::outcome::{Outcome, EXIT_PARTIAL};
 
 /// One file read.
 #[derive(Debug, Clone, Serialize)]
@@ -128,12 +124,16 @@ impl StepReport {
     }
 }
 
-/// Everything a run reports.
+/// What every report starts with: which run, when, how it ended. The
+/// report of `sync` and `retention` ([`Report`]) and the report of `run`
+/// (`run::daily::RunReport`) both begin with it.
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct Report {
+pub struct Header {
     pub run_id: String,
     pub version: String,
-    /// `sync` or `retention`.
+    /// `sync` or `retention`; absent from `run`'s own report (the
+    /// extractions it imports carry theirs).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub command: String,
     pub started: String,
     pub finished: String,
@@ -143,9 +143,47 @@ pub struct Report {
     /// `ok` (0), `rejected_records` (1: records rejected, the directory in
     /// step with the rest), `partial` (3: operations failed or entries
     /// left out, not in step), `held`, `refused` or `failed` (2); `drift`
-    /// or `in_step` for `--check`.
-    pub outcome: String,
+    /// or `in_step` for `--check`; for an extraction of `run`, see
+    /// `run::daily::ExtractionRun`.
+    pub outcome: Outcome,
     pub exit_code: i32,
+}
+
+impl Header {
+    /// The header of a run that started at `started` (RFC 3339).
+    pub fn new(run_id: &str, started: String) -> Header {
+        Header {
+            run_id: run_id.to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            started,
+            ..Default::default()
+        }
+    }
+
+    /// The header of a report inside another (an extraction of `run`):
+    /// the same run id and version, no times of its own.
+    pub fn within(&self) -> Header {
+        Header {
+            run_id: self.run_id.clone(),
+            version: self.version.clone(),
+            ..Default::default()
+        }
+    }
+
+    /// Marks the run ended at `finished` (RFC 3339) with `outcome` and
+    /// `exit_code`.
+    pub fn end(&mut self, finished: String, outcome: Outcome, exit_code: i32) {
+        self.finished = finished;
+        self.outcome = outcome;
+        self.exit_code = exit_code;
+    }
+}
+
+/// Everything a run reports.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    #[serde(flatten)]
+    pub head: Header,
     pub error: Option<String>,
     /// Files given that are not AAF extraction files (not read).
     pub ignored_files: Vec<String>,
@@ -255,11 +293,11 @@ impl Report {
         let _ = writeln!(
             s,
             "aaf-sync {} {} run {}{}: {}",
-            self.version,
-            self.command,
-            self.run_id,
-            if self.dry_run { " (dry run)" } else { "" },
-            self.outcome
+            self.head.version,
+            self.head.command,
+            self.head.run_id,
+            if self.head.dry_run { " (dry run)" } else { "" },
+            self.head.outcome
         );
         if let Some(e) = &self.error {
             let _ = writeln!(s, "  error: {e}");
@@ -280,7 +318,7 @@ impl Report {
             if !sf.holds.is_empty() {
                 let state = match &sf.approved_by {
                     Some(_) => "approved",
-                    None if self.dry_run => "the real run would be held",
+                    None if self.head.dry_run => "the real run would be held",
                     None => "held, nothing written",
                 };
                 let _ = writeln!(s, "safety rails: {state}; plan digest {}", sf.digest);

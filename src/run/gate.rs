@@ -245,8 +245,8 @@ pub(crate) fn save_plan(
             &cfg.work_dir,
             &approval::Held {
                 digest: digest.clone(),
-                run_id: report.run_id.clone(),
-                command: report.command.clone(),
+                run_id: report.head.run_id.clone(),
+                command: report.head.command.clone(),
                 held_at: time::OffsetDateTime::now_utc()
                     .format(&time::format_description::well_known::Rfc3339)
                     .unwrap_or_default(),

@@ -21,7 +21,7 @@ use crate::aaf::AafError;
 use crate::config::Config;
 use crate::delivery;
 use crate::diff::{Absent, Plan};
-use crate::ldap::{Directory, DirectoryError, Halt};
+use crate::ldap::{Directory, DirectoryError, Halt, Snapshot};
 use crate::mapping::{layout::Layout, EntryKind};
 use crate::ops::approval::{self, Approval};
 use crate::ops::journal::Journal;
@@ -189,9 +189,111 @@ pub async fn run(
     opts: &SyncOptions,
     report: &mut Report,
 ) -> Result<RunPlan, SyncError> {
-    report.command = "sync".into();
-    report.dry_run = opts.dry_run;
-    report.now = format_date(opts.now);
+    let mut kept = Kept::default();
+    let result = run_kept(cfg, opts, report, &mut kept).await;
+    kept.close().await;
+    result
+}
+
+/// The directory `run` works on across its extractions: one connection,
+/// and the managed tree read once, played forward plan by plan as long as
+/// every apply leaves the directory exactly as planned. Anything else (a
+/// dry run, an operation failed, an entry left out, a refusal, a hold, a
+/// failover) drops the tree, and the next extraction reads it again; a
+/// failover drops the connection too (the next one starts from the
+/// designated provider, as a new run would).
+#[derive(Default)]
+pub struct Kept {
+    dir: Option<Directory>,
+    tree: Tree,
+}
+
+/// The managed tree a run keeps between its extractions.
+#[derive(Default)]
+struct Tree {
+    snap: Option<Snapshot>,
+    /// Played forward after a complete apply (else never kept).
+    keep: bool,
+}
+
+impl Kept {
+    /// `keep_tree`: the tree is played forward after a complete apply
+    /// (not for a dry run: each extraction is planned against the
+    /// directory as it is, which a dry run leaves alone).
+    pub fn new(keep_tree: bool) -> Kept {
+        Kept {
+            dir: None,
+            tree: Tree {
+                snap: None,
+                keep: keep_tree,
+            },
+        }
+    }
+
+    /// The connection, opened on first use (with the run lock's stop flag).
+    async fn connect<'d>(
+        dir: &'d mut Option<Directory>,
+        cfg: &Config,
+        opts: &SyncOptions,
+    ) -> Result<&'d Directory, SyncError> {
+        if dir.is_none() {
+            let mut d = Directory::connect(&cfg.ldap).await?;
+            if let Some(h) = &opts.halt {
+                d.share_halt(h);
+            }
+            *dir = Some(d);
+        }
+        match dir {
+            Some(d) => Ok(d),
+            None => unreachable!("connected just above"),
+        }
+    }
+
+    /// Closes the connection, if one was opened.
+    pub async fn close(mut self) {
+        self.tree.snap = None;
+        if let Some(d) = self.dir.take() {
+            d.close().await;
+        }
+    }
+
+    /// After a failover the next extraction connects again.
+    async fn after_apply(&mut self) {
+        let failed_over = self
+            .dir
+            .as_ref()
+            .is_some_and(|d| d.halt_flag().failed_over_to().is_some());
+        if failed_over {
+            self.tree.snap = None;
+            if let Some(d) = self.dir.take() {
+                d.close().await;
+            }
+        }
+    }
+}
+
+/// [`run`] on the connection and tree `kept` holds (`run`'s extractions,
+/// one after the other).
+pub async fn run_kept(
+    cfg: &Config,
+    opts: &SyncOptions,
+    report: &mut Report,
+    kept: &mut Kept,
+) -> Result<RunPlan, SyncError> {
+    let r = run_on(cfg, opts, report, kept).await;
+    kept.after_apply().await;
+    r
+}
+
+async fn run_on(
+    cfg: &Config,
+    opts: &SyncOptions,
+    report: &mut Report,
+    kept: &mut Kept,
+) -> Result<RunPlan, SyncError> {
+    report.head.command = "sync".into();
+    report.head.dry_run = opts.dry_run;
+    report.head.now = format_date(opts.now);
     let staging = delivery::Staging::new(&cfg.work_dir, "sync")
         .map_err(|e| SyncError::Input(format!("{}: cannot create: {e}", cfg.work_dir.display())))?;
     let _store = open_store(cfg);
@@ -220,13 +322,9 @@ pub async fn run(
         }
     }
     let layout = cfg.layout();
-    let mut dir = Directory::connect(&cfg.ldap).await?;
-    if let Some(h) = &opts.halt {
-        dir.share_halt(h);
-    }
-    let result = plan_and_apply(cfg, opts, report, &layout, &scan.extractions, &dir).await;
-    dir.close().await;
-    result
+    let Kept { dir, tree } = kept;
+    let dir = Kept::connect(dir, cfg, opts).await?;
+    plan_and_apply(cfg, opts, report, &layout, &scan.extractions, dir, tree).await
 }
 
 async fn plan_and_apply(
@@ -236,30 +334,43 @@ async fn plan_and_apply(
     layout: &Layout,
     extractions: &[Extraction],
     dir: &Directory,
+    tree: &mut Tree,
 ) -> Result<RunPlan, SyncError> {
+    let keep_tree = tree.keep;
+    // an extraction older than the last applied is refused here, before
+    // the tree is touched: a kept tree stays good
     let mut pre = read::prelude(opts, report, layout, extractions, dir).await?;
     let start_entry = pre.control_entry.clone();
-    let mut first_step = StepReport::default();
-    let (snap, first_tree) = read_directory_and_first(
-        cfg,
-        layout,
-        pre.extractions[0],
-        opts.now,
-        dir,
-        &mut pre.blocks,
-        &mut first_step,
-        report,
-        pre.adapt.clone(),
-    )
-    .await;
-    let mut snap = snap?;
-    tracing::info!(managed = snap.managed.len(), "directory read");
-    let first = Some((first_step, first_tree));
+    // taken: whatever stops the run before a complete apply leaves no tree
+    let (mut snap, first) = match tree.snap.take() {
+        Some(snap) => {
+            // the tree a previous extraction of this run left, played forward
+            report.perf.read_entries = snap.managed.len() as u64;
+            (snap, None)
+        }
+        None => {
+            let mut first_step = StepReport::default();
+            let (snap, first_tree) = read_directory_and_first(
+                cfg,
+                layout,
+                pre.extractions[0],
+                opts.now,
+                dir,
+                &mut pre.blocks,
+                &mut first_step,
+                report,
+                pre.adapt.clone(),
+            )
+            .await;
+            (snap?, Some((first_step, first_tree)))
+        }
+    };
     let planned = plan::plan_all(
-        cfg, opts, report, layout, dir, &mut pre, &mut snap, first, false,
+        cfg, opts, report, layout, dir, &mut pre, &mut snap, first, keep_tree,
     )
     .await?;
-    drop(snap);
+    // the tree is large: freed before the apply unless it is kept
+    let snap = keep_tree.then_some(snap);
     let g = gate::gate(
         cfg,
         opts,
@@ -283,6 +394,16 @@ async fn plan_and_apply(
             &g.digest,
         )
         .await?;
+        // the tree as planned is the directory's only when everything
+        // went through (no failure, no entry left out, no failover)
+        let exact = !report.not_in_step()
+            && report
+                .steps
+                .iter()
+                .all(|st| st.applied.as_ref().is_some_and(|a| a.failover.is_none()));
+        if exact {
+            tree.snap = snap;
+        }
     }
     Ok(g.out)
 }
@@ -297,18 +418,29 @@ pub async fn retention_pass(
     opts: &SyncOptions,
     report: &mut Report,
 ) -> Result<RunPlan, SyncError> {
-    report.command = "retention".into();
-    report.dry_run = opts.dry_run;
-    report.now = format_date(opts.now);
+    let mut kept = Kept::default();
+    let result = retention_kept(cfg, opts, report, &mut kept).await;
+    kept.close().await;
+    result
+}
+
+/// [`retention_pass`] on the connection and tree `kept` holds: `run`'s
+/// last step, on the tree its extractions left.
+pub async fn retention_kept(
+    cfg: &Config,
+    opts: &SyncOptions,
+    report: &mut Report,
+    kept: &mut Kept,
+) -> Result<RunPlan, SyncError> {
+    report.head.command = "retention".into();
+    report.head.dry_run = opts.dry_run;
+    report.head.now = format_date(opts.now);
     let _store = open_store(cfg);
     let layout = cfg.layout();
-    let mut dir = Directory::connect(&cfg.ldap).await?;
-    if let Some(h) = &opts.halt {
-        dir.share_halt(h);
-    }
-    let r = retention_inner(cfg, opts, report, &layout, &dir).await;
-    dir.close().await;
-    r
+    let dir = Kept::connect(&mut kept.dir, cfg, opts).await?;
+    // the last use of the tree: taken
+    let tree = kept.tree.snap.take();
+    retention_inner(cfg, opts, report, &layout, dir, tree).await
 }
 
 async fn retention_inner(
@@ -317,9 +449,16 @@ async fn retention_inner(
     report: &mut Report,
     layout: &Layout,
     dir: &Directory,
+    tree: Option<Snapshot>,
 ) -> Result<RunPlan, SyncError> {
     dir.check_schema().await?;
-    let snap = interruptible_read(dir, layout, report).await?;
+    let snap = match tree {
+        Some(snap) => {
+            report.perf.read_entries = snap.managed.len() as u64;
+            snap
+        }
+        None => interruptible_read(dir, layout, report).await?,
+    };
     let mut plan = Plan::default();
     let mut remaining = Vec::new();
     for e in snap.managed.values() {
