@@ -1,11 +1,11 @@
 //! `aaf-sync` command line: clap, the logs, the clock, and the dispatch to
-//! one function per command (`aaf_sync::run::command`), whose result is
+//! one function per command (`aaf_sync::cli::command`), whose result is
 //! the exit code: 0 done, 1 done with rejected records (the directory is
 //! in step with what could be read), 3 done but some operations failed
 //! (not in step), 2 refused, held or fatal.
 
-use aaf_sync::cli::{Cli, Cmd, LogFormat};
-use aaf_sync::run::{check, command, session::Ctx};
+use aaf_sync::cli::{check, command, Cli, Cmd, LogFormat};
+use aaf_sync::run::session::Ctx;
 use anyhow::Context;
 use clap::Parser;
 use std::process::ExitCode;
@@ -96,7 +96,7 @@ fn main() -> ExitCode {
     }
 }
 
-/// Each command to its function (`aaf_sync::run::command`).
+/// Each command to its function (`aaf_sync::cli::command`).
 fn dispatch(cmd: Cmd, ctx: &Ctx) -> anyhow::Result<u8> {
     match cmd {
         Cmd::Check(a) => check::check(a),

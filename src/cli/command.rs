@@ -1,13 +1,13 @@
 //! One function per `aaf-sync` command (but `check`, in [`super::check`]):
-//! what `main` dispatches to. Each loads the configuration, runs its part
+//! what `main` dispatches to, on the library's `run` modules. Each loads the configuration, runs its part
 //! of the library under a [`Session`] when it writes, and returns the exit
 //! code: 0 done, 1 done with rejected records (the directory is in step
 //! with what could be read), 3 done but some operations failed (not in
 //! step), 2 refused, held or fatal.
 
 use crate::cli::{
-    ApproveArgs, AuditArgs, ExportLdifArgs, FetchArgs, LogFormat, PurgeArgs, RetentionArgs,
-    RunArgs, StatusArgs, SubjectCmd, SyncArgs,
+    ApproveArgs, AuditArgs, ExportLdifArgs, FetchArgs, LogFormat, PlanFormat, PurgeArgs,
+    RetentionArgs, RunArgs, StatusArgs, SubjectCmd, SyncArgs,
 };
 use crate::config::Config;
 use crate::ops::outcome::Outcome;
@@ -29,7 +29,13 @@ pub fn sync(ctx: &Ctx, a: SyncArgs) -> anyhow::Result<u8> {
     opts.check = a.check;
     opts.approval = approval_of(a.allow_mass_departure);
     let (rep, end) = sync_or_retention(ctx, &a.config.config, opts, false);
-    finish_sync(ctx, rep, end?, a.dry_run.then_some(a.format), a.run.report)
+    finish_sync(
+        ctx,
+        rep,
+        end?,
+        a.dry_run.then_some(plan_text(a.format)),
+        a.run.report,
+    )
 }
 
 /// `retention`.
@@ -38,7 +44,21 @@ pub fn retention(ctx: &Ctx, a: RetentionArgs) -> anyhow::Result<u8> {
     let mut opts = SyncOptions::new(Vec::new(), a.dry_run || a.check, now);
     opts.check = a.check;
     let (rep, end) = sync_or_retention(ctx, &a.config.config, opts, true);
-    finish_sync(ctx, rep, end?, a.dry_run.then_some(a.format), a.run.report)
+    finish_sync(
+        ctx,
+        rep,
+        end?,
+        a.dry_run.then_some(plan_text(a.format)),
+        a.run.report,
+    )
+}
+
+/// How a dry run prints its plan.
+fn plan_text(format: PlanFormat) -> fn(&sync::RunPlan) -> String {
+    match format {
+        PlanFormat::Ldif => |p| p.ldif(),
+        PlanFormat::Json => |p| p.json() + "\n",
+    }
 }
 
 /// Loads the configuration and runs `sync` or `retention`; a bad

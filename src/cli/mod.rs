@@ -1,11 +1,14 @@
 //! The `aaf-sync` command line, as clap sees it. It lives in the library
 //! (not in `main.rs`) so that a test can compare the README's synopsis
 //! with the options clap actually accepts (`tests/cli.rs`): the two cannot
-//! drift apart. One `…Args` struct per command (what `run::command` takes);
-//! the options several commands repeat are flattened in ([`ConfigArg`],
-//! [`ReportArgs`]).
+//! drift apart. One `…Args` struct per command, and one function per
+//! command that takes it ([`command`], [`check`]); the options several
+//! commands repeat are flattened in ([`ConfigArg`], [`ReportArgs`]).
 
 use clap::{Parser, Subcommand, ValueEnum};
+
+pub mod check;
+pub mod command;
 use std::path::PathBuf;
 
 #[derive(Parser)]

@@ -1,14 +1,12 @@
-//! The commands that drive the pipeline: one function per command
-//! ([`command`], [`check`]) under a [`session`] (runtime, lock, journal,
-//! report and metrics); what each checks first ([`preflight`]); `sync` and
+//! The commands that drive the pipeline (`cli::command` calls them): the
+//! [`session`] each runs in (runtime, lock, journal, report and metrics);
+//! what each checks first ([`preflight`]); `sync` and
 //! `retention` ([`sync`], by stage: `read`, `parse`, `plan`, `gate`,
 //! `apply`), `run` ([`daily`]), `export-ldif` ([`initial`]), the state a
 //! source's runs keep in the directory ([`control`]) and `status`
 //! ([`status`]).
 
 mod apply;
-pub mod check;
-pub mod command;
 pub mod control;
 pub mod daily;
 mod gate;

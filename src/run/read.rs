@@ -3,14 +3,16 @@
 //! erasures, the directory's own schema, and the managed tree, read once
 //! for the whole run. Also the entry store the tree may live in.
 //!
-//! Where the CPU stages run: the async workers (two) carry the LDAP
-//! traffic; parsing, mapping and diffing take seconds to minutes and never
-//! await. They run through [`cpu`], which tells a multi-thread runtime that
-//! this worker blocks (`block_in_place`: its other tasks move to another
-//! worker) — not `spawn_blocking`, whose `'static` bound would force a copy
-//! of the tree — and the first Complet is parsed on a scoped thread beside
-//! the tree read ([`read_directory_and_first`]). On a current-thread
-//! runtime (a test's) they simply run inline.
+//! Where the CPU stages run: `main` drives a command with
+//! `Runtime::block_on`, so its future runs on the main thread, beside the
+//! two async workers that carry the LDAP traffic; parsing, mapping and
+//! diffing (seconds to minutes, never awaiting) go through [`cpu`], which
+//! on a multi-thread runtime is `block_in_place`: wherever the future runs
+//! (the main thread, or a worker if it is ever spawned), no worker's other
+//! tasks wait behind it. Not `spawn_blocking`: its `'static` bound would
+//! force a copy of the tree. The first Complet is parsed on a scoped
+//! thread beside the tree read ([`read_directory_and_first`]). On a
+//! current-thread runtime (a test's) the stages run inline.
 
 use crate::aaf::filename::{Extraction, ExtractionKind};
 use crate::config::Config;

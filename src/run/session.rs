@@ -7,7 +7,6 @@
 //! The clock is `main`'s ([`Ctx`]): the report's times and the run date
 //! come from there.
 
-use crate::cli::PlanFormat;
 use crate::config::Config;
 use crate::ldap::lock::RunLock;
 use crate::ops::approval::Approval;
@@ -307,13 +306,13 @@ fn write_report(path: &Path, json: &impl serde::Serialize) -> anyhow::Result<()>
 pub type SyncEnd = (Result<RunPlan, SyncError>, Outcome, Option<Config>);
 
 /// Settles the report of a `sync` or `retention` run, prints the dry-run
-/// plan (when `plan_format` is given) and the summary, writes the JSON
-/// report and the metrics. Returns the exit code.
+/// plan (rendered by `plan_text`, when given) and the summary, writes the
+/// JSON report and the metrics. Returns the exit code.
 pub fn finish_sync(
     ctx: &Ctx,
     mut rep: Report,
     end: SyncEnd,
-    plan_format: Option<PlanFormat>,
+    plan_text: Option<fn(&RunPlan) -> String>,
     report_path: Option<PathBuf>,
 ) -> anyhow::Result<u8> {
     let (result, outcome, cfg) = end;
@@ -324,11 +323,8 @@ pub fn finish_sync(
     if let Err(e) = &result {
         rep.error = Some(format!("{e:#}"));
     }
-    if let (Ok(plan), Some(format)) = (&result, plan_format) {
-        match format {
-            PlanFormat::Ldif => print!("{}", plan.ldif()),
-            PlanFormat::Json => println!("{}", plan.json()),
-        }
+    if let (Ok(plan), Some(text)) = (&result, plan_text) {
+        print!("{}", text(plan));
     }
     if let Some(path) = report_path {
         write_report(&path, &rep)?;
