@@ -11,6 +11,7 @@ pub mod control;
 pub mod daily;
 mod gate;
 pub mod initial;
+mod kept;
 mod parse;
 mod plan;
 pub mod preflight;

@@ -28,6 +28,8 @@ use crate::ops::journal::Journal;
 use crate::ops::report::{PlanCounts, Report, StepReport};
 use crate::retention::{self, State};
 use crate::run::control::Control;
+pub use crate::run::kept::Kept;
+use crate::run::kept::Tree;
 use crate::run::read::{interruptible_read, open_store, read_directory_and_first};
 use crate::run::{apply, gate, plan, read};
 use std::path::{Path, PathBuf};
@@ -193,83 +195,6 @@ pub async fn run(
     let result = run_kept(cfg, opts, report, &mut kept).await;
     kept.close().await;
     result
-}
-
-/// The directory `run` works on across its extractions: one connection,
-/// and the managed tree read once, played forward plan by plan as long as
-/// every apply leaves the directory exactly as planned. Anything else (a
-/// dry run, an operation failed, an entry left out, a refusal, a hold, a
-/// failover) drops the tree, and the next extraction reads it again; a
-/// failover drops the connection too (the next one starts from the
-/// designated provider, as a new run would).
-#[derive(Default)]
-pub struct Kept {
-    dir: Option<Directory>,
-    tree: Tree,
-}
-
-/// The managed tree a run keeps between its extractions.
-#[derive(Default)]
-struct Tree {
-    snap: Option<Snapshot>,
-    /// Played forward after a complete apply (else never kept).
-    keep: bool,
-}
-
-impl Kept {
-    /// `keep_tree`: the tree is played forward after a complete apply
-    /// (not for a dry run: each extraction is planned against the
-    /// directory as it is, which a dry run leaves alone).
-    pub fn new(keep_tree: bool) -> Kept {
-        Kept {
-            dir: None,
-            tree: Tree {
-                snap: None,
-                keep: keep_tree,
-            },
-        }
-    }
-
-    /// The connection, opened on first use (with the run lock's stop flag).
-    async fn connect<'d>(
-        dir: &'d mut Option<Directory>,
-        cfg: &Config,
-        opts: &SyncOptions,
-    ) -> Result<&'d Directory, SyncError> {
-        if dir.is_none() {
-            let mut d = Directory::connect(&cfg.ldap).await?;
-            if let Some(h) = &opts.halt {
-                d.share_halt(h);
-            }
-            *dir = Some(d);
-        }
-        match dir {
-            Some(d) => Ok(d),
-            None => unreachable!("connected just above"),
-        }
-    }
-
-    /// Closes the connection, if one was opened.
-    pub async fn close(mut self) {
-        self.tree.snap = None;
-        if let Some(d) = self.dir.take() {
-            d.close().await;
-        }
-    }
-
-    /// After a failover the next extraction connects again.
-    async fn after_apply(&mut self) {
-        let failed_over = self
-            .dir
-            .as_ref()
-            .is_some_and(|d| d.halt_flag().failed_over_to().is_some());
-        if failed_over {
-            self.tree.snap = None;
-            if let Some(d) = self.dir.take() {
-                d.close().await;
-            }
-        }
-    }
 }
 
 /// [`run`] on the connection and tree `kept` holds (`run`'s extractions,
