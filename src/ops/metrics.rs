@@ -3,7 +3,8 @@
 //! one set of series per command so that `sync`, `retention` and `run`
 //! share one file. Counts only.
 
-use crate::ops::report::Report;
+use crate::ops::outcome::Outcome;
+use crate::ops::report::{Header, Report};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
@@ -12,7 +13,7 @@ use std::path::Path;
 #[derive(Debug, Clone, Default)]
 pub struct RunMetrics {
     pub command: String,
-    pub outcome: String,
+    pub outcome: Outcome,
     pub exit_code: i32,
     /// Unix seconds.
     pub finished: f64,
@@ -57,6 +58,38 @@ pub struct ServerMetric {
 }
 
 impl RunMetrics {
+    /// The metrics of a run, assembled here only: `command` and how it
+    /// ended (`head`), the reports of what it did (a `sync`'s or a
+    /// `retention`'s; each extraction's and the retention pass's for
+    /// `run`), when it finished (Unix seconds), how long it took, and the
+    /// servers as it left them.
+    pub fn of_run<'r>(
+        command: &str,
+        head: &Header,
+        reports: impl IntoIterator<Item = &'r Report>,
+        finished: f64,
+        duration_secs: f64,
+        topology: Option<&crate::ldap::replication::Topology>,
+    ) -> RunMetrics {
+        let mut m = RunMetrics {
+            command: command.to_string(),
+            outcome: head.outcome,
+            exit_code: head.exit_code,
+            finished,
+            duration_secs,
+            ..Default::default()
+        };
+        for r in reports {
+            m.add_report(r);
+            // an extraction of `run` held back by the rails
+            m.held |= r.head.outcome == Outcome::Held;
+        }
+        if let Some(t) = topology {
+            m.add_topology(t);
+        }
+        m
+    }
+
     /// Records the servers of a replicated directory.
     pub fn add_topology(&mut self, t: &crate::ldap::replication::Topology) {
         self.servers = t
@@ -260,7 +293,7 @@ fn samples(m: &RunMetrics, last_success: Option<f64>) -> Vec<(&'static str, Stri
     push(
         SERIES[11].0,
         String::new(),
-        flag(m.outcome == "interrupted"),
+        flag(m.outcome == Outcome::Interrupted),
     );
     for s in &m.servers {
         let labels = format!(",url=\"{}\",role=\"{}\"", esc(&s.url), esc(&s.role));
@@ -374,7 +407,7 @@ mod tests {
         let p = t.path().join("aaf_sync.prom");
         let mut m = RunMetrics {
             command: "run".into(),
-            outcome: "ok".into(),
+            outcome: Outcome::Ok,
             finished: 100.0,
             duration_secs: 2.5,
             ..Default::default()

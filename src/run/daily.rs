@@ -17,12 +17,20 @@
 //! that can no longer be resumed (see [`sftp::remove_stale_partials`]).
 //! On SIGTERM or SIGINT the extractions not started yet wait for the next
 //! run.
+//!
+//! The extractions share one connection and one read of the managed tree
+//! ([`sync::Kept`]): each is planned against the tree the previous one
+//! left, played forward, as `sync` plans several; the retention pass too.
+//! The tree is read again only after an apply that did not go exactly as
+//! planned (and for a dry run, whose extractions each see the directory
+//! as it is).
 
 use crate::aaf::filename;
 use crate::config::{Config, RemoteDelete};
 use crate::delivery::sftp::{self, Fetched};
 use crate::delivery::{self, Refusal, Staging};
-use crate::ops::report::Report;
+use crate::ops::outcome::Outcome;
+use crate::ops::report::{Header, Report};
 use crate::run::sync::{self, SyncError, SyncOptions};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -37,22 +45,17 @@ pub struct ExtractionRun {
     /// next run applies it again), `skipped_older`, `refused`, `held` (by
     /// the safety rails, plan saved for approval), `failed` (apply stopped
     /// midway) or `waiting` (after one of these).
-    pub outcome: String,
+    pub outcome: Outcome,
     pub error: Option<String>,
     pub report: Option<Report>,
 }
 
-/// The report of `run`.
+/// The report of `run`: the header every report has, then what the daily
+/// job adds; each extraction's own [`Report`] inside.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RunReport {
-    pub run_id: String,
-    pub version: String,
-    pub started: String,
-    pub finished: String,
-    pub now: String,
-    pub dry_run: bool,
-    pub outcome: String,
-    pub exit_code: i32,
+    #[serde(flatten)]
+    pub head: Header,
     pub fetch: Option<Fetched>,
     pub fetch_error: Option<String>,
     /// Bordereaux checked and accepted (file names).
@@ -78,10 +81,10 @@ fn name_of(p: &std::path::Path) -> String {
         .unwrap_or_default()
 }
 
-fn sub_report(run_id: &str, version: &str) -> Report {
+/// The report of one step of `run` (an extraction, the retention pass).
+fn sub_report(head: &Header) -> Report {
     Report {
-        run_id: run_id.to_string(),
-        version: version.to_string(),
+        head: head.within(),
         ..Default::default()
     }
 }
@@ -93,8 +96,8 @@ fn sub_report(run_id: &str, version: &str) -> Report {
 /// journal); its paths are ignored.
 pub async fn run(cfg: &Config, base: &SyncOptions, rep: &mut RunReport) -> i32 {
     let (dry_run, now) = (base.dry_run, base.now);
-    rep.dry_run = dry_run;
-    rep.now = filename::format_date(now);
+    rep.head.dry_run = dry_run;
+    rep.head.now = filename::format_date(now);
     let incoming = sftp::incoming_dir(&cfg.work_dir);
     if let Err(e) = delivery::private_dir(&incoming) {
         rep.errors
@@ -183,6 +186,9 @@ pub async fn run(cfg: &Config, base: &SyncOptions, rep: &mut RunReport) -> i32 {
         .filter_map(filename::parse_compact_date)
         .min();
     let mut done_labels = BTreeSet::new();
+    // held until the end: the kept tree's entries may live in it
+    let _store = crate::run::read::open_store(cfg);
+    let mut kept = sync::Kept::new(!dry_run);
     let mut blocked = false;
     let mut halted = false;
     for x in &scan.extractions {
@@ -193,7 +199,7 @@ pub async fn run(cfg: &Config, base: &SyncOptions, rep: &mut RunReport) -> i32 {
         if let Some(why) = crate::host::interrupt::reason() {
             rep.extractions.push(ExtractionRun {
                 label,
-                outcome: "waiting".into(),
+                outcome: Outcome::Waiting,
                 error: Some(format!("{why}: kept for the next run")),
                 report: None,
             });
@@ -204,48 +210,39 @@ pub async fn run(cfg: &Config, base: &SyncOptions, rep: &mut RunReport) -> i32 {
         if blocked {
             rep.extractions.push(ExtractionRun {
                 label,
-                outcome: "waiting".into(),
+                outcome: Outcome::Waiting,
                 error: Some("an earlier extraction was refused: kept for the next run".into()),
                 report: None,
             });
             continue;
         }
-        let mut r = sub_report(&rep.run_id, &rep.version);
+        let mut r = sub_report(&rep.head);
         let opts = SyncOptions {
             paths: x.files.iter().map(|f| f.path.clone()).collect(),
             ..base.clone()
         };
-        let res = sync::run(cfg, &opts, &mut r).await;
+        let res = sync::run_kept(cfg, &opts, &mut r, &mut kept).await;
         let (outcome, error) = match res {
             // not in step: kept, the next run applies it again
-            Ok(_) if r.not_in_step() => ("partial", None),
-            Ok(_) if r.rejected() => ("imported_with_rejects", None),
-            Ok(_) => ("imported", None),
-            Err(SyncError::Older(e)) => ("skipped_older", Some(e)),
-            Err(SyncError::Held(e)) => ("held", Some(e)),
-            Err(SyncError::Halted(e)) => ("failed", Some(e)),
-            Err(e) => ("refused", Some(e.to_string())),
+            Ok(_) if r.not_in_step() => (Outcome::Partial, None),
+            Ok(_) if r.rejected() => (Outcome::ImportedWithRejects, None),
+            Ok(_) => (Outcome::Imported, None),
+            Err(SyncError::Older(e)) => (Outcome::SkippedOlder, Some(e)),
+            Err(SyncError::Held(e)) => (Outcome::Held, Some(e)),
+            Err(SyncError::Halted(e)) => (Outcome::Failed, Some(e)),
+            Err(e) => (Outcome::Refused, Some(e.to_string())),
         };
-        if outcome == "failed" {
-            halted = true;
-        }
-        match outcome {
-            "refused" | "held" | "failed" => {
-                blocked = true;
-                code = 2;
-            }
-            "partial" if code != 2 => code = crate::ops::report::EXIT_PARTIAL,
-            "imported_with_rejects" if code == 0 => code = 1,
-            _ => {}
-        }
-        if !matches!(outcome, "refused" | "held" | "failed" | "partial") {
+        halted |= outcome == Outcome::Failed;
+        blocked |= outcome.blocks();
+        code = Outcome::worse_code(code, outcome.exit_code());
+        if !outcome.blocks() && outcome != Outcome::Partial {
             done_labels.insert(label.clone());
         }
-        r.outcome = outcome.to_string();
+        r.head.outcome = outcome;
         r.error = error.clone();
         rep.extractions.push(ExtractionRun {
             label,
-            outcome: outcome.to_string(),
+            outcome,
             error,
             report: Some(r),
         });
@@ -253,26 +250,20 @@ pub async fn run(cfg: &Config, base: &SyncOptions, rep: &mut RunReport) -> i32 {
 
     // the directory went away or the lock was lost: stop here
     if !halted {
-        let mut ret = sub_report(&rep.run_id, &rep.version);
-        match sync::retention_pass(cfg, base, &mut ret).await {
-            Ok(_) => {
-                if ret.not_in_step() {
-                    if code != 2 {
-                        code = crate::ops::report::EXIT_PARTIAL;
-                    }
-                    ret.outcome = "partial".into();
-                } else {
-                    ret.outcome = "ok".into();
-                }
-            }
+        let mut ret = sub_report(&rep.head);
+        let outcome = match sync::retention_kept(cfg, base, &mut ret, &mut kept).await {
+            Ok(_) if ret.not_in_step() => Outcome::Partial,
+            Ok(_) => Outcome::Ok,
             Err(e) => {
-                ret.outcome = "refused".into();
                 ret.error = Some(e.to_string());
-                code = 2;
+                Outcome::Refused
             }
-        }
+        };
+        code = Outcome::worse_code(code, outcome.exit_code());
+        ret.head.outcome = outcome;
         rep.retention = Some(ret);
     }
+    kept.close().await;
 
     if !dry_run {
         destroy(cfg, &g, &origins_of, &done_labels, rep, &mut code).await;
@@ -383,10 +374,10 @@ impl RunReport {
         let _ = writeln!(
             s,
             "aaf-sync {} run {}{}: {}",
-            self.version,
-            self.run_id,
-            if self.dry_run { " (dry run)" } else { "" },
-            self.outcome
+            self.head.version,
+            self.head.run_id,
+            if self.head.dry_run { " (dry run)" } else { "" },
+            self.head.outcome
         );
         if let Some(f) = &self.fetch {
             let _ = writeln!(

@@ -1,0 +1,243 @@
+//! Extraction files → mapped tree: the records of a Complet go straight
+//! into the mapper; a Delta is played over the directory's records, then
+//! mapped. No LDAP here, and no clock: the run date is a parameter.
+//!
+//! This is the CPU-heavy stage of a run (an académie's Complet takes
+//! minutes): its callers run it off the async workers
+//! ([`super::read::cpu`], or the scoped thread beside the tree read in
+//! [`super::read::read_directory_and_first`]).
+
+use crate::aaf::filename::{format_date, Extraction, FileCategory};
+use crate::aaf::{ReadItem, RecordError, RecordReader};
+use crate::config::Config;
+use crate::host::progress::Progress;
+use crate::mapping::delta::Overlay;
+use crate::mapping::sdet::Adaptation;
+use crate::mapping::{self, layout::Layout, perimeter::Perimeter, Mapper};
+use crate::model::EntryMap;
+use crate::ops::report::{ExtractionReport, FileReport, StepReport};
+use crate::rights::erasure::Blocks;
+use crate::run::sync::SyncError;
+use std::path::Path;
+use std::sync::Arc;
+use time::Date;
+
+/// Where the records of an extraction go.
+enum Sink<'a, 'p> {
+    /// A Complet: straight into the mapper.
+    Complet(Box<Mapper<'a>>),
+    /// A Delta: played over the directory's records.
+    Delta(Box<Overlay<'p>>),
+}
+
+impl Sink<'_, '_> {
+    fn feed(&mut self, cat: FileCategory, item: ReadItem, file: &Path) -> Option<RecordError> {
+        // a field a real record carries once, given several values: the
+        // record is damaged, rejected like a record the reader refused (in a
+        // Delta its request is not played), so the person or structure stays
+        // exactly as the directory holds them
+        let item = match item {
+            ReadItem::Record(rec) => match mapping::fields::several_values(&rec) {
+                Some((field, n)) => ReadItem::Rejected(RecordError::new(
+                    file,
+                    rec.category,
+                    rec.index,
+                    Some(&rec.id),
+                    Some(field),
+                    format!("{n} values in a field a real record carries once"),
+                )),
+                None => ReadItem::Record(rec),
+            },
+            rejected => rejected,
+        };
+        match (self, item) {
+            (Sink::Complet(m), ReadItem::Record(rec)) => m.map(&rec, file).err(),
+            (Sink::Delta(o), ReadItem::Record(rec)) => o.apply(rec, file).err(),
+            (Sink::Complet(m), ReadItem::Rejected(e)) => {
+                m.rejected(cat, &e);
+                Some(e)
+            }
+            (Sink::Delta(o), ReadItem::Rejected(e)) => {
+                o.count_rejected(cat);
+                Some(e)
+            }
+        }
+    }
+}
+
+/// Streams every file of an extraction, category by category in import
+/// order, into `sink`.
+fn read_files(
+    cfg: &Config,
+    extraction: &Extraction,
+    sink: &mut Sink,
+    blocks: &mut Blocks,
+    step: &mut StepReport,
+) -> Result<(), SyncError> {
+    let bar = Progress::new("parse", "records", None);
+    let started = std::time::Instant::now();
+    let mut xr = ExtractionReport {
+        label: extraction.label(),
+        kind: format!("{:?}", extraction.kind),
+        date: format_date(extraction.date),
+        ..Default::default()
+    };
+    for cat in FileCategory::IMPORTED {
+        for f in extraction.files_of(cat) {
+            let mut reader = RecordReader::open(&f.path, cat, cfg.encoding)?;
+            let mut two_d_names: Vec<String> = Vec::new();
+            let mut fr = FileReport {
+                file: f
+                    .path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                category: cat.as_str().to_string(),
+                part: f.name.part,
+                encoding: reader.detected().clone(),
+                records: 0,
+                rejected: 0,
+            };
+            while let Some(item) = reader.next_item()? {
+                // SIGTERM or SIGINT: stop reading now (a large Complet
+                // takes minutes); nothing is written before the parse ends
+                if let Some(why) = crate::host::interrupt::reason() {
+                    return Err(SyncError::Halted(format!(
+                        "{why} while reading {}: nothing written",
+                        f.path.display()
+                    )));
+                }
+                fr.records += 1;
+                bar.inc(1);
+                if let ReadItem::Record(rec) = &item {
+                    for a in &rec.attrs {
+                        if crate::aaf::degree::is_two_d_name(&a.name)
+                            && !two_d_names.contains(&a.name)
+                        {
+                            two_d_names.push(a.name.clone());
+                        }
+                    }
+                    if blocks.skip(&cfg.source, rec) {
+                        continue;
+                    }
+                }
+                if let Some(e) = sink.feed(cat, item, &f.path) {
+                    fr.rejected += 1;
+                    step.rejected_records.push(e);
+                }
+            }
+            if xr.header.is_empty() {
+                xr.header = reader.header().clone();
+            }
+            if let Some(why) = crate::aaf::degree::two_d_reason(reader.header(), &two_d_names) {
+                return Err(SyncError::Input(format!(
+                    "{}: a 2D (secondary school) extraction — {why}: this version imports 1D \
+                     extractions only; refused, nothing written",
+                    f.path.display()
+                )));
+            }
+            tracing::info!(file = %fr.file, records = fr.records, rejected = fr.rejected, encoding = fr.encoding.encoding, "file read");
+            xr.files.push(fr);
+        }
+    }
+    bar.finish();
+    step.parse_secs = started.elapsed().as_secs_f64();
+    step.parse_bytes = extraction
+        .files
+        .iter()
+        .filter_map(|f| std::fs::metadata(&f.path).ok())
+        .map(|m| m.len())
+        .sum();
+    step.extraction = Some(xr);
+    Ok(())
+}
+
+fn perimeter(cfg: &Config) -> Perimeter {
+    Perimeter::new(&cfg.perimeter_uai, cfg.perimeter_all)
+}
+
+/// Reads and maps one Complet extraction (no LDAP here).
+pub fn read_extraction(
+    cfg: &Config,
+    layout: &Layout,
+    extraction: &Extraction,
+    now: Date,
+    blocks: &mut Blocks,
+    step: &mut StepReport,
+) -> Result<mapping::MappedTree, SyncError> {
+    read_extraction_for(cfg, layout, extraction, now, blocks, step, None)
+}
+
+/// [`read_extraction`] into a directory whose schema needs `adapt`.
+pub fn read_extraction_for(
+    cfg: &Config,
+    layout: &Layout,
+    extraction: &Extraction,
+    now: Date,
+    blocks: &mut Blocks,
+    step: &mut StepReport,
+    adapt: Option<Arc<Adaptation>>,
+) -> Result<mapping::MappedTree, SyncError> {
+    let mapper = Mapper::new(layout, perimeter(cfg), &cfg.staff_address_consent, now)
+        .with_limits(cfg.record_limits)
+        .with_adaptation(adapt);
+    let mut sink = Sink::Complet(Box::new(mapper));
+    read_files(cfg, extraction, &mut sink, blocks, step)?;
+    let Sink::Complet(mapper) = sink else {
+        unreachable!("the sink keeps its kind")
+    };
+    Ok(mapper.finish())
+}
+
+/// Reads one Delta extraction, plays it over the directory's records
+/// (`current`) and maps the result (no LDAP here).
+pub fn read_delta(
+    cfg: &Config,
+    layout: &Layout,
+    extraction: &Extraction,
+    now: Date,
+    current: &EntryMap,
+    blocks: &mut Blocks,
+    step: &mut StepReport,
+) -> Result<mapping::MappedTree, SyncError> {
+    read_delta_for(cfg, layout, extraction, now, current, blocks, step, None)
+}
+
+/// [`read_delta`] into a directory whose schema needs `adapt`.
+#[allow(clippy::too_many_arguments)]
+pub fn read_delta_for(
+    cfg: &Config,
+    layout: &Layout,
+    extraction: &Extraction,
+    now: Date,
+    current: &EntryMap,
+    blocks: &mut Blocks,
+    step: &mut StepReport,
+    adapt: Option<Arc<Adaptation>>,
+) -> Result<mapping::MappedTree, SyncError> {
+    let uai = perimeter(cfg);
+    let overlay = Overlay::from_directory(current, layout, &uai);
+    if overlay.structures() == 0 {
+        return Err(SyncError::Input(format!(
+            "{}: a Delta needs a Complet applied first: the directory holds no structure of source {}",
+            extraction.label(),
+            layout.source
+        )));
+    }
+    let mut sink = Sink::Delta(Box::new(overlay));
+    read_files(cfg, extraction, &mut sink, blocks, step)?;
+    let Sink::Delta(overlay) = sink else {
+        unreachable!("the sink keeps its kind")
+    };
+    step.delta = Some(overlay.stats.clone());
+    let mut mapper = Mapper::new(layout, perimeter(cfg), &cfg.staff_address_consent, now)
+        .with_limits(cfg.record_limits)
+        .with_adaptation(adapt);
+    let from = Path::new("(directory records with the Delta applied)");
+    for rec in overlay.into_records() {
+        if let Err(e) = mapper.map(&rec, from) {
+            step.rejected_records.push(e);
+        }
+    }
+    Ok(mapper.finish())
+}

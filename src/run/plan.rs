@@ -1,0 +1,413 @@
+//! Planning: each extraction against the tree the previous one leaves
+//! (simulated), with the lifecycle decisions and the guards the safety
+//! rails judge the whole run by. Nothing is written here; the only
+//! directory reads are the DNs new entries would take (squatters).
+
+use crate::aaf::filename::{Extraction, ExtractionKind};
+use crate::config::Config;
+use crate::diff::{self, Plan};
+use crate::ldap::{Directory, Snapshot};
+use crate::mapping::sdet::Adaptation;
+use crate::mapping::{self, align, layout::Layout, settle, EntryKind};
+use crate::model::Entry;
+use crate::ops::report::{PlanCounts, Report, StepReport};
+use crate::retention;
+use crate::rights::erasure::Blocks;
+use crate::run::control::Control;
+use crate::run::parse::{read_delta_for, read_extraction_for};
+use crate::run::read::{cpu, Prelude};
+use crate::run::sync::{StepPlan, SyncError, SyncOptions};
+use crate::safety::{self, Hold};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use time::Date;
+
+/// Every extraction of a run planned, and what the safety rails judge the
+/// run by.
+pub(crate) struct Planned {
+    pub steps: Vec<StepPlan>,
+    /// Active entries per category before the run.
+    pub active_before: BTreeMap<String, u64>,
+    pub holds: Vec<Hold>,
+    /// Active entries leaving, per category.
+    pub leaving: BTreeMap<String, u64>,
+    pub changes: safety::ChangeCounts,
+    /// Some extraction starts a school year (classes rebuilt).
+    pub school_year: bool,
+}
+
+/// A tree parsed beside the read of the directory (the first Complet), with
+/// its step report.
+pub(crate) type Parsed = (StepReport, Option<Result<mapping::MappedTree, SyncError>>);
+
+/// Plans every extraction of `pre` against `snap` (nothing written). Each
+/// step report goes into `report`, the refused one too. `keep_tree`: the
+/// last plan is played over `snap` as well (a caller that plans again on
+/// the same tree once it is applied).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn plan_all(
+    cfg: &Config,
+    opts: &SyncOptions,
+    report: &mut Report,
+    layout: &Layout,
+    dir: &Directory,
+    pre: &mut Prelude<'_>,
+    snap: &mut Snapshot,
+    first: Option<Parsed>,
+    keep_tree: bool,
+) -> Result<Planned, SyncError> {
+    let extractions = &pre.extractions;
+    let mut control = pre.control.clone();
+    let mut control_entry = pre.control_entry.clone();
+    // plan every extraction (nothing written yet)
+    let active_before = safety::active_counts(&snap.managed);
+    let mut holds = Vec::new();
+    let mut leaving: BTreeMap<String, u64> = BTreeMap::new();
+    let mut changes = safety::ChangeCounts::default();
+    let mut school_year = false;
+    let mut steps = Vec::new();
+    let n = extractions.len();
+    let mut first = first;
+    for (i, x) in extractions.iter().enumerate() {
+        let (mut step, parsed) = match first.take() {
+            Some((step, Some(Ok(tree)))) => (step, Some(tree)),
+            Some((step, Some(Err(e)))) => {
+                report.steps.push(step);
+                return Err(e);
+            }
+            Some((step, None)) => (step, None),
+            None => (StepReport::default(), None),
+        };
+        // a tree parsed beside the read: its parse is not in this interval
+        let parsed_before = parsed.is_some();
+        let t = std::time::Instant::now();
+        // each extraction's changes are judged against the tree it applies to
+        let step_base = if i == 0 {
+            active_before.clone()
+        } else {
+            safety::active_counts(&snap.managed)
+        };
+        let step_groups = snap
+            .managed
+            .values()
+            .filter(|e| EntryKind::of(e).is_some_and(EntryKind::is_group))
+            .count() as u64;
+        let step_first_load = control.applied.is_none();
+        let planned = plan_extraction(
+            cfg,
+            layout,
+            x,
+            opts.now,
+            snap,
+            &control,
+            control_entry.as_ref(),
+            &mut pre.blocks,
+            &mut step,
+            parsed,
+            dir,
+            pre.adapt.clone(),
+        )
+        .await;
+        let p = match planned {
+            Ok(p) => p,
+            Err(e) => {
+                report.steps.push(step);
+                return Err(e);
+            }
+        };
+        report.perf.parse_secs += step.parse_secs;
+        report.perf.parse_bytes += step.parse_bytes;
+        let parse_inside = if parsed_before { 0.0 } else { step.parse_secs };
+        report.perf.plan_secs += t.elapsed().as_secs_f64() - parse_inside;
+        holds.extend(p.guards);
+        let mut step_leaving = BTreeMap::new();
+        for (cat, ids) in &step.lifecycle.departed {
+            *leaving.entry(cat.clone()).or_default() += ids.len() as u64;
+            step_leaving.insert(cat.clone(), ids.len() as u64);
+        }
+        holds.extend(safety::unproven_departures(
+            &x.label(),
+            &step.unidentified_rejects,
+            &p.unproven,
+            &step_leaving,
+        ));
+        holds.extend(safety::change_guards(
+            &cfg.safety,
+            &x.label(),
+            &step_base,
+            step_groups,
+            &p.changes,
+            step.school_year_rebuild.is_some(),
+            step_first_load,
+        ));
+        changes.add(&p.changes);
+        school_year |= step.school_year_rebuild.is_some();
+        if i + 1 < n || keep_tree {
+            // new logins are in the taken set already (assigned there)
+            diff::simulate(&p.plan, &mut snap.managed, &mut snap.taken_logins);
+            control_entry = Some(p.next.entry(layout));
+        }
+        control = p.next.clone();
+        report.steps.push(step);
+        steps.push(StepPlan {
+            label: x.label(),
+            plan: p.plan,
+            next: Some(p.next),
+        });
+    }
+    Ok(Planned {
+        steps,
+        active_before,
+        holds,
+        leaving,
+        changes,
+        school_year,
+    })
+}
+
+/// What planning one extraction gives: the plan, the control state once
+/// it is applied, the guards it raised and what it changes.
+struct Planned1 {
+    plan: Plan,
+    next: Control,
+    guards: Vec<Hold>,
+    changes: safety::ChangeCounts,
+    unproven: Vec<String>,
+}
+
+/// Plans one extraction against the directory as read (`snap`, `control`).
+#[allow(clippy::too_many_arguments)]
+async fn plan_extraction(
+    cfg: &Config,
+    layout: &Layout,
+    x: &Extraction,
+    now: Date,
+    snap: &mut Snapshot,
+    control: &Control,
+    control_entry: Option<&Entry>,
+    blocks: &mut Blocks,
+    step: &mut StepReport,
+    parsed: Option<mapping::MappedTree>,
+    dir: &Directory,
+    adapt: Option<Arc<Adaptation>>,
+) -> Result<Planned1, SyncError> {
+    let mut tree = match (parsed, x.kind) {
+        (Some(tree), _) => tree,
+        (None, ExtractionKind::Complet) => {
+            blocks.start_step();
+            cpu(|| read_extraction_for(cfg, layout, x, now, blocks, step, adapt.clone()))?
+        }
+        (None, ExtractionKind::Delta) => {
+            blocks.start_step();
+            cpu(|| {
+                read_delta_for(
+                    cfg,
+                    layout,
+                    x,
+                    now,
+                    &snap.managed,
+                    blocks,
+                    step,
+                    adapt.clone(),
+                )
+            })?
+        }
+    };
+    step.mapping = tree.stats.clone();
+    step.perimeter_missing_uai = tree.missing_uai.clone();
+    step.perimeter_outside_uai = tree.outside_uai.clone();
+    if x.kind == ExtractionKind::Complet && !cfg.perimeter_all {
+        nothing_in_perimeter(cfg, x, &tree)?;
+    }
+    step.protected_ids = tree.protected.len() as u64;
+    step.unidentified_rejects = tree.protected.unidentified.clone();
+
+    // people and structures found by jointure where the layout would not
+    // put them: back from the departed branch, or adopted where they are
+    let mut aligned = if cfg.adopt {
+        align::align(
+            &mut tree.entries,
+            &mut snap.managed,
+            &mut snap.adoptable,
+            layout,
+            now,
+        )
+    } else {
+        align::align(
+            &mut tree.entries,
+            &mut snap.managed,
+            &mut crate::model::EntryMap::new(),
+            layout,
+            now,
+        )
+    };
+    // an adopted tree's DNs may be built from names: say so once per
+    // extraction (logs and reports write those as pseudonyms)
+    aligned.count_named(&snap.managed, layout);
+    // entries that cannot be created (a squatter holds the DN) and records
+    // present but unreadable: settled against the directory before the diff
+    let protected = tree.protected.keys(layout);
+    let new: Vec<&crate::model::Dn> = tree
+        .entries
+        .iter()
+        .map(|d| &d.entry.dn)
+        .filter(|dn| {
+            let k = dn.key();
+            !snap.managed.contains_key(&k) && !protected.contains(&k)
+        })
+        .collect();
+    let squatted = dir.foreign_at(layout, &new).await?;
+    drop(new);
+    // the diff and the lifecycle decisions: CPU only, off the async worker
+    Ok(cpu(|| {
+        let settled = settle::settle(
+            &mut tree.entries,
+            &snap.managed,
+            &protected,
+            &squatted,
+            &aligned.unadoptable,
+            &aligned.redirect,
+        );
+
+        let guards = if x.kind == ExtractionKind::Complet {
+            let mut desired: BTreeMap<String, u64> = BTreeMap::new();
+            for d in &tree.entries {
+                *desired.entry(d.kind.as_str().to_string()).or_default() += 1;
+            }
+            // kept as they are: present in the Complet, if unreadable
+            let mut kept_uai = Vec::new();
+            for k in &settled.keep {
+                let Some(e) = snap.managed.get(k) else {
+                    continue;
+                };
+                if let Some(kind) = EntryKind::of(e) {
+                    *desired.entry(kind.as_str().to_string()).or_default() += 1;
+                    if kind == EntryKind::Structure {
+                        kept_uai.extend(e.first("ENTStructureUAI").map(str::to_uppercase));
+                    }
+                }
+            }
+            let present = safety::active_uais(&snap.managed);
+            let vanished: Vec<String> = tree
+                .missing_uai
+                .iter()
+                .filter(|u| present.binary_search(u).is_ok() && !kept_uai.contains(u))
+                .cloned()
+                .collect();
+            safety::complet_guards(
+                &cfg.safety,
+                &x.label(),
+                &safety::active_counts(&snap.managed),
+                &desired,
+                &vanished,
+            )
+        } else {
+            Vec::new()
+        };
+        // new logins go straight into the snapshot's set: the next extraction
+        // of the run must not give them again, and a copy of an académie's
+        // logins costs a hundred megabytes
+        step.logins_created = tree.assign_logins(&snap.managed, &mut snap.taken_logins) as u64;
+        let (mut plan, rest) = diff::plan_owned(
+            std::mem::take(&mut tree.entries),
+            &snap.managed,
+            &settled.keep,
+        );
+        plan.changes.extend(aligned.moves.iter().cloned());
+        let year = cfg.retention.school_year(x.date);
+        let new_year = x.kind == ExtractionKind::Complet && control.starts_school_year(year);
+        if new_year {
+            step.school_year_rebuild = Some(year);
+        }
+        let ctx = retention::Context {
+            rules: &cfg.retention,
+            layout,
+            now,
+            extraction_date: Some(x.date),
+            previous_date: control.applied.as_ref().map(|a| a.date),
+            new_school_year: new_year,
+        };
+        // entries kept as they are still refer to their structures
+        let kept: Vec<&Entry> = settled
+            .keep
+            .iter()
+            .filter_map(|k| snap.managed.get(k))
+            .collect();
+        step.lifecycle = retention::apply(
+            &ctx,
+            &mut plan,
+            &snap.managed,
+            rest.iter().map(|d| &d.entry).chain(kept.iter().copied()),
+            &kept,
+        );
+        drop(rest);
+        let mut changes = safety::ChangeCounts::default();
+        changes.add_plan(&plan);
+        let mut records: BTreeMap<String, u64> = BTreeMap::new();
+        let mut rejected: BTreeMap<String, u64> = BTreeMap::new();
+        for (cat, c) in &tree.stats.categories {
+            records.insert(cat.clone(), c.mapped + c.out_of_perimeter + c.rejected);
+            rejected.insert(cat.clone(), c.rejected);
+        }
+        if let Some(d) = &step.delta {
+            for (cat, c) in &d.categories {
+                *rejected.entry(cat.clone()).or_default() += c.rejected;
+                *records.entry(cat.clone()).or_default() +=
+                    c.add + c.modify + c.delete + c.rejected;
+            }
+        }
+        changes.add_records(&records, &rejected);
+        let unproven = if x.kind == ExtractionKind::Complet {
+            tree.protected.unproven()
+        } else {
+            Vec::new()
+        };
+        step.settle = settled;
+        step.aligned = aligned;
+        let next = control.after(x, year);
+        if let Some(c) = next.change(layout, control_entry) {
+            plan.changes.push(c);
+        }
+        if let Some(c) = blocks.lift_change(layout, x.kind == ExtractionKind::Complet) {
+            plan.changes.push(c);
+        }
+        plan.sort();
+        step.erasures = blocks.stats.clone();
+        step.plan = PlanCounts::of(&plan);
+        Planned1 {
+            plan,
+            next,
+            guards,
+            changes,
+            unproven,
+        }
+    }))
+}
+
+/// Refuses a Complet of which nothing is in the perimeter: applied, it
+/// would read as every person leaving (or, on an empty directory, end "ok"
+/// having written nothing), when what is wrong is the configuration. The
+/// message lists the schools the extraction does hold.
+fn nothing_in_perimeter(
+    cfg: &Config,
+    x: &Extraction,
+    tree: &mapping::MappedTree,
+) -> Result<(), SyncError> {
+    let cats = tree.stats.categories.values();
+    let (mapped, outside) = cats.fold((0, 0), |(m, o), c| (m + c.mapped, o + c.out_of_perimeter));
+    if mapped > 0 || outside == 0 {
+        return Ok(());
+    }
+    Err(SyncError::Input(format!(
+        "{}: nothing in this extraction is in the perimeter: no school has a UAI of [perimeter] uai = [{}]. \
+         It holds the schools (UAI: pupils and staff) {}. Set [perimeter] uai to your ENT's schools \
+         (or all = true to take every school of the extraction); nothing written",
+        x.label(),
+        cfg.perimeter_uai
+            .iter()
+            .map(|u| format!("\"{u}\""))
+            .collect::<Vec<_>>()
+            .join(", "),
+        crate::ops::report::uai_counts(&tree.outside_uai, 30),
+    )))
+}
