@@ -778,6 +778,9 @@ fn the_daily_run_keeps_a_held_delivery_until_its_plan_is_approved() {
     );
     let rep = report(&r);
     assert_eq!(rep["extractions"][0]["outcome"], "held", "{err}");
+    // the run as a whole says held too (summary, report, lock), not failed
+    assert_eq!(rep["outcome"], "held", "{err}");
+    assert!(err.contains(": held\n"), "{err}");
     assert_eq!(csns(&ldap), before);
     assert_eq!(
         std::fs::read_dir(&incoming).unwrap().count(),
@@ -789,6 +792,7 @@ fn the_daily_run_keeps_a_held_delivery_until_its_plan_is_approved() {
     let st: serde_json::Value = serde_json::from_str(&st).unwrap();
     let digest = st["held_plan"]["digest"].as_str().unwrap().to_string();
     assert_eq!(st["active"]["Eleve"], 80);
+    assert_eq!(st["lock"]["last_run_outcome"], "held");
     aaf_sync_ok(&["approve", "--config", &config, &digest[..12]], 0);
     let (_, err) = aaf_sync_ok(
         &[

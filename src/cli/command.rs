@@ -178,7 +178,7 @@ async fn daily_under_session(
         rep.errors.push(e);
         2
     });
-    session.close(Outcome::of_code(code)).await;
+    session.close(rep.outcome(code)).await;
     code
 }
 

@@ -367,6 +367,32 @@ async fn destroy(
 }
 
 impl RunReport {
+    /// How the whole `run` ended, given its exit code `code` (which
+    /// combines its steps'): a run stopped by a held or refused
+    /// extraction (or delivery) says so, as `sync` does, rather than
+    /// `failed`; a signal makes it `interrupted`.
+    pub fn outcome(&self, code: i32) -> Outcome {
+        let general = Outcome::of_code(code);
+        if general != Outcome::Failed {
+            return general;
+        }
+        let steps: Vec<Outcome> = self
+            .extractions
+            .iter()
+            .map(|x| x.outcome)
+            .chain(self.retention.as_ref().map(|r| r.head.outcome))
+            .collect();
+        if steps.contains(&Outcome::Failed) || self.fetch_error.is_some() {
+            Outcome::Failed
+        } else if steps.contains(&Outcome::Held) {
+            Outcome::Held
+        } else if steps.contains(&Outcome::Refused) || !self.refused.is_empty() {
+            Outcome::Refused
+        } else {
+            Outcome::Failed
+        }
+    }
+
     /// The human summary printed on stderr.
     pub fn summary(&self) -> String {
         use std::fmt::Write;

@@ -346,8 +346,8 @@ pub fn finish_run(
     cfg: Option<&Config>,
     report_path: Option<PathBuf>,
 ) -> anyhow::Result<u8> {
-    rep.head
-        .end((ctx.now_rfc3339)(), Outcome::of_code(code), code);
+    let outcome = rep.outcome(code);
+    rep.head.end((ctx.now_rfc3339)(), outcome, code);
     if let Some(path) = report_path {
         write_report(&path, &rep)?;
     }
