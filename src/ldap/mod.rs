@@ -39,7 +39,6 @@ use error::{rc_of, Fault};
 pub use halt::{Fence, Halt};
 pub use preflight::PasswordAccess;
 pub use read::Snapshot;
-use search::to_entry;
 pub use write::{OpResult, Retry};
 
 /// Bound connections to the directory. A connection that breaks is

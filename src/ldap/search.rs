@@ -215,4 +215,24 @@ impl Directory {
             ),
         ))
     }
+
+    /// One entry by DN, all user attributes; `None` if absent.
+    pub async fn read_entry(&self, dn: &Dn) -> Result<Option<Entry>, DirectoryError> {
+        let mut l = self.conn(0).await;
+        let what = || format!("read {dn}");
+        match l
+            .search(dn.as_str(), Scope::Base, "(objectClass=*)", vec!["*"])
+            .await
+        {
+            Ok(r) => match r.success() {
+                Ok((rs, _)) => Ok(rs
+                    .into_iter()
+                    .next()
+                    .map(|re| to_entry(SearchEntry::construct(re)))),
+                Err(ldap3::LdapError::LdapResult { result }) if result.rc == 32 => Ok(None),
+                Err(e) => Err(op_err(what(), e)),
+            },
+            Err(e) => Err(op_err(what(), e)),
+        }
+    }
 }
