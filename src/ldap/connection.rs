@@ -2,8 +2,7 @@
 //! a broken connection replaced (on the next provider when the one in use
 //! stopped answering).
 
-use super::error::rc_of;
-use super::{op_err, Directory, DirectoryError, Halt, Slot};
+use super::{op_err, Directory, DirectoryError, Halt, ResultCode, Slot};
 use crate::config::LdapConfig;
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -54,11 +53,12 @@ pub(super) async fn open(
         ldap.simple_bind(&cfg.bind_dn, pw)
             .await
             .and_then(|r| r.success())
-            .map_err(|e| match rc_of(&e) {
+            .map_err(|e| match ResultCode::of(&e) {
                 // the server answered: refused credentials are refused
                 // by every provider alike
-                Some(_) => DirectoryError::Bind {
+                Some(code) => DirectoryError::Bind {
                     dn: cfg.bind_dn.clone(),
+                    code,
                     reason: e.to_string(),
                 },
                 None => DirectoryError::Connect {

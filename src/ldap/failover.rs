@@ -5,7 +5,7 @@
 use super::connection::provider;
 use super::passwords::read_passwords;
 use super::search::to_entry;
-use super::{lock, op_err, Directory, DirectoryError};
+use super::{lock, op_err, Directory, DirectoryError, ResultCode};
 use crate::diff::{AttrChange, Change, Planned};
 use crate::mapping;
 use crate::model::Dn;
@@ -128,8 +128,8 @@ impl Directory {
                         .into_iter()
                         .next()
                         .map(|re| to_entry(SearchEntry::construct(re)))),
-                    Err(ldap3::LdapError::LdapResult { result }) if result.rc == 32 => Ok(None),
-                    Err(e) => Err(op_err(what(), e)),
+                    Err(e) if ResultCode::of(&e) == Some(ResultCode::NO_SUCH_OBJECT) => Ok(None),
+                    Err(e) => Err(op_err(what(), e).at(&dn)),
                 }
             }
         };
@@ -168,7 +168,7 @@ impl Directory {
                                 passwords = Some(
                                     read_passwords(&mut l, dn.as_str())
                                         .await
-                                        .map_err(|e| op_err(format!("read {dn}"), e))?,
+                                        .map_err(|e| op_err(format!("read {dn}"), e).at(dn))?,
                                 );
                             }
                             let (user, saved) = passwords

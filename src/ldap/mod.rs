@@ -33,9 +33,8 @@ pub mod replication;
 mod search;
 mod write;
 
-use error::op_err;
-pub use error::DirectoryError;
-use error::{rc_of, Fault};
+use error::{op_err, Fault};
+pub use error::{DirectoryError, ResultCode};
 pub use halt::{Fence, Halt};
 pub use preflight::PasswordAccess;
 pub use read::Snapshot;

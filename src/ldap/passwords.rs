@@ -1,7 +1,7 @@
 //! Passwords a departure moves aside and a return moves back: read as
 //! bytes (octet string syntax), for the writes and for an LDIF.
 
-use super::{op_err, Directory, DirectoryError};
+use super::{op_err, Directory, DirectoryError, ResultCode};
 use crate::diff::{AttrChange, Change, Plan};
 use crate::mapping::layout::log_dn;
 use crate::model::Dn;
@@ -80,10 +80,10 @@ impl Directory {
                     Ok(p) => p,
                     // added by an earlier extraction of the same run: no
                     // password set yet
-                    Err(ldap3::LdapError::LdapResult { result }) if result.rc == 32 => {
+                    Err(e) if ResultCode::of(&e) == Some(ResultCode::NO_SUCH_OBJECT) => {
                         Default::default()
                     }
-                    Err(e) => return Err(op_err(format!("read {}", log_dn(dn.as_str())), e)),
+                    Err(e) => return Err(op_err(format!("read {}", log_dn(dn.as_str())), e).at(dn)),
                 };
                 let sorted = |s: HashSet<Vec<u8>>| {
                     let mut v: Vec<Vec<u8>> = s.into_iter().collect();

@@ -3,7 +3,7 @@
 //! move passwords; and the subschema read for the mapping.
 
 use super::passwords::PASSWORD;
-use super::{op_err, Directory, DirectoryError};
+use super::{op_err, Directory, DirectoryError, ResultCode};
 use crate::mapping::layout::{log_dn, Layout};
 use crate::model::{dn_key, escape_filter_value, Dn};
 use crate::retention;
@@ -142,7 +142,10 @@ impl Directory {
                 .await
                 .map_err(|e| op_err("read a managed person", e))?;
             let ldap3::SearchResult(entries, res) = r;
-            if res.rc != 0 && res.rc != 4 {
+            if !matches!(
+                ResultCode(res.rc),
+                ResultCode::SUCCESS | ResultCode::SIZE_LIMIT_EXCEEDED
+            ) {
                 return Err(op_err(
                     "read a managed person",
                     ldap3::LdapError::LdapResult { result: res },
@@ -167,10 +170,10 @@ impl Directory {
                 vec![probe(retention::ATTR_SAVED_PASSWORD), probe(PASSWORD)],
             )
             .await
-            .map_err(|e| op_err(format!("try {}", log_dn(dn.as_str())), e))?;
-        let write = match res.rc {
-            16 | 0 => true,
-            50 => false,
+            .map_err(|e| op_err(format!("try {}", log_dn(dn.as_str())), e).at(&dn))?;
+        let write = match ResultCode(res.rc) {
+            ResultCode::NO_SUCH_ATTRIBUTE | ResultCode::SUCCESS => true,
+            ResultCode::INSUFFICIENT_ACCESS_RIGHTS => false,
             _ => {
                 return Err(op_err(
                     format!("try {}", log_dn(dn.as_str())),

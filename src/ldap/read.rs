@@ -152,9 +152,13 @@ impl Directory {
                 attrs,
             )
             .await
-            .map_err(|e| op_err(what(), e))?;
+            .map_err(|e| op_err(what(), e).at(&layout.base))?;
         let bar = crate::host::progress::Progress::new("read", "entries", None);
-        while let Some(re) = s.next().await.map_err(|e| op_err(what(), e))? {
+        while let Some(re) = s
+            .next()
+            .await
+            .map_err(|e| op_err(what(), e).at(&layout.base))?
+        {
             bar.inc(1);
             let e = decode_entry(&re)
                 .ok_or_else(|| op_err(what(), "malformed search result entry from the server"))?;
@@ -186,7 +190,10 @@ impl Directory {
                 snap.adoptable.insert(e.dn.key(), e);
             }
         }
-        s.finish().await.success().map_err(|e| op_err(what(), e))?;
+        s.finish()
+            .await
+            .success()
+            .map_err(|e| op_err(what(), e).at(&layout.base))?;
         bar.finish();
         Ok(snap)
     }

@@ -1,7 +1,7 @@
 //! Small reads: one entry, a few searches, the sync's own entries, the
 //! squatters a plan's adds would meet.
 
-use super::{op_err, Directory, DirectoryError};
+use super::{op_err, Directory, DirectoryError, ResultCode};
 use crate::mapping::{
     self,
     layout::{log_dn, Layout},
@@ -31,10 +31,10 @@ impl Directory {
         {
             Ok(r) => match r.success() {
                 Ok(_) => Ok(true),
-                Err(ldap3::LdapError::LdapResult { result }) if result.rc == 32 => Ok(false),
-                Err(e) => Err(op_err(format!("read {}", log_dn(dn.as_str())), e)),
+                Err(e) if ResultCode::of(&e) == Some(ResultCode::NO_SUCH_OBJECT) => Ok(false),
+                Err(e) => Err(op_err(format!("read {}", log_dn(dn.as_str())), e).at(dn)),
             },
-            Err(e) => Err(op_err(format!("read {}", log_dn(dn.as_str())), e)),
+            Err(e) => Err(op_err(format!("read {}", log_dn(dn.as_str())), e).at(dn)),
         }
     }
 
@@ -76,8 +76,8 @@ impl Directory {
                         found.insert(dn.key());
                     }
                     Ok(_) => {}
-                    Err(ldap3::LdapError::LdapResult { result }) if result.rc == 32 => {}
-                    Err(e) => return Err(op_err(format!("read {}", log_dn(dn.as_str())), e)),
+                    Err(e) if ResultCode::of(&e) == Some(ResultCode::NO_SUCH_OBJECT) => {}
+                    Err(e) => return Err(op_err(format!("read {}", log_dn(dn.as_str())), e).at(dn)),
                 }
             }
             return Ok(found);
@@ -102,15 +102,18 @@ impl Directory {
                     vec!["1.1"],
                 )
                 .await
-                .map_err(|e| op_err(what(), e))?;
-            while let Some(re) = s.next().await.map_err(|e| op_err(what(), e))? {
+                .map_err(|e| op_err(what(), e).at(branch))?;
+            while let Some(re) = s.next().await.map_err(|e| op_err(what(), e).at(branch))? {
                 let se = SearchEntry::construct(re);
                 let key = crate::model::dn_key(&se.dn);
                 if wanted.contains(&key) {
                     found.insert(key);
                 }
             }
-            s.finish().await.success().map_err(|e| op_err(what(), e))?;
+            s.finish()
+                .await
+                .success()
+                .map_err(|e| op_err(what(), e).at(branch))?;
         }
         Ok(found)
     }
@@ -159,7 +162,7 @@ impl Directory {
             .search(base.as_str(), Scope::Subtree, filter, attrs.to_vec())
             .await
             .and_then(|r| r.success())
-            .map_err(|e| op_err(format!("search {}", log_dn(base.as_str())), e))?;
+            .map_err(|e| op_err(format!("search {}", log_dn(base.as_str())), e).at(base))?;
         Ok(rs
             .into_iter()
             .map(|re| {
@@ -229,10 +232,10 @@ impl Directory {
                     .into_iter()
                     .next()
                     .map(|re| to_entry(SearchEntry::construct(re)))),
-                Err(ldap3::LdapError::LdapResult { result }) if result.rc == 32 => Ok(None),
-                Err(e) => Err(op_err(what(), e)),
+                Err(e) if ResultCode::of(&e) == Some(ResultCode::NO_SUCH_OBJECT) => Ok(None),
+                Err(e) => Err(op_err(what(), e).at(dn)),
             },
-            Err(e) => Err(op_err(what(), e)),
+            Err(e) => Err(op_err(what(), e).at(dn)),
         }
     }
 }

@@ -2,7 +2,7 @@
 //! faults wait, broken connections are replaced, lost answers are told
 //! apart from refusals), many in flight ([`Directory::apply_ops`]).
 
-use super::error::{rc_of, Fault};
+use super::error::{Fault, ResultCode};
 use super::passwords::{read_passwords, PASSWORD};
 use super::{op_err, Directory, DirectoryError};
 use crate::diff::{AttrChange, Change, Planned};
@@ -179,15 +179,18 @@ impl Directory {
             };
             // an add or delete whose answer was lost may have been done
             if attempt > 0 {
-                match (&p.change, rc_of(&err)) {
-                    (Change::Add { .. }, Some(68))
-                    | (Change::Delete { .. } | Change::Move { .. }, Some(32)) => return Ok(at),
+                match (&p.change, ResultCode::of(&err)) {
+                    (Change::Add { .. }, Some(ResultCode::ENTRY_ALREADY_EXISTS))
+                    | (
+                        Change::Delete { .. } | Change::Move { .. },
+                        Some(ResultCode::NO_SUCH_OBJECT),
+                    ) => return Ok(at),
                     _ => {}
                 }
             }
             // a move onto a DN something else holds: say what is in the way
-            let blocked = match (&p.change, rc_of(&err)) {
-                (Change::Move { to, .. }, Some(68)) => Some(to),
+            let blocked = match (&p.change, ResultCode::of(&err)) {
+                (Change::Move { to, .. }, Some(ResultCode::ENTRY_ALREADY_EXISTS)) => Some(to),
                 _ => None,
             };
             let fault = Fault::of(err);
@@ -256,7 +259,7 @@ impl Directory {
                 l.add(dn.as_str(), attrs)
                     .await
                     .and_then(|r| r.success())
-                    .map_err(|e| op_err(format!("create {dn}"), e))?;
+                    .map_err(|e| op_err(format!("create {dn}"), e).at(dn))?;
             }
             created.push(dn.clone());
         }

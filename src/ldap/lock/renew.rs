@@ -3,7 +3,7 @@
 //! cannot be proven held.
 
 use super::{gtime, name, set, Lease, ATTR_EXPIRES, ATTR_OWNER, FREE};
-use crate::ldap::Directory;
+use crate::ldap::{Directory, ResultCode};
 use crate::model::Dn;
 use ldap3::Mod;
 use std::sync::{Arc, Mutex};
@@ -47,8 +47,12 @@ pub(super) async fn swap(
             Ok(_) => return Ok(()),
             Err(e) => e,
         };
-        match crate::ldap::rc_of(&err) {
-            Some(16 | 20) if !adopted => {
+        match ResultCode::of(&err) {
+            // the exact values we compare were not there: our expiry
+            // changed (a renewal whose answer was lost), or the owner did
+            Some(ResultCode::NO_SUCH_ATTRIBUTE | ResultCode::ATTRIBUTE_OR_VALUE_EXISTS)
+                if !adopted =>
+            {
                 // look: still ours with another expiry, or taken
                 let cur = dir
                     .read_entry(dn)
@@ -67,8 +71,12 @@ pub(super) async fn swap(
                 adopted = true;
                 continue;
             }
-            Some(16 | 20) => return Err(SwapError::Lost("changed by another run".into())),
-            Some(32) => return Err(SwapError::Lost("entry deleted".into())),
+            Some(ResultCode::NO_SUCH_ATTRIBUTE | ResultCode::ATTRIBUTE_OR_VALUE_EXISTS) => {
+                return Err(SwapError::Lost("changed by another run".into()))
+            }
+            Some(ResultCode::NO_SUCH_OBJECT) => {
+                return Err(SwapError::Lost("entry deleted".into()))
+            }
             _ => {}
         }
         let fault = crate::ldap::Fault::of(err);

@@ -7,7 +7,7 @@ use super::{gtime, name, owner_of, set, Lease, LockError, LockState, Locked, Run
 use super::{ATTR_COMMAND, ATTR_EXPIRES, ATTR_FINISHED, ATTR_NOTE, ATTR_OUTCOME, ATTR_OWNER};
 use super::{ATTR_RUN_ID, ATTR_SINCE, ATTR_STARTED, FREE, LOCK_CLASS};
 use crate::config::{LdapConfig, LockConfig};
-use crate::ldap::{op_err, Directory, DirectoryError};
+use crate::ldap::{op_err, Directory, DirectoryError, ResultCode};
 use crate::mapping::{self, layout::Layout};
 use ldap3::Mod;
 use std::collections::HashSet;
@@ -82,7 +82,7 @@ impl RunLock {
             let added = l.add(dn.as_str(), attrs).await.and_then(|r| r.success());
             let took_over = match added {
                 Ok(_) => Some(None),
-                Err(ldap3::LdapError::LdapResult { result }) if result.rc == 68 => {
+                Err(e) if ResultCode::of(&e) == Some(ResultCode::ENTRY_ALREADY_EXISTS) => {
                     let cur = dir.read_entry(&dn).await?;
                     let Some(cur) = cur else {
                         // there to add, not there to read: freed in between,
@@ -116,22 +116,29 @@ impl RunLock {
                         match l.modify(dn.as_str(), mods).await.and_then(|r| r.success()) {
                             Ok(_) => Some(state.holder),
                             // someone else changed it first: look again
-                            Err(ldap3::LdapError::LdapResult { result })
-                                if matches!(result.rc, 16 | 20) =>
+                            Err(e)
+                                if matches!(
+                                    ResultCode::of(&e),
+                                    Some(
+                                        ResultCode::NO_SUCH_ATTRIBUTE
+                                            | ResultCode::ATTRIBUTE_OR_VALUE_EXISTS
+                                    )
+                                ) =>
                             {
                                 blind += 1;
                                 tokio::time::sleep(Duration::from_millis(50)).await;
                                 None
                             }
-                            Err(ldap3::LdapError::LdapResult { result })
-                                if matches!(result.rc, 50) =>
+                            Err(e)
+                                if ResultCode::of(&e)
+                                    == Some(ResultCode::INSUFFICIENT_ACCESS_RIGHTS) =>
                             {
                                 return Err(LockError::NoAccess {
                                     dn: dn.to_string(),
                                     what: "change",
                                 })
                             }
-                            Err(e) => return Err(op_err(format!("take {dn}"), e).into()),
+                            Err(e) => return Err(op_err(format!("take {dn}"), e).at(&dn).into()),
                         }
                     } else if Instant::now() < deadline {
                         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -146,20 +153,20 @@ impl RunLock {
                         .into());
                     }
                 }
-                Err(ldap3::LdapError::LdapResult { result }) if result.rc == 32 => {
+                Err(e) if ResultCode::of(&e) == Some(ResultCode::NO_SUCH_OBJECT) => {
                     return Err(op_err(
                         format!("base {}", layout.base),
                         "does not exist: create it first (docs/operations.md, \"Daily operation\", step 1)",
                     )
                     .into())
                 }
-                Err(ldap3::LdapError::LdapResult { result }) if result.rc == 50 => {
+                Err(e) if ResultCode::of(&e) == Some(ResultCode::INSUFFICIENT_ACCESS_RIGHTS) => {
                     return Err(LockError::NoAccess {
                         dn: dn.to_string(),
                         what: "create",
                     })
                 }
-                Err(e) => return Err(op_err(format!("take {dn}"), e).into()),
+                Err(e) => return Err(op_err(format!("take {dn}"), e).at(&dn).into()),
             };
             let Some(took_over) = took_over else { continue };
             if let Some(prev) = &took_over {
