@@ -23,6 +23,7 @@ pub mod apply;
 mod connection;
 mod error;
 mod failover;
+mod filter;
 mod halt;
 pub mod ldif;
 pub mod lock;
@@ -35,6 +36,7 @@ mod write;
 
 use error::{op_err, Fault};
 pub use error::{DirectoryError, ResultCode};
+pub use filter::escape_filter;
 pub use halt::{Fence, Halt};
 pub use preflight::PasswordAccess;
 pub use read::Snapshot;

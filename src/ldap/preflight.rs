@@ -3,9 +3,9 @@
 //! move passwords; and the subschema read for the mapping.
 
 use super::passwords::PASSWORD;
-use super::{op_err, Directory, DirectoryError, ResultCode};
+use super::{escape_filter, op_err, Directory, DirectoryError, ResultCode};
 use crate::mapping::layout::{log_dn, Layout};
-use crate::model::{dn_key, escape_filter_value, Dn};
+use crate::model::{dn_key, Dn};
 use crate::retention;
 use ldap3::{Mod, Scope, SearchEntry};
 use std::collections::HashSet;
@@ -126,7 +126,7 @@ impl Directory {
     ) -> Result<Option<PasswordAccess>, DirectoryError> {
         let managed = format!(
             "(&(objectClass=ENTPerson)(objectClass=aafSyncState)(aafSyncSource={}))",
-            escape_filter_value(&layout.source)
+            escape_filter(&layout.source)
         );
         let mut found = None;
         for filter in [format!("(&{managed}(userPassword=*))"), managed] {

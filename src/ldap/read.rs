@@ -1,9 +1,9 @@
 //! The read of the managed tree: one paged search, decoded straight from
 //! BER, into a [`Snapshot`] (from a consumer when it has caught up).
 
-use super::{op_err, Directory, DirectoryError};
+use super::{escape_filter, op_err, Directory, DirectoryError};
 use crate::mapping::{self, layout::Layout, EntryKind};
-use crate::model::{escape_filter_value, Dn, Entry, EntryMap};
+use crate::model::{Dn, Entry, EntryMap};
 use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
 use ldap3::asn1::{StructureTag, PL};
 use ldap3::{ResultEntry, Scope};
@@ -130,7 +130,7 @@ impl Directory {
         attrs: Vec<String>,
     ) -> Result<Snapshot, DirectoryError> {
         let mut snap = Snapshot::default();
-        let src = escape_filter_value(&layout.source);
+        let src = escape_filter(&layout.source);
         let filter = format!(
             "(|(&(objectClass={})({}={src}))(ENTPersonLogin=*)(ENTPersonAlias=*)(ENTPersonJointure={src}$*)(ENTStructureJointure={src}$*))",
             mapping::STATE_CLASS,

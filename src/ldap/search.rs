@@ -1,12 +1,12 @@
 //! Small reads: one entry, a few searches, the sync's own entries, the
 //! squatters a plan's adds would meet.
 
-use super::{op_err, Directory, DirectoryError, ResultCode};
+use super::{escape_filter, op_err, Directory, DirectoryError, ResultCode};
 use crate::mapping::{
     self,
     layout::{log_dn, Layout},
 };
-use crate::model::{escape_filter_value, Dn, Entry};
+use crate::model::{Dn, Entry};
 use futures::stream::{self, StreamExt};
 use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
 use ldap3::{Scope, SearchEntry};
@@ -52,7 +52,7 @@ impl Directory {
             "(!(&(objectClass={})({}={})))",
             mapping::STATE_CLASS,
             mapping::ATTR_SOURCE,
-            escape_filter_value(&layout.source)
+            escape_filter(&layout.source)
         );
         let mut found = HashSet::new();
         if candidates.is_empty() {
@@ -121,7 +121,7 @@ impl Directory {
     /// How many entries carry a jointure of the layout's source without
     /// being managed (an existing tree the sync may adopt).
     pub async fn count_adoptable(&self, layout: &Layout) -> Result<usize, DirectoryError> {
-        let src = escape_filter_value(&layout.source);
+        let src = escape_filter(&layout.source);
         let filter = format!(
             "(&(|(ENTPersonJointure={src}$*)(ENTStructureJointure={src}$*))(!(objectClass={})))",
             mapping::STATE_CLASS
@@ -133,7 +133,7 @@ impl Directory {
     /// first RDN value the layout does not build from an id (an adopted
     /// tree's `uid=zoe.coeur`): logs write those as pseudonyms.
     pub async fn count_named_dns(&self, layout: &Layout) -> Result<usize, DirectoryError> {
-        let src = escape_filter_value(&layout.source);
+        let src = escape_filter(&layout.source);
         let filter = format!(
             "(|(&(objectClass={})({}={src})(|(objectClass=ENTPerson)(ENTStructureJointure=*)))\
              (ENTPersonJointure={src}$*)(ENTStructureJointure={src}$*))",
