@@ -2,17 +2,38 @@
 //!
 //! Connects (ldap://, ldaps://, StartTLS, ldapi://) and binds a few
 //! connections, reads the managed tree once with paged results, applies a
-//! [`Plan`] phase by phase with many operations in flight, checks every
-//! result and counts per-entry failures without stopping the run.
+//! [`Plan`](crate::diff::Plan) phase by phase with many operations in
+//! flight, checks every result and counts per-entry failures without
+//! stopping the run.
 //!
 //! In a replicated directory (`[ldap] url` lists several providers), the
 //! connections go to the first provider that answers, in the order given,
 //! and move to the next one when it stops answering under a run (see
-//! [`Directory::reconnect`]). A run that holds the run lock writes through
+//! `Directory::reconnect`). A run that holds the run lock writes through
 //! a provider other than the designated one (the first of the list) only
 //! once that provider's copy of the lock names it (the [`Fence`]). The
 //! managed tree may be read from a consumer (`read_url`) when its
 //! `contextCSN` has caught up with the provider's ([`replication`]).
+//!
+//! The folder, one file per concern (this file keeps [`Directory`]):
+//!
+//! - `connection`: TLS, connect and bind, the providers in order,
+//!   a broken connection replaced (`Directory::reconnect`).
+//! - `error`: [`DirectoryError`], the [`ResultCode`] a server answered
+//!   with, and how a failure is classed for retries.
+//! - `halt`: the stop flag ([`Halt`]) the writers share with the lock.
+//! - `read`: the paged read of the managed tree ([`Snapshot`]).
+//! - `search`: small reads (one entry, existence, squatters, counts).
+//! - `filter`: [`escape_filter`], values written into filters.
+//! - `write`: [`Directory::apply_ops`], retries, lost answers
+//!   ([`OpResult`]); the branch OUs.
+//! - `failover`: the fence on a failover provider, and what a lost
+//!   provider acknowledged checked on the survivor.
+//! - `passwords`: the passwords a departure moves aside.
+//! - `preflight`: the directory checks every command makes first.
+//! - [`apply`]: a plan phase by phase; [`lock`]: the run lock (take,
+//!   renew, release); [`replication`]: `contextCSN` and the topology;
+//!   [`ldif`]: the LDIF rendering of a plan.
 
 use crate::config::LdapConfig;
 use ldap3::{Ldap, LdapConnSettings};
