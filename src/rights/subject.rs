@@ -8,9 +8,9 @@
 //! read; the I/O is the directory's.
 
 use crate::diff::{AttrChange, Change, Plan, Planned};
-use crate::ldap::{Directory, DirectoryError};
+use crate::ldap::{escape_filter, Directory, DirectoryError};
 use crate::mapping::{self, layout::Layout, EntryKind};
-use crate::model::{dn_key, escape_filter_value, Dn, Entry};
+use crate::model::{dn_key, Dn, Entry};
 use crate::retention::{self, State};
 use crate::rights::erasure::{self, Erasure};
 use serde::Serialize;
@@ -332,7 +332,7 @@ pub fn erase_plan(
 
 /// The filter finding the entries that refer to `dn`.
 pub fn referring_filter(dn: &Dn) -> String {
-    let v = escape_filter_value(dn.as_str());
+    let v = escape_filter(dn.as_str());
     let mut f = String::from("(|");
     for a in mapping::DN_VALUED {
         f.push_str(&format!("({a}={v})"));
@@ -348,7 +348,7 @@ fn managed_people(layout: &Layout) -> String {
         "(&(objectClass={})({}={})(objectClass=ENTPerson)",
         mapping::STATE_CLASS,
         mapping::ATTR_SOURCE,
-        escape_filter_value(&layout.source)
+        escape_filter(&layout.source)
     )
 }
 
@@ -358,7 +358,7 @@ fn managed_people(layout: &Layout) -> String {
 /// RDN under `ou=departed`): an operator may quote the DN a person had
 /// before they left.
 fn dn_filter(layout: &Layout, dn: &str) -> String {
-    let v = escape_filter_value(dn);
+    let v = escape_filter(dn);
     let mut f = format!(
         "{}(|(entryDN={v})({}={v})",
         managed_people(layout),
@@ -368,7 +368,7 @@ fn dn_filter(layout: &Layout, dn: &str) -> String {
     let parent = dn.get(rdn.len()..).unwrap_or_default();
     if !rdn.is_empty() && dn_key(parent.trim_start_matches(',')) == layout.people.key() {
         let away = format!("{rdn},{}", layout.departed);
-        f.push_str(&format!("(entryDN={})", escape_filter_value(&away)));
+        f.push_str(&format!("(entryDN={})", escape_filter(&away)));
     }
     f.push_str("))");
     f
@@ -388,11 +388,11 @@ pub async fn find(dir: &Directory, layout: &Layout, who: &Who) -> Result<Entry, 
             } else {
                 layout.jointure(j)
             };
-            let f = format!("{managed}(ENTPersonJointure={}))", escape_filter_value(&j));
+            let f = format!("{managed}(ENTPersonJointure={}))", escape_filter(&j));
             (dir.search(&layout.base, &f, &["*"]).await?, "jointure")
         }
         Who::Login(l) => {
-            let l = escape_filter_value(l);
+            let l = escape_filter(l);
             let f = format!("{managed}(ENTPersonLogin={l}))");
             let mut found = dir.search(&layout.base, &f, &["*"]).await?;
             if found.is_empty() {

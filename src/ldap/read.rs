@@ -1,0 +1,268 @@
+//! The read of the managed tree: one paged search, decoded straight from
+//! BER, into a [`Snapshot`] (from a consumer when it has caught up).
+
+use super::{escape_filter, op_err, Directory, DirectoryError};
+use crate::mapping::{self, layout::Layout, EntryKind};
+use crate::model::{Dn, Entry, EntryMap};
+use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
+use ldap3::asn1::{StructureTag, PL};
+use ldap3::{ResultEntry, Scope};
+use std::collections::HashSet;
+
+/// The attributes read from managed entries: what the sync owns, plus what
+/// identifies an entry. Never `userPassword` or other foreign attributes.
+fn read_attrs() -> Vec<String> {
+    let mut v: Vec<String> = [
+        "objectClass",
+        "uid",
+        "ou",
+        "cn",
+        "ENTPersonLogin",
+        "ENTPersonAlias",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for k in [
+        EntryKind::Structure,
+        EntryKind::Pupil,
+        EntryKind::Parent,
+        EntryKind::Staff,
+        EntryKind::Classe,
+    ] {
+        v.extend(mapping::owned(k).iter().map(|s| s.to_string()));
+    }
+    v.sort_by_key(|s| s.to_ascii_lowercase());
+    v.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+    v
+}
+
+/// The managed tree as read from the directory.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// Entries of this source, by DN key.
+    pub managed: EntryMap,
+    /// Entries whose jointure names this source but that are not managed
+    /// (an older feeder's): adopted when the extraction carries them.
+    pub adoptable: EntryMap,
+    /// Every login in the tree (managed or not), lower case.
+    pub taken_logins: HashSet<String>,
+}
+
+/// A search result decoded straight from its BER structure, values
+/// borrowed until they land in the entry's buffer: the read of an
+/// académie's tree spent more time in `SearchEntry::construct` (a map and
+/// a string per value) than in the network. As `construct` does, an
+/// attribute with a value that is not UTF-8 is left out (none of the
+/// managed attributes is binary). `None` for a malformed result, where
+/// `construct` would panic.
+fn decode_entry(re: &ResultEntry) -> Option<Entry> {
+    fn parts(t: &StructureTag) -> Option<&[StructureTag]> {
+        match &t.payload {
+            PL::C(v) => Some(v),
+            PL::P(_) => None,
+        }
+    }
+    fn text(t: &StructureTag) -> Option<&str> {
+        match &t.payload {
+            PL::P(b) => std::str::from_utf8(b).ok(),
+            PL::C(_) => None,
+        }
+    }
+    if re.0.id != 4 {
+        return None;
+    }
+    let [dn, attrs] = parts(&re.0)? else {
+        return None;
+    };
+    let mut list = Vec::new();
+    for pa in parts(attrs)? {
+        let [name, values] = parts(pa)? else {
+            return None;
+        };
+        let values = parts(values)?;
+        let vals: Option<Vec<&str>> = values.iter().map(text).collect();
+        if let Some(vals) = vals {
+            list.push((text(name)?, vals));
+        }
+    }
+    Some(Entry::from_attrs(Dn::new(text(dn)?), list))
+}
+
+impl Directory {
+    /// Reads the managed entries of `source`, and every login under the base
+    /// (logins are unique in the whole tree), with one paged search: from
+    /// the consumer of `read_url` when it has caught up with the provider,
+    /// else from the provider ([`Directory::fresh_reader`]).
+    pub async fn read_managed(&self, layout: &Layout) -> Result<Snapshot, DirectoryError> {
+        if let Some(reader) = self.fresh_reader().await {
+            let snap = reader.read_managed_with(layout, read_attrs()).await;
+            let url = reader.url().to_string();
+            reader.close().await;
+            match snap {
+                Ok(snap) => {
+                    self.set_read_from(&url);
+                    return Ok(snap);
+                }
+                Err(error) => {
+                    tracing::warn!(consumer = %url, %error, "reading the consumer failed: reading the provider instead")
+                }
+            }
+        }
+        self.set_read_from(self.url());
+        self.read_managed_with(layout, read_attrs()).await
+    }
+
+    fn set_read_from(&self, url: &str) {
+        if let Ok(mut r) = self.read_from.lock() {
+            *r = Some(url.to_string());
+        }
+    }
+
+    /// [`Directory::read_managed`] with every user attribute (the audit).
+    pub async fn read_managed_all(&self, layout: &Layout) -> Result<Snapshot, DirectoryError> {
+        self.read_managed_with(layout, vec!["*".to_string()]).await
+    }
+
+    async fn read_managed_with(
+        &self,
+        layout: &Layout,
+        attrs: Vec<String>,
+    ) -> Result<Snapshot, DirectoryError> {
+        let mut snap = Snapshot::default();
+        let src = escape_filter(&layout.source);
+        let filter = format!(
+            "(|(&(objectClass={})({}={src}))(ENTPersonLogin=*)(ENTPersonAlias=*)(ENTPersonJointure={src}$*)(ENTStructureJointure={src}$*))",
+            mapping::STATE_CLASS,
+            mapping::ATTR_SOURCE,
+        );
+        let jointure_prefix = format!("{}$", layout.source.to_ascii_lowercase());
+        let mut l = self.conn(0).await;
+        let adapters: Vec<Box<dyn Adapter<_, _>>> = vec![
+            Box::new(EntriesOnly::new()),
+            Box::new(PagedResults::new(self.page_size)),
+        ];
+        let what = || format!("read {}", layout.base);
+        let mut s = l
+            .streaming_search_with(
+                adapters,
+                layout.base.as_str(),
+                Scope::Subtree,
+                &filter,
+                attrs,
+            )
+            .await
+            .map_err(|e| op_err(what(), e).at(&layout.base))?;
+        let bar = crate::host::progress::Progress::new("read", "entries", None);
+        while let Some(re) = s
+            .next()
+            .await
+            .map_err(|e| op_err(what(), e).at(&layout.base))?
+        {
+            bar.inc(1);
+            let e = decode_entry(&re)
+                .ok_or_else(|| op_err(what(), "malformed search result entry from the server"))?;
+            // a login must differ from every login and every alias: the
+            // ENT's CAS looks people up by either
+            for a in ["ENTPersonLogin", "ENTPersonAlias"] {
+                for v in e.get(a).unwrap_or_default().iter() {
+                    snap.taken_logins.insert(v.to_lowercase());
+                }
+            }
+            let ours = e.has_value("objectClass", mapping::STATE_CLASS)
+                && e.first(mapping::ATTR_SOURCE) == Some(layout.source.as_str());
+            if ours {
+                let mut e = e;
+                e.freeze();
+                snap.managed.insert(e.dn.key(), e);
+            } else if !e.has_value("objectClass", mapping::STATE_CLASS)
+                && ["ENTPersonJointure", "ENTStructureJointure"]
+                    .iter()
+                    .any(|a| {
+                        e.get(a).is_some_and(|vs| {
+                            vs.iter()
+                                .any(|v| v.to_ascii_lowercase().starts_with(&jointure_prefix))
+                        })
+                    })
+            {
+                let mut e = e;
+                e.freeze();
+                snap.adoptable.insert(e.dn.key(), e);
+            }
+        }
+        s.finish()
+            .await
+            .success()
+            .map_err(|e| op_err(what(), e).at(&layout.base))?;
+        bar.finish();
+        Ok(snap)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ldap::search::to_entry;
+    use ldap3::asn1::TagClass;
+    use ldap3::SearchEntry;
+
+    fn prim(b: &[u8]) -> StructureTag {
+        StructureTag {
+            class: TagClass::Universal,
+            id: 4,
+            payload: PL::P(b.to_vec()),
+        }
+    }
+    fn cons(id: u64, v: Vec<StructureTag>) -> StructureTag {
+        StructureTag {
+            class: TagClass::Universal,
+            id,
+            payload: PL::C(v),
+        }
+    }
+    fn attr(name: &str, values: &[&[u8]]) -> StructureTag {
+        cons(
+            16,
+            vec![
+                prim(name.as_bytes()),
+                cons(17, values.iter().map(|v| prim(v)).collect()),
+            ],
+        )
+    }
+
+    #[test]
+    fn decodes_a_search_result_as_search_entry_construct_does() {
+        let tag = StructureTag {
+            class: TagClass::Application,
+            id: 4,
+            payload: PL::C(vec![
+                prim("uid=AC-X-1,ou=people,dc=example,dc=org".as_bytes()),
+                cons(
+                    16,
+                    vec![
+                        attr("objectClass", &[b"top", b"ENTEleve", b"top"]),
+                        attr("sn", &["Éloïse".as_bytes()]),
+                        attr("member", &[b"uid=b,dc=x", b"UID=B,dc=x", b"uid=a,dc=x"]),
+                        // not UTF-8: left out, as construct puts it aside
+                        attr("jpegPhoto", &[b"\xff\xd8\xff", b"ok"]),
+                        attr("description", &[]),
+                    ],
+                ),
+            ]),
+        };
+        let re = ResultEntry::new(tag);
+        let direct = decode_entry(&re).expect("well formed");
+        let via = to_entry(SearchEntry::construct(re));
+        assert_eq!(direct, via);
+        assert_eq!(direct.dn.as_str(), "uid=AC-X-1,ou=people,dc=example,dc=org");
+        assert_eq!(direct.get("objectclass").unwrap(), &["ENTEleve", "top"]);
+        assert_eq!(direct.get("member").unwrap().len(), 2);
+        assert!(direct.get("jpegPhoto").is_none());
+
+        // what construct would panic on is refused
+        let bad = ResultEntry::new(cons(4, vec![prim(b"uid=x")]));
+        assert!(decode_entry(&bad).is_none());
+        let bad = ResultEntry::new(cons(4, vec![prim(b"\xff"), cons(16, vec![])]));
+        assert!(decode_entry(&bad).is_none());
+    }
+}
