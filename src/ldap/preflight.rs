@@ -78,7 +78,7 @@ impl Directory {
     }
 
     /// Checks that the directory knows the project's schema.
-    /// What every command checks first (see [`crate::run::preflight`]): the
+    /// What every command checks first (see `run::preflight`): the
     /// server holds the base, the base exists, the sync's schema is loaded.
     pub async fn preflight(&self, layout: &Layout) -> Result<(), DirectoryError> {
         self.base_present(&layout.base).await?;

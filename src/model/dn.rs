@@ -223,19 +223,3 @@ pub fn split_first_rdn(dn: &str) -> Option<(&str, String, &str)> {
     let value = String::from_utf8(raw).ok()?;
     Some((attr.trim(), value, parent))
 }
-
-/// Escapes a value for use inside an LDAP search filter (RFC 4515).
-pub fn escape_filter_value(v: &str) -> String {
-    let mut out = String::with_capacity(v.len());
-    for c in v.chars() {
-        match c {
-            '*' => out.push_str("\\2a"),
-            '(' => out.push_str("\\28"),
-            ')' => out.push_str("\\29"),
-            '\\' => out.push_str("\\5c"),
-            '\0' => out.push_str("\\00"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
