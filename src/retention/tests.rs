@@ -3,6 +3,7 @@
 use super::*;
 use crate::diff::Absent;
 use time::macros::date;
+use time::Duration;
 
 #[test]
 fn deadlines() {
