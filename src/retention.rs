@@ -22,12 +22,11 @@ mod rules;
 mod steps;
 
 use crate::mapping::{self, layout::Layout, EntryKind};
-use crate::model::plan::{AttrChange, Change, Plan};
-use crate::model::{dn_key, Dn, Entry, EntryMap};
-use relink::relink_departed;
+use crate::model::plan::Plan;
+use crate::model::{Entry, EntryMap};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap, HashSet};
-use steps::{clear_class_lists, gt, home_change, push_change, structure_refs};
+use std::collections::BTreeMap;
+use steps::{absent_entries, Decisions};
 use time::Date;
 
 // The lifecycle's attributes and state are the directory's vocabulary
@@ -113,238 +112,17 @@ pub fn apply<'e>(
     remaining: impl Iterator<Item = &'e Entry>,
     frozen: &[&'e Entry],
 ) -> Lifecycle {
-    let mut out = Lifecycle::default();
-    let source = ctx.layout.source.as_str();
-
-    // restores: a departed entry the desired tree holds again
-    for p in plan.changes.iter_mut() {
-        let Change::Modify { dn, changes } = &mut p.change else {
-            continue;
-        };
-        let Some(cur) = current.get(&dn.key()) else {
-            continue;
-        };
-        let st = State::of(cur);
-        if st.departed() {
-            Lifecycle::push(&mut out.restored, p.kind, id_of(cur, p.kind, source));
-            if st.disabled {
-                changes.push(AttrChange::RestorePassword);
-            }
-        }
+    // the steps run in this order: it is the order of the changes of one
+    // entry within a phase (the plan sorts by phase and DN only)
+    let mut d = Decisions::new(*ctx, current);
+    d.restore_returns(plan);
+    let (people, structures) = absent_entries(plan, current);
+    for (kind, e) in people {
+        d.person_absent(kind, e);
     }
-
-    let mut absent: Vec<(EntryKind, &Entry)> = plan
-        .absent
-        .iter()
-        .filter_map(|a| current.get(&a.dn.key()).map(|e| (a.kind, e)))
-        .collect();
-    // parents last: their deadline follows their pupils'
-    absent.sort_by_key(|(k, e)| {
-        (
-            *k == EntryKind::Parent,
-            *k == EntryKind::Structure,
-            e.dn.key(),
-        )
-    });
-
-    let mut deadlines: HashMap<String, Date> = HashMap::new();
-    let mut kept: Vec<&Entry> = Vec::new();
-    let mut departed_structures: Vec<&Entry> = Vec::new();
-    let mut new_changes: Vec<(EntryKind, Change)> = Vec::new();
-    // disabled people to move out of the people branch, with their id
-    let mut moves: Vec<(EntryKind, Dn, String)> = Vec::new();
-
-    for (kind, e) in absent {
-        if kind == EntryKind::Structure {
-            departed_structures.push(e);
-            continue;
-        }
-        let Some(rule) = ctx.rules.for_kind(kind) else {
-            continue;
-        };
-        let st = State::of(e);
-        let id = id_of(e, kind, source);
-        if let Some(departure) = st.departure {
-            let deadline = st.deadline.unwrap_or_else(|| rule.deadline(departure));
-            deadlines.insert(e.dn.key(), deadline);
-            if ctx.now >= deadline {
-                new_changes.push((kind, Change::Delete { dn: e.dn.clone() }));
-                Lifecycle::push(&mut out.deleted, kind, id);
-            } else {
-                *out.pending.entry(kind.as_str().to_string()).or_default() += 1;
-                kept.push(e);
-                if st.disabled && ctx.rules.move_departed && !ctx.layout.is_departed(&e.dn) {
-                    // departed before the branch existed: out of the lookups now
-                    if let Some(home) = home_change(ctx.layout, e, &id) {
-                        new_changes.push((
-                            kind,
-                            Change::Modify {
-                                dn: e.dn.clone(),
-                                changes: vec![home],
-                            },
-                        ));
-                    }
-                    moves.push((kind, e.dn.clone(), id.clone()));
-                }
-                if ctx.new_school_year {
-                    let clear = clear_class_lists(e);
-                    if !clear.is_empty() {
-                        new_changes.push((
-                            kind,
-                            Change::Modify {
-                                dn: e.dn.clone(),
-                                changes: clear,
-                            },
-                        ));
-                    }
-                }
-            }
-            continue;
-        }
-        let Some(departure) = ctx.extraction_date else {
-            continue; // a retention-only pass shows no departure
-        };
-        let deadline = if kind == EntryKind::Parent {
-            // same deadline as their last pupil
-            e.get("ENTAuxPersRelEleveEleve")
-                .unwrap_or_default()
-                .iter()
-                .filter_map(|p| {
-                    let k = dn_key(p);
-                    deadlines
-                        .get(&k)
-                        .copied()
-                        .or_else(|| current.get(&k).and_then(|pe| State::of(pe).deadline))
-                })
-                .max()
-                .unwrap_or_else(|| rule.deadline(departure))
-        } else {
-            rule.deadline(departure)
-        };
-        deadlines.insert(e.dn.key(), deadline);
-        Lifecycle::push(&mut out.departed, kind, id.clone());
-        if ctx.now >= deadline {
-            new_changes.push((kind, Change::Delete { dn: e.dn.clone() }));
-            Lifecycle::push(&mut out.deleted, kind, id);
-            continue;
-        }
-        let mut changes = vec![
-            AttrChange::Replace {
-                attr: ATTR_DEPARTURE.into(),
-                values: vec![gt(departure)],
-            },
-            AttrChange::Replace {
-                attr: ATTR_DEADLINE.into(),
-                values: vec![gt(deadline)],
-            },
-        ];
-        if let Some(prev) = ctx.previous_date {
-            changes.push(AttrChange::Replace {
-                attr: ATTR_LAST_SEEN.into(),
-                values: vec![gt(prev)],
-            });
-        }
-        if rule.disable {
-            changes.push(AttrChange::Replace {
-                attr: ATTR_DISABLED.into(),
-                values: vec!["TRUE".into()],
-            });
-            changes.push(AttrChange::StashPassword);
-            Lifecycle::push(&mut out.disabled, kind, id.clone());
-        }
-        if ctx.new_school_year {
-            changes.extend(clear_class_lists(e));
-        }
-        let moving = rule.disable && ctx.rules.move_departed && !ctx.layout.is_departed(&e.dn);
-        if moving {
-            changes.extend(home_change(ctx.layout, e, &id));
-        }
-        *out.pending.entry(kind.as_str().to_string()).or_default() += 1;
-        kept.push(e);
-        new_changes.push((
-            kind,
-            Change::Modify {
-                dn: e.dn.clone(),
-                changes,
-            },
-        ));
-        if moving {
-            moves.push((kind, e.dn.clone(), id));
-        }
-    }
-    for (kind, dn, id) in moves {
-        let to = ctx.layout.departed_dn(&dn, &id);
-        new_changes.push((kind, Change::Move { dn, to }));
-    }
-
-    // structures: deleted once nothing that stays refers to them
-    if !departed_structures.is_empty() {
-        let mut referenced = HashSet::new();
-        for e in remaining.chain(kept.iter().copied()) {
-            structure_refs(e, &mut referenced);
-        }
-        for p in &plan.changes {
-            if let Change::Add { entry } = &p.change {
-                structure_refs(entry, &mut referenced);
-            }
-        }
-        for e in departed_structures {
-            let kind = EntryKind::Structure;
-            let id = id_of(e, kind, source);
-            let st = State::of(e);
-            if !referenced.contains(&e.dn.key()) {
-                if !st.departed() {
-                    Lifecycle::push(&mut out.departed, kind, id.clone());
-                }
-                new_changes.push((kind, Change::Delete { dn: e.dn.clone() }));
-                Lifecycle::push(&mut out.deleted, kind, id);
-                continue;
-            }
-            *out.pending.entry(kind.as_str().to_string()).or_default() += 1;
-            if st.departed() {
-                continue;
-            }
-            let Some(departure) = ctx.extraction_date else {
-                continue;
-            };
-            Lifecycle::push(&mut out.departed, kind, id);
-            let mut changes = vec![AttrChange::Replace {
-                attr: ATTR_DEPARTURE.into(),
-                values: vec![gt(departure)],
-            }];
-            if let Some(prev) = ctx.previous_date {
-                changes.push(AttrChange::Replace {
-                    attr: ATTR_LAST_SEEN.into(),
-                    values: vec![gt(prev)],
-                });
-            }
-            new_changes.push((
-                kind,
-                Change::Modify {
-                    dn: e.dn.clone(),
-                    changes,
-                },
-            ));
-        }
-    }
-
-    kept.extend(frozen.iter().copied());
-    let relinks = relink_departed(ctx.layout, &kept, current, plan, &new_changes);
-    for (kind, change) in new_changes {
-        push_change(plan, kind, change);
-    }
-    plan.changes.extend(relinks);
-    plan.sort();
-    for ids in out
-        .departed
-        .values_mut()
-        .chain(out.disabled.values_mut())
-        .chain(out.restored.values_mut())
-        .chain(out.deleted.values_mut())
-    {
-        ids.sort();
-    }
-    out
+    d.move_out();
+    d.structures(plan, remaining, structures);
+    d.finish(plan, frozen)
 }
 
 #[cfg(test)]

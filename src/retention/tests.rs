@@ -2,6 +2,8 @@
 
 use super::*;
 use crate::diff::Absent;
+use crate::model::plan::Change;
+use crate::model::Dn;
 use time::macros::date;
 use time::Duration;
 
