@@ -1,12 +1,13 @@
-//! The links a kept person brings: their classes and groups (gathered
-//! here, built into entries by [`Mapper::finish`]) and a pupil's links to
-//! their parents, rewritten at the end when a parent is not kept.
+//! The links a kept person brings: their classes and groups (gathered as
+//! each person is kept, built into entries when [`Mapper::finish`] ends
+//! the extraction) and a pupil's links to their parents (rewritten then
+//! when a parent is not kept).
 
 use super::layout::{GroupKind, Layout};
 use super::{Desired, Mapper};
 use crate::aaf::Record;
 use crate::model::Entry;
-use crate::schema::EntryKind;
+use crate::schema::{EntryKind, ATTR_SOURCE, STATE_CLASS};
 
 #[derive(Default)]
 pub(super) struct GroupAcc {
@@ -21,7 +22,7 @@ pub(super) type ParentRef = (Box<str>, Option<Box<str>>);
 
 /// Writes a pupil's links to `parents`: `ENTEleveParents` (DNs) and
 /// `ENTEleveAutoriteParentale` (DN, then `$` and the relation code if any).
-pub(super) fn add_parent_links(layout: &Layout, pupil: &mut Entry, parents: &[ParentRef]) {
+fn add_parent_links(layout: &Layout, pupil: &mut Entry, parents: &[ParentRef]) {
     let mut auth = Vec::with_capacity(parents.len());
     let mut dns = Vec::with_capacity(parents.len());
     for (pid, code) in parents {
@@ -113,6 +114,64 @@ impl Mapper<'_> {
                 self.kept_parents.insert(id);
             }
             _ => {}
+        }
+    }
+
+    /// Drops the pupil → parent links to parents the extraction does not
+    /// keep (a parent whose record was rejected is still there).
+    pub(super) fn drop_unkept_parents(&mut self) {
+        for (pupil, mut refs) in std::mem::take(&mut self.parents_of_pupil) {
+            let before = refs.len();
+            refs.retain(|(pid, _)| {
+                self.kept_parents.contains(pid) || self.protected.people.contains(pid)
+            });
+            if refs.len() == before {
+                continue;
+            }
+            self.stats.dangling_links += (before - refs.len()) as u64;
+            let key = self.layout.person_dn(&pupil).key();
+            let Some(d) = self.desired.get_mut(&key) else {
+                continue;
+            };
+            d.entry.remove("ENTEleveAutoriteParentale");
+            d.entry.remove("ENTEleveParents");
+            add_parent_links(self.layout, &mut d.entry, &refs);
+        }
+    }
+
+    /// The class and group entries, built from the memberships gathered
+    /// as people were kept.
+    pub(super) fn build_groups(&mut self) {
+        for ((kind, sid, code), acc) in std::mem::take(&mut self.groups) {
+            let l = self.layout;
+            let mut e = Entry::new(l.class_dn(kind, &sid, &code));
+            e.add(
+                "objectClass",
+                ["top", "groupOfNames", kind.object_class(), STATE_CLASS],
+            );
+            e.set("cn", l.class_cn(kind, &sid, &code));
+            e.add(
+                "member",
+                acc.members.iter().map(|id| l.person_dn(id).to_string()),
+            );
+            if let Some(n) = acc.name {
+                e.set("description", n);
+            }
+            e.set("aafSyncStructure", l.structure_dn(&sid).to_string());
+            e.set("aafSyncCode", code.clone());
+            e.set(ATTR_SOURCE, l.source.clone());
+            let d = Desired {
+                kind: match kind {
+                    GroupKind::Classe => EntryKind::Classe,
+                    GroupKind::Groupe => EntryKind::Groupe,
+                },
+                id: format!("{sid}${code}"),
+                entry: e,
+            };
+            let mut d = d;
+            self.finish_entry(d.kind, None, &mut d.entry);
+            d.entry.freeze();
+            self.desired.insert(d.entry.dn.key(), d);
         }
     }
 }

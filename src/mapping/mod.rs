@@ -31,7 +31,7 @@ use crate::model::{Entry, EntryMap};
 use crate::schema::date::generalized_date;
 use layout::{GroupKind, Layout};
 use limits::RecordLimits;
-use links::{add_parent_links, GroupAcc, ParentRef};
+use links::{GroupAcc, ParentRef};
 use perimeter::Perimeter;
 use protected::Protected;
 use serde::Serialize;
@@ -332,54 +332,8 @@ impl<'a> Mapper<'a> {
     /// Drops the pupil → parent links to parents the extraction does not
     /// keep and builds the class and group entries.
     pub fn finish(mut self) -> MappedTree {
-        for (pupil, mut refs) in std::mem::take(&mut self.parents_of_pupil) {
-            let before = refs.len();
-            refs.retain(|(pid, _)| {
-                self.kept_parents.contains(pid) || self.protected.people.contains(pid)
-            });
-            if refs.len() == before {
-                continue;
-            }
-            self.stats.dangling_links += (before - refs.len()) as u64;
-            let key = self.layout.person_dn(&pupil).key();
-            let Some(d) = self.desired.get_mut(&key) else {
-                continue;
-            };
-            d.entry.remove("ENTEleveAutoriteParentale");
-            d.entry.remove("ENTEleveParents");
-            add_parent_links(self.layout, &mut d.entry, &refs);
-        }
-        for ((kind, sid, code), acc) in std::mem::take(&mut self.groups) {
-            let l = self.layout;
-            let mut e = Entry::new(l.class_dn(kind, &sid, &code));
-            e.add(
-                "objectClass",
-                ["top", "groupOfNames", kind.object_class(), STATE_CLASS],
-            );
-            e.set("cn", l.class_cn(kind, &sid, &code));
-            e.add(
-                "member",
-                acc.members.iter().map(|id| l.person_dn(id).to_string()),
-            );
-            if let Some(n) = acc.name {
-                e.set("description", n);
-            }
-            e.set("aafSyncStructure", l.structure_dn(&sid).to_string());
-            e.set("aafSyncCode", code.clone());
-            e.set(ATTR_SOURCE, l.source.clone());
-            let d = Desired {
-                kind: match kind {
-                    GroupKind::Classe => EntryKind::Classe,
-                    GroupKind::Groupe => EntryKind::Groupe,
-                },
-                id: format!("{sid}${code}"),
-                entry: e,
-            };
-            let mut d = d;
-            self.finish_entry(d.kind, None, &mut d.entry);
-            d.entry.freeze();
-            self.desired.insert(d.entry.dn.key(), d);
-        }
+        self.drop_unkept_parents();
+        self.build_groups();
         MappedTree {
             entries: self.desired.into_values().collect(),
             stats: self.stats,
