@@ -2,7 +2,10 @@
 
 use super::*;
 use crate::diff::Absent;
+use crate::model::plan::Change;
+use crate::model::Dn;
 use time::macros::date;
+use time::Duration;
 
 #[test]
 fn deadlines() {

@@ -1,0 +1,195 @@
+//! One record of each category to its desired entry: structures, pupils,
+//! parents, staff (object classes, profiles, the fields of the category's
+//! table). `None` when the record is outside the perimeter.
+
+use super::fields::{self, Field};
+use super::{Desired, Mapper};
+use crate::aaf::Record;
+use crate::model::Entry;
+use crate::schema::{
+    EntryKind, ATTR_FIRST_SEEN, ATTR_SOURCE, PROFILE_DIRECTOR, PROFILE_LIBRARIAN, PROFILE_PARENT,
+    PROFILE_PUPIL, PROFILE_STAFF, PROFILE_TEACHER, STATE_CLASS,
+};
+use std::collections::BTreeSet;
+
+const PERSON_CLASSES: [&str; 5] = [
+    "top",
+    "person",
+    "organizationalPerson",
+    "inetOrgPerson",
+    "ENTPerson",
+];
+impl Mapper<'_> {
+    pub(super) fn person_entry(&mut self, rec: &Record, kind: EntryKind, table: &[Field]) -> Entry {
+        let l = self.layout;
+        let mut e = Entry::new(l.person_dn(&rec.id));
+        let mut classes: Vec<&str> = PERSON_CLASSES.to_vec();
+        classes.push(match kind {
+            EntryKind::Pupil => "ENTEleve",
+            EntryKind::Parent => "ENTAuxPersRelEleve",
+            _ => "ENTPerson",
+        });
+        classes.push(STATE_CLASS);
+        e.add("objectClass", classes);
+        e.set("uid", l.person_uid(&rec.id));
+        e.set("ENTPersonJointure", l.jointure(&rec.id));
+        e.set(ATTR_SOURCE, l.source.clone());
+        e.set(ATTR_FIRST_SEEN, self.first_seen.clone());
+        self.apply(kind, rec, table, &mut e);
+        // sn and cn are mandatory (person): fall back on the birth name, then
+        // on the opaque uid, so that no real record is refused by slapd.
+        if e.get("sn").is_none() {
+            let fallback = e
+                .first("ENTPersonNomPatro")
+                .map(str::to_string)
+                .unwrap_or_else(|| l.person_uid(&rec.id));
+            e.set("sn", fallback);
+        }
+        let sn = e.first("sn").unwrap_or_default().to_string();
+        let cn = match e.first("givenName") {
+            Some(g) => format!("{g} {sn}"),
+            None => sn,
+        };
+        // what an ENT shows (CAS's OIDC `name` claim)
+        e.set("displayName", cn.clone());
+        e.set("cn", cn);
+        e
+    }
+
+    pub(super) fn map_structure(&mut self, rec: &Record) -> Option<Desired> {
+        if !self
+            .perimeter
+            .admit_structure(&rec.id, rec.first("ENTStructureUAI"))
+        {
+            return None;
+        }
+        let l = self.layout;
+        let mut e = Entry::new(l.structure_dn(&rec.id));
+        e.add(
+            "objectClass",
+            [
+                "top",
+                "organizationalUnit",
+                "ENTStructure",
+                "ENTEtablissement",
+                STATE_CLASS,
+            ],
+        );
+        e.set("ou", l.structure_ou(&rec.id));
+        e.set("ENTStructureJointure", l.jointure(&rec.id));
+        e.set(ATTR_SOURCE, l.source.clone());
+        self.apply(EntryKind::Structure, rec, fields::STRUCTURE, &mut e);
+        Some(Desired {
+            kind: EntryKind::Structure,
+            id: rec.id.clone(),
+            entry: e,
+        })
+    }
+
+    /// Structure ids of composite values (`sid$…`) that are in the perimeter.
+    fn kept_sids<'r>(&self, rec: &'r Record, attr: &str) -> Vec<&'r str> {
+        rec.values(attr)
+            .into_iter()
+            .map(|v| v.split('$').next().unwrap_or(v))
+            .filter(|s| self.perimeter.has(s))
+            .collect()
+    }
+
+    pub(super) fn map_pupil(&mut self, rec: &Record) -> Option<Desired> {
+        let attached = self.kept_sids(rec, "ENTPersonStructRattach");
+        let in_classes = self.kept_sids(rec, "ENTPersonClasses");
+        if attached.is_empty() && in_classes.is_empty() {
+            return None;
+        }
+        let mut e = self.person_entry(rec, EntryKind::Pupil, fields::PUPIL);
+        e.set("ENTPersonProfils", PROFILE_PUPIL);
+        Some(Desired {
+            kind: EntryKind::Pupil,
+            id: rec.id.clone(),
+            entry: e,
+        })
+    }
+
+    pub(super) fn map_parent(&mut self, rec: &Record) -> Option<Desired> {
+        // taken: each parent is mapped once (a second record with the same
+        // id is refused as a duplicate)
+        let mut pupils: Vec<Box<str>> = self
+            .pupils_of_parent
+            .remove(rec.id.as_str())
+            .unwrap_or_default();
+        for p in rec.values("ENTPersRelEleveEleve") {
+            // a pupil whose record was rejected is still there
+            if self.kept_pupils.contains(p) || self.protected.people.contains(p) {
+                pupils.push(p.into());
+            } else {
+                self.stats.dangling_links += 1;
+            }
+        }
+        if pupils.is_empty() {
+            return None;
+        }
+        let mut e = self.person_entry(rec, EntryKind::Parent, fields::PARENT);
+        e.set("ENTPersonProfils", PROFILE_PARENT);
+        e.add(
+            "ENTAuxPersRelEleveEleve",
+            pupils.iter().map(|p| self.layout.person_dn(p).to_string()),
+        );
+        Some(Desired {
+            kind: EntryKind::Parent,
+            id: rec.id.clone(),
+            entry: e,
+        })
+    }
+
+    pub(super) fn map_staff(&mut self, rec: &Record) -> Option<Desired> {
+        let attached = self.kept_sids(rec, "ENTPersonStructRattach");
+        let functions = self.kept_sids(rec, "ENTPersonFonctions");
+        if attached.is_empty() && functions.is_empty() {
+            return None;
+        }
+        let mut e = self.person_entry(rec, EntryKind::Staff, fields::STAFF);
+        let has_address = fields::STAFF_CONSENTED
+            .iter()
+            .any(|f| rec.first(f.aaf).is_some());
+        if self.consent.contains(&rec.id) {
+            self.apply(EntryKind::Staff, rec, fields::STAFF_CONSENTED, &mut e);
+        } else if has_address {
+            self.stats.staff_address_withheld += 1;
+        }
+        let mut profiles = BTreeSet::new();
+        for v in rec.values("ENTPersonFonctions") {
+            let mut parts = v.split('$');
+            let sid = parts.next().unwrap_or("");
+            if !self.perimeter.has(sid) {
+                continue;
+            }
+            match parts.next().unwrap_or("").trim() {
+                "ENS" => profiles.insert(PROFILE_TEACHER),
+                "DOC" => profiles.insert(PROFILE_LIBRARIAN),
+                "DIR" => profiles.insert(PROFILE_DIRECTOR),
+                _ => false,
+            };
+        }
+        if rec.first("ENTPersonCategorieEnseignant") == Some("O") {
+            profiles.insert(PROFILE_TEACHER);
+        }
+        if rec
+            .first("ENTEnsFonctionDir")
+            .is_some_and(|v| !v.eq_ignore_ascii_case("N"))
+        {
+            profiles.insert(PROFILE_DIRECTOR);
+        }
+        if profiles.is_empty() {
+            profiles.insert(PROFILE_STAFF);
+        }
+        if profiles.contains(PROFILE_TEACHER) || profiles.contains(PROFILE_LIBRARIAN) {
+            e.add("objectClass", ["ENTAuxEnseignant"]);
+        }
+        e.add("ENTPersonProfils", profiles);
+        Some(Desired {
+            kind: EntryKind::Staff,
+            id: rec.id.clone(),
+            entry: e,
+        })
+    }
+}
