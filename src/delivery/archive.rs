@@ -35,6 +35,64 @@ impl Limits {
     }
 }
 
+/// Why an archive is refused: the archive and the reason.
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    #[error("{}: not a .tar.gz, .tgz or .zip", .0.display())]
+    NotAnArchive(PathBuf),
+    /// The archive cannot be read, or the directory to unpack it into
+    /// cannot be made (`path` says which).
+    #[error("{}: {error}", path.display())]
+    Io { path: PathBuf, error: io::Error },
+    /// Its content is refused; nothing of it is kept.
+    #[error("{}: refused: {reason}", archive.display())]
+    Refused {
+        archive: PathBuf,
+        reason: UnpackError,
+    },
+}
+
+/// Why the content of an archive is refused. The messages name the
+/// entry, the limit and the setting that raises it.
+#[derive(Debug, thiserror::Error)]
+pub enum UnpackError {
+    #[error("entry {}: path traversal (..)", .0.display())]
+    Traversal(PathBuf),
+    #[error("entry {}: absolute path", .0.display())]
+    Absolute(PathBuf),
+    #[error("entry {}: no usable file name", .0.display())]
+    NoFileName(PathBuf),
+    #[error("entry {}: a link or special file ({kind:?})", path.display())]
+    Special { path: PathBuf, kind: tar::EntryType },
+    #[error("entry {}: a link", .0.display())]
+    Link(PathBuf),
+    #[error("more than {max} files ([delivery] max_archive_files)")]
+    TooManyFiles { max: usize },
+    #[error("more than {cap} bytes once unpacked (the limit: {ratio} times the archive's size, at most {max} bytes; [delivery] max_archive_ratio, max_archive_bytes)")]
+    TooLarge { cap: u64, ratio: u64, max: u64 },
+    #[error("entry {name}: {size} bytes would leave less than {reserve} bytes free on the file system of {} ({free} free; [delivery] min_free_bytes)", dest.display())]
+    NoRoom {
+        name: String,
+        size: u64,
+        reserve: u64,
+        dest: PathBuf,
+        free: u64,
+    },
+    #[error("entry {0}: twice in the archive")]
+    Twice(String),
+    #[error("entry {name}: inflates past its declared size of {size} bytes")]
+    Inflates { name: String, size: u64 },
+    /// Reading an entry's data failed (a corrupt stream).
+    #[error("entry {name}: {error}")]
+    Entry { name: String, error: io::Error },
+    /// A local file or the staging file system failed.
+    #[error("{}: {error}", path.display())]
+    Local { path: PathBuf, error: io::Error },
+    /// The archive's structure (gzip, tar, zip) cannot be read.
+    #[error("{0}")]
+    Format(String),
+}
+
 /// What an archive gave.
 #[derive(Debug, Clone, Default)]
 pub struct Unpacked {
@@ -63,14 +121,12 @@ pub fn kind_of(path: &Path) -> Option<Kind> {
 }
 
 /// Refuses absolute paths and `..` components.
-fn check_path(raw: &Path) -> Result<(), String> {
+fn check_path(raw: &Path) -> Result<(), UnpackError> {
     for c in raw.components() {
         match c {
-            Component::ParentDir => {
-                return Err(format!("entry {}: path traversal (..)", raw.display()))
-            }
+            Component::ParentDir => return Err(UnpackError::Traversal(raw.to_path_buf())),
             Component::RootDir | Component::Prefix(_) => {
-                return Err(format!("entry {}: absolute path", raw.display()))
+                return Err(UnpackError::Absolute(raw.to_path_buf()))
             }
             Component::Normal(_) | Component::CurDir => {}
         }
@@ -79,7 +135,7 @@ fn check_path(raw: &Path) -> Result<(), String> {
 }
 
 /// The flat file name of an entry path, or why it is refused.
-fn safe_name(raw: &Path) -> Result<String, String> {
+fn safe_name(raw: &Path) -> Result<String, UnpackError> {
     check_path(raw)?;
     let name = raw
         .components()
@@ -90,7 +146,7 @@ fn safe_name(raw: &Path) -> Result<String, String> {
         .next_back();
     let name = name
         .and_then(|n| n.to_str())
-        .ok_or_else(|| format!("entry {}: no usable file name", raw.display()))?;
+        .ok_or_else(|| UnpackError::NoFileName(raw.to_path_buf()))?;
     Ok(name.to_string())
 }
 
@@ -121,20 +177,20 @@ struct Writer<'a> {
 
 impl Writer<'_> {
     /// Counts one entry of `size` bytes against the limits.
-    fn count(&mut self, size: u64) -> Result<(), String> {
+    fn count(&mut self, size: u64) -> Result<(), UnpackError> {
         self.files += 1;
         if self.files > self.limits.max_files {
-            return Err(format!(
-                "more than {} files ([delivery] max_archive_files)",
-                self.limits.max_files
-            ));
+            return Err(UnpackError::TooManyFiles {
+                max: self.limits.max_files,
+            });
         }
         self.bytes = self.bytes.saturating_add(size);
         if self.bytes > self.cap {
-            return Err(format!(
-                "more than {} bytes once unpacked (the limit: {} times the archive's size, at most {} bytes; [delivery] max_archive_ratio, max_archive_bytes)",
-                self.cap, self.limits.max_ratio, self.limits.max_bytes
-            ));
+            return Err(UnpackError::TooLarge {
+                cap: self.cap,
+                ratio: self.limits.max_ratio,
+                max: self.limits.max_bytes,
+            });
         }
         Ok(())
     }
@@ -150,38 +206,59 @@ impl Writer<'_> {
 
     /// Refuses an entry of `size` bytes the file system cannot hold while
     /// keeping its reserve.
-    fn check_room(&self, name: &str, size: u64) -> Result<(), String> {
-        let free = free_bytes(self.dest).map_err(|e| format!("{}: {e}", self.dest.display()))?;
+    fn check_room(&self, name: &str, size: u64) -> Result<(), UnpackError> {
+        let free = free_bytes(self.dest).map_err(local(self.dest))?;
         if free < size.saturating_add(self.limits.min_free_bytes) {
-            return Err(format!(
-                "entry {name}: {size} bytes would leave less than {} bytes free on the file system of {} ({free} free; [delivery] min_free_bytes)",
-                self.limits.min_free_bytes,
-                self.dest.display()
-            ));
+            return Err(UnpackError::NoRoom {
+                name: name.to_string(),
+                size,
+                reserve: self.limits.min_free_bytes,
+                dest: self.dest.to_path_buf(),
+                free,
+            });
         }
         Ok(())
     }
 
     /// Writes entry `name`, declared `size` bytes, streamed from `from`.
-    fn write(&mut self, name: &str, size: u64, from: impl Read) -> Result<(), String> {
+    fn write(&mut self, name: &str, size: u64, from: impl Read) -> Result<(), UnpackError> {
         self.check_room(name, size)?;
         let path = self.dest.join(name);
         if path.exists() {
-            return Err(format!("entry {name}: twice in the archive"));
+            return Err(UnpackError::Twice(name.to_string()));
         }
-        let mut f = private_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut f = private_file(&path).map_err(local(&path))?;
         self.out.files.push(path.clone());
         // io::copy goes through a small buffer: memory stays flat whatever
         // the entry's size
-        let n = io::copy(&mut from.take(size.saturating_add(1)), &mut f)
-            .map_err(|e| format!("entry {name}: {e}"))?;
+        let n = io::copy(&mut from.take(size.saturating_add(1)), &mut f).map_err(|error| {
+            UnpackError::Entry {
+                name: name.to_string(),
+                error,
+            }
+        })?;
         if n > size {
-            return Err(format!(
-                "entry {name}: inflates past its declared size of {size} bytes"
-            ));
+            return Err(UnpackError::Inflates {
+                name: name.to_string(),
+                size,
+            });
         }
-        f.flush().map_err(|e| format!("{}: {e}", path.display()))
+        f.flush().map_err(local(&path))
     }
+}
+
+/// A local I/O error on `path`.
+fn local(path: &Path) -> impl FnOnce(io::Error) -> UnpackError + '_ {
+    move |error| UnpackError::Local {
+        path: path.to_path_buf(),
+        error,
+    }
+}
+
+/// An unreadable archive structure, in the reader's words (tar and gzip
+/// report through `io::Error`, zip through its own type).
+fn format(e: impl std::fmt::Display) -> UnpackError {
+    UnpackError::Format(e.to_string())
 }
 
 /// Creates a file readable by its owner only.
@@ -202,13 +279,14 @@ pub fn unpack(
     dest: &Path,
     limits: Limits,
     keep: &dyn Fn(&str) -> bool,
-) -> Result<Unpacked, String> {
-    let kind = kind_of(archive)
-        .ok_or_else(|| format!("{}: not a .tar.gz, .tgz or .zip", archive.display()))?;
-    let archive_bytes = std::fs::metadata(archive)
-        .map_err(|e| format!("{}: {e}", archive.display()))?
-        .len();
-    crate::delivery::private_dir(dest).map_err(|e| format!("{}: {e}", dest.display()))?;
+) -> Result<Unpacked, ArchiveError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |error| ArchiveError::Io { path, error }
+    };
+    let kind = kind_of(archive).ok_or_else(|| ArchiveError::NotAnArchive(archive.to_path_buf()))?;
+    let archive_bytes = std::fs::metadata(archive).map_err(io(archive))?.len();
+    crate::delivery::private_dir(dest).map_err(io(dest))?;
     let mut w = Writer {
         dest,
         limits,
@@ -226,17 +304,20 @@ pub fn unpack(
         Ok(()) => Ok(w.out),
         Err(e) => {
             let _ = std::fs::remove_dir_all(dest);
-            Err(format!("{}: refused: {e}", archive.display()))
+            Err(ArchiveError::Refused {
+                archive: archive.to_path_buf(),
+                reason: e,
+            })
         }
     }
 }
 
-fn untar(archive: &Path, w: &mut Writer) -> Result<(), String> {
-    let f = File::open(archive).map_err(|e| e.to_string())?;
+fn untar(archive: &Path, w: &mut Writer) -> Result<(), UnpackError> {
+    let f = File::open(archive).map_err(format)?;
     let mut t = tar::Archive::new(flate2::read::MultiGzDecoder::new(io::BufReader::new(f)));
-    for entry in t.entries().map_err(|e| e.to_string())? {
-        let entry = entry.map_err(|e| e.to_string())?;
-        let raw = entry.path().map_err(|e| e.to_string())?.into_owned();
+    for entry in t.entries().map_err(format)? {
+        let entry = entry.map_err(format)?;
+        let raw = entry.path().map_err(format)?.into_owned();
         let ty = entry.header().entry_type();
         if ty.is_dir() {
             check_path(&raw)?;
@@ -246,10 +327,10 @@ fn untar(archive: &Path, w: &mut Writer) -> Result<(), String> {
             continue;
         }
         if !ty.is_file() {
-            return Err(format!(
-                "entry {}: a link or special file ({ty:?})",
-                raw.display()
-            ));
+            return Err(UnpackError::Special {
+                path: raw,
+                kind: ty,
+            });
         }
         let name = safe_name(&raw)?;
         // the header's size, before any data is read: a bomb stops here
@@ -264,17 +345,17 @@ fn untar(archive: &Path, w: &mut Writer) -> Result<(), String> {
     Ok(())
 }
 
-fn unzip(archive: &Path, w: &mut Writer) -> Result<(), String> {
-    let f = File::open(archive).map_err(|e| e.to_string())?;
-    let mut z = zip::ZipArchive::new(io::BufReader::new(f)).map_err(|e| e.to_string())?;
+fn unzip(archive: &Path, w: &mut Writer) -> Result<(), UnpackError> {
+    let f = File::open(archive).map_err(format)?;
+    let mut z = zip::ZipArchive::new(io::BufReader::new(f)).map_err(format)?;
     // the central directory gives every entry first: check them all
     // before writing anything
     let mut todo = Vec::new();
     for i in 0..z.len() {
-        let entry = z.by_index_raw(i).map_err(|e| e.to_string())?;
+        let entry = z.by_index_raw(i).map_err(format)?;
         let raw = PathBuf::from(entry.name().replace('\\', "/"));
         if entry.is_symlink() {
-            return Err(format!("entry {}: a link", raw.display()));
+            return Err(UnpackError::Link(raw));
         }
         let name = safe_name(&raw)?;
         if entry.is_dir() {
@@ -289,7 +370,7 @@ fn unzip(archive: &Path, w: &mut Writer) -> Result<(), String> {
     let total: u64 = todo.iter().map(|(_, _, s)| s).sum();
     w.check_room("(all entries)", total)?;
     for (i, name, size) in todo {
-        let entry = z.by_index(i).map_err(|e| e.to_string())?;
+        let entry = z.by_index(i).map_err(format)?;
         w.write(&name, size, entry)?;
     }
     Ok(())
