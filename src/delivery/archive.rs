@@ -35,6 +35,64 @@ impl Limits {
     }
 }
 
+/// Why an archive is refused: the archive and the reason.
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    #[error("{}: not a .tar.gz, .tgz or .zip", .0.display())]
+    NotAnArchive(PathBuf),
+    /// The archive cannot be read, or the directory to unpack it into
+    /// cannot be made (`path` says which).
+    #[error("{}: {error}", path.display())]
+    Io { path: PathBuf, error: io::Error },
+    /// Its content is refused; nothing of it is kept.
+    #[error("{}: refused: {reason}", archive.display())]
+    Refused {
+        archive: PathBuf,
+        reason: UnpackError,
+    },
+}
+
+/// Why the content of an archive is refused. The messages name the
+/// entry, the limit and the setting that raises it.
+#[derive(Debug, thiserror::Error)]
+pub enum UnpackError {
+    #[error("entry {}: path traversal (..)", .0.display())]
+    Traversal(PathBuf),
+    #[error("entry {}: absolute path", .0.display())]
+    Absolute(PathBuf),
+    #[error("entry {}: no usable file name", .0.display())]
+    NoFileName(PathBuf),
+    #[error("entry {}: a link or special file ({kind:?})", path.display())]
+    Special { path: PathBuf, kind: tar::EntryType },
+    #[error("entry {}: a link", .0.display())]
+    Link(PathBuf),
+    #[error("more than {max} files ([delivery] max_archive_files)")]
+    TooManyFiles { max: usize },
+    #[error("more than {cap} bytes once unpacked (the limit: {ratio} times the archive's size, at most {max} bytes; [delivery] max_archive_ratio, max_archive_bytes)")]
+    TooLarge { cap: u64, ratio: u64, max: u64 },
+    #[error("entry {name}: {size} bytes would leave less than {reserve} bytes free on the file system of {} ({free} free; [delivery] min_free_bytes)", dest.display())]
+    NoRoom {
+        name: String,
+        size: u64,
+        reserve: u64,
+        dest: PathBuf,
+        free: u64,
+    },
+    #[error("entry {0}: twice in the archive")]
+    Twice(String),
+    #[error("entry {name}: inflates past its declared size of {size} bytes")]
+    Inflates { name: String, size: u64 },
+    /// Reading an entry's data failed (a corrupt stream).
+    #[error("entry {name}: {error}")]
+    Entry { name: String, error: io::Error },
+    /// A local file or the staging file system failed.
+    #[error("{}: {error}", path.display())]
+    Local { path: PathBuf, error: io::Error },
+    /// The archive's structure (gzip, tar, zip) cannot be read.
+    #[error("{0}")]
+    Format(String),
+}
+
 /// What an archive gave.
 #[derive(Debug, Clone, Default)]
 pub struct Unpacked {
@@ -63,14 +121,12 @@ pub fn kind_of(path: &Path) -> Option<Kind> {
 }
 
 /// Refuses absolute paths and `..` components.
-fn check_path(raw: &Path) -> Result<(), String> {
+fn check_path(raw: &Path) -> Result<(), UnpackError> {
     for c in raw.components() {
         match c {
-            Component::ParentDir => {
-                return Err(format!("entry {}: path traversal (..)", raw.display()))
-            }
+            Component::ParentDir => return Err(UnpackError::Traversal(raw.to_path_buf())),
             Component::RootDir | Component::Prefix(_) => {
-                return Err(format!("entry {}: absolute path", raw.display()))
+                return Err(UnpackError::Absolute(raw.to_path_buf()))
             }
             Component::Normal(_) | Component::CurDir => {}
         }
@@ -79,7 +135,7 @@ fn check_path(raw: &Path) -> Result<(), String> {
 }
 
 /// The flat file name of an entry path, or why it is refused.
-fn safe_name(raw: &Path) -> Result<String, String> {
+fn safe_name(raw: &Path) -> Result<String, UnpackError> {
     check_path(raw)?;
     let name = raw
         .components()
@@ -90,7 +146,7 @@ fn safe_name(raw: &Path) -> Result<String, String> {
         .next_back();
     let name = name
         .and_then(|n| n.to_str())
-        .ok_or_else(|| format!("entry {}: no usable file name", raw.display()))?;
+        .ok_or_else(|| UnpackError::NoFileName(raw.to_path_buf()))?;
     Ok(name.to_string())
 }
 
@@ -121,20 +177,20 @@ struct Writer<'a> {
 
 impl Writer<'_> {
     /// Counts one entry of `size` bytes against the limits.
-    fn count(&mut self, size: u64) -> Result<(), String> {
+    fn count(&mut self, size: u64) -> Result<(), UnpackError> {
         self.files += 1;
         if self.files > self.limits.max_files {
-            return Err(format!(
-                "more than {} files ([delivery] max_archive_files)",
-                self.limits.max_files
-            ));
+            return Err(UnpackError::TooManyFiles {
+                max: self.limits.max_files,
+            });
         }
         self.bytes = self.bytes.saturating_add(size);
         if self.bytes > self.cap {
-            return Err(format!(
-                "more than {} bytes once unpacked (the limit: {} times the archive's size, at most {} bytes; [delivery] max_archive_ratio, max_archive_bytes)",
-                self.cap, self.limits.max_ratio, self.limits.max_bytes
-            ));
+            return Err(UnpackError::TooLarge {
+                cap: self.cap,
+                ratio: self.limits.max_ratio,
+                max: self.limits.max_bytes,
+            });
         }
         Ok(())
     }
@@ -150,38 +206,59 @@ impl Writer<'_> {
 
     /// Refuses an entry of `size` bytes the file system cannot hold while
     /// keeping its reserve.
-    fn check_room(&self, name: &str, size: u64) -> Result<(), String> {
-        let free = free_bytes(self.dest).map_err(|e| format!("{}: {e}", self.dest.display()))?;
+    fn check_room(&self, name: &str, size: u64) -> Result<(), UnpackError> {
+        let free = free_bytes(self.dest).map_err(local(self.dest))?;
         if free < size.saturating_add(self.limits.min_free_bytes) {
-            return Err(format!(
-                "entry {name}: {size} bytes would leave less than {} bytes free on the file system of {} ({free} free; [delivery] min_free_bytes)",
-                self.limits.min_free_bytes,
-                self.dest.display()
-            ));
+            return Err(UnpackError::NoRoom {
+                name: name.to_string(),
+                size,
+                reserve: self.limits.min_free_bytes,
+                dest: self.dest.to_path_buf(),
+                free,
+            });
         }
         Ok(())
     }
 
     /// Writes entry `name`, declared `size` bytes, streamed from `from`.
-    fn write(&mut self, name: &str, size: u64, from: impl Read) -> Result<(), String> {
+    fn write(&mut self, name: &str, size: u64, from: impl Read) -> Result<(), UnpackError> {
         self.check_room(name, size)?;
         let path = self.dest.join(name);
         if path.exists() {
-            return Err(format!("entry {name}: twice in the archive"));
+            return Err(UnpackError::Twice(name.to_string()));
         }
-        let mut f = private_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut f = private_file(&path).map_err(local(&path))?;
         self.out.files.push(path.clone());
         // io::copy goes through a small buffer: memory stays flat whatever
         // the entry's size
-        let n = io::copy(&mut from.take(size.saturating_add(1)), &mut f)
-            .map_err(|e| format!("entry {name}: {e}"))?;
+        let n = io::copy(&mut from.take(size.saturating_add(1)), &mut f).map_err(|error| {
+            UnpackError::Entry {
+                name: name.to_string(),
+                error,
+            }
+        })?;
         if n > size {
-            return Err(format!(
-                "entry {name}: inflates past its declared size of {size} bytes"
-            ));
+            return Err(UnpackError::Inflates {
+                name: name.to_string(),
+                size,
+            });
         }
-        f.flush().map_err(|e| format!("{}: {e}", path.display()))
+        f.flush().map_err(local(&path))
     }
+}
+
+/// A local I/O error on `path`.
+fn local(path: &Path) -> impl FnOnce(io::Error) -> UnpackError + '_ {
+    move |error| UnpackError::Local {
+        path: path.to_path_buf(),
+        error,
+    }
+}
+
+/// An unreadable archive structure, in the reader's words (tar and gzip
+/// report through `io::Error`, zip through its own type).
+fn format(e: impl std::fmt::Display) -> UnpackError {
+    UnpackError::Format(e.to_string())
 }
 
 /// Creates a file readable by its owner only.
@@ -202,13 +279,14 @@ pub fn unpack(
     dest: &Path,
     limits: Limits,
     keep: &dyn Fn(&str) -> bool,
-) -> Result<Unpacked, String> {
-    let kind = kind_of(archive)
-        .ok_or_else(|| format!("{}: not a .tar.gz, .tgz or .zip", archive.display()))?;
-    let archive_bytes = std::fs::metadata(archive)
-        .map_err(|e| format!("{}: {e}", archive.display()))?
-        .len();
-    crate::delivery::private_dir(dest).map_err(|e| format!("{}: {e}", dest.display()))?;
+) -> Result<Unpacked, ArchiveError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |error| ArchiveError::Io { path, error }
+    };
+    let kind = kind_of(archive).ok_or_else(|| ArchiveError::NotAnArchive(archive.to_path_buf()))?;
+    let archive_bytes = std::fs::metadata(archive).map_err(io(archive))?.len();
+    crate::delivery::private_dir(dest).map_err(io(dest))?;
     let mut w = Writer {
         dest,
         limits,
@@ -226,17 +304,20 @@ pub fn unpack(
         Ok(()) => Ok(w.out),
         Err(e) => {
             let _ = std::fs::remove_dir_all(dest);
-            Err(format!("{}: refused: {e}", archive.display()))
+            Err(ArchiveError::Refused {
+                archive: archive.to_path_buf(),
+                reason: e,
+            })
         }
     }
 }
 
-fn untar(archive: &Path, w: &mut Writer) -> Result<(), String> {
-    let f = File::open(archive).map_err(|e| e.to_string())?;
+fn untar(archive: &Path, w: &mut Writer) -> Result<(), UnpackError> {
+    let f = File::open(archive).map_err(format)?;
     let mut t = tar::Archive::new(flate2::read::MultiGzDecoder::new(io::BufReader::new(f)));
-    for entry in t.entries().map_err(|e| e.to_string())? {
-        let entry = entry.map_err(|e| e.to_string())?;
-        let raw = entry.path().map_err(|e| e.to_string())?.into_owned();
+    for entry in t.entries().map_err(format)? {
+        let entry = entry.map_err(format)?;
+        let raw = entry.path().map_err(format)?.into_owned();
         let ty = entry.header().entry_type();
         if ty.is_dir() {
             check_path(&raw)?;
@@ -246,10 +327,10 @@ fn untar(archive: &Path, w: &mut Writer) -> Result<(), String> {
             continue;
         }
         if !ty.is_file() {
-            return Err(format!(
-                "entry {}: a link or special file ({ty:?})",
-                raw.display()
-            ));
+            return Err(UnpackError::Special {
+                path: raw,
+                kind: ty,
+            });
         }
         let name = safe_name(&raw)?;
         // the header's size, before any data is read: a bomb stops here
@@ -264,17 +345,17 @@ fn untar(archive: &Path, w: &mut Writer) -> Result<(), String> {
     Ok(())
 }
 
-fn unzip(archive: &Path, w: &mut Writer) -> Result<(), String> {
-    let f = File::open(archive).map_err(|e| e.to_string())?;
-    let mut z = zip::ZipArchive::new(io::BufReader::new(f)).map_err(|e| e.to_string())?;
+fn unzip(archive: &Path, w: &mut Writer) -> Result<(), UnpackError> {
+    let f = File::open(archive).map_err(format)?;
+    let mut z = zip::ZipArchive::new(io::BufReader::new(f)).map_err(format)?;
     // the central directory gives every entry first: check them all
     // before writing anything
     let mut todo = Vec::new();
     for i in 0..z.len() {
-        let entry = z.by_index_raw(i).map_err(|e| e.to_string())?;
+        let entry = z.by_index_raw(i).map_err(format)?;
         let raw = PathBuf::from(entry.name().replace('\\', "/"));
         if entry.is_symlink() {
-            return Err(format!("entry {}: a link", raw.display()));
+            return Err(UnpackError::Link(raw));
         }
         let name = safe_name(&raw)?;
         if entry.is_dir() {
@@ -289,274 +370,11 @@ fn unzip(archive: &Path, w: &mut Writer) -> Result<(), String> {
     let total: u64 = todo.iter().map(|(_, _, s)| s).sum();
     w.check_room("(all entries)", total)?;
     for (i, name, size) in todo {
-        let entry = z.by_index(i).map_err(|e| e.to_string())?;
+        let entry = z.by_index(i).map_err(format)?;
         w.write(&name, size, entry)?;
     }
     Ok(())
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn tar_gz(path: &Path, entries: &[(&str, &[u8])], link: Option<(&str, &str)>) {
-        let f = File::create(path).unwrap();
-        let gz = flate2::write::GzEncoder::new(f, flate2::Compression::fast());
-        let mut b = tar::Builder::new(gz);
-        for (name, data) in entries {
-            let mut h = tar::Header::new_gnu();
-            h.set_size(data.len() as u64);
-            h.set_mode(0o644);
-            h.set_entry_type(tar::EntryType::Regular);
-            // set_path refuses "..": write the raw name as a hostile tool would
-            let bytes = name.as_bytes();
-            h.as_old_mut().name[..bytes.len()].copy_from_slice(bytes);
-            h.set_cksum();
-            b.append(&h, *data).unwrap();
-        }
-        if let Some((name, target)) = link {
-            let mut h = tar::Header::new_gnu();
-            h.set_size(0);
-            h.set_entry_type(tar::EntryType::Symlink);
-            b.append_link(&mut h, name, target).unwrap();
-        }
-        b.into_inner().unwrap().finish().unwrap();
-    }
-
-    fn zip_file(path: &Path, entries: &[(&str, &[u8])]) {
-        let f = File::create(path).unwrap();
-        let mut z = zip::ZipWriter::new(f);
-        for (name, data) in entries {
-            z.start_file(*name, zip::write::SimpleFileOptions::default())
-                .unwrap();
-            z.write_all(data).unwrap();
-        }
-        z.finish().unwrap();
-    }
-
-    fn all(_: &str) -> bool {
-        true
-    }
-
-    #[test]
-    fn unpacks_flat_and_private() {
-        let d = tempfile::tempdir().unwrap();
-        let a = d.path().join("x.tar.gz");
-        tar_gz(&a, &[("out/a.xml", b"<a/>\n"), ("b.txt", b"x")], None);
-        let got = unpack(&a, &d.path().join("u"), Limits::default(), &all)
-            .unwrap()
-            .files;
-        assert_eq!(got.len(), 2);
-        assert_eq!(std::fs::read(d.path().join("u/a.xml")).unwrap(), b"<a/>\n");
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let m = std::fs::metadata(d.path().join("u/a.xml"))
-                .unwrap()
-                .permissions()
-                .mode();
-            assert_eq!(m & 0o777, 0o600);
-            let m = std::fs::metadata(d.path().join("u"))
-                .unwrap()
-                .permissions()
-                .mode();
-            assert_eq!(m & 0o777, 0o700);
-        }
-        let z = d.path().join("x.zip");
-        zip_file(&z, &[("dir/a.xml", b"<a/>")]);
-        assert_eq!(
-            unpack(&z, &d.path().join("z"), Limits::default(), &all)
-                .unwrap()
-                .files
-                .len(),
-            1
-        );
-    }
-
-    #[test]
-    fn a_tar_gz_of_several_gzip_members_is_read_whole() {
-        // concatenated gzip members (pigz, bgzip, `cat a.gz b.gz`) are one
-        // stream to gunzip and `tar xzf`: reading the first member only
-        // would lose the files of the others
-        let d = tempfile::tempdir().unwrap();
-        let mut t = tar::Builder::new(Vec::new());
-        for (name, data) in [
-            ("a.xml", b"<a/>\n"),
-            ("b.xml", b"<b/>\n"),
-            ("c.xml", b"<c/>\n"),
-        ] {
-            let mut h = tar::Header::new_gnu();
-            h.set_size(data.len() as u64);
-            h.set_mode(0o644);
-            h.set_cksum();
-            t.append_data(&mut h, name, &data[..]).unwrap();
-        }
-        let raw = t.into_inner().unwrap();
-        let mut out = Vec::new();
-        for chunk in [&raw[..1024], &raw[1024..]] {
-            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-            gz.write_all(chunk).unwrap();
-            out.extend(gz.finish().unwrap());
-        }
-        let a = d.path().join("m.tar.gz");
-        std::fs::write(&a, out).unwrap();
-        let mut got: Vec<String> = unpack(&a, &d.path().join("u"), Limits::default(), &all)
-            .unwrap()
-            .files
-            .iter()
-            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
-            .collect();
-        got.sort();
-        assert_eq!(got, ["a.xml", "b.xml", "c.xml"]);
-    }
-
-    #[test]
-    fn hostile_archives_are_refused_whole() {
-        let d = tempfile::tempdir().unwrap();
-        type Make = Box<dyn Fn(&Path)>;
-        let cases: Vec<(&str, Make, &str)> = vec![
-            (
-                "t1.tar.gz",
-                Box::new(|p| tar_gz(p, &[("a.xml", b"x"), ("../../evil.xml", b"x")], None)),
-                "path traversal",
-            ),
-            (
-                "t2.tar.gz",
-                Box::new(|p| tar_gz(p, &[("/etc/evil.xml", b"x")], None)),
-                "absolute path",
-            ),
-            (
-                "t3.tar.gz",
-                Box::new(|p| tar_gz(p, &[("a.xml", b"x")], Some(("l.xml", "/etc/passwd")))),
-                "a link",
-            ),
-            (
-                "t4.tar.gz",
-                Box::new(|p| tar_gz(p, &[("a/x.xml", b"x"), ("b/x.xml", b"y")], None)),
-                "twice",
-            ),
-            (
-                "z1.zip",
-                Box::new(|p| zip_file(p, &[("../evil.xml", b"x")])),
-                "path traversal",
-            ),
-            (
-                "z2.zip",
-                Box::new(|p| zip_file(p, &[("a.xml", &[0u8; 5000])])),
-                "more than 4096 bytes",
-            ),
-        ];
-        let limits = Limits {
-            max_files: 10,
-            max_bytes: 4096,
-            ..Limits::default()
-        };
-        for (name, make, want) in cases {
-            let a = d.path().join(name);
-            make(&a);
-            let dest = d.path().join(format!("{name}.d"));
-            let e = unpack(&a, &dest, limits, &all).unwrap_err();
-            assert!(e.contains(want) && e.contains("refused"), "{name}: {e}");
-            assert!(!dest.exists(), "{name}: partial files left");
-            assert!(!d.path().join("evil.xml").exists());
-        }
-        let many = d.path().join("many.zip");
-        let names: Vec<String> = (0..11).map(|i| format!("{i}.xml")).collect();
-        let entries: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), &b"x"[..])).collect();
-        zip_file(&many, &entries);
-        let e = unpack(&many, &d.path().join("m"), limits, &all).unwrap_err();
-        assert!(e.contains("more than 10 files"), "{e}");
-    }
-
-    /// A tar.gz whose one entry's header claims `size` bytes and whose
-    /// data is only zeros up to `data` bytes (the data never matters when
-    /// the header is refused).
-    fn claiming(path: &Path, name: &str, size: u64, data: usize) {
-        let f = File::create(path).unwrap();
-        let mut gz = flate2::write::GzEncoder::new(f, flate2::Compression::fast());
-        let mut h = tar::Header::new_gnu();
-        h.set_size(size);
-        h.set_mode(0o644);
-        h.set_entry_type(tar::EntryType::Regular);
-        h.set_path(name).unwrap();
-        h.set_cksum();
-        // only the header and a bit of data: a hostile stream may lie
-        gz.write_all(h.as_bytes()).unwrap();
-        gz.write_all(&vec![0u8; data]).unwrap();
-        gz.finish().unwrap();
-    }
-
-    #[test]
-    fn only_aaf_files_and_bordereaux_are_unpacked() {
-        let d = tempfile::tempdir().unwrap();
-        let a = d.path().join("x.tar.gz");
-        let xml = "ENT1D_Complet_20250904_Eleve_0000.xml";
-        tar_gz(
-            &a,
-            &[
-                (&format!("out/{xml}")[..], b"<a/>\n"),
-                ("LISEZMOI.txt", b"x"),
-                ("__MACOSX/._x.xml", b"x"),
-                ("BORDEREAU.txt", b"y"),
-            ],
-            None,
-        );
-        let keep = |n: &str| {
-            crate::aaf::filename::AafFileName::parse(n).is_some()
-                || crate::delivery::bordereau::is_bordereau_name(n, None)
-        };
-        let u = unpack(&a, &d.path().join("u"), Limits::default(), &keep).unwrap();
-        let mut names: Vec<String> = std::fs::read_dir(d.path().join("u"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        assert_eq!(names, ["BORDEREAU.txt", xml]);
-        assert_eq!(u.files.len(), 2);
-        assert_eq!(u.skipped, ["LISEZMOI.txt", "._x.xml"]);
-    }
-
-    #[test]
-    fn sizes_are_judged_on_headers_before_anything_is_written() {
-        let d = tempfile::tempdir().unwrap();
-        // 1 GiB claimed in a tiny archive: more than 100 times its size
-        let a = d.path().join("bomb.tar.gz");
-        claiming(&a, "ENT1D_Complet_20250904_Eleve_0000.xml", 1 << 30, 4096);
-        let dest = d.path().join("b");
-        let e = unpack(&a, &dest, Limits::default(), &all).unwrap_err();
-        assert!(
-            e.contains("more than 1048576 bytes once unpacked")
-                && e.contains("100 times the archive's size"),
-            "{e}"
-        );
-        assert!(!dest.exists());
-
-        // within generous limits, but more than the disk holds
-        let huge = Limits {
-            max_bytes: u64::MAX,
-            max_ratio: u64::MAX,
-            ..Limits::default()
-        };
-        claiming(&a, "ENT1D_Complet_20250904_Eleve_0000.xml", 1 << 50, 4096);
-        let e = unpack(&a, &dest, huge, &all).unwrap_err();
-        assert!(
-            e.contains("would leave less than") && e.contains("min_free_bytes"),
-            "{e}"
-        );
-        assert!(!dest.exists());
-
-        // a skipped entry counts too: its data would be inflated to reach
-        // the next one
-        claiming(&a, "zeros.bin", 1 << 30, 4096);
-        let e = unpack(&a, &dest, Limits::default(), &|_| false).unwrap_err();
-        assert!(e.contains("bytes once unpacked"), "{e}");
-    }
-
-    #[test]
-    fn the_size_limit_follows_the_archive_size() {
-        let l = Limits::default();
-        assert_eq!(l.cap(10), 1 << 20, "a floor for tiny archives");
-        assert_eq!(l.cap(20 << 20), 2000 << 20);
-        assert_eq!(l.cap(1 << 30), 4 << 30, "at most max_bytes");
-    }
-}
+mod tests;

@@ -16,6 +16,38 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+/// Why a bordereau, or a file it lists, is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum BordereauError {
+    /// The bordereau or a listed file cannot be read.
+    #[error("{}: {error}", path.display())]
+    Io {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("{}: larger than 1 MiB: not a bordereau", .0.display())]
+    TooLarge(PathBuf),
+    #[error("{}: line {line}: not understood (expected `NAME LINES`, `NAME;LINES`, `key: value` or `key=value`)", path.display())]
+    NotUnderstood { path: PathBuf, line: usize },
+    #[error("{}: lists no XML file", .0.display())]
+    NoXmlFile(PathBuf),
+    /// A listed file has not the line count the bordereau announces.
+    #[error("{}: {lines} lines, the bordereau announces {announced}", path.display())]
+    LineCount {
+        path: PathBuf,
+        lines: u64,
+        announced: u64,
+    },
+}
+
+/// An I/O error on `path`.
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BordereauError + '_ {
+    move |error| BordereauError::Io {
+        path: path.to_path_buf(),
+        error,
+    }
+}
+
 /// A bordereau as read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Bordereau {
@@ -59,7 +91,7 @@ fn header_line(line: &str) -> Option<(String, String)> {
 }
 
 /// Parses the text of a bordereau.
-pub fn parse_text(path: &Path, text: &str) -> Result<Bordereau, String> {
+pub fn parse_text(path: &Path, text: &str) -> Result<Bordereau, BordereauError> {
     let mut b = Bordereau {
         path: path.to_path_buf(),
         ..Default::default()
@@ -74,15 +106,14 @@ pub fn parse_text(path: &Path, text: &str) -> Result<Bordereau, String> {
         } else if let Some((k, v)) = header_line(line) {
             b.header.insert(k, v);
         } else {
-            return Err(format!(
-                "{}: line {}: not understood (expected `NAME LINES`, `NAME;LINES`, `key: value` or `key=value`)",
-                path.display(),
-                i + 1
-            ));
+            return Err(BordereauError::NotUnderstood {
+                path: path.to_path_buf(),
+                line: i + 1,
+            });
         }
     }
     if b.files.is_empty() {
-        return Err(format!("{}: lists no XML file", path.display()));
+        return Err(BordereauError::NoXmlFile(path.to_path_buf()));
     }
     Ok(b)
 }
@@ -93,17 +124,13 @@ const MAX_BYTES: u64 = 1 << 20;
 /// Reads and parses a bordereau (UTF-8, or Latin-1 when it is not). At
 /// most [`MAX_BYTES`] are ever read: a huge file named like a bordereau
 /// (4 GB of zeros) used to be loaded whole before its size was judged.
-pub fn read(path: &Path) -> Result<Bordereau, String> {
-    let err = |e: std::io::Error| format!("{}: {e}", path.display());
+pub fn read(path: &Path) -> Result<Bordereau, BordereauError> {
     let mut bytes = Vec::new();
     std::fs::File::open(path)
         .and_then(|f| f.take(MAX_BYTES + 1).read_to_end(&mut bytes))
-        .map_err(err)?;
+        .map_err(io(path))?;
     if bytes.len() as u64 > MAX_BYTES {
-        return Err(format!(
-            "{}: larger than 1 MiB: not a bordereau",
-            path.display()
-        ));
+        return Err(BordereauError::TooLarge(path.to_path_buf()));
     }
     let text = match String::from_utf8(bytes) {
         Ok(t) => t,
@@ -132,16 +159,16 @@ pub fn count_lines(path: &Path) -> std::io::Result<(u64, bool)> {
 
 /// Checks one listed file against its announced count. Both conventions
 /// are accepted for a last line without a newline (`wc -l`, or one more).
-pub fn check_file(path: &Path, announced: u64) -> Result<(), String> {
-    let (n, partial) = count_lines(path).map_err(|e| format!("{}: {e}", path.display()))?;
+pub fn check_file(path: &Path, announced: u64) -> Result<(), BordereauError> {
+    let (n, partial) = count_lines(path).map_err(io(path))?;
     if announced == n || (partial && announced == n + 1) {
         Ok(())
     } else {
-        Err(format!(
-            "{}: {} lines, the bordereau announces {announced}",
-            path.display(),
-            n + u64::from(partial)
-        ))
+        Err(BordereauError::LineCount {
+            path: path.to_path_buf(),
+            lines: n + u64::from(partial),
+            announced,
+        })
     }
 }
 
@@ -177,7 +204,9 @@ mod tests {
             ("a.xml;twelve\n", "line 1: not understood"),
             ("k: v\n", "lists no XML file"),
         ] {
-            let e = parse_text(Path::new("bordereau.txt"), text).unwrap_err();
+            let e = parse_text(Path::new("bordereau.txt"), text)
+                .unwrap_err()
+                .to_string();
             assert!(
                 e.contains(want) && e.starts_with("bordereau.txt"),
                 "{text:?}: {e}"
@@ -197,6 +226,18 @@ mod tests {
         assert_eq!(count_lines(&p).unwrap(), (2, true));
         assert!(check_file(&p, 2).is_ok() && check_file(&p, 3).is_ok());
         let e = check_file(&p, 4).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                BordereauError::LineCount {
+                    lines: 3,
+                    announced: 4,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let e = e.to_string();
         assert!(e.contains("3 lines, the bordereau announces 4"), "{e}");
         std::fs::write(&p, "a\n").unwrap();
         assert!(check_file(&p, 1).is_ok() && check_file(&p, 2).is_err());

@@ -173,9 +173,22 @@ fn listable(path: &Path) -> bool {
         .is_some_and(|n| !n.starts_with('.') && !n.ends_with(".part"))
 }
 
+/// Why the inputs cannot be gathered at all (what is gathered but refused
+/// goes to [`Gathered::refused`] instead).
+#[derive(Debug, thiserror::Error)]
+pub enum GatherError {
+    #[error("{}: cannot list: {error}", path.display())]
+    CannotList {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("{}: no such file or directory", .0.display())]
+    Missing(PathBuf),
+}
+
 /// Gathers and verifies the inputs; archives are unpacked under `staging`
 /// (a private directory; the caller removes it when done).
-pub fn gather(paths: &[PathBuf], staging: &Path, rules: &Rules) -> Result<Gathered, String> {
+pub fn gather(paths: &[PathBuf], staging: &Path, rules: &Rules) -> Result<Gathered, GatherError> {
     let mut g = Gathered::default();
     // (path, origin, delivery): delivery = archive, or the directory
     let mut pool: Vec<(PathBuf, PathBuf, PathBuf)> = Vec::new();
@@ -184,7 +197,10 @@ pub fn gather(paths: &[PathBuf], staging: &Path, rules: &Rules) -> Result<Gather
     for p in paths {
         if p.is_dir() {
             let mut v: Vec<PathBuf> = std::fs::read_dir(p)
-                .map_err(|e| format!("{}: cannot list: {e}", p.display()))?
+                .map_err(|error| GatherError::CannotList {
+                    path: p.clone(),
+                    error,
+                })?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|f| f.is_file() && listable(f))
                 .collect();
@@ -193,7 +209,7 @@ pub fn gather(paths: &[PathBuf], staging: &Path, rules: &Rules) -> Result<Gather
         } else if p.is_file() {
             plain.push(p.clone());
         } else {
-            return Err(format!("{}: no such file or directory", p.display()));
+            return Err(GatherError::Missing(p.clone()));
         }
     }
     let is_border = |p: &Path| {
@@ -232,7 +248,7 @@ pub fn gather(paths: &[PathBuf], staging: &Path, rules: &Rules) -> Result<Gather
                 }
                 Err(reason) => g.refused.push(Refusal {
                     what: name,
-                    reason,
+                    reason: reason.to_string(),
                     origins: vec![f.clone()],
                 }),
             }
@@ -282,7 +298,7 @@ pub fn gather(paths: &[PathBuf], staging: &Path, rules: &Rules) -> Result<Gather
                 None => problems.push(format!("{name}: listed by the bordereau but not delivered")),
                 Some(p) => {
                     if let Err(e) = bordereau::check_file(&p, *lines) {
-                        problems.push(e);
+                        problems.push(e.to_string());
                     }
                     listed.insert(p);
                 }

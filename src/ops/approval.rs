@@ -98,31 +98,51 @@ fn valid_digest(d: &str) -> bool {
     d.len() == 64 && d.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
+/// Why `aaf-sync approve` left no token. Digests and run ids only: a plan's
+/// content never goes into a message.
+#[derive(Debug, thiserror::Error)]
+pub enum ApproveError {
+    /// `given` (trimmed, lower case) is not a digest prefix.
+    #[error("{given:?}: give the plan digest (at least its first 12 hex digits) printed by the refused run")]
+    NotADigest { given: String },
+    #[error("no held plan in {}: nothing to approve", .0.display())]
+    NothingHeld(PathBuf),
+    /// The plan held is another one than the operator reviewed.
+    #[error("the held plan is {held} (run {run_id}), not {given}: review it first")]
+    OtherPlan {
+        held: String,
+        run_id: String,
+        given: String,
+    },
+    /// The token cannot be written; `dir` is the approvals directory.
+    #[error("{}: {error}", dir.display())]
+    Io { dir: PathBuf, error: std::io::Error },
+}
+
 /// `aaf-sync approve`: approves the held plan whose digest starts with
 /// `prefix` (at least 12 hex digits) by leaving a one-time token.
-pub fn approve(work_dir: &Path, prefix: &str) -> Result<Held, String> {
+pub fn approve(work_dir: &Path, prefix: &str) -> Result<Held, ApproveError> {
     let prefix = prefix.trim().to_ascii_lowercase();
     if prefix.len() < 12 || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(format!(
-            "{prefix:?}: give the plan digest (at least its first 12 hex digits) printed by the refused run"
-        ));
+        return Err(ApproveError::NotADigest { given: prefix });
     }
     let Some(h) = held(work_dir) else {
-        return Err(format!(
-            "no held plan in {}: nothing to approve",
-            plans_dir(work_dir).display()
-        ));
+        return Err(ApproveError::NothingHeld(plans_dir(work_dir)));
     };
     if !h.digest.starts_with(&prefix) {
-        return Err(format!(
-            "the held plan is {} (run {}), not {prefix}: review it first",
-            h.digest, h.run_id
-        ));
+        return Err(ApproveError::OtherPlan {
+            held: h.digest,
+            run_id: h.run_id,
+            given: prefix,
+        });
     }
     let dir = approvals_dir(work_dir);
-    private_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    write_private(&dir.join(&h.digest), h.run_id.as_bytes())
-        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    let io = |error| ApproveError::Io {
+        dir: dir.clone(),
+        error,
+    };
+    private_dir(&dir).map_err(io)?;
+    write_private(&dir.join(&h.digest), h.run_id.as_bytes()).map_err(io)?;
     Ok(h)
 }
 
@@ -146,13 +166,25 @@ pub enum ApprovedBy {
     Token,
 }
 
+/// Why an approval given on the command line does not let this run's plan
+/// through.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApprovalMismatch {
+    /// `--allow-mass-departure` without a digest, and no plan held.
+    #[error("--allow-mass-departure: no held plan to approve (give its digest)")]
+    NothingHeld,
+    /// The approval names another plan (`given`: the digest or prefix).
+    #[error("the approval is for plan {given}, but this run's plan is {digest}: it changed since it was reviewed; review the new plan and approve it")]
+    OtherPlan { given: String, digest: String },
+}
+
 /// Decides whether the plan of digest `digest` is approved. `Err` explains
 /// why an approval given does not match.
 pub fn check(
     work_dir: &Path,
     approval: &Approval,
     digest: &str,
-) -> Result<Option<ApprovedBy>, String> {
+) -> Result<Option<ApprovedBy>, ApprovalMismatch> {
     let given = match approval {
         Approval::None => {
             return Ok(valid_digest(digest)
@@ -162,20 +194,17 @@ pub fn check(
         }
         Approval::Held => match held(work_dir) {
             Some(h) => h.digest,
-            None => {
-                return Err(
-                    "--allow-mass-departure: no held plan to approve (give its digest)".into(),
-                )
-            }
+            None => return Err(ApprovalMismatch::NothingHeld),
         },
         Approval::Digest(d) => d.trim().to_ascii_lowercase(),
     };
     if given.len() >= 12 && digest.starts_with(&given) {
         Ok(Some(ApprovedBy::Flag))
     } else {
-        Err(format!(
-            "the approval is for plan {given}, but this run's plan is {digest}: it changed since it was reviewed; review the new plan and approve it"
-        ))
+        Err(ApprovalMismatch::OtherPlan {
+            given,
+            digest: digest.to_string(),
+        })
     }
 }
 
@@ -219,6 +248,7 @@ mod tests {
         assert_eq!(check(w, &Approval::Held, &a), Ok(Some(ApprovedBy::Flag)));
         assert!(check(w, &Approval::Held, &b)
             .unwrap_err()
+            .to_string()
             .contains("changed since"));
         assert_eq!(
             check(w, &Approval::Digest(a[..12].to_string()), &a),

@@ -150,7 +150,7 @@ pub async fn run(cfg: &Config, base: &SyncOptions, rep: &mut RunReport) -> i32 {
     ) {
         Ok(g) => g,
         Err(e) => {
-            rep.errors.push(e);
+            rep.errors.push(e.to_string());
             return 2;
         }
     };

@@ -62,8 +62,8 @@ pub fn export(
 ) -> Result<Exported, SyncError> {
     let staging = crate::delivery::Staging::new(&cfg.work_dir, "export")
         .map_err(|e| SyncError::Input(format!("{}: cannot create: {e}", cfg.work_dir.display())))?;
-    let g =
-        crate::delivery::gather(paths, staging.path(), &cfg.delivery).map_err(SyncError::Input)?;
+    let g = crate::delivery::gather(paths, staging.path(), &cfg.delivery)
+        .map_err(|e| SyncError::Input(e.to_string()))?;
     if let Some(r) = g.refused.first() {
         return Err(SyncError::Input(format!("{}: {}", r.what, r.reason)));
     }

@@ -149,7 +149,8 @@ fn collect_files(
     staging: &Path,
     report: &mut Report,
 ) -> Result<Vec<PathBuf>, SyncError> {
-    let g = delivery::gather(paths, staging, &cfg.delivery).map_err(SyncError::Input)?;
+    let g = delivery::gather(paths, staging, &cfg.delivery)
+        .map_err(|e| SyncError::Input(e.to_string()))?;
     report.ignored_files = g.unused.iter().map(|p| p.display().to_string()).collect();
     report
         .ignored_notes
