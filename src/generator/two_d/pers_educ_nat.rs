@@ -287,3 +287,30 @@ pub(super) fn school_staff(rng: &mut Rng, next_id: &mut u64, e: &Etab, pupils: u
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::etab::schools;
+    use super::*;
+
+    #[test]
+    fn every_class_has_a_principal_and_every_core_subject_a_teacher() {
+        for e in schools(3, 500_000, 920_600, 700) {
+            let posts = posts(&e);
+            let principal = principals(&e, &posts);
+            let mut classes: Vec<usize> = principal.concat();
+            classes.sort_unstable();
+            assert_eq!(classes, (0..e.classes.len()).collect::<Vec<_>>());
+            for c in 0..e.classes.len() {
+                for s in e.core {
+                    let n = posts
+                        .iter()
+                        .filter(|p| p.subject == *s && p.classes.contains(&c))
+                        .count();
+                    assert_eq!(n, 1, "class {c}, subject {s}");
+                }
+            }
+            assert!(posts.iter().all(|p| p.classes.len() <= CLASSES_PER_TEACHER));
+        }
+    }
+}
