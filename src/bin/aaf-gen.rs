@@ -1,4 +1,4 @@
-//! `aaf-gen`: writes a synthetic 1D AAF extraction (see `aaf_sync::generator`).
+//! `aaf-gen`: writes a synthetic 1D or 2D AAF extraction (see `aaf_sync::generator`).
 
 use aaf_sync::generator::cli::GenArgs;
 use aaf_sync::generator::generate;
@@ -21,6 +21,9 @@ fn main() -> anyhow::Result<()> {
         s.parents,
         s.staff,
     );
+    if s.subjects + s.mefs > 0 {
+        println!("{} subjects, {} MEFs", s.subjects, s.mefs);
+    }
     // ready to paste into the configuration's [perimeter] table
     println!("[perimeter]\nuai = {}", toml(&s.uai_inside));
     if !s.uai_outside.is_empty() {

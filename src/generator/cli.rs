@@ -2,7 +2,7 @@
 //! `tests/cli.rs` can hold the README's synopsis to the options clap
 //! accepts.
 
-use super::{GenConfig, GenEncoding};
+use super::{Degree, GenConfig, GenEncoding};
 use crate::aaf::filename::{compact_date, parse_compact_date};
 use clap::Parser;
 use std::path::PathBuf;
@@ -13,7 +13,7 @@ pub const BASE_DATE: &str = "20250904";
 #[derive(Parser)]
 #[command(
     name = "aaf-gen",
-    about = "Writes a synthetic 1D AAF extraction (generated names only)"
+    about = "Writes a synthetic 1D or 2D AAF extraction (generated names only)"
 )]
 pub struct GenArgs {
     /// Output directory (created).
@@ -22,9 +22,13 @@ pub struct GenArgs {
     /// Seed of the population: the same seed writes the same people.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// File name prefix.
-    #[arg(long, default_value = "ENT1D")]
-    pub prefix: String,
+    /// 1d: primary schools (four categories); 2d: collèges and lycées
+    /// (six categories, with the subjects and MEFs).
+    #[arg(long, value_enum, default_value_t = Degree::One)]
+    pub degree: Degree,
+    /// File name prefix (default ENT1D, or ENT2D with --degree 2d).
+    #[arg(long)]
+    pub prefix: Option<String>,
     /// Extraction date, yyyymmdd; default the base date (20250904) plus the
     /// days lived (--days, at least 1 with --delta).
     #[arg(long)]
@@ -85,7 +89,14 @@ impl GenArgs {
         };
         let mut cfg = GenConfig {
             seed: self.seed,
-            prefix: self.prefix,
+            prefix: self.prefix.unwrap_or_else(|| {
+                match self.degree {
+                    Degree::One => "ENT1D",
+                    Degree::Two => "ENT2D",
+                }
+                .to_string()
+            }),
+            degree: self.degree,
             date,
             delta: self.delta,
             days: self.days,
@@ -133,5 +144,18 @@ mod tests {
             args(&["--date", "2026-01-01"]).config().map(|c| c.date),
             Err("--date \"2026-01-01\": expected yyyymmdd".into())
         );
+    }
+
+    #[test]
+    fn degree_selects_the_generator_and_the_prefix() {
+        let one = args(&[]).config().unwrap();
+        assert_eq!((one.degree, one.prefix.as_str()), (Degree::One, "ENT1D"));
+        let two = args(&["--degree", "2d"]).config().unwrap();
+        assert_eq!((two.degree, two.prefix.as_str()), (Degree::Two, "ENT2D"));
+        let named = args(&["--degree", "2d", "--prefix", "ENT2DVA-ENT16"])
+            .config()
+            .unwrap();
+        assert_eq!(named.prefix, "ENT2DVA-ENT16");
+        assert!(GenArgs::try_parse_from(["aaf-gen", "--out", "x", "--degree", "3d"]).is_err());
     }
 }

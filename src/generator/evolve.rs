@@ -1,4 +1,4 @@
-//! The day-to-day life of a generated population, for realistic Deltas and
+//! The day-to-day life of a generated 1D population, for realistic Deltas and
 //! later Complets: pupils arrive (with new parents), leave (their parents
 //! with them when they have no other child), change class or school and get
 //! their names corrected; parents change phone or mail; staff come and go
@@ -10,11 +10,11 @@
 //! Rates are per day and per person, with at least one event of each kind
 //! for people (so that small test extractions exercise every path).
 
-use super::{
-    given_name, parent_attrs, person, pupil_attrs, staff_attrs, v, Attrs, Req, Rng, School,
-};
+use super::names::{family_name, given_name, person, word, Rng};
+use super::one_d::{parent_attrs, pupil_attrs, staff_attrs, School};
+use super::records::{get, how_many, id_of, set, v, Attrs, Req};
 use crate::aaf::filename::FileCategory;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 /// Events per person and per day.
 const PUPIL_RENAME: f64 = 0.001;
@@ -55,48 +55,6 @@ impl Population {
             _ => &mut self.staff,
         }
     }
-}
-
-fn id_of(r: &Req) -> &str {
-    match r {
-        Req::Add(id, _) | Req::Modify(id, _) => id,
-        Req::Delete(id) => id,
-    }
-}
-
-fn attrs_mut(r: &mut Req) -> Option<&mut Attrs> {
-    match r {
-        Req::Add(_, a) | Req::Modify(_, a) => Some(a),
-        Req::Delete(_) => None,
-    }
-}
-
-fn get<'a>(r: &'a Req, name: &str) -> &'a [String] {
-    match r {
-        Req::Add(_, a) | Req::Modify(_, a) => a
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.as_slice())
-            .unwrap_or_default(),
-        Req::Delete(_) => &[],
-    }
-}
-
-/// Sets attributes of a record (adding the ones it lacks).
-fn set(r: &mut Req, changes: &Attrs) {
-    let Some(a) = attrs_mut(r) else { return };
-    for (k, vals) in changes {
-        match a.iter_mut().find(|(n, _)| n == k) {
-            Some((_, old)) => *old = vals.clone(),
-            None => a.push((k, vals.clone())),
-        }
-    }
-}
-
-/// How many of `population` an event touches over one day.
-fn how_many(rate: f64, population: usize, floor: usize) -> usize {
-    let n = (rate * population as f64).round() as usize;
-    n.max(floor).min(population / 4)
 }
 
 /// One day of changes, applied to `pop`; returns that day's Delta requests.
@@ -183,7 +141,7 @@ impl Day<'_> {
                     ("ENTPersonAutresPrenoms", vec![]),
                 ]
             } else {
-                let nom = super::family_name(&mut self.rng);
+                let nom = family_name(&mut self.rng);
                 vec![("ENTPersonNom", v(&nom)), ("ENTPersonNomPatro", v(&nom))]
             };
             self.modify(FileCategory::Eleve, i, change);
@@ -379,10 +337,7 @@ impl Day<'_> {
     fn structures(&mut self) {
         for _ in 0..how_many(SCHOOL_RENAME, self.inside, 0) {
             let i = self.rng.below(self.inside as u64) as usize;
-            let name = format!(
-                "ECOLE PRIMAIRE {}",
-                super::word(&mut self.rng, 3).to_uppercase()
-            );
+            let name = format!("ECOLE PRIMAIRE {}", word(&mut self.rng, 3).to_uppercase());
             let Some(ri) = self
                 .pop
                 .etab
@@ -453,19 +408,4 @@ pub(super) fn live(
         last = d.delta;
     }
     last
-}
-
-/// Counts of a Delta's requests by category and operation (for the
-/// generator's summary).
-pub(super) fn describe(delta: &[(FileCategory, Req)]) -> BTreeMap<String, usize> {
-    let mut out = BTreeMap::new();
-    for (c, r) in delta {
-        let op = match r {
-            Req::Add(..) => "add",
-            Req::Modify(..) => "modify",
-            Req::Delete(_) => "delete",
-        };
-        *out.entry(format!("{c} {op}")).or_default() += 1;
-    }
-    out
 }
