@@ -383,6 +383,13 @@ mod tests {
     }
 
     #[test]
+    fn stored_bytes_cost_no_more_than_before() {
+        // a million entries hold one each: the pointer back to the store
+        // is the chunk's, not every entry's
+        assert_eq!(std::mem::size_of::<Stored>(), 16);
+    }
+
+    #[test]
     fn a_store_is_a_value_of_its_own() {
         let dir = tempfile::tempdir().unwrap();
         let (a, b) = (
