@@ -3,7 +3,7 @@
 
 use super::{escape_filter, op_err, Directory, DirectoryError};
 use crate::mapping::{self, layout::Layout, EntryKind};
-use crate::model::{Dn, Entry, EntryMap};
+use crate::model::{Dn, Entry, EntryMap, Store};
 use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
 use ldap3::asn1::{StructureTag, PL};
 use ldap3::{ResultEntry, Scope};
@@ -93,10 +93,22 @@ impl Directory {
     /// Reads the managed entries of `source`, and every login under the base
     /// (logins are unique in the whole tree), with one paged search: from
     /// the consumer of `read_url` when it has caught up with the provider,
-    /// else from the provider ([`Directory::fresh_reader`]).
+    /// else from the provider ([`Directory::fresh_reader`]). The entries
+    /// stay on the heap: a run that holds the tree for long passes its
+    /// store to [`Directory::read_managed_in`].
     pub async fn read_managed(&self, layout: &Layout) -> Result<Snapshot, DirectoryError> {
+        self.read_managed_in(layout, None).await
+    }
+
+    /// [`Directory::read_managed`], the managed and adoptable entries
+    /// frozen into the run's entry `store` when it has one.
+    pub async fn read_managed_in(
+        &self,
+        layout: &Layout,
+        store: Option<&Store>,
+    ) -> Result<Snapshot, DirectoryError> {
         if let Some(reader) = self.fresh_reader().await {
-            let snap = reader.read_managed_with(layout, read_attrs()).await;
+            let snap = reader.read_managed_with(layout, read_attrs(), store).await;
             let url = reader.url().to_string();
             reader.close().await;
             match snap {
@@ -110,7 +122,7 @@ impl Directory {
             }
         }
         self.set_read_from(self.url());
-        self.read_managed_with(layout, read_attrs()).await
+        self.read_managed_with(layout, read_attrs(), store).await
     }
 
     fn set_read_from(&self, url: &str) {
@@ -121,13 +133,15 @@ impl Directory {
 
     /// [`Directory::read_managed`] with every user attribute (the audit).
     pub async fn read_managed_all(&self, layout: &Layout) -> Result<Snapshot, DirectoryError> {
-        self.read_managed_with(layout, vec!["*".to_string()]).await
+        self.read_managed_with(layout, vec!["*".to_string()], None)
+            .await
     }
 
     async fn read_managed_with(
         &self,
         layout: &Layout,
         attrs: Vec<String>,
+        store: Option<&Store>,
     ) -> Result<Snapshot, DirectoryError> {
         let mut snap = Snapshot::default();
         let src = escape_filter(&layout.source);
@@ -173,7 +187,9 @@ impl Directory {
                 && e.first(mapping::ATTR_SOURCE) == Some(layout.source.as_str());
             if ours {
                 let mut e = e;
-                e.freeze();
+                if let Some(store) = store {
+                    e.freeze(store);
+                }
                 snap.managed.insert(e.dn.key(), e);
             } else if !e.has_value("objectClass", mapping::STATE_CLASS)
                 && ["ENTPersonJointure", "ENTStructureJointure"]
@@ -186,7 +202,9 @@ impl Directory {
                     })
             {
                 let mut e = e;
-                e.freeze();
+                if let Some(store) = store {
+                    e.freeze(store);
+                }
                 snap.adoptable.insert(e.dn.key(), e);
             }
         }

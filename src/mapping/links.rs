@@ -170,7 +170,7 @@ impl Mapper<'_> {
             };
             let mut d = d;
             self.finish_entry(d.kind, None, &mut d.entry);
-            d.entry.freeze();
+            self.freeze(&mut d.entry);
             self.desired.insert(d.entry.dn.key(), d);
         }
     }

@@ -27,7 +27,7 @@ pub mod subschema;
 mod values;
 
 use crate::aaf::{FileCategory, Operation, Record, RecordError};
-use crate::model::{Entry, EntryMap};
+use crate::model::{Entry, EntryMap, Store};
 use crate::schema::date::generalized_date;
 use layout::{GroupKind, Layout};
 use limits::RecordLimits;
@@ -117,6 +117,9 @@ pub struct Mapper<'a> {
     /// The adaptation to the directory's schema, when it is not the
     /// project's.
     adapt: Option<std::sync::Arc<sdet::Adaptation>>,
+    /// The run's entry store, given by the caller: each desired entry is
+    /// frozen into it once complete. None: entries stay on the heap.
+    store: Option<&'a Store>,
     today: time::Date,
     pub stats: MapStats,
 }
@@ -185,6 +188,7 @@ impl<'a> Mapper<'a> {
             protected: Protected::default(),
             limits: RecordLimits::default(),
             adapt: None,
+            store: None,
             today,
             stats: MapStats::default(),
         }
@@ -272,7 +276,7 @@ impl<'a> Mapper<'a> {
                         let mut d = d;
                         self.finish_entry(d.kind, Some(rec), &mut d.entry);
                         self.after_insert(&mut d, rec);
-                        d.entry.freeze();
+                        self.freeze(&mut d.entry);
                         self.desired.insert(key, d);
                         Ok(Mapped::Kept)
                     }
@@ -321,6 +325,13 @@ impl<'a> Mapper<'a> {
                 .map(|v| v.split('$').next().unwrap_or(v).trim())
         });
         self.perimeter.count_outside(sids);
+    }
+
+    /// Freezes the desired entries into the run's entry `store` (none: they
+    /// stay on the heap).
+    pub fn with_store(mut self, store: Option<&'a Store>) -> Self {
+        self.store = store;
+        self
     }
 
     /// Writes into a directory whose schema needs `adapt`.

@@ -155,4 +155,12 @@ impl Mapper<'_> {
                 .or_default() += 1;
         }
     }
+
+    /// A complete desired entry, held until the plan is made: its bytes go
+    /// to the run's entry store, when the caller gave one.
+    pub(super) fn freeze(&self, e: &mut Entry) {
+        if let Some(store) = self.store {
+            e.freeze(store);
+        }
+    }
 }

@@ -3,7 +3,7 @@
 
 use super::codec::{encode, get_varint, Slot, SlotIter};
 use super::names;
-use super::store;
+use super::store::{self, Store};
 use serde::Serialize;
 use std::fmt;
 
@@ -122,9 +122,9 @@ pub struct AttrRef<'a> {
 /// about five times the data itself at a million entries.
 ///
 /// Once an entry is complete, [`super::Entry::freeze`] moves its buffer into the
-/// [`super::store`] (when one is open): the bytes then live in a file-backed
-/// mapping, not on the heap, and an edit writes the changed buffer there
-/// again.
+/// run's [`super::store::Store`] (when it has one): the bytes then live in a
+/// file-backed mapping, not on the heap, and an edit writes the changed
+/// buffer again into the store they came from (the heap once it is closed).
 #[derive(Clone, Default)]
 pub struct Attrs(pub(super) Body);
 
@@ -157,21 +157,25 @@ impl Attrs {
         }
     }
     /// Edits the buffer; a stored one is copied out, edited and stored
-    /// again (stored bytes never change).
+    /// again in the store it came from (stored bytes never change; the
+    /// edited bytes stay on the heap when that store is closed or full).
     pub(super) fn edit(&mut self, f: impl FnOnce(&mut Vec<u8>)) {
         match &mut self.0 {
             Body::Heap(v) => f(v),
             Body::Stored(s) => {
                 let mut v = s.bytes().to_vec();
                 f(&mut v);
-                self.0 = Body::Heap(v);
-                self.freeze();
+                self.0 = match s.put_again(&v) {
+                    Some(again) => Body::Stored(again),
+                    None => Body::Heap(v),
+                };
             }
         }
     }
-    pub(super) fn freeze(&mut self) {
+    /// Moves heap bytes into `store`; stored bytes stay where they are.
+    pub(super) fn freeze(&mut self, store: &Store) {
         if let Body::Heap(v) = &self.0 {
-            if let Some(s) = store::put(v) {
+            if let Some(s) = store.put(v) {
                 self.0 = Body::Stored(s);
             }
         }

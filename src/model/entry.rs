@@ -5,6 +5,7 @@ use super::attrs::{Attrs, Body, Values};
 use super::codec::{encode, encode_into, segment_len, SlotIter};
 use super::matching::{same_value, value_key};
 use super::names::{self, FoldSet};
+use super::store::Store;
 use super::{Attr, Dn};
 use serde::Serialize;
 
@@ -149,10 +150,11 @@ impl Entry {
         self.attrs.replace(Some(s), fold, seg);
     }
 
-    /// Moves the attributes into the entry store, if one is open: for
+    /// Moves the attributes into the run's entry store `store`: for
     /// entries held for the whole run (the extraction's, the directory's).
-    pub fn freeze(&mut self) {
-        self.attrs.freeze();
+    /// Later edits go back to that store ([`Attrs`]).
+    pub fn freeze(&mut self, store: &Store) {
+        self.attrs.freeze(store);
     }
 
     /// Whether both entries hold the same values, in the same order and

@@ -1,5 +1,5 @@
 //! The vocabulary every stage shares: distinguished names, entries and
-//! their attributes, and the store that holds the bytes of a run's entries.
+//! their attributes, and the store a run opens for the bytes of its entries.
 //!
 //! Attribute names are matched case-insensitively (as LDAP does) but keep the
 //! spelling the mapping chose; values are kept sorted so that plans, LDIF and
@@ -13,7 +13,7 @@
 //! | `attrs.rs` | [`Attrs`], an entry's attributes in one buffer, and its views |
 //! | `codec.rs` | the byte format of that buffer (varints, one segment per attribute) |
 //! | `names.rs` | attribute names interned as numbers, [`FoldSet`] |
-//! | `store.rs` | the file-backed store frozen entries keep their bytes in |
+//! | `store.rs` | [`Store`], the file-backed store a run's frozen entries keep their bytes in |
 //!
 //! Everything is re-exported here: callers write `crate::model::Entry`,
 //! never the file an item lives in.
@@ -35,6 +35,7 @@ pub(crate) use entry::test_entry;
 pub use entry::{Entry, EntryMap};
 pub use matching::{same_value, value_key};
 pub use names::FoldSet;
+pub use store::Store;
 
 #[cfg(test)]
 mod tests;

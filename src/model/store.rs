@@ -11,8 +11,8 @@
 //!
 //! The file is unlinked as soon as it is created (nothing is left behind,
 //! even after a crash), readable by its owner only while it exists, and
-//! its blocks are reserved before use: a full disk makes [`put`] decline
-//! (the bytes then stay on the heap) instead of failing a write into a
+//! its blocks are reserved before use: a full disk makes [`Store::put`]
+//! decline (the bytes then stay on the heap) instead of failing a write into a
 //! mapping later, which would kill the process.
 //!
 //! Stored bytes are immutable; a changed entry is written again, and a chunk
@@ -23,11 +23,13 @@
 //! blocks a mapping will write), [`Store::put`] declines and the entry
 //! keeps its bytes on the heap: the run is the same, only in memory.
 //!
-//! A [`Store`] is a value: [`Store::open`] makes one, [`Store::put`] writes
-//! into it. The run still reaches one through the process-wide [`open`] /
-//! [`put`] pair (one store shared by the handles of a process); passing a
-//! `&Store` down to [`crate::model::Entry::freeze`] instead is the next step
-//! of issue 20, once `run/` and `ldap/` hand it over.
+//! A [`Store`] is a value, owned by the run that opens it
+//! ([`Store::open`]) and handed down to whatever freezes entries
+//! ([`crate::model::Entry::freeze`]): there is no store of the process.
+//! Stored bytes know the store they came from ([`Stored::put_again`]), so
+//! that an edit of a frozen entry goes back there (or to the heap once
+//! that store is closed). The one process-wide thing is a figure, the
+//! largest size a store's file reached ([`peak_bytes`]), for the report.
 
 use memmap2::{MmapOptions, MmapRaw};
 use std::fs::File;
@@ -68,6 +70,10 @@ impl Drop for Blocks {
 struct Chunk {
     map: MmapRaw,
     _blocks: Blocks,
+    /// The store that made this chunk, where an edit of its bytes is
+    /// written again ([`Stored::put_again`]). Weak: what is stored does
+    /// not keep a closed store open (its trimmer would never stop).
+    home: Weak<Mutex<State>>,
 }
 
 /// Bytes kept in the store: cheap to clone, read as a slice.
@@ -98,6 +104,14 @@ impl Stored {
             )
         }
     }
+
+    /// Copies `bytes` into the store these bytes came from ([`Store::put`]):
+    /// an edited entry stays where it was. `None` when that store is closed
+    /// or declines: the caller keeps them on the heap.
+    pub fn put_again(&self, bytes: &[u8]) -> Option<Stored> {
+        let state = self.chunk.home.upgrade()?;
+        Store { state }.put(bytes)
+    }
 }
 
 /// The entry store of a run: one unlinked file in the work directory,
@@ -123,7 +137,8 @@ struct State {
     full: bool,
 }
 
-/// Largest file size reached in this process, all stores together.
+/// Largest file size reached in this process, all stores together: the
+/// figure [`peak_bytes`] reads.
 static PEAK: AtomicU64 = AtomicU64::new(0);
 
 fn locked(m: &Mutex<State>) -> MutexGuard<'_, State> {
@@ -180,7 +195,7 @@ impl Store {
             if s.full {
                 return None;
             }
-            match new_chunk(s) {
+            match new_chunk(s, Arc::downgrade(&self.state)) {
                 Ok(c) => {
                     s.chunks.retain(|w| w.strong_count() > 0);
                     s.chunks.push(Arc::downgrade(&c));
@@ -219,51 +234,6 @@ impl Store {
     pub fn mapped_bytes(&self) -> u64 {
         locked(&self.state).made * CHUNK as u64
     }
-}
-
-/// The store shared by the [`Handle`]s of this process, and how many
-/// handles there are.
-static OPEN: Mutex<Option<(Store, usize)>> = Mutex::new(None);
-
-fn open_store() -> MutexGuard<'static, Option<(Store, usize)>> {
-    match OPEN.lock() {
-        Ok(g) => g,
-        Err(poisoned) => poisoned.into_inner(),
-    }
-}
-
-/// Keeps the process's store open; the store closes when the last handle
-/// is dropped (bytes already stored stay readable: they hold their chunk).
-pub struct Handle(());
-
-impl Drop for Handle {
-    fn drop(&mut self) {
-        let mut g = open_store();
-        if let Some((_, users)) = g.as_mut() {
-            *users -= 1;
-            if *users == 0 {
-                *g = None;
-            }
-        }
-    }
-}
-
-/// Opens the process's store in `dir` (or joins the one already open in
-/// this process): see [`Store::open`].
-pub fn open(dir: &Path) -> std::io::Result<Handle> {
-    let mut g = open_store();
-    if let Some((_, users)) = g.as_mut() {
-        *users += 1;
-        return Ok(Handle(()));
-    }
-    *g = Some((Store::open(dir)?, 1));
-    Ok(Handle(()))
-}
-
-/// Copies `bytes` into the process's store: [`Store::put`], `None` when
-/// no store is open.
-pub fn put(bytes: &[u8]) -> Option<Stored> {
-    open_store().as_ref()?.0.put(bytes)
 }
 
 fn create_unlinked(dir: &Path) -> std::io::Result<File> {
@@ -313,7 +283,7 @@ fn give_back(file: &File, off: u64) {
 #[cfg(not(target_os = "linux"))]
 fn give_back(_: &File, _: u64) {}
 
-fn new_chunk(s: &mut State) -> std::io::Result<Arc<Chunk>> {
+fn new_chunk(s: &mut State, home: Weak<Mutex<State>>) -> std::io::Result<Arc<Chunk>> {
     let Some(file) = &s.file else {
         return Err(std::io::ErrorKind::Unsupported.into());
     };
@@ -337,6 +307,7 @@ fn new_chunk(s: &mut State) -> std::io::Result<Arc<Chunk>> {
     Ok(Arc::new(Chunk {
         map,
         _blocks: blocks,
+        home,
     }))
 }
 
@@ -366,13 +337,10 @@ fn trim_loop(state: Weak<Mutex<State>>, stop: mpsc::Receiver<()>) {
     }
 }
 
-/// Size of the process's store's file (chunks made so far; 0 when closed).
-pub fn mapped_bytes() -> u64 {
-    open_store().as_ref().map_or(0, |(s, _)| s.mapped_bytes())
-}
-
-/// Largest size a store's file reached in this process, for the report
-/// (the disk space a run needs beside its extractions).
+/// Largest size a store's file reached in this process, all stores
+/// together, for the report's `store_peak_mib` (the disk space a run needs
+/// beside its extractions). A figure, not a store: nothing is reached
+/// through it.
 pub fn peak_bytes() -> u64 {
     PEAK.load(Ordering::Relaxed)
 }
@@ -384,34 +352,45 @@ mod tests {
     #[test]
     fn bytes_come_back_after_trims_and_the_file_is_gone() {
         let dir = tempfile::tempdir().unwrap();
-        let h = open(dir.path()).unwrap();
+        let store = Store::open(dir.path()).unwrap();
         // the file is unlinked as soon as it exists
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
         let many: Vec<(Vec<u8>, Stored)> = (0..60_000u32)
             .map(|i| {
                 let b = format!("entry {i} {}", "x".repeat((i % 5000) as usize)).into_bytes();
-                let s = put(&b).unwrap();
+                let s = store.put(&b).unwrap();
                 (b, s)
             })
             .collect();
-        assert!(mapped_bytes() >= 2 * CHUNK as u64, "spans several chunks");
-        assert!(peak_bytes() >= mapped_bytes());
+        assert!(
+            store.mapped_bytes() >= 2 * CHUNK as u64,
+            "spans several chunks"
+        );
+        assert!(peak_bytes() >= store.mapped_bytes());
         std::thread::sleep(TRIM_EVERY * 2);
         for (b, s) in &many {
             assert_eq!(s.bytes(), &b[..]);
         }
-        drop(h);
-        // closed (no other test opens it): nothing more is stored, what
-        // was stays readable
-        assert!(put(b"late").is_none());
-        assert_eq!(mapped_bytes(), 0);
+        // an edit goes back to the store the bytes came from
+        let again = many[3].1.put_again(b"edited").unwrap();
+        assert_eq!(again.bytes(), b"edited");
+        assert!(store.put(&vec![0u8; CHUNK + 1]).is_none());
+        drop(store);
+        // closed: nothing more is stored, what was stays readable
+        assert!(many[5].1.put_again(b"late").is_none());
         assert_eq!(many[7].1.bytes(), &many[7].0[..]);
-        assert!(put(&vec![0u8; CHUNK + 1]).is_none());
+        assert_eq!(again.bytes(), b"edited");
+    }
+
+    #[test]
+    fn stored_bytes_cost_no_more_than_before() {
+        // a million entries hold one each: the pointer back to the store
+        // is the chunk's, not every entry's
+        assert_eq!(std::mem::size_of::<Stored>(), 16);
     }
 
     #[test]
     fn a_store_is_a_value_of_its_own() {
-        // not the process's store: another test may hold that one
         let dir = tempfile::tempdir().unwrap();
         let (a, b) = (
             Store::open(dir.path()).unwrap(),
@@ -424,7 +403,11 @@ mod tests {
             (a.mapped_bytes(), b.mapped_bytes()),
             (CHUNK as u64, CHUNK as u64)
         );
+        // written again where it came from: b's chunk, not a's
+        let y2 = y.put_again(b"again in b").unwrap();
+        assert!(Arc::ptr_eq(&y2.chunk, &y.chunk) && !Arc::ptr_eq(&y2.chunk, &x.chunk));
         drop((a, b));
+        assert!(x.put_again(b"late").is_none());
         // closed: what was stored stays readable
         assert_eq!((x.bytes(), y.bytes()), (&b"in a"[..], &b"in b"[..]));
         assert!(Store::open(dir.path()).unwrap().put(b"").is_none());

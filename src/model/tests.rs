@@ -158,3 +158,21 @@ fn attributes_keep_order_spelling_and_values_through_edits() {
     again.add("DESCRIPTION", ["x"]);
     assert_eq!(again.get("description").unwrap().len(), 2);
 }
+
+#[test]
+fn a_frozen_entry_edited_goes_back_to_its_store_or_to_the_heap() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = super::store::Store::open(dir.path()).unwrap();
+    let mut e = test_entry("uid=a,dc=x", &[("cn", &["A"]), ("sn", &["B"])]);
+    e.freeze(&store);
+    let stored = |e: &Entry| matches!(e.attrs.0, super::attrs::Body::Stored(_));
+    assert_eq!(stored(&e), cfg!(target_os = "linux"));
+    e.set("cn", "C");
+    assert_eq!(stored(&e), cfg!(target_os = "linux"));
+    assert_eq!(e.first("cn"), Some("C"));
+    drop(store);
+    // the store is closed: the edit stays on the heap, the entry is the same
+    e.set("sn", "D");
+    assert!(!stored(&e));
+    assert_eq!((e.first("cn"), e.first("sn")), (Some("C"), Some("D")));
+}

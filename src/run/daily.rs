@@ -186,8 +186,6 @@ pub async fn run(cfg: &Config, base: &SyncOptions, rep: &mut RunReport) -> i32 {
         .filter_map(filename::parse_compact_date)
         .min();
     let mut done_labels = BTreeSet::new();
-    // held until the end: the kept tree's entries may live in it
-    let _store = crate::run::read::open_store(cfg);
     let mut kept = sync::Kept::new(!dry_run);
     let mut blocked = false;
     let mut halted = false;

@@ -1,9 +1,12 @@
 //! What `run` keeps between its extractions: one connection to the
-//! directory and the managed tree, read once and played forward plan by
-//! plan (`sync::run_kept`, `sync::retention_kept`).
+//! directory, the managed tree, read once and played forward plan by
+//! plan (`sync::run_kept`, `sync::retention_kept`), and the entry store
+//! the run's entries live in.
 
 use crate::config::Config;
 use crate::ldap::{Directory, Snapshot};
+use crate::model::Store;
+use crate::run::read::open_store;
 use crate::run::sync::{SyncError, SyncOptions};
 
 /// The directory `run` works on across its extractions: one connection,
@@ -17,6 +20,9 @@ use crate::run::sync::{SyncError, SyncOptions};
 pub struct Kept {
     pub(crate) dir: Option<Directory>,
     pub(crate) tree: Tree,
+    /// The run's entry store, opened on first use ([`Kept::store`]) and
+    /// held until the run ends: the kept tree's entries may live in it.
+    pub(crate) store: Option<Store>,
 }
 
 /// The managed tree a run keeps between its extractions.
@@ -38,7 +44,19 @@ impl Kept {
                 snap: None,
                 keep: keep_tree,
             },
+            store: None,
         }
+    }
+
+    /// The run's entry store, opened on first use when the configuration
+    /// asks for one (`entry_store`); `None`: the entries stay on the heap.
+    /// Takes the field, not `self`, like [`Kept::connect`]: both are held
+    /// at once.
+    pub(crate) fn store<'s>(store: &'s mut Option<Store>, cfg: &Config) -> Option<&'s Store> {
+        if store.is_none() {
+            *store = open_store(cfg);
+        }
+        store.as_ref()
     }
 
     /// The connection, opened on first use (with the run lock's stop flag).

@@ -14,7 +14,7 @@ use crate::host::progress::Progress;
 use crate::mapping::delta::Overlay;
 use crate::mapping::sdet::Adaptation;
 use crate::mapping::{self, layout::Layout, perimeter::Perimeter, Mapper};
-use crate::model::EntryMap;
+use crate::model::{EntryMap, Store};
 use crate::ops::report::{ExtractionReport, FileReport, StepReport};
 use crate::rights::erasure::Blocks;
 use crate::run::sync::SyncError;
@@ -156,7 +156,8 @@ fn perimeter(cfg: &Config) -> Perimeter {
     Perimeter::new(&cfg.perimeter_uai, cfg.perimeter_all)
 }
 
-/// Reads and maps one Complet extraction (no LDAP here).
+/// Reads and maps one Complet extraction (no LDAP here), its entries on
+/// the heap.
 pub fn read_extraction(
     cfg: &Config,
     layout: &Layout,
@@ -165,10 +166,12 @@ pub fn read_extraction(
     blocks: &mut Blocks,
     step: &mut StepReport,
 ) -> Result<mapping::MappedTree, SyncError> {
-    read_extraction_for(cfg, layout, extraction, now, blocks, step, None)
+    read_extraction_for(cfg, layout, extraction, now, blocks, step, None, None)
 }
 
-/// [`read_extraction`] into a directory whose schema needs `adapt`.
+/// [`read_extraction`] into a directory whose schema needs `adapt`, the
+/// entries frozen into the run's entry `store` when it has one.
+#[allow(clippy::too_many_arguments)]
 pub fn read_extraction_for(
     cfg: &Config,
     layout: &Layout,
@@ -177,10 +180,12 @@ pub fn read_extraction_for(
     blocks: &mut Blocks,
     step: &mut StepReport,
     adapt: Option<Arc<Adaptation>>,
+    store: Option<&Store>,
 ) -> Result<mapping::MappedTree, SyncError> {
     let mapper = Mapper::new(layout, perimeter(cfg), &cfg.staff_address_consent, now)
         .with_limits(cfg.record_limits)
-        .with_adaptation(adapt);
+        .with_adaptation(adapt)
+        .with_store(store);
     let mut sink = Sink::Complet(Box::new(mapper));
     read_files(cfg, extraction, &mut sink, blocks, step)?;
     let Sink::Complet(mapper) = sink else {
@@ -190,7 +195,8 @@ pub fn read_extraction_for(
 }
 
 /// Reads one Delta extraction, plays it over the directory's records
-/// (`current`) and maps the result (no LDAP here).
+/// (`current`) and maps the result (no LDAP here), its entries on the
+/// heap.
 pub fn read_delta(
     cfg: &Config,
     layout: &Layout,
@@ -200,10 +206,13 @@ pub fn read_delta(
     blocks: &mut Blocks,
     step: &mut StepReport,
 ) -> Result<mapping::MappedTree, SyncError> {
-    read_delta_for(cfg, layout, extraction, now, current, blocks, step, None)
+    read_delta_for(
+        cfg, layout, extraction, now, current, blocks, step, None, None,
+    )
 }
 
-/// [`read_delta`] into a directory whose schema needs `adapt`.
+/// [`read_delta`] into a directory whose schema needs `adapt`, the
+/// entries frozen into the run's entry `store` when it has one.
 #[allow(clippy::too_many_arguments)]
 pub fn read_delta_for(
     cfg: &Config,
@@ -214,6 +223,7 @@ pub fn read_delta_for(
     blocks: &mut Blocks,
     step: &mut StepReport,
     adapt: Option<Arc<Adaptation>>,
+    store: Option<&Store>,
 ) -> Result<mapping::MappedTree, SyncError> {
     let uai = perimeter(cfg);
     let overlay = Overlay::from_directory(current, layout, &uai);
@@ -232,7 +242,8 @@ pub fn read_delta_for(
     step.delta = Some(overlay.stats.clone());
     let mut mapper = Mapper::new(layout, perimeter(cfg), &cfg.staff_address_consent, now)
         .with_limits(cfg.record_limits)
-        .with_adaptation(adapt);
+        .with_adaptation(adapt)
+        .with_store(store);
     let from = Path::new("(directory records with the Delta applied)");
     for rec in overlay.into_records() {
         if let Err(e) = mapper.map(&rec, from) {

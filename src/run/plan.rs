@@ -9,7 +9,7 @@ use crate::diff::{self, Plan};
 use crate::ldap::{Directory, Snapshot};
 use crate::mapping::sdet::Adaptation;
 use crate::mapping::{self, align, layout::Layout, settle, EntryKind};
-use crate::model::Entry;
+use crate::model::{Entry, Store};
 use crate::ops::report::{PlanCounts, Report, StepReport};
 use crate::retention;
 use crate::rights::erasure::Blocks;
@@ -55,6 +55,7 @@ pub(crate) async fn plan_all(
     snap: &mut Snapshot,
     first: Option<Parsed>,
     keep_tree: bool,
+    store: Option<&Store>,
 ) -> Result<Planned, SyncError> {
     let extractions = &pre.extractions;
     let mut control = pre.control.clone();
@@ -106,6 +107,7 @@ pub(crate) async fn plan_all(
             parsed,
             dir,
             pre.adapt.clone(),
+            store,
         )
         .await;
         let p = match planned {
@@ -190,12 +192,13 @@ async fn plan_extraction(
     parsed: Option<mapping::MappedTree>,
     dir: &Directory,
     adapt: Option<Arc<Adaptation>>,
+    store: Option<&Store>,
 ) -> Result<Planned1, SyncError> {
     let mut tree = match (parsed, x.kind) {
         (Some(tree), _) => tree,
         (None, ExtractionKind::Complet) => {
             blocks.start_step();
-            cpu(|| read_extraction_for(cfg, layout, x, now, blocks, step, adapt.clone()))?
+            cpu(|| read_extraction_for(cfg, layout, x, now, blocks, step, adapt.clone(), store))?
         }
         (None, ExtractionKind::Delta) => {
             blocks.start_step();
@@ -209,6 +212,7 @@ async fn plan_extraction(
                     blocks,
                     step,
                     adapt.clone(),
+                    store,
                 )
             })?
         }

@@ -20,7 +20,7 @@ use crate::ldap::{Directory, Snapshot};
 use crate::mapping::sdet::Adaptation;
 use crate::mapping::subschema::DirSchema;
 use crate::mapping::{self, layout::Layout};
-use crate::model::Entry;
+use crate::model::{Entry, Store};
 use crate::ops::report::{Report, StepReport};
 use crate::rights::erasure::{self, Blocks};
 use crate::run::control::{self, Control};
@@ -134,6 +134,7 @@ pub(crate) async fn read_directory_and_first(
     step: &mut StepReport,
     report: &mut Report,
     adapt: Option<Arc<Adaptation>>,
+    store: Option<&Store>,
 ) -> (
     Result<Snapshot, SyncError>,
     Option<Result<mapping::MappedTree, SyncError>>,
@@ -142,7 +143,7 @@ pub(crate) async fn read_directory_and_first(
     let parallel = first.kind == ExtractionKind::Complet
         && Handle::current().runtime_flavor() == RuntimeFlavor::MultiThread;
     if !parallel {
-        return (interruptible_read(dir, layout, report).await, None);
+        return (interruptible_read(dir, layout, report, store).await, None);
     }
     tokio::task::block_in_place(|| {
         std::thread::scope(|s| {
@@ -151,9 +152,9 @@ pub(crate) async fn read_directory_and_first(
             let parse = s.spawn(move || {
                 let _run = span.enter();
                 blocks.start_step();
-                read_extraction_for(cfg, layout, first, now, blocks, step, adapt)
+                read_extraction_for(cfg, layout, first, now, blocks, step, adapt, store)
             });
-            let snap = Handle::current().block_on(interruptible_read(dir, layout, report));
+            let snap = Handle::current().block_on(interruptible_read(dir, layout, report, store));
             let tree = match parse.join() {
                 Ok(t) => t,
                 Err(panic) => std::panic::resume_unwind(panic),
@@ -163,14 +164,15 @@ pub(crate) async fn read_directory_and_first(
     })
 }
 
-/// Opens the entry store in the work directory when configured. Without
-/// it the run is the same, only in memory: a failure is logged, not fatal.
-pub(crate) fn open_store(cfg: &Config) -> Option<crate::model::store::Handle> {
+/// Opens the entry store in the work directory when configured (the run
+/// owns it and hands it to the tree read and the mapping). Without it the
+/// run is the same, only in memory: a failure is logged, not fatal.
+pub(crate) fn open_store(cfg: &Config) -> Option<Store> {
     if !cfg.entry_store {
         return None;
     }
-    match crate::model::store::open(&cfg.work_dir) {
-        Ok(h) => Some(h),
+    match Store::open(&cfg.work_dir) {
+        Ok(store) => Some(store),
         Err(e) => {
             tracing::warn!(dir = %cfg.work_dir.display(), error = %e, "entry store not opened, entries stay in memory");
             None
@@ -184,8 +186,9 @@ pub(crate) async fn interruptible_read(
     dir: &Directory,
     layout: &Layout,
     report: &mut Report,
+    store: Option<&Store>,
 ) -> Result<Snapshot, SyncError> {
-    crate::host::interrupt::race(timed_read(dir, layout, report), |why| {
+    crate::host::interrupt::race(timed_read(dir, layout, report, store), |why| {
         Err(SyncError::Halted(format!(
             "{why} while reading the directory: nothing written"
         )))
@@ -193,14 +196,16 @@ pub(crate) async fn interruptible_read(
     .await
 }
 
-/// Reads the managed tree, with its time and size in the report.
+/// Reads the managed tree, with its time and size in the report, its
+/// entries frozen into the run's `store` when it has one.
 async fn timed_read(
     dir: &Directory,
     layout: &Layout,
     report: &mut Report,
+    store: Option<&Store>,
 ) -> Result<Snapshot, SyncError> {
     let t = std::time::Instant::now();
-    let snap = dir.read_managed(layout).await?;
+    let snap = dir.read_managed_in(layout, store).await?;
     report.perf.read_secs = t.elapsed().as_secs_f64();
     report.perf.read_entries = snap.managed.len() as u64;
     // once per read of the tree: `run` reads it once for all its

@@ -23,6 +23,7 @@ use crate::delivery;
 use crate::diff::{Absent, Plan};
 use crate::ldap::{Directory, DirectoryError, Halt, Snapshot};
 use crate::mapping::{layout::Layout, EntryKind};
+use crate::model::Store;
 use crate::ops::approval::{self, Approval};
 use crate::ops::journal::Journal;
 use crate::ops::report::{PlanCounts, Report, StepReport};
@@ -30,7 +31,7 @@ use crate::retention::{self, State};
 use crate::run::control::Control;
 pub use crate::run::kept::Kept;
 use crate::run::kept::Tree;
-use crate::run::read::{interruptible_read, open_store, read_directory_and_first};
+use crate::run::read::{interruptible_read, read_directory_and_first};
 use crate::run::{apply, gate, plan, read};
 use std::path::{Path, PathBuf};
 use time::Date;
@@ -222,7 +223,6 @@ async fn run_on(
     report.head.now = format_date(opts.now);
     let staging = delivery::Staging::new(&cfg.work_dir, "sync")
         .map_err(|e| SyncError::Input(format!("{}: cannot create: {e}", cfg.work_dir.display())))?;
-    let _store = open_store(cfg);
     let files = collect_files(cfg, &opts.paths, staging.path(), report)?;
     let scan = filename::group_files(files);
     report
@@ -248,11 +248,23 @@ async fn run_on(
         }
     }
     let layout = cfg.layout();
-    let Kept { dir, tree } = kept;
+    let Kept { dir, tree, store } = kept;
+    let store = Kept::store(store, cfg);
     let dir = Kept::connect(dir, cfg, opts).await?;
-    plan_and_apply(cfg, opts, report, &layout, &scan.extractions, dir, tree).await
+    plan_and_apply(
+        cfg,
+        opts,
+        report,
+        &layout,
+        &scan.extractions,
+        dir,
+        tree,
+        store,
+    )
+    .await
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn plan_and_apply(
     cfg: &Config,
     opts: &SyncOptions,
@@ -261,6 +273,7 @@ async fn plan_and_apply(
     extractions: &[Extraction],
     dir: &Directory,
     tree: &mut Tree,
+    store: Option<&Store>,
 ) -> Result<RunPlan, SyncError> {
     let keep_tree = tree.keep;
     // an extraction older than the last applied is refused here, before
@@ -286,13 +299,14 @@ async fn plan_and_apply(
                 &mut first_step,
                 report,
                 pre.adapt.clone(),
+                store,
             )
             .await;
             (snap?, Some((first_step, first_tree)))
         }
     };
     let planned = plan::plan_all(
-        cfg, opts, report, layout, dir, &mut pre, &mut snap, first, keep_tree,
+        cfg, opts, report, layout, dir, &mut pre, &mut snap, first, keep_tree, store,
     )
     .await?;
     // the tree is large: freed before the apply unless it is kept
@@ -361,12 +375,12 @@ pub async fn retention_kept(
     report.head.command = "retention".into();
     report.head.dry_run = opts.dry_run;
     report.head.now = format_date(opts.now);
-    let _store = open_store(cfg);
+    let store = Kept::store(&mut kept.store, cfg);
     let layout = cfg.layout();
     let dir = Kept::connect(&mut kept.dir, cfg, opts).await?;
     // the last use of the tree: taken
     let tree = kept.tree.snap.take();
-    retention_inner(cfg, opts, report, &layout, dir, tree).await
+    retention_inner(cfg, opts, report, &layout, dir, tree, store).await
 }
 
 async fn retention_inner(
@@ -376,6 +390,7 @@ async fn retention_inner(
     layout: &Layout,
     dir: &Directory,
     tree: Option<Snapshot>,
+    store: Option<&Store>,
 ) -> Result<RunPlan, SyncError> {
     dir.check_schema().await?;
     let snap = match tree {
@@ -383,7 +398,7 @@ async fn retention_inner(
             report.perf.read_entries = snap.managed.len() as u64;
             snap
         }
-        None => interruptible_read(dir, layout, report).await?,
+        None => interruptible_read(dir, layout, report, store).await?,
     };
     let mut plan = Plan::default();
     let mut remaining = Vec::new();
