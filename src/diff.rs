@@ -6,13 +6,15 @@
 //! never changed. Multi-valued attributes change value by value. The plan is
 //! plain data: it drives the apply step, the dry-run output and golden tests.
 
-use crate::mapping::{Desired, EntryKind};
+use crate::mapping::Desired;
 use crate::model::{Entry, EntryMap};
+use crate::schema::EntryKind;
 use std::collections::HashSet;
 
-// The plan's vocabulary lives in `model::plan` (every later stage uses it);
-// it stays reachable here, where plans are made.
-pub use crate::model::plan::{phase, Absent, AttrChange, Change, Plan, Planned, PHASE_RELINK};
+use crate::model::plan::{phase, Absent};
+// still used by rights/subject.rs (being split); the home of the plan's
+// vocabulary is `model::plan`
+pub use crate::model::plan::{AttrChange, Change, Plan, Planned};
 
 mod entry;
 mod naming;

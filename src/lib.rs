@@ -12,22 +12,26 @@
 //! - [`schema`]: the directory vocabulary — entry kinds, the sync's object
 //!   classes and attributes, the lifecycle, the date formats ([`schema::date`]).
 //! - [`model`]: the vocabulary every stage shares — DNs,
-//!   entries, the entry store of a run.
+//!   entries, the entry store of a run, the plan ([`model::plan`]).
 //! - [`host`]: the machine the run is on (process liveness, signals,
-//!   progress output).
+//!   progress output, files written atomically: [`host::fs`]).
 //! - [`delivery`]: SFTP fetch, archives, bordereau, staging.
 //! - [`aaf`]: extraction files → typed records (streaming XML, encodings).
 //! - Pure core, the clock a parameter: [`mapping`] (record → desired entry:
 //!   authorised fields, perimeter, logins, adoption, Delta semantics, the
 //!   directory's subschema), [`diff`] (desired vs current → plan),
 //!   [`retention`] (departures, deadlines, returns), [`safety`] (rails).
-//! - [`config`]: the validated configuration.
+//! - [`config`]: the validated configuration, one file per section.
 //! - [`ldap`]: the only module that talks to the directory (reads, writes,
-//!   a plan phase by phase, lock, replication, LDIF rendering).
+//!   failover, a plan phase by phase, lock, replication, LDIF rendering;
+//!   [`ldap::DirectoryError`] with its [`ldap::ResultCode`]).
 //! - [`rights`]: export, erasure, purge, audit.
-//! - [`ops`]: approval of held plans, journal, report, metrics.
-//! - [`run`]: the commands that drive it all (preflight, sync, run,
-//!   export-ldif, control entry, status); [`cli`] their command line.
+//! - [`ops`]: approval of held plans, journal, how a run ended
+//!   ([`ops::outcome::Outcome`]), report, metrics.
+//! - [`run`]: the commands that drive it all (session, preflight, sync
+//!   and its steps — read, parse, plan, gate, apply —, run, export-ldif,
+//!   control entry, status); [`cli`] their command line (one function per
+//!   command in `cli::command`, `check` in `cli::check`).
 //! - `generator` (cargo feature `generator`): synthetic extractions for
 //!   `aaf-gen`, the tests and the benchmarks.
 

@@ -6,6 +6,7 @@
 
 use aaf_sync::cli::{check, command, Cli, Cmd, LogFormat};
 use aaf_sync::run::session::Ctx;
+use aaf_sync::schema::date;
 use anyhow::Context;
 use clap::Parser;
 use std::process::ExitCode;
@@ -18,13 +19,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Parses `YYYY-MM-DD` or an RFC 3339 timestamp (its date part).
 fn parse_now(s: &str) -> anyhow::Result<time::Date> {
-    let fmt = time::macros::format_description!("[year]-[month]-[day]");
-    if let Ok(d) = time::Date::parse(s, &fmt) {
-        return Ok(d);
-    }
-    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-        .with_context(|| format!("--now {s:?}: expected YYYY-MM-DD or an RFC 3339 date-time"))?;
-    Ok(t.date())
+    date::parse_date_or_rfc3339(s)
+        .with_context(|| format!("--now {s:?}: expected YYYY-MM-DD or an RFC 3339 date-time"))
 }
 
 fn init_logs(format: LogFormat) {
@@ -61,9 +57,7 @@ fn run_id() -> String {
 }
 
 fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+    date::rfc3339(time::OffsetDateTime::now_utc())
 }
 
 fn main() -> ExitCode {

@@ -21,22 +21,19 @@ mod relink;
 mod rules;
 mod steps;
 
-use crate::mapping::{self, layout::Layout, EntryKind};
+use crate::mapping::{self, layout::Layout};
 use crate::model::plan::Plan;
 use crate::model::{Entry, EntryMap};
+use crate::schema::EntryKind;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use steps::{absent_entries, Decisions};
 use time::Date;
 
-// The lifecycle's attributes and state are the directory's vocabulary
-// (`schema`); reachable here for the stages that still name them
-// `retention::…`.
+// still used by rights/subject.rs (being split); the home of these names
+// is `schema` and `schema::date`
 pub use crate::schema::date::parse_generalized_date;
-pub use crate::schema::{
-    State, ATTR_DEADLINE, ATTR_DEPARTURE, ATTR_DISABLED, ATTR_HOME, ATTR_LAST_SEEN,
-    ATTR_SAVED_PASSWORD, LIFECYCLE_ATTRS,
-};
+pub use crate::schema::{State, ATTR_HOME, ATTR_LAST_SEEN, ATTR_SAVED_PASSWORD};
 
 pub use rules::{Rule, Rules};
 

@@ -23,7 +23,7 @@
 //! absence: its departures are held. The school-year Complet rebuilds every
 //! class: it may modify every pupil and delete every class.
 
-use crate::mapping::EntryKind;
+use crate::schema::EntryKind;
 
 mod changes;
 mod digest;

@@ -32,7 +32,7 @@ fn shipped_configs_load_with_env_overrides() {
         if f.ends_with("example.toml") {
             assert_eq!(
                 c.delivery.limits,
-                aaf_sync::delivery::archive::Limits::default(),
+                aaf_sync::config::delivery::Limits::default(),
                 "{f}"
             );
         }

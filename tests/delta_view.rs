@@ -8,9 +8,10 @@ use aaf_sync::config::Config;
 use aaf_sync::generator::{generate, GenConfig};
 use aaf_sync::mapping::delta::Overlay;
 use aaf_sync::mapping::perimeter::Perimeter;
-use aaf_sync::mapping::{layout::Layout, EntryKind, MappedTree, Mapper};
+use aaf_sync::mapping::{layout::Layout, MappedTree, Mapper};
 use aaf_sync::model::EntryMap;
 use aaf_sync::ops::report::StepReport;
+use aaf_sync::schema::EntryKind;
 use common::offline_config as config;
 use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
@@ -202,7 +203,7 @@ fn the_delta_of_a_day_over_the_day_before_gives_that_days_complet() {
         plan.changes
             .iter()
             .filter(|p| {
-                p.kind == k && matches!(p.change, aaf_sync::diff::Change::Add { .. }) == add
+                p.kind == k && matches!(p.change, aaf_sync::model::plan::Change::Add { .. }) == add
             })
             .count()
     };

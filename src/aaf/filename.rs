@@ -83,7 +83,7 @@ pub(crate) fn ser_date<S: serde::Serializer>(d: &Date, s: S) -> Result<S::Ok, S:
     s.serialize_str(&format_date(*d))
 }
 
-/// `YYYY-MM-DD` (reports and messages name extractions by it).
+// still used by rights/subject.rs (being split); the home is `schema::date`
 pub use crate::schema::date::format_date;
 
 /// `yyyymmdd`, as in file names and extraction labels.

@@ -351,7 +351,7 @@ pub fn subject(ctx: &Ctx, cmd: SubjectCmd) -> anyhow::Result<u8> {
             let json = serde_json::to_string_pretty(&x)? + "\n";
             match a.out {
                 Some(p) => {
-                    crate::ops::approval::write_private(&p, json.as_bytes())
+                    crate::host::fs::write_private(&p, json.as_bytes())
                         .with_context(|| format!("writing {}", p.display()))?;
                     eprintln!(
                         "export of {} written to {}",

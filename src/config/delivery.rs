@@ -1,7 +1,6 @@
 //! The settings of how delivered inputs are checked (`[delivery]`): the
 //! bordereau's name and the limits of one archive. They are configuration,
-//! so they live here; `delivery` applies them (and re-exports them under
-//! its own names, `delivery::Rules`, `delivery::archive::Limits`).
+//! so they live here; `delivery` applies them.
 
 /// How inputs are checked.
 #[derive(Debug, Clone, Default)]

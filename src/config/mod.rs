@@ -28,7 +28,7 @@ mod validate;
 
 pub use fetch::{FetchConfig, RemoteDelete};
 pub use ldap::{is_local_url, LdapConfig};
-pub use secrets::{check_secret_file, PASSPHRASE_ENV, PASSWORD_ENV};
+pub use secrets::{check_secret_file, SecretFileError, PASSPHRASE_ENV, PASSWORD_ENV};
 
 use crate::retention::Rules;
 use figment::providers::{Env, Format, Toml};

@@ -4,7 +4,7 @@
 //! readable by everyone is refused, as ssh refuses such a key.
 
 use super::{invalid, ConfigError};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Environment variable holding the LDAP bind password.
 pub const PASSWORD_ENV: &str = "AAF_SYNC_LDAP_PASSWORD";
@@ -12,22 +12,37 @@ pub const PASSWORD_ENV: &str = "AAF_SYNC_LDAP_PASSWORD";
 /// Environment variable holding the SFTP key's passphrase.
 pub const PASSPHRASE_ENV: &str = "AAF_SYNC_SFTP_PASSPHRASE";
 
+/// A file holding a secret that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretFileError {
+    #[error("cannot read {}: {source}", path.display())]
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} is readable by everyone (mode {mode:04o}): a secret must be private; chmod 600 it", path.display())]
+    Public { path: PathBuf, mode: u32 },
+}
+
 /// Checks the permissions of a file holding a secret (a password, a
 /// passphrase, a private key), as ssh does for keys: readable by everyone
 /// is refused; readable or writable by the group gets a warning. `key`
 /// names the setting in the warning.
-pub fn check_secret_file(path: &Path, key: &str) -> Result<(), String> {
+pub fn check_secret_file(path: &Path, key: &str) -> Result<(), SecretFileError> {
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        .map_err(|source| SecretFileError::Unreadable {
+            path: path.to_path_buf(),
+            source,
+        })?
         .permissions()
         .mode()
         & 0o777;
     if mode & 0o004 != 0 {
-        return Err(format!(
-            "{} is readable by everyone (mode {mode:04o}): a secret must be private; chmod 600 it",
-            path.display()
-        ));
+        return Err(SecretFileError::Public {
+            path: path.to_path_buf(),
+            mode,
+        });
     }
     if mode & 0o077 != 0 {
         tracing::warn!(
@@ -61,7 +76,7 @@ pub(super) fn secret(
     let Some(p) = file else {
         return Ok(None);
     };
-    check_secret_file(p, key).map_err(|reason| invalid(key, reason))?;
+    check_secret_file(p, key).map_err(|e| invalid(key, e.to_string()))?;
     let text = std::fs::read_to_string(p)
         .map_err(|e| invalid(key, format!("cannot read {}: {e}", p.display())))?;
     Ok(Some(text.lines().next().unwrap_or("").to_string()))

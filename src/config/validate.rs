@@ -137,7 +137,7 @@ impl Config {
             if let Some(t) = t {
                 crate::mapping::layout::Layout::new("dc=x", &source)
                     .with_rdns(t, DEFAULT_RDN)
-                    .map_err(|e| invalid(key, e))?;
+                    .map_err(|e| invalid(key, e.to_string()))?;
             }
         }
         let encoding = match raw.source.encoding.trim() {

@@ -19,7 +19,7 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Component, Path, PathBuf};
 
-pub use crate::config::delivery::Limits;
+use crate::config::delivery::Limits;
 
 /// The ratio cap never goes below this: a tiny archive may hold a few
 /// files that compress well.

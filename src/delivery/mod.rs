@@ -119,8 +119,7 @@ pub fn sweep_staging(work_dir: &Path) -> Vec<String> {
     removed
 }
 
-/// How inputs are checked (a setting: defined in `config`).
-pub use crate::config::delivery::Rules;
+use crate::config::delivery::Rules;
 
 /// Something refused, and the inputs it came from (kept for inspection).
 #[derive(Debug, Clone, serde::Serialize)]

@@ -179,9 +179,9 @@ impl Client {
         // a private key anyone can read is no longer private: refused, as
         // ssh refuses it, before anything goes on the network
         crate::config::check_secret_file(&cfg.private_key_file, "fetch.private_key_file").map_err(
-            |reason| FetchError::Auth {
+            |e| FetchError::Auth {
                 user: cfg.user.clone(),
-                reason,
+                reason: e.to_string(),
             },
         )?;
         let timeout = Duration::from_secs(cfg.timeout_secs);

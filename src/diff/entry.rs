@@ -4,9 +4,10 @@
 //! another source's jointure left alone).
 
 use super::naming::keep_naming_values;
-use crate::mapping::{self, EntryKind};
+use crate::mapping;
 use crate::model::plan::AttrChange;
 use crate::model::{dn_key, same_value, value_key, Entry, FoldSet};
+use crate::schema::EntryKind;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::OnceLock;
 

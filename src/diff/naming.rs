@@ -7,7 +7,7 @@ use crate::model::{Dn, Entry};
 /// The attribute-value pairs of an entry's RDN (what names it: an LDAP
 /// server refuses to remove them), unescaped.
 fn rdn_values(dn: &Dn) -> Vec<(String, String)> {
-    let rdn = crate::mapping::layout::rdn_of(dn.as_str());
+    let rdn = crate::schema::rdn_of(dn.as_str());
     let mut out = Vec::new();
     let mut rest = rdn;
     // a multi-valued RDN `a=x+b=y`: each AVA in turn

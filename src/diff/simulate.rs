@@ -1,9 +1,9 @@
 //! A plan played on entries held in memory, as the directory would: a run
 //! of several extractions plans each on the tree the last one leaves.
 
-use crate::mapping::EntryKind;
 use crate::model::plan::{AttrChange, Change, Plan};
 use crate::model::EntryMap;
+use crate::schema::EntryKind;
 use std::collections::HashSet;
 
 /// Plays a plan on entries held in memory, as the directory would: used by

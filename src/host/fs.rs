@@ -16,6 +16,12 @@ fn temporary(path: &Path) -> PathBuf {
 /// same directory, synced, renamed over `path`, then the directory synced
 /// so that the rename itself survives a crash.
 pub fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    write_atomic(path, data, 0o600)
+}
+
+/// [`write_private`] with another creation `mode` (still masked by the
+/// umask): the metrics file is read by node_exporter, another user.
+pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
     let tmp = temporary(path);
     // a leftover of a run killed while writing
     let _ = std::fs::remove_file(&tmp);
@@ -23,7 +29,7 @@ pub fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
         let mut o = std::fs::OpenOptions::new();
         o.write(true).create_new(true);
         #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+        std::os::unix::fs::OpenOptionsExt::mode(&mut o, mode);
         let mut f = o.open(&tmp)?;
         f.write_all(data)?;
         f.sync_all()?;
@@ -57,7 +63,7 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let p = t.path().join("plan.json");
         std::fs::write(temporary(&p), "leftover").unwrap();
-        write_private(&p, b"one").unwrap();
+        write_atomic(&p, b"one", 0o644).unwrap();
         write_private(&p, b"two").unwrap();
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "two");
         assert!(!temporary(&p).exists());

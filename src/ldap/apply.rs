@@ -1,7 +1,7 @@
 //! Applying a plan to the directory, honestly.
 //!
 //! Phases run in order (structures, people, modifies, groups, deletes; see
-//! [`crate::diff::phase`]), the operations of one phase concurrently. An
+//! [`crate::model::plan::phase`]), the operations of one phase concurrently. An
 //! operation the directory refuses does not stop the run, but nothing may
 //! point at an entry that does not exist: when an add fails, every link to
 //! that entry planned after it (a `member`, a parent's pupil, a school) is
@@ -11,9 +11,9 @@
 //! failed and what was not attempted, separately: the report, the metrics
 //! and the control entry must never claim more than was done.
 
-use crate::diff::{AttrChange, Change, Plan, Planned};
 use crate::ldap::{Directory, OpResult};
 use crate::mapping::{settle, DN_PREFIXED, DN_VALUED};
+use crate::model::plan::{AttrChange, Change, Plan, Planned};
 use crate::model::{dn_key, Dn};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};

@@ -232,8 +232,8 @@ impl Directory {
             "LDAP connection re-established"
         );
         if let Err(why) = self.check_fence().await {
-            self.halt(why.clone());
-            return Err(op_err("failover", why));
+            self.halt(why.to_string());
+            return Err(op_err("failover", why.to_string()));
         }
         Ok(())
     }

@@ -6,8 +6,8 @@ use super::connection::provider;
 use super::passwords::read_passwords;
 use super::search::to_entry;
 use super::{lock, op_err, Directory, DirectoryError, ResultCode};
-use crate::diff::{AttrChange, Change, Planned};
 use crate::mapping;
+use crate::model::plan::{AttrChange, Change, Planned};
 use crate::model::Dn;
 use futures::stream::{self, StreamExt};
 use ldap3::{Scope, SearchEntry};
@@ -31,12 +31,35 @@ fn value_key(attr: &str, v: &str) -> String {
     }
 }
 
+/// Writing through a failover provider refused: its copy of the run lock
+/// does not name this run (or could not be read).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("provider {provider} {reason}: writes through it refused (the run lock is held on the designated provider {designated}; a run writes through another provider only once that provider's copy of the lock names it)")]
+pub struct FenceRefused {
+    /// The failover provider the connections are on.
+    pub provider: String,
+    /// The provider the lock was taken on.
+    pub designated: String,
+    pub reason: FenceReason,
+}
+
+/// Why a failover provider is refused.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum FenceReason {
+    /// Its lock entry could not be read.
+    #[error("cannot be checked ({0})")]
+    Unchecked(String),
+    /// Its lock entry names another holder (or there is none).
+    #[error("does not hold this run's lock yet ({holder}: replication had not carried it when {designated} stopped answering)")]
+    NotYetHeld { holder: String, designated: String },
+}
+
 impl Directory {
     /// With the run lock held and the connections on a provider other
     /// than the designated one: checks once per provider that its copy of
     /// the lock names this run (replication carried it there). `Err` says
     /// why writing through it is refused.
-    pub(super) async fn check_fence(&self) -> Result<(), String> {
+    pub(super) async fn check_fence(&self) -> Result<(), FenceRefused> {
         let Some(f) = self.halt.fence() else {
             return Ok(());
         };
@@ -50,27 +73,26 @@ impl Directory {
             return Ok(());
         }
         let url = provider(&self.cfg, at);
-        let refuse = |what: String| {
-            format!(
-                "provider {url} {what}: writes through it refused (the run lock is held on the designated provider {}; a run writes through another provider only once that provider's copy of the lock names it)",
-                self.cfg.url
-            )
+        let refuse = |reason: FenceReason| FenceRefused {
+            provider: url.to_string(),
+            designated: self.cfg.url.clone(),
+            reason,
         };
         let one = Directory::connect_n(&self.cfg.only(url), 1)
             .await
-            .map_err(|e| refuse(format!("cannot be checked ({e})")))?;
+            .map_err(|e| refuse(FenceReason::Unchecked(e.to_string())))?;
         let entry = one.read_entry(&f.dn).await;
         one.close().await;
         let holder = match entry {
             Ok(Some(e)) => e.first(lock::ATTR_OWNER).unwrap_or(lock::FREE).to_string(),
             Ok(None) => "no lock entry".to_string(),
-            Err(e) => return Err(refuse(format!("cannot be checked ({e})"))),
+            Err(e) => return Err(refuse(FenceReason::Unchecked(e.to_string()))),
         };
         if holder != f.owner {
-            return Err(refuse(format!(
-                "does not hold this run's lock yet ({holder}: replication had not carried it when {} stopped answering)",
-                self.cfg.url
-            )));
+            return Err(refuse(FenceReason::NotYetHeld {
+                holder,
+                designated: self.cfg.url.clone(),
+            }));
         }
         self.fenced.store(at, Ordering::SeqCst);
         self.halt.failed_over(url);

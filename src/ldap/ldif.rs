@@ -1,7 +1,7 @@
 //! Renders a [`Plan`] as LDIF change records (RFC 2849) that `ldapmodify`
 //! can apply as is.
 
-use crate::diff::{AttrChange, Change, Plan};
+use crate::model::plan::{AttrChange, Change, Plan};
 use crate::model::Dn;
 use base64::Engine;
 use std::collections::HashMap;
@@ -122,7 +122,7 @@ fn password_move(out: &mut String, dn: &Dn, stash: bool, pw: &mut Passwords) -> 
         return false;
     };
     const USER: &str = "userPassword";
-    const SAVED: &str = crate::retention::ATTR_SAVED_PASSWORD;
+    const SAVED: &str = crate::schema::ATTR_SAVED_PASSWORD;
     let block = |out: &mut String, op: &str, attr: &str, values: &[Vec<u8>]| {
         line(out, op, attr);
         for v in values {
@@ -199,7 +199,7 @@ fn render_changes(out: &mut String, plan: &Plan, pw: &mut Passwords) {
                 line(out, "changetype", "delete");
             }
             Change::Move { dn, to } => {
-                let rdn = crate::mapping::layout::rdn_of(to.as_str());
+                let rdn = crate::schema::rdn_of(to.as_str());
                 dn_line(out, dn);
                 line(out, "changetype", "modrdn");
                 line(out, "newrdn", rdn);
@@ -224,9 +224,9 @@ fn render_changes(out: &mut String, plan: &Plan, pw: &mut Passwords) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diff::Planned;
-    use crate::mapping::EntryKind;
+    use crate::model::plan::Planned;
     use crate::model::Entry;
+    use crate::schema::EntryKind;
 
     #[test]
     fn renders_changes_with_base64_and_folding() {

@@ -2,7 +2,7 @@
 //!
 //! Connects (ldap://, ldaps://, StartTLS, ldapi://) and binds a few
 //! connections, reads the managed tree once with paged results, applies a
-//! [`Plan`](crate::diff::Plan) phase by phase with many operations in
+//! [`Plan`](crate::model::plan::Plan) phase by phase with many operations in
 //! flight, checks every result and counts per-entry failures without
 //! stopping the run.
 //!

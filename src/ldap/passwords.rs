@@ -2,10 +2,10 @@
 //! bytes (octet string syntax), for the writes and for an LDIF.
 
 use super::{op_err, Directory, DirectoryError, ResultCode};
-use crate::diff::{AttrChange, Change, Plan};
 use crate::mapping::layout::log_dn;
+use crate::model::plan::{AttrChange, Change, Plan};
 use crate::model::Dn;
-use crate::retention;
+use crate::schema;
 use ldap3::{Ldap, Scope, SearchEntry};
 use std::collections::HashSet;
 
@@ -20,7 +20,7 @@ pub(crate) async fn read_passwords(
             dn,
             Scope::Base,
             "(objectClass=*)",
-            vec![PASSWORD, retention::ATTR_SAVED_PASSWORD],
+            vec![PASSWORD, schema::ATTR_SAVED_PASSWORD],
         )
         .await
         .and_then(|r| r.success())?;
@@ -37,7 +37,7 @@ pub(crate) async fn read_passwords(
         for (a, vs) in text.chain(se.bin_attrs) {
             if a.eq_ignore_ascii_case(PASSWORD) {
                 user.extend(vs);
-            } else if a.eq_ignore_ascii_case(retention::ATTR_SAVED_PASSWORD) {
+            } else if a.eq_ignore_ascii_case(schema::ATTR_SAVED_PASSWORD) {
                 saved.extend(vs);
             }
         }

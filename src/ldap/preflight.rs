@@ -6,7 +6,7 @@ use super::passwords::PASSWORD;
 use super::{escape_filter, op_err, Directory, DirectoryError, ResultCode};
 use crate::mapping::layout::{log_dn, Layout};
 use crate::model::{dn_key, Dn};
-use crate::retention;
+use crate::schema;
 use ldap3::{Mod, Scope, SearchEntry};
 use std::collections::HashSet;
 
@@ -167,7 +167,7 @@ impl Directory {
         let res = l
             .modify(
                 dn.as_str(),
-                vec![probe(retention::ATTR_SAVED_PASSWORD), probe(PASSWORD)],
+                vec![probe(schema::ATTR_SAVED_PASSWORD), probe(PASSWORD)],
             )
             .await
             .map_err(|e| op_err(format!("try {}", log_dn(dn.as_str())), e).at(&dn))?;

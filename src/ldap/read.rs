@@ -2,8 +2,9 @@
 //! BER, into a [`Snapshot`] (from a consumer when it has caught up).
 
 use super::{escape_filter, op_err, Directory, DirectoryError};
-use crate::mapping::{self, layout::Layout, EntryKind};
+use crate::mapping::{self, layout::Layout};
 use crate::model::{Dn, Entry, EntryMap, Store};
+use crate::schema::{self, EntryKind};
 use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
 use ldap3::asn1::{StructureTag, PL};
 use ldap3::{ResultEntry, Scope};
@@ -147,8 +148,8 @@ impl Directory {
         let src = escape_filter(&layout.source);
         let filter = format!(
             "(|(&(objectClass={})({}={src}))(ENTPersonLogin=*)(ENTPersonAlias=*)(ENTPersonJointure={src}$*)(ENTStructureJointure={src}$*))",
-            mapping::STATE_CLASS,
-            mapping::ATTR_SOURCE,
+            schema::STATE_CLASS,
+            schema::ATTR_SOURCE,
         );
         let jointure_prefix = format!("{}$", layout.source.to_ascii_lowercase());
         let mut l = self.conn(0).await;
@@ -183,15 +184,15 @@ impl Directory {
                     snap.taken_logins.insert(v.to_lowercase());
                 }
             }
-            let ours = e.has_value("objectClass", mapping::STATE_CLASS)
-                && e.first(mapping::ATTR_SOURCE) == Some(layout.source.as_str());
+            let ours = e.has_value("objectClass", schema::STATE_CLASS)
+                && e.first(schema::ATTR_SOURCE) == Some(layout.source.as_str());
             if ours {
                 let mut e = e;
                 if let Some(store) = store {
                     e.freeze(store);
                 }
                 snap.managed.insert(e.dn.key(), e);
-            } else if !e.has_value("objectClass", mapping::STATE_CLASS)
+            } else if !e.has_value("objectClass", schema::STATE_CLASS)
                 && ["ENTPersonJointure", "ENTStructureJointure"]
                     .iter()
                     .any(|a| {

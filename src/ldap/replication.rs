@@ -19,6 +19,7 @@
 use super::{op_err, Directory, DirectoryError};
 use crate::config::LdapConfig;
 use crate::model::dn_key;
+use crate::schema::date;
 use ldap3::{Scope, SearchEntry};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -39,10 +40,7 @@ pub fn csn_secs(csn: &str) -> Option<f64> {
     let ts = csn.split('#').next()?;
     let ts = ts.strip_suffix('Z')?;
     let (whole, frac) = ts.split_once('.').unwrap_or((ts, "0"));
-    let fmt = time::macros::format_description!("[year][month][day][hour][minute][second]");
-    let t = time::PrimitiveDateTime::parse(whole, &fmt)
-        .ok()?
-        .assume_utc();
+    let t = date::parse_generalized_seconds(&format!("{whole}Z"))?;
     let frac: f64 = format!("0.{frac}").parse().ok()?;
     Some(t.unix_timestamp() as f64 + frac)
 }

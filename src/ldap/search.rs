@@ -2,11 +2,9 @@
 //! squatters a plan's adds would meet.
 
 use super::{escape_filter, op_err, Directory, DirectoryError, ResultCode};
-use crate::mapping::{
-    self,
-    layout::{log_dn, Layout},
-};
+use crate::mapping::layout::{log_dn, Layout};
 use crate::model::{Dn, Entry};
+use crate::schema;
 use futures::stream::{self, StreamExt};
 use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
 use ldap3::{Scope, SearchEntry};
@@ -50,8 +48,8 @@ impl Directory {
     ) -> Result<HashSet<String>, DirectoryError> {
         let not_ours = format!(
             "(!(&(objectClass={})({}={})))",
-            mapping::STATE_CLASS,
-            mapping::ATTR_SOURCE,
+            schema::STATE_CLASS,
+            schema::ATTR_SOURCE,
             escape_filter(&layout.source)
         );
         let mut found = HashSet::new();
@@ -124,7 +122,7 @@ impl Directory {
         let src = escape_filter(&layout.source);
         let filter = format!(
             "(&(|(ENTPersonJointure={src}$*)(ENTStructureJointure={src}$*))(!(objectClass={})))",
-            mapping::STATE_CLASS
+            schema::STATE_CLASS
         );
         Ok(self.search(&layout.base, &filter, &["1.1"]).await?.len())
     }
@@ -137,8 +135,8 @@ impl Directory {
         let filter = format!(
             "(|(&(objectClass={})({}={src})(|(objectClass=ENTPerson)(ENTStructureJointure=*)))\
              (ENTPersonJointure={src}$*)(ENTStructureJointure={src}$*))",
-            mapping::STATE_CLASS,
-            mapping::ATTR_SOURCE,
+            schema::STATE_CLASS,
+            schema::ATTR_SOURCE,
         );
         Ok(self
             .search(&layout.base, &filter, &["1.1"])
@@ -185,12 +183,8 @@ impl Directory {
 
     /// Reads the control entry of the layout's source, if there is one.
     pub async fn read_control(&self, layout: &Layout) -> Result<Option<Entry>, DirectoryError> {
-        self.read_own(
-            &layout.control_dn(),
-            mapping::CONTROL_CLASS,
-            "control entry",
-        )
-        .await
+        self.read_own(&layout.control_dn(), schema::CONTROL_CLASS, "control entry")
+            .await
     }
 
     /// Reads one of the sync's own entries (control, erasures), refusing

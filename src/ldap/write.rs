@@ -5,10 +5,10 @@
 use super::error::{Fault, ResultCode};
 use super::passwords::{read_passwords, PASSWORD};
 use super::{op_err, Directory, DirectoryError};
-use crate::diff::{AttrChange, Change, Planned};
 use crate::mapping::layout::{log_dn, log_scrub, Layout};
+use crate::model::plan::{AttrChange, Change, Planned};
 use crate::model::Dn;
-use crate::retention;
+use crate::schema;
 use futures::stream::{self, StreamExt};
 use ldap3::{Ldap, Mod};
 use std::collections::HashSet;
@@ -78,7 +78,7 @@ async fn modifications(
                 if !user.is_empty() {
                     mods.push(Mod::Delete(name(PASSWORD), user.clone()));
                     mods.push(Mod::Replace(
-                        name(retention::ATTR_SAVED_PASSWORD),
+                        name(schema::ATTR_SAVED_PASSWORD),
                         user.clone(),
                     ));
                 }
@@ -86,7 +86,7 @@ async fn modifications(
             AttrChange::RestorePassword => {
                 if !saved.is_empty() {
                     mods.push(Mod::Delete(
-                        name(retention::ATTR_SAVED_PASSWORD),
+                        name(schema::ATTR_SAVED_PASSWORD),
                         saved.clone(),
                     ));
                     if user.is_empty() {
@@ -118,7 +118,7 @@ async fn apply_one(mut ldap: Ldap, p: &Planned) -> Result<(), ldap3::LdapError> 
         }
         Change::Delete { dn } => ldap.delete(dn.as_str()).await,
         Change::Move { dn, to } => {
-            let rdn = crate::mapping::layout::rdn_of(to.as_str());
+            let rdn = crate::schema::rdn_of(to.as_str());
             let parent = to.as_str()[rdn.len()..].trim_start_matches(',');
             // the values of the old RDN stay: a departed entry's RDN may add
             // its jointure (`uid=100+ENTPersonJointure=…`), which must stay
@@ -162,7 +162,7 @@ impl Directory {
         let mut attempt = 0;
         loop {
             if let Err(why) = self.check_fence().await {
-                self.halt(why);
+                self.halt(why.to_string());
             }
             if let Some(why) = self.halted() {
                 // an earlier attempt went out unanswered: it may be done
@@ -247,8 +247,8 @@ impl Directory {
             }
             if !dry_run {
                 if let Err(why) = self.check_fence().await {
-                    self.halt(why.clone());
-                    return Err(op_err(format!("create {dn}"), why));
+                    self.halt(why.to_string());
+                    return Err(op_err(format!("create {dn}"), why.to_string()));
                 }
                 let mut l = self.conn(0).await;
                 let attrs: Vec<(String, HashSet<String>)> = Layout::branch_entry(ou, dn)

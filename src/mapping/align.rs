@@ -15,10 +15,11 @@
 //!   link to them uses their DN. Entries of the source the extraction does
 //!   not carry are left alone: adopting never deletes.
 
-use super::{Desired, EntryKind};
+use super::Desired;
 use crate::mapping::layout::Layout;
 use crate::model::plan::{phase, Change, Planned};
 use crate::model::{Dn, EntryMap};
+use crate::schema::EntryKind;
 use crate::schema::{State, ATTR_HOME};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};

@@ -14,10 +14,10 @@
 use super::inverse::{self, category, member_class_lists};
 use super::layout::Layout;
 use super::perimeter::Perimeter;
-use super::EntryKind;
 use crate::aaf::reader::RecordAttr;
 use crate::aaf::{FileCategory, Operation, Record, RecordError};
 use crate::model::{Entry, EntryMap};
+use crate::schema::EntryKind;
 use crate::schema::State;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};

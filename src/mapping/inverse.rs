@@ -11,10 +11,10 @@
 
 use super::fields::{self, Rule};
 use super::layout::{GroupKind, Layout};
-use super::EntryKind;
 use crate::aaf::reader::RecordAttr;
 use crate::aaf::{FileCategory, Operation, Record};
 use crate::model::{dn_key, value_key, Entry, EntryMap};
+use crate::schema::EntryKind;
 use std::collections::HashMap;
 
 /// The AAF category of a kind of entry.

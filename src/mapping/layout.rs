@@ -29,17 +29,24 @@ struct Template {
     suffix: String,
 }
 
+/// An RDN template refused (`[layout]`); the message quotes the template.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    #[error("{0:?}: the template must hold {{id}}")]
+    NoId(String),
+    #[error("{0:?}: only {{source}} and {{id}} (once) may be used, and no , + =")]
+    Forbidden(String),
+}
+
 impl Template {
-    fn new(template: &str, source: &str) -> Result<Template, String> {
+    fn new(template: &str, source: &str) -> Result<Template, TemplateError> {
         let t = template.replace("{source}", source);
         let (prefix, suffix) = t
             .split_once("{id}")
-            .ok_or_else(|| format!("{template:?}: the template must hold {{id}}"))?;
+            .ok_or_else(|| TemplateError::NoId(template.to_string()))?;
         if prefix.contains(['{', '}', ',', '+', '=']) || suffix.contains(['{', '}', ',', '+', '='])
         {
-            return Err(format!(
-                "{template:?}: only {{source}} and {{id}} (once) may be used, and no , + ="
-            ));
+            return Err(TemplateError::Forbidden(template.to_string()));
         }
         Ok(Template {
             prefix: prefix.to_string(),
@@ -72,7 +79,9 @@ pub struct Layout {
     pub departed: Dn,
 }
 
-pub use crate::schema::{rdn_of, DEPARTED_OU};
+use crate::schema::DEPARTED_OU;
+// still used by rights/subject.rs (being split); the home is `schema`
+pub use crate::schema::rdn_of;
 
 /// True when `dn` is an entry of a departed branch (`…,ou=departed,<base>`).
 pub fn in_departed_branch(dn: &Dn) -> bool {
@@ -100,7 +109,7 @@ impl Layout {
 
     /// This layout with the RDN values of new people (`uid`) and
     /// structures (`ou`) from templates around `{id}` and `{source}`.
-    pub fn with_rdns(mut self, person: &str, structure: &str) -> Result<Layout, String> {
+    pub fn with_rdns(mut self, person: &str, structure: &str) -> Result<Layout, TemplateError> {
         self.person_rdn = Template::new(person, &self.source)?;
         self.structure_rdn = Template::new(structure, &self.source)?;
         Ok(self)

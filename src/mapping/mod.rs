@@ -44,13 +44,9 @@ pub use attrs::{
     MANAGED_AUX_CLASSES,
 };
 
-// The vocabulary of entry kinds, profiles and the sync's own attributes
-// lives in `schema`; its names stay reachable here for the stages that
-// still spell them `mapping::…`.
-pub use crate::schema::{
-    EntryKind, ATTR_FIRST_SEEN, ATTR_SOURCE, CONTROL_CLASS, PROFILE_DIRECTOR, PROFILE_LIBRARIAN,
-    PROFILE_PARENT, PROFILE_PUPIL, PROFILE_STAFF, PROFILE_TEACHER, STATE_CLASS,
-};
+// still used by rights/subject.rs and ops/journal.rs's tests (being
+// split); the home of these names is `schema`
+pub use crate::schema::{EntryKind, ATTR_FIRST_SEEN, ATTR_SOURCE, STATE_CLASS};
 
 /// One entry the directory should hold.
 #[derive(Debug, Clone, Serialize)]

@@ -21,8 +21,8 @@
 //! A MUST nothing fills, or a class the directory lacks, is a problem:
 //! the run is refused before any write, one message per problem.
 
-use super::EntryKind;
 use crate::mapping::subschema::DirSchema;
+use crate::schema::EntryKind;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -161,12 +161,12 @@ fn plan_of(kind: EntryKind) -> (Vec<&'static str>, Vec<&'static str>) {
         "inetOrgPerson",
         "ENTPerson",
     ];
-    let state = super::STATE_CLASS;
+    let state = crate::schema::STATE_CLASS;
     let mut attrs: Vec<&'static str> = Vec::new();
     let classes: Vec<&'static str> = match kind {
         EntryKind::Structure => {
             attrs.extend(fields::STRUCTURE.iter().map(|f| f.ldap));
-            attrs.extend(["ou", "ENTStructureJointure", super::ATTR_SOURCE]);
+            attrs.extend(["ou", "ENTStructureJointure", crate::schema::ATTR_SOURCE]);
             vec![
                 "top",
                 "organizationalUnit",
@@ -223,8 +223,8 @@ fn plan_of(kind: EntryKind) -> (Vec<&'static str>, Vec<&'static str>) {
             "ENTPersonJointure",
             "ENTPersonLogin",
             "ENTPersonProfils",
-            super::ATTR_SOURCE,
-            super::ATTR_FIRST_SEEN,
+            crate::schema::ATTR_SOURCE,
+            crate::schema::ATTR_FIRST_SEEN,
         ]);
     }
     (classes, attrs)
@@ -238,7 +238,7 @@ fn always(kind: EntryKind) -> &'static [&'static str] {
             "ou",
             "ENTStructureJointure",
             "objectClass",
-            super::ATTR_SOURCE,
+            crate::schema::ATTR_SOURCE,
         ],
         k if k.is_person() => &[
             "sn",
@@ -248,10 +248,10 @@ fn always(kind: EntryKind) -> &'static [&'static str] {
             "ENTPersonJointure",
             "ENTAuxPersRelEleveEleve",
             "objectClass",
-            super::ATTR_SOURCE,
+            crate::schema::ATTR_SOURCE,
         ],
         EntryKind::Classe | EntryKind::Groupe => {
-            &["cn", "member", "objectClass", super::ATTR_SOURCE]
+            &["cn", "member", "objectClass", crate::schema::ATTR_SOURCE]
         }
         _ => &["objectClass"],
     }

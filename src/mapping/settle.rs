@@ -18,8 +18,9 @@
 //! Links therefore only ever point to entries the sync manages and that
 //! exist, or are created by the same plan.
 
-use super::{Desired, EntryKind, DN_PREFIXED, DN_VALUED};
+use super::{Desired, DN_PREFIXED, DN_VALUED};
 use crate::model::{dn_key, Dn, Entry, EntryMap};
+use crate::schema::EntryKind;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 

@@ -12,8 +12,7 @@
 //! personal data: spec §7 keeps no history); files are private (0600).
 
 use crate::delivery::private_dir;
-// `main` saves approvals and reports through it too.
-pub use crate::host::fs::write_private;
+use crate::host::fs::write_private;
 use crate::safety::Hold;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};

@@ -1,5 +1,5 @@
 //! Metrics in the Prometheus text format, for node_exporter's textfile
-//! collector: written after each run (atomically: temporary file, rename),
+//! collector: written after each run (atomically, through [`crate::host::fs`]),
 //! one set of series per command so that `sync`, `retention` and `run`
 //! share one file. Counts only.
 
@@ -348,9 +348,9 @@ pub fn write(path: &Path, m: &RunMetrics) -> std::io::Result<()> {
             let _ = writeln!(text, "{l}");
         }
     }
-    let tmp = path.with_extension("prom.tmp");
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)
+    // 0666 under the umask, as `std::fs::write` created it: the textfile
+    // collector runs as another user and must read the file
+    crate::host::fs::write_atomic(path, text.as_bytes(), 0o666)
 }
 
 #[cfg(test)]

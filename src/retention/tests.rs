@@ -1,9 +1,10 @@
 //! Table-driven tests of the retention rules and decisions, the clock as input.
 
 use super::*;
-use crate::diff::Absent;
+use crate::model::plan::Absent;
 use crate::model::plan::Change;
 use crate::model::Dn;
+use crate::schema::{ATTR_DEADLINE, ATTR_DEPARTURE, ATTR_DISABLED};
 use time::macros::date;
 use time::Duration;
 
@@ -496,7 +497,7 @@ fn links_follow_people_whatever_dn_names_them() {
     let json: Vec<String> = plan
         .changes
         .iter()
-        .filter(|p| p.phase == crate::diff::PHASE_RELINK)
+        .filter(|p| p.phase == crate::model::plan::PHASE_RELINK)
         .map(|p| serde_json::to_string(&p.change).unwrap())
         .collect();
     assert_eq!(

@@ -5,9 +5,10 @@
 //! or a mobile, people outside the perimeter, and departed people kept past
 //! their deadline. Pure: the entries, the rules and the date in.
 
-use crate::mapping::{self, fields, layout::Layout, perimeter::Perimeter, EntryKind};
+use crate::mapping::{self, fields, layout::Layout, perimeter::Perimeter};
 use crate::model::{dn_key, Entry, EntryMap};
 use crate::schema::date::format_date;
+use crate::schema::EntryKind;
 use crate::schema::State;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};

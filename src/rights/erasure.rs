@@ -8,9 +8,11 @@
 //! `aaf-sync subject unblock`. Pure: the values in, the changes out.
 
 use crate::aaf::{FileCategory, Operation, Record};
-use crate::mapping::{self, layout::Layout, EntryKind};
+use crate::mapping::layout::Layout;
 use crate::model::plan::{AttrChange, Change, Planned};
 use crate::model::{Dn, Entry};
+use crate::schema;
+use crate::schema::EntryKind;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -169,7 +171,7 @@ pub fn record_change(layout: &Layout, current: Option<&Entry>, erasure: &Erasure
             let mut e = Entry::new(dn);
             e.add("objectClass", ["top", ERASURES_CLASS]);
             e.set("cn", format!("aaf-sync-erasures-{}", layout.source));
-            e.set(mapping::ATTR_SOURCE, layout.source.clone());
+            e.set(schema::ATTR_SOURCE, layout.source.clone());
             e.add(ATTR_ERASED, [erasure.value()]);
             Change::Add { entry: e }
         }

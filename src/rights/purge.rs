@@ -7,9 +7,10 @@
 //! digest of the ids deleted. Entries it does not manage stay, and so do
 //! the OUs that still hold them. No personal data in the certificate.
 
-use crate::mapping::{layout::Layout, EntryKind};
+use crate::mapping::layout::Layout;
 use crate::model::plan::{Change, Plan, Planned};
 use crate::model::{Entry, EntryMap};
+use crate::schema::EntryKind;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -257,7 +258,7 @@ pub async fn run(
         dir.share_halt(h);
     }
     let own_dns = [
-        (layout.control_dn(), crate::mapping::CONTROL_CLASS),
+        (layout.control_dn(), crate::schema::CONTROL_CLASS),
         (
             crate::rights::erasure::erasures_dn(&layout),
             crate::rights::erasure::ERASURES_CLASS,

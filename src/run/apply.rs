@@ -5,10 +5,10 @@
 //! again; what cannot be recovered keeps the extraction unrecorded.
 
 use crate::config::Config;
-use crate::diff::{self, Plan};
 use crate::host::progress::Progress;
 use crate::ldap::Directory;
 use crate::mapping::layout::Layout;
+use crate::model::plan::{self, Plan};
 use crate::model::Entry;
 use crate::ops::approval;
 use crate::ops::journal::Journal;
@@ -236,7 +236,7 @@ async fn check_failover(
         }
     }
     let op = |a: &Ack| bodies.get(a.step).and_then(|b| b.1.changes.get(a.op));
-    let ops: Vec<&diff::Planned> = pending.iter().filter_map(op).collect();
+    let ops: Vec<&plan::Planned> = pending.iter().filter_map(op).collect();
     let missing = if ops.len() == pending.len() {
         match dir.missing_here(&ops).await {
             Ok(m) => m,
@@ -260,7 +260,7 @@ async fn check_failover(
             continue;
         }
         match op(a).map(|p| &p.change) {
-            Some(diff::Change::Add { .. }) if dir.halted().is_none() => {
+            Some(plan::Change::Add { .. }) if dir.halted().is_none() => {
                 replay.entry(a.step).or_default().push(a.op);
             }
             _ => {
@@ -348,7 +348,7 @@ pub(crate) async fn apply_step(
         }
     };
     journal(&mut |j| j.step(label));
-    let intent = |p: &diff::Planned| journal(&mut |j| j.intent(p));
+    let intent = |p: &plan::Planned| journal(&mut |j| j.intent(p));
     let outcome = crate::ldap::apply::apply_plan(dir, plan, failed_adds, &intent, &mut |p, err| {
         bar.inc(1);
         journal(&mut |j| j.record(p, err));

@@ -32,6 +32,7 @@ use crate::delivery::{self, Refusal, Staging};
 use crate::ops::outcome::Outcome;
 use crate::ops::report::{Header, Report};
 use crate::run::sync::{self, SyncError, SyncOptions};
+use crate::schema;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -97,7 +98,7 @@ fn sub_report(head: &Header) -> Report {
 pub async fn run(cfg: &Config, base: &SyncOptions, rep: &mut RunReport) -> i32 {
     let (dry_run, now) = (base.dry_run, base.now);
     rep.head.dry_run = dry_run;
-    rep.head.now = filename::format_date(now);
+    rep.head.now = schema::date::format_date(now);
     let incoming = sftp::incoming_dir(&cfg.work_dir);
     if let Err(e) = delivery::private_dir(&incoming) {
         rep.errors
@@ -276,7 +277,7 @@ pub async fn run(cfg: &Config, base: &SyncOptions, rep: &mut RunReport) -> i32 {
 fn remove_foreign(
     incoming: &std::path::Path,
     unused: &[PathBuf],
-    rules: &delivery::Rules,
+    rules: &crate::config::delivery::Rules,
     rep: &mut RunReport,
 ) {
     for p in unused.iter().filter(|p| p.parent() == Some(incoming)) {

@@ -5,15 +5,17 @@
 
 use crate::aaf::filename::Extraction;
 use crate::config::Config;
-use crate::diff::{self, Plan};
 use crate::ldap::Directory;
+use crate::mapping::layout::Layout;
 use crate::mapping::subschema::DirSchema;
-use crate::mapping::{layout::Layout, EntryKind};
+use crate::model::plan::{self, Plan};
 use crate::ops::approval;
 use crate::ops::report::{Report, SafetyReport};
 use crate::run::plan::Planned;
 use crate::run::sync::{RunPlan, StepPlan, SyncError, SyncOptions};
 use crate::safety;
+use crate::schema::date;
+use crate::schema::EntryKind;
 use std::collections::BTreeMap;
 
 /// A plan past the gate: the run's plan with its digest, and whether it is
@@ -161,17 +163,17 @@ fn schema_problems<'a>(
     for plan in plans {
         for p in &plan.changes {
             match &p.change {
-                diff::Change::Add { entry } => {
+                plan::Change::Add { entry } => {
                     for problem in checker.check(entry) {
                         note(p.kind, problem.to_string(), &entry.dn);
                     }
                 }
-                diff::Change::Modify { dn, changes } => {
+                plan::Change::Modify { dn, changes } => {
                     for c in changes {
                         let attr = match c {
-                            diff::AttrChange::Add { attr, .. }
-                            | diff::AttrChange::Replace { attr, .. }
-                            | diff::AttrChange::Delete { attr, .. } => attr.as_str(),
+                            plan::AttrChange::Add { attr, .. }
+                            | plan::AttrChange::Replace { attr, .. }
+                            | plan::AttrChange::Delete { attr, .. } => attr.as_str(),
                             _ => continue,
                         };
                         if !schema.has_attr(attr) {
@@ -206,10 +208,10 @@ fn branches_step(layout: &Layout, missing: &[crate::model::Dn]) -> StepPlan {
             continue;
         }
         let e = Layout::branch_entry(ou, dn);
-        plan.changes.push(diff::Planned {
+        plan.changes.push(plan::Planned {
             kind: EntryKind::Control,
             phase: 0,
-            change: diff::Change::Add { entry: e },
+            change: plan::Change::Add { entry: e },
         });
     }
     StepPlan {
@@ -247,9 +249,7 @@ pub(crate) fn save_plan(
                 digest: digest.clone(),
                 run_id: report.head.run_id.clone(),
                 command: report.head.command.clone(),
-                held_at: time::OffsetDateTime::now_utc()
-                    .format(&time::format_description::well_known::Rfc3339)
-                    .unwrap_or_default(),
+                held_at: date::rfc3339(time::OffsetDateTime::now_utc()),
                 reasons: reasons.clone(),
                 ldif: l.clone(),
                 json: j.clone(),

@@ -7,7 +7,7 @@
 //! ([`super::read::cpu`], or the scoped thread beside the tree read in
 //! [`super::read::read_directory_and_first`]).
 
-use crate::aaf::filename::{format_date, Extraction, FileCategory};
+use crate::aaf::filename::{Extraction, FileCategory};
 use crate::aaf::{ReadItem, RecordError, RecordReader};
 use crate::config::Config;
 use crate::host::progress::Progress;
@@ -18,6 +18,7 @@ use crate::model::{EntryMap, Store};
 use crate::ops::report::{ExtractionReport, FileReport, StepReport};
 use crate::rights::erasure::Blocks;
 use crate::run::sync::SyncError;
+use crate::schema::date::format_date;
 use std::path::Path;
 use std::sync::Arc;
 use time::Date;

@@ -5,10 +5,11 @@
 
 use crate::aaf::filename::{Extraction, ExtractionKind};
 use crate::config::Config;
-use crate::diff::{self, Plan};
+use crate::diff;
 use crate::ldap::{Directory, Snapshot};
 use crate::mapping::sdet::Adaptation;
-use crate::mapping::{self, align, layout::Layout, settle, EntryKind};
+use crate::mapping::{self, align, layout::Layout, settle};
+use crate::model::plan::Plan;
 use crate::model::{Entry, Store};
 use crate::ops::report::{PlanCounts, Report, StepReport};
 use crate::retention;
@@ -18,6 +19,7 @@ use crate::run::parse::{read_delta_for, read_extraction_for};
 use crate::run::read::{cpu, Prelude};
 use crate::run::sync::{StepPlan, SyncError, SyncOptions};
 use crate::safety::{self, Hold};
+use crate::schema::EntryKind;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use time::Date;

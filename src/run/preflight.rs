@@ -16,13 +16,29 @@ pub enum PreflightError {
     #[error("{0}")]
     Local(String),
     #[error(transparent)]
+    WorkDir(#[from] WorkDirError),
+    #[error(transparent)]
     Directory(#[from] DirectoryError),
+}
+
+/// The work directory cannot be created or written in.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "configuration: paths.work_dir: {what} {}: {source} (it holds downloads, staging, plans and journals: \
+     create it, owned by the user the sync runs as, mode 0700)",
+    dir.display()
+)]
+pub struct WorkDirError {
+    /// `cannot create` or `cannot write in`.
+    what: &'static str,
+    dir: std::path::PathBuf,
+    source: std::io::Error,
 }
 
 /// The local half: the work directory (created private when missing) can
 /// be written, and the fetch's key and known_hosts files can be read.
 pub fn local(cfg: &Config) -> Result<(), PreflightError> {
-    writable_dir(&cfg.work_dir).map_err(PreflightError::Local)?;
+    writable_dir(&cfg.work_dir)?;
     if let Some(f) = &cfg.fetch {
         readable(&f.private_key_file, "fetch.private_key_file")?;
         if let Some(k) = &f.known_hosts_file {
@@ -41,13 +57,11 @@ pub async fn run(cfg: &Config) -> Result<(), PreflightError> {
     Ok(r?)
 }
 
-fn writable_dir(dir: &Path) -> Result<(), String> {
-    let fail = |what: &str, e: std::io::Error| {
-        format!(
-            "configuration: paths.work_dir: {what} {}: {e} (it holds downloads, staging, plans and journals: \
-             create it, owned by the user the sync runs as, mode 0700)",
-            dir.display()
-        )
+fn writable_dir(dir: &Path) -> Result<(), WorkDirError> {
+    let fail = |what: &'static str, source: std::io::Error| WorkDirError {
+        what,
+        dir: dir.to_path_buf(),
+        source,
     };
     crate::delivery::private_dir(dir).map_err(|e| fail("cannot create", e))?;
     let probe = dir.join(format!(".aaf-sync-write-test-{}", std::process::id()));
@@ -74,7 +88,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let file = d.path().join("not-a-dir");
         std::fs::write(&file, b"").unwrap();
-        let e = writable_dir(&file.join("work")).unwrap_err();
+        let e = writable_dir(&file.join("work")).unwrap_err().to_string();
         assert!(
             e.starts_with("configuration: paths.work_dir: cannot create ")
                 && e.contains("not-a-dir/work"),

@@ -164,7 +164,7 @@ impl Session {
     }
 
     /// Journals an operation about to be sent.
-    pub fn intent(&self, p: &crate::diff::Planned) {
+    pub fn intent(&self, p: &crate::model::plan::Planned) {
         if let Some(j) = &self.journal {
             if let Ok(mut j) = j.lock() {
                 j.intent(p);
@@ -173,7 +173,7 @@ impl Session {
     }
 
     /// Journals one settled operation.
-    pub fn record(&self, p: &crate::diff::Planned, err: Option<&str>) {
+    pub fn record(&self, p: &crate::model::plan::Planned, err: Option<&str>) {
         if let Some(j) = &self.journal {
             if let Ok(mut j) = j.lock() {
                 j.record(p, err);
@@ -297,7 +297,7 @@ fn write_metrics<'r>(
 /// Writes a report as JSON: ids and counts only, but still nobody else's
 /// business (mode 0600).
 fn write_report(path: &Path, json: &impl serde::Serialize) -> anyhow::Result<()> {
-    crate::ops::approval::write_private(path, serde_json::to_string_pretty(json)?.as_bytes())
+    crate::host::fs::write_private(path, serde_json::to_string_pretty(json)?.as_bytes())
         .with_context(|| format!("writing the report {}", path.display()))
 }
 

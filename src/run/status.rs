@@ -9,11 +9,11 @@
 use crate::config::Config;
 use crate::ldap::lock::LockState;
 use crate::ldap::Directory;
-use crate::mapping::EntryKind;
 use crate::ops::approval::{self, Held};
 use crate::run::control::Control;
 use crate::safety;
 use crate::schema::date::{self, format_date};
+use crate::schema::EntryKind;
 use crate::schema::State;
 use serde::Serialize;
 use std::collections::BTreeMap;

@@ -16,23 +16,24 @@
 //! the journal and the control entry). Where the CPU stages run: see
 //! [`super::read`].
 
-use crate::aaf::filename::{self, format_date, Extraction};
+use crate::aaf::filename::{self, Extraction};
 use crate::aaf::AafError;
 use crate::config::Config;
 use crate::delivery;
-use crate::diff::{Absent, Plan};
 use crate::ldap::{Directory, DirectoryError, Halt, Snapshot};
-use crate::mapping::{layout::Layout, EntryKind};
+use crate::mapping::layout::Layout;
+use crate::model::plan::{Absent, Plan};
 use crate::model::Store;
 use crate::ops::approval::{self, Approval};
 use crate::ops::journal::Journal;
 use crate::ops::report::{PlanCounts, Report, StepReport};
-use crate::retention::{self, State};
+use crate::retention;
 use crate::run::control::Control;
 pub use crate::run::kept::Kept;
 use crate::run::kept::Tree;
 use crate::run::read::{interruptible_read, read_directory_and_first};
 use crate::run::{apply, gate, plan, read};
+use crate::schema::{date::format_date, EntryKind, State};
 use std::path::{Path, PathBuf};
 use time::Date;
 

@@ -3,8 +3,8 @@
 //! Complet cannot prove.
 
 use super::{Hold, Safety, CATEGORIES};
-use crate::mapping::EntryKind;
 use crate::model::EntryMap;
+use crate::schema::EntryKind;
 use crate::schema::State;
 use std::collections::BTreeMap;
 

@@ -38,6 +38,35 @@ pub fn parse_generalized_time(v: &str) -> Option<OffsetDateTime> {
         .map(PrimitiveDateTime::assume_utc)
 }
 
+/// `YYYYMMDDHHMMSSZ` of a time, to the second (the run lock's times);
+/// empty should the time not be representable (a year beyond 9999), as
+/// the lock did before.
+pub fn generalized_time(t: OffsetDateTime) -> String {
+    let fmt = time::macros::format_description!("[year][month][day][hour][minute][second]Z");
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&fmt)
+        .unwrap_or_default()
+}
+
+/// Exactly `YYYYMMDDHHMMSSZ` (what [`generalized_time`] writes) → the
+/// time; unlike [`parse_generalized_time`], no fraction is accepted.
+pub fn parse_generalized_seconds(v: &str) -> Option<OffsetDateTime> {
+    let fmt = time::macros::format_description!("[year][month][day][hour][minute][second]Z");
+    PrimitiveDateTime::parse(v, &fmt)
+        .ok()
+        .map(PrimitiveDateTime::assume_utc)
+}
+
+/// `YYYY-MM-DD` or an RFC 3339 time (its date part): the `--now` of the
+/// command line. The error is the RFC 3339 parser's (the command line
+/// shows it under its own message).
+pub fn parse_date_or_rfc3339(s: &str) -> Result<Date, time::error::Parse> {
+    match parse_date(s) {
+        Some(d) => Ok(d),
+        None => OffsetDateTime::parse(s, &Rfc3339).map(OffsetDateTime::date),
+    }
+}
+
 /// `YYYY-MM-DD`.
 pub fn format_date(d: Date) -> String {
     format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
@@ -80,6 +109,28 @@ mod tests {
         assert_eq!(parse_generalized_time("20261203052507Z"), Some(t));
         assert_eq!(parse_generalized_time("20261203052507.123456Z"), Some(t));
         assert_eq!(parse_generalized_time("20261203052507"), None);
+    }
+
+    #[test]
+    fn generalized_seconds_as_the_lock_writes_them() {
+        let t = datetime!(2026-12-03 05:25:07 UTC);
+        assert_eq!(generalized_time(t), "20261203052507Z");
+        assert_eq!(parse_generalized_seconds("20261203052507Z"), Some(t));
+        assert_eq!(parse_generalized_seconds("20261203052507.5Z"), None);
+        assert_eq!(parse_generalized_seconds("20261203052507"), None);
+        let paris = datetime!(2026-12-03 06:25:07 +1);
+        assert_eq!(generalized_time(paris), "20261203052507Z");
+    }
+
+    #[test]
+    fn now_is_a_date_or_an_rfc3339_time() {
+        let d = date!(2026 - 12 - 03);
+        assert_eq!(parse_date_or_rfc3339("2026-12-03").ok(), Some(d));
+        assert_eq!(
+            parse_date_or_rfc3339("2026-12-03T23:00:00+01:00").ok(),
+            Some(d)
+        );
+        assert!(parse_date_or_rfc3339("20261203").is_err());
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Tests of the apply: links to failed adds left out, and taken back.
 
 use super::*;
-use crate::mapping::EntryKind;
 use crate::model::test_entry;
+use crate::schema::EntryKind;
 
 fn planned(kind: EntryKind, phase: u8, change: Change) -> Planned {
     Planned {

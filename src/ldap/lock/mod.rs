@@ -38,6 +38,7 @@ use super::{Directory, DirectoryError};
 use crate::config::LdapConfig;
 use crate::mapping::layout::Layout;
 use crate::model::{Dn, Entry};
+use crate::schema::date;
 use serde::Serialize;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -62,27 +63,22 @@ pub const ATTR_NOTE: &str = "description";
 /// Owner value of a free lock.
 pub const FREE: &str = "-";
 
-/// `YYYYMMDDHHMMSSZ` of a time.
+/// `YYYYMMDDHHMMSSZ` of a time ([`date::generalized_time`]), to the
+/// second; a time before the epoch is written as the epoch.
 pub fn gtime(t: SystemTime) -> String {
     let secs = t
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
     time::OffsetDateTime::from_unix_timestamp(secs)
-        .ok()
-        .and_then(|d| {
-            d.format(time::macros::format_description!(
-                "[year][month][day][hour][minute][second]Z"
-            ))
-            .ok()
-        })
+        .map(date::generalized_time)
         .unwrap_or_default()
 }
 
-/// Parses `YYYYMMDDHHMMSSZ` (what [`gtime`] writes).
+/// Parses `YYYYMMDDHHMMSSZ` (what [`gtime`] writes,
+/// [`date::parse_generalized_seconds`]); `None` before the epoch.
 pub fn parse_gtime(s: &str) -> Option<SystemTime> {
-    let fmt = time::macros::format_description!("[year][month][day][hour][minute][second]Z");
-    let d = time::PrimitiveDateTime::parse(s, &fmt).ok()?.assume_utc();
+    let d = date::parse_generalized_seconds(s)?;
     let secs = u64::try_from(d.unix_timestamp()).ok()?;
     Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
 }

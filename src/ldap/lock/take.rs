@@ -8,7 +8,8 @@ use super::{ATTR_COMMAND, ATTR_EXPIRES, ATTR_FINISHED, ATTR_NOTE, ATTR_OUTCOME, 
 use super::{ATTR_RUN_ID, ATTR_SINCE, ATTR_STARTED, FREE, LOCK_CLASS};
 use crate::config::{LdapConfig, LockConfig};
 use crate::ldap::{op_err, Directory, DirectoryError, ResultCode};
-use crate::mapping::{self, layout::Layout};
+use crate::mapping::layout::Layout;
+use crate::schema;
 use ldap3::Mod;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -66,7 +67,7 @@ impl RunLock {
                     HashSet::from([format!("aaf-sync-lock-{}", layout.source)]),
                 ),
                 (
-                    mapping::ATTR_SOURCE.to_string(),
+                    schema::ATTR_SOURCE.to_string(),
                     HashSet::from([layout.source.clone()]),
                 ),
                 (ATTR_OWNER.to_string(), HashSet::from([owner.clone()])),

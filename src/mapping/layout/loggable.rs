@@ -9,8 +9,9 @@
 //! layout of the running configuration, for code that has no layout at
 //! hand (the LDAP layer, serialisation).
 
-use super::{rdn_of, Layout, Template};
+use super::{Layout, Template};
 use crate::model::{dn_key, split_first_rdn, Dn};
+use crate::schema::rdn_of;
 use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 use std::sync::RwLock;

@@ -5,10 +5,10 @@
 
 use crate::aaf::decode::Detected;
 use crate::aaf::RecordError;
-use crate::diff::Plan;
 use crate::ldap::apply::ApplyOutcome;
 use crate::mapping::delta::DeltaStats;
 use crate::mapping::MapStats;
+use crate::model::plan::Plan;
 use crate::model::Dn;
 use crate::retention::Lifecycle;
 use serde::Serialize;
