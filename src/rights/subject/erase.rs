@@ -8,6 +8,7 @@ use crate::ldap::{Directory, DirectoryError};
 use crate::mapping::{self, layout::Layout, EntryKind};
 use crate::model::{dn_key, Dn, Entry};
 use crate::rights::erasure::{self, Erasure};
+use crate::schema::date;
 use serde::Serialize;
 
 /// The plan that erases `person`: the erasure recorded first (so that a
@@ -149,7 +150,7 @@ async fn erase_inner(
     };
     let e = Erasure {
         hash: erasure::id_hash(&layout.source, id),
-        date: crate::aaf::filename::format_date(today),
+        date: date::format_date(today),
         // one line: the value is `hash date reason`
         reason: reason.split_whitespace().collect::<Vec<_>>().join(" "),
     };

@@ -8,6 +8,7 @@ use crate::ldap::Directory;
 use crate::mapping::{self, EntryKind};
 use crate::model::{dn_key, Entry};
 use crate::retention::{self, State};
+use crate::schema::date;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -91,8 +92,8 @@ pub const FORMAT: &str = "aaf-sync-subject-export/1";
 
 fn date_of(e: &Entry, attr: &str) -> Option<String> {
     e.first(attr)
-        .and_then(retention::parse_generalized_date)
-        .map(crate::aaf::filename::format_date)
+        .and_then(date::parse_generalized_date)
+        .map(date::format_date)
 }
 
 /// Builds the export of `person` from the entries that refer to it or that
@@ -129,8 +130,8 @@ pub fn export_document(
         source: person.first(mapping::ATTR_SOURCE).map(str::to_string),
         first_seen: date_of(person, mapping::ATTR_FIRST_SEEN),
         last_seen: date_of(person, retention::ATTR_LAST_SEEN),
-        departure: st.departure.map(crate::aaf::filename::format_date),
-        deadline: st.deadline.map(crate::aaf::filename::format_date),
+        departure: st.departure.map(date::format_date),
+        deadline: st.deadline.map(date::format_date),
         disabled: st.disabled,
     };
     let mut structures = Vec::new();
@@ -238,8 +239,6 @@ pub async fn export(cfg: &crate::config::Config, who: &Who) -> Result<Export, Su
     let r = gather(&dir, &layout, who).await;
     dir.close().await;
     let (person, related) = r?;
-    let now = time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default();
+    let now = date::rfc3339(time::OffsetDateTime::now_utc());
     Ok(export_document(&person, &related, &cfg.source, now))
 }
