@@ -5,10 +5,10 @@ use super::find::gather;
 use super::{connect_err, SubjectError, Who};
 use crate::diff::{AttrChange, Change, Plan, Planned};
 use crate::ldap::{Directory, DirectoryError};
-use crate::mapping::{self, layout::Layout, EntryKind};
+use crate::mapping::{self, layout::Layout};
 use crate::model::{dn_key, Dn, Entry};
 use crate::rights::erasure::{self, Erasure};
-use crate::schema::date;
+use crate::schema::{date, EntryKind};
 use serde::Serialize;
 
 /// The plan that erases `person`: the erasure recorded first (so that a

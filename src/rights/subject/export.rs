@@ -5,16 +5,17 @@
 use super::find::gather;
 use super::{connect_err, SubjectError, Who};
 use crate::ldap::Directory;
-use crate::mapping::{self, EntryKind};
+use crate::mapping;
 use crate::model::{dn_key, Entry};
-use crate::retention::{self, State};
-use crate::schema::date;
+use crate::schema::{
+    date, EntryKind, State, ATTR_FIRST_SEEN, ATTR_LAST_SEEN, ATTR_SAVED_PASSWORD, ATTR_SOURCE,
+};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// Attributes whose values are never exported (secrets, not data about the
 /// person): their names are listed instead.
-pub const WITHHELD: [&str; 2] = ["userPassword", retention::ATTR_SAVED_PASSWORD];
+pub const WITHHELD: [&str; 2] = ["userPassword", ATTR_SAVED_PASSWORD];
 
 /// A reference to another entry.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
@@ -127,9 +128,9 @@ pub fn export_document(
     }
     let st = State::of(person);
     let sync_state = SyncState {
-        source: person.first(mapping::ATTR_SOURCE).map(str::to_string),
-        first_seen: date_of(person, mapping::ATTR_FIRST_SEEN),
-        last_seen: date_of(person, retention::ATTR_LAST_SEEN),
+        source: person.first(ATTR_SOURCE).map(str::to_string),
+        first_seen: date_of(person, ATTR_FIRST_SEEN),
+        last_seen: date_of(person, ATTR_LAST_SEEN),
         departure: st.departure.map(date::format_date),
         deadline: st.deadline.map(date::format_date),
         disabled: st.disabled,

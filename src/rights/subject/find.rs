@@ -6,7 +6,7 @@ use super::{SubjectError, Who};
 use crate::ldap::{escape_filter, Directory};
 use crate::mapping::{self, layout::Layout};
 use crate::model::{dn_key, Dn, Entry};
-use crate::retention;
+use crate::schema::{self, ATTR_HOME, ATTR_SOURCE, STATE_CLASS};
 
 /// The filter finding the entries that refer to `dn`.
 pub fn referring_filter(dn: &Dn) -> String {
@@ -24,8 +24,8 @@ pub fn referring_filter(dn: &Dn) -> String {
 fn managed_people(layout: &Layout) -> String {
     format!(
         "(&(objectClass={})({}={})(objectClass=ENTPerson)",
-        mapping::STATE_CLASS,
-        mapping::ATTR_SOURCE,
+        STATE_CLASS,
+        ATTR_SOURCE,
         escape_filter(&layout.source)
     )
 }
@@ -40,9 +40,9 @@ pub(super) fn dn_filter(layout: &Layout, dn: &str) -> String {
     let mut f = format!(
         "{}(|(entryDN={v})({}={v})",
         managed_people(layout),
-        retention::ATTR_HOME
+        ATTR_HOME
     );
-    let rdn = crate::mapping::layout::rdn_of(dn);
+    let rdn = schema::rdn_of(dn);
     let parent = dn.get(rdn.len()..).unwrap_or_default();
     if !rdn.is_empty() && dn_key(parent.trim_start_matches(',')) == layout.people.key() {
         let away = format!("{rdn},{}", layout.departed);

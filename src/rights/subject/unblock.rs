@@ -4,8 +4,9 @@
 use super::{connect_err, SubjectError};
 use crate::diff::{AttrChange, Change, Plan, Planned};
 use crate::ldap::{Directory, DirectoryError};
-use crate::mapping::{self, EntryKind};
+use crate::mapping;
 use crate::rights::erasure::{self, Erasure};
+use crate::schema::EntryKind;
 
 /// `subject unblock`: lifts the erasure of `jointure` (the next sync
 /// recreates the person if the extraction carries them). Returns how many
