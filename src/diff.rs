@@ -11,11 +11,7 @@ use crate::model::{Entry, EntryMap};
 use crate::schema::EntryKind;
 use std::collections::HashSet;
 
-use crate::model::plan::{phase, Absent};
-// still used by rights/subject.rs (being split); the home of the plan's
-// vocabulary is `model::plan`
-pub use crate::model::plan::{AttrChange, Change, Plan, Planned};
-
+use crate::model::plan::{phase, Absent, Change, Plan, Planned};
 mod entry;
 mod naming;
 mod simulate;

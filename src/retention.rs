@@ -30,11 +30,6 @@ use std::collections::BTreeMap;
 use steps::{absent_entries, Decisions};
 use time::Date;
 
-// still used by rights/subject.rs (being split); the home of these names
-// is `schema` and `schema::date`
-pub use crate::schema::date::parse_generalized_date;
-pub use crate::schema::{State, ATTR_HOME, ATTR_LAST_SEEN, ATTR_SAVED_PASSWORD};
-
 pub use rules::{Rule, Rules};
 
 /// What the run is applying.

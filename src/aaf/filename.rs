@@ -4,6 +4,7 @@
 //! itself contain underscores, so the name is read from the right. An
 //! extraction is the set of files sharing prefix, type and date.
 
+use crate::schema::date::format_date;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -82,9 +83,6 @@ pub struct AafFileName {
 pub(crate) fn ser_date<S: serde::Serializer>(d: &Date, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&format_date(*d))
 }
-
-// still used by rights/subject.rs (being split); the home is `schema::date`
-pub use crate::schema::date::format_date;
 
 /// `yyyymmdd`, as in file names and extraction labels.
 pub fn compact_date(d: Date) -> String {

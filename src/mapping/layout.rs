@@ -79,10 +79,7 @@ pub struct Layout {
     pub departed: Dn,
 }
 
-use crate::schema::DEPARTED_OU;
-// still used by rights/subject.rs (being split); the home is `schema`
-pub use crate::schema::rdn_of;
-
+use crate::schema::{rdn_of, DEPARTED_OU};
 /// True when `dn` is an entry of a departed branch (`…,ou=departed,<base>`).
 pub fn in_departed_branch(dn: &Dn) -> bool {
     crate::schema::in_departed_branch(&dn.key())

@@ -29,6 +29,7 @@ mod values;
 use crate::aaf::{FileCategory, Operation, Record, RecordError};
 use crate::model::{Entry, EntryMap, Store};
 use crate::schema::date::generalized_date;
+use crate::schema::EntryKind;
 use layout::{GroupKind, Layout};
 use limits::RecordLimits;
 use links::{GroupAcc, ParentRef};
@@ -43,10 +44,6 @@ pub use attrs::{
     id_in, id_of_jointure, is_single_valued, owned, CREATE_ONLY, DN_PREFIXED, DN_VALUED,
     MANAGED_AUX_CLASSES,
 };
-
-// still used by rights/subject.rs and ops/journal.rs's tests (being
-// split); the home of these names is `schema`
-pub use crate::schema::{EntryKind, ATTR_FIRST_SEEN, ATTR_SOURCE, STATE_CLASS};
 
 /// One entry the directory should hold.
 #[derive(Debug, Clone, Serialize)]

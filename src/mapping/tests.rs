@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::aaf::reader::RecordAttr;
-use crate::schema::{PROFILE_PUPIL, PROFILE_TEACHER};
+use crate::schema::{ATTR_FIRST_SEEN, PROFILE_PUPIL, PROFILE_TEACHER};
 use std::path::Path;
 
 fn rec(cat: FileCategory, id: &str, attrs: &[(&str, &[&str])]) -> Record {

@@ -3,8 +3,8 @@
 //! splice lines.
 
 use super::*;
-use crate::mapping::EntryKind;
 use crate::model::{Dn, Entry};
+use crate::schema::EntryKind;
 
 #[test]
 fn lines_name_attributes_never_values() {

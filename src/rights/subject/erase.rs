@@ -3,9 +3,9 @@
 
 use super::find::gather;
 use super::{connect_err, SubjectError, Who};
-use crate::diff::{AttrChange, Change, Plan, Planned};
 use crate::ldap::{Directory, DirectoryError};
 use crate::mapping::{self, layout::Layout};
+use crate::model::plan::{AttrChange, Change, Plan, Planned};
 use crate::model::{dn_key, Dn, Entry};
 use crate::rights::erasure::{self, Erasure};
 use crate::schema::{date, EntryKind};

@@ -2,9 +2,9 @@
 //! recreate the person.
 
 use super::{connect_err, SubjectError};
-use crate::diff::{AttrChange, Change, Plan, Planned};
 use crate::ldap::{Directory, DirectoryError};
 use crate::mapping;
+use crate::model::plan::{AttrChange, Change, Plan, Planned};
 use crate::rights::erasure::{self, Erasure};
 use crate::schema::EntryKind;
 
