@@ -240,7 +240,7 @@ static TABLE: &[Row] = &[
     // --- ARCHITECTURE.md
     block(
         ARCH,
-        "fetch ──► inputs ──► aaf ──► mapping ──► align/settle ──► diff ──► retention ──► safety ──► apply ──► ldap",
+        "delivery ──► aaf ──► mapping ──► diff ──► retention ──► safety ──► ldap",
         Text,
     ),
     // --- BENCHMARKS.md
@@ -263,7 +263,7 @@ static TABLE: &[Row] = &[
     // --- docs/how-it-works.md
     block(
         HOW,
-        "SFTP (fetch.rs) ─► incoming/ ─► inputs/: unpack archives safely, check bordereaux ─► sync ─► destroy",
+        "SFTP (delivery/sftp.rs) ─► incoming/ ─► delivery/: unpack archives safely, check bordereaux ─► sync ─► destroy",
         Text,
     ),
     block(
