@@ -7,7 +7,7 @@ use clap::Parser;
 fn main() -> anyhow::Result<()> {
     let a = GenArgs::parse();
     let out = a.out.clone();
-    let cfg = a.config().map_err(anyhow::Error::msg)?;
+    let cfg = a.config()?;
     let s = generate(&cfg, &out)?;
     let toml = |v: &[String]| {
         let q: Vec<String> = v.iter().map(|u| format!("\"{u}\"")).collect();

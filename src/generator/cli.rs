@@ -61,12 +61,23 @@ pub struct GenArgs {
     pub crlf: bool,
 }
 
+/// Why the command line does not make a generator configuration.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum GenArgsError {
+    #[error("--date {0:?}: expected yyyymmdd")]
+    Date(String),
+    #[error("the base date is invalid")]
+    BaseDate,
+    #[error("--days {0}: past the last representable date")]
+    Days(u32),
+}
+
 impl GenArgs {
     /// The generator's configuration. Without `--date` the extraction is
     /// dated by the days lived, so that the Complet of day 30 does not
     /// carry the base Complet's label (a sync would take it for the same
     /// extraction, or an older one).
-    pub fn config(self) -> Result<GenConfig, String> {
+    pub fn config(self) -> Result<GenConfig, GenArgsError> {
         let days = if self.delta {
             self.days.max(1)
         } else {
@@ -75,15 +86,15 @@ impl GenArgs {
         let date = match self.date {
             Some(d) => {
                 if d.len() != 8 || parse_compact_date(&d).is_none() {
-                    return Err(format!("--date {d:?}: expected yyyymmdd"));
+                    return Err(GenArgsError::Date(d));
                 }
                 d
             }
             None => {
-                let base = parse_compact_date(BASE_DATE).ok_or("the base date is invalid")?;
+                let base = parse_compact_date(BASE_DATE).ok_or(GenArgsError::BaseDate)?;
                 let day = base
                     .checked_add(time::Duration::days(i64::from(days)))
-                    .ok_or_else(|| format!("--days {days}: past the last representable date"))?;
+                    .ok_or(GenArgsError::Days(days))?;
                 compact_date(day)
             }
         };
@@ -142,7 +153,7 @@ mod tests {
         );
         assert_eq!(
             args(&["--date", "2026-01-01"]).config().map(|c| c.date),
-            Err("--date \"2026-01-01\": expected yyyymmdd".into())
+            Err(GenArgsError::Date("2026-01-01".into()))
         );
     }
 
