@@ -12,7 +12,9 @@
 
 use super::names::{family_name, given_name, person, word, Rng};
 use super::one_d::{parent_attrs, pupil_attrs, staff_attrs, School};
-use super::records::{get, how_many, id_of, set, v, Attrs, Req};
+use super::records::{
+    attached_to, get, how_many, id_of, index_by_id, set, v, Attrs, Population, Req,
+};
 use crate::aaf::filename::FileCategory;
 use std::collections::HashSet;
 
@@ -28,34 +30,6 @@ const STAFF_LEAVE: f64 = 0.0005;
 const STAFF_ARRIVE: f64 = 0.0005;
 const TEACHER_CLASS: f64 = 0.001;
 const SCHOOL_RENAME: f64 = 0.0002;
-
-/// Records of the four categories, as `Req::Add` (a Complet).
-pub(super) struct Population {
-    pub etab: Vec<Req>,
-    pub eleves: Vec<Req>,
-    pub parents: Vec<Req>,
-    pub staff: Vec<Req>,
-}
-
-impl Population {
-    fn of(&self, cat: FileCategory) -> &Vec<Req> {
-        match cat {
-            FileCategory::EtabEducNat => &self.etab,
-            FileCategory::Eleve => &self.eleves,
-            FileCategory::PersRelEleve => &self.parents,
-            _ => &self.staff,
-        }
-    }
-
-    fn of_mut(&mut self, cat: FileCategory) -> &mut Vec<Req> {
-        match cat {
-            FileCategory::EtabEducNat => &mut self.etab,
-            FileCategory::Eleve => &mut self.eleves,
-            FileCategory::PersRelEleve => &mut self.parents,
-            _ => &mut self.staff,
-        }
-    }
-}
 
 /// One day of changes, applied to `pop`; returns that day's Delta requests.
 struct Day<'a> {
@@ -374,22 +348,8 @@ pub(super) fn live(
         let mut next_id = 10_000_000 + u64::from(day) * 100_000 + seed % 1000 * 10_000_000;
         let inside_sids: HashSet<String> =
             schools[..inside].iter().map(|s| s.sid.clone()).collect();
-        let inside_pupils = pop
-            .eleves
-            .iter()
-            .filter(|r| {
-                get(r, "ENTPersonStructRattach")
-                    .iter()
-                    .any(|s| inside_sids.contains(s))
-            })
-            .map(|r| id_of(r).to_string())
-            .collect();
-        let parent_at = pop
-            .parents
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (id_of(r).to_string(), i))
-            .collect();
+        let inside_pupils = attached_to(&pop.eleves, &inside_sids);
+        let parent_at = index_by_id(&pop.parents);
         let mut d = Day {
             rng: Rng::new(seed ^ (u64::from(day) << 32) ^ 0xD417_0000),
             pop,

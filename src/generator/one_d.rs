@@ -385,7 +385,7 @@ pub(super) fn generate(cfg: &GenConfig, dir: &Path) -> io::Result<GenSummary> {
             sum.pupils += 1;
         }
     }
-    let mut pop = evolve::Population {
+    let mut pop = super::records::Population {
         etab,
         eleves,
         parents,

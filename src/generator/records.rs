@@ -3,7 +3,7 @@
 //! day-to-day life use on them.
 
 use crate::aaf::filename::FileCategory;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// One request being written: `(attribute, values)`.
 pub(super) type Attrs = Vec<(&'static str, Vec<String>)>;
@@ -75,4 +75,53 @@ pub(super) fn describe(delta: &[(FileCategory, Req)]) -> BTreeMap<String, usize>
         *out.entry(format!("{c} {op}")).or_default() += 1;
     }
     out
+}
+
+/// Records of the four categories, as `Req::Add` (a Complet), 1D or 2D.
+pub(crate) struct Population {
+    pub etab: Vec<Req>,
+    pub eleves: Vec<Req>,
+    pub parents: Vec<Req>,
+    pub staff: Vec<Req>,
+}
+
+impl Population {
+    pub(crate) fn of(&self, cat: FileCategory) -> &Vec<Req> {
+        match cat {
+            FileCategory::EtabEducNat => &self.etab,
+            FileCategory::Eleve => &self.eleves,
+            FileCategory::PersRelEleve => &self.parents,
+            _ => &self.staff,
+        }
+    }
+
+    pub(crate) fn of_mut(&mut self, cat: FileCategory) -> &mut Vec<Req> {
+        match cat {
+            FileCategory::EtabEducNat => &mut self.etab,
+            FileCategory::Eleve => &mut self.eleves,
+            FileCategory::PersRelEleve => &mut self.parents,
+            _ => &mut self.staff,
+        }
+    }
+}
+
+/// The ids of the pupils attached to one of `sids`.
+pub(super) fn attached_to(eleves: &[Req], sids: &HashSet<String>) -> HashSet<String> {
+    eleves
+        .iter()
+        .filter(|r| {
+            get(r, "ENTPersonStructRattach")
+                .iter()
+                .any(|s| sids.contains(s))
+        })
+        .map(|r| id_of(r).to_string())
+        .collect()
+}
+
+/// Where each record of `reqs` is, by id.
+pub(super) fn index_by_id(reqs: &[Req]) -> HashMap<String, usize> {
+    reqs.iter()
+        .enumerate()
+        .map(|(i, r)| (id_of(r).to_string(), i))
+        .collect()
 }

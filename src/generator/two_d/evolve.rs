@@ -11,7 +11,9 @@
 //! the attributes that changed.
 
 use super::super::names::{family_name, given_name, person_born, short_title, Rng};
-use super::super::records::{get, how_many, id_of, set, v, Attrs, Req};
+use super::super::records::{
+    attached_to, get, how_many, id_of, index_by_id, set, v, Attrs, Population, Req,
+};
 use super::eleve::{group_for, schooling};
 use super::etab::{name, Etab};
 use super::matiere::SUBJECTS;
@@ -35,34 +37,6 @@ const STAFF_ARRIVE: f64 = 0.0005;
 const TEACHER_CLASS: f64 = 0.001;
 const TEACHER_SUBJECT: f64 = 0.0005;
 const SCHOOL_RENAME: f64 = 0.0002;
-
-/// Records of the four categories of people and structures (a Complet).
-pub(super) struct Population {
-    pub etab: Vec<Req>,
-    pub eleves: Vec<Req>,
-    pub parents: Vec<Req>,
-    pub staff: Vec<Req>,
-}
-
-impl Population {
-    fn of(&self, cat: FileCategory) -> &Vec<Req> {
-        match cat {
-            FileCategory::EtabEducNat => &self.etab,
-            FileCategory::Eleve => &self.eleves,
-            FileCategory::PersRelEleve => &self.parents,
-            _ => &self.staff,
-        }
-    }
-
-    fn of_mut(&mut self, cat: FileCategory) -> &mut Vec<Req> {
-        match cat {
-            FileCategory::EtabEducNat => &mut self.etab,
-            FileCategory::Eleve => &mut self.eleves,
-            FileCategory::PersRelEleve => &mut self.parents,
-            _ => &mut self.staff,
-        }
-    }
-}
 
 /// The `sid$code` values' codes.
 fn codes(values: &[String]) -> Vec<&str> {
@@ -464,22 +438,8 @@ pub(super) fn live(
     for day in 1..=days {
         let inside_sids: HashSet<String> =
             schools[..inside].iter().map(|s| s.sid.clone()).collect();
-        let inside_pupils = pop
-            .eleves
-            .iter()
-            .filter(|r| {
-                get(r, "ENTPersonStructRattach")
-                    .iter()
-                    .any(|s| inside_sids.contains(s))
-            })
-            .map(|r| id_of(r).to_string())
-            .collect();
-        let parent_at = pop
-            .parents
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (id_of(r).to_string(), i))
-            .collect();
+        let inside_pupils = attached_to(&pop.eleves, &inside_sids);
+        let parent_at = index_by_id(&pop.parents);
         let mut d = Day {
             rng: Rng::new(seed ^ (u64::from(day) << 32) ^ 0x2D17_0000),
             pop,

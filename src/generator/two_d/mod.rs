@@ -150,7 +150,7 @@ pub(super) fn generate(cfg: &GenConfig, dir: &Path) -> io::Result<GenSummary> {
             eleves.push(Req::Add(p.id.clone(), attrs));
         }
     }
-    let mut pop = evolve::Population {
+    let mut pop = super::records::Population {
         etab,
         eleves,
         parents,
