@@ -155,14 +155,7 @@ pub fn change_guards(
     first_load: bool,
 ) -> Vec<Hold> {
     let mut out = Vec::new();
-    let hold = |rule, category: &str, count, base, limit: String| Hold {
-        rule,
-        category: category.to_string(),
-        count,
-        base,
-        limit,
-        extraction: extraction.to_string(),
-    };
+    let hold = Hold::of(extraction);
     let unlimited = Limits {
         max_count: u64::MAX,
         max_percent: 100.0,

@@ -46,14 +46,7 @@ pub fn complet_guards(
     vanished: &[String],
 ) -> Vec<Hold> {
     let mut out = Vec::new();
-    let hold = |rule, category: &str, count, base, limit: String| Hold {
-        rule,
-        category: category.to_string(),
-        count,
-        base,
-        limit,
-        extraction: extraction.to_string(),
-    };
+    let hold = Hold::of(extraction);
     let (mut total_base, mut total_want) = (0, 0);
     for k in CATEGORIES {
         let cat = k.as_str();

@@ -21,6 +21,23 @@ pub struct Hold {
     pub extraction: String,
 }
 
+impl Hold {
+    /// The holds of one extraction, made from (rule, category, count,
+    /// base, limit): every guard builds its holds through this.
+    pub(super) fn of(
+        extraction: &str,
+    ) -> impl Fn(&'static str, &str, u64, u64, String) -> Hold + '_ {
+        move |rule, category, count, base, limit| Hold {
+            rule,
+            category: category.to_string(),
+            count,
+            base,
+            limit,
+            extraction: extraction.to_string(),
+        }
+    }
+}
+
 impl std::fmt::Display for Hold {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.rule {
