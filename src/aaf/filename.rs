@@ -25,9 +25,9 @@ pub enum FileCategory {
     Eleve,
     PersRelEleve,
     PersEducNat,
-    /// 2D only; not imported.
+    /// 2D only: the subjects (a reference table, no entries).
     MatiereEducNat,
-    /// 2D only; not imported.
+    /// 2D only: the formations (MEF; a reference table, no entries).
     MefEducNat,
 }
 
@@ -52,6 +52,19 @@ impl FileCategory {
             Self::MatiereEducNat => "MatiereEducNat",
             Self::MefEducNat => "MefEducNat",
         }
+    }
+    /// The category as a record's operational attribute names it: the file
+    /// name's, but `MatEducNat` for subjects (`categorieMatiere`).
+    pub fn in_record(self) -> &'static str {
+        match self {
+            Self::MatiereEducNat => "MatEducNat",
+            other => other.as_str(),
+        }
+    }
+    /// True for the 2D reference tables (subjects, formations): no person
+    /// or structure, no entry of their own.
+    pub fn is_reference(self) -> bool {
+        matches!(self, Self::MatiereEducNat | Self::MefEducNat)
     }
     /// The four categories a 1D extraction is made of, in import order:
     /// structures first (people refer to them), pupils before their parents.

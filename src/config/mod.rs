@@ -57,6 +57,9 @@ pub struct Config {
     pub ldap: LdapConfig,
     /// Source name, prefix of every jointure (`AC-CRETEIL`).
     pub source: String,
+    /// Which half of AAF the source delivers: 1D (écoles) or 2D (collèges
+    /// and lycées); a file of the other degree is refused.
+    pub degree: crate::aaf::degree::Degree,
     /// Entries of the source found in the tree but not managed (an older
     /// feeder's) are adopted when the extraction carries them.
     pub adopt: bool,

@@ -88,6 +88,8 @@ struct RawSource {
     /// Adopt the entries of this source an existing tree holds (matched by
     /// jointure) instead of leaving them alone.
     adopt: Option<bool>,
+    /// `1d` (primary schools, the default) or `2d` (secondary schools).
+    degree: Option<String>,
 }
 fn d_encoding() -> String {
     "auto".into()
@@ -148,6 +150,15 @@ impl Config {
                 })?,
             ),
         };
+        let degree = match raw.source.degree.as_deref() {
+            None => crate::aaf::degree::Degree::OneD,
+            Some(d) => crate::aaf::degree::Degree::parse(d).ok_or_else(|| {
+                invalid(
+                    "source.degree",
+                    format!("{d:?}: \"1d\" (primary schools) or \"2d\" (secondary schools)"),
+                )
+            })?,
+        };
         let mut uai = Vec::new();
         for u in &raw.perimeter.uai {
             let u = u.trim().to_ascii_uppercase();
@@ -202,6 +213,7 @@ impl Config {
             ldap,
             source,
             encoding,
+            degree,
             adopt: raw.source.adopt.unwrap_or(true),
             person_uid: raw
                 .layout

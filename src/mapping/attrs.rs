@@ -4,9 +4,9 @@
 //! the retention read them to know what is theirs to change.
 
 use super::{fields, sdet};
+use crate::aaf::FileCategory;
 use crate::model::Entry;
 use crate::schema::{EntryKind, ATTR_FIRST_SEEN, ATTR_SOURCE, CONTROL_OWNED, LIFECYCLE_ATTRS};
-use fields::Field;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
@@ -31,18 +31,27 @@ pub const DN_VALUED: [&str; 7] = [
 
 /// Attributes whose values start with a DN, then `$` and more fields
 /// (composite values whose ids became DNs).
-pub const DN_PREFIXED: [&str; 6] = [
+pub const DN_PREFIXED: [&str; 14] = [
     "ENTEleveAutoriteParentale",
     "ENTPersonClasses",
     "ENTPersonGroupes",
     "ENTPersonFonctions",
-    // the SDET forms a directory with its own schema holds classes in
+    // the SDET forms: 2D, and a 1D directory with the SDET schema
     "ENTEleveClasses",
     "ENTEleveGroupes",
+    // 2D
+    "ENTElevePersRelEleve",
+    "ENTAuxEnsClasses",
+    "ENTAuxEnsGroupes",
+    "ENTAuxEnsClassesMatieres",
+    "ENTAuxEnsGroupesMatieres",
+    "ENTAuxEnsClassesPrincipal",
+    "ENTAuxEnsMEF",
+    "ENTAuxEnsMatiereEnseignEtab",
 ];
 
 /// Attributes single-valued in the schema: only the first value is kept.
-pub(super) const SINGLE_VALUED: [&str; 24] = [
+pub(super) const SINGLE_VALUED: [&str; 33] = [
     "ENTPersonNomPatro",
     "ENTPersonDateNaissance",
     "ENTPersonAdresse",
@@ -67,6 +76,16 @@ pub(super) const SINGLE_VALUED: [&str; 24] = [
     "ENTStructureEmail",
     "ENTStructureMailSI",
     "ENTServAcAcademie",
+    // 2D
+    "ENTEleveRegime",
+    "ENTEleveStatutEleve",
+    "ENTEleveMEF",
+    "ENTEleveLibelleMEF",
+    "ENTEleveNivFormation",
+    "ENTEleveFiliere",
+    "ENTEtablissementMinistereTutelle",
+    "ENTEtablissementContrat",
+    "ENTEtablissementBassin",
 ];
 
 /// True when the sync keeps one value only of `attr` (single-valued in the
@@ -85,7 +104,9 @@ pub fn owned(kind: EntryKind) -> &'static [&'static str] {
     static CACHE: OnceLock<HashMap<EntryKind, Vec<&'static str>>> = OnceLock::new();
     let map = CACHE.get_or_init(|| {
         let mut m = HashMap::new();
-        let person = |extra: &[&'static str], table: &[Field]| {
+        // both degrees' tables: a kind of entry is the same whichever
+        // source wrote it, and one tree may hold a 1D and a 2D source
+        let person = |extra: &[&'static str], cat: FileCategory| {
             let mut v = vec![
                 "cn",
                 "displayName",
@@ -97,24 +118,31 @@ pub fn owned(kind: EntryKind) -> &'static [&'static str] {
             ];
             v.extend(extra);
             v.extend(LIFECYCLE_ATTRS);
-            v.extend(table.iter().map(|f| f.ldap));
+            v.extend(fields::all_fields(cat).map(|f| f.ldap));
             v.sort_unstable();
             v.dedup();
             v
         };
-        let mut pupil_extra = vec!["ENTEleveAutoriteParentale", "ENTEleveParents"];
+        let mut pupil_extra = vec![
+            "ENTEleveAutoriteParentale",
+            "ENTEleveParents",
+            "ENTElevePersRelEleve",
+        ];
         pupil_extra.extend(sdet::written(EntryKind::Pupil));
-        m.insert(EntryKind::Pupil, person(&pupil_extra, fields::PUPIL));
+        m.insert(EntryKind::Pupil, person(&pupil_extra, FileCategory::Eleve));
         m.insert(
             EntryKind::Parent,
-            person(&["ENTAuxPersRelEleveEleve"], fields::PARENT),
+            person(&["ENTAuxPersRelEleveEleve"], FileCategory::PersRelEleve),
         );
         let consented: Vec<&'static str> = fields::STAFF_CONSENTED.iter().map(|f| f.ldap).collect();
-        m.insert(EntryKind::Staff, person(&consented, fields::STAFF));
+        m.insert(
+            EntryKind::Staff,
+            person(&consented, FileCategory::PersEducNat),
+        );
         let mut s = vec!["ENTStructureJointure", ATTR_SOURCE];
         s.extend(sdet::written(EntryKind::Structure));
         s.extend(LIFECYCLE_ATTRS);
-        s.extend(fields::STRUCTURE.iter().map(|f| f.ldap));
+        s.extend(fields::all_fields(FileCategory::EtabEducNat).map(|f| f.ldap));
         s.sort_unstable();
         s.dedup();
         m.insert(EntryKind::Structure, s);

@@ -4,6 +4,8 @@
 
 use super::fields::{self, Field};
 use super::{Desired, Mapper};
+use crate::aaf::degree::Degree;
+use crate::aaf::FileCategory;
 use crate::aaf::Record;
 use crate::model::Entry;
 use crate::schema::{
@@ -78,7 +80,11 @@ impl Mapper<'_> {
         e.set("ou", l.structure_ou(&rec.id));
         e.set("ENTStructureJointure", l.jointure(&rec.id));
         e.set(ATTR_SOURCE, l.source.clone());
-        self.apply(EntryKind::Structure, rec, fields::STRUCTURE, &mut e);
+        let table = fields::fields_of(self.degree, FileCategory::EtabEducNat);
+        self.apply(EntryKind::Structure, rec, table, &mut e);
+        if self.degree == Degree::TwoD {
+            self.two_d.school(&rec.id, rec);
+        }
         Some(Desired {
             kind: EntryKind::Structure,
             id: rec.id.clone(),
@@ -95,14 +101,26 @@ impl Mapper<'_> {
             .collect()
     }
 
+    /// True when one of the fields that admit a person of `rec`'s
+    /// category (see [`super::school_fields`]) names a kept school.
+    fn admitted(&self, rec: &Record) -> bool {
+        let admit = super::school_fields(self.degree, rec.category);
+        admit
+            .iter()
+            .take(2)
+            .any(|a| !self.kept_sids(rec, a).is_empty())
+    }
+
     pub(super) fn map_pupil(&mut self, rec: &Record) -> Option<Desired> {
-        let attached = self.kept_sids(rec, "ENTPersonStructRattach");
-        let in_classes = self.kept_sids(rec, "ENTPersonClasses");
-        if attached.is_empty() && in_classes.is_empty() {
+        if !self.admitted(rec) {
             return None;
         }
-        let mut e = self.person_entry(rec, EntryKind::Pupil, fields::PUPIL);
+        let table = fields::fields_of(self.degree, FileCategory::Eleve);
+        let mut e = self.person_entry(rec, EntryKind::Pupil, table);
         e.set("ENTPersonProfils", PROFILE_PUPIL);
+        if self.degree == Degree::TwoD {
+            self.two_d.complete_pupil(&mut e, &mut self.stats);
+        }
         Some(Desired {
             kind: EntryKind::Pupil,
             id: rec.id.clone(),
@@ -117,10 +135,18 @@ impl Mapper<'_> {
             .pupils_of_parent
             .remove(rec.id.as_str())
             .unwrap_or_default();
-        for p in rec.values("ENTPersRelEleveEleve") {
+        // 2D: the pupils' records alone decide (legal guardians only; the
+        // parent's own list also names the pupils they are a contact for)
+        let own: Vec<&str> = match self.degree {
+            Degree::OneD => rec.values("ENTPersRelEleveEleve"),
+            Degree::TwoD => Vec::new(),
+        };
+        for p in own {
             // a pupil whose record was rejected is still there
             if self.kept_pupils.contains(p) || self.protected.people.contains(p) {
-                pupils.push(p.into());
+                if !pupils.iter().any(|x| &**x == p) {
+                    pupils.push(p.into());
+                }
             } else {
                 self.stats.dangling_links += 1;
             }
@@ -128,7 +154,8 @@ impl Mapper<'_> {
         if pupils.is_empty() {
             return None;
         }
-        let mut e = self.person_entry(rec, EntryKind::Parent, fields::PARENT);
+        let table = fields::fields_of(self.degree, FileCategory::PersRelEleve);
+        let mut e = self.person_entry(rec, EntryKind::Parent, table);
         e.set("ENTPersonProfils", PROFILE_PARENT);
         e.add(
             "ENTAuxPersRelEleveEleve",
@@ -142,12 +169,14 @@ impl Mapper<'_> {
     }
 
     pub(super) fn map_staff(&mut self, rec: &Record) -> Option<Desired> {
-        let attached = self.kept_sids(rec, "ENTPersonStructRattach");
-        let functions = self.kept_sids(rec, "ENTPersonFonctions");
-        if attached.is_empty() && functions.is_empty() {
+        if !self.admitted(rec) {
             return None;
         }
-        let mut e = self.person_entry(rec, EntryKind::Staff, fields::STAFF);
+        let table = fields::fields_of(self.degree, FileCategory::PersEducNat);
+        let mut e = self.person_entry(rec, EntryKind::Staff, table);
+        if self.degree == Degree::TwoD {
+            self.two_d.check_subjects(rec, &mut self.stats);
+        }
         let has_address = fields::STAFF_CONSENTED
             .iter()
             .any(|f| rec.first(f.aaf).is_some());
@@ -182,7 +211,12 @@ impl Mapper<'_> {
         if profiles.is_empty() {
             profiles.insert(PROFILE_STAFF);
         }
-        if profiles.contains(PROFILE_TEACHER) || profiles.contains(PROFILE_LIBRARIAN) {
+        // 2D lists of what one teaches need the class too
+        let teaching = self.degree == Degree::TwoD
+            && super::fields_2d::TEACHING
+                .iter()
+                .any(|a| e.get(a).is_some());
+        if teaching || profiles.contains(PROFILE_TEACHER) || profiles.contains(PROFILE_LIBRARIAN) {
             e.add("objectClass", ["ENTAuxEnseignant"]);
         }
         e.add("ENTPersonProfils", profiles);

@@ -14,6 +14,7 @@
 use super::inverse::{self, category, member_class_lists};
 use super::layout::Layout;
 use super::perimeter::Perimeter;
+use crate::aaf::degree::Degree;
 use crate::aaf::reader::RecordAttr;
 use crate::aaf::{FileCategory, Operation, Record, RecordError};
 use crate::model::{Entry, EntryMap};
@@ -52,6 +53,8 @@ pub struct DeltaStats {
 /// (on an académie, rebuilding every record up front took gigabytes).
 pub struct Overlay<'p> {
     layout: &'p Layout,
+    /// The degree of the source: which fields records are rebuilt with.
+    degree: Degree,
     /// Class lists, from the class and group entries.
     lists: inverse::ClassLists,
     /// Ids of the entries held at another DN than the layout's.
@@ -81,18 +84,15 @@ fn kind_of_slot(i: usize) -> Option<EntryKind> {
     .find(|k| category(*k).and_then(slot) == Some(i))
 }
 
-/// Structure ids a person record refers to.
+/// Structure ids a person record refers to (either degree's fields).
 fn structure_ids(rec: &Record) -> Vec<&str> {
-    [
-        "ENTPersonStructRattach",
-        "ENTPersonFonctions",
-        "ENTPersonClasses",
-        "ENTPersonGroupes",
-    ]
-    .iter()
-    .flat_map(|a| rec.values(a))
-    .map(|v| v.split('$').next().unwrap_or(v))
-    .collect()
+    [Degree::OneD, Degree::TwoD]
+        .iter()
+        .flat_map(|d| super::school_fields(*d, rec.category))
+        .chain(&["ENTPersonFonctions", "ENTPersonClasses", "ENTPersonGroupes"])
+        .flat_map(|a| rec.values(a))
+        .map(|v| v.split('$').next().unwrap_or(v))
+        .collect()
 }
 
 impl<'p> Overlay<'p> {
@@ -101,12 +101,14 @@ impl<'p> Overlay<'p> {
         current: &'p EntryMap,
         layout: &'p Layout,
         perimeter: &'p Perimeter,
+        degree: Degree,
     ) -> Overlay<'p> {
         let n = FileCategory::IMPORTED.len();
         let ids = inverse::Ids::of(current, layout);
         let mut o = Overlay {
             layout,
-            lists: member_class_lists(current, layout, &ids),
+            degree,
+            lists: member_class_lists(current, layout, &ids, degree),
             ids,
             index: vec![HashMap::new(); n],
             changed: vec![HashMap::new(); n],
@@ -126,6 +128,11 @@ impl<'p> Overlay<'p> {
             o.index[i].insert(id, (e, State::of(e).departed()));
         }
         o
+    }
+
+    /// The degree of the source.
+    pub fn degree(&self) -> Degree {
+        self.degree
     }
 
     fn is_active(&self, i: usize, id: &str) -> bool {
@@ -149,7 +156,14 @@ impl<'p> Overlay<'p> {
 
     /// The record of entry `e` of slot `i`.
     fn record_of(&self, i: usize, e: &Entry) -> Option<Record> {
-        inverse::record_of(kind_of_slot(i)?, e, self.layout, &self.ids, &self.lists)
+        inverse::record_of(
+            kind_of_slot(i)?,
+            e,
+            self.layout,
+            &self.ids,
+            &self.lists,
+            self.degree,
+        )
     }
 
     /// Number of active structures: a Delta needs a Complet applied first.
@@ -184,6 +198,14 @@ impl<'p> Overlay<'p> {
     pub fn apply(&mut self, rec: Record, file: &Path) -> Result<(), RecordError> {
         let cat = rec.category;
         let Some(i) = slot(cat) else {
+            // the 2D reference tables: read, nothing to play (see
+            // `fields_2d`: no entry of their own)
+            let c = self.counts(cat);
+            match rec.op {
+                Operation::Add => c.add += 1,
+                Operation::Modify => c.modify += 1,
+                Operation::Delete => c.delete += 1,
+            }
             return Ok(());
         };
         let reject =

@@ -9,6 +9,7 @@
 //! - mobile numbers: only for PersRelEleve (CNIL: people in relation with the
 //!   pupil), so no mobile for staff or pupils whatever the extract carries.
 
+use crate::aaf::degree::Degree;
 use crate::aaf::FileCategory;
 
 /// How one AAF field becomes LDAP values.
@@ -47,7 +48,7 @@ pub struct Field {
 }
 
 /// A field a real record carries once.
-const fn f(aaf: &'static str, ldap: &'static str, rule: Rule) -> Field {
+pub(super) const fn f(aaf: &'static str, ldap: &'static str, rule: Rule) -> Field {
     Field {
         aaf,
         ldap,
@@ -57,7 +58,7 @@ const fn f(aaf: &'static str, ldap: &'static str, rule: Rule) -> Field {
 }
 
 /// A field the format lists with several values.
-const fn multi(aaf: &'static str, ldap: &'static str, rule: Rule) -> Field {
+pub(super) const fn multi(aaf: &'static str, ldap: &'static str, rule: Rule) -> Field {
     Field {
         aaf,
         ldap,
@@ -217,15 +218,47 @@ pub fn fields(cat: FileCategory) -> &'static [Field] {
     }
 }
 
+/// The authorised fields of `cat` in an extraction of `degree`: this
+/// file's tables for 1D, [`super::fields_2d`]'s for 2D.
+pub fn fields_of(degree: Degree, cat: FileCategory) -> &'static [Field] {
+    use super::fields_2d as d2;
+    match degree {
+        Degree::OneD => fields(cat),
+        Degree::TwoD => match cat {
+            FileCategory::EtabEducNat => d2::STRUCTURE,
+            FileCategory::Eleve => d2::PUPIL,
+            FileCategory::PersRelEleve => d2::PARENT,
+            FileCategory::PersEducNat => d2::STAFF,
+            _ => &[],
+        },
+    }
+}
+
+/// The fields of `cat` the mapper reads itself, in `degree`.
+pub fn handled_of(degree: Degree, cat: FileCategory) -> &'static [&'static str] {
+    match degree {
+        Degree::OneD => handled(cat),
+        Degree::TwoD => super::fields_2d::handled(cat),
+    }
+}
+
+/// Every authorised field of `cat` in either degree: what the sync may
+/// write on an entry of that kind, whichever source wrote it.
+pub fn all_fields(cat: FileCategory) -> impl Iterator<Item = &'static Field> {
+    fields_of(Degree::OneD, cat)
+        .iter()
+        .chain(fields_of(Degree::TwoD, cat))
+}
+
 /// True when a record of `cat` carries `aaf` once in the real format (see
 /// [`Field::single`]). Fields outside the tables are dropped anyway; the
 /// jointure is checked by the reader (it must equal the id).
-pub fn is_single(cat: FileCategory, aaf: &str) -> bool {
+pub fn is_single(degree: Degree, cat: FileCategory, aaf: &str) -> bool {
     let consented: &[Field] = match cat {
         FileCategory::PersEducNat => STAFF_CONSENTED,
         _ => &[],
     };
-    fields(cat)
+    fields_of(degree, cat)
         .iter()
         .chain(consented)
         .any(|f| f.single && f.aaf == aaf)
@@ -235,9 +268,9 @@ pub fn is_single(cat: FileCategory, aaf: &str) -> bool {
 /// gives several non-empty values, with their number. Such a record is
 /// damaged or forged: it is rejected whole (its person or structure kept as
 /// the directory holds them), never reduced to one value by a guess.
-pub fn several_values(rec: &crate::aaf::Record) -> Option<(&str, usize)> {
+pub fn several_values(degree: Degree, rec: &crate::aaf::Record) -> Option<(&str, usize)> {
     rec.attrs.iter().find_map(|a| {
-        if !is_single(rec.category, &a.name) {
+        if !is_single(degree, rec.category, &a.name) {
             return None;
         }
         let n = a.non_empty().count();
@@ -319,7 +352,7 @@ mod tests {
             (EtabEducNat, "ENTStructureNomCourant"),
             (EtabEducNat, "ENTStructureTypeStruct"),
         ] {
-            assert!(is_single(cat, name), "{cat:?} {name}");
+            assert!(is_single(Degree::OneD, cat, name), "{cat:?} {name}");
         }
         for (cat, name) in [
             (Eleve, "ENTPersonAutresPrenoms"),
@@ -334,11 +367,11 @@ mod tests {
             // not authorised: dropped whatever its values
             (Eleve, "ENTUnknown"),
         ] {
-            assert!(!is_single(cat, name), "{cat:?} {name}");
+            assert!(!is_single(Degree::OneD, cat, name), "{cat:?} {name}");
         }
         // what the schema holds once must come from a field carried once
         for cat in FileCategory::IMPORTED {
-            for f in fields(cat) {
+            for f in all_fields(cat) {
                 if crate::mapping::is_single_valued(f.ldap) {
                     assert!(f.single, "{}", f.aaf);
                 }

@@ -11,6 +11,7 @@
 
 use super::fields::{self, Rule};
 use super::layout::{GroupKind, Layout};
+use crate::aaf::degree::Degree;
 use crate::aaf::reader::RecordAttr;
 use crate::aaf::{FileCategory, Operation, Record};
 use crate::model::{dn_key, value_key, Entry, EntryMap};
@@ -29,10 +30,13 @@ pub fn category(kind: EntryKind) -> Option<FileCategory> {
 }
 
 /// True when a person's class and group lists come back from the class
-/// and group entries: staff always (their lists are not stored on their
-/// entry); pupils in a directory that holds their classes only in the SDET
-/// form (`ENTEleveClasses`, no label).
-fn lists_from_groups(e: &Entry) -> bool {
+/// and group entries: 1D staff always (their lists are not stored on their
+/// entry); 1D pupils in a directory that holds their classes only in the
+/// SDET form (`ENTEleveClasses`, no label). 2D people hold theirs.
+fn lists_from_groups(e: &Entry, degree: Degree) -> bool {
+    if degree == Degree::TwoD {
+        return false;
+    }
     match EntryKind::of(e) {
         Some(EntryKind::Staff) => true,
         Some(EntryKind::Pupil) => {
@@ -97,8 +101,16 @@ pub struct ClassLists {
 }
 
 /// The class and group lists of [`ClassLists`], from `entries`.
-pub fn member_class_lists(entries: &EntryMap, layout: &Layout, ids: &Ids) -> ClassLists {
+pub fn member_class_lists(
+    entries: &EntryMap,
+    layout: &Layout,
+    ids: &Ids,
+    degree: Degree,
+) -> ClassLists {
     let mut out = ClassLists::default();
+    if degree == Degree::TwoD {
+        return out;
+    }
     for e in entries.values() {
         let gk = match EntryKind::of(e) {
             Some(EntryKind::Classe) => GroupKind::Classe,
@@ -121,7 +133,7 @@ pub fn member_class_lists(entries: &EntryMap, layout: &Layout, ids: &Ids) -> Cla
             let Some(member) = entries.get(&key) else {
                 continue;
             };
-            if lists_from_groups(member) {
+            if lists_from_groups(member, degree) {
                 out.by_member
                     .entry(key)
                     .or_default()
@@ -209,6 +221,7 @@ pub fn record_of(
     layout: &Layout,
     ids: &Ids,
     class_lists: &ClassLists,
+    degree: Degree,
 ) -> Option<Record> {
     let category = category(kind)?;
     let jointure_attr = jointure_attr(kind);
@@ -217,7 +230,7 @@ pub fn record_of(
         name: jointure_attr.to_string(),
         values: vec![id.clone()],
     }];
-    let mut table: Vec<&fields::Field> = fields::fields(category).iter().collect();
+    let mut table: Vec<&fields::Field> = fields::fields_of(degree, category).iter().collect();
     if kind == EntryKind::Staff {
         table.extend(fields::STAFF_CONSENTED.iter());
     }
@@ -264,17 +277,26 @@ pub fn record_of(
                 "ENTEleveAutoriteParentale",
                 person_ids("ENTEleveAutoriteParentale"),
             ));
-            if lists_from_groups(e) {
+            if degree == Degree::TwoD {
+                attrs.extend(attr(
+                    "ENTElevePersRelEleve",
+                    person_ids("ENTElevePersRelEleve"),
+                ));
+            }
+            if lists_from_groups(e, degree) {
                 class_lists_back(&mut attrs, e, class_lists);
             }
         }
         EntryKind::Parent => {
-            attrs.extend(attr(
-                "ENTPersRelEleveEleve",
-                person_ids("ENTAuxPersRelEleveEleve"),
-            ));
+            let name = match degree {
+                Degree::OneD => "ENTPersRelEleveEleve",
+                Degree::TwoD => "ENTAuxPersRelEleveEleve",
+            };
+            attrs.extend(attr(name, person_ids("ENTAuxPersRelEleveEleve")));
         }
-        EntryKind::Staff => class_lists_back(&mut attrs, e, class_lists),
+        EntryKind::Staff if lists_from_groups(e, degree) => {
+            class_lists_back(&mut attrs, e, class_lists)
+        }
         _ => {}
     }
     Some(Record {

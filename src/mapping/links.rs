@@ -5,9 +5,35 @@
 
 use super::layout::{GroupKind, Layout};
 use super::{Desired, Mapper};
-use crate::aaf::Record;
+use crate::aaf::degree::Degree;
+use crate::aaf::{FileCategory, Record};
 use crate::model::Entry;
 use crate::schema::{EntryKind, ATTR_SOURCE, STATE_CLASS};
+use std::collections::HashSet;
+
+/// The parents a 1D pupil's record names: `ENTEleveAutoriteParentale`
+/// values `id$relationCode`.
+fn one_d_parents(rec: &Record) -> Vec<ParentRef> {
+    let mut refs = Vec::new();
+    for v in rec.values("ENTEleveAutoriteParentale") {
+        let (pid, code) = match v.split_once('$') {
+            Some((p, c)) => (
+                p.trim(),
+                Some(c.trim()).filter(|c| !c.is_empty()).map(Box::from),
+            ),
+            None => (v.trim(), None),
+        };
+        if pid.is_empty() {
+            continue;
+        }
+        refs.push(ParentRef {
+            id: pid.into(),
+            code,
+            relation: None,
+        });
+    }
+    refs
+}
 
 #[derive(Default)]
 pub(super) struct GroupAcc {
@@ -17,24 +43,98 @@ pub(super) struct GroupAcc {
     pub(super) members: Vec<Box<str>>,
 }
 
-/// A pupil's parent as the pupil's record names it: id, relation code.
-pub(super) type ParentRef = (Box<str>, Option<Box<str>>);
+/// A pupil's parent as the pupil's record names it.
+#[derive(Debug, Clone)]
+pub(super) struct ParentRef {
+    pub(super) id: Box<str>,
+    /// The relation code (father, mother, guardian…), when given.
+    pub(super) code: Option<Box<str>>,
+    /// 2D: the rest of the `ENTElevePersRelEleve` value after the id, as
+    /// written (see [`super::two_d::guardians`]).
+    pub(super) relation: Option<Box<str>>,
+}
 
-/// Writes a pupil's links to `parents`: `ENTEleveParents` (DNs) and
-/// `ENTEleveAutoriteParentale` (DN, then `$` and the relation code if any).
+/// The attributes a pupil's parent links are written in.
+const PARENT_LINKS: [&str; 3] = [
+    "ENTEleveAutoriteParentale",
+    "ENTEleveParents",
+    "ENTElevePersRelEleve",
+];
+
+/// Writes a pupil's links to `parents`: `ENTEleveParents` (DNs),
+/// `ENTEleveAutoriteParentale` (DN, then `$` and the relation code if any)
+/// and, in 2D, `ENTElevePersRelEleve` (DN, then the rest of the value).
 fn add_parent_links(layout: &Layout, pupil: &mut Entry, parents: &[ParentRef]) {
     let mut auth = Vec::with_capacity(parents.len());
     let mut dns = Vec::with_capacity(parents.len());
-    for (pid, code) in parents {
-        let pdn = layout.person_dn(pid).to_string();
-        auth.push(match code {
+    let mut relations = Vec::new();
+    for p in parents {
+        let pdn = layout.person_dn(&p.id).to_string();
+        auth.push(match &p.code {
             Some(c) => format!("{pdn}${c}"),
             None => pdn.clone(),
         });
+        if let Some(r) = &p.relation {
+            relations.push(format!("{pdn}${r}"));
+        }
         dns.push(pdn);
     }
-    pupil.add("ENTEleveAutoriteParentale", auth);
-    pupil.add("ENTEleveParents", dns);
+    pupil.add(PARENT_LINKS[0], auth);
+    pupil.add(PARENT_LINKS[1], dns);
+    pupil.add(PARENT_LINKS[2], relations);
+}
+
+/// How a class or group value names its class.
+#[derive(Debug, Clone, Copy)]
+enum ListFormat {
+    /// 1D: `sid$?$?$code$label`; fields 1 and 2 are not interpreted.
+    OneD,
+    /// 2D: `sid$code`, maybe followed by a subject (`sid$code$subject`).
+    Code,
+}
+
+/// The fields of a person's record that make them a member of a class or
+/// group entry, by degree and category.
+fn memberships(
+    degree: Degree,
+    category: FileCategory,
+) -> &'static [(&'static str, GroupKind, ListFormat)] {
+    use GroupKind::*;
+    use ListFormat::*;
+    match (degree, category) {
+        (Degree::OneD, FileCategory::Eleve | FileCategory::PersEducNat) => &[
+            ("ENTPersonClasses", Classe, OneD),
+            ("ENTPersonGroupes", Groupe, OneD),
+        ],
+        (Degree::TwoD, FileCategory::Eleve) => &[
+            ("ENTEleveClasses", Classe, Code),
+            ("ENTEleveGroupes", Groupe, Code),
+        ],
+        // a teacher teaching a subject in a class is one of its members
+        (Degree::TwoD, FileCategory::PersEducNat) => &[
+            ("ENTAuxEnsClasses", Classe, Code),
+            ("ENTAuxEnsClassesMatieres", Classe, Code),
+            ("ENTAuxEnsClassesPrincipal", Classe, Code),
+            ("ENTAuxEnsGroupes", Groupe, Code),
+            ("ENTAuxEnsGroupesMatieres", Groupe, Code),
+        ],
+        _ => &[],
+    }
+}
+
+/// (school id, class code, label) of one class or group value; `None`
+/// when it names no class.
+fn class_of(v: &str, format: ListFormat) -> Option<(&str, &str, Option<&str>)> {
+    let f: Vec<&str> = v.split('$').map(str::trim).collect();
+    let given = |i: usize| f.get(i).copied().filter(|s| !s.is_empty());
+    match format {
+        ListFormat::OneD => {
+            let label = given(4);
+            let code = given(3).or(label).or_else(|| given(1))?;
+            Some((f[0], code, label))
+        }
+        ListFormat::Code => Some((f[0], given(1)?, None)),
+    }
 }
 
 impl Mapper<'_> {
@@ -45,22 +145,11 @@ impl Mapper<'_> {
             return;
         }
         let id: Box<str> = d.id.as_str().into();
-        for (attr, kind) in [
-            ("ENTPersonClasses", GroupKind::Classe),
-            ("ENTPersonGroupes", GroupKind::Groupe),
-        ] {
+        // one membership per class, whichever fields name it
+        let mut seen: HashSet<(GroupKind, &str, &str)> = HashSet::new();
+        for &(attr, kind, format) in memberships(self.degree, rec.category) {
             for v in rec.values(attr) {
-                // 1D: sid$?$?$code$label; fields 1 and 2 are not interpreted
-                let f: Vec<&str> = v.split('$').map(str::trim).collect();
-                let sid = f[0];
-                let label = f.get(4).copied().filter(|s| !s.is_empty());
-                let code = f
-                    .get(3)
-                    .copied()
-                    .filter(|s| !s.is_empty())
-                    .or(label)
-                    .or_else(|| f.get(1).copied().filter(|s| !s.is_empty()));
-                let Some(code) = code else {
+                let Some((sid, code, label)) = class_of(v, format) else {
                     *self
                         .stats
                         .invalid_values
@@ -68,7 +157,7 @@ impl Mapper<'_> {
                         .or_default() += 1;
                     continue;
                 };
-                if !self.perimeter.has(sid) {
+                if !self.perimeter.has(sid) || !seen.insert((kind, sid, code)) {
                     continue;
                 }
                 let acc = self
@@ -86,23 +175,15 @@ impl Mapper<'_> {
         match d.kind {
             EntryKind::Pupil => {
                 self.kept_pupils.insert(id.clone());
-                let mut refs = Vec::new();
-                for v in rec.values("ENTEleveAutoriteParentale") {
-                    let (pid, code) = match v.split_once('$') {
-                        Some((p, c)) => (
-                            p.trim(),
-                            Some(c.trim()).filter(|c| !c.is_empty()).map(Box::from),
-                        ),
-                        None => (v.trim(), None),
-                    };
-                    if pid.is_empty() {
-                        continue;
-                    }
+                let refs = match self.degree {
+                    Degree::OneD => one_d_parents(rec),
+                    Degree::TwoD => super::two_d::guardians(rec, &mut self.stats),
+                };
+                for r in &refs {
                     self.pupils_of_parent
-                        .entry(pid.into())
+                        .entry(r.id.clone())
                         .or_default()
                         .push(id.clone());
-                    refs.push((pid.into(), code));
                 }
                 // written now, while the entry is being built: `finish`
                 // only rewrites the pupils naming a parent the extraction
@@ -122,8 +203,8 @@ impl Mapper<'_> {
     pub(super) fn drop_unkept_parents(&mut self) {
         for (pupil, mut refs) in std::mem::take(&mut self.parents_of_pupil) {
             let before = refs.len();
-            refs.retain(|(pid, _)| {
-                self.kept_parents.contains(pid) || self.protected.people.contains(pid)
+            refs.retain(|r| {
+                self.kept_parents.contains(&r.id) || self.protected.people.contains(&*r.id)
             });
             if refs.len() == before {
                 continue;
@@ -133,8 +214,9 @@ impl Mapper<'_> {
             let Some(d) = self.desired.get_mut(&key) else {
                 continue;
             };
-            d.entry.remove("ENTEleveAutoriteParentale");
-            d.entry.remove("ENTEleveParents");
+            for a in PARENT_LINKS {
+                d.entry.remove(a);
+            }
             add_parent_links(self.layout, &mut d.entry, &refs);
         }
     }
@@ -154,7 +236,10 @@ impl Mapper<'_> {
                 "member",
                 acc.members.iter().map(|id| l.person_dn(id).to_string()),
             );
-            if let Some(n) = acc.name {
+            let label = acc
+                .name
+                .or_else(|| self.two_d.label(kind, &sid, &code).map(str::to_string));
+            if let Some(n) = label {
                 e.set("description", n);
             }
             e.set("aafSyncStructure", l.structure_dn(&sid).to_string());

@@ -14,6 +14,7 @@ mod attrs;
 mod category;
 pub mod delta;
 pub mod fields;
+pub mod fields_2d;
 pub mod inverse;
 pub mod layout;
 pub mod limits;
@@ -24,8 +25,10 @@ pub mod protected;
 pub mod sdet;
 pub mod settle;
 pub mod subschema;
+mod two_d;
 mod values;
 
+use crate::aaf::degree::Degree;
 use crate::aaf::{FileCategory, Operation, Record, RecordError};
 use crate::model::{Entry, EntryMap, Store};
 use crate::schema::date::generalized_date;
@@ -79,6 +82,18 @@ pub struct MapStats {
     pub dangling_links: u64,
     /// What writing into the directory's own schema changed.
     pub adapted: sdet::AdaptStats,
+    /// 2D: people in relation with a pupil who are not their legal
+    /// guardians (not linked, see [`fields_2d`]).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub relations_not_legal: u64,
+    /// 2D: codes (formations, subjects) the extraction's reference tables
+    /// do not list, by field: kept as given, counted for the académie.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub unknown_codes: BTreeMap<String, u64>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Outcome of mapping one record.
@@ -91,6 +106,10 @@ pub enum Mapped {
 /// Builds the desired tree of one Complet extraction.
 pub struct Mapper<'a> {
     layout: &'a Layout,
+    /// Which half of AAF the records are: which field tables apply.
+    degree: Degree,
+    /// 2D: the reference tables and the class labels the structures give.
+    two_d: two_d::Tables,
     perimeter: Perimeter,
     consent: &'a BTreeSet<String>,
     first_seen: String,
@@ -117,16 +136,33 @@ pub struct Mapper<'a> {
     pub stats: MapStats,
 }
 
-/// The fields of a person's record that name their schools, by category,
-/// the attachment first (parents follow their pupils instead).
-fn school_fields(category: FileCategory) -> &'static [&'static str] {
-    match category {
-        FileCategory::Eleve => &[
+/// The fields of a person's record that name their schools, by degree and
+/// category: the first two admit the person into the perimeter (the
+/// attachment, then the classes or functions); parents follow their
+/// pupils instead.
+pub fn school_fields(degree: Degree, category: FileCategory) -> &'static [&'static str] {
+    match (degree, category) {
+        (Degree::OneD, FileCategory::Eleve) => &[
             "ENTPersonStructRattach",
             "ENTPersonClasses",
             "ENTPersonGroupes",
         ],
-        FileCategory::PersEducNat => &["ENTPersonStructRattach", "ENTPersonFonctions"],
+        (Degree::TwoD, FileCategory::Eleve) => &[
+            "ENTPersonStructRattach",
+            "ENTEleveClasses",
+            "ENTEleveGroupes",
+        ],
+        (Degree::OneD, FileCategory::PersEducNat) => {
+            &["ENTPersonStructRattach", "ENTPersonFonctions"]
+        }
+        (Degree::TwoD, FileCategory::PersEducNat) => &[
+            "ENTPersonStructRattach",
+            "ENTPersonFonctions",
+            "ENTAuxEnsClasses",
+            "ENTAuxEnsGroupes",
+            "ENTAuxEnsClassesMatieres",
+            "ENTAuxEnsGroupesMatieres",
+        ],
         _ => &[],
     }
 }
@@ -169,6 +205,8 @@ impl<'a> Mapper<'a> {
     ) -> Self {
         Mapper {
             layout,
+            degree: Degree::OneD,
+            two_d: two_d::Tables::default(),
             perimeter,
             consent,
             first_seen: generalized_date(today),
@@ -185,6 +223,17 @@ impl<'a> Mapper<'a> {
             today,
             stats: MapStats::default(),
         }
+    }
+
+    /// The degree of the records mapped.
+    pub fn degree(&self) -> Degree {
+        self.degree
+    }
+
+    /// Maps records of `degree` (1D unless told).
+    pub fn with_degree(mut self, degree: Degree) -> Self {
+        self.degree = degree;
+        self
     }
 
     /// Per-record limits other than the defaults.
@@ -237,6 +286,9 @@ impl<'a> Mapper<'a> {
             ))
         } else if let Some((field, why)) = over {
             Err(reject(Some(field), &why))
+        } else if rec.category.is_reference() {
+            self.two_d.reference(rec);
+            Ok(Mapped::Kept)
         } else if let Some(field) = self.only_unknown_schools(rec) {
             // an extraction that names schools it does not describe is
             // damaged: read as "out of the perimeter", its people would leave
@@ -294,7 +346,7 @@ impl<'a> Mapper<'a> {
     /// perimeter, is a real answer and leaves the record to the perimeter.
     fn only_unknown_schools(&self, rec: &Record) -> Option<&'static str> {
         let mut first = None;
-        for attr in school_fields(rec.category) {
+        for attr in school_fields(self.degree, rec.category) {
             for v in rec.values(attr) {
                 let sid = v.split('$').next().unwrap_or(v).trim();
                 if sid.is_empty() {
@@ -312,11 +364,13 @@ impl<'a> Mapper<'a> {
     /// Counts a person left out under the UAI of their school (the report
     /// tells the operator which schools the extraction holds).
     fn count_outside(&mut self, rec: &Record) {
-        let sids = school_fields(rec.category).iter().flat_map(|a| {
-            rec.values(a)
-                .into_iter()
-                .map(|v| v.split('$').next().unwrap_or(v).trim())
-        });
+        let sids = school_fields(self.degree, rec.category)
+            .iter()
+            .flat_map(|a| {
+                rec.values(a)
+                    .into_iter()
+                    .map(|v| v.split('$').next().unwrap_or(v).trim())
+            });
         self.perimeter.count_outside(sids);
     }
 

@@ -21,6 +21,7 @@
 //! A MUST nothing fills, or a class the directory lacks, is a problem:
 //! the run is refused before any write, one message per problem.
 
+use crate::aaf::FileCategory;
 use crate::mapping::subschema::DirSchema;
 use crate::schema::EntryKind;
 use serde::Serialize;
@@ -165,7 +166,7 @@ fn plan_of(kind: EntryKind) -> (Vec<&'static str>, Vec<&'static str>) {
     let mut attrs: Vec<&'static str> = Vec::new();
     let classes: Vec<&'static str> = match kind {
         EntryKind::Structure => {
-            attrs.extend(fields::STRUCTURE.iter().map(|f| f.ldap));
+            attrs.extend(fields::all_fields(FileCategory::EtabEducNat).map(|f| f.ldap));
             attrs.extend(["ou", "ENTStructureJointure", crate::schema::ATTR_SOURCE]);
             vec![
                 "top",
@@ -176,12 +177,16 @@ fn plan_of(kind: EntryKind) -> (Vec<&'static str>, Vec<&'static str>) {
             ]
         }
         EntryKind::Pupil => {
-            attrs.extend(fields::PUPIL.iter().map(|f| f.ldap));
-            attrs.extend(["ENTEleveAutoriteParentale", "ENTEleveParents"]);
+            attrs.extend(fields::all_fields(FileCategory::Eleve).map(|f| f.ldap));
+            attrs.extend([
+                "ENTEleveAutoriteParentale",
+                "ENTEleveParents",
+                "ENTElevePersRelEleve",
+            ]);
             person.iter().copied().chain(["ENTEleve", state]).collect()
         }
         EntryKind::Parent => {
-            attrs.extend(fields::PARENT.iter().map(|f| f.ldap));
+            attrs.extend(fields::all_fields(FileCategory::PersRelEleve).map(|f| f.ldap));
             attrs.push("ENTAuxPersRelEleveEleve");
             person
                 .iter()
@@ -190,7 +195,7 @@ fn plan_of(kind: EntryKind) -> (Vec<&'static str>, Vec<&'static str>) {
                 .collect()
         }
         EntryKind::Staff => {
-            attrs.extend(fields::STAFF.iter().map(|f| f.ldap));
+            attrs.extend(fields::all_fields(FileCategory::PersEducNat).map(|f| f.ldap));
             attrs.extend(fields::STAFF_CONSENTED.iter().map(|f| f.ldap));
             person
                 .iter()

@@ -12,8 +12,8 @@ use crate::schema::EntryKind;
 
 impl Mapper<'_> {
     pub(super) fn count_dropped(&mut self, rec: &Record) {
-        let table = fields::fields(rec.category);
-        let handled = fields::handled(rec.category);
+        let table = fields::fields_of(self.degree, rec.category);
+        let handled = fields::handled_of(self.degree, rec.category);
         for a in &rec.attrs {
             let name = a.name.as_str();
             if table.iter().any(|f| f.aaf == name) || handled.contains(&name) {

@@ -7,6 +7,7 @@
 //! ([`super::read::cpu`], or the scoped thread beside the tree read in
 //! [`super::read::read_directory_and_first`]).
 
+use crate::aaf::degree::{self, Degree};
 use crate::aaf::filename::{Extraction, FileCategory};
 use crate::aaf::{ReadItem, RecordError, RecordReader};
 use crate::config::Config;
@@ -32,13 +33,19 @@ enum Sink<'a, 'p> {
 }
 
 impl Sink<'_, '_> {
+    fn degree(&self) -> crate::aaf::degree::Degree {
+        match self {
+            Sink::Complet(m) => m.degree(),
+            Sink::Delta(o) => o.degree(),
+        }
+    }
     fn feed(&mut self, cat: FileCategory, item: ReadItem, file: &Path) -> Option<RecordError> {
         // a field a real record carries once, given several values: the
         // record is damaged, rejected like a record the reader refused (in a
         // Delta its request is not played), so the person or structure stays
         // exactly as the directory holds them
         let item = match item {
-            ReadItem::Record(rec) => match mapping::fields::several_values(&rec) {
+            ReadItem::Record(rec) => match mapping::fields::several_values(self.degree(), &rec) {
                 Some((field, n)) => ReadItem::Rejected(RecordError::new(
                     file,
                     rec.category,
@@ -83,10 +90,15 @@ fn read_files(
         date: format_date(extraction.date),
         ..Default::default()
     };
-    for cat in FileCategory::IMPORTED {
+    // the files of the other degree: refused below, read by nobody
+    let other_names = match cfg.degree {
+        Degree::OneD => degree::is_two_d_name,
+        Degree::TwoD => degree::is_one_d_name,
+    };
+    for &cat in cfg.degree.categories() {
         for f in extraction.files_of(cat) {
             let mut reader = RecordReader::open(&f.path, cat, cfg.encoding)?;
-            let mut two_d_names: Vec<String> = Vec::new();
+            let mut other_degree: Vec<String> = Vec::new();
             let mut fr = FileReport {
                 file: f
                     .path
@@ -112,10 +124,8 @@ fn read_files(
                 bar.inc(1);
                 if let ReadItem::Record(rec) = &item {
                     for a in &rec.attrs {
-                        if crate::aaf::degree::is_two_d_name(&a.name)
-                            && !two_d_names.contains(&a.name)
-                        {
-                            two_d_names.push(a.name.clone());
+                        if other_names(&a.name) && !other_degree.contains(&a.name) {
+                            other_degree.push(a.name.clone());
                         }
                     }
                     if blocks.skip(&cfg.source, rec) {
@@ -130,10 +140,14 @@ fn read_files(
             if xr.header.is_empty() {
                 xr.header = reader.header().clone();
             }
-            if let Some(why) = crate::aaf::degree::two_d_reason(reader.header(), &two_d_names) {
+            if let Some(why) = degree::mismatch(cfg.degree, reader.header(), &other_degree) {
+                let (is, expected) = match cfg.degree {
+                    Degree::OneD => ("a 2D (secondary school)", "1D"),
+                    Degree::TwoD => ("a 1D (primary school)", "2D"),
+                };
                 return Err(SyncError::Input(format!(
-                    "{}: a 2D (secondary school) extraction — {why}: this version imports 1D \
-                     extractions only; refused, nothing written",
+                    "{}: {is} extraction — {why}: the source is configured for {expected} \
+                     extractions ([source] degree); refused, nothing written",
                     f.path.display()
                 )));
             }
@@ -184,6 +198,7 @@ pub fn read_extraction_for(
     store: Option<&Store>,
 ) -> Result<mapping::MappedTree, SyncError> {
     let mapper = Mapper::new(layout, perimeter(cfg), &cfg.staff_address_consent, now)
+        .with_degree(cfg.degree)
         .with_limits(cfg.record_limits)
         .with_adaptation(adapt)
         .with_store(store);
@@ -227,7 +242,7 @@ pub fn read_delta_for(
     store: Option<&Store>,
 ) -> Result<mapping::MappedTree, SyncError> {
     let uai = perimeter(cfg);
-    let overlay = Overlay::from_directory(current, layout, &uai);
+    let overlay = Overlay::from_directory(current, layout, &uai, cfg.degree);
     if overlay.structures() == 0 {
         return Err(SyncError::Input(format!(
             "{}: a Delta needs a Complet applied first: the directory holds no structure of source {}",
@@ -242,6 +257,7 @@ pub fn read_delta_for(
     };
     step.delta = Some(overlay.stats.clone());
     let mut mapper = Mapper::new(layout, perimeter(cfg), &cfg.staff_address_consent, now)
+        .with_degree(cfg.degree)
         .with_limits(cfg.record_limits)
         .with_adaptation(adapt)
         .with_store(store);

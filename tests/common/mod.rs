@@ -662,6 +662,7 @@ pub fn offline_config(
             retry_max_wait_ms: 1,
         },
         source: "AC-CRETEIL".into(),
+        degree: Default::default(),
         encoding: None,
         adopt: true,
         person_uid: aaf_sync::config::DEFAULT_RDN.into(),

@@ -35,6 +35,8 @@ impl Builder {
 fn jointure_attr(cat: FileCategory) -> &'static str {
     match cat {
         FileCategory::EtabEducNat => "ENTStructureJointure",
+        FileCategory::MatiereEducNat => "ENTMatJointure",
+        FileCategory::MefEducNat => "ENTMefJointure",
         _ => "ENTPersonJointure",
     }
 }
@@ -99,7 +101,7 @@ impl RecordReader {
                 "no categoriePersonne/categorieStructure".into(),
             );
         };
-        if cat != self.category.as_str() {
+        if cat != self.category.in_record() {
             return self.reject(
                 b,
                 Some("operationalAttributes".into()),
@@ -268,7 +270,14 @@ pub(super) fn end_inner(b: &mut Builder, name: &str) {
                 if a.values.is_empty() {
                     b.fail(Some(&a.name), "attribute without <value>".into());
                 } else if operational {
-                    if a.name == "categoriePersonne" || a.name == "categorieStructure" {
+                    if [
+                        "categoriePersonne",
+                        "categorieStructure",
+                        "categorieMatiere",
+                        "categorieMef",
+                    ]
+                    .contains(&a.name.as_str())
+                    {
                         b.category = a.values.first().cloned();
                     }
                 } else if b.attrs.len() >= MAX_ITEMS_PER_RECORD {
