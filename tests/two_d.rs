@@ -128,6 +128,7 @@ fn check_tree(ldap: &Slapd, when: &str) {
                 let f: Vec<&str> = r.split('$').collect();
                 assert_eq!(f.len(), 6, "{r}");
                 assert!(f[0].contains(",ou=people,"), "{r}");
+                assert!(ldap.exists_dn(f[0]), "{when}: {dn} → {r}");
                 assert!(f[2].is_empty() && f[5].is_empty(), "payment flags: {r}");
             }
         }
@@ -220,7 +221,20 @@ fn week(ldap: &Slapd, sdet: bool) {
         (&c7, "2025-09-11"),
     ] {
         let rep = sync(&config, now, x, &tmp.path().join(format!("r-{now}.json")));
-        let stats = &rep["steps"][0]["map"];
+        let stats = &rep["steps"][0]["mapping"];
+        if now == "2025-09-04" {
+            // the generator's contacts without legal responsibility
+            assert!(
+                stats["relations_not_legal"].as_u64().unwrap() > 0,
+                "{stats}"
+            );
+            assert!(
+                stats["dropped_attributes"]["ENTEleveBoursier"]
+                    .as_u64()
+                    .unwrap()
+                    > 100
+            );
+        }
         check_tree(ldap, now);
         let before = csns(ldap);
         let (_, err) = aaf_sync_ok(&["sync", "--config", &config, "--now", now, &s(x)], 0);
@@ -358,4 +372,72 @@ fn a_file_of_the_other_degree_is_refused_before_any_write() {
         err.contains("source.degree") && err.contains("\"3d\""),
         "{err}"
     );
+}
+
+/// The rights commands on a 2D tree: a pupil's export lists their
+/// guardians and classes; erasing a guardian leaves no value anywhere that
+/// names them (the 2D `ENTElevePersRelEleve` included), and the next
+/// Complet does not bring them back.
+#[test]
+fn rights_commands_serve_a_two_d_tree() {
+    let ldap = Slapd::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let c0 = tmp.path().join("c0");
+    let uai = gen2d(&c0, "20250904", false, 0);
+    let config = config_2d(&ldap, &tmp.path().join("cfg"), &uai);
+    sync(&config, "2025-09-04", &c0, &tmp.path().join("r.json"));
+    let pupils = ldap.entries(
+        PEOPLE,
+        "(&(objectClass=ENTEleve)(ENTElevePersRelEleve=*))",
+        &["*"],
+    );
+    let (pdn, pupil) = pupils.iter().next().expect("a pupil with guardians");
+    let (out, _) = aaf_sync_ok(
+        &[
+            "subject",
+            "export",
+            "--config",
+            &config,
+            "--jointure",
+            &pupil["entpersonjointure"][0],
+        ],
+        0,
+    );
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["person"]["category"], "Eleve", "{out}");
+    assert!(out.contains("ENTElevePersRelEleve"), "{out}");
+    assert!(out.contains("ENTEleveClasses"), "{out}");
+    let guardian = pupil["enteleveparents"][0].clone();
+    let g = ldap.entry(&guardian);
+    let (_, err) = aaf_sync_ok(
+        &[
+            "subject",
+            "erase",
+            "--config",
+            &config,
+            "--jointure",
+            &g["entpersonjointure"][0],
+            "--reason",
+            "instruction of the académie",
+            "--now",
+            "2025-09-05",
+        ],
+        0,
+    );
+    assert!(!ldap.exists_dn(&guardian), "{err}");
+    let key = guardian.to_lowercase();
+    for (dn, attr, v) in all_values(&ldap) {
+        assert!(
+            !v.to_lowercase().contains(&key),
+            "{dn} {attr} still names the erased guardian: {v}"
+        );
+    }
+    assert!(ldap.exists_dn(pdn));
+    sync(&config, "2025-09-05", &c0, &tmp.path().join("r2.json"));
+    assert!(
+        !ldap.exists_dn(&guardian),
+        "the next Complet brought them back"
+    );
+    let (out, _) = aaf_sync_ok(&["audit", "--config", &config, "--now", "2025-09-05"], 0);
+    assert!(!out.contains("unauthorised"), "{out}");
 }

@@ -4,6 +4,7 @@
 //! the retention read them to know what is theirs to change.
 
 use super::{fields, sdet};
+use crate::aaf::degree::Degree;
 use crate::aaf::FileCategory;
 use crate::model::Entry;
 use crate::schema::{EntryKind, ATTR_FIRST_SEEN, ATTR_SOURCE, CONTROL_OWNED, LIFECYCLE_ATTRS};
@@ -159,6 +160,25 @@ pub fn owned(kind: EntryKind) -> &'static [&'static str] {
         m
     });
     map.get(&kind).map(Vec::as_slice).unwrap_or_default()
+}
+
+/// True when `attr` is written on an entry of `kind` only by sources of
+/// the other degree than `degree` ([`owned`] covers both): on an entry of
+/// a `degree` source, such an attribute was not written by the sync.
+pub fn other_degree_only(kind: EntryKind, degree: Degree, attr: &str) -> bool {
+    let Some(cat) = super::inverse::category(kind) else {
+        return false;
+    };
+    let other = match degree {
+        Degree::OneD => Degree::TwoD,
+        Degree::TwoD => Degree::OneD,
+    };
+    let eq = |f: &&fields::Field| f.ldap.eq_ignore_ascii_case(attr);
+    fields::fields_of(other, cat).iter().any(|f| eq(&f))
+        && !fields::fields_of(degree, cat).iter().any(|f| eq(&f))
+        && !sdet::written(kind).iter().any(|a| a.eq_ignore_ascii_case(attr))
+        // the 2D guardians' relation list
+        && !(degree == Degree::TwoD && attr.eq_ignore_ascii_case("ENTElevePersRelEleve"))
 }
 
 /// Splits `<source>$<id>` and returns the id when the source matches.

@@ -281,3 +281,46 @@ mod tests {
         assert!(!PUPIL.iter().any(|f| f.aaf == "ENTEleveBoursier"));
     }
 }
+
+#[cfg(test)]
+mod degree_tests {
+    use crate::aaf::degree::Degree;
+    use crate::mapping::other_degree_only;
+    use crate::schema::EntryKind;
+
+    #[test]
+    fn the_other_degrees_fields_are_not_a_sources_own() {
+        assert!(other_degree_only(
+            EntryKind::Pupil,
+            Degree::OneD,
+            "ENTEleveRegime"
+        ));
+        assert!(other_degree_only(
+            EntryKind::Pupil,
+            Degree::TwoD,
+            "ENTPersonClasses"
+        ));
+        assert!(other_degree_only(
+            EntryKind::Staff,
+            Degree::OneD,
+            "ENTAuxEnsClassesMatieres"
+        ));
+        // common to both, or written by the SDET adaptation of a 1D source
+        assert!(!other_degree_only(EntryKind::Pupil, Degree::OneD, "sn"));
+        assert!(!other_degree_only(
+            EntryKind::Pupil,
+            Degree::OneD,
+            "ENTEleveClasses"
+        ));
+        assert!(!other_degree_only(
+            EntryKind::Pupil,
+            Degree::TwoD,
+            "ENTElevePersRelEleve"
+        ));
+        assert!(!other_degree_only(
+            EntryKind::Classe,
+            Degree::TwoD,
+            "member"
+        ));
+    }
+}

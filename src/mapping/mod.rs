@@ -44,8 +44,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 // The attribute tables live in `attrs`; the diff and the retention name
 // them `mapping::…`.
 pub use attrs::{
-    id_in, id_of_jointure, is_single_valued, owned, CREATE_ONLY, DN_PREFIXED, DN_VALUED,
-    MANAGED_AUX_CLASSES,
+    id_in, id_of_jointure, is_single_valued, other_degree_only, owned, CREATE_ONLY, DN_PREFIXED,
+    DN_VALUED, MANAGED_AUX_CLASSES,
 };
 
 /// One entry the directory should hold.

@@ -5,6 +5,7 @@
 //! or a mobile, people outside the perimeter, and departed people kept past
 //! their deadline. Pure: the entries, the rules and the date in.
 
+use crate::aaf::degree::Degree;
 use crate::mapping::{self, fields, layout::Layout, perimeter::Perimeter};
 use crate::model::{dn_key, Entry, EntryMap};
 use crate::schema::date::format_date;
@@ -65,13 +66,16 @@ pub struct Rules<'a> {
     /// Attributes the ENT writes itself (`[audit] allowed_attributes`).
     pub extra_allowed: &'a [String],
     pub today: Date,
+    /// The source's degree: the other degree's fields are not its own.
+    pub degree: Degree,
 }
 
-fn allowed(kind: EntryKind, name: &str, extra: &[String]) -> bool {
+fn allowed(kind: EntryKind, name: &str, extra: &[String], degree: Degree) -> bool {
     let eq = |a: &str| a.eq_ignore_ascii_case(name);
     ALWAYS_ALLOWED.iter().any(|a| eq(a))
         || extra.iter().any(|a| eq(a))
         || mapping::owned(kind).iter().any(|a| eq(a))
+            && !mapping::other_degree_only(kind, degree, name)
 }
 
 /// Scans `managed` (entries read with all their attributes).
@@ -104,7 +108,7 @@ pub fn audit(rules: &Rules, managed: &EntryMap) -> Audit {
             .attrs
             .values()
             .map(|a| a.name)
-            .filter(|n| !allowed(kind, n, rules.extra_allowed))
+            .filter(|n| !allowed(kind, n, rules.extra_allowed, rules.degree))
             .collect();
         if kind == EntryKind::Staff {
             let id = e
@@ -217,6 +221,7 @@ pub async fn run(
         consent: &cfg.staff_address_consent,
         extra_allowed: &cfg.audit_allowed_attributes,
         today,
+        degree: cfg.degree,
     };
     Ok(audit(&rules, &snap?.managed))
 }
@@ -238,6 +243,7 @@ mod tests {
             consent: &consent,
             extra_allowed: &["entPreference".to_string()],
             today,
+            degree: Degree::OneD,
         };
         let mk = |dn: &str, attrs: &[(&str, &str)]| {
             let mut e = Entry::new(Dn::new(dn));

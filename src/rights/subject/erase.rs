@@ -33,9 +33,11 @@ pub fn erase_plan(
         {
             return dn_key(v) == key;
         }
-        // `<parent DN>$<code>`
-        attr.eq_ignore_ascii_case("ENTEleveAutoriteParentale")
-            && v.rsplit_once('$').is_some_and(|(d, _)| dn_key(d) == key)
+        // `<parent DN>$<code>`, `<guardian DN>$<relation>$…` (2D)
+        mapping::DN_PREFIXED
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(attr))
+            && dn_key(v.split_once('$').map_or(v, |(d, _)| d)) == key
     };
     for e in referring {
         if e.dn.key() == key {
@@ -164,11 +166,17 @@ async fn erase_inner(
     let referring: Vec<Entry> = related
         .into_iter()
         .filter(|r| {
-            mapping::DN_VALUED.iter().any(|a| {
-                r.get(a)
-                    .unwrap_or_default()
-                    .iter()
-                    .any(|v| dn_key(v) == person.dn.key())
+            let prefixed = mapping::DN_PREFIXED.iter().map(|a| (a, true));
+            let valued = mapping::DN_VALUED.iter().map(|a| (a, false));
+            valued.chain(prefixed).any(|(a, prefixed)| {
+                r.get(a).unwrap_or_default().iter().any(|v| {
+                    let dn = if prefixed {
+                        v.split_once('$').map_or(v, |(d, _)| d)
+                    } else {
+                        v
+                    };
+                    dn_key(dn) == person.dn.key()
+                })
             })
         })
         .collect();
