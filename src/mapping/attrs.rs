@@ -173,12 +173,15 @@ pub fn other_degree_only(kind: EntryKind, degree: Degree, attr: &str) -> bool {
         Degree::OneD => Degree::TwoD,
         Degree::TwoD => Degree::OneD,
     };
-    let eq = |f: &&fields::Field| f.ldap.eq_ignore_ascii_case(attr);
-    fields::fields_of(other, cat).iter().any(|f| eq(&f))
-        && !fields::fields_of(degree, cat).iter().any(|f| eq(&f))
-        && !sdet::written(kind).iter().any(|a| a.eq_ignore_ascii_case(attr))
-        // the 2D guardians' relation list
-        && !(degree == Degree::TwoD && attr.eq_ignore_ascii_case("ENTElevePersRelEleve"))
+    let eq = |f: &fields::Field| f.ldap.eq_ignore_ascii_case(attr);
+    // the 2D guardians' relation list is written by the mapper, not a table
+    let two_d_link = degree == Degree::TwoD && attr.eq_ignore_ascii_case("ENTElevePersRelEleve");
+    fields::fields_of(other, cat).iter().any(eq)
+        && !fields::fields_of(degree, cat).iter().any(eq)
+        && !sdet::written(kind)
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(attr))
+        && !two_d_link
 }
 
 /// Splits `<source>$<id>` and returns the id when the source matches.
