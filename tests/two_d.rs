@@ -212,6 +212,11 @@ fn week(ldap: &Slapd, sdet: bool) {
             out.contains("schema: Eleve: MUST ENTEleveMajeur filled"),
             "{out}"
         );
+        // a 2D source is not told about the 1D fields it never writes
+        assert!(
+            !out.contains("ENTEcoleRPI") && !out.contains("ENTPersonClasses"),
+            "{out}"
+        );
     } else {
         assert!(out.contains("nothing to adapt"), "{out}");
     }

@@ -56,7 +56,7 @@ pub fn check(a: CheckArgs) -> anyhow::Result<u8> {
         }
         // what the sync writes into this directory's schema
         let adaptation = crate::mapping::sdet::Adaptation::compile(&schema);
-        for line in adaptation.describe() {
+        for line in adaptation.describe(cfg.degree) {
             println!("schema: {line}");
         }
         if adoptable > 0 {

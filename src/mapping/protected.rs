@@ -32,6 +32,8 @@ impl Protected {
     pub fn protect(&mut self, cat: FileCategory, id: &str) {
         match cat {
             FileCategory::EtabEducNat => self.structures.insert(id.into()),
+            // a subject or formation code is no one's id: nothing to keep
+            c if c.is_reference() => false,
             _ => self.people.insert(id.into()),
         };
     }
@@ -44,7 +46,7 @@ impl Protected {
             self.protect(cat, id);
             any = true;
         }
-        if !any {
+        if !any && !cat.is_reference() {
             *self
                 .unidentified
                 .entry(cat.as_str().to_string())

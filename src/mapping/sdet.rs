@@ -367,8 +367,11 @@ impl Adaptation {
         self.kinds.get(&kind).filter(|_| self.active)
     }
 
-    /// The lines `check` prints: what is carried where, dropped, filled.
-    pub fn describe(&self) -> Vec<String> {
+    /// The lines `check` prints for a source of `degree`: what is carried
+    /// where, dropped, filled (the other degree's fields left out: such a
+    /// source never writes them).
+    pub fn describe(&self, degree: crate::aaf::degree::Degree) -> Vec<String> {
+        let mine = |k: EntryKind, a: &str| !super::other_degree_only(k, degree, a);
         let mut out = Vec::new();
         if !self.active {
             out.push(
@@ -384,6 +387,7 @@ impl Adaptation {
             let mut carry: Vec<String> = r
                 .carry
                 .iter()
+                .filter(|(from, _)| mine(*k, from))
                 .map(|(from, (to, _))| {
                     let from = CARRY
                         .iter()
@@ -396,7 +400,7 @@ impl Adaptation {
             for c in carry {
                 out.push(format!("{}: carried {c}", k.as_str()));
             }
-            let mut drop: Vec<&String> = r.drop.values().collect();
+            let mut drop: Vec<&String> = r.drop.values().filter(|d| mine(*k, d)).collect();
             drop.sort();
             for d in drop {
                 out.push(format!(
@@ -408,6 +412,7 @@ impl Adaptation {
             for a in attrs {
                 let lower = a.to_ascii_lowercase();
                 if r.single.contains(&lower)
+                    && mine(*k, a)
                     && !super::is_single_valued(a)
                     && !lower.starts_with("aafsync")
                     && !["cn", "uid", "ou", "description"].contains(&lower.as_str())

@@ -75,6 +75,16 @@ impl StepReport {
                 let _ = writeln!(s, "retention pass");
             }
         }
+        // the 2D reference tables have the longest names (MatiereEducNat)
+        let w = self
+            .mapping
+            .categories
+            .keys()
+            .chain(self.delta.iter().flat_map(|d| d.categories.keys()))
+            .map(|c| c.len() + 1)
+            .max()
+            .unwrap_or(0)
+            .max(13);
         if let Some(d) = &self.delta {
             for (cat, c) in &d.categories {
                 let outside = c.out_of_perimeter
@@ -85,7 +95,7 @@ impl StepReport {
                         .map_or(0, |m| m.out_of_perimeter);
                 let _ = writeln!(
                     s,
-                    "  {cat:<13} add {:>6}  modify {:>6}  delete {:>6}  out of perimeter {:>5}  rejected {:>5}",
+                    "  {cat:<w$} add {:>6}  modify {:>6}  delete {:>6}  out of perimeter {:>5}  rejected {:>5}",
                     c.add, c.modify, c.delete, outside, c.rejected
                 );
             }
@@ -93,7 +103,7 @@ impl StepReport {
             for (cat, c) in &self.mapping.categories {
                 let _ = writeln!(
                     s,
-                    "  {cat:<13} mapped {:>7}  out of perimeter {:>5}  rejected {:>5}",
+                    "  {cat:<w$} mapped {:>7}  out of perimeter {:>5}  rejected {:>5}",
                     c.mapped, c.out_of_perimeter, c.rejected
                 );
             }
@@ -112,6 +122,19 @@ impl StepReport {
                 s,
                 "  staff home addresses withheld: {}",
                 self.mapping.staff_address_withheld
+            );
+        }
+        if self.mapping.relations_not_legal > 0 {
+            let _ = writeln!(
+                s,
+                "  relations without legal responsibility, not linked: {}",
+                self.mapping.relations_not_legal
+            );
+        }
+        for (field, n) in &self.mapping.unknown_codes {
+            let _ = writeln!(
+                s,
+                "  {field}: {n} values name a code the extraction's table does not list"
             );
         }
         if !self.perimeter_missing_uai.is_empty() {
