@@ -5,6 +5,7 @@
 #
 #   bash scripts/bench.sh [SCHOOLS [PUPILS_PER_SCHOOL]]     (default 400 100: ~100k entries)
 #   bash scripts/bench.sh 4000 150                          (~1.5 million entries)
+#   BENCH_DEGREE=2d bash scripts/bench.sh 960 600           (2D: ~1.5 million entries)
 #
 # It generates a Complet, the Delta of the next day and the Complet of a
 # week later (aaf-gen --days), and times aaf-sync on each; the pure stages
@@ -27,6 +28,7 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 schools=${1:-400}
 pupils=${2:-100}
+degree=${BENCH_DEGREE:-1d}
 export PATH="$HOME/.cargo/bin:$PATH"
 cargo build --release --quiet --bins --features generator
 bin=$root/target/release
@@ -71,6 +73,7 @@ connections = ${BENCH_CONNECTIONS:-4}
 in_flight = ${BENCH_IN_FLIGHT:-64}
 [source]
 name = "AC-CRETEIL"
+degree = "$degree"
 [perimeter]
 all = true
 [paths]
@@ -82,12 +85,13 @@ EOC
 }
 A="-x -D cn=admin,dc=example,dc=org -w secret"
 
-echo "generating $schools schools x $pupils pupils..." >&2
-"$bin/aaf-gen" --out "$dir/c1" --schools "$schools" --schools-outside 0 \
+echo "generating $schools schools x $pupils pupils ($degree)..." >&2
+gen() { "$bin/aaf-gen" --degree "$degree" "$@"; }
+gen --out "$dir/c1" --schools "$schools" --schools-outside 0 \
   --pupils-per-school "$pupils" --part-size 200000 --utf8 >/dev/null
-"$bin/aaf-gen" --out "$dir/d1" --delta --days 1 --date 20250905 --schools "$schools" --schools-outside 0 \
+gen --out "$dir/d1" --delta --days 1 --date 20250905 --schools "$schools" --schools-outside 0 \
   --pupils-per-school "$pupils" --part-size 200000 --utf8 >/dev/null
-"$bin/aaf-gen" --out "$dir/c8" --days 8 --date 20250912 --schools "$schools" --schools-outside 0 \
+gen --out "$dir/c8" --days 8 --date 20250912 --schools "$schools" --schools-outside 0 \
   --pupils-per-school "$pupils" --part-size 200000 --utf8 >/dev/null
 xml_mb=$(du -sm "$dir/c1" | cut -f1)
 

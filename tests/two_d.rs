@@ -446,3 +446,73 @@ fn rights_commands_serve_a_two_d_tree() {
     let (out, _) = aaf_sync_ok(&["audit", "--config", &config, "--now", "2025-09-05"], 0);
     assert!(!out.contains("unauthorised"), "{out}");
 }
+
+/// A 2D Delta: the académie sends changes of people in relation with a
+/// pupil whom the tree does not hold (contacts without legal
+/// responsibility): counted, not an error; a pupil moved to another class
+/// by a `modifyRequest` leaves the old class entry for the new one.
+#[test]
+fn a_two_d_delta_moves_a_pupil_and_ignores_relations_the_tree_does_not_hold() {
+    let ldap = Slapd::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let c0 = tmp.path().join("c0");
+    let uai = gen2d(&c0, "20250904", false, 0);
+    let config = config_2d(&ldap, &tmp.path().join("cfg"), &uai);
+    sync(&config, "2025-09-04", &c0, &tmp.path().join("r0.json"));
+    let pupils = ldap.entries(PEOPLE, "(objectClass=ENTEleve)", &["*"]);
+    let (pdn, pupil) = pupils.iter().next().unwrap();
+    let id = pupil["entpersonjointure"][0]
+        .split_once('$')
+        .unwrap()
+        .1
+        .to_string();
+    let old = pupil["enteleveclasses"][0].clone();
+    let (school_dn, _) = old.split_once('$').unwrap();
+    let sid = school_dn
+        .split(',')
+        .next()
+        .unwrap()
+        .rsplit_once('-')
+        .unwrap()
+        .1
+        .to_string();
+    let d1 = tmp.path().join("d1");
+    std::fs::create_dir_all(&d1).unwrap();
+    let write = |cat: &str, body: String| {
+        std::fs::write(
+            d1.join(format!("ENT2D_Delta_20250905_{cat}_0000.xml")),
+            file(Some("UTF-8"), &body).replace("degre=\"1D\"", "degre=\"2D\""),
+        )
+        .unwrap();
+    };
+    write(
+        "Eleve",
+        modify_req(
+            "Eleve",
+            &id,
+            &[("ENTEleveClasses", &[&format!("{sid}$4NEW")])],
+        ),
+    );
+    write(
+        "PersRelEleve",
+        modify_req(
+            "PersRelEleve",
+            "999999",
+            &[("sn", &["X"]), ("mobile", &["0600000000"])],
+        ),
+    );
+    let rep = sync(&config, "2025-09-05", &d1, &tmp.path().join("r1.json"));
+    let counts = &rep["steps"][0]["delta"]["categories"];
+    assert_eq!(counts["PersRelEleve"]["out_of_perimeter"], 1, "{counts}");
+    assert_eq!(rep["outcome"], "ok", "{rep}");
+    let now = ldap.entry(pdn);
+    assert_eq!(now["enteleveclasses"], [format!("{school_dn}$4NEW")]);
+    let class = format!("cn=AC-CRETEIL-2D-{sid}-classe-4NEW,ou=groups,{BASE}");
+    let members = ldap.entry(&class)["member"].clone();
+    assert_eq!(members.len(), 1, "{members:?}");
+    assert_eq!(members[0].to_lowercase(), pdn.to_lowercase());
+    assert_eq!(
+        ldap.count(PEOPLE, "(ENTPersonJointure=AC-CRETEIL-2D$999999)"),
+        0
+    );
+}

@@ -9,7 +9,9 @@
 //! classes and the perimeter follow the same rules; and since every person
 //! the Delta does not name keeps their record, a Delta never implies a
 //! departure by absence. A departed person named by an add or a modify comes
-//! back (restore); a modify of an id the directory does not hold is rejected.
+//! back (restore); a modify of an id the directory does not hold is rejected (but for
+//! a person in relation with the pupil: one linked to no kept pupil is not
+//! held, and counted out of the perimeter).
 
 use super::inverse::{self, category, member_class_lists};
 use super::layout::Layout;
@@ -35,7 +37,8 @@ pub struct DeltaCounts {
     /// Deletes of ids the directory does not hold (never imported, or out
     /// of the perimeter): nothing to do.
     pub delete_unknown: u64,
-    /// Modifies of people attached only to structures outside the perimeter.
+    /// Modifies of people attached only to structures outside the
+    /// perimeter, or of people in relation with no kept pupil.
     pub out_of_perimeter: u64,
     pub rejected: u64,
 }
@@ -228,6 +231,10 @@ impl<'p> Overlay<'p> {
                     FileCategory::EtabEducNat => rec
                         .first("ENTStructureUAI")
                         .is_some_and(|u| !self.perimeter_uai.uai_configured(u)),
+                    // a person in relation with no kept pupil is not held
+                    // (2D contacts, relatives of pupils of other schools):
+                    // the académie still sends their changes
+                    FileCategory::PersRelEleve => true,
                     _ => {
                         let sids = structure_ids(&rec);
                         !sids.is_empty() && !sids.iter().any(|s| self.known_structure(s))
