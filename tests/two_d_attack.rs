@@ -2006,3 +2006,211 @@ fn a_delta_renaming_a_class_updates_its_label() {
         r.text()
     );
 }
+
+// ---------------------------------------------------------------------------
+// 14. The other feed's commands: retention, audit, purge, erasure
+// ---------------------------------------------------------------------------
+
+/// A 1D and a 2D source in one tree, one 1D pupil departed: the 2D
+/// source's `retention` far in the future, `audit`, `subject erase` of a
+/// 1D person and `purge` leave every 1D entry as it is; the 1D source's
+/// `retention` and `purge` leave the 2D entries.
+#[test]
+fn the_other_feeds_retention_audit_erase_and_purge_leave_a_tree_alone() {
+    let ldap = Slapd::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let c2 = tmp.path().join("c2");
+    let (uai2, _) = gen2d(&c2, "20250904", false, 0);
+    let cfg2 = config_2d(&ldap, &tmp.path().join("cfg2"), &uai2);
+    let c1 = tmp.path().join("c1");
+    let uai1 = generate(
+        &GenConfig {
+            date: "20250904".into(),
+            schools: 2,
+            pupils_per_school: 30,
+            ..Default::default()
+        },
+        &c1,
+    )
+    .unwrap()
+    .uai_inside;
+    std::fs::create_dir_all(tmp.path().join("cfg1")).unwrap();
+    let cfg1 = s(&ldap.config(&tmp.path().join("cfg1"), &uai1, ""));
+    assert_eq!(sync(&cfg1, "2025-09-04", &[&c1]).code, 0);
+    // one 1D pupil leaves a week later
+    let c1b = tmp.path().join("c1b");
+    copy_extraction(&c1, &c1b, "20250911");
+    drop_records(&c1b, "Eleve", |n| n != 0);
+    let r = sync(&cfg1, "2025-09-11", &[&c1b]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    let r = sync(&cfg2, "2025-09-11", &[&c2]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    let of = |src: &str| ldap.entries(BASE, &format!("(aafSyncSource={src})"), &["*"]);
+    let one_d = of("AC-CRETEIL");
+    assert!(
+        ldap.count(&format!("ou=departed,{BASE}"), "(aafSyncSource=AC-CRETEIL)") >= 1,
+        "a departed 1D pupil"
+    );
+    // the 2D source's commands
+    let (_, err) = aaf_sync_ok(&["retention", "--config", &cfg2, "--now", "2035-09-11"], 0);
+    assert_eq!(of("AC-CRETEIL"), one_d, "2D retention touched 1D\n{err}");
+    let (out, _) = aaf_sync_ok(&["audit", "--config", &cfg2, "--now", "2025-09-11"], 0);
+    assert!(!out.contains("unauthorised"), "{out}");
+    let one_d_pupil = one_d
+        .iter()
+        .find(|(d, a)| {
+            d.contains("ou=people") && vals(a, "objectClass").iter().any(|o| o == "ENTEleve")
+        })
+        .map(|(_, a)| vals(a, "ENTPersonJointure")[0].clone())
+        .unwrap();
+    let one_d_id = one_d_pupil.split_once('$').unwrap().1.to_string();
+    let out = aaf_sync(&[
+        "subject",
+        "erase",
+        "--config",
+        &cfg2,
+        "--jointure",
+        &one_d_id,
+        "--reason",
+        "test",
+        "--now",
+        "2025-09-11",
+    ]);
+    assert_eq!(
+        of("AC-CRETEIL"),
+        one_d,
+        "the 2D source's erase touched a 1D person: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = aaf_sync(&[
+        "purge",
+        "--config",
+        &cfg2,
+        "--confirm",
+        BASE,
+        "--reference",
+        "END-2D",
+        "--out",
+        &s(&tmp.path().join("cert")),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(of("AC-CRETEIL"), one_d, "the 2D purge touched 1D");
+    assert!(of(SOURCE).is_empty(), "the 2D purge left 2D entries");
+    // and the 1D source's retention does not need the 2D branch
+    aaf_sync_ok(&["retention", "--config", &cfg1, "--now", "2025-09-12"], 0);
+}
+
+/// A school's record unreadable (one bad byte) in the next Complet: the
+/// school is kept as it is, and so are its classes — their labels come
+/// from that very record, which cannot be read.
+#[test]
+#[ignore = "BUG: a 2D school whose record is rejected is kept as is, but the labels \
+            (description) of all its classes and groups are removed"]
+fn a_rejected_school_record_keeps_its_class_labels() {
+    let f = Fx::new(Slapd::start());
+    sync_idempotent(&f.ldap, &f.config, "2025-09-04", &f.c0, 0);
+    let sid = f.sid_of_uai(&f.uai[0]);
+    let before = class_entries(&f.ldap);
+    assert!(before.values().all(|c| !vals(c, "description").is_empty()));
+    let c1 = f.copy("c1", "20250905");
+    edit_id(&c1, "EtabEducNat", &sid, |rec| {
+        set_raw(rec, "ENTStructureNomCourant", &[b"COLLEGE \xff".to_vec()])
+    });
+    let r = sync(&f.config, "2025-09-05", &[&c1]);
+    assert_eq!(r.code, 1, "{}", r.text());
+    let after = class_entries(&f.ldap);
+    for (d, c) in &before {
+        assert_eq!(
+            after.get(d).map(|a| vals(a, "description")),
+            Some(vals(c, "description")),
+            "{d}: label lost with its school's record unreadable\n{}",
+            r.text()
+        );
+    }
+}
+
+/// Pupils whose records leave the formation labels empty (completed from
+/// `MefEducNat`); the next Complet's table has that formation's record
+/// unreadable: the pupils keep their labels (a rejected record changes
+/// nobody).
+#[test]
+#[ignore = "BUG: an unreadable MefEducNat record removes the labels, level and stream that \
+            record had completed on every pupil of that formation"]
+fn a_rejected_formation_record_changes_no_pupil() {
+    let f = Fx::new(Slapd::start());
+    let mef_of: Vec<(usize, String, Vec<String>)> = scan(&f.c0, "Eleve", "ENTEleveMEF");
+    let mef = mef_of[0].2[0].clone();
+    let same: Vec<String> = mef_of
+        .iter()
+        .filter(|(_, _, m)| m.first() == Some(&mef))
+        .map(|(_, id, _)| id.clone())
+        .collect();
+    for id in &same {
+        edit_id(&f.c0, "Eleve", id, |rec| {
+            for a in [
+                "ENTEleveLibelleMEF",
+                "ENTEleveNivFormation",
+                "ENTEleveFiliere",
+            ] {
+                set(rec, a, &[]);
+            }
+        });
+    }
+    sync_idempotent(&f.ldap, &f.config, "2025-09-04", &f.c0, 0);
+    let before: Vec<Attrs> = same.iter().map(|id| f.ldap.entry(&dn(id))).collect();
+    assert!(
+        !vals(&before[0], "ENTEleveLibelleMEF").is_empty(),
+        "completed"
+    );
+    let c1 = f.copy("c1", "20250905");
+    edit_id(&c1, "MefEducNat", &mef, |rec| {
+        set_raw(rec, "ENTLibelleMef", &[b"\xff".to_vec()])
+    });
+    let r = sync(&f.config, "2025-09-05", &[&c1]);
+    assert_eq!(r.code, 1, "{}", r.text());
+    for (id, was) in same.iter().zip(&before) {
+        assert_eq!(
+            &f.ldap.entry(&dn(id)),
+            was,
+            "pupil {id} changed by an unreadable MefEducNat record"
+        );
+    }
+}
+
+/// The same pupils, and a Complet delivered without its `MefEducNat`
+/// file: labels completed yesterday must not flap away today.
+#[test]
+#[ignore = "BUG: a Complet without its MefEducNat file removes every label, level and stream \
+            completed from the table (a mass modify; the next full Complet puts them back)"]
+fn a_complet_without_mef_table_keeps_completed_labels() {
+    let f = Fx::new(Slapd::start());
+    let ids: Vec<String> = record_ids(&f.c0, "Eleve");
+    for id in ids.iter().take(5) {
+        edit_id(&f.c0, "Eleve", id, |rec| {
+            for a in [
+                "ENTEleveLibelleMEF",
+                "ENTEleveNivFormation",
+                "ENTEleveFiliere",
+            ] {
+                set(rec, a, &[]);
+            }
+        });
+    }
+    sync_idempotent(&f.ldap, &f.config, "2025-09-04", &f.c0, 0);
+    let before = csns(&f.ldap);
+    let c1 = f.copy("c1", "20250905");
+    for p in files_of(&c1, "MefEducNat") {
+        std::fs::remove_file(p).unwrap();
+    }
+    let r = sync(&f.config, "2025-09-05", &[&c1]);
+    let mut after = csns(&f.ldap);
+    let mut before = before;
+    after.retain(|d, _| !d.starts_with("cn=aaf-sync-"));
+    before.retain(|d, _| !d.starts_with("cn=aaf-sync-"));
+    assert_eq!(after, before, "people changed\n{}", r.text());
+}
