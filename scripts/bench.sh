@@ -30,6 +30,9 @@ schools=${1:-400}
 pupils=${2:-100}
 degree=${BENCH_DEGREE:-1d}
 export PATH="$HOME/.cargo/bin:$PATH"
+# a 2D académie of 1.5 million entries holds more than the test instance's
+# default 4 GiB map
+export MDB_MAXSIZE=${MDB_MAXSIZE:-17179869184}
 cargo build --release --quiet --bins --features generator
 bin=$root/target/release
 dir=${BENCH_DIR:-$(mktemp -d)}
@@ -108,11 +111,13 @@ mods=$(grep -c '^dn:' "$dir/mods.ldif")
 t0=$(now); ldapmodify $A -H "$ua" -f "$dir/mods.ldif" >/dev/null; t1=$(now)
 ldapmodify_s=$(secs "$t0" "$t1")
 bash scripts/slapd-test-instance.sh stop "$dir/ldap-ref" >/dev/null 2>&1
+rm -rf "$dir/ldap-ref" # its disk, for the next servers
 # slapadd -q, offline, into an empty database
 start slapadd empty >/dev/null
 bash scripts/slapd-test-instance.sh stop "$dir/ldap-slapadd" >/dev/null 2>&1
 t0=$(now); /usr/sbin/slapadd -F "$dir/ldap-slapadd/slapd.d" -n 1 -q -l "$dir/init.ldif"; t1=$(now)
 slapadd_s=$(secs "$t0" "$t1")
+rm -rf "$dir/ldap-slapadd"
 
 # aaf-sync: first sync, no-change Complet, the next day's Delta, then the
 # Complet of a week later

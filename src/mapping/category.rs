@@ -96,7 +96,7 @@ impl Mapper<'_> {
     fn kept_sids<'r>(&self, rec: &'r Record, attr: &str) -> Vec<&'r str> {
         rec.values(attr)
             .into_iter()
-            .map(|v| v.split('$').next().unwrap_or(v))
+            .map(|v| v.split('$').next().unwrap_or(v).trim())
             .filter(|s| self.perimeter.has(s))
             .collect()
     }
@@ -119,7 +119,7 @@ impl Mapper<'_> {
         let mut e = self.person_entry(rec, EntryKind::Pupil, table);
         e.set("ENTPersonProfils", PROFILE_PUPIL);
         if self.degree == Degree::TwoD {
-            self.two_d.complete_pupil(&mut e, &mut self.stats);
+            self.two_d.check_formation(&e, &mut self.stats);
         }
         Some(Desired {
             kind: EntryKind::Pupil,
@@ -135,11 +135,23 @@ impl Mapper<'_> {
             .pupils_of_parent
             .remove(rec.id.as_str())
             .unwrap_or_default();
-        // 2D: the pupils' records alone decide (legal guardians only; the
-        // parent's own list also names the pupils they are a contact for)
+        // 2D: the pupils' records decide (legal guardians only; the
+        // parent's own list also names the pupils they are a contact for),
+        // but for a pupil whose record was rejected: kept as the directory
+        // holds them, their guardians are too
         let own: Vec<&str> = match self.degree {
             Degree::OneD => rec.values("ENTPersRelEleveEleve"),
-            Degree::TwoD => Vec::new(),
+            Degree::TwoD => {
+                let mut rejected = rec.values("ENTAuxPersRelEleveEleve");
+                rejected.retain(|p| self.protected.people.contains(*p));
+                if pupils.is_empty() && !rejected.is_empty() {
+                    // only pupils whose records are unknown name them:
+                    // as the directory holds them, never created anew
+                    self.protect(FileCategory::PersRelEleve, &rec.id);
+                    return None;
+                }
+                rejected
+            }
         };
         for p in own {
             // a pupil whose record was rejected is still there

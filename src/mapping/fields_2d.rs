@@ -44,9 +44,11 @@
 //!   (`ENTEtablissementStructRattachFctl`).
 //!
 //! Subjects (`MatiereEducNat`) and formations (`MefEducNat`) are reference
-//! tables, not people: they are read, checked and used to complete labels,
-//! never written as entries; the SDET holds them as values on people
-//! (`ENTEleveMEF`, `ENTAuxEnsClassesMatieres`…), and so does aaf-sync.
+//! tables, not people: they are read and the codes people carry checked
+//! against them (unknown ones counted), never written as entries; the SDET
+//! holds them as values on people (`ENTEleveMEF`, `ENTEleveLibelleMEF`,
+//! `ENTAuxEnsClassesMatieres`…), as each record gives them, and so does
+//! aaf-sync.
 
 use super::fields::{f, multi, Field, Rule::*};
 
@@ -209,8 +211,8 @@ pub const STAFF: &[Field] = &[
 /// teachers' lists give; nothing written.
 pub const SUBJECT: &[&str] = &["ENTMatJointure", "ENTLibelleMatiere"];
 
-/// Formations (MefEducNat): code → label, level and stream, which
-/// complete a pupil's MEF fields the record leaves empty.
+/// Formations (MefEducNat): the codes pupils' `ENTEleveMEF` is checked
+/// against; nothing written.
 pub const FORMATION: &[&str] = &[
     "ENTMefJointure",
     "ENTLibelleMef",

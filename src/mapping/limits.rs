@@ -63,12 +63,34 @@ impl RecordLimits {
             (Eleve | PersRelEleve | PersEducNat, "ENTPersonStructRattach") => {
                 (self.structures_per_person, "structures_per_person")
             }
+            // the 2D names of the same lists
+            (Eleve, "ENTEleveClasses") => (self.pupil_classes, "pupil_classes"),
+            (Eleve, "ENTEleveGroupes") => (self.pupil_groups, "pupil_groups"),
+            (Eleve, "ENTElevePersRelEleve") => (self.parents_per_pupil, "parents_per_pupil"),
+            (PersRelEleve, "ENTAuxPersRelEleveEleve") => {
+                (self.pupils_per_parent, "pupils_per_parent")
+            }
+            (
+                PersEducNat,
+                "ENTAuxEnsClasses"
+                | "ENTAuxEnsClassesMatieres"
+                | "ENTAuxEnsClassesPrincipal"
+                | "ENTAuxEnsMEF"
+                | "ENTAuxEnsMatiereEnseignEtab"
+                | "ENTAuxEnsCategoDiscipline",
+            ) => (self.staff_classes, "staff_classes"),
+            (PersEducNat, "ENTAuxEnsGroupes" | "ENTAuxEnsGroupesMatieres") => {
+                (self.staff_groups, "staff_groups")
+            }
             _ => return None,
         })
     }
 
     /// Why `rec` breaks a limit (field, message), if it does.
     pub fn check<'r>(&self, rec: &'r crate::aaf::Record) -> Option<(&'r str, String)> {
+        if let Some(over) = long_code(rec) {
+            return Some(over);
+        }
         rec.attrs.iter().find_map(|a| {
             let (max, key) = self.of(rec.category, &a.name)?;
             let n = a.non_empty().count();
@@ -83,6 +105,31 @@ impl RecordLimits {
             })
         })
     }
+}
+
+/// The longest class or group code a record may give: real codes are a
+/// few characters (`6A`, `TS2`, `4ESP2`); the class entry's DN holds the
+/// code, and slapd refuses a DN past its key size, so a code hundreds of
+/// characters long would fail the class's every write, every day.
+pub const MAX_CODE_CHARS: usize = 64;
+
+/// A class or group value of `rec` whose code is longer than
+/// [`MAX_CODE_CHARS`]: the field, and why.
+fn long_code(rec: &crate::aaf::Record) -> Option<(&str, String)> {
+    rec.attrs.iter().find_map(|a| {
+        let code_at = super::links::code_field(&a.name)?;
+        let n = a
+            .non_empty()
+            .filter_map(|v| v.split('$').nth(code_at))
+            .map(|c| c.trim().chars().count())
+            .max()?;
+        (n > MAX_CODE_CHARS).then(|| {
+            (
+                a.name.as_str(),
+                format!("a class or group code of {n} characters, more than {MAX_CODE_CHARS}"),
+            )
+        })
+    })
 }
 
 #[cfg(test)]
@@ -118,5 +165,19 @@ mod tests {
         let mut few = rec;
         few.attrs[0].values.truncate(8);
         assert!(RecordLimits::default().check(&few).is_none());
+        // the 2D lists count the same
+        let mut two_d = few.clone();
+        two_d.attrs[0].name = "ENTEleveClasses".into();
+        two_d.attrs[0].values = (0..9).map(|i| format!("1$C{i}")).collect();
+        assert_eq!(
+            RecordLimits::default().check(&two_d).unwrap().0,
+            "ENTEleveClasses"
+        );
+        // a code no real class has
+        let mut long = few;
+        long.attrs[0].values = vec![format!("1$$${}$label", "x".repeat(65))];
+        let (field, why) = RecordLimits::default().check(&long).unwrap();
+        assert_eq!(field, "ENTPersonClasses");
+        assert!(why.contains("65 characters"), "{why}");
     }
 }

@@ -7,7 +7,7 @@ use super::layout::{GroupKind, Layout};
 use super::{Desired, Mapper};
 use crate::aaf::degree::Degree;
 use crate::aaf::{FileCategory, Record};
-use crate::model::Entry;
+use crate::model::{value_key, Entry};
 use crate::schema::{EntryKind, ATTR_SOURCE, STATE_CLASS};
 use std::collections::HashSet;
 
@@ -37,6 +37,11 @@ fn one_d_parents(rec: &Record) -> Vec<ParentRef> {
 
 #[derive(Default)]
 pub(super) struct GroupAcc {
+    /// The school id and the code as first spelt: the map is keyed by
+    /// their matching forms, as the directory compares the class's DN
+    /// (`6A` and `6a` are one class).
+    pub(super) sid: String,
+    pub(super) code: String,
     pub(super) name: Option<String>,
     /// Ids of the members (their DNs are made in `finish`: an id is a
     /// third of a DN, and an académie has a million memberships).
@@ -122,6 +127,27 @@ fn memberships(
     }
 }
 
+/// The field of a class or group value that holds the code, when `attr`
+/// is one of the class and group lists of either degree (1D: the fourth
+/// of `sid$?$?$code$label`; 2D: the second of `sid$code[$subject]`).
+pub(super) fn code_field(attr: &str) -> Option<usize> {
+    let all = [Degree::OneD, Degree::TwoD].into_iter().flat_map(|d| {
+        [FileCategory::Eleve, FileCategory::PersEducNat]
+            .into_iter()
+            .flat_map(move |c| memberships(d, c).iter())
+    });
+    let mut found = None;
+    for (name, _, format) in all {
+        if *name == attr {
+            found = Some(match format {
+                ListFormat::OneD => 3,
+                ListFormat::Code => 1,
+            });
+        }
+    }
+    found
+}
+
 /// (school id, class code, label) of one class or group value; `None`
 /// when it names no class.
 fn class_of(v: &str, format: ListFormat) -> Option<(&str, &str, Option<&str>)> {
@@ -146,7 +172,7 @@ impl Mapper<'_> {
         }
         let id: Box<str> = d.id.as_str().into();
         // one membership per class, whichever fields name it
-        let mut seen: HashSet<(GroupKind, &str, &str)> = HashSet::new();
+        let mut seen: HashSet<(GroupKind, String, String)> = HashSet::new();
         for &(attr, kind, format) in memberships(self.degree, rec.category) {
             for v in rec.values(attr) {
                 let Some((sid, code, label)) = class_of(v, format) else {
@@ -157,13 +183,19 @@ impl Mapper<'_> {
                         .or_default() += 1;
                     continue;
                 };
-                if !self.perimeter.has(sid) || !seen.insert((kind, sid, code)) {
+                let key = (
+                    kind,
+                    value_key(sid).into_owned(),
+                    value_key(code).into_owned(),
+                );
+                if !self.perimeter.has(sid) || !seen.insert(key.clone()) {
                     continue;
                 }
-                let acc = self
-                    .groups
-                    .entry((kind, sid.to_string(), code.to_string()))
-                    .or_default();
+                let acc = self.groups.entry(key).or_insert_with(|| GroupAcc {
+                    sid: sid.to_string(),
+                    code: code.to_string(),
+                    ..Default::default()
+                });
                 if d.kind == EntryKind::Pupil || acc.name.is_none() {
                     if let Some(l) = label {
                         acc.name = Some(l.to_string());
@@ -224,7 +256,8 @@ impl Mapper<'_> {
     /// The class and group entries, built from the memberships gathered
     /// as people were kept.
     pub(super) fn build_groups(&mut self) {
-        for ((kind, sid, code), acc) in std::mem::take(&mut self.groups) {
+        for ((kind, _, _), acc) in std::mem::take(&mut self.groups) {
+            let (sid, code) = (acc.sid, acc.code);
             let l = self.layout;
             let mut e = Entry::new(l.class_dn(kind, &sid, &code));
             e.add(

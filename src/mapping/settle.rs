@@ -55,12 +55,20 @@ pub struct Settled {
     pub redirected_links: u64,
 }
 
-/// Structure references of a person: at least one must remain.
-const STRUCTURE_REFS: [&str; 4] = [
+/// Structure references of a person (either degree): at least one must
+/// remain.
+const STRUCTURE_REFS: [&str; 11] = [
     "ENTPersonStructRattach",
     "ENTPersonClasses",
     "ENTPersonGroupes",
     "ENTPersonFonctions",
+    "ENTEleveClasses",
+    "ENTEleveGroupes",
+    "ENTAuxEnsClasses",
+    "ENTAuxEnsGroupes",
+    "ENTAuxEnsClassesMatieres",
+    "ENTAuxEnsGroupesMatieres",
+    "ENTAuxEnsClassesPrincipal",
 ];
 
 fn link_target(attr: &str, value: &str) -> Option<String> {
@@ -306,6 +314,23 @@ pub fn settle(
                 )
                 .or_default() += 1;
             out.keep.insert(g);
+        }
+    }
+    // a school kept as it is (its record rejected) gave no labels today:
+    // its classes and groups keep theirs (2D labels come from the school)
+    for d in desired.iter_mut() {
+        let kept_school = d
+            .entry
+            .first("aafSyncStructure")
+            .is_some_and(|s| out.keep.contains(&dn_key(s)));
+        if d.kind.is_group() && kept_school && d.entry.get("description").is_none() {
+            let label = current
+                .get(&d.entry.dn.key())
+                .and_then(|c| c.first("description"))
+                .map(str::to_string);
+            if let Some(l) = label {
+                d.entry.set("description", l);
+            }
         }
     }
     for k in protected {

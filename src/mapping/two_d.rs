@@ -1,5 +1,6 @@
 //! What only 2D records need from the mapper: the reference tables of
-//! subjects and formations (read, never written as entries), the class and
+//! subjects and formations (read to check the codes people carry, never
+//! written), the class and
 //! group labels a school's record lists, a pupil's links to their legal
 //! guardians from `ENTElevePersRelEleve`, and the codes checked against the
 //! tables. The field tables themselves are [`super::fields_2d`].
@@ -8,33 +9,18 @@ use super::layout::GroupKind;
 use super::links::ParentRef;
 use super::MapStats;
 use crate::aaf::{FileCategory, Record};
-use crate::model::Entry;
+use crate::model::{value_key, Entry};
 use std::collections::{HashMap, HashSet};
-
-/// One formation (MEF) of the `MefEducNat` table.
-#[derive(Debug, Default, Clone)]
-struct Formation {
-    label: Option<String>,
-    level: Option<String>,
-    stream: Option<String>,
-}
 
 /// The reference tables of one 2D extraction and the labels its schools
 /// give their classes and groups.
 #[derive(Debug, Default)]
 pub(super) struct Tables {
     subjects: HashSet<String>,
-    formations: HashMap<String, Formation>,
+    formations: HashSet<String>,
     /// (kind, school id, code) → label, from `ENTStructureClasses` and
     /// `ENTStructureGroupes` (`code$label$…`).
     labels: HashMap<(GroupKind, String, String), String>,
-}
-
-fn non_empty(rec: &Record, attr: &str) -> Option<String> {
-    rec.first(attr)
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(str::to_string)
 }
 
 impl Tables {
@@ -45,14 +31,7 @@ impl Tables {
                 self.subjects.insert(rec.id.trim().to_string());
             }
             FileCategory::MefEducNat => {
-                self.formations.insert(
-                    rec.id.trim().to_string(),
-                    Formation {
-                        label: non_empty(rec, "ENTLibelleMef"),
-                        level: non_empty(rec, "ENTNivFormation"),
-                        stream: non_empty(rec, "ENTFiliere"),
-                    },
-                );
+                self.formations.insert(rec.id.trim().to_string());
             }
             _ => {}
         }
@@ -70,8 +49,12 @@ impl Tables {
                     continue;
                 };
                 if !code.is_empty() && !label.is_empty() {
-                    self.labels
-                        .insert((kind, sid.to_string(), code.to_string()), label.into());
+                    let key = (
+                        kind,
+                        value_key(sid).into_owned(),
+                        value_key(code).into_owned(),
+                    );
+                    self.labels.insert(key, label.into());
                 }
             }
         }
@@ -79,33 +62,25 @@ impl Tables {
 
     /// The label a school gives one of its classes or groups.
     pub(super) fn label(&self, kind: GroupKind, sid: &str, code: &str) -> Option<&str> {
-        self.labels
-            .get(&(kind, sid.to_string(), code.to_string()))
-            .map(String::as_str)
+        let key = (
+            kind,
+            value_key(sid).into_owned(),
+            value_key(code).into_owned(),
+        );
+        self.labels.get(&key).map(String::as_str)
     }
 
-    /// Completes a pupil's formation fields the record leaves empty from
-    /// the `MefEducNat` table (the académie's own labels, never invented),
-    /// and counts a formation code the table does not list.
-    pub(super) fn complete_pupil(&self, e: &mut Entry, stats: &mut MapStats) {
-        let Some(code) = e.first("ENTEleveMEF").map(str::to_string) else {
+    /// Counts a pupil's formation code the `MefEducNat` table does not
+    /// list. The pupil's own labels are written as the record gives them,
+    /// never completed from the table: what a record does not carry would
+    /// then depend on whether the day's extraction had the table (a Delta
+    /// has none), and a label kept from an old code would outlive it.
+    pub(super) fn check_formation(&self, e: &Entry, stats: &mut MapStats) {
+        let Some(code) = e.first("ENTEleveMEF") else {
             return;
         };
-        if self.formations.is_empty() {
-            return; // a Delta, or an extraction without the table
-        }
-        let Some(f) = self.formations.get(code.trim()) else {
+        if !self.formations.is_empty() && !self.formations.contains(code.trim()) {
             *stats.unknown_codes.entry("ENTEleveMEF".into()).or_default() += 1;
-            return;
-        };
-        for (attr, v) in [
-            ("ENTEleveLibelleMEF", &f.label),
-            ("ENTEleveNivFormation", &f.level),
-            ("ENTEleveFiliere", &f.stream),
-        ] {
-            if let (None, Some(v)) = (e.get(attr), v) {
-                e.set(attr, v.clone());
-            }
         }
     }
 

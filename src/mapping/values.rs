@@ -62,6 +62,7 @@ impl Mapper<'_> {
                     Rule::Phone => fields::is_printable_string(v).then(|| v.to_string()),
                     Rule::Mail => fields::is_mail(v).then(|| v.to_string()),
                     Rule::StructureDn => {
+                        let v = v.trim();
                         if self.perimeter.has(v) {
                             Some(self.layout.structure_dn(v).to_string())
                         } else {
@@ -71,7 +72,11 @@ impl Mapper<'_> {
                     }
                     Rule::StructureComposite => {
                         let (sid, rest) = v.split_once('$').unwrap_or((v, ""));
-                        if self.perimeter.has(sid) {
+                        let (sid, rest) = (sid.trim(), rest.trim());
+                        if rest.split('$').all(|f| f.trim().is_empty()) {
+                            // `sid`, `sid$`, `sid$$`: names nothing in the school
+                            None
+                        } else if self.perimeter.has(sid) {
                             Some(format!("{}${rest}", self.layout.structure_dn(sid)))
                         } else {
                             self.stats.dangling_links += 1;
