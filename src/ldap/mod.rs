@@ -53,6 +53,7 @@ mod preflight;
 mod read;
 pub mod replication;
 mod search;
+pub mod wire;
 mod write;
 
 use error::{op_err, Fault};

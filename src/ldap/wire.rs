@@ -1,0 +1,279 @@
+//! A read-only search client for one job: the paged read of a whole tree
+//! at the speed of `ldapsearch`. `ldap3` builds a `StructureTag` tree for
+//! every message (a `Vec` per tag, a copy of every value) on its
+//! connection task, over half the time of a read; here the responses land
+//! in one growable buffer and each `SearchResultEntry` is decoded in place
+//! by a small BER reader ([`ber`]), its DN, names and values handed to the
+//! caller as slices of that buffer. `ldap3` keeps doing everything else
+//! (and parses the filter for this one).
+//!
+//! [`search`] connects (`ldap://`, `ldaps://`, `ldap://` + StartTLS,
+//! `ldapi://`; [`transport`]), binds simply, runs one paged subtree search
+//! ([`request`]) and returns only when the server said the search is done
+//! and successful: a refusal is a [`DirectoryError`] with its code, a
+//! connection closed, a silence of `timeout_secs` or malformed bytes
+//! mid-read an error — never a partial tree reported as complete.
+
+mod ber;
+mod page;
+mod request;
+mod transport;
+
+#[cfg(test)]
+mod tests;
+
+use super::{op_err, DirectoryError};
+use crate::config::LdapConfig;
+use crate::model::Dn;
+use ber::{tag, BerError};
+use page::{answers, decode_batch, ldap3_error, Done, Step};
+pub use page::{Attrs, Values};
+use std::time::Duration;
+use transport::{Endpoint, Stream};
+
+/// The largest message accepted from the server: an entry bigger than
+/// this (a huge group, a photo) stops the read with an error rather than
+/// growing the buffer without bound.
+pub const MAX_MESSAGE: usize = 256 << 20;
+
+/// The buffer the responses are read into at first (it grows for a
+/// message that does not fit, up to [`MAX_MESSAGE`]).
+const BUFFER: usize = 256 << 10;
+
+/// Reads every entry under `base` that matches `filter` (RFC 4515), with
+/// the attributes `attrs` (`*` for every user attribute; empty: the
+/// same), from the server at `url` with the connection settings of `cfg`
+/// (`bind_dn` and its password, `starttls`, `ca_file`, `timeout_secs`,
+/// `page_size`; `url` rather than `cfg.url`, so that a consumer or a
+/// failover provider can be read). Each entry is handed to `on_entry` as
+/// its DN and its attributes, borrowed for the call; the count of entries
+/// is returned once the server said the search is complete.
+///
+/// Building the sync's entries without another copy of the values:
+///
+/// ```no_run
+/// # async fn f(cfg: &aaf_sync::config::LdapConfig) -> Result<(), aaf_sync::ldap::DirectoryError> {
+/// use aaf_sync::model::{Dn, Entry, EntryMap};
+/// let mut tree = EntryMap::default();
+/// let attrs = vec!["objectClass".to_string(), "uid".to_string()];
+/// aaf_sync::ldap::wire::search(cfg, &cfg.url, &cfg.base_dn, "(objectClass=*)", &attrs, |dn, a| {
+///     let e = Entry::from_attrs(Dn::new(dn), a);
+///     tree.insert(e.dn.key(), e);
+/// })
+/// .await?;
+/// # Ok(()) }
+/// ```
+pub async fn search(
+    cfg: &LdapConfig,
+    url: &str,
+    base: &str,
+    filter: &str,
+    attrs: &[String],
+    mut on_entry: impl FnMut(&str, Attrs<'_>),
+) -> Result<u64, DirectoryError> {
+    let what = || format!("read {base}");
+    let filter = request::Filter::parse(filter)
+        .ok_or_else(|| op_err(what(), format!("invalid search filter {filter:?}")))?;
+    let mut conn = Conn::open(cfg, url).await?;
+    let page = u32::try_from(cfg.page_size.max(1)).unwrap_or(1000);
+    let mut count = 0u64;
+    let mut cookie = Vec::new();
+    loop {
+        let id = conn.id();
+        let req = request::search(id, base, &filter, attrs, page, &cookie);
+        conn.send(&req).await.map_err(|e| op_err(what(), e))?;
+        let done = conn
+            .page(id, &mut count, &mut on_entry)
+            .await
+            .map_err(|e| op_err(what(), e))?;
+        match done {
+            Done::Refused(result) => {
+                return Err(op_err(what(), result).at(&Dn::new(base)));
+            }
+            Done::Page(next) if !next.is_empty() => cookie = next,
+            Done::Page(_) => break,
+        }
+    }
+    conn.close().await;
+    Ok(count)
+}
+
+/// One connection and the buffer its responses are read into:
+/// `buf[start..end]` holds what was received and not yet decoded.
+struct Conn {
+    stream: Stream,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    last_id: u32,
+    timeout: Duration,
+}
+
+impl Conn {
+    /// Connects to `url`, runs StartTLS when configured, and binds.
+    async fn open(cfg: &LdapConfig, url: &str) -> Result<Conn, DirectoryError> {
+        let failed = |reason: String| DirectoryError::Connect {
+            url: url.to_string(),
+            reason,
+        };
+        let timeout = Duration::from_secs(cfg.timeout_secs);
+        let at = Endpoint::parse(url).map_err(&failed)?;
+        let stream = tokio::time::timeout(timeout, Stream::connect(&at, cfg))
+            .await
+            .map_err(|_| failed(format!("no answer in {timeout:?}")))?
+            .map_err(&failed)?;
+        let mut conn = Conn {
+            stream,
+            buf: vec![0; BUFFER],
+            start: 0,
+            end: 0,
+            last_id: 0,
+            timeout,
+        };
+        if let (Endpoint::Tcp { host, tls, .. }, true) = (&at, cfg.starttls) {
+            if !tls {
+                conn.start_tls(host, cfg).await.map_err(&failed)?;
+            }
+        }
+        if !cfg.bind_dn.is_empty() {
+            let pw = cfg.bind_password.as_deref().unwrap_or("");
+            let id = conn.id();
+            conn.send(&request::bind(id, &cfg.bind_dn, pw))
+                .await
+                .map_err(|e| failed(format!("bind: {e}")))?;
+            let refused = conn
+                .answer(id, tag::BIND_RESPONSE, |b| {
+                    ber::result(b).map(|r| (r.code != 0).then(|| (r.code, ldap3_error(&r))))
+                })
+                .await
+                .map_err(|e| failed(format!("bind: {e}")))?;
+            if let Some((code, e)) = refused {
+                return Err(DirectoryError::Bind {
+                    dn: cfg.bind_dn.clone(),
+                    code: super::ResultCode(code),
+                    reason: e.to_string(),
+                });
+            }
+        }
+        Ok(conn)
+    }
+
+    /// The StartTLS exchange, then the handshake on the same socket.
+    async fn start_tls(&mut self, host: &str, cfg: &LdapConfig) -> Result<(), String> {
+        let id = self.id();
+        self.send(&request::starttls(id)).await?;
+        let refused = self
+            .answer(id, tag::EXTENDED_RESPONSE, |b| {
+                ber::result(b).map(|r| (r.code != 0).then(|| ldap3_error(&r)))
+            })
+            .await
+            .map_err(|e| format!("StartTLS: {e}"))?;
+        if let Some(e) = refused {
+            return Err(format!("StartTLS refused: {e}"));
+        }
+        if self.start != self.end {
+            return Err("StartTLS: the server sent more than its answer".into());
+        }
+        let plain = std::mem::replace(&mut self.stream, Stream::Gone);
+        let tls = tokio::time::timeout(self.timeout, plain.start_tls(host, cfg))
+            .await
+            .map_err(|_| format!("TLS handshake: no answer in {:?}", self.timeout))??;
+        self.stream = tls;
+        Ok(())
+    }
+
+    fn id(&mut self) -> u32 {
+        self.last_id += 1;
+        self.last_id
+    }
+
+    async fn send(&mut self, bytes: &[u8]) -> Result<(), String> {
+        tokio::time::timeout(self.timeout, self.stream.write_all(bytes))
+            .await
+            .map_err(|_| format!("the server took no request in {:?}", self.timeout))?
+            .map_err(|e| format!("sending a request: {e}"))
+    }
+
+    /// Reads more of the server's answer, with room for a message of
+    /// `need` bytes at `start`; an error when the connection closed or
+    /// stayed silent for the timeout.
+    async fn fill(&mut self, need: usize) -> Result<(), String> {
+        if self.start == self.end {
+            (self.start, self.end) = (0, 0);
+        } else if self.buf.len() - self.start < need || self.buf.len() - self.end < BUFFER / 4 {
+            self.buf.copy_within(self.start..self.end, 0);
+            (self.start, self.end) = (0, self.end - self.start);
+        }
+        if self.buf.len() < need {
+            self.buf.resize(need, 0);
+        }
+        let read = self.stream.read(&mut self.buf[self.end..]);
+        match tokio::time::timeout(self.timeout, read).await {
+            Err(_) => Err(format!("no answer from the server in {:?}", self.timeout)),
+            Ok(Err(e)) => Err(format!("connection lost: {e}")),
+            Ok(Ok(0)) => Err("the server closed the connection".into()),
+            Ok(Ok(n)) => {
+                self.end += n;
+                Ok(())
+            }
+        }
+    }
+
+    /// The next whole message, which must answer operation `id` with a
+    /// `want`: its body decoded by `decode` (small answers: bind, StartTLS).
+    async fn answer<T>(
+        &mut self,
+        id: u32,
+        want: u8,
+        decode: impl FnOnce(&[u8]) -> Result<T, BerError>,
+    ) -> Result<T, String> {
+        loop {
+            let data = &self.buf[self.start..self.end];
+            match ber::message_len(data, MAX_MESSAGE).map_err(|e| e.to_string())? {
+                Some(len) if len <= data.len() => {
+                    let m = ber::message(&data[..len]).map_err(|e| e.to_string())?;
+                    answers(&m, id)?;
+                    if m.op != want {
+                        return Err(format!(
+                            "answered with tag {:#04x}, expected {want:#04x}",
+                            m.op
+                        ));
+                    }
+                    let r = decode(m.body).map_err(|e| e.to_string());
+                    self.start += len;
+                    return r;
+                }
+                Some(len) => self.fill(len).await?,
+                None => self.fill(16).await?,
+            }
+        }
+    }
+
+    /// Reads one page of search `id`: every entry to `on_entry`, decoded
+    /// in place, batch by batch of what the buffer holds.
+    async fn page(
+        &mut self,
+        id: u32,
+        count: &mut u64,
+        on_entry: &mut impl FnMut(&str, Attrs<'_>),
+    ) -> Result<Done, String> {
+        loop {
+            let (used, step) = decode_batch(&self.buf[self.start..self.end], id, count, on_entry)?;
+            self.start += used;
+            match step {
+                Step::Done(d) => return Ok(d),
+                Step::More(need) => self.fill(need).await?,
+            }
+        }
+    }
+
+    /// Unbinds and closes (best effort: the read is complete).
+    async fn close(mut self) {
+        let id = self.id();
+        let _ = tokio::time::timeout(self.timeout, async {
+            let _ = self.stream.write_all(&request::unbind(id)).await;
+            self.stream.shutdown().await;
+        })
+        .await;
+    }
+}

@@ -1,0 +1,241 @@
+//! The byte stream under the wire search: the URL forms the configuration
+//! allows (`ldap://`, `ldaps://`, `ldapi://`), TCP or a Unix socket, and
+//! TLS with rustls as `connection.rs` configures it for `ldap3` (the CA
+//! file of `ca_file`, else the system's roots as `ldap3` loads them; no
+//! insecure mode). StartTLS itself is an LDAP exchange: `wire.rs` runs it
+//! and calls [`Stream::start_tls`].
+
+use crate::config::LdapConfig;
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UnixStream};
+use tokio_rustls::client::TlsStream;
+
+/// Where a URL points, and how to talk there.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `ldap://` (plain; StartTLS when configured) or `ldaps://`.
+    Tcp { host: String, port: u16, tls: bool },
+    /// `ldapi://` and its socket path.
+    Unix(String),
+}
+
+/// Decodes `%XX` escapes (the path of an `ldapi://` URL).
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+impl Endpoint {
+    /// Parses `scheme://host[:port][/…]`, as `ldap3` reads the same URL:
+    /// default ports 389 and 636, an empty host meaning `localhost`.
+    pub fn parse(url: &str) -> Result<Endpoint, String> {
+        let Some((scheme, rest)) = url.trim().split_once("://") else {
+            return Err("not an LDAP URL".into());
+        };
+        let hostport = rest.split(['/', '?']).next().unwrap_or("");
+        let scheme = scheme.to_ascii_lowercase();
+        if scheme == "ldapi" {
+            if hostport.is_empty() || hostport.contains(':') {
+                return Err("ldapi:// needs the socket path, percent-encoded".into());
+            }
+            let path = percent_decode(hostport).ok_or("ldapi:// path: bad percent-encoding")?;
+            return Ok(Endpoint::Unix(path));
+        }
+        let tls = match scheme.as_str() {
+            "ldap" => false,
+            "ldaps" => true,
+            _ => return Err(format!("unknown scheme {scheme}://")),
+        };
+        let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
+            let (h, after) = v6.split_once(']').ok_or("unclosed [ in the host")?;
+            (h, after.strip_prefix(':'))
+        } else {
+            match hostport.rsplit_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (hostport, None),
+            }
+        };
+        let port = match port {
+            Some(p) => p.parse().map_err(|_| format!("bad port {p:?}"))?,
+            None if tls => 636,
+            None => 389,
+        };
+        let host = if host.is_empty() { "localhost" } else { host };
+        Ok(Endpoint::Tcp {
+            host: host.to_string(),
+            port,
+            tls,
+        })
+    }
+}
+
+/// The rustls configuration: the roots of `ca_file` (as `connection.rs`
+/// builds it for `ldap3`), else the system's.
+pub fn tls_config(cfg: &LdapConfig) -> Result<Arc<rustls::ClientConfig>, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    match &cfg.ca_file {
+        Some(ca) => {
+            let err = |r: String| format!("TLS CA file {}: {r}", ca.display());
+            let pem = std::fs::read(ca).map_err(|e| err(e.to_string()))?;
+            for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+                roots
+                    .add(cert.map_err(|e| err(e.to_string()))?)
+                    .map_err(|e| err(e.to_string()))?;
+            }
+            if roots.is_empty() {
+                return Err(err("no certificate found".into()));
+            }
+        }
+        None => {
+            for cert in rustls_native_certs::load_native_certs().certs {
+                // as ldap3: a system certificate rustls refuses is skipped
+                let _ = roots.add(cert);
+            }
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let c = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(c))
+}
+
+/// An open connection.
+pub enum Stream {
+    Tcp(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+    Unix(UnixStream),
+    /// None (while a plain stream is handed to the TLS handshake).
+    Gone,
+}
+
+impl Stream {
+    /// Connects to `at` (TLS at once for `ldaps://`).
+    pub async fn connect(at: &Endpoint, cfg: &LdapConfig) -> Result<Stream, String> {
+        match at {
+            Endpoint::Unix(path) => UnixStream::connect(path)
+                .await
+                .map(Stream::Unix)
+                .map_err(|e| e.to_string()),
+            Endpoint::Tcp { host, port, tls } => {
+                let tcp = TcpStream::connect((host.as_str(), *port))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let _ = tcp.set_nodelay(true);
+                let s = Stream::Tcp(tcp);
+                if *tls {
+                    s.start_tls(host, cfg).await
+                } else {
+                    Ok(s)
+                }
+            }
+        }
+    }
+
+    /// The TLS handshake over this plain TCP stream, the server's
+    /// certificate checked against `host`.
+    pub async fn start_tls(self, host: &str, cfg: &LdapConfig) -> Result<Stream, String> {
+        let Stream::Tcp(tcp) = self else {
+            return Err("TLS over a stream that is not plain TCP".into());
+        };
+        let name = rustls::pki_types::ServerName::try_from(host.to_string())
+            .map_err(|e| format!("TLS server name {host:?}: {e}"))?;
+        let connector = tokio_rustls::TlsConnector::from(tls_config(cfg)?);
+        let tls = connector
+            .connect(name, tcp)
+            .await
+            .map_err(|e| format!("TLS handshake: {e}"))?;
+        Ok(Stream::Tls(Box::new(tls)))
+    }
+
+    pub async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf).await,
+            Stream::Tls(s) => s.read(buf).await,
+            Stream::Unix(s) => s.read(buf).await,
+            Stream::Gone => Err(gone()),
+        }
+    }
+
+    pub async fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.write_all(buf).await,
+            Stream::Tls(s) => {
+                s.write_all(buf).await?;
+                s.flush().await
+            }
+            Stream::Unix(s) => s.write_all(buf).await,
+            Stream::Gone => Err(gone()),
+        }
+    }
+
+    /// Closes the write side (TLS: the close_notify first).
+    pub async fn shutdown(&mut self) {
+        let _ = match self {
+            Stream::Tcp(s) => s.shutdown().await,
+            Stream::Tls(s) => s.shutdown().await,
+            Stream::Unix(s) => s.shutdown().await,
+            Stream::Gone => Ok(()),
+        };
+    }
+}
+
+fn gone() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::NotConnected, "no stream")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_read_as_ldap3_reads_them() {
+        let tcp = |h: &str, port, tls| Endpoint::Tcp {
+            host: h.into(),
+            port,
+            tls,
+        };
+        assert_eq!(
+            Endpoint::parse("ldap://127.0.0.1:3890"),
+            Ok(tcp("127.0.0.1", 3890, false))
+        );
+        assert_eq!(
+            Endpoint::parse("ldaps://ldap.example.org/"),
+            Ok(tcp("ldap.example.org", 636, true))
+        );
+        assert_eq!(
+            Endpoint::parse("LDAP://[::1]:389/dc=x"),
+            Ok(tcp("::1", 389, false))
+        );
+        assert_eq!(Endpoint::parse("ldap://"), Ok(tcp("localhost", 389, false)));
+        assert_eq!(
+            Endpoint::parse("ldapi://%2Fvar%2Frun%2Fldapi"),
+            Ok(Endpoint::Unix("/var/run/ldapi".into()))
+        );
+        for bad in [
+            "ldapi:///",
+            "http://x",
+            "ldap:x",
+            "ldap://h:99999",
+            "ldap://[::1",
+            "ldapi://%2",
+        ] {
+            assert!(Endpoint::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
