@@ -421,3 +421,58 @@ fn a_server_without_syncprov_is_read_in_full_and_no_copy_is_kept() {
     let (r, _) = f.sync(&f.full, false);
     assert_eq!(mode(&r), ("full".into(), 0, String::new()));
 }
+
+#[test]
+fn an_erasure_and_a_purge_take_the_local_copy_with_them() {
+    let f = Fixture::new(start_syncprov());
+    f.run();
+    assert_eq!(f.run().0, "incremental");
+    let copy = std::fs::read_to_string(f.snapshot()).unwrap();
+    let pupil = two_pupils(&f.ldap).remove(0);
+    let jointure = f.ldap.entry(&pupil)["entpersonjointure"][0].clone();
+    let id = jointure.split('$').nth(1).unwrap().to_string();
+    assert!(copy.to_lowercase().contains(&pupil));
+
+    aaf_sync_ok(
+        &[
+            "subject",
+            "erase",
+            "--config",
+            &f.config,
+            "--jointure",
+            &id,
+            "--reason",
+            "request 1",
+            "--now",
+            "2025-09-05",
+        ],
+        0,
+    );
+    assert!(!f.snapshot().exists(), "the copy held the erased person");
+    assert!(f.mark().is_none());
+    // the next run reads everything, without them
+    let (m, _, why) = f.run();
+    assert_eq!(m, "full");
+    assert!(why.contains("no read cookie"), "{why}");
+    let copy = std::fs::read_to_string(f.snapshot())
+        .unwrap()
+        .to_lowercase();
+    assert!(!copy.contains(&pupil) && !copy.contains(&jointure.to_lowercase()));
+    assert_eq!(f.run().0, "incremental");
+
+    aaf_sync_ok(
+        &[
+            "purge",
+            "--config",
+            &f.config,
+            "--confirm",
+            BASE,
+            "--reference",
+            "end",
+            "--out",
+            f.tmp.path().join("certs").to_str().unwrap(),
+        ],
+        0,
+    );
+    assert!(!f.snapshot().exists(), "purge removes the copy");
+}
