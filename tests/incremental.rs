@@ -49,30 +49,6 @@ fn start_syncprov() -> Slapd {
     panic!("no free port for slapd");
 }
 
-/// `ldapmodify` bound as cn=config.
-fn config_modify(l: &Slapd, ldif: &str) {
-    use std::io::Write;
-    let mut child = Command::new("ldapmodify")
-        .args(["-x", "-H", &l.url, "-D", "cn=config", "-w", PW])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(ldif.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 struct Fixture {
     tmp: tempfile::TempDir,
     ldap: Slapd,
@@ -181,6 +157,11 @@ fn two_pupils(l: &Slapd) -> Vec<String> {
 #[test]
 fn a_run_after_another_clients_changes_reads_only_them_and_plans_what_a_full_read_plans() {
     let f = Fixture::new(start_syncprov());
+    let (out, _) = aaf_sync_ok(&["check", "--config", &f.config], 0);
+    assert!(
+        out.contains("incremental read: the directory offers content synchronization (syncprov)"),
+        "{out}"
+    );
     // a fresh machine reads everything, and keeps its copy
     let (m, _, why) = f.run();
     assert_eq!(m, "full");
@@ -298,8 +279,7 @@ fn a_run_after_another_clients_changes_reads_only_them_and_plans_what_a_full_rea
 #[test]
 fn without_a_session_log_the_present_phase_gives_the_same_tree() {
     let f = Fixture::new(start_syncprov());
-    config_modify(
-        &f.ldap,
+    f.ldap.config_modify(
         "dn: olcOverlay={0}syncprov,olcDatabase={1}mdb,cn=config\nchangetype: modify\ndelete: olcSpSessionLog\n",
     );
     f.run();

@@ -113,6 +113,15 @@ pub(super) fn cookie_csn(cookie: &[u8]) -> super::replication::ContextCsn {
 }
 
 impl Directory {
+    /// Whether the server offers content synchronization on the base
+    /// (`check`); `Err` says why not.
+    pub async fn offers_content_sync(&self, layout: &Layout) -> Result<(), String> {
+        self.sync_cookie(layout)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
     /// Turns the incremental read on for this connection's reads.
     pub fn use_snapshot(&mut self, inc: Incremental) {
         self.incremental = Some(inc);

@@ -34,7 +34,8 @@
 //! - `failover`: the fence on a failover provider, and what a lost
 //!   provider acknowledged checked on the survivor.
 //! - `passwords`: the passwords a departure moves aside.
-//! - `preflight`: the directory checks every command makes first.
+//! - `preflight`: the directory checks every command makes first;
+//!   [`indexes`]: the equality indexes `check` looks for in `cn=config`.
 //! - [`apply`]: a plan phase by phase; [`lock`]: the run lock (take,
 //!   renew, release); [`replication`]: `contextCSN` and the topology;
 //!   [`ldif`]: the LDIF rendering of a plan.
@@ -52,6 +53,7 @@ mod failover;
 mod filter;
 mod halt;
 pub mod incremental;
+pub mod indexes;
 pub mod ldif;
 pub mod lock;
 mod passwords;
