@@ -139,7 +139,7 @@ impl Directory {
             return Ok((snap, ReadInfo::default()));
         };
         let classes = Classifier::new(layout);
-        let why = match self.read_changes(layout, &inc, &classes).await {
+        let why = match self.read_changes(layout, &inc, &classes, store).await {
             Ok((tree, header, changes)) => {
                 self.set_read_from(self.url());
                 if inc.write {
@@ -171,7 +171,7 @@ impl Directory {
                 return Ok((self.read_managed_in(layout, store).await?, info));
             }
         };
-        let tree = match self.read_full_tree(layout, &classes).await {
+        let tree = match self.read_full_tree(layout, &classes, store).await {
             Ok(t) => t,
             Err(error) => {
                 tracing::warn!(%error, "the full read by entryUUID failed: reading without");
@@ -192,6 +192,7 @@ impl Directory {
         layout: &Layout,
         inc: &Incremental,
         classes: &Classifier,
+        store: Option<&Store>,
     ) -> Result<(Tree, Header, u64), String> {
         let control = self.read_control(layout).await.map_err(|e| e.to_string())?;
         let mark = control
@@ -199,7 +200,7 @@ impl Directory {
             .and_then(|e| e.first(ATTR_READ_MARK))
             .ok_or("no read cookie in the control entry")?;
         let mark = Mark::parse(mark).ok_or("the read cookie in the control entry is malformed")?;
-        let (header, mut tree) = Tree::read(&inc.path, &mark.digest)?;
+        let (header, mut tree) = Tree::read(&inc.path, &mark.digest, store)?;
         let attrs = read_attrs();
         let want = Header::new(&layout.source, layout.base.as_str(), &attrs, &mark.cookie);
         if header != want {
@@ -235,7 +236,7 @@ impl Directory {
         gone += r.deletes.iter().filter(|u| tree.delete(u)).count();
         let changes = (r.upserts.len() + gone) as u64;
         for (u, e) in r.upserts {
-            tree.put(u, e, classes);
+            tree.put(u, e, classes, store);
         }
         let cookie = r.cookie.unwrap_or(mark.cookie);
         tracing::info!(changes, "incremental read of the managed tree");
@@ -252,9 +253,10 @@ impl Directory {
         &self,
         layout: &Layout,
         classes: &Classifier,
+        store: Option<&Store>,
     ) -> Result<Tree, DirectoryError> {
         if let Some(reader) = self.fresh_reader().await {
-            let tree = reader.read_tree_here(layout, classes).await;
+            let tree = reader.read_tree_here(layout, classes, store).await;
             let url = reader.url().to_string();
             reader.close().await;
             match tree {
@@ -268,20 +270,21 @@ impl Directory {
             }
         }
         self.set_read_from(self.url());
-        self.read_tree_here(layout, classes).await
+        self.read_tree_here(layout, classes, store).await
     }
 
     async fn read_tree_here(
         &self,
         layout: &Layout,
         classes: &Classifier,
+        store: Option<&Store>,
     ) -> Result<Tree, DirectoryError> {
         let mut attrs = read_attrs();
         attrs.push("entryUUID".into());
         let mut tree = Tree::default();
         self.read_each(layout, attrs, |e, uuid| {
             let uuid = uuid.ok_or_else(|| op_err("read", "an entry without entryUUID"))?;
-            tree.put(uuid, e, classes);
+            tree.put(uuid, e, classes, store);
             Ok(())
         })
         .await?;

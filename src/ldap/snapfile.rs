@@ -88,11 +88,24 @@ pub(super) struct Tree {
 }
 
 impl Tree {
-    /// An entry the server returned (new, changed or moved).
-    pub(super) fn put(&mut self, uuid: String, e: Entry, classes: &Classifier) {
+    /// An entry the server returned (new, changed or moved), frozen into
+    /// the run's entry `store` when it has one (as the full read does: an
+    /// académie's tree is not held on the heap).
+    pub(super) fn put(
+        &mut self,
+        uuid: String,
+        mut e: Entry,
+        classes: &Classifier,
+        store: Option<&Store>,
+    ) {
         let item = match classes.class(&e) {
             Class::Other => Item::Logins(logins_of(&e).collect()),
-            c => Item::Kept(c, e),
+            c => {
+                if let Some(store) = store {
+                    e.freeze(store);
+                }
+                Item::Kept(c, e)
+            }
         };
         self.items.insert(uuid, Some(item));
     }
@@ -184,7 +197,11 @@ impl Tree {
     /// Reads the tree `path` holds, if its SHA-256 is `digest`: the header,
     /// the tree. `Err` says why not (no personal data: the file's lines
     /// are never quoted).
-    pub(super) fn read(path: &Path, digest: &str) -> Result<(Header, Tree), String> {
+    pub(super) fn read(
+        path: &Path,
+        digest: &str,
+        store: Option<&Store>,
+    ) -> Result<(Header, Tree), String> {
         let f = std::fs::File::open(path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => "no snapshot file".to_string(),
             _ => format!("snapshot file unreadable: {e}"),
@@ -225,7 +242,11 @@ impl Tree {
                     let attrs = a
                         .iter()
                         .map(|(n, vs)| (n.as_str(), vs.iter().map(String::as_str)));
-                    Item::Kept(class, Entry::from_attrs(Dn::new(dn), attrs))
+                    let mut e = Entry::from_attrs(Dn::new(dn), attrs);
+                    if let Some(store) = store {
+                        e.freeze(store);
+                    }
+                    Item::Kept(class, e)
                 }
                 _ => return Err(bad(n + 3)),
             };
@@ -324,7 +345,7 @@ mod tests {
                 ("ENTPersonLogin", &["Jean.X"]),
             ],
         );
-        tree.put("u1".into(), managed.clone(), &classes);
+        tree.put("u1".into(), managed.clone(), &classes, None);
         tree.put(
             "u2".into(),
             entry(
@@ -335,11 +356,13 @@ mod tests {
                 ],
             ),
             &classes,
+            None,
         );
         tree.put(
             "u3".into(),
             entry("uid=3,dc=x", &[("ENTPersonJointure", &["AC-X$9"])]),
             &classes,
+            None,
         );
         let h = Header::new("AC-X", "dc=x", &["a".into()], b"cookie");
         let d = tree.write(&p, &h).unwrap();
@@ -351,7 +374,7 @@ mod tests {
         }
         // someone else's DN is not in the file
         assert!(!std::fs::read_to_string(&p).unwrap().contains("uid=2"));
-        let (h2, back) = Tree::read(&p, &d).unwrap();
+        let (h2, back) = Tree::read(&p, &d, None).unwrap();
         assert_eq!(h2, h);
         assert_eq!(back.items, tree.items);
         let snap = back.into_snapshot(None);
@@ -362,9 +385,9 @@ mod tests {
         // a byte changed, a line cut: refused by the digest
         let body = std::fs::read(&p).unwrap();
         std::fs::write(&p, &body[..body.len() - 3]).unwrap();
-        assert!(Tree::read(&p, &d).unwrap_err().contains("digest"));
+        assert!(Tree::read(&p, &d, None).unwrap_err().contains("digest"));
         std::fs::remove_file(&p).unwrap();
-        assert_eq!(Tree::read(&p, &d).unwrap_err(), "no snapshot file");
+        assert_eq!(Tree::read(&p, &d, None).unwrap_err(), "no snapshot file");
         // deletions and a present phase
         assert!(tree.delete("u2") && !tree.delete("u2") && !tree.delete("u9"));
         assert_eq!(tree.len(), 2);
