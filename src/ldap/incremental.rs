@@ -7,7 +7,7 @@
 //! The copy is trusted only when everything agrees: the control entry
 //! holds the cookie of the last read and the SHA-256 of the file it wrote
 //! (`aafSyncReadMark`); the file has that digest and was written for this
-//! source, base and attribute list with that cookie; the directory's
+//! source, base and attribute list; the directory's
 //! `contextCSN` holds at least the changes the cookie names (a directory
 //! restored from an older backup does not); and the server answers the
 //! refresh (no e-syncRefreshRequired). Anything else — a fresh machine, no
@@ -18,7 +18,9 @@
 //!
 //! The file is written before the mark that names it (a crash between
 //! the two leaves a mark naming the old file: the next run reads
-//! everything). A dry run reads the same way and writes neither.
+//! everything); a read that found nothing changed keeps the file and
+//! writes only the new cookie. A dry run reads the same way and writes
+//! neither.
 
 use super::content_sync::RefreshError;
 use super::read::{read_attrs, Classifier, Snapshot};
@@ -100,6 +102,17 @@ impl Mark {
     }
 }
 
+/// What an incremental read found.
+struct Changed {
+    tree: Tree,
+    /// The cookie of the state the tree now shows.
+    cookie: Vec<u8>,
+    /// Entries sent again or gone.
+    changes: u64,
+    /// Nothing changed: the digest of the copy, which stays as it is.
+    kept: Option<String>,
+}
+
 /// The CSNs a cookie names (`rid=…,sid=…,csn=a;b`), by server id.
 pub(super) fn cookie_csn(cookie: &[u8]) -> super::replication::ContextCsn {
     let text = String::from_utf8_lossy(cookie);
@@ -140,10 +153,15 @@ impl Directory {
         };
         let classes = Classifier::new(layout);
         let why = match self.read_changes(layout, &inc, &classes, store).await {
-            Ok((tree, header, changes)) => {
+            Ok(Changed {
+                tree,
+                cookie,
+                changes,
+                kept,
+            }) => {
                 self.set_read_from(self.url());
                 if inc.write {
-                    self.save(layout, &inc, &tree, &header).await;
+                    self.save(layout, &inc, &tree, cookie, kept).await;
                 }
                 let info = ReadInfo {
                     mode: ReadMode::Incremental,
@@ -179,8 +197,7 @@ impl Directory {
             }
         };
         if inc.write {
-            let header = Header::new(&layout.source, layout.base.as_str(), &read_attrs(), &cookie);
-            self.save(layout, &inc, &tree, &header).await;
+            self.save(layout, &inc, &tree, cookie, None).await;
         }
         Ok((tree.into_snapshot(store), info))
     }
@@ -193,7 +210,7 @@ impl Directory {
         inc: &Incremental,
         classes: &Classifier,
         store: Option<&Store>,
-    ) -> Result<(Tree, Header, u64), String> {
+    ) -> Result<Changed, String> {
         let control = self.read_control(layout).await.map_err(|e| e.to_string())?;
         let mark = control
             .as_ref()
@@ -202,11 +219,9 @@ impl Directory {
         let mark = Mark::parse(mark).ok_or("the read cookie in the control entry is malformed")?;
         let (header, mut tree) = Tree::read(&inc.path, &mark.digest, store)?;
         let attrs = read_attrs();
-        let want = Header::new(&layout.source, layout.base.as_str(), &attrs, &mark.cookie);
-        if header != want {
+        if header != Header::new(&layout.source, layout.base.as_str(), &attrs) {
             return Err(
-                "the snapshot file was written for another source, base, attribute list or cookie"
-                    .into(),
+                "the snapshot file was written for another source, base or attribute list".into(),
             );
         }
         // the directory holds at least the state the cookie names (one
@@ -240,11 +255,13 @@ impl Directory {
         }
         let cookie = r.cookie.unwrap_or(mark.cookie);
         tracing::info!(changes, "incremental read of the managed tree");
-        Ok((
+        Ok(Changed {
             tree,
-            Header::new(&layout.source, layout.base.as_str(), &attrs, &cookie),
+            cookie,
             changes,
-        ))
+            // nothing changed: the file stays, only the cookie moves on
+            kept: (changes == 0).then_some(mark.digest),
+        })
     }
 
     /// The whole tree by entryUUID: from the consumer of `read_url` when
@@ -291,18 +308,28 @@ impl Directory {
         Ok(tree)
     }
 
-    /// Writes the copy, then the mark that names it. A failure costs the
-    /// next run a full read, never this one.
-    async fn save(&self, layout: &Layout, inc: &Incremental, tree: &Tree, header: &Header) {
-        let cookie = match base64::engine::general_purpose::STANDARD.decode(&header.cookie) {
-            Ok(c) => c,
-            Err(_) => return,
-        };
-        let digest = match tree.write(&inc.path, header) {
-            Ok(d) => d,
-            Err(error) => {
-                tracing::warn!(file = %inc.path.display(), %error, "snapshot not written: the next run reads the whole tree");
-                return;
+    /// Writes the copy (unless `kept`, the digest of the copy as it is),
+    /// then the mark that names it. A failure costs the next run a full
+    /// read, never this one.
+    async fn save(
+        &self,
+        layout: &Layout,
+        inc: &Incremental,
+        tree: &Tree,
+        cookie: Vec<u8>,
+        kept: Option<String>,
+    ) {
+        let digest = match kept {
+            Some(d) => d,
+            None => {
+                let header = Header::new(&layout.source, layout.base.as_str(), &read_attrs());
+                match tree.write(&inc.path, &header) {
+                    Ok(d) => d,
+                    Err(error) => {
+                        tracing::warn!(file = %inc.path.display(), %error, "snapshot not written: the next run reads the whole tree");
+                        return;
+                    }
+                }
             }
         };
         let mark = Mark { digest, cookie };

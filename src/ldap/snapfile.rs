@@ -1,9 +1,11 @@
 //! The local copy of the managed tree an incremental read starts from: the
 //! entries a full read returns, by `entryUUID`, in the order the server
-//! returned them, and the cookie of the directory state they show.
+//! returned them (the cookie of the state they show is in the control
+//! entry).
 //!
-//! The file (`<work_dir>/snapshot-<source>.jsonl`, mode 0600, replaced
-//! atomically) holds what the sync reads and nothing more: the managed
+//! The file (`<work_dir>/snapshot-<source>.bin`, mode 0600, replaced
+//! atomically; length-prefixed binary records, read back without text
+//! parsing) holds what the sync reads and nothing more: the managed
 //! and adoptable entries with the attributes the read asks for, and for
 //! everyone else only the logins they take (no DN, no name). Its SHA-256
 //! is kept in the control entry beside the cookie: a file that is not the
@@ -12,7 +14,6 @@
 
 use super::read::{logins_of, Class, Classifier, Snapshot};
 use crate::model::{Dn, Entry, Store};
-use base64::Engine;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -21,54 +22,38 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
 /// The first line of the file: its format.
-const MAGIC: &str = "aaf-sync snapshot 1";
+const MAGIC: &str = "aaf-sync snapshot 2";
 
 /// What the file was read for: a file for another source, base or set
-/// of attributes is not used.
+/// of attributes is not used. (The cookie of the state it shows is in the
+/// control entry, beside the file's digest: a run that finds nothing
+/// changed keeps the file and moves the cookie on.)
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct Header {
     pub source: String,
     pub base: String,
     /// SHA-256 of the attribute list the read asks for.
     pub attrs: String,
-    /// The sync cookie, base64.
-    pub cookie: String,
 }
 
 impl Header {
-    pub(super) fn new(source: &str, base: &str, attrs: &[String], cookie: &[u8]) -> Header {
+    pub(super) fn new(source: &str, base: &str, attrs: &[String]) -> Header {
         let attrs = hex(&Sha256::digest(attrs.join("\n").as_bytes()));
         Header {
             source: source.to_string(),
             base: base.to_string(),
             attrs,
-            cookie: b64(cookie),
         }
     }
 }
 
 pub(super) fn b64(b: &[u8]) -> String {
+    use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(b)
 }
 
 pub(super) fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// One line of the file.
-#[derive(Serialize, Deserialize)]
-struct Line {
-    /// entryUUID.
-    u: String,
-    /// `m` managed, `a` adoptable, `o` someone else's logins.
-    c: char,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    dn: Option<String>,
-    /// Attributes (managed, adoptable) or logins (others).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    a: Vec<(String, Vec<String>)>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    l: Vec<String>,
 }
 
 /// An entry of the tree.
@@ -170,10 +155,12 @@ impl Tree {
                 writeln!(w, "{MAGIC}")?;
                 serde_json::to_writer(&mut w, header)?;
                 writeln!(w)?;
+                let mut rec = Vec::new();
                 for (u, item) in &self.items {
                     let Some(item) = item else { continue };
-                    serde_json::to_writer(&mut w, &line(u, item))?;
-                    writeln!(w)?;
+                    record(&mut rec, u, item)?;
+                    w.write_all(&(rec.len() as u32).to_le_bytes())?;
+                    w.write_all(&rec)?;
                 }
                 w.inner.flush()?;
                 w.inner.get_ref().sync_all()
@@ -195,8 +182,9 @@ impl Tree {
     }
 
     /// Reads the tree `path` holds, if its SHA-256 is `digest`: the header,
-    /// the tree. `Err` says why not (no personal data: the file's lines
-    /// are never quoted).
+    /// the tree. One pass: the file is hashed as it is parsed, and nothing
+    /// of it is used unless the digest matches at the end. `Err` says why
+    /// not (no personal data: the file's content is never quoted).
     pub(super) fn read(
         path: &Path,
         digest: &str,
@@ -206,75 +194,178 @@ impl Tree {
             std::io::ErrorKind::NotFound => "no snapshot file".to_string(),
             _ => format!("snapshot file unreadable: {e}"),
         })?;
-        // the digest first, over the whole file: nothing of a file that
-        // is not the one the last read wrote is parsed
-        let mut hash = Sha256::new();
-        std::io::copy(&mut std::io::BufReader::new(&f), &mut hash)
-            .map_err(|e| format!("snapshot file unreadable: {e}"))?;
-        if hex(&hash.finalize()) != digest {
+        let mut r = HashingReader {
+            inner: std::io::BufReader::with_capacity(1 << 20, f),
+            hash: Sha256::new(),
+        };
+        let parsed = parse(&mut r, store);
+        // what a parse error left unread is hashed too: a file that is not
+        // the one the control entry names is said to be so
+        let _ = std::io::copy(&mut r, &mut std::io::sink());
+        if hex(&r.hash.finalize()) != digest {
             return Err("the snapshot file is not the one the control entry names (digest)".into());
         }
-        let f = std::fs::File::open(path).map_err(|e| format!("snapshot file unreadable: {e}"))?;
-        let mut lines = std::io::BufReader::with_capacity(1 << 20, f).lines();
-        let bad = |n: usize| format!("snapshot file malformed at line {n}");
-        let mut next = |n: usize| -> Result<String, String> {
-            match lines.next() {
-                Some(Ok(l)) => Ok(l),
-                _ => Err(bad(n)),
-            }
-        };
-        if next(1)? != MAGIC {
-            return Err("snapshot file of another format".into());
-        }
-        let header: Header = serde_json::from_str(&next(2)?).map_err(|_| bad(2))?;
-        let mut tree = Tree::default();
-        for (n, l) in lines.enumerate() {
-            let l = l.map_err(|_| bad(n + 3))?;
-            let Line { u, c, dn, a, l } = serde_json::from_str(&l).map_err(|_| bad(n + 3))?;
-            let item = match (c, dn) {
-                ('o', None) => Item::Logins(l),
-                ('m' | 'a', Some(dn)) => {
-                    let class = if c == 'm' {
-                        Class::Managed
-                    } else {
-                        Class::Adoptable
-                    };
-                    let attrs = a
-                        .iter()
-                        .map(|(n, vs)| (n.as_str(), vs.iter().map(String::as_str)));
-                    let mut e = Entry::from_attrs(Dn::new(dn), attrs);
-                    if let Some(store) = store {
-                        e.freeze(store);
-                    }
-                    Item::Kept(class, e)
-                }
-                _ => return Err(bad(n + 3)),
-            };
-            tree.items.insert(u, Some(item));
-        }
-        Ok((header, tree))
+        parsed
     }
 }
 
-fn line(u: &str, item: &Item) -> Line {
+/// The largest record read back (a managed entry is a few KiB).
+const MAX_RECORD: usize = 64 << 20;
+
+fn parse<R: BufRead>(r: &mut R, store: Option<&Store>) -> Result<(Header, Tree), String> {
+    let bad = || "snapshot file malformed".to_string();
+    let mut line = String::new();
+    r.read_line(&mut line).map_err(|_| bad())?;
+    if line.trim_end() != MAGIC {
+        return Err("snapshot file of another format".into());
+    }
+    line.clear();
+    r.read_line(&mut line).map_err(|_| bad())?;
+    let header: Header = serde_json::from_str(&line).map_err(|_| bad())?;
+    let mut tree = Tree::default();
+    let mut rec = Vec::new();
+    loop {
+        let mut len = [0u8; 4];
+        match r.read(&mut len[..1]) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(_) => return Err(bad()),
+        }
+        r.read_exact(&mut len[1..]).map_err(|_| bad())?;
+        let len = u32::from_le_bytes(len) as usize;
+        if len > MAX_RECORD {
+            return Err(bad());
+        }
+        rec.resize(len, 0);
+        r.read_exact(&mut rec).map_err(|_| bad())?;
+        let (u, item) = unrecord(&rec, store).ok_or_else(bad)?;
+        tree.items.insert(u, Some(item));
+    }
+    Ok((header, tree))
+}
+
+/// One entry as a record: kind (`m`, `a`, `o`), entryUUID, then the DN and
+/// the attributes, or the logins; lengths little-endian.
+fn record(out: &mut Vec<u8>, u: &str, item: &Item) -> std::io::Result<()> {
+    fn put(out: &mut Vec<u8>, b: &[u8]) -> std::io::Result<()> {
+        let n = u32::try_from(b.len()).map_err(|_| std::io::Error::other("value too long"))?;
+        out.extend_from_slice(&n.to_le_bytes());
+        out.extend_from_slice(b);
+        Ok(())
+    }
+    out.clear();
     match item {
-        Item::Kept(class, e) => Line {
-            u: u.to_string(),
-            c: if *class == Class::Managed { 'm' } else { 'a' },
-            dn: Some(e.dn.as_str().to_string()),
-            a: e.attrs
-                .values()
-                .map(|a| (a.name.to_string(), a.values.to_vec()))
-                .collect(),
-            l: Vec::new(),
-        },
-        Item::Logins(l) => Line {
-            u: u.to_string(),
-            c: 'o',
-            dn: None,
-            a: Vec::new(),
-            l: l.clone(),
-        },
+        Item::Kept(class, e) => {
+            out.push(if *class == Class::Managed { b'm' } else { b'a' });
+            put(out, u.as_bytes())?;
+            put(out, e.dn.as_str().as_bytes())?;
+            let attrs: Vec<_> = e.attrs.values().collect();
+            out.extend_from_slice(&(attrs.len() as u32).to_le_bytes());
+            for a in attrs {
+                put(out, a.name.as_bytes())?;
+                out.extend_from_slice(&(a.values.len() as u32).to_le_bytes());
+                for v in a.values.iter() {
+                    put(out, v.as_bytes())?;
+                }
+            }
+        }
+        Item::Logins(l) => {
+            out.push(b'o');
+            put(out, u.as_bytes())?;
+            out.extend_from_slice(&(l.len() as u32).to_le_bytes());
+            for v in l {
+                put(out, v.as_bytes())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A record read back; `None` when malformed.
+fn unrecord(rec: &[u8], store: Option<&Store>) -> Option<(String, Item)> {
+    struct Cur<'a>(&'a [u8]);
+    impl<'a> Cur<'a> {
+        fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+            if self.0.len() < n {
+                return None;
+            }
+            let (a, b) = self.0.split_at(n);
+            self.0 = b;
+            Some(a)
+        }
+        fn n(&mut self) -> Option<usize> {
+            let b = self.take(4)?;
+            Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+        }
+        fn text(&mut self) -> Option<&'a str> {
+            let n = self.n()?;
+            std::str::from_utf8(self.take(n)?).ok()
+        }
+    }
+    let mut c = Cur(rec);
+    let kind = *c.take(1)?.first()?;
+    let u = c.text()?.to_string();
+    let item = match kind {
+        b'o' => {
+            let n = c.n()?;
+            let mut l = Vec::with_capacity(n.min(64));
+            for _ in 0..n {
+                l.push(c.text()?.to_string());
+            }
+            Item::Logins(l)
+        }
+        b'm' | b'a' => {
+            let dn = c.text()?;
+            let n = c.n()?;
+            let mut attrs = Vec::with_capacity(n.min(256));
+            for _ in 0..n {
+                let name = c.text()?;
+                let k = c.n()?;
+                let mut vals = Vec::with_capacity(k.min(1024));
+                for _ in 0..k {
+                    vals.push(c.text()?);
+                }
+                attrs.push((name, vals));
+            }
+            let mut e = Entry::from_attrs(Dn::new(dn), attrs);
+            if let Some(store) = store {
+                e.freeze(store);
+            }
+            let class = match kind {
+                b'm' => Class::Managed,
+                _ => Class::Adoptable,
+            };
+            Item::Kept(class, e)
+        }
+        _ => return None,
+    };
+    c.0.is_empty().then_some((u, item))
+}
+
+/// A reader that hashes what it reads.
+struct HashingReader<R> {
+    inner: R,
+    hash: Sha256,
+}
+
+impl<R: BufRead> std::io::Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hash.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for HashingReader<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+    fn consume(&mut self, amt: usize) {
+        if let Ok(b) = self.inner.fill_buf() {
+            let n = amt.min(b.len());
+            self.hash.update(&b[..n]);
+        }
+        self.inner.consume(amt);
     }
 }
 
@@ -312,7 +403,7 @@ pub fn snapshot_files(work_dir: &Path, source: &str) -> [PathBuf; 2] {
             _ => '_',
         })
         .collect();
-    let p = work_dir.join(format!("snapshot-{safe}.jsonl"));
+    let p = work_dir.join(format!("snapshot-{safe}.bin"));
     [temporary(&p), p]
 }
 
@@ -332,9 +423,7 @@ mod tests {
     fn round_trips_and_refuses_a_file_it_did_not_write() {
         let t = tempfile::tempdir().unwrap();
         let [_, p] = snapshot_files(t.path(), "AC-X/../y");
-        assert!(
-            p.starts_with(t.path()) && p.to_string_lossy().ends_with("snapshot-AC-X_.._y.jsonl")
-        );
+        assert!(p.starts_with(t.path()) && p.to_string_lossy().ends_with("snapshot-AC-X_.._y.bin"));
         let classes = Classifier::new(&Layout::new("dc=x", "AC-X"));
         let mut tree = Tree::default();
         let managed = entry(
@@ -364,7 +453,7 @@ mod tests {
             &classes,
             None,
         );
-        let h = Header::new("AC-X", "dc=x", &["a".into()], b"cookie");
+        let h = Header::new("AC-X", "dc=x", &["a".into()]);
         let d = tree.write(&p, &h).unwrap();
         #[cfg(unix)]
         {
@@ -373,7 +462,17 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         // someone else's DN is not in the file
-        assert!(!std::fs::read_to_string(&p).unwrap().contains("uid=2"));
+        let bytes = std::fs::read(&p).unwrap();
+        assert!(!bytes.windows(5).any(|w| w == b"uid=2"));
+        assert!(bytes.windows(5).any(|w| w == b"uid=1"));
+        // a record cut short, or with bytes left over, is malformed
+        let item = &tree.items["u1"];
+        let mut rec = Vec::new();
+        record(&mut rec, "u1", item.as_ref().unwrap()).unwrap();
+        assert!(unrecord(&rec, None).is_some());
+        assert!(unrecord(&rec[..rec.len() - 1], None).is_none());
+        rec.push(0);
+        assert!(unrecord(&rec, None).is_none());
         let (h2, back) = Tree::read(&p, &d, None).unwrap();
         assert_eq!(h2, h);
         assert_eq!(back.items, tree.items);

@@ -129,7 +129,7 @@ pub fn local_paths(work_dir: &Path) -> Vec<PathBuf> {
 }
 
 /// The incremental read's copies of the managed tree
-/// (`snapshot-<source>.jsonl`, and a temporary left by a killed run):
+/// (`snapshot-<source>.bin`, and a temporary left by a killed run):
 /// personal data, gone with the rest.
 fn snapshot_copies(work_dir: &Path) -> Vec<PathBuf> {
     let Ok(rd) = std::fs::read_dir(work_dir) else {
@@ -140,7 +140,7 @@ fn snapshot_copies(work_dir: &Path) -> Vec<PathBuf> {
         .map(|e| e.path())
         .filter(|p| {
             p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-                n.starts_with("snapshot-") && (n.ends_with(".jsonl") || n.ends_with(".jsonl.tmp"))
+                n.starts_with("snapshot-") && (n.ends_with(".bin") || n.ends_with(".bin.tmp"))
             })
         })
         .collect();
