@@ -81,6 +81,10 @@ pub fn check(a: CheckArgs) -> anyhow::Result<u8> {
         }
         index_lines(&indexes, &cfg.ldap.bind_dn);
         match (&content_sync, cfg.ldap.incremental_read) {
+            (Ok(()), true) if cfg.ldap.read_url.is_some() => println!(
+                "incremental read: off while [ldap] read_url is set (the tree is read from the consumer, in full), \
+                 although the provider offers it"
+            ),
             (Ok(()), true) => println!(
                 "incremental read: the directory offers content synchronization (syncprov): \
                  a run reads what changed since the last one, over its copy in {}",

@@ -264,28 +264,14 @@ impl Directory {
         })
     }
 
-    /// The whole tree by entryUUID: from the consumer of `read_url` when
-    /// it has caught up (as [`Directory::read_managed_in`] does), else here.
+    /// The whole tree by entryUUID, from the provider (incremental reads
+    /// are not used with a consumer to read from: `run::kept`).
     async fn read_full_tree(
         &self,
         layout: &Layout,
         classes: &Classifier,
         store: Option<&Store>,
     ) -> Result<Tree, DirectoryError> {
-        if let Some(reader) = self.fresh_reader().await {
-            let tree = reader.read_tree_here(layout, classes, store).await;
-            let url = reader.url().to_string();
-            reader.close().await;
-            match tree {
-                Ok(tree) => {
-                    self.set_read_from(&url);
-                    return Ok(tree);
-                }
-                Err(error) => {
-                    tracing::warn!(consumer = %url, %error, "reading the consumer failed: reading the provider instead")
-                }
-            }
-        }
         self.set_read_from(self.url());
         self.read_tree_here(layout, classes, store).await
     }

@@ -2,7 +2,8 @@
 //! directory, the managed tree, read once and played forward plan by
 //! plan (`sync::run_kept`, `sync::retention_kept`), and the entry store
 //! the run's entries live in. The connection reads incrementally
-//! (`ldap::incremental`) unless `[ldap] incremental_read = false`.
+//! (`ldap::incremental`) unless `[ldap] incremental_read = false` or a
+//! consumer is configured to read from (`read_url`).
 
 use crate::config::Config;
 use crate::ldap::incremental::{snapshot_files, Incremental};
@@ -72,7 +73,9 @@ impl Kept {
             if let Some(h) = &opts.halt {
                 d.share_halt(h);
             }
-            if cfg.ldap.incremental_read {
+            // not with a consumer to read from (`read_url`): the reads go
+            // there, in full, as that setting asks
+            if cfg.ldap.incremental_read && cfg.ldap.read_url.is_none() {
                 // a dry run reads from the copy but leaves it as it is
                 let [_, path] = snapshot_files(&cfg.work_dir, &cfg.source);
                 d.use_snapshot(Incremental {
