@@ -1,7 +1,7 @@
 //! The incremental read of the managed tree: where the directory offers
 //! content synchronization (RFC 4533, slapd's `syncprov`), a run reads
 //! only what changed since the last read and plays it over the local copy
-//! that read left ([`snapfile`](super::snapfile)), so that a day with few
+//! that read left ([`local_copy`](super::local_copy)), so that a day with few
 //! changes does not cost a read of the whole académie.
 //!
 //! The copy is trusted only when everything agrees: the control entry
@@ -23,9 +23,9 @@
 //! neither.
 
 use super::content_sync::RefreshError;
+use super::local_copy::{b64, Header, Tree};
 use super::read::{read_attrs, Classifier, Snapshot};
 use super::replication::{context_csn, covers};
-use super::snapfile::{b64, Header, Tree};
 use super::{op_err, Directory, DirectoryError, ResultCode};
 use crate::mapping::layout::Layout;
 use crate::model::{Dn, Store};
@@ -35,7 +35,7 @@ use serde::Serialize;
 use std::collections::HashSet;
 use std::path::PathBuf;
 
-pub use super::snapfile::snapshot_files;
+pub use super::local_copy::snapshot_files;
 
 /// Where the incremental read keeps its copy, and whether this run may
 /// write it (not a dry run).

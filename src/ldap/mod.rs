@@ -25,7 +25,7 @@
 //! - `read`: the paged read of the managed tree ([`Snapshot`]).
 //! - [`incremental`]: the read of what changed since the last run, where
 //!   the server offers content synchronization (RFC 4533, `syncprov`),
-//!   over a local copy (`snapfile`), checked, else a full read;
+//!   over a local copy (`local_copy`), checked, else a full read;
 //!   `content_sync`: the refreshOnly search and its controls.
 //! - `search`: small reads (one entry, existence, squatters, counts).
 //! - `filter`: [`escape_filter`], values written into filters.
@@ -55,13 +55,13 @@ mod halt;
 pub mod incremental;
 pub mod indexes;
 pub mod ldif;
+mod local_copy;
 pub mod lock;
 mod passwords;
 mod preflight;
 mod read;
 pub mod replication;
 mod search;
-mod snapfile;
 mod write;
 
 use error::{op_err, Fault};
