@@ -445,3 +445,50 @@ fn an_erasure_and_a_purge_take_the_local_copy_with_them() {
     );
     assert!(!f.snapshot().exists(), "purge removes the copy");
 }
+
+/// `run` (the daily job) reports its read in each extraction's report.
+#[test]
+fn the_daily_run_reports_which_read_it_did() {
+    let f = Fixture::new(start_syncprov());
+    let delta = generate(
+        &GenConfig {
+            delta: true,
+            date: "20250905".into(),
+            ..Default::default()
+        },
+        &f.tmp.path().join("d"),
+    )
+    .unwrap();
+    let incoming = f.tmp.path().join("inc/work/incoming");
+    let deliver = |files: Vec<PathBuf>| {
+        std::fs::create_dir_all(&incoming).unwrap();
+        for p in files {
+            std::fs::copy(&p, incoming.join(p.file_name().unwrap())).unwrap();
+        }
+    };
+    let run = |n: &str| {
+        let report = f.tmp.path().join(format!("run-{n}.json"));
+        aaf_sync_ok(
+            &[
+                "run",
+                "--config",
+                &f.config,
+                "--now",
+                "2025-09-05",
+                "--report",
+                report.to_str().unwrap(),
+            ],
+            0,
+        );
+        let r: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap();
+        r["extractions"][0]["report"]["perf"]["read_mode"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    deliver(f.files.iter().map(PathBuf::from).collect());
+    assert_eq!(run("1"), "full");
+    deliver(delta.files);
+    assert_eq!(run("2"), "incremental");
+}
