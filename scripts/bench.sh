@@ -11,6 +11,11 @@
 # week later (aaf-gen --days), and times aaf-sync on each; the pure stages
 # have their own benchmark (`cargo bench --bench stages`).
 #
+# The same tree is then loaded (slapadd -w) into a server with the syncprov
+# overlay, where runs read incrementally (docs/scale.md, "Incremental
+# read"): the no-change Complet and the Delta are timed there too, beside
+# the plain server's (whose runs read the whole tree).
+#
 # Every repeatable figure (the reads, the no-change Complet, the dry run of
 # the Delta) is measured BENCH_REPEAT times (default 5) and reported best of
 # N with its spread (min–max): noise on a shared machine only slows a run
@@ -34,7 +39,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 # default 4 GiB map
 export MDB_MAXSIZE=${MDB_MAXSIZE:-17179869184}
 cargo build --release --quiet --bins --features generator
-bin=$root/target/release
+bin=${CARGO_TARGET_DIR:-$root/target}/release
 dir=${BENCH_DIR:-$(mktemp -d)}
 mkdir -p "$dir"
 keep=${BENCH_DIR:+1}
@@ -56,10 +61,13 @@ best() { python3 -c "import sys; print(f'{min(map(float, sys.argv[1:])):.2f}')" 
 spread() { python3 -c "import sys; v=sorted(map(float, sys.argv[1:])); print(f'{v[0]:.2f}–{v[-1]:.2f} s, n={len(v)}')" "$@"; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-start() { # NAME [empty]
+start() { # NAME [empty|syncprov]
   local p; p=$(free_port)
   if [ "${2:-}" = empty ]; then
     LDAP_NO_BASE=1 MDB_FAST=1 bash scripts/slapd-test-instance.sh start "$dir/ldap-$1" "$p" 2>/dev/null
+  elif [ "${2:-}" = syncprov ]; then
+    # empty too: the tree is loaded offline with slapadd -w (contextCSN)
+    SYNCPROV=1 LDAP_NO_BASE=1 MDB_FAST=1 bash scripts/slapd-test-instance.sh start "$dir/ldap-$1" "$p" 2>/dev/null
   else
     MDB_FAST=1 bash scripts/slapd-test-instance.sh start "$dir/ldap-$1" "$p" 2>/dev/null
   fi
@@ -134,7 +142,7 @@ run() { # NAME ARGS... -> wall seconds; report in $dir/NAME.json
   local name=$1; shift
   local t0 t1
   t0=$(now)
-  "$bin/aaf-sync" sync --config "$dir/sync.toml" --report "$dir/$name.json" "$@" >/dev/null 2>"$dir/$name.err" \
+  "$bin/aaf-sync" sync --config "${conf:-$dir/sync.toml}" --report "$dir/$name.json" "$@" >/dev/null 2>"$dir/$name.err" \
     || { cat "$dir/$name.err" >&2; exit 1; }
   t1=$(now)
   secs "$t0" "$t1"
@@ -169,6 +177,28 @@ done
 delta_s=$(run delta --now 2025-09-05 "$dir/d1")
 week_s=$(run week --now 2025-09-12 "$dir/c8")
 
+# the incremental read: the first sync's tree (export-ldif) loaded into a
+# syncprov server; its first run reads the whole tree and keeps the copy,
+# the next ones read what changed (nothing: the control and lock entries
+# are outside the read's scope)
+uc=$(start inc syncprov)
+bash scripts/slapd-test-instance.sh stop "$dir/ldap-inc" >/dev/null 2>&1
+/usr/sbin/slapadd -F "$dir/ldap-inc/slapd.d" -n 1 -q -w -l "$dir/init.ldif"
+bash scripts/slapd-test-instance.sh restart "$dir/ldap-inc" >/dev/null
+config "$uc" "$dir/w2" > "$dir/inc.toml"
+conf=$dir/inc.toml
+inc_first_s=$(run incfirst --now 2025-09-04 "$dir/c1")
+inc_all=(); inc_read_all=()
+for i in $(seq "$repeat"); do
+  inc_all+=("$(run "inc$i" --now 2025-09-04 "$dir/c1")")
+  inc_read_all+=("$(perf_of "inc$i" read_secs)")
+  [ "$(perf_of "inc$i" read_mode)" = incremental ] \
+    || { echo "bench: run inc$i did a $(perf_of "inc$i" read_mode) read" >&2; exit 1; }
+done
+inc_s=$(best "${inc_all[@]}"); inc_read_s=$(best "${inc_read_all[@]}")
+inc_delta_s=$(run incdelta --now 2025-09-05 "$dir/d1")
+unset conf
+
 p() { perf "$dir/$1.json" "$2"; }
 first_ops=$(p first apply_operations); first_apply=$(p first apply_secs)
 read_n=$(p same read_entries)
@@ -188,6 +218,10 @@ cat <<EOT
 | parse + map (MB/s, 1 core, beside the read) | $(python3 -c "print(f'{$parse_b / 1e6 / max($parse_s, 1e-9):.1f}')") | | |
 | modify, next-week Complet (operations/s) | $(rate "$week_ops" "$week_apply") | ldapmodify $(rate "$mods" "$ldapmodify_s") | $(ratio "$(rate "$week_ops" "$week_apply" | tr -d ,)" "$(rate "$mods" "$ldapmodify_s" | tr -d ,)") |
 | spread over $repeat runs (min–max) | read beside the parse $(spread "${read_all[@]}"); read alone $(spread "${alone_all[@]}"); no-change Complet $(spread "${same_all[@]}") | ldapsearch $(spread "${search_all[@]}") | |
+| no-change Complet, whole run, syncprov server, incremental read (s; best of $repeat) | $inc_s | plain server, full read: $same_s | $(ratio "$inc_s" "$same_s") |
+| read of the managed tree, incremental, no change (s; best of $repeat) | $inc_read_s | full read beside the parse: $read_s | $(ratio "$inc_read_s" "$read_s") |
+| realistic Delta of a day ($(p incdelta apply_operations) operations), whole run, incremental read (s) | $inc_delta_s (its read: $(secs 0 "$(p incdelta read_secs)") s, $(p incdelta read_changes) entries) | plain server: $delta_s (its read: $(secs 0 "$(p delta read_secs)") s) | $(ratio "$inc_delta_s" "$delta_s") |
+| syncprov server: first run (full read, writes the copy; s) / spread of the incremental no-change Complet | $inc_first_s / $(spread "${inc_all[@]}") | | |
 | first sync, whole run (s) | $first_s | ldapadd $ldapadd_s, slapadd -q $slapadd_s | |
 | no-change Complet, whole run (s; best of $repeat) | $same_s | | |
 | realistic Delta of a day ($delta_ops operations), whole run (s) | $delta_s | | |

@@ -206,3 +206,49 @@ fn check_tries_the_access_to_passwords_without_changing_anything() {
     assert_eq!(csns(&ldap), before, "check changed nothing");
     assert!(ldap.can_bind(&pupil, "pupil-pw"));
 }
+
+/// `check` reads the database's `olcDbIndex` when the bind may read
+/// `cn=config`, and warns, naming the attribute, when one of the equality
+/// indexes docs/schema.md recommends is missing; it says it could not
+/// verify them when `cn=config` is not readable.
+#[test]
+fn check_warns_of_a_missing_index_or_says_it_could_not_verify() {
+    let ldap = Slapd::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let config = s(&ldap.config(tmp.path(), &["0920100J".into()], ""));
+    let (out, _) = aaf_sync_ok(&["check", "--config", &config], 0);
+    assert!(
+        out.contains("indexes: could not verify the equality indexes (cn=config"),
+        "{out}"
+    );
+    assert!(!out.contains("warning: index"), "{out}");
+
+    // the bind may read cn=config: every index there
+    ldap.config_modify(&format!(
+        "dn: olcDatabase={{0}}config,cn=config\nchangetype: modify\nadd: olcAccess\n\
+         olcAccess: {{1}}to * by dn.exact=\"{ADMIN}\" read by * break\n"
+    ));
+    let (out, _) = aaf_sync_ok(&["check", "--config", &config], 0);
+    assert!(
+        out.contains("indexes: ENTPersonLogin, ENTPersonJointure, ENTStructureJointure, aafSyncSource, member have an equality index on the database of dc=example,dc=org"),
+        "{out}"
+    );
+
+    // one removed: named, and only that one
+    ldap.config_modify(
+        "dn: olcDatabase={1}mdb,cn=config\nchangetype: modify\ndelete: olcDbIndex\nolcDbIndex: ENTPersonLogin eq\n",
+    );
+    let (out, _) = aaf_sync_ok(&["check", "--config", &config], 0);
+    let warnings: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("warning: index"))
+        .collect();
+    assert_eq!(
+        warnings,
+        ["warning: index: ENTPersonLogin has no equality index on the database of dc=example,dc=org: \
+          searches by it scan the whole database; add `olcDbIndex: ENTPersonLogin eq` (docs/schema.md)"],
+        "{out}"
+    );
+    // a plain server: the incremental read is not offered
+    assert!(out.contains("incremental read: not offered"), "{out}");
+}

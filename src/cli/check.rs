@@ -1,6 +1,7 @@
 //! `aaf-sync check`: the configuration valid, the directory reachable, the
 //! branches, the access to passwords, the schema the sync writes into, an
-//! existing tree to adopt, and in a replicated directory every server.
+//! existing tree to adopt, the equality indexes (warnings), whether reads
+//! can be incremental, and in a replicated directory every server.
 //! Exit 0 all good, 1 a replica lags or is down, 2 a sync would be refused.
 
 use crate::cli::CheckArgs;
@@ -19,6 +20,8 @@ pub fn check(a: CheckArgs) -> anyhow::Result<u8> {
         let schema = dir.read_schema(&layout.base).await?;
         let adoptable = dir.count_adoptable(&layout).await?;
         let named = dir.count_named_dns(&layout).await?;
+        let indexes = dir.check_indexes(layout.base.as_str()).await;
+        let content_sync = dir.offers_content_sync(&layout).await;
         let answered = dir.url().to_string();
         dir.close().await;
         for m in &missing {
@@ -76,6 +79,25 @@ pub fn check(a: CheckArgs) -> anyhow::Result<u8> {
                 cfg.source
             );
         }
+        index_lines(&indexes, &cfg.ldap.bind_dn);
+        match (&content_sync, cfg.ldap.incremental_read) {
+            (Ok(()), true) if cfg.ldap.read_url.is_some() => println!(
+                "incremental read: off while [ldap] read_url is set (the tree is read from the consumer, in full), \
+                 although the provider offers it"
+            ),
+            (Ok(()), true) => println!(
+                "incremental read: the directory offers content synchronization (syncprov): \
+                 a run reads what changed since the last one, over its copy in {}",
+                cfg.work_dir.display()
+            ),
+            (Ok(()), false) => println!(
+                "incremental read: off ([ldap] incremental_read = false), although the directory offers it"
+            ),
+            (Err(why), _) => println!(
+                "incremental read: not offered by the directory ({why}): every run reads the whole tree \
+                 (docs/scale.md, \"Incremental read\")"
+            ),
+        }
         if !adaptation.problems.is_empty() {
             for p in &adaptation.problems {
                 eprintln!("aaf-sync: schema: {p}");
@@ -104,4 +126,30 @@ pub fn check(a: CheckArgs) -> anyhow::Result<u8> {
         }
         Ok(if topo.healthy() { 0 } else { 1 })
     })
+}
+
+/// What `check` says of the equality indexes (docs/schema.md): a warning
+/// per attribute without one, or that they could not be verified.
+fn index_lines(indexes: &crate::ldap::indexes::Indexes, bind: &str) {
+    use crate::ldap::indexes::{Indexes, RECOMMENDED};
+    match indexes {
+        Indexes::Set { suffix } => println!(
+            "indexes: {} have an equality index on the database of {suffix}",
+            RECOMMENDED.join(", ")
+        ),
+        Indexes::Missing { suffix, attributes } => {
+            for a in attributes {
+                println!(
+                    "warning: index: {a} has no equality index on the database of {suffix}: \
+                     searches by it scan the whole database; add `olcDbIndex: {a} eq` (docs/schema.md)"
+                );
+            }
+        }
+        Indexes::Unverified(why) => println!(
+            "indexes: could not verify the equality indexes ({why}); docs/schema.md lists those \
+             the sync needs ({}); let {} read the database's entry in cn=config for this check",
+            RECOMMENDED.join(", "),
+            if bind.is_empty() { "the bind" } else { bind }
+        ),
+    }
 }

@@ -56,6 +56,11 @@ pub(super) struct RawLdap {
     retry_wait_ms: u64,
     #[serde(default = "d_retry_max_wait")]
     retry_max_wait_ms: u64,
+    #[serde(default = "d_incremental")]
+    incremental_read: bool,
+}
+fn d_incremental() -> bool {
+    true
 }
 fn d_retries() -> u32 {
     6
@@ -114,6 +119,10 @@ pub struct LdapConfig {
     pub retries: u32,
     pub retry_wait_ms: u64,
     pub retry_max_wait_ms: u64,
+    /// Read only what changed since the last run where the directory
+    /// offers content synchronization (`syncprov`), over a copy of the
+    /// managed tree kept in `work_dir` (see `ldap::incremental`).
+    pub incremental_read: bool,
 }
 
 impl LdapConfig {
@@ -208,6 +217,7 @@ pub(super) fn validate(l: RawLdap) -> Result<LdapConfig, ConfigError> {
         retries: l.retries,
         retry_wait_ms: l.retry_wait_ms.max(1),
         retry_max_wait_ms: l.retry_max_wait_ms.max(l.retry_wait_ms),
+        incremental_read: l.incremental_read,
     })
 }
 

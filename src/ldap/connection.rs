@@ -151,6 +151,8 @@ impl Directory {
             fenced: AtomicUsize::new(usize::MAX),
             fence_check: tokio::sync::Mutex::new(()),
             read_from: Default::default(),
+            incremental: None,
+            pending_mark: Default::default(),
         })
     }
 

@@ -23,6 +23,10 @@
 //!   with, and how a failure is classed for retries.
 //! - `halt`: the stop flag ([`Halt`]) the writers share with the lock.
 //! - `read`: the paged read of the managed tree ([`Snapshot`]).
+//! - [`incremental`]: the read of what changed since the last run, where
+//!   the server offers content synchronization (RFC 4533, `syncprov`),
+//!   over a local copy (`local_copy`), checked, else a full read;
+//!   `content_sync`: the refreshOnly search and its controls.
 //! - `search`: small reads (one entry, existence, squatters, counts).
 //! - `filter`: [`escape_filter`], values written into filters.
 //! - `write`: [`Directory::apply_ops`], retries, lost answers
@@ -30,7 +34,8 @@
 //! - `failover`: the fence on a failover provider, and what a lost
 //!   provider acknowledged checked on the survivor.
 //! - `passwords`: the passwords a departure moves aside.
-//! - `preflight`: the directory checks every command makes first.
+//! - `preflight`: the directory checks every command makes first;
+//!   [`indexes`]: the equality indexes `check` looks for in `cn=config`.
 //! - [`apply`]: a plan phase by phase; [`lock`]: the run lock (take,
 //!   renew, release); [`replication`]: `contextCSN` and the topology;
 //!   [`ldif`]: the LDIF rendering of a plan.
@@ -42,11 +47,15 @@ use std::time::Duration;
 
 pub mod apply;
 mod connection;
+mod content_sync;
 mod error;
 mod failover;
 mod filter;
 mod halt;
+pub mod incremental;
+pub mod indexes;
 pub mod ldif;
+mod local_copy;
 pub mod lock;
 mod passwords;
 mod preflight;
@@ -86,6 +95,10 @@ pub struct Directory {
     fence_check: tokio::sync::Mutex<()>,
     /// The server the last read of the managed tree came from.
     read_from: std::sync::Mutex<Option<String>>,
+    /// The incremental read's copy of the tree, when reads use one.
+    incremental: Option<incremental::Incremental>,
+    /// The read cookie a first run writes once its control entry exists.
+    pending_mark: std::sync::Mutex<Option<(crate::model::Dn, String)>>,
 }
 
 struct Slot {

@@ -1,5 +1,7 @@
 //! The read of the managed tree: one paged search, decoded straight from
-//! BER, into a [`Snapshot`] (from a consumer when it has caught up).
+//! BER, into a [`Snapshot`] (from a consumer when it has caught up). How
+//! an entry read is classed (managed, adoptable, someone else's logins) is
+//! here too: the incremental read (`incremental`) classes the same way.
 
 use super::{escape_filter, op_err, Directory, DirectoryError};
 use crate::mapping::{self, layout::Layout};
@@ -12,7 +14,7 @@ use std::collections::HashSet;
 
 /// The attributes read from managed entries: what the sync owns, plus what
 /// identifies an entry. Never `userPassword` or other foreign attributes.
-fn read_attrs() -> Vec<String> {
+pub(super) fn read_attrs() -> Vec<String> {
     let mut v: Vec<String> = [
         "objectClass",
         "uid",
@@ -50,14 +52,98 @@ pub struct Snapshot {
     pub taken_logins: HashSet<String>,
 }
 
+/// What an entry the read returns is to the sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Class {
+    /// This source's (`aafSyncState` naming it).
+    Managed,
+    /// Not managed, but its jointure names this source.
+    Adoptable,
+    /// Anyone else's: only its logins matter (they are taken).
+    Other,
+}
+
+/// How the read tells its entries apart, for one source.
+pub(super) struct Classifier {
+    source: String,
+    jointure_prefix: String,
+}
+
+impl Classifier {
+    pub(super) fn new(layout: &Layout) -> Classifier {
+        Classifier {
+            source: layout.source.clone(),
+            jointure_prefix: format!("{}$", layout.source.to_ascii_lowercase()),
+        }
+    }
+
+    pub(super) fn class(&self, e: &Entry) -> Class {
+        let state = e.has_value("objectClass", schema::STATE_CLASS);
+        if state && e.first(schema::ATTR_SOURCE) == Some(self.source.as_str()) {
+            Class::Managed
+        } else if !state
+            && ["ENTPersonJointure", "ENTStructureJointure"]
+                .iter()
+                .any(|a| {
+                    e.get(a).is_some_and(|vs| {
+                        vs.iter()
+                            .any(|v| v.to_ascii_lowercase().starts_with(&self.jointure_prefix))
+                    })
+                })
+        {
+            Class::Adoptable
+        } else {
+            Class::Other
+        }
+    }
+}
+
+/// The logins an entry takes, lower case: a login must differ from every
+/// login and every alias (the ENT's CAS looks people up by either).
+pub(super) fn logins_of(e: &Entry) -> impl Iterator<Item = String> + '_ {
+    ["ENTPersonLogin", "ENTPersonAlias"]
+        .into_iter()
+        .flat_map(|a| e.get(a).unwrap_or_default().iter())
+        .map(str::to_lowercase)
+}
+
+impl Snapshot {
+    /// Adds one entry the read returned.
+    pub(super) fn take(&mut self, mut e: Entry, class: Class, store: Option<&Store>) {
+        self.taken_logins.extend(logins_of(&e));
+        let into = match class {
+            Class::Managed => &mut self.managed,
+            Class::Adoptable => &mut self.adoptable,
+            Class::Other => return,
+        };
+        if let Some(store) = store {
+            e.freeze(store);
+        }
+        into.insert(e.dn.key(), e);
+    }
+}
+
+/// The filter of the read: the source's entries, every login, every
+/// entry whose jointure names the source.
+pub(super) fn read_filter(layout: &Layout) -> String {
+    let src = escape_filter(&layout.source);
+    format!(
+        "(|(&(objectClass={})({}={src}))(ENTPersonLogin=*)(ENTPersonAlias=*)(ENTPersonJointure={src}$*)(ENTStructureJointure={src}$*))",
+        schema::STATE_CLASS,
+        schema::ATTR_SOURCE,
+    )
+}
+
 /// A search result decoded straight from its BER structure, values
 /// borrowed until they land in the entry's buffer: the read of an
 /// académie's tree spent more time in `SearchEntry::construct` (a map and
 /// a string per value) than in the network. As `construct` does, an
 /// attribute with a value that is not UTF-8 is left out (none of the
-/// managed attributes is binary). `None` for a malformed result, where
-/// `construct` would panic.
-fn decode_entry(re: &ResultEntry) -> Option<Entry> {
+/// managed attributes is binary). `entryUUID`, when asked for (the
+/// incremental read keys its snapshot by it), is taken out of the entry
+/// and returned beside it, lower case. `None` for a malformed result,
+/// where `construct` would panic.
+pub(super) fn decode_entry(re: &ResultEntry) -> Option<(Entry, Option<String>)> {
     fn parts(t: &StructureTag) -> Option<&[StructureTag]> {
         match &t.payload {
             PL::C(v) => Some(v),
@@ -77,17 +163,23 @@ fn decode_entry(re: &ResultEntry) -> Option<Entry> {
         return None;
     };
     let mut list = Vec::new();
+    let mut uuid = None;
     for pa in parts(attrs)? {
         let [name, values] = parts(pa)? else {
             return None;
         };
         let values = parts(values)?;
         let vals: Option<Vec<&str>> = values.iter().map(text).collect();
+        let name = text(name)?;
+        if name.eq_ignore_ascii_case("entryUUID") {
+            uuid = vals.and_then(|v| v.first().map(|u| u.to_ascii_lowercase()));
+            continue;
+        }
         if let Some(vals) = vals {
-            list.push((text(name)?, vals));
+            list.push((name, vals));
         }
     }
-    Some(Entry::from_attrs(Dn::new(text(dn)?), list))
+    Some((Entry::from_attrs(Dn::new(text(dn)?), list), uuid))
 }
 
 impl Directory {
@@ -126,7 +218,7 @@ impl Directory {
         self.read_managed_with(layout, read_attrs(), store).await
     }
 
-    fn set_read_from(&self, url: &str) {
+    pub(super) fn set_read_from(&self, url: &str) {
         if let Ok(mut r) = self.read_from.lock() {
             *r = Some(url.to_string());
         }
@@ -145,13 +237,25 @@ impl Directory {
         store: Option<&Store>,
     ) -> Result<Snapshot, DirectoryError> {
         let mut snap = Snapshot::default();
-        let src = escape_filter(&layout.source);
-        let filter = format!(
-            "(|(&(objectClass={})({}={src}))(ENTPersonLogin=*)(ENTPersonAlias=*)(ENTPersonJointure={src}$*)(ENTStructureJointure={src}$*))",
-            schema::STATE_CLASS,
-            schema::ATTR_SOURCE,
-        );
-        let jointure_prefix = format!("{}$", layout.source.to_ascii_lowercase());
+        let classes = Classifier::new(layout);
+        self.read_each(layout, attrs, |e, _| {
+            let class = classes.class(&e);
+            snap.take(e, class, store);
+            Ok(())
+        })
+        .await?;
+        Ok(snap)
+    }
+
+    /// The paged search of the read, each entry (and its `entryUUID`
+    /// when asked for) handed to `each` as it arrives.
+    pub(super) async fn read_each(
+        &self,
+        layout: &Layout,
+        attrs: Vec<String>,
+        mut each: impl FnMut(Entry, Option<String>) -> Result<(), DirectoryError>,
+    ) -> Result<(), DirectoryError> {
+        let filter = read_filter(layout);
         let mut l = self.conn(0).await;
         let adapters: Vec<Box<dyn Adapter<_, _>>> = vec![
             Box::new(EntriesOnly::new()),
@@ -175,46 +279,16 @@ impl Directory {
             .map_err(|e| op_err(what(), e).at(&layout.base))?
         {
             bar.inc(1);
-            let e = decode_entry(&re)
+            let (e, uuid) = decode_entry(&re)
                 .ok_or_else(|| op_err(what(), "malformed search result entry from the server"))?;
-            // a login must differ from every login and every alias: the
-            // ENT's CAS looks people up by either
-            for a in ["ENTPersonLogin", "ENTPersonAlias"] {
-                for v in e.get(a).unwrap_or_default().iter() {
-                    snap.taken_logins.insert(v.to_lowercase());
-                }
-            }
-            let ours = e.has_value("objectClass", schema::STATE_CLASS)
-                && e.first(schema::ATTR_SOURCE) == Some(layout.source.as_str());
-            if ours {
-                let mut e = e;
-                if let Some(store) = store {
-                    e.freeze(store);
-                }
-                snap.managed.insert(e.dn.key(), e);
-            } else if !e.has_value("objectClass", schema::STATE_CLASS)
-                && ["ENTPersonJointure", "ENTStructureJointure"]
-                    .iter()
-                    .any(|a| {
-                        e.get(a).is_some_and(|vs| {
-                            vs.iter()
-                                .any(|v| v.to_ascii_lowercase().starts_with(&jointure_prefix))
-                        })
-                    })
-            {
-                let mut e = e;
-                if let Some(store) = store {
-                    e.freeze(store);
-                }
-                snap.adoptable.insert(e.dn.key(), e);
-            }
+            each(e, uuid)?;
         }
         s.finish()
             .await
             .success()
             .map_err(|e| op_err(what(), e).at(&layout.base))?;
         bar.finish();
-        Ok(snap)
+        Ok(())
     }
 }
 
@@ -270,7 +344,8 @@ mod tests {
             ]),
         };
         let re = ResultEntry::new(tag);
-        let direct = decode_entry(&re).expect("well formed");
+        let (direct, uuid) = decode_entry(&re).expect("well formed");
+        assert!(uuid.is_none());
         let via = to_entry(SearchEntry::construct(re));
         assert_eq!(direct, via);
         assert_eq!(direct.dn.as_str(), "uid=AC-X-1,ou=people,dc=example,dc=org");

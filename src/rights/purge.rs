@@ -2,7 +2,8 @@
 //! the sync manages for its source — the people, structures, classes and
 //! groups it created, its control, erasure and lock entries, the branch OUs
 //! it created once they are empty — and its local files (downloads, plans,
-//! approvals, journals, ledger), then writes a **deletion certificate**:
+//! approvals, journals, ledger, the incremental read's copy of the tree),
+//! then writes a **deletion certificate**:
 //! what, how many before and after, when, by which run and software, and a
 //! digest of the ids deleted. Entries it does not manage stay, and so do
 //! the OUs that still hold them. No personal data in the certificate.
@@ -122,8 +123,29 @@ pub fn local_paths(work_dir: &Path) -> Vec<PathBuf> {
     ]
     .iter()
     .map(|n| work_dir.join(n))
+    .chain(snapshot_copies(work_dir))
     .filter(|p| p.exists())
     .collect()
+}
+
+/// The incremental read's copies of the managed tree
+/// (`snapshot-<source>.bin`, and a temporary left by a killed run):
+/// personal data, gone with the rest.
+fn snapshot_copies(work_dir: &Path) -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir(work_dir) else {
+        return Vec::new();
+    };
+    let mut v: Vec<PathBuf> = rd
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                n.starts_with("snapshot-") && (n.ends_with(".bin") || n.ends_with(".bin.tmp"))
+            })
+        })
+        .collect();
+    v.sort();
+    v
 }
 
 /// Removes the local paths; returns those removed and the errors.

@@ -1,9 +1,12 @@
 //! What `run` keeps between its extractions: one connection to the
 //! directory, the managed tree, read once and played forward plan by
 //! plan (`sync::run_kept`, `sync::retention_kept`), and the entry store
-//! the run's entries live in.
+//! the run's entries live in. The connection reads incrementally
+//! (`ldap::incremental`) unless `[ldap] incremental_read = false` or a
+//! consumer is configured to read from (`read_url`).
 
 use crate::config::Config;
+use crate::ldap::incremental::{snapshot_files, Incremental};
 use crate::ldap::{Directory, Snapshot};
 use crate::model::Store;
 use crate::run::read::open_store;
@@ -70,6 +73,16 @@ impl Kept {
             if let Some(h) = &opts.halt {
                 d.share_halt(h);
             }
+            // not with a consumer to read from (`read_url`): the reads go
+            // there, in full, as that setting asks
+            if cfg.ldap.incremental_read && cfg.ldap.read_url.is_none() {
+                // a dry run reads from the copy but leaves it as it is
+                let [_, path] = snapshot_files(&cfg.work_dir, &cfg.source);
+                d.use_snapshot(Incremental {
+                    path,
+                    write: !opts.dry_run,
+                });
+            }
             *dir = Some(d);
         }
         match dir {
@@ -78,10 +91,12 @@ impl Kept {
         }
     }
 
-    /// Closes the connection, if one was opened.
+    /// Closes the connection, if one was opened (after writing the read
+    /// cookie a first run could not write before its control entry).
     pub async fn close(mut self) {
         self.tree.snap = None;
         if let Some(d) = self.dir.take() {
+            d.finish_read_mark().await;
             d.close().await;
         }
     }

@@ -196,8 +196,9 @@ pub(crate) async fn interruptible_read(
     .await
 }
 
-/// Reads the managed tree, with its time and size in the report, its
-/// entries frozen into the run's `store` when it has one.
+/// Reads the managed tree, with its time, size and kind (full or
+/// incremental) in the report, its entries frozen into the run's `store`
+/// when it has one.
 async fn timed_read(
     dir: &Directory,
     layout: &Layout,
@@ -205,11 +206,20 @@ async fn timed_read(
     store: Option<&Store>,
 ) -> Result<Snapshot, SyncError> {
     let t = std::time::Instant::now();
-    let snap = dir.read_managed_in(layout, store).await?;
+    // incremental where the server and the copy in work_dir allow it
+    // (`ldap::incremental`): the same Snapshot either way
+    let (snap, how) = dir.read_tree(layout, store).await?;
     report.perf.read_secs = t.elapsed().as_secs_f64();
     report.perf.read_entries = snap.managed.len() as u64;
+    report.perf.read_mode = how.mode.as_str().to_string();
+    report.perf.read_changes = how.changes;
+    report.perf.read_full_reason = how.full_reason;
     // once per read of the tree: `run` reads it once for all its
     // extractions (tests/run_once.rs counts these lines)
-    tracing::info!(managed = snap.managed.len(), "directory read");
+    tracing::info!(
+        managed = snap.managed.len(),
+        mode = how.mode.as_str(),
+        "directory read"
+    );
     Ok(snap)
 }

@@ -122,6 +122,11 @@ pub const ATTR_SOURCE: &str = "aafSyncSource";
 pub const ATTR_FIRST_SEEN: &str = "aafSyncFirstSeen";
 /// The structural class of the control entry (`run::control`).
 pub const CONTROL_CLASS: &str = "aafSyncControl";
+/// On the control entry: the cookie of the last read of the managed tree
+/// and the digest of the local copy it left (`ldap::incremental`). Not
+/// one of the control entry's owned attributes: the run's control
+/// changes leave it alone.
+pub const ATTR_READ_MARK: &str = "aafSyncReadMark";
 
 // The lifecycle of a person or structure (`retention`).
 pub const ATTR_LAST_SEEN: &str = "aafSyncLastSeen";

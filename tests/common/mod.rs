@@ -660,6 +660,7 @@ pub fn offline_config(
             retries: 0,
             retry_wait_ms: 1,
             retry_max_wait_ms: 1,
+            incremental_read: false,
         },
         source: "AC-CRETEIL".into(),
         degree: Default::default(),

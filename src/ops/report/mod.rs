@@ -217,6 +217,16 @@ pub struct Perf {
     /// Reading the managed tree from the directory.
     pub read_secs: f64,
     pub read_entries: u64,
+    /// Which read this run did: `full` (the whole managed tree) or
+    /// `incremental` (what changed since the last run, over the copy in
+    /// `work_dir`); empty when the run read no tree.
+    pub read_mode: String,
+    /// Incremental: entries the server sent again or said were gone.
+    pub read_changes: u64,
+    /// Why a full read where incremental reads are on (no copy yet, a
+    /// copy that does not match, a server without `syncprov`…).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_full_reason: Option<String>,
     /// Parsing and mapping the extraction files.
     pub parse_secs: f64,
     pub parse_bytes: u64,

@@ -1,5 +1,7 @@
 //! `subject erase`: the person erased now, with every reference to them,
-//! and blocked from coming back (the erasure recorded before anything else).
+//! and blocked from coming back (the erasure recorded before anything else),
+//! and the incremental read's local copy of the tree, which held them,
+//! removed.
 
 use super::find::gather;
 use super::{connect_err, SubjectError, Who};
@@ -126,8 +128,30 @@ pub async fn erase(
         dir.share_halt(h);
     }
     let r = erase_inner(&dir, &layout, who, reason, today, intent, done).await;
+    // even when cut short: part of it may be erased already
+    forget_copy(cfg, &dir, &layout).await;
     dir.close().await;
     r
+}
+
+/// The incremental read's copy of the tree holds the erased person as
+/// they were: removed, and its cookie with it (the next run reads the
+/// whole tree, without them, and writes a new copy).
+async fn forget_copy(cfg: &crate::config::Config, dir: &Directory, layout: &Layout) {
+    for p in crate::ldap::incremental::snapshot_files(&cfg.work_dir, &cfg.source) {
+        match std::fs::remove_file(&p) {
+            Ok(()) => {
+                tracing::info!(file = %p.display(), "erasure: the local copy of the tree removed")
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => {
+                tracing::error!(file = %p.display(), %error, "erasure: the local copy of the tree not removed: remove it by hand")
+            }
+        }
+    }
+    if let Err(error) = dir.forget_read_mark(layout).await {
+        tracing::warn!(%error, "erasure: the read cookie not removed from the control entry");
+    }
 }
 
 async fn erase_inner(
