@@ -39,6 +39,7 @@ fn cfg(url: &str, page_size: i32) -> LdapConfig {
         retries: 0,
         retry_wait_ms: 1,
         retry_max_wait_ms: 1,
+        incremental_read: false,
     }
 }
 
