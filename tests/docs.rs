@@ -256,6 +256,9 @@ static TABLE: &[Row] = &[
     row(BENCH, "AAF_BENCH_SCHOOLS=400 cargo bench --bench stages", Cargo),
     row(BENCH, "cargo test --all-targets", RunBy("scripts/test.sh")),
     row(BENCH, "aaf-gen --days", Synopsis),
+    row(BENCH, "cargo run --release --example wire_read -- CONFIG bench 1000 5", Cargo),
+    row(BENCH, "BENCH_REPEAT=3 BENCH_DEGREE=2d bash scripts/bench.sh 64 600", Script),
+    row(BENCH, "BENCH_DEGREE=2d", Env),
     // --- docs/development.md
     row(DEV, "scripts/slapd-test-instance.sh start DIR PORT", Script),
     row(DEV, "scripts/slapd-replicated.sh start DIR", Script),
@@ -2073,6 +2076,17 @@ fn scripts_and_what_runs_them_exist() {
 const CARGO_SHORT: &[&str] = &["-p", "-j", "-q", "-v", "-vv", "-r", "-F", "-h", "-V", "-Z"];
 
 fn check_cargo(at: &str, c: &Simple) {
+    if let Some(own) = &c.cargo_run {
+        // `cargo run --example NAME`: the example exists
+        if own.iter().any(|a| a == "--example") {
+            assert!(
+                root().join(format!("examples/{}.rs", c.program)).exists(),
+                "{at}: no examples/{}.rs",
+                c.program
+            );
+            return;
+        }
+    }
     assert_eq!(c.program, "cargo", "{at}");
     let sub = c.args[0].as_str();
     assert!(

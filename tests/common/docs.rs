@@ -642,11 +642,12 @@ fn simple(toks: Vec<Tok>, whole: &str) -> Result<Simple, String> {
     if c.program == "cargo" && c.args.first().map(String::as_str) == Some("run") {
         let dashdash = c.args.iter().position(|a| a == "--");
         let own: Vec<String> = c.args[1..dashdash.unwrap_or(c.args.len())].to_vec();
+        // `--bin NAME`, or `--example NAME` (a file of examples/)
         let bin = own
             .iter()
-            .position(|a| a == "--bin")
+            .position(|a| a == "--bin" || a == "--example")
             .and_then(|k| own.get(k + 1))
-            .ok_or_else(|| format!("cargo run without --bin in {whole:?}"))?
+            .ok_or_else(|| format!("cargo run without --bin or --example in {whole:?}"))?
             .clone();
         c.args = dashdash.map_or(Vec::new(), |d| c.args[d + 1..].to_vec());
         c.program = bin;
