@@ -9,25 +9,41 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-fn tls_config(ca: &std::path::Path) -> Result<Arc<rustls::ClientConfig>, DirectoryError> {
-    let err = |r: String| DirectoryError::Tls {
-        path: ca.display().to_string(),
+/// The rustls configuration of every connection, ldap3's and the wire
+/// reader's: the roots of `ca_file` when given (refused when it holds no
+/// certificate), else the system's (a system certificate rustls refuses is
+/// skipped, as ldap3 does).
+pub(super) fn tls_config(
+    ca: Option<&std::path::Path>,
+) -> Result<Arc<rustls::ClientConfig>, DirectoryError> {
+    let err = |path: &str, r: String| DirectoryError::Tls {
+        path: path.to_string(),
         reason: r,
     };
-    let pem = std::fs::read(ca).map_err(|e| err(e.to_string()))?;
     let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-        roots
-            .add(cert.map_err(|e| err(e.to_string()))?)
-            .map_err(|e| err(e.to_string()))?;
-    }
-    if roots.is_empty() {
-        return Err(err("no certificate found".into()));
+    match ca {
+        Some(ca) => {
+            let path = ca.display().to_string();
+            let pem = std::fs::read(ca).map_err(|e| err(&path, e.to_string()))?;
+            for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+                roots
+                    .add(cert.map_err(|e| err(&path, e.to_string()))?)
+                    .map_err(|e| err(&path, e.to_string()))?;
+            }
+            if roots.is_empty() {
+                return Err(err(&path, "no certificate found".into()));
+            }
+        }
+        None => {
+            for cert in rustls_native_certs::load_native_certs().certs {
+                let _ = roots.add(cert);
+            }
+        }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let cfg = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| err(e.to_string()))?
+        .map_err(|e| err("(system roots)", e.to_string()))?
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(cfg))
@@ -122,7 +138,7 @@ impl Directory {
             .set_conn_timeout(timeout)
             .set_starttls(cfg.starttls);
         if let Some(ca) = &cfg.ca_file {
-            settings = settings.set_config(tls_config(ca)?);
+            settings = settings.set_config(tls_config(Some(ca))?);
         }
         let (at, first) = open_first(cfg, &settings, 0).await?;
         let url = provider(cfg, at);

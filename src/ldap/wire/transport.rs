@@ -6,7 +6,6 @@
 //! and calls [`Stream::start_tls`].
 
 use crate::config::LdapConfig;
-use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UnixStream};
 use tokio_rustls::client::TlsStream;
@@ -82,39 +81,6 @@ impl Endpoint {
     }
 }
 
-/// The rustls configuration: the roots of `ca_file` (as `connection.rs`
-/// builds it for `ldap3`), else the system's.
-pub fn tls_config(cfg: &LdapConfig) -> Result<Arc<rustls::ClientConfig>, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    match &cfg.ca_file {
-        Some(ca) => {
-            let err = |r: String| format!("TLS CA file {}: {r}", ca.display());
-            let pem = std::fs::read(ca).map_err(|e| err(e.to_string()))?;
-            for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-                roots
-                    .add(cert.map_err(|e| err(e.to_string()))?)
-                    .map_err(|e| err(e.to_string()))?;
-            }
-            if roots.is_empty() {
-                return Err(err("no certificate found".into()));
-            }
-        }
-        None => {
-            for cert in rustls_native_certs::load_native_certs().certs {
-                // as ldap3: a system certificate rustls refuses is skipped
-                let _ = roots.add(cert);
-            }
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let c = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(c))
-}
-
 /// An open connection.
 pub enum Stream {
     Tcp(TcpStream),
@@ -155,7 +121,9 @@ impl Stream {
         };
         let name = rustls::pki_types::ServerName::try_from(host.to_string())
             .map_err(|e| format!("TLS server name {host:?}: {e}"))?;
-        let connector = tokio_rustls::TlsConnector::from(tls_config(cfg)?);
+        let tls = super::super::connection::tls_config(cfg.ca_file.as_deref())
+            .map_err(|e| e.to_string())?;
+        let connector = tokio_rustls::TlsConnector::from(tls);
         let tls = connector
             .connect(name, tcp)
             .await
