@@ -92,6 +92,9 @@ work_dir = "$2"
 [safety]
 max_departures = 100000000
 max_departures_percent = 100.0
+# a day of a 2D académie renames more pupils than the default 500
+max_renames = 100000000
+max_renames_percent = 100.0
 EOC
 }
 A="-x -D cn=admin,dc=example,dc=org -w secret"

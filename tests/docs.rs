@@ -259,6 +259,8 @@ static TABLE: &[Row] = &[
     row(BENCH, "cargo run --release --example wire_read -- CONFIG bench 1000 5", Cargo),
     row(BENCH, "BENCH_REPEAT=3 BENCH_DEGREE=2d bash scripts/bench.sh 64 600", Script),
     row(BENCH, "BENCH_DEGREE=2d", Env),
+    row(BENCH, "BENCH_REPEAT=2", Env),
+    row(BENCH, "BENCH_DEGREE=2d BENCH_REPEAT=2 bash scripts/bench.sh 960 600", Script),
     // --- docs/development.md
     row(DEV, "scripts/slapd-test-instance.sh start DIR PORT", Script),
     row(DEV, "scripts/slapd-replicated.sh start DIR", Script),
