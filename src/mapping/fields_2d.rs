@@ -34,7 +34,8 @@
 //! - people in relation with the pupil who are neither legal guardians
 //!   nor named in `ENTEleveAutoriteParentale` (`respLegal` 0: a neighbour
 //!   to call, a sibling): not linked, hence not kept (spec §6, like 1D);
-//!   their birth date and the SMS number duplicate (`ENTPersonMobileSMS`);
+//! - guardians: their birth date, and `ENTPersonMobileSMS` (a copy of a
+//!   mobile number the record gives in `mobile`);
 //! - staff: home address (unless consented), the posts' disciplines
 //!   (`ENTAuxEnsDisciplinesPoste`), presence before pupils, the STS id and
 //!   every `…Date` field (history of the posts);
