@@ -26,51 +26,14 @@
 //!   attributes.
 
 use aaf_sync::config::Config;
-use aaf_sync::ldap::{wire, Directory};
-use aaf_sync::mapping::{self, layout::Layout};
+use aaf_sync::ldap::{read_attrs, read_filter, wire, Directory};
+use aaf_sync::mapping::layout::Layout;
 use aaf_sync::model::{Dn, Entry, EntryMap};
-use aaf_sync::schema::{self, EntryKind};
 use std::time::Instant;
 
 // as the aaf-sync binary
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// The attributes the sync's read asks for (as `ldap/read.rs` lists them).
-fn managed_attrs() -> Vec<String> {
-    let mut v: Vec<String> = [
-        "objectClass",
-        "uid",
-        "ou",
-        "cn",
-        "ENTPersonLogin",
-        "ENTPersonAlias",
-    ]
-    .map(String::from)
-    .to_vec();
-    for k in [
-        EntryKind::Structure,
-        EntryKind::Pupil,
-        EntryKind::Parent,
-        EntryKind::Staff,
-        EntryKind::Classe,
-    ] {
-        v.extend(mapping::owned(k).iter().map(|s| s.to_string()));
-    }
-    v.sort_by_key(|s| s.to_ascii_lowercase());
-    v.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
-    v
-}
-
-/// The filter of the sync's read (as `ldap/read.rs` writes it).
-fn managed_filter(source: &str) -> String {
-    let src = aaf_sync::ldap::escape_filter(source);
-    format!(
-        "(|(&(objectClass={})({}={src}))(ENTPersonLogin=*)(ENTPersonAlias=*)(ENTPersonJointure={src}$*)(ENTStructureJointure={src}$*))",
-        schema::STATE_CLASS,
-        schema::ATTR_SOURCE,
-    )
-}
 
 /// `ldapsearch` of the tree to `/dev/null`: the entries it printed.
 fn ldapsearch(
@@ -102,16 +65,16 @@ fn read(
     ldap: &aaf_sync::config::LdapConfig,
     reader: &str,
 ) -> anyhow::Result<u64> {
-    let source = c.source.clone();
+    // the sync's own read: its filter and attributes
+    let layout = Layout::new(&ldap.base_dn, &c.source);
+    let (managed_filter, managed_attrs) = (read_filter(&layout), read_attrs());
     let all = || vec!["*".to_string()];
     let base = ldap.base_dn.as_str();
     let url = ldap.url.as_str();
     let any = "(objectClass=*)";
     match reader {
         "ldapsearch" => return ldapsearch(ldap, any, &[]),
-        "ldapsearch-managed" => {
-            return ldapsearch(ldap, &managed_filter(&source), &managed_attrs())
-        }
+        "ldapsearch-managed" => return ldapsearch(ldap, &managed_filter, &managed_attrs),
         _ => {}
     }
     rt.block_on(async {
@@ -122,7 +85,7 @@ fn read(
                 let (filter, attrs) = if reader == "wire-entry" {
                     (any.to_string(), all())
                 } else {
-                    (managed_filter(&source), managed_attrs())
+                    (managed_filter.clone(), managed_attrs.clone())
                 };
                 wire::search(ldap, url, base, &filter, &attrs, |dn, a| {
                     let e = Entry::from_attrs(Dn::new(dn), a);
@@ -133,7 +96,7 @@ fn read(
             }
             "ldap3-managed" => {
                 let d = Directory::connect_n(ldap, 1).await?;
-                let snap = d.read_managed(&Layout::new(base, &source)).await?;
+                let snap = d.read_managed(&layout).await?;
                 d.close().await;
                 (snap.managed.len() + snap.adoptable.len()) as u64
             }

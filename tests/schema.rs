@@ -411,23 +411,7 @@ fn attrs_ldif(attrs: &[(&str, Vec<String>)]) -> String {
 
 /// `ldapmodify` that may fail: (exit code, stderr).
 fn try_modify(ldap: &common::Slapd, ldif: &str) -> (Option<i32>, String) {
-    use std::io::Write;
-    let mut child = Command::new("ldapmodify")
-        .args(["-x", "-H", &ldap.url, "-D", common::ADMIN, "-w", common::PW])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(ldif.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr).to_string();
-    (out.status.code(), err)
+    ldap.try_ldapmodify(ldif, false)
 }
 
 const SCHOOL_DN: &str = "ou=AC-CRETEIL-2001,ou=structures,dc=example,dc=org";

@@ -70,7 +70,7 @@ pub use error::{DirectoryError, ResultCode};
 pub use filter::escape_filter;
 pub use halt::{Fence, Halt};
 pub use preflight::PasswordAccess;
-pub use read::Snapshot;
+pub use read::{read_attrs, read_filter, Snapshot};
 pub use write::{OpResult, Retry};
 
 /// Bound connections to the directory. A connection that breaks is

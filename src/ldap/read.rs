@@ -13,7 +13,7 @@ use std::collections::HashSet;
 
 /// The attributes read from managed entries: what the sync owns, plus what
 /// identifies an entry. Never `userPassword` or other foreign attributes.
-pub(super) fn read_attrs() -> Vec<String> {
+pub fn read_attrs() -> Vec<String> {
     let mut v: Vec<String> = [
         "objectClass",
         "uid",
@@ -124,7 +124,7 @@ impl Snapshot {
 
 /// The filter of the read: the source's entries, every login, every
 /// entry whose jointure names the source.
-pub(super) fn read_filter(layout: &Layout) -> String {
+pub fn read_filter(layout: &Layout) -> String {
     let src = escape_filter(&layout.source);
     format!(
         "(|(&(objectClass={})({}={src}))(ENTPersonLogin=*)(ENTPersonAlias=*)(ENTPersonJointure={src}$*)(ENTStructureJointure={src}$*))",

@@ -267,6 +267,12 @@ impl Slapd {
     }
 
     fn ldapmodify(&self, ldif: &str, add: bool) {
+        let (code, err) = self.try_ldapmodify(ldif, add);
+        assert!(code == Some(0), "ldapmodify: {err}");
+    }
+
+    /// `ldapmodify` (`-a` when `add`) that may fail: (exit code, stderr).
+    pub fn try_ldapmodify(&self, ldif: &str, add: bool) -> (Option<i32>, String) {
         let mut child = Command::new("ldapmodify")
             .args(["-x", "-H", &self.url, "-D", ADMIN, "-w", PW])
             .args(if add { &["-a"][..] } else { &[] })
@@ -283,11 +289,10 @@ impl Slapd {
             .write_all(ldif.as_bytes())
             .unwrap();
         let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "ldapmodify: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
     }
 
     /// Simple bind as `dn`; true when it succeeds.
