@@ -9,7 +9,10 @@
 #
 # It generates a Complet, the Delta of the next day and the Complet of a
 # week later (aaf-gen --days), and times aaf-sync on each; the pure stages
-# have their own benchmark (`cargo bench --bench stages`).
+# have their own benchmark (`cargo bench --bench stages`). The Delta reads
+# only what its plan needs (docs/scale.md, "Targeted Delta"); its dry run is
+# also timed over the whole tree (`targeted_delta = false`), which gives the
+# full read's figure beside ldapsearch.
 #
 # The same tree is then loaded (slapadd -w) into a server with the syncprov
 # overlay, where runs read incrementally (docs/scale.md, "Incremental
@@ -141,6 +144,9 @@ dc: example
 o: example
 EOL
 config "$ub" "$dir/w1" > "$dir/sync.toml"
+# the same directory, every Delta planned over the whole tree (read whole):
+# the reference of the targeted Delta, and the read-alone figure
+sed 's/^\[source\]$/[source]\ntargeted_delta = false/' "$dir/sync.toml" > "$dir/whole.toml"
 run() { # NAME ARGS... -> wall seconds; report in $dir/NAME.json
   local name=$1; shift
   local t0 t1
@@ -160,17 +166,22 @@ search() { # the reference read, to /dev/null: the reference at its fastest
 }
 perf_of() { perf "$dir/$1.json" "$2"; }
 first_s=$(run first --now 2025-09-04 "$dir/c1")
-# repeatable: the no-change Complet (read beside the parse) and the Delta's
-# dry run (the read alone), each interleaved with the reference read
-same_all=(); search_all=(); read_all=(); alone_all=(); dry_all=()
+# repeatable: the no-change Complet (read beside the parse), the Delta's
+# dry run over the whole tree (the read alone), each interleaved with the
+# reference read, and the Delta's dry run on its targeted read
+same_all=(); search_all=(); read_all=(); alone_all=(); dry_all=(); tdry_all=()
 for i in $(seq "$repeat"); do
   search_all+=("$(search)")
   same_all+=("$(run "same$i" --now 2025-09-04 "$dir/c1")")
   read_all+=("$(perf_of "same$i" read_secs)")
   search_all+=("$(search)")
-  dry_all+=("$(run "dry$i" --now 2025-09-05 --dry-run "$dir/d1")")
+  dry_all+=("$(conf=$dir/whole.toml run "dry$i" --now 2025-09-05 --dry-run "$dir/d1")")
   alone_all+=("$(perf_of "dry$i" read_secs)")
+  tdry_all+=("$(run "tdry$i" --now 2025-09-05 --dry-run "$dir/d1")")
+  [ "$(perf_of "tdry$i" read_mode)" = targeted ] \
+    || { echo "bench: run tdry$i did a $(perf_of "tdry$i" read_mode) read" >&2; exit 1; }
 done
+dry_s=$(best "${dry_all[@]}"); tdry_s=$(best "${tdry_all[@]}")
 same_s=$(best "${same_all[@]}"); search_s=$(best "${search_all[@]}")
 read_s=$(best "${read_all[@]}"); alone_s=$(best "${alone_all[@]}")
 # the report of the fastest no-change run gives the parse figures
@@ -223,11 +234,12 @@ cat <<EOT
 | spread over $repeat runs (min–max) | read beside the parse $(spread "${read_all[@]}"); read alone $(spread "${alone_all[@]}"); no-change Complet $(spread "${same_all[@]}") | ldapsearch $(spread "${search_all[@]}") | |
 | no-change Complet, whole run, syncprov server, incremental read (s; best of $repeat) | $inc_s | plain server, full read: $same_s | $(ratio "$inc_s" "$same_s") |
 | read of the managed tree, incremental, no change (s; best of $repeat) | $inc_read_s | full read beside the parse: $read_s | $(ratio "$inc_read_s" "$read_s") |
-| realistic Delta of a day ($(p incdelta apply_operations) operations), whole run, incremental read (s) | $inc_delta_s (its read: $(secs 0 "$(p incdelta read_secs)") s, $(p incdelta read_changes) entries) | plain server: $delta_s (its read: $(secs 0 "$(p delta read_secs)") s) | $(ratio "$inc_delta_s" "$delta_s") |
+| realistic Delta of a day ($(p incdelta apply_operations) operations), whole run, syncprov server ($(p incdelta read_mode) read; s) | $inc_delta_s (its read: $(secs 0 "$(p incdelta read_secs)") s, $(p incdelta read_entries) entries) | plain server: $delta_s (its read: $(secs 0 "$(p delta read_secs)") s) | $(ratio "$inc_delta_s" "$delta_s") |
 | syncprov server: first run (full read, writes the copy; s) / spread of the incremental no-change Complet | $inc_first_s / $(spread "${inc_all[@]}") | | |
 | first sync, whole run (s) | $first_s | ldapadd $ldapadd_s, slapadd -q $slapadd_s | |
 | no-change Complet, whole run (s; best of $repeat) | $same_s | | |
-| realistic Delta of a day ($delta_ops operations), whole run (s) | $delta_s | | |
+| realistic Delta of a day ($delta_ops operations), whole run, targeted read (s) | $delta_s (read $(p delta read_entries) entries in $(secs 0 "$(p delta read_secs)") s, plan $(secs 0 "$(p delta plan_secs)") s, apply $(secs 0 "$(p delta apply_secs)") s) | | |
+| the same Delta, dry run, targeted read (s; best of $repeat) | $tdry_s ($(spread "${tdry_all[@]}")) | over the whole tree: $dry_s ($(spread "${dry_all[@]}")) | $(ratio "$tdry_s" "$dry_s") |
 | next-week Complet ($week_ops operations), whole run (s) | $week_s | | |
 | peak RSS first / no-change / Delta / next week (MiB) | $(p first peak_rss_mib | cut -d. -f1) / $(p same peak_rss_mib | cut -d. -f1) / $(p delta peak_rss_mib | cut -d. -f1) / $(p week peak_rss_mib | cut -d. -f1) | | |
 | entry store file, largest, first / no-change / Delta / next week (MiB) | $(p first store_peak_mib | cut -d. -f1) / $(p same store_peak_mib | cut -d. -f1) / $(p delta store_peak_mib | cut -d. -f1) / $(p week store_peak_mib | cut -d. -f1) | | |

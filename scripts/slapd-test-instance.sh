@@ -155,7 +155,7 @@ start)
   # docs/schema.md's recommended indexes, on those of their attributes the
   # loaded schemas define (slapadd refuses an index on an unknown one)
   extra_index=""
-  for a in ENTPersonLogin ENTPersonJointure ENTStructureJointure aafSyncSource; do
+  for a in ENTPersonLogin ENTPersonJointure ENTStructureJointure aafSyncSource ENTEleveParents ENTAuxPersRelEleveEleve; do
     # shellcheck disable=SC2086
     if [ -n "$extra_schema" ] && grep -qi "NAME '$a'" $extra_schema; then
       extra_index+="olcDbIndex: $a eq"$'\n'

@@ -37,6 +37,17 @@ pub fn plan_owned(
     current: &EntryMap,
     keep: &HashSet<String>,
 ) -> (Plan, Vec<Desired>) {
+    plan_within(desired, current, keep, None)
+}
+
+/// [`plan_owned`] for a Delta planned over part of the directory: the
+/// entries `scope` leaves as they are count as unchanged, never absent.
+pub fn plan_within(
+    desired: Vec<Desired>,
+    current: &EntryMap,
+    keep: &HashSet<String>,
+    scope: Option<&crate::mapping::scope::Scope>,
+) -> (Plan, Vec<Desired>) {
     let mut p = Plan::default();
     let mut rest = Vec::new();
     // by position in `current`: a bit per entry, not a set of keys
@@ -79,6 +90,10 @@ pub fn plan_owned(
     for (key, e) in gone {
         if keep.contains(key) {
             p.kept += 1;
+            continue;
+        }
+        if scope.is_some_and(|s| s.leaves(key, e)) {
+            p.unchanged += 1;
             continue;
         }
         let Some(kind) = EntryKind::of(e) else {

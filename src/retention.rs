@@ -49,6 +49,9 @@ pub struct Context<'a> {
     /// group lists (last year's) are cleared, so that a return later in the
     /// year never brings old classes back.
     pub new_school_year: bool,
+    /// The tree read is the whole managed tree. A targeted read's is not:
+    /// a link to an entry it did not read is not a link to nothing.
+    pub whole_tree: bool,
 }
 
 /// What the lifecycle step did, by category, as AAF ids (no personal data).

@@ -155,9 +155,17 @@ fn assign_logins(tree: &mut MappedTree, current: &EntryMap) {
     tree.assign_logins(current, &mut taken);
 }
 
-fn plan_json(tree: &MappedTree, current: &EntryMap) -> (String, String) {
-    let mut plan = aaf_sync::diff::plan(&tree.entries, current);
+/// The plan of `tree` over `current` (a targeted Delta's over its scope).
+fn plan_of(tree: &MappedTree, current: &EntryMap) -> aaf_sync::model::plan::Plan {
+    let keep = HashSet::new();
+    let (mut plan, _) =
+        aaf_sync::diff::plan_within(tree.entries.clone(), current, &keep, tree.scope.as_ref());
     plan.sort();
+    plan
+}
+
+fn plan_json(tree: &MappedTree, current: &EntryMap) -> (String, String) {
+    let plan = plan_of(tree, current);
     let mut absent: Vec<String> = plan.absent.iter().map(|a| a.dn.to_string()).collect();
     absent.sort();
     (
@@ -211,15 +219,29 @@ fn the_delta_of_a_day_over_the_day_before_gives_that_days_complet() {
             d1.changes
         );
     }
-    let cfg = config(&sum.uai_inside, BTreeSet::new());
-    let current = as_directory(&complet(&cfg, &tmp.path().join("c0")));
-    let (delta, step) = delta_over(&cfg, &tmp.path().join("d1"), &current);
+    // the Delta planned over the whole tree, and over what it can change
+    for targeted in [false, true] {
+        let mut cfg = config(&sum.uai_inside, BTreeSet::new());
+        cfg.targeted_delta = targeted;
+        delta_gives_the_complet(&cfg, tmp.path(), &d1, targeted);
+    }
+}
+
+fn delta_gives_the_complet(
+    cfg: &Config,
+    tmp: &Path,
+    d1: &aaf_sync::generator::GenSummary,
+    targeted: bool,
+) {
+    let current = as_directory(&complet(cfg, &tmp.join("c0")));
+    let (delta, step) = delta_over(cfg, &tmp.join("d1"), &current);
+    assert_eq!(delta.scope.is_some(), targeted);
     assert!(
         step.rejected_records.is_empty(),
         "{:?}",
         step.rejected_records
     );
-    let mut next = complet_on(&cfg, &tmp.path().join("c1"), date!(2025 - 09 - 05));
+    let mut next = complet_on(cfg, &tmp.join("c1"), date!(2025 - 09 - 05));
     for d in &mut next.entries {
         d.entry.remove("ENTPersonLogin");
     }
@@ -232,7 +254,7 @@ fn the_delta_of_a_day_over_the_day_before_gives_that_days_complet() {
     );
     assert_eq!(absent_delta, absent_complet);
     // the plan carries each kind of change, and only as many as the Delta named
-    let plan = aaf_sync::diff::plan(&delta.entries, &current);
+    let plan = plan_of(&delta, &current);
     let count = |k: EntryKind, add: bool| {
         plan.changes
             .iter()

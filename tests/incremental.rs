@@ -489,6 +489,19 @@ fn the_daily_run_reports_which_read_it_did() {
     };
     deliver(f.files.iter().map(PathBuf::from).collect());
     assert_eq!(run("1"), "full");
+    // a lone Delta reads only what its plan needs (tests/targeted.rs)
     deliver(delta.files);
-    assert_eq!(run("2"), "incremental");
+    assert_eq!(run("2"), "targeted");
+    // a Complet reads what changed since the copy
+    let next = generate(
+        &GenConfig {
+            days: 2,
+            date: "20250906".into(),
+            ..Default::default()
+        },
+        &f.tmp.path().join("c2"),
+    )
+    .unwrap();
+    deliver(next.files);
+    assert_eq!(run("3"), "incremental");
 }

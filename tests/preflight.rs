@@ -230,7 +230,7 @@ fn check_warns_of_a_missing_index_or_says_it_could_not_verify() {
     ));
     let (out, _) = aaf_sync_ok(&["check", "--config", &config], 0);
     assert!(
-        out.contains("indexes: ENTPersonLogin, ENTPersonJointure, ENTStructureJointure, aafSyncSource, member have an equality index on the database of dc=example,dc=org"),
+        out.contains("indexes: ENTPersonLogin, ENTPersonJointure, ENTStructureJointure, aafSyncSource, member, ENTEleveParents, ENTAuxPersRelEleveEleve, cn have an equality index on the database of dc=example,dc=org"),
         "{out}"
     );
 

@@ -60,6 +60,9 @@ pub struct Config {
     /// Which half of AAF the source delivers: 1D (écoles) or 2D (collèges
     /// and lycées); a file of the other degree is refused.
     pub degree: crate::aaf::degree::Degree,
+    /// A Delta is planned over the entries it can change, not the whole
+    /// tree (see [`crate::mapping::scope`]); false: always the whole tree.
+    pub targeted_delta: bool,
     /// Entries of the source found in the tree but not managed (an older
     /// feeder's) are adopted when the extraction carries them.
     pub adopt: bool,

@@ -90,6 +90,8 @@ struct RawSource {
     adopt: Option<bool>,
     /// `1d` (primary schools, the default) or `2d` (secondary schools).
     degree: Option<String>,
+    /// Plan a Delta over the entries it can change only (default true).
+    targeted_delta: Option<bool>,
 }
 fn d_encoding() -> String {
     "auto".into()
@@ -214,6 +216,7 @@ impl Config {
             source,
             encoding,
             degree,
+            targeted_delta: raw.source.targeted_delta.unwrap_or(true),
             adopt: raw.source.adopt.unwrap_or(true),
             person_uid: raw
                 .layout

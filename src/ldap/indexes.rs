@@ -9,13 +9,21 @@ use super::Directory;
 use crate::model::dn_key;
 use ldap3::{Scope, SearchEntry};
 
-/// Attributes the sync searches by equality (docs/schema.md).
-pub const RECOMMENDED: [&str; 5] = [
+/// Attributes the sync searches by equality (docs/schema.md): the
+/// targeted read of a Delta (`targeted`) finds people by jointure, the
+/// people tied to them by `ENTEleveParents`, `ENTAuxPersRelEleveEleve` and
+/// `member`, classes by `cn`, and new logins among logins (and the
+/// aliases of an ESCO directory, `ENTPersonAlias`, which the project's
+/// schema does not define).
+pub const RECOMMENDED: [&str; 8] = [
     "ENTPersonLogin",
     "ENTPersonJointure",
     "ENTStructureJointure",
     "aafSyncSource",
     "member",
+    "ENTEleveParents",
+    "ENTAuxPersRelEleveEleve",
+    "cn",
 ];
 
 /// What the check of the indexes found.

@@ -62,6 +62,7 @@ mod preflight;
 mod read;
 pub mod replication;
 mod search;
+pub mod targeted;
 pub mod wire;
 mod write;
 

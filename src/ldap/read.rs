@@ -49,6 +49,9 @@ pub struct Snapshot {
     pub adoptable: EntryMap,
     /// Every login in the tree (managed or not), lower case.
     pub taken_logins: HashSet<String>,
+    /// A targeted read ([`super::targeted`]): part of the tree only, its
+    /// logins those of the entries read; the rails' counts beside it.
+    pub counts: Option<super::targeted::Counts>,
 }
 
 /// What an entry the read returns is to the sync.

@@ -16,6 +16,7 @@
 use super::inverse::{self, category, member_class_lists};
 use super::layout::Layout;
 use super::perimeter::Perimeter;
+use super::scope::Who;
 use crate::aaf::degree::Degree;
 use crate::aaf::reader::RecordAttr;
 use crate::aaf::{FileCategory, Operation, Record, RecordError};
@@ -23,7 +24,7 @@ use crate::model::{Entry, EntryMap};
 use crate::schema::EntryKind;
 use crate::schema::State;
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 /// Requests of a Delta, per category.
@@ -279,11 +280,40 @@ impl<'p> Overlay<'p> {
     /// The records of the resulting view, category by category in import
     /// order, by id within a category; rebuilt one at a time.
     pub fn into_records(self) -> Records<'p> {
+        self.into_records_within(None)
+    }
+
+    /// [`Overlay::into_records`], but of the directory's records only the
+    /// structures and the people of `inputs` (a Delta's
+    /// [`super::scope::Scope`]); every record the Delta gives comes out.
+    pub fn into_records_within(self, inputs: Option<HashSet<Who>>) -> Records<'p> {
         Records {
             overlay: self,
             slot: 0,
             queue: Vec::new().into_iter(),
+            inputs,
         }
+    }
+
+    /// The people and structures the Delta added, modified or deleted,
+    /// with their record now (`None`: deleted).
+    pub fn named(&self) -> Vec<(EntryKind, &str, Option<&Record>)> {
+        let mut out = Vec::new();
+        for (i, changed) in self.changed.iter().enumerate() {
+            let Some(kind) = kind_of_slot(i) else {
+                continue;
+            };
+            for (id, rec) in changed {
+                out.push((kind, id.as_str(), rec.as_ref()));
+            }
+        }
+        out
+    }
+
+    /// The directory's entry of `id` (active or departed), of a kind.
+    pub fn entry_of(&self, kind: EntryKind, id: &str) -> Option<&'p Entry> {
+        let i = category(kind).and_then(slot)?;
+        self.index[i].get(id).map(|(e, _)| *e)
     }
 }
 
@@ -307,6 +337,8 @@ pub struct Records<'p> {
     overlay: Overlay<'p>,
     slot: usize,
     queue: std::vec::IntoIter<Source<'p>>,
+    /// The directory's people to rebuild (none: all of them).
+    inputs: Option<HashSet<Who>>,
 }
 
 impl<'p> Records<'p> {
@@ -318,9 +350,15 @@ impl<'p> Records<'p> {
         };
         let index = std::mem::take(index);
         let changed = std::mem::take(&mut o.changed[self.slot]);
+        let kind = kind_of_slot(self.slot);
+        let wanted = |id: &str| match (&self.inputs, kind) {
+            (None, _) | (_, Some(EntryKind::Structure)) => true,
+            (Some(set), Some(k)) => set.contains(&(k, id.to_string())),
+            (Some(_), None) => false,
+        };
         let mut q: Vec<Source<'p>> = index
             .into_iter()
-            .filter(|(id, (_, departed))| !departed && !changed.contains_key(*id))
+            .filter(|(id, (_, departed))| !departed && !changed.contains_key(*id) && wanted(id))
             .map(|(id, (e, _))| Source::Directory(id, e))
             .collect();
         q.extend(

@@ -22,6 +22,7 @@ mod links;
 pub mod login;
 pub mod perimeter;
 pub mod protected;
+pub mod scope;
 pub mod sdet;
 pub mod settle;
 pub mod subschema;
@@ -177,6 +178,9 @@ pub struct MappedTree {
     pub outside_uai: BTreeMap<String, u64>,
     /// Ids whose records were rejected: present, content unknown.
     pub protected: Protected,
+    /// A Delta planned over part of the directory: the entries outside
+    /// it stay as they are (see [`scope`]). `None`: the whole tree.
+    pub scope: Option<scope::Scope>,
 }
 
 impl MappedTree {
@@ -398,6 +402,7 @@ impl<'a> Mapper<'a> {
             missing_uai: self.perimeter.missing_uai(),
             outside_uai: self.perimeter.outside_uai(),
             protected: self.protected,
+            scope: None,
         }
     }
 }

@@ -99,6 +99,7 @@ impl Whereabouts {
 /// whatever else sits at that DN.
 pub(super) fn relink_departed(
     layout: &Layout,
+    whole_tree: bool,
     kept: &[&Entry],
     current: &EntryMap,
     plan: &Plan,
@@ -169,10 +170,13 @@ pub(super) fn relink_departed(
                     Some(None) => del.push(v.to_string()),
                     // not a person: a structure or a class, which do not
                     // move; gone when deleted or not in the tree (never a
-                    // value such as the neutral `-` of an SDET MUST)
+                    // value such as the neutral `-` of an SDET MUST; and
+                    // when the tree read is only part of it, only what
+                    // this plan deletes)
                     None => {
                         if gone.contains(&key)
-                            || under_base(&key)
+                            || whole_tree
+                                && under_base(&key)
                                 && !(current.contains_key(&key) || exists.contains(&key))
                         {
                             del.push(v.to_string());

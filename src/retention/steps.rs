@@ -389,6 +389,7 @@ impl<'a, 'e> Decisions<'a, 'e> {
         self.kept.extend(frozen.iter().copied());
         let relinks = relink_departed(
             self.ctx.layout,
+            self.ctx.whole_tree,
             &self.kept,
             self.current,
             plan,

@@ -133,6 +133,7 @@ fn decide(
         extraction_date: extraction,
         previous_date: extraction.map(|d| d - Duration::days(1)),
         new_school_year: false,
+        whole_tree: true,
     };
     let mut plan = Plan::default();
     let mut current = crate::model::EntryMap::new();
@@ -354,6 +355,7 @@ fn restores_put_the_password_back() {
         extraction_date: Some(date!(2026 - 09 - 01)),
         previous_date: None,
         new_school_year: false,
+        whole_tree: true,
     };
     let cur = person(
         EntryKind::Pupil,
@@ -398,6 +400,7 @@ fn new_school_year_clears_departed_class_lists() {
         extraction_date: Some(date!(2026 - 09 - 03)),
         previous_date: None,
         new_school_year: true,
+        whole_tree: true,
     };
     let cur = person(
         EntryKind::Pupil,
@@ -481,6 +484,7 @@ fn links_follow_people_whatever_dn_names_them() {
         extraction_date: Some(d),
         previous_date: None,
         new_school_year: false,
+        whole_tree: true,
     };
     let mut plan = Plan::default();
     let mut current = crate::model::EntryMap::new();

@@ -14,12 +14,13 @@ use crate::config::Config;
 use crate::host::progress::Progress;
 use crate::mapping::delta::Overlay;
 use crate::mapping::sdet::Adaptation;
-use crate::mapping::{self, layout::Layout, perimeter::Perimeter, Mapper};
+use crate::mapping::{self, layout::Layout, perimeter::Perimeter, scope, Mapper};
 use crate::model::{EntryMap, Store};
-use crate::ops::report::{ExtractionReport, FileReport, StepReport};
+use crate::ops::report::{DeltaScope, ExtractionReport, FileReport, StepReport};
 use crate::rights::erasure::Blocks;
 use crate::run::sync::SyncError;
 use crate::schema::date::format_date;
+use crate::schema::EntryKind;
 use std::path::Path;
 use std::sync::Arc;
 use time::Date;
@@ -223,12 +224,14 @@ pub fn read_delta(
     step: &mut StepReport,
 ) -> Result<mapping::MappedTree, SyncError> {
     read_delta_for(
-        cfg, layout, extraction, now, current, blocks, step, None, None,
+        cfg, layout, extraction, now, current, blocks, step, None, None, false,
     )
 }
 
 /// [`read_delta`] into a directory whose schema needs `adapt`, the
-/// entries frozen into the run's entry `store` when it has one.
+/// entries frozen into the run's entry `store` when it has one. `partial`:
+/// `current` is a targeted read's part of the directory
+/// ([`crate::ldap::targeted`]), not the whole managed tree.
 #[allow(clippy::too_many_arguments)]
 pub fn read_delta_for(
     cfg: &Config,
@@ -240,7 +243,11 @@ pub fn read_delta_for(
     step: &mut StepReport,
     adapt: Option<Arc<Adaptation>>,
     store: Option<&Store>,
+    partial: bool,
 ) -> Result<mapping::MappedTree, SyncError> {
+    // as they are before the files are read: a targeted plan that has to
+    // be redone in full starts from them
+    let before = (blocks.clone(), step.clone());
     let uai = perimeter(cfg);
     let overlay = Overlay::from_directory(current, layout, &uai, cfg.degree);
     if overlay.structures() == 0 {
@@ -256,16 +263,158 @@ pub fn read_delta_for(
         unreachable!("the sink keeps its kind")
     };
     step.delta = Some(overlay.stats.clone());
+    let scope = if cfg.targeted_delta {
+        scope::scope(current, layout, &overlay.named(), |k, id| {
+            overlay.entry_of(k, id)
+        })
+    } else {
+        Err("[source] targeted_delta = false".to_string())
+    };
     let mut mapper = Mapper::new(layout, perimeter(cfg), &cfg.staff_address_consent, now)
         .with_degree(cfg.degree)
         .with_limits(cfg.record_limits)
-        .with_adaptation(adapt)
+        .with_adaptation(adapt.clone())
         .with_store(store);
     let from = Path::new("(directory records with the Delta applied)");
-    for rec in overlay.into_records() {
+    let (scope, whole) = match scope {
+        Ok(s) => (Some(s), None),
+        Err(why) => (None, Some(why)),
+    };
+    let inputs = scope.as_ref().map(|s| s.inputs.clone());
+    let mut rejected = Vec::new();
+    for rec in overlay.into_records_within(inputs) {
         if let Err(e) = mapper.map(&rec, from) {
-            step.rejected_records.push(e);
+            rejected.push(e);
         }
     }
-    Ok(mapper.finish())
+    let mut tree = mapper.finish();
+    if let Some(s) = scope {
+        if let Err(why) = narrow(&mut tree, s, current, partial) {
+            // the scope missed something: plan this Delta in full, from
+            // the state before the files were read
+            tracing::warn!(reason = %why, "targeted Delta plan abandoned: planning over the whole tree");
+            drop(tree);
+            let (mut cfg, mut blocks_then) = (cfg.clone(), before.0);
+            cfg.targeted_delta = false;
+            *step = before.1;
+            let tree = read_delta_for(
+                &cfg,
+                layout,
+                extraction,
+                now,
+                current,
+                &mut blocks_then,
+                step,
+                adapt,
+                store,
+                partial,
+            )?;
+            *blocks = blocks_then;
+            step.delta_scope = Some(DeltaScope::whole(why, current));
+            return Ok(tree);
+        }
+    }
+    step.rejected_records.extend(rejected);
+    step.delta_scope = Some(match (&tree.scope, whole) {
+        (Some(s), _) => DeltaScope::of(s),
+        (None, why) => DeltaScope::whole(why.unwrap_or_default(), current),
+    });
+    Ok(tree)
+}
+
+/// Keeps of `tree` (a Delta mapped over its scope's records) only the
+/// entries the scope computes again, and counts the untouched entries'
+/// records as mapped, as a whole plan counts them. A class or group the
+/// records make that `current` does not hold is new when it lists only
+/// people of the scope; one that lists none of them is an untouched class
+/// a targeted read did not read (`partial`: kept as it is); anything else
+/// means the directory lacks a class its people name, and only a whole
+/// plan builds it right (an error).
+fn narrow(
+    tree: &mut mapping::MappedTree,
+    s: scope::Scope,
+    current: &EntryMap,
+    partial: bool,
+) -> Result<(), String> {
+    let people: std::collections::HashSet<String> = tree
+        .entries
+        .iter()
+        .filter(|d| d.kind.is_person() && s.people.contains(&(d.kind, d.id.clone())))
+        .map(|d| d.entry.dn.key())
+        .chain(s.touched.iter().cloned())
+        .collect();
+    let mut err = None;
+    tree.entries.retain(|d| {
+        if d.kind == EntryKind::Structure {
+            return true;
+        }
+        if d.kind.is_person() {
+            return s.people.contains(&(d.kind, d.id.clone()));
+        }
+        let k = d.entry.dn.key();
+        if s.touched.contains(&k) {
+            return true;
+        }
+        if current.contains_key(&k) {
+            return false;
+        }
+        let members = d.entry.get("member").unwrap_or_default();
+        let ours = members
+            .iter()
+            .filter(|m| people.contains(&crate::model::dn_key(m)))
+            .count();
+        if ours == members.len() {
+            return true;
+        }
+        if ours > 0 || !partial {
+            err.get_or_insert_with(|| {
+                format!(
+                    "{}: a new class or group lists people the Delta does not name",
+                    d.entry.dn
+                )
+            });
+        }
+        false
+    });
+    if let Some(e) = err {
+        return Err(e);
+    }
+    for (kind, n) in &s.unmapped {
+        if let Some(cat) = mapping::inverse::category(*kind) {
+            tree.stats
+                .categories
+                .entry(cat.as_str().to_string())
+                .or_default()
+                .mapped += n;
+        }
+    }
+    tree.scope = Some(s);
+    Ok(())
+}
+
+/// What a targeted read of the directory needs for the Delta `extraction`
+/// (see [`crate::ldap::targeted`]): the ids and classes its people's
+/// records name. `None` when only the whole tree will do: the Delta
+/// changes structures, or a file does not read (the whole path then
+/// reports it as it reports any bad file).
+pub fn delta_wanted(cfg: &Config, extraction: &Extraction) -> Option<scope::Wanted> {
+    let mut wanted = scope::Wanted::default();
+    for &cat in cfg.degree.categories() {
+        if cat.is_reference() {
+            continue;
+        }
+        for f in extraction.files_of(cat) {
+            let mut reader = RecordReader::open(&f.path, cat, cfg.encoding).ok()?;
+            while let Some(item) = reader.next_item().ok()? {
+                let ReadItem::Record(rec) = item else {
+                    continue;
+                };
+                if cat == FileCategory::EtabEducNat {
+                    return None;
+                }
+                wanted.add(&rec);
+            }
+        }
+    }
+    Some(wanted)
 }

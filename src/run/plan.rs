@@ -63,7 +63,7 @@ pub(crate) async fn plan_all(
     let mut control = pre.control.clone();
     let mut control_entry = pre.control_entry.clone();
     // plan every extraction (nothing written yet)
-    let active_before = safety::active_counts(&snap.managed);
+    let active_before = active_counts(snap);
     let mut holds = Vec::new();
     let mut leaving: BTreeMap<String, u64> = BTreeMap::new();
     let mut changes = safety::ChangeCounts::default();
@@ -88,13 +88,16 @@ pub(crate) async fn plan_all(
         let step_base = if i == 0 {
             active_before.clone()
         } else {
-            safety::active_counts(&snap.managed)
+            active_counts(snap)
         };
-        let step_groups = snap
-            .managed
-            .values()
-            .filter(|e| EntryKind::of(e).is_some_and(EntryKind::is_group))
-            .count() as u64;
+        let step_groups = match &snap.counts {
+            Some(c) => c.groups,
+            None => snap
+                .managed
+                .values()
+                .filter(|e| EntryKind::of(e).is_some_and(EntryKind::is_group))
+                .count() as u64,
+        };
         let step_first_load = control.applied.is_none();
         let planned = plan_extraction(
             cfg,
@@ -196,6 +199,9 @@ async fn plan_extraction(
     adapt: Option<Arc<Adaptation>>,
     store: Option<&Store>,
 ) -> Result<Planned1, SyncError> {
+    // a targeted read's Delta: the state before its files are read, in
+    // case it must be planned again over the whole tree
+    let mut saved = None;
     let mut tree = match (parsed, x.kind) {
         (Some(tree), _) => tree,
         (None, ExtractionKind::Complet) => {
@@ -204,6 +210,10 @@ async fn plan_extraction(
         }
         (None, ExtractionKind::Delta) => {
             blocks.start_step();
+            saved = snap
+                .counts
+                .is_some()
+                .then(|| (blocks.clone(), step.clone()));
             cpu(|| {
                 read_delta_for(
                     cfg,
@@ -215,10 +225,68 @@ async fn plan_extraction(
                     step,
                     adapt.clone(),
                     store,
+                    snap.counts.is_some(),
                 )
             })?
         }
     };
+    if snap.counts.is_some() && tree.scope.is_none() {
+        // a targeted read holds part of the tree: a Delta that must be
+        // planned over the whole tree (its scope could not be closed) reads
+        // it whole, then is planned again
+        let why = step
+            .delta_scope
+            .as_ref()
+            .and_then(|d| d.reason.clone())
+            .unwrap_or_default();
+        tracing::warn!(reason = %why, "the Delta needs the whole tree: reading it");
+        let mut perf = crate::ops::report::Report::default();
+        *snap = crate::run::read::interruptible_read(dir, layout, &mut perf, store).await?;
+        if let Some((b, st)) = saved {
+            *blocks = b;
+            *step = st;
+        }
+        tree = cpu(|| {
+            read_delta_for(
+                cfg,
+                layout,
+                x,
+                now,
+                &snap.managed,
+                blocks,
+                step,
+                adapt.clone(),
+                store,
+                false,
+            )
+        })?;
+        if let Some(d) = step.delta_scope.as_mut() {
+            d.read_again = Some(why);
+        }
+    }
+    if let (Some(c), Some(scope)) = (&snap.counts, &tree.scope) {
+        // a targeted read: the people it did not read are in step too, as
+        // a whole plan would count them
+        let mut total = 0;
+        for kind in [EntryKind::Pupil, EntryKind::Parent, EntryKind::Staff] {
+            let all = c.active.get(kind.as_str()).copied().unwrap_or(0);
+            total += all;
+            let read = scope.active_read.get(&kind).copied().unwrap_or(0);
+            if let Some(cat) = mapping::inverse::category(kind) {
+                tree.stats
+                    .categories
+                    .entry(cat.as_str().to_string())
+                    .or_default()
+                    .mapped += all.saturating_sub(read);
+            }
+        }
+        if let Some(d) = step.delta_scope.as_mut() {
+            d.people_total = total;
+        }
+    }
+    if snap.counts.is_some() {
+        check_logins(dir, layout, &tree, snap).await?;
+    }
     step.mapping = tree.stats.clone();
     step.perimeter_missing_uai = tree.missing_uai.clone();
     step.perimeter_outside_uai = tree.outside_uai.clone();
@@ -303,7 +371,7 @@ async fn plan_extraction(
             safety::complet_guards(
                 &cfg.safety,
                 &x.label(),
-                &safety::active_counts(&snap.managed),
+                &active_counts(snap),
                 &desired,
                 &vanished,
             )
@@ -314,11 +382,27 @@ async fn plan_extraction(
         // of the run must not give them again, and a copy of an académie's
         // logins costs a hundred megabytes
         step.logins_created = tree.assign_logins(&snap.managed, &mut snap.taken_logins) as u64;
-        let (mut plan, rest) = diff::plan_owned(
+        let scope = tree.scope.take();
+        let (mut plan, rest) = diff::plan_within(
             std::mem::take(&mut tree.entries),
             &snap.managed,
             &settled.keep,
+            scope.as_ref(),
         );
+        if let Some(c) = &snap.counts {
+            // a targeted read: what it did not read is unchanged too
+            let all = c.active.values().sum::<u64>() + c.groups;
+            let read = snap
+                .managed
+                .values()
+                .filter(|e| {
+                    EntryKind::of(*e)
+                        .is_some_and(|k| safety::CATEGORIES.contains(&k) || k.is_group())
+                        && !crate::schema::State::of(*e).departed()
+                })
+                .count() as u64;
+            plan.unchanged += all.saturating_sub(read);
+        }
         plan.changes.extend(aligned.moves.iter().cloned());
         let year = cfg.retention.school_year(x.date);
         let new_year = x.kind == ExtractionKind::Complet && control.starts_school_year(year);
@@ -332,6 +416,7 @@ async fn plan_extraction(
             extraction_date: Some(x.date),
             previous_date: control.applied.as_ref().map(|a| a.date),
             new_school_year: new_year,
+            whole_tree: snap.counts.is_none(),
         };
         // entries kept as they are still refer to their structures
         let kept: Vec<&Entry> = settled
@@ -339,11 +424,21 @@ async fn plan_extraction(
             .iter()
             .filter_map(|k| snap.managed.get(k))
             .collect();
+        // a Delta planned over part of the tree: what it leaves as it is
+        // stays active and keeps referring to its structures
+        let untouched = snap
+            .managed
+            .iter()
+            .filter(|(k, e)| scope.as_ref().is_some_and(|s| s.leaves(k, e)))
+            .map(|(_, e)| e);
         step.lifecycle = retention::apply(
             &ctx,
             &mut plan,
             &snap.managed,
-            rest.iter().map(|d| &d.entry).chain(kept.iter().copied()),
+            rest.iter()
+                .map(|d| &d.entry)
+                .chain(kept.iter().copied())
+                .chain(untouched),
             &kept,
         );
         drop(rest);
@@ -416,4 +511,67 @@ fn nothing_in_perimeter(
             .join(", "),
         crate::ops::report::uai_counts(&tree.outside_uai, 30),
     )))
+}
+
+/// Active entries per category before a plan: counted in the tree read, or
+/// given beside it by a targeted read (which holds part of the tree).
+fn active_counts(snap: &Snapshot) -> BTreeMap<String, u64> {
+    match &snap.counts {
+        Some(c) => c.active.clone(),
+        None => safety::active_counts(&snap.managed),
+    }
+}
+
+/// A targeted read holds the logins of the entries it read only: the
+/// logins the new people of `tree` may get (`login::assign` takes the
+/// first free of `stem`, `stem2`, `stem3`…) are looked up in the directory
+/// and the taken ones added to `snap`, until each stem has a free one per
+/// person who needs it.
+async fn check_logins(
+    dir: &Directory,
+    layout: &Layout,
+    tree: &mapping::MappedTree,
+    snap: &mut Snapshot,
+) -> Result<(), SyncError> {
+    let mut need: BTreeMap<String, usize> = BTreeMap::new();
+    for d in tree.entries.iter().filter(|d| d.kind.is_person()) {
+        let has = snap
+            .managed
+            .get(&d.entry.dn.key())
+            .and_then(|c| c.first("ENTPersonLogin"))
+            .is_some();
+        if !has {
+            let stem = mapping::login::stem(d.entry.first("givenName"), d.entry.first("sn"));
+            *need.entry(stem).or_default() += 1;
+        }
+    }
+    let candidate = |stem: &str, n: usize| {
+        if n == 1 {
+            stem.to_string()
+        } else {
+            format!("{stem}{n}")
+        }
+    };
+    // candidates looked up so far, per stem: 1..=checked
+    let mut checked: BTreeMap<String, usize> = BTreeMap::new();
+    loop {
+        let mut ask = Vec::new();
+        for (stem, n) in &need {
+            let upto = checked.get(stem).copied().unwrap_or(0);
+            let free = (1..=upto)
+                .filter(|i| !snap.taken_logins.contains(&candidate(stem, *i)))
+                .count();
+            if upto > 0 && free >= *n {
+                continue;
+            }
+            let more = (2 * upto).max(8).max(*n + 4);
+            ask.extend((upto + 1..=upto + more).map(|i| candidate(stem, i)));
+            checked.insert(stem.clone(), upto + more);
+        }
+        if ask.is_empty() {
+            return Ok(());
+        }
+        let taken = dir.logins_taken(layout, &ask).await?;
+        snap.taken_logins.extend(taken);
+    }
 }

@@ -41,6 +41,7 @@ pub(crate) fn cpu<T>(f: impl FnOnce() -> T) -> T {
 }
 
 /// What the directory says before a run plans, besides the tree.
+#[derive(Clone)]
 pub(crate) struct Prelude<'x> {
     /// The extractions to apply, in order (those applied already skipped).
     pub extractions: Vec<&'x Extraction>,
@@ -182,6 +183,57 @@ pub(crate) fn open_store(cfg: &Config) -> Option<Store> {
 
 /// [`timed_read`], stopped at once by SIGTERM or SIGINT (nothing is
 /// written while the tree is read).
+/// The read for a run whose only extraction is the Delta `x`: only what
+/// its plan needs ([`crate::ldap::targeted`]), or the whole tree when that
+/// cannot answer (the report says why).
+pub(crate) async fn read_for_delta(
+    cfg: &Config,
+    layout: &Layout,
+    x: &Extraction,
+    dir: &Directory,
+    report: &mut Report,
+    store: Option<&Store>,
+) -> Result<Snapshot, SyncError> {
+    let why = match cpu(|| crate::run::parse::delta_wanted(cfg, x)) {
+        None => "the Delta changes structures, or a file of it does not read".to_string(),
+        Some(wanted) => {
+            let t = std::time::Instant::now();
+            let read = crate::host::interrupt::race(
+                async {
+                    dir.read_targeted(layout, &wanted, store)
+                        .await
+                        .map_err(SyncError::from)
+                },
+                |why| {
+                    Err(SyncError::Halted(format!(
+                        "{why} while reading the directory: nothing written"
+                    )))
+                },
+            )
+            .await?;
+            match read {
+                Ok((mut snap, counts)) => {
+                    report.perf.read_secs = t.elapsed().as_secs_f64();
+                    report.perf.read_entries = snap.managed.len() as u64;
+                    report.perf.read_mode = "targeted".into();
+                    tracing::info!(
+                        managed = snap.managed.len(),
+                        mode = "targeted",
+                        "directory read"
+                    );
+                    snap.counts = Some(counts);
+                    return Ok(snap);
+                }
+                Err(why) => why,
+            }
+        }
+    };
+    tracing::info!(reason = %why, "the Delta needs the whole tree");
+    let snap = interruptible_read(dir, layout, report, store).await?;
+    report.perf.targeted_reason = Some(why);
+    Ok(snap)
+}
+
 pub(crate) async fn interruptible_read(
     dir: &Directory,
     layout: &Layout,

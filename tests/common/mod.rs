@@ -669,6 +669,7 @@ pub fn offline_config(
         },
         source: "AC-CRETEIL".into(),
         degree: Default::default(),
+        targeted_delta: true,
         encoding: None,
         adopt: true,
         person_uid: aaf_sync::config::DEFAULT_RDN.into(),

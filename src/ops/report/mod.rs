@@ -67,6 +67,58 @@ impl PlanCounts {
     }
 }
 
+/// Which part of the directory a Delta was planned over (see
+/// [`crate::mapping::scope`]).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DeltaScope {
+    /// `targeted` (the entries the Delta can change) or `whole`.
+    pub mode: String,
+    /// Why the whole tree (a Delta that changes structures, a scope too
+    /// large, targeted plans turned off…).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// People whose entries were computed again, of all the active ones.
+    pub people: u64,
+    pub people_total: u64,
+    /// Directory entries computed again (people, classes and groups,
+    /// structures).
+    pub entries: u64,
+    /// A targeted read (`perf.read_mode`) that was not enough for this
+    /// Delta's plan: why the whole tree was read after it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_again: Option<String>,
+}
+
+impl DeltaScope {
+    pub fn of(s: &crate::mapping::scope::Scope) -> DeltaScope {
+        DeltaScope {
+            mode: "targeted".into(),
+            reason: None,
+            people: s.people.len() as u64,
+            people_total: s.people_total,
+            entries: s.touched.len() as u64,
+            read_again: None,
+        }
+    }
+    pub fn whole(reason: String, current: &crate::model::EntryMap) -> DeltaScope {
+        let people = current
+            .values()
+            .filter(|e| {
+                crate::schema::EntryKind::of(*e).is_some_and(crate::schema::EntryKind::is_person)
+                    && !crate::schema::State::of(*e).departed()
+            })
+            .count() as u64;
+        DeltaScope {
+            mode: "whole".into(),
+            reason: Some(reason),
+            people,
+            people_total: people,
+            entries: current.len() as u64,
+            read_again: None,
+        }
+    }
+}
+
 /// One extraction applied (or, for `retention`, the retention pass).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct StepReport {
@@ -74,6 +126,9 @@ pub struct StepReport {
     pub extraction: Option<ExtractionReport>,
     /// What a Delta asked, by category.
     pub delta: Option<DeltaStats>,
+    /// A Delta: which part of the directory it was planned over.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delta_scope: Option<DeltaScope>,
     /// Mapping counts (for a Delta: of the directory's records with the
     /// Delta played over them).
     pub mapping: MapStats,
@@ -227,6 +282,10 @@ pub struct Perf {
     /// copy that does not match, a server without `syncprov`…).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub read_full_reason: Option<String>,
+    /// A run whose only extraction is a Delta: why the whole tree was read
+    /// rather than what the Delta needs (`read_mode` `targeted`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub targeted_reason: Option<String>,
     /// Parsing and mapping the extraction files.
     pub parse_secs: f64,
     pub parse_bytes: u64,

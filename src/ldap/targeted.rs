@@ -1,0 +1,432 @@
+//! The targeted read (issue 23): for a run whose only extraction is a
+//! Delta, only the entries the Delta's plan needs, by indexed searches,
+//! instead of the whole managed tree.
+//!
+//! What [`crate::mapping::scope`] computes over a whole tree, read here
+//! from the directory itself: the people the Delta names or may name (by
+//! `ENTPersonJointure`), the people tied to them either way (their links
+//! by DN, and who links to them: `ENTEleveParents`,
+//! `ENTAuxPersRelEleveEleve`, `member`), until nothing is added; the
+//! classes and groups listing them or named by the records (by `cn`),
+//! with every member; every structure; the whole departed branch (the
+//! retention deadlines). The rails' counts of active entries come from
+//! DN-only searches. A new login is checked against the directory's
+//! logins by equality (`logins_taken`), as many candidates as needed.
+//!
+//! Anything this read cannot answer as the whole read would — a departed
+//! structure (its deletion waits for whoever still refers to it, anywhere
+//! in the tree), a scope grown past a share of the tree — is answered by
+//! `Ok(Err(why))`: the caller reads the whole tree.
+
+use super::read::{read_attrs, Class, Classifier};
+use super::{escape_filter, Directory, DirectoryError, Snapshot};
+use crate::mapping::layout::{GroupKind, Layout};
+use crate::mapping::scope::{refs, Wanted};
+use crate::mapping::DN_PREFIXED;
+use crate::model::value_key;
+use crate::model::{dn_key, Dn, Entry, Store};
+use crate::schema::{self, EntryKind, State};
+use std::collections::{BTreeMap, HashSet};
+
+/// The AAF id of the structure at `dn`: by the layout's DN, else the
+/// structure read there (an adopted tree's own DN).
+fn structure_id(layout: &Layout, g: &Gather<'_>, dn: &str) -> Option<String> {
+    layout.sid_of_structure_dn(dn).or_else(|| {
+        let e = g.snap.managed.get(&dn_key(dn))?;
+        crate::mapping::inverse::id_of(EntryKind::Structure, e, layout).map(str::to_string)
+    })
+}
+
+/// Clauses per search: an OR of this many equalities.
+const BATCH: usize = 100;
+
+/// Past this many people, the whole read costs about the same.
+const MAX_PEOPLE: usize = 50_000;
+
+/// The counts the safety rails judge a run by, when the read did not see
+/// the whole tree.
+#[derive(Debug, Clone, Default)]
+pub struct Counts {
+    /// Active entries per category (`safety::active_counts`).
+    pub active: BTreeMap<String, u64>,
+    /// Classes and groups.
+    pub groups: u64,
+}
+
+/// The entries a targeted read gathers, once each.
+struct Gather<'a> {
+    snap: Snapshot,
+    seen: HashSet<String>,
+    classes: Classifier,
+    store: Option<&'a Store>,
+    /// Whether the people of this source read now are followed (their
+    /// links, and who links to them), and those already followed.
+    follow: bool,
+    followed: HashSet<String>,
+    /// People of this source found, not yet followed.
+    frontier: Vec<Entry>,
+}
+
+impl Gather<'_> {
+    /// Takes one entry read (again, maybe); a managed person is followed
+    /// next when following.
+    fn take(&mut self, e: Entry) {
+        let key = e.dn.key();
+        let class = self.classes.class(&e);
+        if self.follow
+            && class == Class::Managed
+            && EntryKind::of(&e).is_some_and(EntryKind::is_person)
+            && self.followed.insert(key.clone())
+        {
+            self.frontier.push(e.clone());
+        }
+        if self.seen.insert(key) {
+            self.snap.take(e, class, self.store);
+        }
+    }
+
+    /// Follows an entry already read, when it is a managed person.
+    fn follow_known(&mut self, key: &str) {
+        let Some(e) = self.snap.managed.get(key) else {
+            return;
+        };
+        if EntryKind::of(e).is_some_and(EntryKind::is_person)
+            && self.followed.insert(key.to_string())
+        {
+            self.frontier.push(e.clone());
+        }
+    }
+}
+
+impl Directory {
+    /// Entries under `base` matching `filter`, with the read's attributes.
+    async fn read_matching(
+        &self,
+        base: &str,
+        filter: &str,
+        g: &mut Gather<'_>,
+    ) -> Result<(), DirectoryError> {
+        let url = self.url().to_string();
+        let mut found = Vec::new();
+        let r = super::wire::search(&self.cfg, &url, base, filter, &read_attrs(), |dn, a| {
+            found.push(Entry::from_attrs(Dn::new(dn), a))
+        })
+        .await;
+        match r {
+            Ok(_) => {}
+            // a base that does not exist (no departed branch yet)
+            Err(e) if e.code() == Some(super::ResultCode::NO_SUCH_OBJECT) => {}
+            Err(e) => return Err(e),
+        }
+        for e in found {
+            g.take(e);
+        }
+        Ok(())
+    }
+
+    /// Each batch of `clauses` ORed, under the base.
+    async fn read_any(
+        &self,
+        layout: &Layout,
+        clauses: Vec<String>,
+        g: &mut Gather<'_>,
+    ) -> Result<(), DirectoryError> {
+        for batch in clauses.chunks(BATCH) {
+            let filter = format!("(|{})", batch.concat());
+            self.read_matching(layout.base.as_str(), &filter, g).await?;
+        }
+        Ok(())
+    }
+
+    /// The classes and groups of `codes` (structure id, code key) not
+    /// asked for yet, by their cn: those read now.
+    async fn read_groups(
+        &self,
+        layout: &Layout,
+        codes: impl Iterator<Item = (String, String)>,
+        asked: &mut HashSet<(String, String)>,
+        g: &mut Gather<'_>,
+    ) -> Result<Vec<Entry>, DirectoryError> {
+        let mut cns = Vec::new();
+        for (sid, code) in codes {
+            if asked.contains(&(sid.clone(), code.clone())) {
+                continue;
+            }
+            for kind in [GroupKind::Classe, GroupKind::Groupe] {
+                cns.push(format!(
+                    "(cn={})",
+                    escape_filter(&layout.class_cn(kind, &sid, &code))
+                ));
+            }
+            asked.insert((sid, code));
+        }
+        cns.sort();
+        cns.dedup();
+        let before: HashSet<String> = g.snap.managed.keys().cloned().collect();
+        self.read_any(layout, cns, g).await?;
+        Ok(g.snap
+            .managed
+            .iter()
+            .filter(|(k, e)| {
+                !before.contains(*k) && EntryKind::of(*e).is_some_and(EntryKind::is_group)
+            })
+            .map(|(_, e)| e.clone())
+            .collect())
+    }
+
+    /// How many entries under the base match `filter` (DNs only).
+    async fn count(&self, layout: &Layout, filter: &str) -> Result<u64, DirectoryError> {
+        let url = self.url().to_string();
+        super::wire::search(
+            &self.cfg,
+            &url,
+            layout.base.as_str(),
+            filter,
+            &["1.1".to_string()],
+            |_, _| {},
+        )
+        .await
+    }
+
+    /// Reads what a Delta naming `wanted` needs of the managed tree (see
+    /// the module's doc), with the rails' counts; `Ok(Err(why))` when only
+    /// the whole tree answers.
+    pub async fn read_targeted(
+        &self,
+        layout: &Layout,
+        wanted: &Wanted,
+        store: Option<&Store>,
+    ) -> Result<Result<(Snapshot, Counts), String>, DirectoryError> {
+        let src = escape_filter(&layout.source);
+        let own = format!(
+            "(objectClass={})({}={src})",
+            schema::STATE_CLASS,
+            schema::ATTR_SOURCE
+        );
+        let mut g = Gather {
+            snap: Snapshot::default(),
+            seen: HashSet::new(),
+            classes: Classifier::new(layout),
+            store,
+            follow: false,
+            followed: HashSet::new(),
+            frontier: Vec::new(),
+        };
+        // every structure, wherever it is (an adopted tree keeps its own)
+        let structures = format!(
+            "(&{own}(|(objectClass=ENTStructure)(objectClass=ENTEtablissement)(objectClass=ENTServAc)(objectClass=ENTCollLoc)))"
+        );
+        self.read_matching(layout.base.as_str(), &structures, &mut g)
+            .await?;
+        // the departed branch: the deadlines
+        let departed = layout.branches()[3].1.as_str().to_string();
+        self.read_matching(&departed, &format!("(&{own})"), &mut g)
+            .await?;
+        if g.snap
+            .managed
+            .values()
+            .any(|e| EntryKind::of(e) == Some(EntryKind::Structure) && State::of(e).departed())
+        {
+            return Ok(Err(
+                "a departed structure waits for whoever still refers to it".into(),
+            ));
+        }
+        // from here, the people read are followed: the named ones first
+        // (departed too: they may come back)
+        g.follow = true;
+        let jointure = |id: &str| format!("(ENTPersonJointure={}${})", src, escape_filter(id));
+        self.read_any(
+            layout,
+            wanted.ids.iter().map(|id| jointure(id)).collect(),
+            &mut g,
+        )
+        .await?;
+        // the classes and groups the records may name, by their cn
+        let mut asked: HashSet<(String, String)> = HashSet::new();
+        let mut groups = self
+            .read_groups(layout, wanted.codes.iter().cloned(), &mut asked, &mut g)
+            .await?;
+        // people tied to people, either way, until nothing is added
+        let mut rounds = 0;
+        while !g.frontier.is_empty() {
+            rounds += 1;
+            if rounds > 16 || g.followed.len() > MAX_PEOPLE {
+                return Ok(Err(format!(
+                    "the Delta's people are tied to more than {MAX_PEOPLE} others"
+                )));
+            }
+            let frontier = std::mem::take(&mut g.frontier);
+            let mut forward = Vec::new();
+            let mut elsewhere = Vec::new();
+            let mut reverse = Vec::new();
+            let mut known = Vec::new();
+            for e in &frontier {
+                for r in refs(e) {
+                    let k = dn_key(r);
+                    if g.seen.contains(&k) {
+                        known.push(k);
+                        continue;
+                    }
+                    match layout.id_of_person_dn(r) {
+                        Some(id) => forward.push(jointure(&id)),
+                        // structures are all read; anything else is an
+                        // entry at a DN of its own (an adopted tree's)
+                        None if layout.sid_of_structure_dn(r).is_none() => {
+                            elsewhere.push(r.to_string())
+                        }
+                        None => {}
+                    }
+                }
+                let dn = escape_filter(e.dn.as_str());
+                for a in ["ENTEleveParents", "ENTAuxPersRelEleveEleve", "member"] {
+                    reverse.push(format!("({a}={dn})"));
+                }
+            }
+            for k in known {
+                g.follow_known(&k);
+            }
+            // the classes a person's own lists name (`<school DN>$code`): a
+            // departed pupil named again goes back into them
+            let mut codes = Vec::new();
+            for e in &frontier {
+                for v in DN_PREFIXED
+                    .iter()
+                    .filter_map(|a| e.get(a))
+                    .flat_map(|v| v.iter())
+                {
+                    let mut parts = v.split('$');
+                    let Some(sid) = parts.next().and_then(|d| structure_id(layout, &g, d)) else {
+                        continue;
+                    };
+                    for p in parts.map(str::trim).filter(|p| !p.is_empty()) {
+                        codes.push((sid.clone(), value_key(p).into_owned()));
+                    }
+                }
+            }
+            groups.extend(
+                self.read_groups(layout, codes.into_iter(), &mut asked, &mut g)
+                    .await?,
+            );
+            forward.sort();
+            forward.dedup();
+            self.read_any(layout, forward, &mut g).await?;
+            for dn in elsewhere {
+                if !g.seen.contains(&dn_key(&dn)) {
+                    self.read_matching(&dn, "(objectClass=*)", &mut g).await?;
+                }
+            }
+            let before: HashSet<String> = g.snap.managed.keys().cloned().collect();
+            self.read_any(layout, reverse, &mut g).await?;
+            groups.extend(
+                g.snap
+                    .managed
+                    .iter()
+                    .filter(|(k, e)| {
+                        !before.contains(*k) && EntryKind::of(*e).is_some_and(EntryKind::is_group)
+                    })
+                    .map(|(_, e)| e.clone()),
+            );
+        }
+        // every member of those classes and groups: their records rebuild
+        // the member lists (their own entries are left as they are, not
+        // followed)
+        g.follow = false;
+        let mut members = Vec::new();
+        let mut elsewhere = Vec::new();
+        for grp in &groups {
+            for m in grp.get("member").unwrap_or_default().iter() {
+                if g.seen.contains(&dn_key(m)) {
+                    continue;
+                }
+                match layout.id_of_person_dn(m) {
+                    Some(id) => members.push(jointure(&id)),
+                    None => elsewhere.push(m.to_string()),
+                }
+            }
+        }
+        members.sort();
+        members.dedup();
+        self.read_any(layout, members, &mut g).await?;
+        for dn in elsewhere {
+            if !g.seen.contains(&dn_key(&dn)) {
+                self.read_matching(&dn, "(objectClass=*)", &mut g).await?;
+            }
+        }
+        // the rails' counts, DNs only
+        let counts = self.counts(layout, &own).await?;
+        Ok(Ok((g.snap, counts)))
+    }
+
+    /// Active entries per category, and the classes and groups.
+    async fn counts(&self, layout: &Layout, own: &str) -> Result<Counts, DirectoryError> {
+        let parent = format!(
+            "(|(objectClass=ENTAuxPersRelEleve)(ENTPersonProfils={}))",
+            schema::PROFILE_PARENT
+        );
+        let active = format!("{own}(!({}=*))", schema::ATTR_DEPARTURE);
+        let mut c = Counts::default();
+        for (kind, filter) in [
+            (EntryKind::Pupil, format!("(&{active}(objectClass=ENTEleve))")),
+            (
+                EntryKind::Parent,
+                format!("(&{active}(!(objectClass=ENTEleve))(!(objectClass=ENTClasse))(!(objectClass=ENTGroupe)){parent})"),
+            ),
+            (
+                EntryKind::Staff,
+                format!("(&{active}(objectClass=ENTPerson)(!(objectClass=ENTEleve))(!{parent}))"),
+            ),
+            (
+                EntryKind::Structure,
+                format!("(&{active}(|(objectClass=ENTStructure)(objectClass=ENTEtablissement)(objectClass=ENTServAc)(objectClass=ENTCollLoc))(!(objectClass=ENTEleve))(!(objectClass=ENTClasse))(!(objectClass=ENTGroupe)))"),
+            ),
+        ] {
+            let n = self.count(layout, &filter).await?;
+            c.active.insert(kind.as_str().to_string(), n);
+        }
+        c.groups = self
+            .count(
+                layout,
+                &format!("(&{own}(|(objectClass=ENTClasse)(objectClass=ENTGroupe)))"),
+            )
+            .await?;
+        Ok(c)
+    }
+
+    /// Which of the `candidates` logins the directory already gives (as
+    /// a login or an alias, anyone's), lower case.
+    pub async fn logins_taken(
+        &self,
+        layout: &Layout,
+        candidates: &[String],
+    ) -> Result<HashSet<String>, DirectoryError> {
+        let mut taken = HashSet::new();
+        let url = self.url().to_string();
+        let attrs = ["ENTPersonLogin".to_string(), "ENTPersonAlias".to_string()];
+        for batch in candidates.chunks(BATCH) {
+            let filter = format!(
+                "(|{})",
+                batch
+                    .iter()
+                    .map(|c| {
+                        let c = escape_filter(c);
+                        format!("(ENTPersonLogin={c})(ENTPersonAlias={c})")
+                    })
+                    .collect::<String>()
+            );
+            super::wire::search(
+                &self.cfg,
+                &url,
+                layout.base.as_str(),
+                &filter,
+                &attrs,
+                |_, a| {
+                    for (_, values) in a {
+                        taken.extend(values.iter().map(|v| v.to_lowercase()));
+                    }
+                },
+            )
+            .await?;
+        }
+        Ok(taken)
+    }
+}

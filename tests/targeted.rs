@@ -1,0 +1,403 @@
+//! Targeted Delta plans (issue 23), against a real slapd: each day's
+//! generated Delta, 1D and 2D, is planned both ways on the same directory
+//! — over the entries it can change, and over the whole tree — and the two
+//! plans must be the same, change for change; then it is applied (targeted)
+//! and the next day's is planned on the result. The last day runs past the
+//! retention deadlines, so the plan deletes people who departed earlier.
+//! A Delta that changes a structure is planned over the whole tree, and the
+//! report says why.
+
+mod common;
+
+use aaf_sync::generator::{generate, Degree, GenConfig};
+use common::*;
+use serde_json::Value;
+use std::path::Path;
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// The generator's extraction of `days` after the base population.
+fn gen(dir: &Path, degree: Degree, delta: bool, days: u32) -> Vec<String> {
+    let date = time::macros::date!(2025 - 09 - 04) + time::Duration::days(days as i64);
+    generate(
+        &GenConfig {
+            degree,
+            date: format!(
+                "{:04}{:02}{:02}",
+                date.year(),
+                date.month() as u8,
+                date.day()
+            ),
+            delta,
+            days,
+            schools: 3,
+            schools_outside: 1,
+            pupils_per_school: 60,
+            seed: 23,
+            prefix: "ENTT".into(),
+            ..Default::default()
+        },
+        dir,
+    )
+    .unwrap()
+    .uai_inside
+}
+
+/// Two configurations of one directory: targeted Delta plans (the
+/// default) and whole-tree plans.
+fn configs(ldap: &Slapd, root: &Path, uai: &[String], two_d: bool) -> (String, String) {
+    let mut out = Vec::new();
+    for (name, targeted) in [("targeted", true), ("whole", false)] {
+        let dir = root.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = ldap.config(
+            &dir,
+            uai,
+            "[safety]\nmax_departures_percent = 50.0\nmax_modified_percent = 90.0\n",
+        );
+        let mut text = std::fs::read_to_string(&p).unwrap();
+        let mut source = String::from("name = \"AC-CRETEIL\"");
+        if two_d {
+            source.push_str("\ndegree = \"2d\"");
+        }
+        if !targeted {
+            source.push_str("\ntargeted_delta = false");
+        }
+        text = text.replace("name = \"AC-CRETEIL\"", &source);
+        std::fs::write(&p, text).unwrap();
+        out.push(s(&p));
+    }
+    (out[0].clone(), out[1].clone())
+}
+
+/// `sync` of `x`; the JSON report.
+fn sync(config: &str, now: &str, x: &Path, report: &Path, dry_run: bool) -> Value {
+    let mut args = vec![
+        "sync",
+        "--config",
+        config,
+        "--now",
+        now,
+        "--report",
+        report.to_str().unwrap(),
+    ];
+    if dry_run {
+        args.push("--dry-run");
+    }
+    let xs = s(x);
+    args.push(&xs);
+    let out = aaf_sync(&args);
+    let code = out.status.code();
+    assert!(
+        matches!(code, Some(0) | Some(1)),
+        "{now}: exit {code:?}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap()
+}
+
+/// The plan a dry run saved, as LDIF.
+fn plan_of(report: &Value) -> String {
+    let files = report["plan_files"].as_array().unwrap();
+    let ldif = files
+        .iter()
+        .filter_map(Value::as_str)
+        .find(|f| f.ends_with(".ldif"))
+        .unwrap();
+    std::fs::read_to_string(ldif).unwrap()
+}
+
+fn step(report: &Value) -> &Value {
+    &report["steps"].as_array().unwrap()[0]
+}
+
+/// Plans every day's Delta both ways, compares, applies; returns how many
+/// changes the Deltas planned in all.
+fn week(degree: Degree) -> usize {
+    let ldap = Slapd::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let two_d = matches!(degree, Degree::Two);
+    let c0 = tmp.path().join("c0");
+    let uai = gen(&c0, degree, false, 0);
+    let (targeted, whole) = configs(&ldap, tmp.path(), &uai, two_d);
+    let r = sync(
+        &targeted,
+        "2025-09-04",
+        &c0,
+        &tmp.path().join("r0.json"),
+        false,
+    );
+    assert_eq!(step(&r)["plan"]["failed"].as_u64().unwrap_or(0), 0);
+    let mut planned = 0;
+    let mut departed_before_last = 0;
+    for day in 1..=6u32 {
+        let x = tmp.path().join(format!("d{day}"));
+        gen(&x, degree, true, day);
+        // the last day, a year on: the deadlines of earlier departures pass
+        let now = if day == 6 {
+            "2026-10-01".to_string()
+        } else {
+            format!("2025-09-{:02}", 4 + day)
+        };
+        if day == 6 {
+            departed_before_last =
+                ldap.count(&format!("ou=departed,{BASE}"), "(objectClass=ENTPerson)");
+        }
+        let rt = sync(
+            &targeted,
+            &now,
+            &x,
+            &tmp.path().join(format!("t{day}.json")),
+            true,
+        );
+        let rw = sync(
+            &whole,
+            &now,
+            &x,
+            &tmp.path().join(format!("w{day}.json")),
+            true,
+        );
+        let (st, sw) = (step(&rt), step(&rw));
+        assert_eq!(st["delta_scope"]["mode"], "targeted", "day {day}: {st}");
+        assert_eq!(
+            rt["perf"]["read_mode"], "targeted",
+            "day {day}: {}",
+            rt["perf"]
+        );
+        assert!(st["delta_scope"]["read_again"].is_null(), "day {day}: {st}");
+        assert!(
+            rt["perf"]["read_entries"].as_u64().unwrap() * 2
+                < rw["perf"]["read_entries"].as_u64().unwrap(),
+            "day {day}: the targeted read read {} entries, the whole {}",
+            rt["perf"]["read_entries"],
+            rw["perf"]["read_entries"]
+        );
+        assert_eq!(sw["delta_scope"]["mode"], "whole", "day {day}");
+        assert!(
+            st["delta_scope"]["people"].as_u64().unwrap() * 2
+                < st["delta_scope"]["people_total"].as_u64().unwrap(),
+            "day {day}: the scope is most of the tree: {}",
+            st["delta_scope"]
+        );
+        let (pt, pw) = (plan_of(&rt), plan_of(&rw));
+        assert_eq!(
+            pt, pw,
+            "day {day}: the targeted plan differs from the whole one"
+        );
+        for k in ["plan", "lifecycle", "logins_created", "delta"] {
+            assert_eq!(st[k], sw[k], "day {day}: {k}");
+        }
+        // the rails judge the same counts either way
+        for (cat, c) in sw["mapping"]["categories"].as_object().unwrap() {
+            assert_eq!(
+                st["mapping"]["categories"][cat]["mapped"], c["mapped"],
+                "day {day}: {cat}"
+            );
+        }
+        planned += pt.matches("\ndn: ").count() + usize::from(pt.starts_with("dn: "));
+        eprintln!(
+            "day {day}: {} read {} of {}",
+            st["delta_scope"], rt["perf"]["read_entries"], rw["perf"]["read_entries"]
+        );
+        let ra = sync(
+            &targeted,
+            &now,
+            &x,
+            &tmp.path().join(format!("a{day}.json")),
+            false,
+        );
+        let sa = step(&ra);
+        assert_eq!(
+            sa["plan"], st["plan"],
+            "day {day}: applied what was planned"
+        );
+        assert!(sa["applied"]["failures"].as_array().unwrap().is_empty());
+        assert_eq!(sa["in_step"], true, "day {day}");
+    }
+    let deleted = ldap.count(&format!("ou=departed,{BASE}"), "(objectClass=ENTPerson)");
+    assert!(
+        departed_before_last > 0 && deleted < departed_before_last,
+        "the deadlines passed on the last day: {departed_before_last} → {deleted}"
+    );
+    planned
+}
+
+#[test]
+fn each_days_one_d_delta_plans_the_same_targeted_as_over_the_whole_tree() {
+    let n = week(Degree::One);
+    assert!(n > 50, "the Deltas planned {n} changes");
+}
+
+#[test]
+fn each_days_two_d_delta_plans_the_same_targeted_as_over_the_whole_tree() {
+    let n = week(Degree::Two);
+    assert!(n > 50, "the Deltas planned {n} changes");
+}
+
+#[test]
+fn a_delta_that_changes_a_structure_is_planned_over_the_whole_tree() {
+    let ldap = Slapd::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let c0 = tmp.path().join("c0");
+    let uai = gen(&c0, Degree::One, false, 0);
+    let (targeted, _) = configs(&ldap, tmp.path(), &uai, false);
+    sync(
+        &targeted,
+        "2025-09-04",
+        &c0,
+        &tmp.path().join("r0.json"),
+        false,
+    );
+    let sid = record_ids(&c0, "EtabEducNat")[0].clone();
+    let d = tmp.path().join("d1");
+    std::fs::create_dir_all(&d).unwrap();
+    write_extraction_files(
+        &d,
+        "Delta",
+        "20250905",
+        &[(
+            "EtabEducNat",
+            modify_req(
+                "EtabEducNat",
+                &sid,
+                &[("ENTStructureNomCourant", &["ECOLE RENOMMEE"])],
+            ),
+        )],
+    );
+    let r = sync(
+        &targeted,
+        "2025-09-05",
+        &d,
+        &tmp.path().join("r1.json"),
+        false,
+    );
+    let sc = &step(&r)["delta_scope"];
+    assert_eq!(sc["mode"], "whole", "{sc}");
+    assert_eq!(sc["reason"], "the Delta changes structures");
+}
+
+/// The `<addRequest>` blocks of a generated file (UTF-8).
+fn blocks(dir: &Path, cat: &str) -> Vec<String> {
+    let f = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains(&format!("_{cat}_")))
+        .unwrap();
+    let text = std::fs::read_to_string(f).unwrap();
+    text.split("<addRequest>")
+        .skip(1)
+        .map(|b| b.split("</addRequest>").next().unwrap().to_string())
+        .collect()
+}
+
+/// The value of `attr` in a record block.
+fn value_of(block: &str, attr: &str) -> String {
+    let open = format!("<attr name=\"{attr}\"><value>");
+    let from = block.find(&open).unwrap() + open.len();
+    block[from..].split("</value>").next().unwrap().to_string()
+}
+
+#[test]
+fn new_people_named_as_someone_the_delta_does_not_touch_get_the_next_free_login() {
+    let ldap = Slapd::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let c0 = tmp.path().join("c0");
+    let uai = generate(
+        &GenConfig {
+            date: "20250904".into(),
+            schools: 3,
+            pupils_per_school: 60,
+            seed: 23,
+            prefix: "ENTT".into(),
+            encodings: [aaf_sync::generator::GenEncoding::Utf8; 4],
+            ..Default::default()
+        },
+        &c0,
+    )
+    .unwrap()
+    .uai_inside;
+    let (targeted, whole) = configs(&ldap, tmp.path(), &uai, false);
+    sync(
+        &targeted,
+        "2025-09-04",
+        &c0,
+        &tmp.path().join("r0.json"),
+        false,
+    );
+    // a parent of the first school; two new pupils of the last school, named
+    // as that parent (someone no part of this Delta reads)
+    let parent = &blocks(&c0, "PersRelEleve")[0];
+    let (nom, prenom) = (
+        value_of(parent, "ENTPersonNom"),
+        value_of(parent, "ENTPersonPrenom"),
+    );
+    let pid = value_of(parent, "ENTPersonJointure");
+    let login = ldap.entry(&person_dn(&pid))["entpersonlogin"][0].clone();
+    // a pupil of another school in the perimeter than the parent's pupil
+    let inside: Vec<String> = blocks(&c0, "EtabEducNat")
+        .iter()
+        .filter(|b| uai.contains(&value_of(b, "ENTStructureUAI")))
+        .map(|b| value_of(b, "ENTStructureJointure"))
+        .collect();
+    let pupils = blocks(&c0, "Eleve");
+    let first_school = value_of(&pupils[0], "ENTPersonStructRattach");
+    let pupil = pupils
+        .iter()
+        .rev()
+        .find(|b| {
+            let sid = value_of(b, "ENTPersonStructRattach");
+            sid != first_school && inside.contains(&sid)
+        })
+        .unwrap()
+        .clone();
+    let old = value_of(&pupil, "ENTPersonJointure");
+    let mut body = String::new();
+    for new in ["4399998", "4399999"] {
+        let b = pupil
+            .replace(&format!(">{old}<"), &format!(">{new}<"))
+            .replace(
+                &format!(
+                    "ENTPersonNom\"><value>{}<",
+                    value_of(&pupil, "ENTPersonNom")
+                ),
+                &format!("ENTPersonNom\"><value>{nom}<"),
+            )
+            .replace(
+                &format!(
+                    "ENTPersonPrenom\"><value>{}<",
+                    value_of(&pupil, "ENTPersonPrenom")
+                ),
+                &format!("ENTPersonPrenom\"><value>{prenom}<"),
+            );
+        body.push_str(&format!("<addRequest>{b}</addRequest>\n"));
+    }
+    let d = tmp.path().join("d1");
+    write_extraction_files(&d, "Delta", "20250905", &[("Eleve", body)]);
+    let rt = sync(
+        &targeted,
+        "2025-09-05",
+        &d,
+        &tmp.path().join("t.json"),
+        true,
+    );
+    let rw = sync(&whole, "2025-09-05", &d, &tmp.path().join("w.json"), true);
+    assert_eq!(rt["perf"]["read_mode"], "targeted");
+    assert_eq!(step(&rt)["delta_scope"]["mode"], "targeted");
+    assert!(step(&rt)["delta_scope"]["read_again"].is_null());
+    // the parent was not read, yet its login is taken
+    assert!(
+        rt["perf"]["read_entries"].as_u64().unwrap() < 150,
+        "{}",
+        rt["perf"]
+    );
+    let (pt, pw) = (plan_of(&rt), plan_of(&rw));
+    assert_eq!(pt, pw);
+    for n in ["2", "3"] {
+        assert!(
+            pt.contains(&format!("ENTPersonLogin: {login}{n}\n")),
+            "{login}{n}:\n{pt}"
+        );
+    }
+}
