@@ -241,6 +241,18 @@ impl Directory {
             &mut g,
         )
         .await?;
+        // pupils who may have come of age (their `ENTEleveMajeur`)
+        for batch in wanted.births.chunks(BATCH) {
+            let filter = format!(
+                "(&{own}(objectClass=ENTEleve)(|{}))",
+                batch
+                    .iter()
+                    .map(|b| format!("(ENTPersonDateNaissance={})", escape_filter(b)))
+                    .collect::<String>()
+            );
+            self.read_matching(layout.base.as_str(), &filter, &mut g)
+                .await?;
+        }
         // the classes and groups the records may name, by their cn
         let mut asked: HashSet<(String, String)> = HashSet::new();
         let mut groups = self

@@ -213,6 +213,27 @@ fn class_lists_back(attrs: &mut Vec<RecordAttr>, e: &Entry, lists: &ClassLists) 
     }
 }
 
+/// A teacher by `ENTPersonCategorieEnseignant: O` alone (no `ENS`
+/// function) in a directory whose schema does not hold that attribute (the
+/// deployed SDET's): the entry keeps the teacher profile, the record gets
+/// the field back, so that mapping it keeps the profile (it went at every
+/// Delta planned over the whole tree, and came back at the next Complet).
+fn teacher_back(attrs: &mut Vec<RecordAttr>, e: &Entry) {
+    let teacher = e.has_value("ENTPersonProfils", crate::schema::PROFILE_TEACHER);
+    let stored = e.get("ENTPersonCategorieEnseignant").is_some();
+    let by_function = attrs
+        .iter()
+        .filter(|a| a.name == "ENTPersonFonctions")
+        .flat_map(|a| &a.values)
+        .any(|v| v.split('$').nth(1).map(str::trim) == Some("ENS"));
+    if teacher && !stored && !by_function {
+        attrs.push(RecordAttr {
+            name: "ENTPersonCategorieEnseignant".into(),
+            values: vec!["O".into()],
+        });
+    }
+}
+
 /// Rebuilds the record of a managed structure or person; `None` for other
 /// entries or an entry without a jointure of this source.
 pub fn record_of(
@@ -294,8 +315,11 @@ pub fn record_of(
             };
             attrs.extend(attr(name, person_ids("ENTAuxPersRelEleveEleve")));
         }
-        EntryKind::Staff if lists_from_groups(e, degree) => {
-            class_lists_back(&mut attrs, e, class_lists)
+        EntryKind::Staff => {
+            if lists_from_groups(e, degree) {
+                class_lists_back(&mut attrs, e, class_lists);
+            }
+            teacher_back(&mut attrs, e);
         }
         _ => {}
     }

@@ -139,6 +139,9 @@ pub fn record_refs(rec: &Record) -> (Vec<&str>, Vec<(String, String)>) {
 pub struct Wanted {
     pub ids: std::collections::BTreeSet<String>,
     pub codes: std::collections::BTreeSet<(String, String)>,
+    /// Birth dates (as written) of the pupils who may have come of age
+    /// since the last Complet, where the schema fills `ENTEleveMajeur`.
+    pub births: Vec<String>,
 }
 
 impl Wanted {
@@ -157,12 +160,15 @@ pub type Whole = String;
 /// The scope of a Delta over `current`: `named` are the people and
 /// structures it adds, modifies or deletes, with their new record (none
 /// for a delete); `by_id` finds a managed entry, active or departed, by
-/// kind and id.
+/// kind and id; `dated` tells an entry whose desired state changes with the
+/// run date alone (a pupil come of age, where the directory's schema fills
+/// `ENTEleveMajeur`): those are in the scope too.
 pub fn scope<'e>(
     current: &'e EntryMap,
     layout: &Layout,
     named: &[(EntryKind, &str, Option<&Record>)],
     by_id: impl Fn(EntryKind, &str) -> Option<&'e Entry>,
+    dated: impl Fn(&Entry) -> bool,
 ) -> Result<Scope, Whole> {
     if named.iter().any(|(k, _, _)| *k == EntryKind::Structure) {
         return Err("the Delta changes structures".into());
@@ -203,6 +209,11 @@ pub fn scope<'e>(
                 }
             }
             codes.extend(named_codes);
+        }
+    }
+    for e in current.values() {
+        if dated(e) {
+            add(&mut s, &mut keys, &mut queue, e);
         }
     }
     // people tied to people, either way, until nothing is added

@@ -23,6 +23,7 @@
 
 use crate::aaf::FileCategory;
 use crate::mapping::subschema::DirSchema;
+use crate::model::Entry;
 use crate::schema::EntryKind;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -363,6 +364,16 @@ impl Adaptation {
         out
     }
 
+    /// Pupils' `ENTEleveMajeur` is filled from the birth date at the run
+    /// date: it changes with the date, record or not.
+    pub fn fills_majority(&self) -> bool {
+        self.rules(EntryKind::Pupil).is_some_and(|r| {
+            r.fill
+                .iter()
+                .any(|(a, f)| a.eq_ignore_ascii_case("ENTEleveMajeur") && *f == Fill::Majority)
+        })
+    }
+
     pub fn rules(&self, kind: EntryKind) -> Option<&KindRules> {
         self.kinds.get(&kind).filter(|_| self.active)
     }
@@ -471,6 +482,44 @@ pub fn majority(birth: Option<&str>, today: time::Date) -> &'static str {
     } else {
         "N"
     }
+}
+
+/// A managed pupil whose `ENTEleveMajeur`, as filled, is not what the
+/// birth date gives at `today` (they came of age since it was written).
+pub fn majority_changed(e: &Entry, today: time::Date) -> bool {
+    EntryKind::of(e) == Some(EntryKind::Pupil)
+        && !crate::schema::State::of(e).departed()
+        && e.first("ENTEleveMajeur") != Some(majority(e.first("ENTPersonDateNaissance"), today))
+}
+
+/// The ways a birth date may be written (`dd/mm/yyyy`, and without the
+/// leading zeros), for the dates from `from` to `to`: the pupils who may
+/// have come of age between the two run dates are born on those days, 18
+/// years before (a day of margin each side).
+pub fn births_coming_of_age(from: time::Date, to: time::Date) -> Vec<String> {
+    let back = |d: time::Date| {
+        let y = d.year() - 18;
+        time::Date::from_calendar_date(y, d.month(), d.day())
+            .or_else(|_| time::Date::from_calendar_date(y, d.month(), 28))
+            .ok()
+    };
+    let (Some(mut d), Some(end)) = (
+        back(from).and_then(|d| d.previous_day()),
+        back(to).and_then(|d| d.next_day()),
+    ) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    while d <= end {
+        let (dd, mm, y) = (d.day(), u8::from(d.month()), d.year());
+        for (a, b) in [(2, 2), (1, 1), (1, 2), (2, 1)] {
+            out.push(format!("{dd:0a$}/{mm:0b$}/{y}"));
+        }
+        let Some(next) = d.next_day() else { break };
+        d = next;
+    }
+    out.dedup();
+    out
 }
 
 /// `PR`, `PU` or neutral, from a school's type.

@@ -264,9 +264,14 @@ pub fn read_delta_for(
     };
     step.delta = Some(overlay.stats.clone());
     let scope = if cfg.targeted_delta {
-        scope::scope(current, layout, &overlay.named(), |k, id| {
-            overlay.entry_of(k, id)
-        })
+        let majority = adapt.as_ref().is_some_and(|a| a.fills_majority());
+        scope::scope(
+            current,
+            layout,
+            &overlay.named(),
+            |k, id| overlay.entry_of(k, id),
+            |e| majority && mapping::sdet::majority_changed(e, now),
+        )
     } else {
         Err("[source] targeted_delta = false".to_string())
     };

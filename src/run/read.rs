@@ -186,17 +186,34 @@ pub(crate) fn open_store(cfg: &Config) -> Option<Store> {
 /// The read for a run whose only extraction is the Delta `x`: only what
 /// its plan needs ([`crate::ldap::targeted`]), or the whole tree when that
 /// cannot answer (the report says why).
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn read_for_delta(
     cfg: &Config,
     layout: &Layout,
     x: &Extraction,
+    pre: &Prelude<'_>,
+    now: Date,
     dir: &Directory,
     report: &mut Report,
     store: Option<&Store>,
 ) -> Result<Snapshot, SyncError> {
-    let why = match cpu(|| crate::run::parse::delta_wanted(cfg, x)) {
-        None => "the Delta changes structures, or a file of it does not read".to_string(),
-        Some(wanted) => {
+    let wanted = cpu(|| crate::run::parse::delta_wanted(cfg, x))
+        .ok_or_else(|| "the Delta changes structures, or a file of it does not read".to_string());
+    // where the schema fills `ENTEleveMajeur` from the birth date at the
+    // run date, the pupils come of age since the last Complet change too
+    let wanted = match (wanted, &pre.adapt) {
+        (Ok(mut w), Some(a)) if a.fills_majority() => match pre.control.complet_date {
+            Some(from) if (now - from).whole_days() <= 400 => {
+                w.births = crate::mapping::sdet::births_coming_of_age(from, now);
+                Ok(w)
+            }
+            _ => Err("pupils may have come of age since a Complet over a year old".to_string()),
+        },
+        (w, _) => w,
+    };
+    let why = match wanted {
+        Err(why) => why,
+        Ok(wanted) => {
             let t = std::time::Instant::now();
             let read = crate::host::interrupt::race(
                 async {

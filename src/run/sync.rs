@@ -296,7 +296,17 @@ async fn plan_and_apply(
             && cfg.targeted_delta =>
         {
             (
-                read::read_for_delta(cfg, layout, pre.extractions[0], dir, report, store).await?,
+                read::read_for_delta(
+                    cfg,
+                    layout,
+                    pre.extractions[0],
+                    &pre,
+                    opts.now,
+                    dir,
+                    report,
+                    store,
+                )
+                .await?,
                 None,
             )
         }
