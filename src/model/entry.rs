@@ -129,6 +129,7 @@ fn dedup_sort<'a>(vals: &mut Vec<&'a str>, from: usize) {
 /// An attribute name's numbers and folded spelling ([`names`]).
 #[derive(Clone, Copy)]
 struct Name {
+    spelling: &'static str,
     fold: u32,
     disp: u32,
     folded: &'static str,
@@ -159,6 +160,10 @@ thread_local! {
     /// meets the same few dozen names on every entry, and `names` takes a
     /// lock (twice: numbers, then folded spelling) for each.
     static NAMES: std::cell::RefCell<NameCache> = Default::default();
+    /// The names of the last entry built, in the order they came: the
+    /// entries of a read mostly come with the same names in the same
+    /// order, found here by one comparison each.
+    static RECENT: std::cell::RefCell<Vec<Name>> = Default::default();
 }
 
 /// [`names::intern`] and [`names::folded`] of `name`, from this thread's
@@ -169,13 +174,14 @@ fn name_of(name: &str) -> Name {
         return n;
     }
     let (fold, disp) = names::intern(name);
+    // the key: the interned spelling, which lives as long as the process
+    let spelling = names::spelling(disp);
     let n = Name {
+        spelling,
         fold,
         disp,
         folded: names::folded(fold),
     };
-    // the key: the interned spelling, which lives as long as the process
-    let spelling = names::spelling(disp);
     if spelling == name {
         NAMES.with(|t| {
             if let Ok(mut t) = t.try_borrow_mut() {
@@ -244,22 +250,39 @@ impl Entry {
         // every value of the entry, attribute after attribute
         let mut vals: Vec<&'a str> = Vec::with_capacity(32);
         let mut parts: Vec<Part> = Vec::with_capacity(attrs.size_hint().0);
-        for (name, values) in attrs {
-            let from = vals.len();
-            vals.extend(values.into_iter().filter(|v| !v.is_empty()));
-            if vals.len() == from {
-                continue;
+        RECENT.with(|recent| {
+            let mut recent = recent.try_borrow_mut().ok();
+            for (name, values) in attrs {
+                let from = vals.len();
+                vals.extend(values.into_iter().filter(|v| !v.is_empty()));
+                if vals.len() == from {
+                    continue;
+                }
+                dedup_sort(&mut vals, from);
+                let i = parts.len();
+                let n = match recent.as_deref_mut() {
+                    Some(r) => match r.get(i) {
+                        Some(n) if n.spelling == name => *n,
+                        _ => {
+                            let n = name_of(name);
+                            if n.spelling == name && i <= r.len() {
+                                r.truncate(i);
+                                r.push(n);
+                            }
+                            n
+                        }
+                    },
+                    None => name_of(name),
+                };
+                parts.push(Part {
+                    folded: n.folded,
+                    fold: n.fold,
+                    disp: n.disp,
+                    from,
+                    to: vals.len(),
+                });
             }
-            dedup_sort(&mut vals, from);
-            let n = name_of(name);
-            parts.push(Part {
-                folded: n.folded,
-                fold: n.fold,
-                disp: n.disp,
-                from,
-                to: vals.len(),
-            });
-        }
+        });
         // servers mostly send them in the order the sync wrote them
         if !parts.is_sorted_by(|a, b| a.folded <= b.folded) {
             parts.sort_by(|a, b| a.folded.cmp(b.folded));
