@@ -43,8 +43,11 @@ const BUFFER: usize = 256 << 10;
 /// The most a read waits for before it wakes (`SO_RCVLOWAT`), while a
 /// page is sure to bring that much: a read woken for every entry the
 /// server sends spent more time switching threads (a worker's epoll, then
-/// the future's thread) than building the entries.
-const LOW_WATER: usize = 64 << 10;
+/// the future's thread) than building the entries. Well under the
+/// socket's first receive buffer (128 KiB): Linux clamps the TCP window
+/// to a mark it has to grow the buffer for, and a sender held to the
+/// window the reader waits for would go in lockstep with it.
+const LOW_WATER: usize = 32 << 10;
 
 /// How long a read waits for its low-water mark before it takes what
 /// came (a page shorter than announced, entries smaller than any before).

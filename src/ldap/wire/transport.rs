@@ -206,6 +206,18 @@ fn gone() -> std::io::Error {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn the_low_water_mark_is_set_on_tcp_only() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let at = listener.local_addr().unwrap();
+        let tcp = Stream::Tcp(TcpStream::connect(at).await.unwrap());
+        assert_eq!(tcp.set_low_water(32 << 10), cfg!(target_os = "linux"));
+        assert_eq!(tcp.set_low_water(1), cfg!(target_os = "linux"));
+        let (a, _b) = UnixStream::pair().unwrap();
+        assert!(!Stream::Unix(a).set_low_water(32 << 10));
+        assert!(!Stream::Gone.set_low_water(32 << 10));
+    }
+
     #[test]
     fn urls_read_as_ldap3_reads_them() {
         let tcp = |h: &str, port, tls| Endpoint::Tcp {
