@@ -20,7 +20,8 @@
 //!   into an `EntryMap`, as the sync would build its tree;
 //! - `wire-managed`: the wire search with the filter and the attributes of
 //!   the sync's read of the managed tree, entries built;
-//! - `ldap3-managed`: the sync's own read (`Directory::read_managed`);
+//! - `read-managed`: the sync's own read (`Directory::read_managed`:
+//!   the wire search, each entry classed, logins collected);
 //! - `ldapsearch`, `ldapsearch-managed`: `ldapsearch -E pr=PAGE/noprompt`
 //!   to `/dev/null`, of `(objectClass=*)`, or with the sync's filter and
 //!   attributes.
@@ -94,7 +95,7 @@ fn read(
                 .await?;
                 tree.len() as u64
             }
-            "ldap3-managed" => {
+            "read-managed" => {
                 let d = Directory::connect_n(ldap, 1).await?;
                 let snap = d.read_managed(&layout).await?;
                 d.close().await;
@@ -111,7 +112,7 @@ const READERS: &[&str] = &[
     "wire-entry",
     "ldapsearch-managed",
     "wire-managed",
-    "ldap3-managed",
+    "read-managed",
 ];
 
 fn main() -> anyhow::Result<()> {

@@ -26,7 +26,7 @@ use super::{op_err, DirectoryError};
 use crate::config::LdapConfig;
 use crate::model::Dn;
 use ber::{tag, BerError};
-use page::{answers, decode_batch, ldap3_error, Done, Step};
+use page::{answers, decode_batch_sized, ldap3_error, Done, Step};
 pub use page::{Attrs, Values};
 use std::time::Duration;
 use transport::{Endpoint, Stream};
@@ -39,6 +39,23 @@ pub const MAX_MESSAGE: usize = 256 << 20;
 /// The buffer the responses are read into at first (it grows for a
 /// message that does not fit, up to [`MAX_MESSAGE`]).
 const BUFFER: usize = 256 << 10;
+
+/// The most a read waits for before it wakes (`SO_RCVLOWAT`), while a
+/// page is sure to bring that much: a read woken for every entry the
+/// server sends spent more time switching threads (a worker's epoll, then
+/// the future's thread) than building the entries. Well under the
+/// socket's first receive buffer (128 KiB): Linux clamps the TCP window
+/// to a mark it has to grow the buffer for, and a sender held to the
+/// window the reader waits for would go in lockstep with it.
+const LOW_WATER: usize = 32 << 10;
+
+/// How long a read waits for its low-water mark before it takes what
+/// came (a page shorter than announced, entries smaller than any before).
+const LOW_WATER_WAIT: Duration = Duration::from_millis(1);
+
+/// What TLS may hold of the stream that the socket no longer does: a
+/// record read in part (16 KiB of data, its header and tag).
+const TLS_RECORD: usize = (16 << 10) + 512;
 
 /// Reads every entry under `base` that matches `filter` (RFC 4515), with
 /// the attributes `attrs` (`*` for every user attribute; empty: the
@@ -76,6 +93,7 @@ pub async fn search(
         .ok_or_else(|| op_err(what(), format!("invalid search filter {filter:?}")))?;
     let mut conn = Conn::open(cfg, url).await?;
     let page = u32::try_from(cfg.page_size.max(1)).unwrap_or(1000);
+    conn.page_size = page;
     let mut count = 0u64;
     let mut cookie = Vec::new();
     loop {
@@ -107,6 +125,14 @@ struct Conn {
     end: usize,
     last_id: u32,
     timeout: Duration,
+    /// Entries a page holds (the search's page size), and the length of
+    /// the shortest entry message met: what a page still to come holds
+    /// at least, for the low-water mark.
+    page_size: u32,
+    smallest: usize,
+    /// The socket's low-water mark as last set; `None` where it cannot
+    /// be set (reads then wake for every byte).
+    low_water: Option<usize>,
 }
 
 impl Conn {
@@ -129,6 +155,9 @@ impl Conn {
             end: 0,
             last_id: 0,
             timeout,
+            page_size: 1,
+            smallest: usize::MAX,
+            low_water: Some(1),
         };
         if let (Endpoint::Tcp { host, tls, .. }, true) = (&at, cfg.starttls) {
             if !tls {
@@ -196,8 +225,11 @@ impl Conn {
 
     /// Reads more of the server's answer, with room for a message of
     /// `need` bytes at `start`; an error when the connection closed or
-    /// stayed silent for the timeout.
-    async fn fill(&mut self, need: usize) -> Result<(), String> {
+    /// stayed silent for the timeout. `ahead`: how many bytes the server
+    /// is sure to send after that message (entries of the page), so that
+    /// the read need not wake before it has them
+    /// ([`Conn::set_low_water`]).
+    async fn fill(&mut self, need: usize, ahead: usize) -> Result<(), String> {
         if self.start == self.end {
             (self.start, self.end) = (0, 0);
         } else if self.buf.len() - self.start < need || self.buf.len() - self.end < BUFFER / 4 {
@@ -207,8 +239,31 @@ impl Conn {
         if self.buf.len() < need {
             self.buf.resize(need, 0);
         }
-        let read = self.stream.read(&mut self.buf[self.end..]);
-        match tokio::time::timeout(self.timeout, read).await {
+        let data = &self.buf[self.start..self.end];
+        // what the message being read still lacks for sure
+        let missing = match ber::message_len(data, MAX_MESSAGE) {
+            Ok(Some(len)) => len.saturating_sub(data.len()),
+            _ => 1,
+        };
+        let room = self.buf.len() - self.end;
+        let waiting = self.set_low_water((missing + ahead).min(room));
+        let mut read = None;
+        if waiting {
+            let first = self.stream.read(&mut self.buf[self.end..]);
+            read = tokio::time::timeout(LOW_WATER_WAIT, first).await.ok();
+            if read.is_none() {
+                // not that much came in time: whatever comes
+                self.set_low_water(1);
+            }
+        }
+        let read = match read {
+            Some(r) => Ok(r),
+            None => {
+                let next = self.stream.read(&mut self.buf[self.end..]);
+                tokio::time::timeout(self.timeout, next).await
+            }
+        };
+        match read {
             Err(_) => Err(format!("no answer from the server in {:?}", self.timeout)),
             Ok(Err(e)) => Err(format!("connection lost: {e}")),
             Ok(Ok(0)) => Err("the server closed the connection".into()),
@@ -217,6 +272,27 @@ impl Conn {
                 Ok(())
             }
         }
+    }
+
+    /// Sets the socket's low-water mark to about `bytes` (at most
+    /// [`LOW_WATER`]; TLS: less what its buffers may hold already):
+    /// whether a read now waits for more than one byte. A read that waits
+    /// is bounded by [`LOW_WATER_WAIT`], after which the mark goes back to
+    /// one byte: a wrong guess costs a millisecond, never a hang.
+    fn set_low_water(&mut self, bytes: usize) -> bool {
+        let Some(current) = self.low_water else {
+            return false;
+        };
+        let mut want = bytes.min(LOW_WATER);
+        if matches!(self.stream, Stream::Tls(_)) {
+            want = want.saturating_sub(TLS_RECORD);
+        }
+        // small marks save no wake-up worth a system call
+        let want = if want < 4096 { 1 } else { want };
+        if want != current {
+            self.low_water = self.stream.set_low_water(want).then_some(want);
+        }
+        self.low_water.is_some_and(|w| w > 1)
     }
 
     /// The next whole message, which must answer operation `id` with a
@@ -243,8 +319,8 @@ impl Conn {
                     self.start += len;
                     return r;
                 }
-                Some(len) => self.fill(len).await?,
-                None => self.fill(16).await?,
+                Some(len) => self.fill(len, 0).await?,
+                None => self.fill(16, 0).await?,
             }
         }
     }
@@ -257,12 +333,23 @@ impl Conn {
         count: &mut u64,
         on_entry: &mut impl FnMut(&str, Attrs<'_>),
     ) -> Result<Done, String> {
+        let first = *count;
         loop {
-            let (used, step) = decode_batch(&self.buf[self.start..self.end], id, count, on_entry)?;
+            let data = &self.buf[self.start..self.end];
+            let (used, step) = decode_batch_sized(data, id, count, &mut self.smallest, on_entry)?;
             self.start += used;
             match step {
                 Step::Done(d) => return Ok(d),
-                Step::More(need) => self.fill(need).await?,
+                Step::More(need) => {
+                    // the entries of the page after the one being read
+                    let read = usize::try_from(*count - first).unwrap_or(usize::MAX);
+                    let left = (self.page_size as usize).saturating_sub(read.saturating_add(1));
+                    let ahead = match self.smallest {
+                        usize::MAX => 0,
+                        s => left.saturating_mul(s),
+                    };
+                    self.fill(need, ahead).await?
+                }
             }
         }
     }

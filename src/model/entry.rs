@@ -40,6 +40,158 @@ fn merge_values<'a>(all: &mut Vec<&'a str>, incoming: impl Iterator<Item = &'a s
     all.sort_unstable();
 }
 
+/// One attribute of an entry being built: its name and where its values
+/// sit in the entry's vector of values.
+struct Part {
+    folded: &'static str,
+    fold: u32,
+    disp: u32,
+    from: usize,
+    to: usize,
+}
+
+/// Whether `v` is its own value key once lower-cased: printable ASCII,
+/// blanks single spaces inside it. Two such values are equal for
+/// [`same_value`] (and have one [`value_key`]) exactly when they are
+/// equal ignoring ASCII case.
+fn plain(v: &str) -> bool {
+    let b = v.as_bytes();
+    b.iter().all(|c| (b' '..=b'~').contains(c))
+        && !b.starts_with(b" ")
+        && !b.ends_with(b" ")
+        && !b.windows(2).any(|w| w == b"  ")
+}
+
+/// A plain value hashed and compared ignoring ASCII case (see [`plain`]):
+/// a set of them without a lower-cased copy of each.
+struct Caseless<'a>(&'a str);
+
+impl std::hash::Hash for Caseless<'_> {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        for b in self.0.bytes() {
+            h.write_u8(b.to_ascii_lowercase());
+        }
+        h.write_u8(0xff);
+    }
+}
+
+impl PartialEq for Caseless<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.eq_ignore_ascii_case(other.0)
+    }
+}
+
+impl Eq for Caseless<'_> {}
+
+/// `vals[from..]` (no empty value) as [`merge_values`] leaves an empty
+/// list it adds them to: duplicates for `caseIgnoreMatch` dropped (the
+/// first spelling stays), then sorted. Plain values (most) are compared
+/// ignoring ASCII case, which for them is the same equality, without a
+/// key per value; any other value takes `merge_values` itself.
+fn dedup_sort<'a>(vals: &mut Vec<&'a str>, from: usize) {
+    let n = vals.len() - from;
+    if n < 2 {
+        return;
+    }
+    if !vals[from..].iter().all(|v| plain(v)) {
+        let incoming: Vec<&'a str> = vals.drain(from..).collect();
+        let mut all = Vec::with_capacity(incoming.len());
+        merge_values(&mut all, incoming.into_iter());
+        vals.extend(all);
+        return;
+    }
+    let mut kept = from;
+    if n <= 16 {
+        for i in from..vals.len() {
+            let v = vals[i];
+            if !vals[from..kept].iter().any(|x| x.eq_ignore_ascii_case(v)) {
+                vals[kept] = v;
+                kept += 1;
+            }
+        }
+    } else {
+        let mut seen = std::collections::HashSet::with_capacity(n);
+        for i in from..vals.len() {
+            let v = vals[i];
+            if seen.insert(Caseless(v)) {
+                vals[kept] = v;
+                kept += 1;
+            }
+        }
+    }
+    vals.truncate(kept);
+    let range = &mut vals[from..];
+    if !range.is_sorted() {
+        range.sort_unstable();
+    }
+}
+
+/// An attribute name's numbers and folded spelling ([`names`]).
+#[derive(Clone, Copy)]
+struct Name {
+    spelling: &'static str,
+    fold: u32,
+    disp: u32,
+    folded: &'static str,
+}
+
+/// FNV-1a, as `names` hashes: short names, not attacker-chosen.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        if self.0 == 0 {
+            self.0 = 0xcbf2_9ce4_8422_2325;
+        }
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type NameCache = std::collections::HashMap<&'static str, Name, std::hash::BuildHasherDefault<Fnv>>;
+
+thread_local! {
+    /// The names this thread has built entries with, by spelling: a read
+    /// meets the same few dozen names on every entry, and `names` takes a
+    /// lock (twice: numbers, then folded spelling) for each.
+    static NAMES: std::cell::RefCell<NameCache> = Default::default();
+    /// The names of the last entry built, in the order they came: the
+    /// entries of a read mostly come with the same names in the same
+    /// order, found here by one comparison each.
+    static RECENT: std::cell::RefCell<Vec<Name>> = Default::default();
+}
+
+/// [`names::intern`] and [`names::folded`] of `name`, from this thread's
+/// table once seen.
+fn name_of(name: &str) -> Name {
+    let cached = NAMES.with(|t| t.try_borrow().ok().and_then(|t| t.get(name).copied()));
+    if let Some(n) = cached {
+        return n;
+    }
+    let (fold, disp) = names::intern(name);
+    // the key: the interned spelling, which lives as long as the process
+    let spelling = names::spelling(disp);
+    let n = Name {
+        spelling,
+        fold,
+        disp,
+        folded: names::folded(fold),
+    };
+    if spelling == name {
+        NAMES.with(|t| {
+            if let Ok(mut t) = t.try_borrow_mut() {
+                t.insert(spelling, n);
+            }
+        });
+    }
+    n
+}
+
 /// An LDAP entry as the sync sees it.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Entry {
@@ -85,37 +237,72 @@ impl Entry {
 
     /// An entry built in one go from its attributes (a search result):
     /// one buffer written once, instead of an insertion per attribute.
+    /// The same entry as [`Entry::add`] of each attribute in turn would
+    /// make, for less: every value of the entry in one vector, attribute
+    /// names looked up in a per-thread table ([`name_of`]), duplicates
+    /// found without a key per value when the values are plain ASCII
+    /// ([`dedup_sort`]), the buffer sized exactly.
     pub fn from_attrs<'a, V>(dn: Dn, attrs: impl IntoIterator<Item = (&'a str, V)>) -> Entry
     where
         V: IntoIterator<Item = &'a str>,
     {
-        let mut parts: Vec<(&'static str, u32, u32, Vec<&str>)> = Vec::new();
-        for (name, values) in attrs {
-            let mut vals = Vec::new();
-            merge_values(&mut vals, values.into_iter());
-            if vals.is_empty() {
-                continue;
+        let attrs = attrs.into_iter();
+        // every value of the entry, attribute after attribute
+        let mut vals: Vec<&'a str> = Vec::with_capacity(32);
+        let mut parts: Vec<Part> = Vec::with_capacity(attrs.size_hint().0);
+        RECENT.with(|recent| {
+            let mut recent = recent.try_borrow_mut().ok();
+            for (name, values) in attrs {
+                let from = vals.len();
+                vals.extend(values.into_iter().filter(|v| !v.is_empty()));
+                if vals.len() == from {
+                    continue;
+                }
+                dedup_sort(&mut vals, from);
+                let i = parts.len();
+                let n = match recent.as_deref_mut() {
+                    Some(r) => match r.get(i) {
+                        Some(n) if n.spelling == name => *n,
+                        _ => {
+                            let n = name_of(name);
+                            if n.spelling == name && i <= r.len() {
+                                r.truncate(i);
+                                r.push(n);
+                            }
+                            n
+                        }
+                    },
+                    None => name_of(name),
+                };
+                parts.push(Part {
+                    folded: n.folded,
+                    fold: n.fold,
+                    disp: n.disp,
+                    from,
+                    to: vals.len(),
+                });
             }
-            let (fold, disp) = names::intern(name);
-            parts.push((names::folded(fold), fold, disp, vals));
+        });
+        // servers mostly send them in the order the sync wrote them
+        if !parts.is_sorted_by(|a, b| a.folded <= b.folded) {
+            parts.sort_by(|a, b| a.folded.cmp(b.folded));
         }
-        parts.sort_by(|a, b| a.0.cmp(b.0));
         let mut e = Entry::new(dn);
-        if parts.windows(2).any(|w| w[0].1 == w[1].1) {
+        if parts.windows(2).any(|w| w[0].fold == w[1].fold) {
             // one attribute under two spellings: merge the slow way
-            for (_, _, disp, vals) in parts {
-                e.add(names::spelling(disp), vals);
+            for p in &parts {
+                e.add(names::spelling(p.disp), vals[p.from..p.to].iter().copied());
             }
             return e;
         }
         // sized exactly: one allocation per entry, none wasted
         let size = parts
             .iter()
-            .map(|(_, fold, disp, vals)| segment_len(*fold, *disp, vals))
+            .map(|p| segment_len(p.fold, p.disp, &vals[p.from..p.to]))
             .sum();
         let mut buf = Vec::with_capacity(size);
-        for (_, fold, disp, vals) in &parts {
-            encode_into(&mut buf, *fold, *disp, vals);
+        for p in &parts {
+            encode_into(&mut buf, p.fold, p.disp, &vals[p.from..p.to]);
         }
         e.attrs = Attrs(Body::Heap(buf));
         e
@@ -217,5 +404,115 @@ impl crate::schema::Attributes for Entry {
     }
     fn has_value(&self, attr: &str, value: &str) -> bool {
         Entry::has_value(self, attr, value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The entry `Entry::add` builds, attribute after attribute: what
+    /// `from_attrs` must build, byte for byte.
+    fn added(attrs: &[(&str, Vec<&str>)]) -> Entry {
+        let mut e = Entry::new(Dn::new("uid=x,dc=x"));
+        for (name, vals) in attrs {
+            e.add(name, vals.iter().copied());
+        }
+        e
+    }
+
+    fn built(attrs: &[(&str, Vec<&str>)]) -> Entry {
+        Entry::from_attrs(
+            Dn::new("uid=x,dc=x"),
+            attrs.iter().map(|(n, v)| (*n, v.iter().copied())),
+        )
+    }
+
+    #[test]
+    fn plain_values_are_exactly_those_that_are_their_own_key_lower_cased() {
+        for v in [
+            "abc",
+            "ENTEleve",
+            "uid=AC-1,ou=people,dc=x",
+            "a b",
+            "a  b",
+            " a",
+            "a ",
+            "a\tb",
+            "a\u{b}b",
+            "a\u{c}b",
+            "a\rb",
+            "a\nb",
+            "a\u{1f}b",
+            "a\u{7f}b",
+            "é",
+            "~!@#$%^&*()_+{}|:<>?",
+        ] {
+            if plain(v) {
+                assert_eq!(value_key(v), v.to_ascii_lowercase(), "{v:?}");
+            }
+        }
+        assert!(plain("Tilael ZAKA") && plain("uid=AC-1,dc=x"));
+        assert!(!plain("a  b") && !plain(" a") && !plain("a\tb") && !plain("é"));
+    }
+
+    #[test]
+    fn from_attrs_builds_what_add_builds() {
+        let members: Vec<String> = (0..40).map(|i| format!("uid=U{i},dc=x")).collect();
+        let mut many: Vec<&str> = members.iter().map(String::as_str).collect();
+        // duplicates of a long list, in another case, and the list again
+        many.extend(["UID=U3,DC=X", "uid=u39,dc=x", "uid=U0,dc=x"]);
+        many.extend(members.iter().rev().map(String::as_str));
+        let mut unicode = many.clone();
+        unicode.extend([
+            "\u{c9}lodie",
+            "\u{e9}lodie",
+            "e\u{301}lodie",
+            "uid=u7,dc=x ",
+        ]);
+        let cases: Vec<Vec<(&str, Vec<&str>)>> = vec![
+            vec![],
+            vec![("cn", vec![])],
+            vec![("cn", vec![""])],
+            vec![("cn", vec!["", "B", ""])],
+            vec![(
+                "objectClass",
+                vec!["top", "ENTEleve", "TOP", "entEleve", "person"],
+            )],
+            vec![("cn", vec!["b", "a", "B", "A", "c"])],
+            vec![("cn", vec!["a b", "A  B", " a b", "a\tb", "A B"])],
+            vec![("cn", vec!["a\u{b}b", "A\u{b}B", "a b"])],
+            vec![(
+                "sn",
+                vec!["\u{c9}LODIE", "\u{e9}lodie", "e\u{301}lodie", "x"],
+            )],
+            vec![("cn", vec!["\u{fb01}x", "FIX", "fix"])],
+            vec![("member", many.clone())],
+            vec![("member", unicode.clone())],
+            // the order the server chose, and names in any case
+            vec![
+                ("uid", vec!["AC-1"]),
+                ("CN", vec!["Zoé", "zoé"]),
+                ("objectclass", vec!["top", "person"]),
+                ("ENTPersonLogin", vec!["z.a"]),
+                ("memberUid", many.clone()),
+            ],
+            // one attribute under two spellings
+            vec![
+                ("cn", vec!["a", "b"]),
+                ("sn", vec!["s"]),
+                ("CN", vec!["B", "c"]),
+            ],
+        ];
+        for attrs in &cases {
+            let (a, b) = (added(attrs), built(attrs));
+            assert_eq!(a, b, "{attrs:?}");
+            assert_eq!(format!("{a:?}"), format!("{b:?}"), "{attrs:?}");
+        }
+        // a long list: first spellings kept, sorted
+        let e = built(&[("member", many)]);
+        let m = e.get("member").unwrap();
+        assert_eq!(m.len(), 40);
+        assert!(m.contains("uid=U3,dc=x") && !m.contains("UID=U3,DC=X"));
     }
 }

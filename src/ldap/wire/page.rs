@@ -94,10 +94,24 @@ pub(super) enum Step {
 
 /// Decodes the whole messages at the front of `data`: how many bytes they
 /// took, and whether the page ended.
+#[cfg(test)]
 pub(super) fn decode_batch(
     data: &[u8],
     id: u32,
     count: &mut u64,
+    on_entry: &mut impl FnMut(&str, Attrs<'_>),
+) -> Result<(usize, Step), String> {
+    let mut smallest = usize::MAX;
+    decode_batch_sized(data, id, count, &mut smallest, on_entry)
+}
+
+/// [`decode_batch`], `smallest` lowered to the length of the shortest
+/// entry message met (how much a page still to come holds at least).
+pub(super) fn decode_batch_sized(
+    data: &[u8],
+    id: u32,
+    count: &mut u64,
+    smallest: &mut usize,
     on_entry: &mut impl FnMut(&str, Attrs<'_>),
 ) -> Result<(usize, Step), String> {
     // sized for most entries: no growth per entry, one allocation a batch
@@ -128,6 +142,7 @@ pub(super) fn decode_batch(
                     },
                 );
                 *count += 1;
+                *smallest = (*smallest).min(len);
             }
             tag::SEARCH_REFERENCE => {}
             tag::SEARCH_DONE => {

@@ -2,7 +2,7 @@
 //! responses decoded as `ldap3` decodes them, and truncated, oversized or
 //! garbage bytes refused with an error, never a panic or an endless loop.
 
-use super::page::{Done, Step};
+use super::page::{decode_batch, Done, Step};
 use super::request::{self, structure};
 use super::*;
 use crate::ldap::search::to_entry;

@@ -140,6 +140,41 @@ impl Stream {
         }
     }
 
+    /// Asks the kernel not to report the socket readable before `bytes`
+    /// are queued (`SO_RCVLOWAT`; TCP, TLS included): the read then wakes
+    /// once for many entries instead of once for each as the server
+    /// sends them. `false` where it is not set (a Unix socket, another
+    /// system, a refusal): reads go on waking for every byte.
+    pub fn set_low_water(&self, bytes: usize) -> bool {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            let fd = match self {
+                Stream::Tcp(s) => s.as_raw_fd(),
+                Stream::Tls(s) => s.get_ref().0.as_raw_fd(),
+                Stream::Unix(_) | Stream::Gone => return false,
+            };
+            let v = libc::c_int::try_from(bytes.max(1)).unwrap_or(libc::c_int::MAX);
+            // SAFETY: a valid descriptor owned by the stream, an int option
+            // of the size given
+            let r = unsafe {
+                libc::setsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    libc::SO_RCVLOWAT,
+                    (&v as *const libc::c_int).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+            r == 0
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = bytes;
+            false
+        }
+    }
+
     pub async fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
         match self {
             Stream::Tcp(s) => s.write_all(buf).await,
@@ -170,6 +205,18 @@ fn gone() -> std::io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_low_water_mark_is_set_on_tcp_only() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let at = listener.local_addr().unwrap();
+        let tcp = Stream::Tcp(TcpStream::connect(at).await.unwrap());
+        assert_eq!(tcp.set_low_water(32 << 10), cfg!(target_os = "linux"));
+        assert_eq!(tcp.set_low_water(1), cfg!(target_os = "linux"));
+        let (a, _b) = UnixStream::pair().unwrap();
+        assert!(!Stream::Unix(a).set_low_water(32 << 10));
+        assert!(!Stream::Gone.set_low_water(32 << 10));
+    }
 
     #[test]
     fn urls_read_as_ldap3_reads_them() {
