@@ -2,7 +2,7 @@
 //! [`session`] each runs in (runtime, lock, journal, report and metrics);
 //! what each checks first ([`preflight`]); `sync` and
 //! `retention` ([`sync`], by stage: `read`, `parse`, `plan`, `gate`,
-//! `apply`), `run` ([`daily`]), `export-ldif` ([`initial`]), the state a
+//! `apply`; `targeted` for a lone Delta's targeted read), `run` ([`daily`]), `export-ldif` ([`initial`]), the state a
 //! source's runs keep in the directory ([`control`]) and `status`
 //! ([`status`]).
 
@@ -19,3 +19,4 @@ mod read;
 pub mod session;
 pub mod status;
 pub mod sync;
+mod targeted;

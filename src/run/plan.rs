@@ -18,6 +18,7 @@ use crate::run::control::Control;
 use crate::run::parse::{read_delta_for, read_extraction_for};
 use crate::run::read::{cpu, Prelude};
 use crate::run::sync::{StepPlan, SyncError, SyncOptions};
+use crate::run::targeted;
 use crate::safety::{self, Hold};
 use crate::schema::EntryKind;
 use std::collections::BTreeMap;
@@ -63,7 +64,7 @@ pub(crate) async fn plan_all(
     let mut control = pre.control.clone();
     let mut control_entry = pre.control_entry.clone();
     // plan every extraction (nothing written yet)
-    let active_before = active_counts(snap);
+    let active_before = targeted::active_counts(snap);
     let mut holds = Vec::new();
     let mut leaving: BTreeMap<String, u64> = BTreeMap::new();
     let mut changes = safety::ChangeCounts::default();
@@ -88,7 +89,7 @@ pub(crate) async fn plan_all(
         let step_base = if i == 0 {
             active_before.clone()
         } else {
-            active_counts(snap)
+            targeted::active_counts(snap)
         };
         let step_groups = match &snap.counts {
             Some(c) => c.groups,
@@ -264,28 +265,9 @@ async fn plan_extraction(
             d.read_again = Some(why);
         }
     }
-    if let (Some(c), Some(scope)) = (&snap.counts, &tree.scope) {
-        // a targeted read: the people it did not read are in step too, as
-        // a whole plan would count them
-        let mut total = 0;
-        for kind in [EntryKind::Pupil, EntryKind::Parent, EntryKind::Staff] {
-            let all = c.active.get(kind.as_str()).copied().unwrap_or(0);
-            total += all;
-            let read = scope.active_read.get(&kind).copied().unwrap_or(0);
-            if let Some(cat) = mapping::inverse::category(kind) {
-                tree.stats
-                    .categories
-                    .entry(cat.as_str().to_string())
-                    .or_default()
-                    .mapped += all.saturating_sub(read);
-            }
-        }
-        if let Some(d) = step.delta_scope.as_mut() {
-            d.people_total = total;
-        }
-    }
+    targeted::count_unread(snap, &mut tree, step);
     if snap.counts.is_some() {
-        check_logins(dir, layout, &tree, snap).await?;
+        targeted::check_logins(dir, layout, &tree, snap).await?;
     }
     step.mapping = tree.stats.clone();
     step.perimeter_missing_uai = tree.missing_uai.clone();
@@ -371,7 +353,7 @@ async fn plan_extraction(
             safety::complet_guards(
                 &cfg.safety,
                 &x.label(),
-                &active_counts(snap),
+                &targeted::active_counts(snap),
                 &desired,
                 &vanished,
             )
@@ -389,20 +371,7 @@ async fn plan_extraction(
             &settled.keep,
             scope.as_ref(),
         );
-        if let Some(c) = &snap.counts {
-            // a targeted read: what it did not read is unchanged too
-            let all = c.active.values().sum::<u64>() + c.groups;
-            let read = snap
-                .managed
-                .values()
-                .filter(|e| {
-                    EntryKind::of(*e)
-                        .is_some_and(|k| safety::CATEGORIES.contains(&k) || k.is_group())
-                        && !crate::schema::State::of(*e).departed()
-                })
-                .count() as u64;
-            plan.unchanged += all.saturating_sub(read);
-        }
+        plan.unchanged += targeted::unchanged_unread(snap);
         plan.changes.extend(aligned.moves.iter().cloned());
         let year = cfg.retention.school_year(x.date);
         let new_year = x.kind == ExtractionKind::Complet && control.starts_school_year(year);
@@ -511,67 +480,4 @@ fn nothing_in_perimeter(
             .join(", "),
         crate::ops::report::uai_counts(&tree.outside_uai, 30),
     )))
-}
-
-/// Active entries per category before a plan: counted in the tree read, or
-/// given beside it by a targeted read (which holds part of the tree).
-fn active_counts(snap: &Snapshot) -> BTreeMap<String, u64> {
-    match &snap.counts {
-        Some(c) => c.active.clone(),
-        None => safety::active_counts(&snap.managed),
-    }
-}
-
-/// A targeted read holds the logins of the entries it read only: the
-/// logins the new people of `tree` may get (`login::assign` takes the
-/// first free of `stem`, `stem2`, `stem3`…) are looked up in the directory
-/// and the taken ones added to `snap`, until each stem has a free one per
-/// person who needs it.
-async fn check_logins(
-    dir: &Directory,
-    layout: &Layout,
-    tree: &mapping::MappedTree,
-    snap: &mut Snapshot,
-) -> Result<(), SyncError> {
-    let mut need: BTreeMap<String, usize> = BTreeMap::new();
-    for d in tree.entries.iter().filter(|d| d.kind.is_person()) {
-        let has = snap
-            .managed
-            .get(&d.entry.dn.key())
-            .and_then(|c| c.first("ENTPersonLogin"))
-            .is_some();
-        if !has {
-            let stem = mapping::login::stem(d.entry.first("givenName"), d.entry.first("sn"));
-            *need.entry(stem).or_default() += 1;
-        }
-    }
-    let candidate = |stem: &str, n: usize| {
-        if n == 1 {
-            stem.to_string()
-        } else {
-            format!("{stem}{n}")
-        }
-    };
-    // candidates looked up so far, per stem: 1..=checked
-    let mut checked: BTreeMap<String, usize> = BTreeMap::new();
-    loop {
-        let mut ask = Vec::new();
-        for (stem, n) in &need {
-            let upto = checked.get(stem).copied().unwrap_or(0);
-            let free = (1..=upto)
-                .filter(|i| !snap.taken_logins.contains(&candidate(stem, *i)))
-                .count();
-            if upto > 0 && free >= *n {
-                continue;
-            }
-            let more = (2 * upto).max(8).max(*n + 4);
-            ask.extend((upto + 1..=upto + more).map(|i| candidate(stem, i)));
-            checked.insert(stem.clone(), upto + more);
-        }
-        if ask.is_empty() {
-            return Ok(());
-        }
-        let taken = dir.logins_taken(layout, &ask).await?;
-        snap.taken_logins.extend(taken);
-    }
 }

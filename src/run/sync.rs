@@ -32,9 +32,8 @@ use crate::run::control::Control;
 pub use crate::run::kept::Kept;
 use crate::run::kept::Tree;
 use crate::run::read::{interruptible_read, read_directory_and_first};
-use crate::run::{apply, gate, plan, read};
+use crate::run::{apply, gate, plan, read, targeted};
 use crate::schema::{date::format_date, EntryKind, State};
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use time::Date;
 
@@ -328,14 +327,14 @@ async fn plan_and_apply(
             (snap?, Some((first_step, first_tree)))
         }
     };
-    let check =
-        (snap.counts.is_some() && std::env::var_os(CHECK_TARGETED).is_some()).then(|| pre.clone());
+    let check = (snap.counts.is_some() && std::env::var_os(targeted::CHECK_TARGETED).is_some())
+        .then(|| pre.clone());
     let planned = plan::plan_all(
         cfg, opts, report, layout, dir, &mut pre, &mut snap, first, keep_tree, store,
     )
     .await?;
     if let Some(pre) = check {
-        check_targeted(cfg, opts, layout, dir, pre, &planned, store).await?;
+        targeted::check(cfg, opts, layout, dir, pre, &planned, store).await?;
     }
     // the tree is large: freed before the apply unless it is kept
     let snap = keep_tree.then_some(snap);
@@ -374,82 +373,6 @@ async fn plan_and_apply(
         }
     }
     Ok(g.out)
-}
-
-/// With this variable set, a Delta planned on a targeted read is planned
-/// again on the whole tree, and the run refuses to go on if the two plans
-/// differ (a check for the first weeks of a deployment, and for tests).
-pub const CHECK_TARGETED: &str = "AAF_SYNC_CHECK_TARGETED";
-
-/// Plans the extraction of `pre` again over the whole tree, and errs when
-/// that plan is not `planned`'s (see [`CHECK_TARGETED`]).
-async fn check_targeted(
-    cfg: &Config,
-    opts: &SyncOptions,
-    layout: &Layout,
-    dir: &Directory,
-    mut pre: read::Prelude<'_>,
-    planned: &plan::Planned,
-    store: Option<&Store>,
-) -> Result<(), SyncError> {
-    let mut whole_cfg = cfg.clone();
-    whole_cfg.targeted_delta = false;
-    let mut report = Report::default();
-    let mut snap = interruptible_read(dir, layout, &mut report, store).await?;
-    let whole = plan::plan_all(
-        &whole_cfg,
-        opts,
-        &mut report,
-        layout,
-        dir,
-        &mut pre,
-        &mut snap,
-        None,
-        false,
-        store,
-    )
-    .await?;
-    // each change by its DN: which entries the two plans treat apart (DNs
-    // only: the values may be personal data)
-    let by_dn = |p: &Plan| {
-        let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for c in &p.changes {
-            m.entry(c.change.dn().key())
-                .or_default()
-                .push(serde_json::to_string(c).unwrap_or_default());
-        }
-        for a in &p.absent {
-            m.entry(a.dn.key()).or_default().push("absent".into());
-        }
-        m
-    };
-    for (a, b) in planned.steps.iter().zip(&whole.steps) {
-        let (ma, mb) = (by_dn(&a.plan), by_dn(&b.plan));
-        let apart: Vec<String> = ma
-            .keys()
-            .chain(mb.keys())
-            .filter(|k| ma.get(*k) != mb.get(*k))
-            .map(|k| crate::mapping::layout::log_dn(k).into_owned())
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        if !apart.is_empty() {
-            return Err(SyncError::Input(format!(
-                "{}: the plan made on the targeted read differs from the plan over the whole tree \
-                 ({CHECK_TARGETED}) for {} entries, nothing written: {}",
-                a.label,
-                apart.len(),
-                apart
-                    .iter()
-                    .take(20)
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            )));
-        }
-    }
-    tracing::info!("the targeted plan is the plan over the whole tree ({CHECK_TARGETED})");
-    Ok(())
 }
 
 /// Runs `retention`: applies the deadlines without an extraction (days with
