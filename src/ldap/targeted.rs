@@ -37,8 +37,9 @@ fn structure_id(layout: &Layout, g: &Gather<'_>, dn: &str) -> Option<String> {
     })
 }
 
-/// Clauses per search: an OR of this many equalities.
-const BATCH: usize = 100;
+/// Clauses per search: an OR of this many equalities (each an index
+/// lookup on the server).
+const BATCH: usize = 500;
 
 /// Past this many people, the whole read costs about the same.
 const MAX_PEOPLE: usize = 50_000;
@@ -53,8 +54,9 @@ pub struct Counts {
     pub groups: u64,
 }
 
-/// The entries a targeted read gathers, once each.
+/// The entries a targeted read gathers, once each, over one connection.
 struct Gather<'a> {
+    reader: super::wire::Reader,
     snap: Snapshot,
     seen: HashSet<String>,
     classes: Classifier,
@@ -106,12 +108,13 @@ impl Directory {
         filter: &str,
         g: &mut Gather<'_>,
     ) -> Result<(), DirectoryError> {
-        let url = self.url().to_string();
         let mut found = Vec::new();
-        let r = super::wire::search(&self.cfg, &url, base, filter, &read_attrs(), |dn, a| {
-            found.push(Entry::from_attrs(Dn::new(dn), a))
-        })
-        .await;
+        let r = g
+            .reader
+            .search(base, filter, &read_attrs(), |dn, a| {
+                found.push(Entry::from_attrs(Dn::new(dn), a))
+            })
+            .await;
         match r {
             Ok(_) => {}
             // a base that does not exist (no departed branch yet)
@@ -139,14 +142,14 @@ impl Directory {
     }
 
     /// The classes and groups of `codes` (structure id, code key) not
-    /// asked for yet, by their cn: those read now.
+    /// asked for yet, by their cn.
     async fn read_groups(
         &self,
         layout: &Layout,
         codes: impl Iterator<Item = (String, String)>,
         asked: &mut HashSet<(String, String)>,
         g: &mut Gather<'_>,
-    ) -> Result<Vec<Entry>, DirectoryError> {
+    ) -> Result<(), DirectoryError> {
         let mut cns = Vec::new();
         for (sid, code) in codes {
             if asked.contains(&(sid.clone(), code.clone())) {
@@ -162,30 +165,24 @@ impl Directory {
         }
         cns.sort();
         cns.dedup();
-        let before: HashSet<String> = g.snap.managed.keys().cloned().collect();
-        self.read_any(layout, cns, g).await?;
-        Ok(g.snap
-            .managed
-            .iter()
-            .filter(|(k, e)| {
-                !before.contains(*k) && EntryKind::of(*e).is_some_and(EntryKind::is_group)
-            })
-            .map(|(_, e)| e.clone())
-            .collect())
+        self.read_any(layout, cns, g).await
     }
 
     /// How many entries under the base match `filter` (DNs only).
-    async fn count(&self, layout: &Layout, filter: &str) -> Result<u64, DirectoryError> {
-        let url = self.url().to_string();
-        super::wire::search(
-            &self.cfg,
-            &url,
-            layout.base.as_str(),
-            filter,
-            &["1.1".to_string()],
-            |_, _| {},
-        )
-        .await
+    async fn count(
+        &self,
+        layout: &Layout,
+        filter: &str,
+        g: &mut Gather<'_>,
+    ) -> Result<u64, DirectoryError> {
+        g.reader
+            .search(
+                layout.base.as_str(),
+                filter,
+                &["1.1".to_string()],
+                |_, _| {},
+            )
+            .await
     }
 
     /// Reads what a Delta naming `wanted` needs of the managed tree (see
@@ -203,7 +200,9 @@ impl Directory {
             schema::STATE_CLASS,
             schema::ATTR_SOURCE
         );
+        let url = self.url().to_string();
         let mut g = Gather {
+            reader: super::wire::Reader::open(&self.cfg, &url).await?,
             snap: Snapshot::default(),
             seen: HashSet::new(),
             classes: Classifier::new(layout),
@@ -231,6 +230,11 @@ impl Directory {
                 "a departed structure waits for whoever still refers to it".into(),
             ));
         }
+        let t = std::time::Instant::now();
+        tracing::debug!(
+            entries = g.seen.len(),
+            "targeted read: structures and departed branch"
+        );
         // from here, the people read are followed: the named ones first
         // (departed too: they may come back)
         g.follow = true;
@@ -255,8 +259,7 @@ impl Directory {
         }
         // the classes and groups the records may name, by their cn
         let mut asked: HashSet<(String, String)> = HashSet::new();
-        let mut groups = self
-            .read_groups(layout, wanted.codes.iter().cloned(), &mut asked, &mut g)
+        self.read_groups(layout, wanted.codes.iter().cloned(), &mut asked, &mut g)
             .await?;
         // people tied to people, either way, until nothing is added
         let mut rounds = 0;
@@ -315,10 +318,8 @@ impl Directory {
                     }
                 }
             }
-            groups.extend(
-                self.read_groups(layout, codes.into_iter(), &mut asked, &mut g)
-                    .await?,
-            );
+            self.read_groups(layout, codes.into_iter(), &mut asked, &mut g)
+                .await?;
             forward.sort();
             forward.dedup();
             self.read_any(layout, forward, &mut g).await?;
@@ -327,25 +328,29 @@ impl Directory {
                     self.read_matching(&dn, "(objectClass=*)", &mut g).await?;
                 }
             }
-            let before: HashSet<String> = g.snap.managed.keys().cloned().collect();
             self.read_any(layout, reverse, &mut g).await?;
-            groups.extend(
-                g.snap
-                    .managed
-                    .iter()
-                    .filter(|(k, e)| {
-                        !before.contains(*k) && EntryKind::of(*e).is_some_and(EntryKind::is_group)
-                    })
-                    .map(|(_, e)| e.clone()),
-            );
         }
+        tracing::debug!(
+            entries = g.seen.len(),
+            rounds,
+            secs = t.elapsed().as_secs_f64(),
+            "targeted read: the Delta's people and classes"
+        );
+        let t = std::time::Instant::now();
         // every member of those classes and groups: their records rebuild
         // the member lists (their own entries are left as they are, not
         // followed)
         g.follow = false;
         let mut members = Vec::new();
         let mut elsewhere = Vec::new();
-        for grp in &groups {
+        // the classes and groups read are all of the Delta's scope
+        let groups: Vec<&Entry> = g
+            .snap
+            .managed
+            .values()
+            .filter(|e| EntryKind::of(*e).is_some_and(EntryKind::is_group))
+            .collect();
+        for grp in groups {
             for m in grp.get("member").unwrap_or_default().iter() {
                 if g.seen.contains(&dn_key(m)) {
                     continue;
@@ -364,13 +369,29 @@ impl Directory {
                 self.read_matching(&dn, "(objectClass=*)", &mut g).await?;
             }
         }
+        tracing::debug!(
+            entries = g.seen.len(),
+            secs = t.elapsed().as_secs_f64(),
+            "targeted read: the members of their classes"
+        );
+        let t = std::time::Instant::now();
         // the rails' counts, DNs only
-        let counts = self.counts(layout, &own).await?;
+        let counts = self.counts(layout, &own, &mut g).await?;
+        tracing::debug!(
+            secs = t.elapsed().as_secs_f64(),
+            "targeted read: the rails' counts"
+        );
+        g.reader.close().await;
         Ok(Ok((g.snap, counts)))
     }
 
     /// Active entries per category, and the classes and groups.
-    async fn counts(&self, layout: &Layout, own: &str) -> Result<Counts, DirectoryError> {
+    async fn counts(
+        &self,
+        layout: &Layout,
+        own: &str,
+        g: &mut Gather<'_>,
+    ) -> Result<Counts, DirectoryError> {
         let parent = format!(
             "(|(objectClass=ENTAuxPersRelEleve)(ENTPersonProfils={}))",
             schema::PROFILE_PARENT
@@ -392,13 +413,14 @@ impl Directory {
                 format!("(&{active}(|(objectClass=ENTStructure)(objectClass=ENTEtablissement)(objectClass=ENTServAc)(objectClass=ENTCollLoc))(!(objectClass=ENTEleve))(!(objectClass=ENTClasse))(!(objectClass=ENTGroupe)))"),
             ),
         ] {
-            let n = self.count(layout, &filter).await?;
+            let n = self.count(layout, &filter, g).await?;
             c.active.insert(kind.as_str().to_string(), n);
         }
         c.groups = self
             .count(
                 layout,
                 &format!("(&{own}(|(objectClass=ENTClasse)(objectClass=ENTGroupe)))"),
+                g,
             )
             .await?;
         Ok(c)
@@ -413,6 +435,7 @@ impl Directory {
     ) -> Result<HashSet<String>, DirectoryError> {
         let mut taken = HashSet::new();
         let url = self.url().to_string();
+        let mut reader = super::wire::Reader::open(&self.cfg, &url).await?;
         let attrs = ["ENTPersonLogin".to_string(), "ENTPersonAlias".to_string()];
         for batch in candidates.chunks(BATCH) {
             let filter = format!(
@@ -425,20 +448,15 @@ impl Directory {
                     })
                     .collect::<String>()
             );
-            super::wire::search(
-                &self.cfg,
-                &url,
-                layout.base.as_str(),
-                &filter,
-                &attrs,
-                |_, a| {
+            reader
+                .search(layout.base.as_str(), &filter, &attrs, |_, a| {
                     for (_, values) in a {
                         taken.extend(values.iter().map(|v| v.to_lowercase()));
                     }
-                },
-            )
-            .await?;
+                })
+                .await?;
         }
+        reader.close().await;
         Ok(taken)
     }
 }

@@ -86,34 +86,68 @@ pub async fn search(
     base: &str,
     filter: &str,
     attrs: &[String],
-    mut on_entry: impl FnMut(&str, Attrs<'_>),
+    on_entry: impl FnMut(&str, Attrs<'_>),
 ) -> Result<u64, DirectoryError> {
-    let what = || format!("read {base}");
-    let filter = request::Filter::parse(filter)
-        .ok_or_else(|| op_err(what(), format!("invalid search filter {filter:?}")))?;
-    let mut conn = Conn::open(cfg, url).await?;
-    let page = u32::try_from(cfg.page_size.max(1)).unwrap_or(1000);
-    conn.page_size = page;
-    let mut count = 0u64;
-    let mut cookie = Vec::new();
-    loop {
-        let id = conn.id();
-        let req = request::search(id, base, &filter, attrs, page, &cookie);
-        conn.send(&req).await.map_err(|e| op_err(what(), e))?;
-        let done = conn
-            .page(id, &mut count, &mut on_entry)
-            .await
-            .map_err(|e| op_err(what(), e))?;
-        match done {
-            Done::Refused(result) => {
-                return Err(op_err(what(), result).at(&Dn::new(base)));
-            }
-            Done::Page(next) if !next.is_empty() => cookie = next,
-            Done::Page(_) => break,
-        }
-    }
-    conn.close().await;
+    let mut reader = Reader::open(cfg, url).await?;
+    let count = reader.search(base, filter, attrs, on_entry).await?;
+    reader.close().await;
     Ok(count)
+}
+
+/// One connection for several searches in turn (a targeted read makes
+/// dozens of small ones: a connection and a bind each cost more than the
+/// search).
+pub struct Reader {
+    conn: Conn,
+    page: u32,
+}
+
+impl Reader {
+    /// Connects to `url` with the settings of `cfg` (see [`search`]).
+    pub async fn open(cfg: &LdapConfig, url: &str) -> Result<Reader, DirectoryError> {
+        let mut conn = Conn::open(cfg, url).await?;
+        let page = u32::try_from(cfg.page_size.max(1)).unwrap_or(1000);
+        conn.page_size = page;
+        Ok(Reader { conn, page })
+    }
+
+    /// [`search`] on this connection.
+    pub async fn search(
+        &mut self,
+        base: &str,
+        filter: &str,
+        attrs: &[String],
+        mut on_entry: impl FnMut(&str, Attrs<'_>),
+    ) -> Result<u64, DirectoryError> {
+        let what = || format!("read {base}");
+        let filter = request::Filter::parse(filter)
+            .ok_or_else(|| op_err(what(), format!("invalid search filter {filter:?}")))?;
+        let conn = &mut self.conn;
+        let mut count = 0u64;
+        let mut cookie = Vec::new();
+        loop {
+            let id = conn.id();
+            let req = request::search(id, base, &filter, attrs, self.page, &cookie);
+            conn.send(&req).await.map_err(|e| op_err(what(), e))?;
+            let done = conn
+                .page(id, &mut count, &mut on_entry)
+                .await
+                .map_err(|e| op_err(what(), e))?;
+            match done {
+                Done::Refused(result) => {
+                    return Err(op_err(what(), result).at(&Dn::new(base)));
+                }
+                Done::Page(next) if !next.is_empty() => cookie = next,
+                Done::Page(_) => break,
+            }
+        }
+        Ok(count)
+    }
+
+    /// Unbinds and closes.
+    pub async fn close(self) {
+        self.conn.close().await;
+    }
 }
 
 /// One connection and the buffer its responses are read into:
