@@ -261,6 +261,9 @@ static TABLE: &[Row] = &[
     row(BENCH, "BENCH_DEGREE=2d", Env),
     row(BENCH, "BENCH_REPEAT=2", Env),
     row(BENCH, "BENCH_DEGREE=2d BENCH_REPEAT=2 bash scripts/bench.sh 960 600", Script),
+    row(BENCH, "bash scripts/bench-delta.sh 400 100", Script),
+    row(BENCH, "BENCH_REPEAT=2 bash scripts/bench-delta.sh 4000 150", Script),
+    row(BENCH, "AAF_SYNC_LOG=aaf_sync::ldap::targeted=debug", Env),
     // --- docs/development.md
     row(DEV, "scripts/slapd-test-instance.sh start DIR PORT", Script),
     row(DEV, "scripts/slapd-replicated.sh start DIR", Script),
@@ -426,6 +429,7 @@ static TABLE: &[Row] = &[
     ),
     // --- docs/scale.md
     row(SCALE, "bash scripts/bench.sh SCHOOLS PUPILS", Script),
+    row(SCALE, "AAF_SYNC_CHECK_TARGETED=1", Env),
     row(SCALE, "slapadd -q", Mention),
     row(SCALE, "cargo bench --bench stages", Cargo),
     Row {

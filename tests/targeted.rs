@@ -259,13 +259,17 @@ fn each_days_delta_plans_the_same_both_ways_in_the_deployed_sdet_schema() {
     assert!(n > 50, "the Deltas planned {n} changes");
 }
 
+/// A structure's own change (its name) is planned targeted, with the plan
+/// a whole one makes; one that changes its UAI (in or out of the
+/// perimeter: all its people with it), or that deletes it, is planned over
+/// the whole tree, and the report says why.
 #[test]
-fn a_delta_that_changes_a_structure_is_planned_over_the_whole_tree() {
+fn a_delta_that_changes_a_structure_is_planned_targeted_unless_its_people_follow() {
     let ldap = Slapd::start();
     let tmp = tempfile::tempdir().unwrap();
     let c0 = tmp.path().join("c0");
     let uai = gen(&c0, Degree::One, false, 0);
-    let (targeted, _) = configs(&ldap, tmp.path(), &uai, false);
+    let (targeted, whole) = configs(&ldap, tmp.path(), &uai, false);
     sync(
         &targeted,
         "2025-09-04",
@@ -274,31 +278,80 @@ fn a_delta_that_changes_a_structure_is_planned_over_the_whole_tree() {
         false,
     );
     let sid = record_ids(&c0, "EtabEducNat")[0].clone();
-    let d = tmp.path().join("d1");
-    std::fs::create_dir_all(&d).unwrap();
-    write_extraction_files(
-        &d,
-        "Delta",
-        "20250905",
-        &[(
+    let delta = |name: &str, body: String| {
+        let d = tmp.path().join(name);
+        write_extraction_files(&d, "Delta", "20250905", &[("EtabEducNat", body)]);
+        d
+    };
+    let renamed = delta(
+        "d1",
+        modify_req(
             "EtabEducNat",
-            modify_req(
-                "EtabEducNat",
-                &sid,
-                &[("ENTStructureNomCourant", &["ECOLE RENOMMEE"])],
-            ),
-        )],
+            &sid,
+            &[("ENTStructureNomCourant", &["ECOLE RENOMMEE"])],
+        ),
+    );
+    let rt = sync(
+        &targeted,
+        "2025-09-05",
+        &renamed,
+        &tmp.path().join("t1.json"),
+        true,
+    );
+    let rw = sync(
+        &whole,
+        "2025-09-05",
+        &renamed,
+        &tmp.path().join("w1.json"),
+        true,
+    );
+    assert_eq!(rt["perf"]["read_mode"], "targeted", "{}", rt["perf"]);
+    assert_eq!(step(&rt)["delta_scope"]["mode"], "targeted");
+    let plan = plan_of(&rt);
+    assert_eq!(plan, plan_of(&rw));
+    assert!(plan.contains("ECOLE RENOMMEE"), "{plan}");
+    // its UAI changed: out of the perimeter, with its people
+    let moved = delta(
+        "d2",
+        modify_req("EtabEducNat", &sid, &[("ENTStructureUAI", &["0999999Z"])]),
     );
     let r = sync(
         &targeted,
         "2025-09-05",
-        &d,
-        &tmp.path().join("r1.json"),
-        false,
+        &moved,
+        &tmp.path().join("t2.json"),
+        true,
     );
     let sc = &step(&r)["delta_scope"];
     assert_eq!(sc["mode"], "whole", "{sc}");
-    assert_eq!(sc["reason"], "the Delta changes structures");
+    assert_eq!(
+        sc["read_again"], "the Delta changes a structure's ENTStructureUAI",
+        "{sc}"
+    );
+    assert_eq!(
+        plan_of(&r),
+        plan_of(&sync(
+            &whole,
+            "2025-09-05",
+            &moved,
+            &tmp.path().join("w2.json"),
+            true
+        ))
+    );
+    // deleted
+    let gone = delta("d3", delete_req("EtabEducNat", &sid));
+    let r = sync(
+        &targeted,
+        "2025-09-05",
+        &gone,
+        &tmp.path().join("t3.json"),
+        true,
+    );
+    assert_eq!(r["perf"]["read_mode"], "full", "{}", r["perf"]);
+    assert_eq!(
+        r["perf"]["targeted_reason"],
+        "the Delta deletes a structure, or a file of it does not read"
+    );
 }
 
 /// The `<addRequest>` blocks of a generated file (UTF-8).

@@ -18,10 +18,10 @@
 //!
 //! Everything else is *untouched*: active, not mapped, not diffed, never a
 //! departure. Departed entries always go through the diff, so the
-//! retention deadlines are decided as in a full plan. A Delta that names a
-//! structure, or whose people are tied to others past 16 links, is
-//! planned in full: [`scope`] says why. Pure: the directory as read comes
-//! in.
+//! retention deadlines are decided as in a full plan. A Delta that deletes
+//! a structure or changes its UAI or 2D labels, or whose people are tied to
+//! others past 16 links, is planned in full: [`scope`] says why. Pure: the
+//! directory as read comes in.
 
 use super::attrs::{DN_PREFIXED, DN_VALUED};
 use super::inverse;
@@ -112,6 +112,41 @@ impl Keys {
     }
 }
 
+/// A structure a Delta adds or changes: planned targeted when it stays in
+/// or out of the perimeter as it was (same UAI) and keeps its 2D class and
+/// group labels (the classes take them). Everything else depends on a
+/// structure's people or classes only through its DN, which its id makes.
+/// A structure the Delta deletes, or that changes its UAI or labels,
+/// needs the whole tree.
+fn structure_stays(now: Option<&Entry>, rec: Option<&Record>) -> Result<(), Whole> {
+    let Some(rec) = rec else {
+        return Err("the Delta deletes a structure".into());
+    };
+    let Some(e) = now else {
+        return Ok(()); // a new structure: no one refers to it yet
+    };
+    if State::of(e).departed() {
+        return Err("the Delta names a departed structure".into());
+    }
+    let set = |vs: Vec<&str>| -> std::collections::BTreeSet<String> {
+        vs.into_iter()
+            .map(|v| value_key(v).into_owned())
+            .filter(|v| !v.is_empty())
+            .collect()
+    };
+    for attr in [
+        "ENTStructureUAI",
+        "ENTStructureClasses",
+        "ENTStructureGroupes",
+    ] {
+        let was = set(e.get(attr).map(|v| v.iter().collect()).unwrap_or_default());
+        if was != set(rec.values(attr)) {
+            return Err(format!("the Delta changes a structure's {attr}"));
+        }
+    }
+    Ok(())
+}
+
 /// What a record of a Delta may name: the first field of each value (a
 /// person's id, a structure's), and (structure id, code key) of each
 /// later field (a class or a group). More than it names, never less.
@@ -170,8 +205,10 @@ pub fn scope<'e>(
     by_id: impl Fn(EntryKind, &str) -> Option<&'e Entry>,
     dated: impl Fn(&Entry) -> bool,
 ) -> Result<Scope, Whole> {
-    if named.iter().any(|(k, _, _)| *k == EntryKind::Structure) {
-        return Err("the Delta changes structures".into());
+    for (kind, id, rec) in named {
+        if *kind == EntryKind::Structure {
+            structure_stays(by_id(*kind, id), *rec)?;
+        }
     }
     let mut s = Scope::default();
     let mut keys = Keys::default();

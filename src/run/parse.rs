@@ -400,7 +400,7 @@ fn narrow(
 /// What a targeted read of the directory needs for the Delta `extraction`
 /// (see [`crate::ldap::targeted`]): the ids and classes its people's
 /// records name. `None` when only the whole tree will do: the Delta
-/// changes structures, or a file does not read (the whole path then
+/// deletes a structure, or a file does not read (the whole path then
 /// reports it as it reports any bad file).
 pub fn delta_wanted(cfg: &Config, extraction: &Extraction) -> Option<scope::Wanted> {
     let mut wanted = scope::Wanted::default();
@@ -415,7 +415,12 @@ pub fn delta_wanted(cfg: &Config, extraction: &Extraction) -> Option<scope::Want
                     continue;
                 };
                 if cat == FileCategory::EtabEducNat {
-                    return None;
+                    // a structure's own change is planned targeted (see
+                    // `scope`); one that leaves does not
+                    if rec.op == crate::aaf::Operation::Delete {
+                        return None;
+                    }
+                    continue;
                 }
                 wanted.add(&rec);
             }

@@ -198,7 +198,7 @@ pub(crate) async fn read_for_delta(
     store: Option<&Store>,
 ) -> Result<Snapshot, SyncError> {
     let wanted = cpu(|| crate::run::parse::delta_wanted(cfg, x))
-        .ok_or_else(|| "the Delta changes structures, or a file of it does not read".to_string());
+        .ok_or_else(|| "the Delta deletes a structure, or a file of it does not read".to_string());
     // where the schema fills `ENTEleveMajeur` from the birth date at the
     // run date, the pupils come of age since the last Complet change too
     let wanted = match (wanted, &pre.adapt) {
