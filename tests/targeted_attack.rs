@@ -1,0 +1,458 @@
+//! Attacks on the Targeted Delta (issue 23): hand-written 1D directories
+//! (two schools, shared parents, step-families, teachers, DN-special and
+//! non-ASCII ids) and the Deltas that change them. Each Delta is planned
+//! targeted with the oracle on (`AAF_SYNC_CHECK_TARGETED=1`: the run
+//! refuses when the targeted plan differs from the whole one), planned
+//! over the whole tree (`targeted_delta = false`), the two dry-run plans
+//! compared change for change, then applied targeted and the directory
+//! checked.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const S1: &str = "100";
+const S2: &str = "200";
+
+fn school(sid: &str, uai: &str) -> String {
+    req(
+        "EtabEducNat",
+        sid,
+        &[
+            ("ENTStructureJointure", &[sid]),
+            ("ENTStructureUAI", &[uai]),
+            ("ENTStructureNomCourant", &[&format!("ECOLE {sid}")]),
+        ],
+    )
+}
+
+fn schools() -> String {
+    school(S1, "0920100J") + &school(S2, "0921262X")
+}
+
+fn pupil_attrs(sid: &str, class: &str, parents: &[&str]) -> Vec<String> {
+    let auth: Vec<String> = parents.iter().map(|p| format!("{p}$10")).collect();
+    let classes = format!("{sid}$1$1${class}${class}");
+    let mut v = vec![classes];
+    v.extend(auth);
+    v
+}
+
+fn pupil(id: &str, name: &str, sid: &str, class: &str, parents: &[&str]) -> String {
+    let v = pupil_attrs(sid, class, parents);
+    let auth: Vec<&str> = v[1..].iter().map(String::as_str).collect();
+    req(
+        "Eleve",
+        id,
+        &[
+            ("ENTPersonJointure", &[id]),
+            ("ENTPersonNom", &[name]),
+            ("ENTPersonPrenom", &["Zoé"]),
+            ("ENTPersonStructRattach", &[sid]),
+            ("ENTEleveAutoriteParentale", &auth),
+            ("ENTPersonClasses", &[&v[0]]),
+        ],
+    )
+}
+
+fn parent(id: &str, name: &str, pupils: &[&str]) -> String {
+    req(
+        "PersRelEleve",
+        id,
+        &[
+            ("ENTPersonJointure", &[id]),
+            ("ENTPersonNom", &[name]),
+            ("ENTPersonPrenom", &["Dominique"]),
+            ("ENTPersRelEleveEleve", pupils),
+        ],
+    )
+}
+
+fn teacher(id: &str, name: &str, sid: &str, classes: &[&str]) -> String {
+    let classes: Vec<String> = classes
+        .iter()
+        .map(|c| format!("{sid}$1$1${c}${c}"))
+        .collect();
+    let classes: Vec<&str> = classes.iter().map(String::as_str).collect();
+    req(
+        "PersEducNat",
+        id,
+        &[
+            ("ENTPersonJointure", &[id]),
+            ("ENTPersonNom", &[name]),
+            ("ENTPersonPrenom", &["Claude"]),
+            ("ENTPersonStructRattach", &[sid]),
+            ("ENTPersonFonctions", &[&format!("{sid}$ENS$ENSEIGNEMENT$-$-")]),
+            ("ENTPersonClasses", &classes),
+        ],
+    )
+}
+
+/// One directory, two configurations of it: targeted (the default) and
+/// whole-tree Delta plans.
+struct World {
+    ldap: Slapd,
+    tmp: tempfile::TempDir,
+    targeted: String,
+    whole: String,
+    n: std::cell::Cell<u32>,
+}
+
+fn run(config: &str, now: &str, x: &Path, report: &Path, dry: bool) -> (Option<i32>, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_aaf-sync"));
+    cmd.env_remove("AAF_SYNC_LDAP_PASSWORD")
+        .env("AAF_SYNC_CHECK_TARGETED", "1")
+        .args(["sync", "--config", config, "--now", now, "--report"])
+        .arg(report);
+    if dry {
+        cmd.arg("--dry-run");
+    }
+    let out = cmd.arg(x).output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+fn report(p: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+fn step(r: &Value) -> &Value {
+    &r["steps"].as_array().unwrap()[0]
+}
+
+fn plan_of(r: &Value) -> String {
+    r["plan_files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .find(|f| f.ends_with(".ldif"))
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .unwrap_or_default()
+}
+
+impl World {
+    fn new() -> World {
+        let ldap = Slapd::start();
+        let tmp = tempfile::tempdir().unwrap();
+        let mut cfgs = Vec::new();
+        for (name, targeted) in [("targeted", true), ("whole", false)] {
+            let dir = tmp.path().join(name);
+            std::fs::create_dir_all(&dir).unwrap();
+            let p = ldap.config(
+                &dir,
+                &["0920100J".into(), "0921262X".into()],
+                "[safety]\nmax_departures_percent = 100.0\nmax_modified_percent = 100.0\n",
+            );
+            if !targeted {
+                let text = std::fs::read_to_string(&p).unwrap().replace(
+                    "name = \"AC-CRETEIL\"",
+                    "name = \"AC-CRETEIL\"\ntargeted_delta = false",
+                );
+                std::fs::write(&p, text).unwrap();
+            }
+            cfgs.push(p.display().to_string());
+        }
+        World {
+            ldap,
+            tmp,
+            targeted: cfgs[0].clone(),
+            whole: cfgs[1].clone(),
+            n: std::cell::Cell::new(0),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.n.set(self.n.get() + 1);
+        self.tmp.path().join(format!("{}-{name}", self.n.get()))
+    }
+
+    fn complet(&self, date: &str, now: &str, bodies: &[(&str, String)]) {
+        let d = self.path("complet");
+        write_extraction_files(&d, "Complet", date, bodies);
+        let r = self.path("c.json");
+        let (code, err) = run(&self.targeted, now, &d, &r, false);
+        assert!(matches!(code, Some(0) | Some(1)), "complet: {code:?}\n{err}");
+        assert_eq!(
+            step(&report(&r))["plan"]["failed"].as_u64().unwrap_or(0),
+            0,
+            "{err}"
+        );
+    }
+
+    /// Plans the Delta both ways (targeted under the oracle), compares,
+    /// applies it targeted; the applied run's report.
+    fn delta(&self, date: &str, now: &str, bodies: &[(&str, String)]) -> Value {
+        let d = self.path("delta");
+        write_extraction_files(&d, "Delta", date, bodies);
+        let (rt, rw) = (self.path("t.json"), self.path("w.json"));
+        let (ct, et) = run(&self.targeted, now, &d, &rt, true);
+        assert!(
+            matches!(ct, Some(0) | Some(1)),
+            "{date}: targeted dry run exit {ct:?} (the oracle refuses?)\n{et}"
+        );
+        let (cw, ew) = run(&self.whole, now, &d, &rw, true);
+        assert!(matches!(cw, Some(0) | Some(1)), "{date}: whole {cw:?}\n{ew}");
+        let (rt, rw) = (report(&rt), report(&rw));
+        assert_eq!(
+            step(&rt)["delta_scope"]["mode"],
+            "targeted",
+            "{date}: {}",
+            step(&rt)["delta_scope"]
+        );
+        let (pt, pw) = (plan_of(&rt), plan_of(&rw));
+        assert_eq!(pt, pw, "{date}: the targeted plan differs from the whole one");
+        for k in ["plan", "lifecycle", "logins_created"] {
+            assert_eq!(step(&rt)[k], step(&rw)[k], "{date}: {k}");
+        }
+        let ra = self.path("a.json");
+        let (ca, ea) = run(&self.targeted, now, &d, &ra, false);
+        assert!(matches!(ca, Some(0) | Some(1)), "{date}: apply {ca:?}\n{ea}");
+        let ra = report(&ra);
+        assert!(
+            step(&ra)["applied"]["failures"]
+                .as_array()
+                .is_none_or(|f| f.is_empty()),
+            "{date}: {}",
+            step(&ra)["applied"]
+        );
+        ra
+    }
+
+    fn members(&self, sid: &str, class: &str) -> Vec<String> {
+        let dn = format!("cn=AC-CRETEIL-{sid}-classe-{class},ou=groups,{BASE}");
+        if !self.ldap.exists_dn(&dn) {
+            return Vec::new();
+        }
+        let mut m: Vec<String> = self
+            .ldap
+            .entry(&dn)
+            .get("member")
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|m| aaf_sync::model::dn_key(m))
+            .collect();
+        m.sort();
+        m
+    }
+
+    fn active(&self, id: &str) -> bool {
+        self.ldap.exists_dn(&person_dn(id))
+    }
+}
+
+fn lower_dn(id: &str) -> String {
+    aaf_sync::model::dn_key(&person_dn(id))
+}
+
+#[test]
+fn a_pupil_with_a_non_ascii_id_leaves_and_leaves_their_class() {
+    let w = World::new();
+    w.complet(
+        "20250904",
+        "2025-09-04",
+        &[
+            ("EtabEducNat", schools()),
+            (
+                "Eleve",
+                pupil("ÉLÈVE1", "UN", S1, "CPA", &["PÈRE1"])
+                    + &pupil("1002", "DEUX", S1, "CPA", &["2002"]),
+            ),
+            (
+                "PersRelEleve",
+                parent("PÈRE1", "PARENT-UN", &["ÉLÈVE1"]) + &parent("2002", "PARENT-DEUX", &["1002"]),
+            ),
+            ("PersEducNat", teacher("3001", "MAITRE", S1, &["CPA"])),
+        ],
+    );
+    assert!(w.active("ÉLÈVE1"));
+    assert_eq!(w.members(S1, "CPA").len(), 3);
+    w.delta(
+        "20250905",
+        "2025-09-05",
+        &[
+            ("Eleve", delete_req("Eleve", "ÉLÈVE1")),
+            ("PersRelEleve", delete_req("PersRelEleve", "PÈRE1")),
+        ],
+    );
+    assert!(!w.active("ÉLÈVE1"));
+    assert!(!w.active("PÈRE1"));
+    let m = w.members(S1, "CPA");
+    assert!(!m.contains(&lower_dn("ÉLÈVE1")), "{m:?}");
+    assert_eq!(m.len(), 2, "{m:?}");
+}
+
+#[test]
+fn a_non_ascii_parent_id_named_alone_keeps_their_pupils_in_step() {
+    // the parent is named alone; the pupil links to them by a DN with
+    // upper-case non-ASCII letters
+    let w = World::new();
+    w.complet(
+        "20250904",
+        "2025-09-04",
+        &[
+            ("EtabEducNat", schools()),
+            (
+                "Eleve",
+                pupil("1001", "UN", S1, "CPA", &["PÈRE-Ü"]) + &pupil("1002", "DEUX", S2, "CEA", &["PÈRE-Ü"]),
+            ),
+            ("PersRelEleve", parent("PÈRE-Ü", "PARENT", &["1001", "1002"])),
+            ("PersEducNat", teacher("3001", "MAITRE", S1, &["CPA"])),
+        ],
+    );
+    // the parent's last record names one pupil only; the other pupil's record
+    // still names them
+    w.delta(
+        "20250905",
+        "2025-09-05",
+        &[(
+            "PersRelEleve",
+            modify_req("PersRelEleve", "PÈRE-Ü", &[("ENTPersRelEleveEleve", &["1001"])]),
+        )],
+    );
+    w.delta(
+        "20250906",
+        "2025-09-06",
+        &[("Eleve", delete_req("Eleve", "1001"))],
+    );
+    assert!(w.active("PÈRE-Ü"), "the parent still has 1002");
+    w.delta(
+        "20250907",
+        "2025-09-07",
+        &[("Eleve", delete_req("Eleve", "1002"))],
+    );
+    assert!(!w.active("PÈRE-Ü"), "the parent's last child left");
+}
+
+#[test]
+fn dn_special_ids_shared_parents_and_a_step_family_chain() {
+    let w = World::new();
+    let ids = ["E,1", "E+2", "E=3", "E\\4", "E*5", "E(6)", "#E7", "E 8"];
+    let parents = ["P,1", "P+2", "P=3", "P\\4", "P*5", "P(6)", "#P7"];
+    // pupil i has parents i-1 and i: a chain E1 - P1 - E2 - P2 - ... - E8
+    let mut pupils = String::new();
+    for (i, id) in ids.iter().enumerate() {
+        let mut ps = Vec::new();
+        if i > 0 {
+            ps.push(parents[i - 1]);
+        }
+        if i < parents.len() {
+            ps.push(parents[i]);
+        }
+        let (sid, class) = if i % 2 == 0 { (S1, "CPA") } else { (S2, "CEA") };
+        pupils.push_str(&pupil(id, &format!("NOM{i}"), sid, class, &ps));
+    }
+    let mut ps = String::new();
+    for (i, p) in parents.iter().enumerate() {
+        ps.push_str(&parent(p, &format!("PARENT{i}"), &[ids[i], ids[i + 1]]));
+    }
+    w.complet(
+        "20250904",
+        "2025-09-04",
+        &[
+            ("EtabEducNat", schools()),
+            ("Eleve", pupils),
+            ("PersRelEleve", ps),
+            (
+                "PersEducNat",
+                teacher("3001", "MAITRE", S1, &["CPA"]) + &teacher("3002", "MAITRESSE", S2, &["CEA"]),
+            ),
+        ],
+    );
+    for id in ids.iter().chain(parents.iter()) {
+        assert!(w.active(id), "{id}");
+    }
+    // the middle of the chain changes: E=3 moves school and class, E\4 leaves
+    w.delta(
+        "20250905",
+        "2025-09-05",
+        &[
+            (
+                "Eleve",
+                modify_req(
+                    "Eleve",
+                    "E=3",
+                    &[
+                        ("ENTPersonStructRattach", &[S2]),
+                        ("ENTPersonClasses", &[&format!("{S2}$1$1$CEB$CEB")]),
+                    ],
+                ) + &delete_req("Eleve", "E\\4"),
+            ),
+            (
+                "PersRelEleve",
+                modify_req("PersRelEleve", "P=3", &[("ENTPersRelEleveEleve", &["E=3"])]),
+            ),
+        ],
+    );
+    assert!(!w.active("E\\4"));
+    assert!(w.active("P\\4"), "P\\4 still has E*5");
+    assert!(w.members(S2, "CEB").contains(&lower_dn("E=3")));
+    assert!(!w.members(S1, "CPA").contains(&lower_dn("E=3")));
+    // the teacher moves class; a pupil at the end of the chain is renamed
+    w.delta(
+        "20250906",
+        "2025-09-06",
+        &[
+            (
+                "PersEducNat",
+                modify_req(
+                    "PersEducNat",
+                    "3001",
+                    &[("ENTPersonClasses", &[&format!("{S1}$1$1$CPB$CPB")])],
+                ),
+            ),
+            (
+                "Eleve",
+                modify_req("Eleve", "E 8", &[("ENTPersonNom", &["HUIT"])]),
+            ),
+        ],
+    );
+    assert!(w.members(S1, "CPB").contains(&lower_dn("3001")));
+    assert!(!w.members(S1, "CPA").contains(&lower_dn("3001")));
+    // the pupil who left comes back, a year on (past deadlines)
+    let back = pupil("E\\4", "NOM3", S2, "CEA", &["P=3", "P\\4"]);
+    w.delta("20260905", "2026-09-05", &[("Eleve", back)]);
+    assert!(w.active("E\\4"));
+}
+
+#[test]
+fn a_delta_naming_unknown_ids_and_unknown_classes() {
+    let w = World::new();
+    w.complet(
+        "20250904",
+        "2025-09-04",
+        &[
+            ("EtabEducNat", schools()),
+            ("Eleve", pupil("1001", "UN", S1, "CPA", &["2001"])),
+            ("PersRelEleve", parent("2001", "PARENT", &["1001"])),
+            ("PersEducNat", teacher("3001", "MAITRE", S1, &["CPA"])),
+        ],
+    );
+    // a modify and a delete of people never seen, a new pupil naming an
+    // unknown parent and a class nobody has, a new parent naming 1001
+    w.delta(
+        "20250905",
+        "2025-09-05",
+        &[
+            (
+                "Eleve",
+                modify_req("Eleve", "9999", &[("ENTPersonNom", &["X"])])
+                    + &delete_req("Eleve", "9998")
+                    + &pupil("1002", "DEUX", S1, "CPZ", &["9997", "2001"]),
+            ),
+            (
+                "PersRelEleve",
+                parent("2002", "PARENT", &["1001"])
+                    + &modify_req("PersRelEleve", "2001", &[("ENTPersRelEleveEleve", &["1001", "1002"])]),
+            ),
+        ],
+    );
+    assert!(w.active("1002"));
+    assert!(w.members(S1, "CPZ").contains(&lower_dn("1002")));
+}
