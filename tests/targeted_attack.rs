@@ -85,7 +85,10 @@ fn teacher(id: &str, name: &str, sid: &str, classes: &[&str]) -> String {
             ("ENTPersonNom", &[name]),
             ("ENTPersonPrenom", &["Claude"]),
             ("ENTPersonStructRattach", &[sid]),
-            ("ENTPersonFonctions", &[&format!("{sid}$ENS$ENSEIGNEMENT$-$-")]),
+            (
+                "ENTPersonFonctions",
+                &[&format!("{sid}$ENS$ENSEIGNEMENT$-$-")],
+            ),
             ("ENTPersonClasses", &classes),
         ],
     )
@@ -177,7 +180,10 @@ impl World {
         write_extraction_files(&d, "Complet", date, bodies);
         let r = self.path("c.json");
         let (code, err) = run(&self.targeted, now, &d, &r, false);
-        assert!(matches!(code, Some(0) | Some(1)), "complet: {code:?}\n{err}");
+        assert!(
+            matches!(code, Some(0) | Some(1)),
+            "complet: {code:?}\n{err}"
+        );
         assert_eq!(
             step(&report(&r))["plan"]["failed"].as_u64().unwrap_or(0),
             0,
@@ -197,7 +203,10 @@ impl World {
             "{date}: targeted dry run exit {ct:?} (the oracle refuses?)\n{et}"
         );
         let (cw, ew) = run(&self.whole, now, &d, &rw, true);
-        assert!(matches!(cw, Some(0) | Some(1)), "{date}: whole {cw:?}\n{ew}");
+        assert!(
+            matches!(cw, Some(0) | Some(1)),
+            "{date}: whole {cw:?}\n{ew}"
+        );
         let (rt, rw) = (report(&rt), report(&rw));
         assert_eq!(
             step(&rt)["delta_scope"]["mode"],
@@ -206,13 +215,19 @@ impl World {
             step(&rt)["delta_scope"]
         );
         let (pt, pw) = (plan_of(&rt), plan_of(&rw));
-        assert_eq!(pt, pw, "{date}: the targeted plan differs from the whole one");
+        assert_eq!(
+            pt, pw,
+            "{date}: the targeted plan differs from the whole one"
+        );
         for k in ["plan", "lifecycle", "logins_created"] {
             assert_eq!(step(&rt)[k], step(&rw)[k], "{date}: {k}");
         }
         let ra = self.path("a.json");
         let (ca, ea) = run(&self.targeted, now, &d, &ra, false);
-        assert!(matches!(ca, Some(0) | Some(1)), "{date}: apply {ca:?}\n{ea}");
+        assert!(
+            matches!(ca, Some(0) | Some(1)),
+            "{date}: apply {ca:?}\n{ea}"
+        );
         let ra = report(&ra);
         assert!(
             step(&ra)["applied"]["failures"]
@@ -266,7 +281,8 @@ fn a_pupil_with_a_non_ascii_id_leaves_and_leaves_their_class() {
             ),
             (
                 "PersRelEleve",
-                parent("PÈRE1", "PARENT-UN", &["ÉLÈVE1"]) + &parent("2002", "PARENT-DEUX", &["1002"]),
+                parent("PÈRE1", "PARENT-UN", &["ÉLÈVE1"])
+                    + &parent("2002", "PARENT-DEUX", &["1002"]),
             ),
             ("PersEducNat", teacher("3001", "MAITRE", S1, &["CPA"])),
         ],
@@ -300,9 +316,13 @@ fn a_non_ascii_parent_id_named_alone_keeps_their_pupils_in_step() {
             ("EtabEducNat", schools()),
             (
                 "Eleve",
-                pupil("1001", "UN", S1, "CPA", &["PÈRE-Ü"]) + &pupil("1002", "DEUX", S2, "CEA", &["PÈRE-Ü"]),
+                pupil("1001", "UN", S1, "CPA", &["PÈRE-Ü"])
+                    + &pupil("1002", "DEUX", S2, "CEA", &["PÈRE-Ü"]),
             ),
-            ("PersRelEleve", parent("PÈRE-Ü", "PARENT", &["1001", "1002"])),
+            (
+                "PersRelEleve",
+                parent("PÈRE-Ü", "PARENT", &["1001", "1002"]),
+            ),
             ("PersEducNat", teacher("3001", "MAITRE", S1, &["CPA"])),
         ],
     );
@@ -313,7 +333,11 @@ fn a_non_ascii_parent_id_named_alone_keeps_their_pupils_in_step() {
         "2025-09-05",
         &[(
             "PersRelEleve",
-            modify_req("PersRelEleve", "PÈRE-Ü", &[("ENTPersRelEleveEleve", &["1001"])]),
+            modify_req(
+                "PersRelEleve",
+                "PÈRE-Ü",
+                &[("ENTPersRelEleveEleve", &["1001"])],
+            ),
         )],
     );
     w.delta(
@@ -361,7 +385,8 @@ fn dn_special_ids_shared_parents_and_a_step_family_chain() {
             ("PersRelEleve", ps),
             (
                 "PersEducNat",
-                teacher("3001", "MAITRE", S1, &["CPA"]) + &teacher("3002", "MAITRESSE", S2, &["CEA"]),
+                teacher("3001", "MAITRE", S1, &["CPA"])
+                    + &teacher("3002", "MAITRESSE", S2, &["CEA"]),
             ),
         ],
     );
@@ -449,7 +474,11 @@ fn a_delta_naming_unknown_ids_and_unknown_classes() {
             (
                 "PersRelEleve",
                 parent("2002", "PARENT", &["1001"])
-                    + &modify_req("PersRelEleve", "2001", &[("ENTPersRelEleveEleve", &["1001", "1002"])]),
+                    + &modify_req(
+                        "PersRelEleve",
+                        "2001",
+                        &[("ENTPersRelEleveEleve", &["1001", "1002"])],
+                    ),
             ),
         ],
     );
