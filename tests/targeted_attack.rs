@@ -141,7 +141,10 @@ fn plan_of(r: &Value) -> String {
 
 impl World {
     fn new() -> World {
-        let ldap = Slapd::start();
+        World::on(Slapd::start())
+    }
+
+    fn on(ldap: Slapd) -> World {
         let tmp = tempfile::tempdir().unwrap();
         let mut cfgs = Vec::new();
         for (name, targeted) in [("targeted", true), ("whole", false)] {
@@ -484,4 +487,102 @@ fn a_delta_naming_unknown_ids_and_unknown_classes() {
     );
     assert!(w.active("1002"));
     assert!(w.members(S1, "CPZ").contains(&lower_dn("1002")));
+}
+
+const PEOPLE: &str = "ou=people,dc=example,dc=org";
+const ESCO_MUSTS: &str = "ENTEleveStatutEleve: X\nENTEleveMEF: X\nENTEleveLibelleMEF: X\n\
+    ENTEleveNivFormation: X\nENTEleveFiliere: X\nENTEleveClasses: X\nENTEleveMajeur: N\n";
+
+/// A deployed SDET tree (its own DNs, a uid shared across branches, an
+/// alias of another feeder) adopted by a Complet, then changed by
+/// targeted Deltas: people at adopted DNs leave, their parent's last
+/// child leaves, they come back to their own DNs, a new pupil's login
+/// steps over the alias.
+#[test]
+fn adopted_sdet_people_leave_and_come_back_under_targeted_deltas() {
+    let ldap = Slapd::start_sdet();
+    let pupil_dn = format!("uid=100,ou=eleves,{PEOPLE}");
+    let parent_dn = format!("uid=100,ou=parents,{PEOPLE}");
+    let school_dn = format!("ENTStructureSIREN=19290009000015,ou=structures,{BASE}");
+    ldap.add(&format!(
+        "dn: ou=structures,{BASE}\nobjectClass: organizationalUnit\nou: structures\n\n\
+         dn: {school_dn}\nobjectClass: ENTEtablissement\nENTEtablissementContrat: PU\n\
+         ENTEtablissementMinistereTutelle: MEN\nENTStructureJointure: AC-CRETEIL$100\n\
+         ENTStructureNomCourant: ECOLE A\nENTStructureSIREN: 19290009000015\nou: ECOLE A\n\
+         ENTStructureUAI: 0920100J\n\n\
+         dn: ou=eleves,{PEOPLE}\nobjectClass: organizationalUnit\nou: eleves\n\n\
+         dn: ou=parents,{PEOPLE}\nobjectClass: organizationalUnit\nou: parents\n\n\
+         dn: {pupil_dn}\nobjectClass: ENTEleve\nuid: 100\ncn: x\nsn: x\nENTPersonLogin: zcoeur\n\
+         ENTPersonJointure: AC-CRETEIL$1001\nuserPassword: zoe-pw\n{ESCO_MUSTS}\n\
+         dn: {parent_dn}\nobjectClass: ENTPerson\nobjectClass: ENTAuxPersRelEleve\nuid: 100\ncn: x\n\
+         sn: x\nENTPersonLogin: acoeur\nENTPersonJointure: AC-CRETEIL$2001\nuserPassword: anne-pw\n\
+         ENTAuxPersRelEleveEleve: {pupil_dn}\n\n\
+         dn: uid=other,{PEOPLE}\nobjectClass: ENTPerson\nuid: other\ncn: o\nsn: o\n\
+         ENTPersonLogin: o.ther\nENTPersonJointure: AUTRE$1\nENTPersonAlias: zoe.deux\n"
+    ));
+    let w = World::on(ldap);
+    w.complet(
+        "20250904",
+        "2025-09-04",
+        &[
+            ("EtabEducNat", schools()),
+            (
+                "Eleve",
+                pupil("1001", "UN", S1, "CPA", &["2001"])
+                    + &pupil("1003", "TROIS", S1, "CPB", &["2001", "2002"])
+                    + &pupil("1002", "DEUX", S2, "CEA", &["2002"]),
+            ),
+            (
+                "PersRelEleve",
+                parent("2001", "PARENT-UN", &["1001", "1003"])
+                    + &parent("2002", "PARENT-DEUX", &["1002", "1003"]),
+            ),
+            (
+                "PersEducNat",
+                teacher("3001", "MAITRE", S1, &["CPA", "CPB"]),
+            ),
+        ],
+    );
+    assert!(w.ldap.exists_dn(&pupil_dn) && w.ldap.exists_dn(&parent_dn));
+    // the adopted pupil leaves; their parent keeps 1003
+    w.delta(
+        "20250905",
+        "2025-09-05",
+        &[("Eleve", delete_req("Eleve", "1001"))],
+    );
+    assert!(!w.ldap.exists_dn(&pupil_dn));
+    assert!(w.ldap.exists_dn(&parent_dn));
+    // 1003 leaves: the adopted parent's last child is gone; 2002 stays
+    w.delta(
+        "20250906",
+        "2025-09-06",
+        &[("Eleve", delete_req("Eleve", "1003"))],
+    );
+    assert!(
+        !w.ldap.exists_dn(&parent_dn),
+        "the parent's last child left"
+    );
+    assert!(w.active("2002"));
+    // both come back, to their own DNs; a new pupil named as 1002
+    w.delta(
+        "20250910",
+        "2025-09-10",
+        &[(
+            "Eleve",
+            pupil("1001", "UN", S1, "CPA", &["2001"])
+                + &pupil("1003", "TROIS", S1, "CPB", &["2001", "2002"])
+                + &pupil("1005", "DEUX", S2, "CEA", &["2002"]),
+        )],
+    );
+    assert!(
+        w.ldap.exists_dn(&pupil_dn),
+        "{:?}",
+        w.ldap
+            .entries(BASE, "(ENTPersonJointure=AC-CRETEIL$1001)", &["uid"])
+    );
+    let l5 = w.ldap.entry(&person_dn("1005"))["entpersonlogin"][0].clone();
+    let l2 = w.ldap.entry(&person_dn("1002"))["entpersonlogin"][0].clone();
+    assert_ne!(l5, l2);
+    assert_ne!(l5, "zoe.deux");
+    assert!(w.ldap.can_bind(&pupil_dn, "zoe-pw"));
 }
