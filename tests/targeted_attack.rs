@@ -153,7 +153,7 @@ impl World {
             let p = ldap.config(
                 &dir,
                 &["0920100J".into(), "0921262X".into()],
-                "[safety]\nmax_departures_percent = 100.0\nmax_modified_percent = 100.0\n",
+                "[safety]\nmax_departures_percent = 100.0\nmax_modified_percent = 100.0\nmax_renames_percent = 100.0\n",
             );
             if !targeted {
                 let text = std::fs::read_to_string(&p).unwrap().replace(
@@ -585,4 +585,232 @@ fn adopted_sdet_people_leave_and_come_back_under_targeted_deltas() {
     assert_ne!(l5, l2);
     assert_ne!(l5, "zoe.deux");
     assert!(w.ldap.can_bind(&pupil_dn, "zoe-pw"));
+}
+
+fn generated(dir: &Path, pupils: usize) -> Vec<String> {
+    aaf_sync::generator::generate(
+        &aaf_sync::generator::GenConfig {
+            date: "20250904".into(),
+            schools: 2,
+            schools_outside: 0,
+            pupils_per_school: pupils,
+            seed: 7,
+            prefix: "ENTT".into(),
+            ..Default::default()
+        },
+        dir,
+    )
+    .unwrap()
+    .uai_inside
+}
+
+/// A world on a generated Complet of two schools.
+fn generated_world(pupils: usize) -> (World, Vec<String>) {
+    let ldap = Slapd::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let c0 = tmp.path().join("c0");
+    let uai = generated(&c0, pupils);
+    let mut cfgs = Vec::new();
+    for (name, targeted) in [("targeted", true), ("whole", false)] {
+        let dir = tmp.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = ldap.config(
+            &dir,
+            &uai,
+            "[safety]\nmax_departures_percent = 100.0\nmax_modified_percent = 100.0\nmax_renames_percent = 100.0\n",
+        );
+        if !targeted {
+            let text = std::fs::read_to_string(&p).unwrap().replace(
+                "name = \"AC-CRETEIL\"",
+                "name = \"AC-CRETEIL\"\ntargeted_delta = false",
+            );
+            std::fs::write(&p, text).unwrap();
+        }
+        cfgs.push(p.display().to_string());
+    }
+    let (code, err) = run(
+        &cfgs[0],
+        "2025-09-04",
+        &c0,
+        &tmp.path().join("r0.json"),
+        false,
+    );
+    assert!(matches!(code, Some(0) | Some(1)), "{err}");
+    let ids = record_ids(&c0, "Eleve");
+    (
+        World {
+            ldap,
+            tmp,
+            targeted: cfgs[0].clone(),
+            whole: cfgs[1].clone(),
+            n: std::cell::Cell::new(0),
+        },
+        ids,
+    )
+}
+
+/// A huge Delta (every pupil renamed, a tenth leaving) killed by SIGKILL
+/// in the middle of its targeted apply (after `at` renames), then run
+/// again: the second run finishes it, the oracle agreeing; a third plans
+/// nothing either way.
+fn killed_mid_apply(at: usize) {
+    let (w, ids) = generated_world(150);
+    let mut body = String::new();
+    for (i, id) in ids.iter().enumerate() {
+        if i % 10 == 3 {
+            body.push_str(&delete_req("Eleve", id));
+        } else {
+            body.push_str(&modify_req(
+                "Eleve",
+                id,
+                &[("ENTPersonNom", &[&format!("NOUVEAU{i}")])],
+            ));
+        }
+    }
+    let d = w.path("delta");
+    write_extraction_files(&d, "Delta", "20250905", &[("Eleve", body.clone())]);
+    let total = ids.len() - ids.len().div_ceil(10);
+    let renamed = |l: &Slapd| l.count(BASE, "(sn=NOUVEAU*)");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aaf-sync"))
+        .env_remove("AAF_SYNC_LDAP_PASSWORD")
+        .env("AAF_SYNC_CHECK_TARGETED", "1")
+        .args(["sync", "--config", &w.targeted, "--now", "2025-09-05"])
+        .arg(&d)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut killed = false;
+    while started.elapsed() < std::time::Duration::from_secs(120) {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        // `at` 0: once the moves to the departed branch have begun
+        let now_at = if at == 0 {
+            w.ldap
+                .count(&format!("ou=departed,{BASE}"), "(objectClass=ENTPerson)")
+                > 0
+        } else {
+            renamed(&w.ldap) >= at
+        };
+        if now_at {
+            // SIGKILL, by this child's PID
+            let _ = Command::new("kill")
+                .args(["-KILL", &child.id().to_string()])
+                .status();
+            killed = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let _ = child.wait();
+    eprintln!(
+        "at {at}: killed: {killed}, renamed when killed: {}",
+        renamed(&w.ldap)
+    );
+    if std::env::var_os("TATTACK_DEBUG").is_some() {
+        for (name, c) in [("t", &w.targeted), ("w", &w.whole)] {
+            let r = w.path("dbg.json");
+            let out = Command::new(env!("CARGO_BIN_EXE_aaf-sync"))
+                .env_remove("AAF_SYNC_LDAP_PASSWORD")
+                .args([
+                    "sync",
+                    "--config",
+                    c,
+                    "--now",
+                    "2025-09-05",
+                    "--dry-run",
+                    "--report",
+                ])
+                .arg(&r)
+                .arg(&d)
+                .output()
+                .unwrap();
+            eprintln!("{name}: {}", String::from_utf8_lossy(&out.stderr));
+            std::fs::write(format!("/tmp/tattack-{name}.ldif"), plan_of(&report(&r))).unwrap();
+        }
+        std::fs::write(
+            "/tmp/tattack-dump.ldif",
+            w.ldap.search(BASE, "sub", "(objectClass=*)", &[]),
+        )
+        .unwrap();
+    }
+    // run again, with the oracle
+    let r = w.path("again.json");
+    let (code, err) = run(&w.targeted, "2025-09-05", &d, &r, false);
+    assert!(
+        matches!(code, Some(0) | Some(1)),
+        "at {at}: {code:?}\n{err}"
+    );
+    assert_eq!(renamed(&w.ldap), total, "{err}");
+    for (i, id) in ids.iter().enumerate() {
+        assert_eq!(w.active(id), i % 10 != 3, "{id}");
+    }
+    // nothing left to do: the same Delta again plans the same both ways
+    w.delta("20250905", "2025-09-05", &[("Eleve", body)]);
+}
+
+#[test]
+fn a_huge_targeted_delta_killed_mid_apply_then_run_again() {
+    let at: Vec<usize> = match std::env::var("TATTACK_AT") {
+        Ok(v) => vec![v.parse().unwrap()],
+        Err(_) => vec![60, 120, 180, 240, 0],
+    };
+    for at in at {
+        killed_mid_apply(at);
+    }
+}
+
+/// `aaf-sync run` (the daily job) with a Delta in `incoming`, then the
+/// retention pass a year on: targeted, the oracle agreeing.
+#[test]
+fn the_daily_run_plays_a_targeted_delta_then_the_retention_pass() {
+    let (w, ids) = generated_world(40);
+    let incoming = Path::new(&w.targeted)
+        .parent()
+        .unwrap()
+        .join("work/incoming");
+    std::fs::create_dir_all(&incoming).unwrap();
+    write_extraction_files(
+        &incoming,
+        "Delta",
+        "20250905",
+        &[(
+            "Eleve",
+            delete_req("Eleve", &ids[0])
+                + &modify_req("Eleve", &ids[1], &[("ENTPersonNom", &["AUTRE"])]),
+        )],
+    );
+    let daily = |now: &str| {
+        let report = w.path("run.json");
+        let out = Command::new(env!("CARGO_BIN_EXE_aaf-sync"))
+            .env_remove("AAF_SYNC_LDAP_PASSWORD")
+            .env("AAF_SYNC_CHECK_TARGETED", "1")
+            .args(["run", "--config", &w.targeted, "--now", now, "--report"])
+            .arg(&report)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(
+            matches!(out.status.code(), Some(0) | Some(1)),
+            "{now}: {:?}\n{err}",
+            out.status.code()
+        );
+        (report, err)
+    };
+    let (rep, err) = daily("2025-09-05");
+    let text = std::fs::read_to_string(rep).unwrap();
+    assert!(text.contains("\"targeted\""), "{text}\n{err}");
+    assert!(!w.active(&ids[0]), "{err}");
+    assert_eq!(w.ldap.entry(&person_dn(&ids[1]))["sn"], ["AUTRE"], "{err}");
+    let departed = format!("ou=departed,{BASE}");
+    assert!(w.ldap.count(&departed, "(objectClass=ENTPerson)") > 0);
+    // a year on, nothing delivered: the retention pass deletes them
+    let (_, err) = daily("2026-10-01");
+    assert_eq!(
+        w.ldap.count(&departed, "(objectClass=ENTPerson)"),
+        0,
+        "{err}"
+    );
 }

@@ -208,6 +208,23 @@ pub fn scope<'e>(
             codes.extend(named_codes);
         }
     }
+    // a departed person still tied to active people: a run killed between
+    // a departure and its links' removal left them so (a Delta deleting
+    // them again counts them as already departed, and names nobody); a
+    // whole plan unties them, and departs a parent whose last pupil it was
+    for e in current.values() {
+        let departed_person =
+            EntryKind::of(e).is_some_and(EntryKind::is_person) && State::of(e).departed();
+        if departed_person
+            && refs(e).any(|r| {
+                current.get(&dn_key(r)).is_some_and(|t| {
+                    EntryKind::of(t).is_some_and(EntryKind::is_person) && !State::of(t).departed()
+                })
+            })
+        {
+            add(&mut s, &mut keys, &mut queue, e);
+        }
+    }
     // people tied to people, either way, until nothing is added
     for _round in 0..16 {
         while let Some(e) = queue.pop() {
