@@ -948,3 +948,95 @@ fn a_rejected_record_and_a_login_taken_by_a_departed_person() {
     let l3 = w.ldap.entry(&person_dn("1003"))["entpersonlogin"][0].clone();
     assert_ne!(l3, login);
 }
+
+/// Classes whose codes hold DN- and filter-special characters and
+/// non-ASCII letters, found only by their cn (nobody the Delta names is in
+/// them yet); a pupil moving to a school outside the perimeter (their
+/// parent's last child).
+#[test]
+fn special_class_codes_found_by_cn_and_a_pupil_moving_out_of_the_perimeter() {
+    let w = World::new();
+    let odd = "CM1 É,+=\\*()#<>;\"";
+    let odd_xml = "CM1 É,+=\\*()#&lt;&gt;;\"";
+    w.complet(
+        "20250904",
+        "2025-09-04",
+        &[
+            ("EtabEducNat", schools() + &school("900", "0930999Z")),
+            (
+                "Eleve",
+                pupil("1001", "UN", S1, odd_xml, &["2001"])
+                    + &pupil("1002", "DEUX", S1, "CPA", &["2002"])
+                    + &pupil("1003", "TROIS", S2, "Été", &["2003"])
+                    + &pupil("1004", "QUATRE", S2, "CEA", &["2004"]),
+            ),
+            (
+                "PersRelEleve",
+                parent("2001", "P1", &["1001"])
+                    + &parent("2002", "P2", &["1002"])
+                    + &parent("2003", "P3", &["1003"])
+                    + &parent("2004", "P4", &["1004"]),
+            ),
+            (
+                "PersEducNat",
+                teacher("3001", "MAITRE", S1, &[odd_xml, "CPA"])
+                    + &teacher("3002", "MAITRESSE", S2, &["Été", "CEA"]),
+            ),
+        ],
+    );
+    let classes = w.ldap.count(BASE, "(objectClass=ENTClasse)");
+    assert_eq!(classes, 4);
+    // 1002 moves into the odd class, 1004 into « ÉTÉ » (written in another
+    // case), 1003 to a school outside the perimeter
+    w.delta(
+        "20250905",
+        "2025-09-05",
+        &[(
+            "Eleve",
+            modify_req(
+                "Eleve",
+                "1002",
+                &[(
+                    "ENTPersonClasses",
+                    &[&format!("{S1}$1$1${odd_xml}${odd_xml}")],
+                )],
+            ) + &modify_req(
+                "Eleve",
+                "1004",
+                &[("ENTPersonClasses", &[&format!("{S2}$1$1$ÉTÉ$ÉTÉ")])],
+            ) + &modify_req(
+                "Eleve",
+                "1003",
+                &[
+                    ("ENTPersonStructRattach", &["900"]),
+                    ("ENTPersonClasses", &["900$1$1$CPX$CPX"]),
+                ],
+            ),
+        )],
+    );
+    assert_eq!(
+        w.ldap.count(BASE, "(objectClass=ENTClasse)"),
+        classes,
+        "no class doubled"
+    );
+    // 1002 is in the odd class with 1001 and the teacher
+    let with = |id: &str| {
+        w.ldap
+            .entries(
+                BASE,
+                &format!("(&(objectClass=ENTClasse)(member={}))", person_dn(id)),
+                &["aafSyncCode"],
+            )
+            .into_values()
+            .flat_map(|a| a.get("aafsynccode").cloned().unwrap_or_default())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(with("1002"), [odd]);
+    assert_eq!(with("1001"), [odd]);
+    // 1004 joined « Été », named in another case: no second class
+    let c4 = with("1004");
+    assert_eq!(c4.len(), 1, "{c4:?}");
+    assert_eq!(aaf_sync::model::value_key(&c4[0]), "été");
+    // (a Delta moving someone to a school outside the perimeter is out
+    // of the perimeter: the same either way)
+}
