@@ -225,6 +225,12 @@ impl World {
         for k in ["plan", "lifecycle", "logins_created"] {
             assert_eq!(step(&rt)[k], step(&rw)[k], "{date}: {k}");
         }
+        // the rails judge the same counts either way
+        assert_eq!(
+            step(&rt)["mapping"]["categories"],
+            step(&rw)["mapping"]["categories"],
+            "{date}"
+        );
         let ra = self.path("a.json");
         let (ca, ea) = run(&self.targeted, now, &d, &ra, false);
         assert!(
@@ -587,10 +593,6 @@ fn adopted_sdet_people_leave_and_come_back_under_targeted_deltas() {
     assert!(w.ldap.can_bind(&pupil_dn, "zoe-pw"));
 }
 
-fn generated(dir: &Path, pupils: usize) -> Vec<String> {
-    generated_as(dir, pupils, aaf_sync::generator::Degree::One, false, 0)
-}
-
 /// The generator's extraction `days` after the base population.
 fn generated_as(
     dir: &Path,
@@ -684,6 +686,7 @@ fn generated_world_as(pupils: usize, degree: aaf_sync::generator::Degree) -> (Wo
 /// nothing either way.
 fn killed_mid_apply(at: usize) {
     let (w, ids) = generated_world(150);
+    let ids: Vec<String> = ids.into_iter().filter(|id| w.active(id)).collect();
     let mut body = String::new();
     for (i, id) in ids.iter().enumerate() {
         if i % 10 == 3 {
@@ -796,6 +799,7 @@ fn a_huge_targeted_delta_killed_mid_apply_then_run_again() {
 #[test]
 fn the_daily_run_plays_a_targeted_delta_then_the_retention_pass() {
     let (w, ids) = generated_world(40);
+    let ids: Vec<String> = ids.into_iter().filter(|id| w.active(id)).collect();
     let incoming = Path::new(&w.targeted)
         .parent()
         .unwrap()

@@ -272,6 +272,11 @@ async fn plan_extraction(
             let all = c.active.get(kind.as_str()).copied().unwrap_or(0);
             total += all;
             let read = scope.active_read.get(&kind).copied().unwrap_or(0);
+            // none unread: no category made up (a whole plan lists only
+            // the categories it maps)
+            if all <= read {
+                continue;
+            }
             if let Some(cat) = mapping::inverse::category(kind) {
                 tree.stats
                     .categories
