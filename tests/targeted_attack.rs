@@ -1044,3 +1044,64 @@ fn special_class_codes_found_by_cn_and_a_pupil_moving_out_of_the_perimeter() {
     // (a Delta moving someone to a school outside the perimeter is out
     // of the perimeter: the same either way)
 }
+
+/// One id named several times in a Delta (deleted then added back in
+/// another class, modified then deleted), and a modify of someone who
+/// departed the day before.
+#[test]
+fn one_id_named_several_times_and_a_modify_of_a_departed_person() {
+    let w = World::new();
+    w.complet(
+        "20250904",
+        "2025-09-04",
+        &[
+            ("EtabEducNat", schools()),
+            (
+                "Eleve",
+                pupil("1001", "UN", S1, "CPA", &["2001"])
+                    + &pupil("1002", "DEUX", S1, "CPA", &["2001"])
+                    + &pupil("1003", "TROIS", S2, "CEA", &["2003"]),
+            ),
+            (
+                "PersRelEleve",
+                parent("2001", "P1", &["1001", "1002"]) + &parent("2003", "P3", &["1003"]),
+            ),
+            ("PersEducNat", teacher("3001", "MAITRE", S1, &["CPA"])),
+        ],
+    );
+    w.delta(
+        "20250905",
+        "2025-09-05",
+        &[(
+            "Eleve",
+            delete_req("Eleve", "1001")
+                + &pupil("1001", "UN", S1, "CPB", &["2001"])
+                + &modify_req("Eleve", "1002", &[("ENTPersonNom", &["DEUXBIS"])])
+                + &delete_req("Eleve", "1002")
+                + &delete_req("Eleve", "1003"),
+        )],
+    );
+    assert!(w.active("1001") && !w.active("1002") && !w.active("1003"));
+    assert!(w.members(S1, "CPB").contains(&lower_dn("1001")));
+    assert!(!w.active("2003"), "P3's last child left");
+    // the departed 1003 modified: the same either way
+    w.delta(
+        "20250906",
+        "2025-09-06",
+        &[(
+            "Eleve",
+            modify_req("Eleve", "1003", &[("ENTPersonNom", &["TROISBIS"])]),
+        )],
+    );
+    // P3 named again with their pupil: both back
+    w.delta(
+        "20250907",
+        "2025-09-07",
+        &[
+            ("Eleve", pupil("1003", "TROIS", S2, "CEA", &["2003"])),
+            ("PersRelEleve", parent("2003", "P3", &["1003"])),
+        ],
+    );
+    assert!(w.active("1003") && w.active("2003"));
+    assert!(w.members(S2, "CEA").contains(&lower_dn("1003")));
+}
