@@ -1169,3 +1169,51 @@ fn a_long_step_family_chain() {
     assert_eq!(r["perf"]["read_mode"], "targeted", "{why}");
     assert_eq!(w.ldap.entry(&person_dn("4000"))["sn"], ["DEBUT"]);
 }
+
+/// Drift made by another client (a class deleted by hand) is a documented
+/// limit; a targeted Delta naming one of its pupils must not make it
+/// worse: it plans what the whole plan plans (the class back with every
+/// member). FAILS today: the targeted plan adds the class back with the
+/// named pupil only (the oracle refuses; without it the class comes back
+/// with one member of three), though docs/scale.md says a Delta naming a
+/// class the directory lacks and other people name is planned whole.
+#[test]
+fn a_class_deleted_by_hand_then_a_delta_naming_one_of_its_pupils() {
+    let w = World::new();
+    w.complet(
+        "20250904",
+        "2025-09-04",
+        &[
+            ("EtabEducNat", schools()),
+            (
+                "Eleve",
+                pupil("1001", "UN", S1, "CPA", &["2001"])
+                    + &pupil("1002", "DEUX", S1, "CPA", &["2002"]),
+            ),
+            (
+                "PersRelEleve",
+                parent("2001", "P1", &["1001"]) + &parent("2002", "P2", &["1002"]),
+            ),
+            ("PersEducNat", teacher("3001", "MAITRE", S1, &["CPA"])),
+        ],
+    );
+    let class = format!("cn=AC-CRETEIL-{S1}-classe-CPA,ou=groups,{BASE}");
+    let (code, out) = w
+        .ldap
+        .try_ldapmodify(&format!("dn: {class}\nchangetype: delete\n"), false);
+    assert_eq!(code, Some(0), "{out}");
+    let r = w.delta_any(
+        "20250905",
+        "2025-09-05",
+        &[(
+            "Eleve",
+            modify_req("Eleve", "1001", &[("ENTPersonNom", &["UNBIS"])]),
+        )],
+    );
+    eprintln!("{} {}", r["perf"], step(&r)["delta_scope"]);
+    let m = w.members(S1, "CPA");
+    assert!(
+        m.is_empty() || m.len() == 3,
+        "a class back with part of its members: {m:?}"
+    );
+}
