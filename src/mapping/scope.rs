@@ -208,13 +208,21 @@ pub fn scope<'e>(
             codes.extend(named_codes);
         }
     }
-    // a departed person still tied to active people: a run killed between
-    // a departure and its links' removal left them so (a Delta deleting
-    // them again counts them as already departed, and names nobody); a
-    // whole plan unties them, and departs a parent whose last pupil it was
+    // a departure half done: a run killed between a person's departure
+    // (their entry marked) and its move to the departed branch with their
+    // ties' update left them marked where they were, still tied to active
+    // people (a Delta deleting them again counts them as already departed,
+    // and names nobody); a whole plan finishes it, and departs a parent
+    // whose last pupil it was. Only there: a departed person in the
+    // departed branch keeps their ties (to come back) and is no reason to
+    // plan the people they are tied to (a targeted read did not follow
+    // those people's ties)
+    let departed_branch = layout.branches()[3].1.key();
     for e in current.values() {
-        let departed_person =
-            EntryKind::of(e).is_some_and(EntryKind::is_person) && State::of(e).departed();
+        let departed_person = EntryKind::of(e).is_some_and(EntryKind::is_person)
+            && State::of(e).departed()
+            && crate::model::split_first_rdn(e.dn.as_str())
+                .is_some_and(|(_, _, parent)| dn_key(parent) != departed_branch);
         if departed_person
             && refs(e).any(|r| {
                 current.get(&dn_key(r)).is_some_and(|t| {
