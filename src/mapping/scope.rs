@@ -76,9 +76,9 @@ pub fn refs(e: &Entry) -> impl Iterator<Item = &str> {
         .map(|v| v.split('$').next().unwrap_or(v))
 }
 
-/// A set of DN keys, with a cheap first look: the first RDN's value,
-/// lower case, as written (a DN written with escapes or quotes is always
-/// looked at in full).
+/// A set of DN keys, with a cheap first look: the first RDN's value, as
+/// `caseIgnoreMatch` sees it (a DN written with escapes, quotes or the
+/// characters a key escapes is always looked at in full).
 #[derive(Default)]
 struct Keys {
     keys: HashSet<String>,
@@ -87,8 +87,10 @@ struct Keys {
 
 fn first_value(dn: &str) -> Option<String> {
     let (_, rest) = dn.split_once('=')?;
-    let v = rest.split(',').next().unwrap_or(rest);
-    Some(v.trim().to_ascii_lowercase())
+    let v = rest.split([',', ';']).next().unwrap_or(rest);
+    // as `dn_key` sees it: Unicode lower case, NFKC, blanks collapsed (an
+    // ASCII-only lower-casing misses `É` against the key's `é`)
+    Some(value_key(v).into_owned())
 }
 
 impl Keys {
@@ -103,7 +105,8 @@ impl Keys {
     }
     /// The key of `dn` when it is in the set.
     fn holds(&self, dn: &str) -> Option<String> {
-        let plain = !dn.contains(['\\', '"', '+']);
+        // a key escapes these: its first value is not the one written
+        let plain = !dn.contains(['\\', '"', '+', '<', '>', ';', '#', '\0']);
         if plain && !first_value(dn).is_some_and(|f| self.firsts.contains(&f)) {
             return None;
         }
@@ -253,6 +256,31 @@ pub fn scope<'e>(
             add(&mut s, &mut keys, &mut queue, e);
         }
     }
+    // a departure half done: a run killed between a person's departure
+    // (their entry marked) and its move to the departed branch with their
+    // ties' update left them marked where they were, still tied to active
+    // people (a Delta deleting them again counts them as already departed,
+    // and names nobody); a whole plan finishes it, and departs a parent
+    // whose last pupil it was. Only there: a departed person in the
+    // departed branch keeps their ties (to come back) and is no reason to
+    // plan the people they are tied to (a targeted read did not follow
+    // those people's ties)
+    let departed_branch = layout.branches()[3].1.key();
+    for e in current.values() {
+        let departed_person = EntryKind::of(e).is_some_and(EntryKind::is_person)
+            && State::of(e).departed()
+            && crate::model::split_first_rdn(e.dn.as_str())
+                .is_some_and(|(_, _, parent)| dn_key(parent) != departed_branch);
+        if departed_person
+            && refs(e).any(|r| {
+                current.get(&dn_key(r)).is_some_and(|t| {
+                    EntryKind::of(t).is_some_and(EntryKind::is_person) && !State::of(t).departed()
+                })
+            })
+        {
+            add(&mut s, &mut keys, &mut queue, e);
+        }
+    }
     // people tied to people, either way, until nothing is added
     for _round in 0..16 {
         while let Some(e) = queue.pop() {
@@ -335,4 +363,37 @@ pub fn scope<'e>(
         }
     }
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_find_a_dn_written_otherwise_than_its_key() {
+        let mut k = Keys::default();
+        for dn in [
+            "uid=AC-CRETEIL-ÉLÈVE1,ou=people,dc=example,dc=org",
+            "uid=AC-CRETEIL-A  B,ou=people,dc=example,dc=org",
+            "uid=AC-CRETEIL-X\\<Y,ou=people,dc=example,dc=org",
+            "uid=\\#AC,ou=people,dc=example,dc=org",
+        ] {
+            k.insert(&dn_key(dn));
+        }
+        for dn in [
+            "uid=AC-CRETEIL-ÉLÈVE1,ou=people,dc=example,dc=org",
+            "uid=ac-creteil-élève1,ou=People,dc=example,dc=org",
+            // decomposed É: the same value to the directory
+            "uid=AC-CRETEIL-E\u{301}LE\u{300}VE1,ou=people,dc=example,dc=org",
+            "uid=AC-CRETEIL-A B,ou=people,dc=example,dc=org",
+            "uid=AC-CRETEIL-a   b,ou=people,dc=example,dc=org",
+            "uid=AC-CRETEIL-X\\<Y,ou=people,dc=example,dc=org",
+            "uid=\\#AC,ou=people,dc=example,dc=org",
+        ] {
+            assert!(k.holds(dn).is_some(), "{dn}");
+        }
+        assert!(k
+            .holds("uid=AC-CRETEIL-ÉLÈVE2,ou=people,dc=example,dc=org")
+            .is_none());
+    }
 }

@@ -330,11 +330,11 @@ pub fn read_delta_for(
 /// Keeps of `tree` (a Delta mapped over its scope's records) only the
 /// entries the scope computes again, and counts the untouched entries'
 /// records as mapped, as a whole plan counts them. A class or group the
-/// records make that `current` does not hold is new when it lists only
-/// people of the scope; one that lists none of them is an untouched class
-/// a targeted read did not read (`partial`: kept as it is); anything else
-/// means the directory lacks a class its people name, and only a whole
-/// plan builds it right (an error).
+/// records make that `current` does not hold, listing people of the
+/// scope, is new or one the directory lost (deleted by hand), whose other
+/// members the scope does not hold: only a whole plan builds it right (an
+/// error); one that lists none of them is an untouched class a targeted
+/// read did not read (`partial`: kept as it is).
 fn narrow(
     tree: &mut mapping::MappedTree,
     s: scope::Scope,
@@ -369,7 +369,16 @@ fn narrow(
             .filter(|m| people.contains(&crate::model::dn_key(m)))
             .count();
         if ours == members.len() {
-            return true;
+            // new, or one the directory lost (deleted by hand) whose other
+            // members the scope does not hold: only the whole tree tells,
+            // and builds it right
+            err.get_or_insert_with(|| {
+                format!(
+                    "{}: a class or group the directory does not hold",
+                    d.entry.dn
+                )
+            });
+            return false;
         }
         if ours > 0 || !partial {
             err.get_or_insert_with(|| {

@@ -171,6 +171,11 @@ pub(crate) fn count_unread(
         let all = c.active.get(kind.as_str()).copied().unwrap_or(0);
         total += all;
         let read = scope.active_read.get(&kind).copied().unwrap_or(0);
+        // none unread: no category made up (a whole plan lists only the
+        // categories it maps)
+        if all <= read {
+            continue;
+        }
         if let Some(cat) = mapping::inverse::category(kind) {
             tree.stats
                 .categories
