@@ -264,6 +264,7 @@ static TABLE: &[Row] = &[
     row(BENCH, "bash scripts/bench-delta.sh 400 100", Script),
     row(BENCH, "BENCH_REPEAT=2 bash scripts/bench-delta.sh 4000 150", Script),
     row(BENCH, "AAF_SYNC_LOG=aaf_sync::ldap::targeted=debug", Env),
+    row(BENCH, "AAF_SYNC_CHECK_TARGETED=1", Env),
     // --- docs/development.md
     row(DEV, "scripts/slapd-test-instance.sh start DIR PORT", Script),
     row(DEV, "scripts/slapd-replicated.sh start DIR", Script),
