@@ -20,8 +20,9 @@
 //! departure. Departed entries always go through the diff, so the
 //! retention deadlines are decided as in a full plan. A Delta that deletes
 //! a structure or changes its UAI or 2D labels, or whose people are tied to
-//! others past 16 links, is planned in full: [`scope`] says why. Pure: the
-//! directory as read comes in.
+//! others past 16 links, is planned in full ([`scope`] says why), and so is
+//! one whose records make a class the directory does not hold (the run's
+//! `narrow` finds it once mapped). Pure: the directory as read comes in.
 
 use super::attrs::{DN_PREFIXED, DN_VALUED};
 use super::inverse;

@@ -215,20 +215,7 @@ async fn plan_extraction(
                 .counts
                 .is_some()
                 .then(|| (blocks.clone(), step.clone()));
-            cpu(|| {
-                read_delta_for(
-                    cfg,
-                    layout,
-                    x,
-                    now,
-                    &snap.managed,
-                    blocks,
-                    step,
-                    adapt.clone(),
-                    store,
-                    snap.counts.is_some(),
-                )
-            })?
+            delta_tree(cfg, layout, x, now, snap, blocks, step, &adapt, store)?
         }
     };
     if snap.counts.is_some() && tree.scope.is_none() {
@@ -247,20 +234,7 @@ async fn plan_extraction(
             *blocks = b;
             *step = st;
         }
-        tree = cpu(|| {
-            read_delta_for(
-                cfg,
-                layout,
-                x,
-                now,
-                &snap.managed,
-                blocks,
-                step,
-                adapt.clone(),
-                store,
-                false,
-            )
-        })?;
+        tree = delta_tree(cfg, layout, x, now, snap, blocks, step, &adapt, store)?;
         if let Some(d) = step.delta_scope.as_mut() {
             d.read_again = Some(why);
         }
@@ -452,6 +426,36 @@ async fn plan_extraction(
             unproven,
         }
     }))
+}
+
+/// The Delta `x` played over the tree read (part of it, after a targeted
+/// read) and mapped, off the async workers.
+#[allow(clippy::too_many_arguments)]
+fn delta_tree(
+    cfg: &Config,
+    layout: &Layout,
+    x: &Extraction,
+    now: Date,
+    snap: &Snapshot,
+    blocks: &mut Blocks,
+    step: &mut StepReport,
+    adapt: &Option<Arc<Adaptation>>,
+    store: Option<&Store>,
+) -> Result<mapping::MappedTree, SyncError> {
+    cpu(|| {
+        read_delta_for(
+            cfg,
+            layout,
+            x,
+            now,
+            &snap.managed,
+            blocks,
+            step,
+            adapt.clone(),
+            store,
+            snap.counts.is_some(),
+        )
+    })
 }
 
 /// Refuses a Complet of which nothing is in the perimeter: applied, it
