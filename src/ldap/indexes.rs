@@ -145,15 +145,19 @@ mod tests {
             "entstructurejointure  eq",
             "aafSyncSource pres,eq",
             "member,memberUid eq",
+            "cn,uid eq",
+            "ENTEleveParents,ENTAuxPersRelEleveEleve eq",
         ];
         assert!(missing_eq(all).is_empty());
         assert_eq!(
-            missing_eq(["ENTPersonLogin sub", "member eq"]),
+            missing_eq(["ENTPersonLogin sub", "member eq", "cn eq"]),
             [
                 "ENTPersonLogin",
                 "ENTPersonJointure",
                 "ENTStructureJointure",
-                "aafSyncSource"
+                "aafSyncSource",
+                "ENTEleveParents",
+                "ENTAuxPersRelEleveEleve",
             ]
         );
         // a value without types takes the default's
@@ -161,10 +165,11 @@ mod tests {
             missing_eq([
                 "default eq",
                 "ENTPersonLogin,ENTPersonJointure,ENTStructureJointure",
-                "aafSyncSource,member"
+                "aafSyncSource,member,cn",
+                "ENTEleveParents,ENTAuxPersRelEleveEleve"
             ]),
             Vec::<&str>::new()
         );
-        assert_eq!(missing_eq(["ENTPersonLogin"]).len(), 5);
+        assert_eq!(missing_eq(["ENTPersonLogin"]).len(), RECOMMENDED.len());
     }
 }
