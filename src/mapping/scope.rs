@@ -172,7 +172,7 @@ pub fn record_refs(rec: &Record) -> (Vec<&str>, Vec<(String, String)>) {
 }
 
 /// What a targeted read of the directory starts from (see
-/// [`crate::ldap::Directory::read_targeted`]): the ids a Delta names or
+/// `ldap::targeted`): the ids a Delta names or
 /// may name, and the classes and groups its records may name.
 #[derive(Debug, Default, Clone)]
 pub struct Wanted {
