@@ -172,8 +172,8 @@ pub fn record_refs(rec: &Record) -> (Vec<&str>, Vec<(String, String)>) {
 }
 
 /// What a targeted read of the directory starts from (see
-/// `ldap::targeted`): the ids a Delta names or
-/// may name, and the classes and groups its records may name.
+/// `ldap::targeted`): the ids a Delta names or may name, and the classes
+/// and groups its records may name.
 #[derive(Debug, Default, Clone)]
 pub struct Wanted {
     pub ids: std::collections::BTreeSet<String>,
