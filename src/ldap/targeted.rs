@@ -10,7 +10,8 @@
 //! classes and groups listing them or named by the records (by `cn`),
 //! with every member; every structure; the whole departed branch (the
 //! retention deadlines). The rails' counts of active entries come from
-//! DN-only searches. A new login is checked against the directory's
+//! DN-only searches, on a connection of their own while the rest is read
+//! and planned ([`Counts`]). A new login is checked against the directory's
 //! logins by equality (`logins_taken`), as many candidates as needed.
 //!
 //! Anything this read cannot answer as the whole read would — a departed
@@ -38,20 +39,66 @@ fn structure_id(layout: &Layout, g: &Gather<'_>, dn: &str) -> Option<String> {
 }
 
 /// Clauses per search: an OR of this many equalities (each an index
-/// lookup on the server).
-const BATCH: usize = 500;
+/// lookup on the server). slapd tests every entry it returns against the
+/// whole OR, so a search costs its entries times its clauses: at 500, the
+/// members of a day's classes read at a quarter of a whole read's rate;
+/// much smaller, the round trips add up (measured at 104k: 50, 150, 500).
+const BATCH: usize = 150;
 
 /// Past this many people, the whole read costs about the same.
 const MAX_PEOPLE: usize = 50_000;
 
 /// The counts the safety rails judge a run by, when the read did not see
-/// the whole tree.
-#[derive(Debug, Clone, Default)]
+/// the whole tree. Counting makes slapd walk every managed person while
+/// this process only waits, so it runs on a connection of its own beside
+/// the read and the plan's parse and mapping (slapd idle then): the plan
+/// [`settle`](Counts::settle)s it where it first needs the figures.
+#[derive(Debug, Default)]
 pub struct Counts {
     /// Active entries per category (`safety::active_counts`).
-    pub active: BTreeMap<String, u64>,
+    active: BTreeMap<String, u64>,
     /// Classes and groups.
-    pub groups: u64,
+    groups: u64,
+    counting: Option<Counting>,
+}
+
+/// The counting searches under way; stopped when dropped (a plan that
+/// reads the whole tree again counts there).
+#[derive(Debug)]
+struct Counting(tokio::task::JoinHandle<Result<Counts, DirectoryError>>);
+
+impl Drop for Counting {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl Counts {
+    /// Waits for the counting searches to end (at once when they have).
+    pub async fn settle(&mut self) -> Result<(), DirectoryError> {
+        let Some(mut c) = self.counting.take() else {
+            return Ok(());
+        };
+        let done = (&mut c.0).await.map_err(|e| DirectoryError::Op {
+            what: "count the managed entries".into(),
+            reason: format!("the counting task ended: {e}"),
+        })??;
+        self.active = done.active;
+        self.groups = done.groups;
+        Ok(())
+    }
+
+    /// Active entries per category.
+    pub fn active(&self) -> &BTreeMap<String, u64> {
+        debug_assert!(self.counting.is_none(), "counts read before settle");
+        &self.active
+    }
+
+    /// Classes and groups.
+    pub fn groups(&self) -> u64 {
+        debug_assert!(self.counting.is_none(), "counts read before settle");
+        self.groups
+    }
 }
 
 /// The entries a targeted read gathers, once each, over one connection.
@@ -101,17 +148,20 @@ impl Gather<'_> {
 }
 
 impl Directory {
-    /// Entries under `base` matching `filter`, with the read's attributes.
+    /// Entries under `base` matching `filter`, with the read's attributes;
+    /// `about`: how many at most, when the filter says.
     async fn read_matching(
         &self,
         base: &str,
         filter: &str,
+        about: Option<usize>,
         g: &mut Gather<'_>,
     ) -> Result<(), DirectoryError> {
         let mut found = Vec::new();
+        let about = about.map(|n| n as u64);
         let r = g
             .reader
-            .search(base, filter, &read_attrs(), |dn, a| {
+            .search_expecting(base, filter, &read_attrs(), about, |dn, a| {
                 found.push(Entry::from_attrs(Dn::new(dn), a))
             })
             .await;
@@ -136,7 +186,8 @@ impl Directory {
     ) -> Result<(), DirectoryError> {
         for batch in clauses.chunks(BATCH) {
             let filter = format!("(|{})", batch.concat());
-            self.read_matching(layout.base.as_str(), &filter, g).await?;
+            self.read_matching(layout.base.as_str(), &filter, Some(batch.len()), g)
+                .await?;
         }
         Ok(())
     }
@@ -167,24 +218,6 @@ impl Directory {
         cns.dedup();
         self.read_any(layout, cns, g).await
     }
-
-    /// How many entries under the base match `filter` (DNs only).
-    async fn count(
-        &self,
-        layout: &Layout,
-        filter: &str,
-        g: &mut Gather<'_>,
-    ) -> Result<u64, DirectoryError> {
-        g.reader
-            .search(
-                layout.base.as_str(),
-                filter,
-                &["1.1".to_string()],
-                |_, _| {},
-            )
-            .await
-    }
-
     /// Reads what a Delta naming `wanted` needs of the managed tree (see
     /// the module's doc), with the rails' counts; `Ok(Err(why))` when only
     /// the whole tree answers.
@@ -201,6 +234,25 @@ impl Directory {
             schema::ATTR_SOURCE
         );
         let url = self.url().to_string();
+        // the rails' counts, beside the read
+        let (cfg, at, base, mine) = (
+            self.cfg.clone(),
+            url.clone(),
+            layout.base.to_string(),
+            own.clone(),
+        );
+        let counts = Counts {
+            counting: Some(Counting(tokio::spawn(async move {
+                let t = std::time::Instant::now();
+                let c = count_all(cfg, at, base, mine).await;
+                tracing::debug!(
+                    secs = t.elapsed().as_secs_f64(),
+                    "targeted read: the rails' counts"
+                );
+                c
+            }))),
+            ..Counts::default()
+        };
         let mut g = Gather {
             reader: super::wire::Reader::open(&self.cfg, &url).await?,
             snap: Snapshot::default(),
@@ -215,11 +267,11 @@ impl Directory {
         let structures = format!(
             "(&{own}(|(objectClass=ENTStructure)(objectClass=ENTEtablissement)(objectClass=ENTServAc)(objectClass=ENTCollLoc)))"
         );
-        self.read_matching(layout.base.as_str(), &structures, &mut g)
+        self.read_matching(layout.base.as_str(), &structures, None, &mut g)
             .await?;
         // the departed branch: the deadlines
         let departed = layout.branches()[3].1.as_str().to_string();
-        self.read_matching(&departed, &format!("(&{own})"), &mut g)
+        self.read_matching(&departed, &format!("(&{own})"), None, &mut g)
             .await?;
         if g.snap
             .managed
@@ -254,7 +306,7 @@ impl Directory {
                     .map(|b| format!("(ENTPersonDateNaissance={})", escape_filter(b)))
                     .collect::<String>()
             );
-            self.read_matching(layout.base.as_str(), &filter, &mut g)
+            self.read_matching(layout.base.as_str(), &filter, None, &mut g)
                 .await?;
         }
         // the classes and groups the records may name, by their cn
@@ -326,7 +378,8 @@ impl Directory {
             self.read_any(layout, forward, &mut g).await?;
             for dn in elsewhere {
                 if !g.seen.contains(&dn_key(&dn)) {
-                    self.read_matching(&dn, "(objectClass=*)", &mut g).await?;
+                    self.read_matching(&dn, "(objectClass=*)", Some(1), &mut g)
+                        .await?;
                 }
             }
             self.read_any(layout, reverse, &mut g).await?;
@@ -366,7 +419,8 @@ impl Directory {
         self.read_any(layout, members, &mut g).await?;
         for dn in elsewhere {
             if !g.seen.contains(&dn_key(&dn)) {
-                self.read_matching(&dn, "(objectClass=*)", &mut g).await?;
+                self.read_matching(&dn, "(objectClass=*)", Some(1), &mut g)
+                    .await?;
             }
         }
         tracing::debug!(
@@ -374,56 +428,8 @@ impl Directory {
             secs = t.elapsed().as_secs_f64(),
             "targeted read: the members of their classes"
         );
-        let t = std::time::Instant::now();
-        // the rails' counts, DNs only
-        let counts = self.counts(layout, &own, &mut g).await?;
-        tracing::debug!(
-            secs = t.elapsed().as_secs_f64(),
-            "targeted read: the rails' counts"
-        );
         g.reader.close().await;
         Ok(Ok((g.snap, counts)))
-    }
-
-    /// Active entries per category, and the classes and groups.
-    async fn counts(
-        &self,
-        layout: &Layout,
-        own: &str,
-        g: &mut Gather<'_>,
-    ) -> Result<Counts, DirectoryError> {
-        let parent = format!(
-            "(|(objectClass=ENTAuxPersRelEleve)(ENTPersonProfils={}))",
-            schema::PROFILE_PARENT
-        );
-        let active = format!("{own}(!({}=*))", schema::ATTR_DEPARTURE);
-        let mut c = Counts::default();
-        for (kind, filter) in [
-            (EntryKind::Pupil, format!("(&{active}(objectClass=ENTEleve))")),
-            (
-                EntryKind::Parent,
-                format!("(&{active}(!(objectClass=ENTEleve))(!(objectClass=ENTClasse))(!(objectClass=ENTGroupe)){parent})"),
-            ),
-            (
-                EntryKind::Staff,
-                format!("(&{active}(objectClass=ENTPerson)(!(objectClass=ENTEleve))(!{parent}))"),
-            ),
-            (
-                EntryKind::Structure,
-                format!("(&{active}(|(objectClass=ENTStructure)(objectClass=ENTEtablissement)(objectClass=ENTServAc)(objectClass=ENTCollLoc))(!(objectClass=ENTEleve))(!(objectClass=ENTClasse))(!(objectClass=ENTGroupe)))"),
-            ),
-        ] {
-            let n = self.count(layout, &filter, g).await?;
-            c.active.insert(kind.as_str().to_string(), n);
-        }
-        c.groups = self
-            .count(
-                layout,
-                &format!("(&{own}(|(objectClass=ENTClasse)(objectClass=ENTGroupe)))"),
-                g,
-            )
-            .await?;
-        Ok(c)
     }
 
     /// Which of the `candidates` logins the directory already gives (as
@@ -448,8 +454,9 @@ impl Directory {
                     })
                     .collect::<String>()
             );
+            let about = Some(batch.len() as u64);
             reader
-                .search(layout.base.as_str(), &filter, &attrs, |_, a| {
+                .search_expecting(layout.base.as_str(), &filter, &attrs, about, |_, a| {
                     for (_, values) in a {
                         taken.extend(values.iter().map(|v| v.to_lowercase()));
                     }
@@ -459,4 +466,50 @@ impl Directory {
         reader.close().await;
         Ok(taken)
     }
+}
+
+/// Active entries per category, and the classes and groups, by DN-only
+/// searches over a connection of its own.
+async fn count_all(
+    cfg: crate::config::LdapConfig,
+    url: String,
+    base: String,
+    own: String,
+) -> Result<Counts, DirectoryError> {
+    let mut reader = super::wire::Reader::open(&cfg, &url).await?;
+    let parent = format!(
+        "(|(objectClass=ENTAuxPersRelEleve)(ENTPersonProfils={}))",
+        schema::PROFILE_PARENT
+    );
+    let active = format!("{own}(!({}=*))", schema::ATTR_DEPARTURE);
+    let mut c = Counts::default();
+    let dn_only = ["1.1".to_string()];
+    for (kind, filter) in [
+        (EntryKind::Pupil, format!("(&{active}(objectClass=ENTEleve))")),
+        (
+            EntryKind::Parent,
+            format!("(&{active}(!(objectClass=ENTEleve))(!(objectClass=ENTClasse))(!(objectClass=ENTGroupe)){parent})"),
+        ),
+        (
+            EntryKind::Staff,
+            format!("(&{active}(objectClass=ENTPerson)(!(objectClass=ENTEleve))(!{parent}))"),
+        ),
+        (
+            EntryKind::Structure,
+            format!("(&{active}(|(objectClass=ENTStructure)(objectClass=ENTEtablissement)(objectClass=ENTServAc)(objectClass=ENTCollLoc))(!(objectClass=ENTEleve))(!(objectClass=ENTClasse))(!(objectClass=ENTGroupe)))"),
+        ),
+    ] {
+        let n = reader.search(&base, &filter, &dn_only, |_, _| {}).await?;
+        c.active.insert(kind.as_str().to_string(), n);
+    }
+    c.groups = reader
+        .search(
+            &base,
+            &format!("(&{own}(|(objectClass=ENTClasse)(objectClass=ENTGroupe)))"),
+            &dn_only,
+            |_, _| {},
+        )
+        .await?;
+    reader.close().await;
+    Ok(c)
 }

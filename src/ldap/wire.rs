@@ -117,12 +117,30 @@ impl Reader {
         base: &str,
         filter: &str,
         attrs: &[String],
+        on_entry: impl FnMut(&str, Attrs<'_>),
+    ) -> Result<u64, DirectoryError> {
+        self.search_expecting(base, filter, attrs, None, on_entry)
+            .await
+    }
+
+    /// [`Reader::search`] that expects about `about` entries at most (an OR
+    /// of that many equalities on an identifier): the read then does not
+    /// wait for a page's worth of entries that will not come (a wait bounded
+    /// by a millisecond, but paid at the end of each of hundreds of small
+    /// searches). A wrong guess costs wake-ups, never entries.
+    pub async fn search_expecting(
+        &mut self,
+        base: &str,
+        filter: &str,
+        attrs: &[String],
+        about: Option<u64>,
         mut on_entry: impl FnMut(&str, Attrs<'_>),
     ) -> Result<u64, DirectoryError> {
         let what = || format!("read {base}");
         let filter = request::Filter::parse(filter)
             .ok_or_else(|| op_err(what(), format!("invalid search filter {filter:?}")))?;
         let conn = &mut self.conn;
+        conn.expect = about.unwrap_or(u64::MAX);
         let mut count = 0u64;
         let mut cookie = Vec::new();
         loop {
@@ -164,6 +182,8 @@ struct Conn {
     /// at least, for the low-water mark.
     page_size: u32,
     smallest: usize,
+    /// Entries the search under way is expected to return at most.
+    expect: u64,
     /// The socket's low-water mark as last set; `None` where it cannot
     /// be set (reads then wake for every byte).
     low_water: Option<usize>,
@@ -191,6 +211,7 @@ impl Conn {
             timeout,
             page_size: 1,
             smallest: usize::MAX,
+            expect: u64::MAX,
             low_water: Some(1),
         };
         if let (Endpoint::Tcp { host, tls, .. }, true) = (&at, cfg.starttls) {
@@ -377,7 +398,12 @@ impl Conn {
                 Step::More(need) => {
                     // the entries of the page after the one being read
                     let read = usize::try_from(*count - first).unwrap_or(usize::MAX);
-                    let left = (self.page_size as usize).saturating_sub(read.saturating_add(1));
+                    let in_page = (self.page_size as usize).saturating_sub(read);
+                    let in_search = self.expect.saturating_sub(*count);
+                    let left = usize::try_from(in_search)
+                        .unwrap_or(usize::MAX)
+                        .min(in_page)
+                        .saturating_sub(1);
                     let ahead = match self.smallest {
                         usize::MAX => 0,
                         s => left.saturating_mul(s),

@@ -64,7 +64,7 @@ pub(crate) async fn plan_all(
     let mut control = pre.control.clone();
     let mut control_entry = pre.control_entry.clone();
     // plan every extraction (nothing written yet)
-    let active_before = targeted::active_counts(snap);
+    let mut active_before = None;
     let mut holds = Vec::new();
     let mut leaving: BTreeMap<String, u64> = BTreeMap::new();
     let mut changes = safety::ChangeCounts::default();
@@ -85,20 +85,6 @@ pub(crate) async fn plan_all(
         // a tree parsed beside the read: its parse is not in this interval
         let parsed_before = parsed.is_some();
         let t = std::time::Instant::now();
-        // each extraction's changes are judged against the tree it applies to
-        let step_base = if i == 0 {
-            active_before.clone()
-        } else {
-            targeted::active_counts(snap)
-        };
-        let step_groups = match &snap.counts {
-            Some(c) => c.groups,
-            None => snap
-                .managed
-                .values()
-                .filter(|e| EntryKind::of(e).is_some_and(EntryKind::is_group))
-                .count() as u64,
-        };
         let step_first_load = control.applied.is_none();
         let planned = plan_extraction(
             cfg,
@@ -128,6 +114,10 @@ pub(crate) async fn plan_all(
         let parse_inside = if parsed_before { 0.0 } else { step.parse_secs };
         report.perf.plan_secs += t.elapsed().as_secs_f64() - parse_inside;
         holds.extend(p.guards);
+        let (step_base, step_groups) = (p.base, p.groups);
+        if i == 0 {
+            active_before = Some(step_base.clone());
+        }
         let mut step_leaving = BTreeMap::new();
         for (cat, ids) in &step.lifecycle.departed {
             *leaving.entry(cat.clone()).or_default() += ids.len() as u64;
@@ -165,7 +155,7 @@ pub(crate) async fn plan_all(
     }
     Ok(Planned {
         steps,
-        active_before,
+        active_before: active_before.unwrap_or_else(|| targeted::active_counts(snap)),
         holds,
         leaving,
         changes,
@@ -181,6 +171,9 @@ struct Planned1 {
     guards: Vec<Hold>,
     changes: safety::ChangeCounts,
     unproven: Vec<String>,
+    /// Active entries per category before it, and classes and groups.
+    base: BTreeMap<String, u64>,
+    groups: u64,
 }
 
 /// Plans one extraction against the directory as read (`snap`, `control`).
@@ -239,6 +232,18 @@ async fn plan_extraction(
             d.read_again = Some(why);
         }
     }
+    // a targeted read's counts ran beside the parse and mapping
+    if let Some(c) = snap.counts.as_mut() {
+        crate::host::interrupt::race(async { c.settle().await.map_err(SyncError::from) }, |why| {
+            Err(SyncError::Halted(format!(
+                "{why} while counting the directory's entries: nothing written"
+            )))
+        })
+        .await?;
+    }
+    // each extraction's changes are judged against the tree it applies to
+    let base = targeted::active_counts(snap);
+    let groups = targeted::group_count(snap);
     targeted::count_unread(snap, &mut tree, step);
     if snap.counts.is_some() {
         targeted::check_logins(dir, layout, &tree, snap).await?;
@@ -424,6 +429,8 @@ async fn plan_extraction(
             guards,
             changes,
             unproven,
+            base,
+            groups,
         }
     }))
 }

@@ -96,8 +96,20 @@ pub(crate) async fn check(
 /// given beside it by a targeted read (which holds part of the tree).
 pub(crate) fn active_counts(snap: &Snapshot) -> BTreeMap<String, u64> {
     match &snap.counts {
-        Some(c) => c.active.clone(),
+        Some(c) => c.active().clone(),
         None => safety::active_counts(&snap.managed),
+    }
+}
+
+/// Classes and groups before a plan, as [`active_counts`] counts.
+pub(crate) fn group_count(snap: &Snapshot) -> u64 {
+    match &snap.counts {
+        Some(c) => c.groups(),
+        None => snap
+            .managed
+            .values()
+            .filter(|e| EntryKind::of(*e).is_some_and(EntryKind::is_group))
+            .count() as u64,
     }
 }
 
@@ -168,7 +180,7 @@ pub(crate) fn count_unread(
     };
     let mut total = 0;
     for kind in [EntryKind::Pupil, EntryKind::Parent, EntryKind::Staff] {
-        let all = c.active.get(kind.as_str()).copied().unwrap_or(0);
+        let all = c.active().get(kind.as_str()).copied().unwrap_or(0);
         total += all;
         let read = scope.active_read.get(&kind).copied().unwrap_or(0);
         // none unread: no category made up (a whole plan lists only the
@@ -195,7 +207,7 @@ pub(crate) fn unchanged_unread(snap: &Snapshot) -> u64 {
     let Some(c) = &snap.counts else {
         return 0;
     };
-    let all = c.active.values().sum::<u64>() + c.groups;
+    let all = c.active().values().sum::<u64>() + c.groups();
     let read = snap
         .managed
         .values()
