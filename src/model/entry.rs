@@ -405,6 +405,17 @@ impl crate::schema::Attributes for Entry {
     fn has_value(&self, attr: &str, value: &str) -> bool {
         Entry::has_value(self, attr, value)
     }
+    fn has_values(&self, attr: &str, values: &[&str]) -> u32 {
+        let mut found = 0;
+        for v in self.get(attr).unwrap_or_default().iter() {
+            for (i, want) in values.iter().take(32).enumerate() {
+                if v.eq_ignore_ascii_case(want) {
+                    found |= 1 << i;
+                }
+            }
+        }
+        found
+    }
 }
 
 #[cfg(test)]

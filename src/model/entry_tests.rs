@@ -107,3 +107,47 @@ fn from_attrs_builds_what_add_builds() {
     assert_eq!(m.len(), 40);
     assert!(m.contains("uid=U3,dc=x") && !m.contains("UID=U3,DC=X"));
 }
+
+/// `has_values` answers what `has_value` answers for each value, in one
+/// look (`EntryKind::of` relies on it), ASCII case aside.
+#[test]
+fn has_values_answers_as_has_value_does() {
+    use crate::schema::{Attributes, EntryKind};
+    let e = test_entry(
+        "uid=p,ou=people,dc=x",
+        &[
+            ("objectClass", &["top", "entperson", "ENTAuxPersRelEleve"]),
+            ("ENTPersonProfils", &["National_TUT"]),
+        ],
+    );
+    let asked = [
+        "ENTPerson",
+        "ENTEleve",
+        "top",
+        "ENTAUXPERSRELELEVE",
+        "person",
+    ];
+    let one_by_one = asked
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| e.has_value("objectClass", v))
+        .fold(0u32, |m, (i, _)| m | 1 << i);
+    assert_eq!(
+        Attributes::has_values(&e, "objectClass", &asked),
+        one_by_one
+    );
+    assert_eq!(one_by_one, 0b01101);
+    assert_eq!(Attributes::has_values(&e, "absent", &asked), 0);
+    assert_eq!(EntryKind::of(&e), Some(EntryKind::Parent));
+    // a parent known by its profile only, and a staff member
+    let tut = test_entry(
+        "uid=t,dc=x",
+        &[
+            ("objectClass", &["ENTPerson"]),
+            ("ENTPersonProfils", &["national_tut"]),
+        ],
+    );
+    assert_eq!(EntryKind::of(&tut), Some(EntryKind::Parent));
+    let staff = test_entry("uid=s,dc=x", &[("objectClass", &["ENTPerson"])]);
+    assert_eq!(EntryKind::of(&staff), Some(EntryKind::Staff));
+}

@@ -21,6 +21,17 @@ use time::Date;
 pub trait Attributes {
     fn first(&self, attr: &str) -> Option<&str>;
     fn has_value(&self, attr: &str, value: &str) -> bool;
+    /// Which of `values` (at most 32) `attr` holds, ASCII case aside: bit
+    /// `i` for `values[i]`. One look at the attribute where the entry can
+    /// (`EntryKind::of` asks for ten classes, on every entry, many times).
+    fn has_values(&self, attr: &str, values: &[&str]) -> u32 {
+        values
+            .iter()
+            .take(32)
+            .enumerate()
+            .filter(|(_, v)| self.has_value(attr, v))
+            .fold(0, |m, (i, _)| m | 1 << i)
+    }
 }
 
 /// Callers hold `&Entry` in iterators and closures (`EntryKind::of(e)` on
@@ -31,6 +42,9 @@ impl<T: Attributes + ?Sized> Attributes for &T {
     }
     fn has_value(&self, attr: &str, value: &str) -> bool {
         T::has_value(self, attr, value)
+    }
+    fn has_values(&self, attr: &str, values: &[&str]) -> u32 {
+        T::has_values(self, attr, values)
     }
 }
 
@@ -81,7 +95,23 @@ impl EntryKind {
 
     /// Classifies an entry read from the directory by its object classes.
     pub fn of(entry: &(impl Attributes + ?Sized)) -> Option<EntryKind> {
-        let has = |c: &str| entry.has_value("objectClass", c);
+        const CLASSES: [&str; 10] = [
+            CONTROL_CLASS,
+            "ENTEleve",
+            "ENTClasse",
+            "ENTGroupe",
+            "ENTStructure",
+            "ENTEtablissement",
+            "ENTServAc",
+            "ENTCollLoc",
+            "ENTAuxPersRelEleve",
+            "ENTPerson",
+        ];
+        let found = entry.has_values("objectClass", &CLASSES);
+        let has = |c: &str| {
+            let i = CLASSES.iter().position(|k| *k == c).unwrap_or(32);
+            i < 32 && found & 1 << i != 0
+        };
         Some(if has(CONTROL_CLASS) {
             EntryKind::Control
         } else if has("ENTEleve") {
