@@ -200,13 +200,16 @@ fn week_on(ldap: Slapd, degree: Degree) -> usize {
         for k in ["plan", "lifecycle", "logins_created", "delta"] {
             assert_eq!(st[k], sw[k], "day {day}: {k}");
         }
-        // the rails judge the same counts either way
-        for (cat, c) in sw["mapping"]["categories"].as_object().unwrap() {
-            assert_eq!(
-                st["mapping"]["categories"][cat]["mapped"], c["mapped"],
-                "day {day}: {cat}"
-            );
-        }
+        // the rails judge the same counts either way, and the report says
+        // the same of the mapping (links dropped, values left out…); but
+        // `adapted` counts what the SDET adaptation did to the entries
+        // computed, and a targeted plan computes fewer (to the same end)
+        let mapping = |s: &Value| {
+            let mut m = s["mapping"].clone();
+            m.as_object_mut().unwrap().remove("adapted");
+            m
+        };
+        assert_eq!(mapping(st), mapping(sw), "day {day}: mapping");
         planned += pt.matches("\ndn: ").count() + usize::from(pt.starts_with("dn: "));
         eprintln!(
             "day {day}: {} read {} of {}",

@@ -219,9 +219,12 @@ impl Mapper<'_> {
                 }
                 // written now, while the entry is being built: `finish`
                 // only rewrites the pupils naming a parent the extraction
-                // does not keep (an entry is stored once, not twice)
+                // does not keep (an entry is stored once, not twice); a
+                // pupil whose entry is not wanted has nothing to rewrite
                 add_parent_links(self.layout, &mut d.entry, &refs);
-                self.parents_of_pupil.insert(id, refs);
+                if self.wanted(d.kind, &id) {
+                    self.parents_of_pupil.insert(id, refs);
+                }
             }
             EntryKind::Parent => {
                 self.kept_parents.insert(id);

@@ -133,6 +133,12 @@ pub struct Mapper<'a> {
     /// The run's entry store, given by the caller: each desired entry is
     /// frozen into it once complete. None: entries stay on the heap.
     store: Option<&'a Store>,
+    /// The people whose entries the caller wants (a Delta's scope): the
+    /// others' records are mapped for their classes, groups and ties
+    /// only, their entries not kept (DN keys in `elsewhere`, for the
+    /// duplicate check). None: everyone's.
+    outputs: Option<HashSet<(EntryKind, String)>>,
+    elsewhere: HashSet<String>,
     today: time::Date,
     pub stats: MapStats,
 }
@@ -224,6 +230,8 @@ impl<'a> Mapper<'a> {
             limits: RecordLimits::default(),
             adapt: None,
             store: None,
+            outputs: None,
+            elsewhere: HashSet::new(),
             today,
             stats: MapStats::default(),
         }
@@ -316,7 +324,7 @@ impl<'a> Mapper<'a> {
                 }
                 Some(d) => {
                     let key = d.entry.dn.key();
-                    if self.desired.contains_key(&key) {
+                    if self.desired.contains_key(&key) || self.elsewhere.contains(&key) {
                         Err(reject(
                             Some("identifier"),
                             "duplicate id: already seen in this extraction",
@@ -325,8 +333,12 @@ impl<'a> Mapper<'a> {
                         let mut d = d;
                         self.finish_entry(d.kind, Some(rec), &mut d.entry);
                         self.after_insert(&mut d, rec);
-                        self.freeze(&mut d.entry);
-                        self.desired.insert(key, d);
+                        if self.wanted(d.kind, &d.id) {
+                            self.freeze(&mut d.entry);
+                            self.desired.insert(key, d);
+                        } else {
+                            self.elsewhere.insert(key);
+                        }
                         Ok(Mapped::Kept)
                     }
                 }
@@ -383,6 +395,21 @@ impl<'a> Mapper<'a> {
     pub fn with_store(mut self, store: Option<&'a Store>) -> Self {
         self.store = store;
         self
+    }
+
+    /// Keeps the entries of `people` only (see [`Mapper::outputs`]).
+    pub fn with_outputs(mut self, people: Option<HashSet<(EntryKind, String)>>) -> Self {
+        self.outputs = people;
+        self
+    }
+
+    /// Whether the caller wants the entry of `kind`'s `id`.
+    fn wanted(&self, kind: EntryKind, id: &str) -> bool {
+        !kind.is_person()
+            || self
+                .outputs
+                .as_ref()
+                .is_none_or(|o| o.contains(&(kind, id.to_string())))
     }
 
     /// Writes into a directory whose schema needs `adapt`.

@@ -275,7 +275,7 @@ pub fn read_delta_for(
     } else {
         Err("[source] targeted_delta = false".to_string())
     };
-    let mut mapper = Mapper::new(layout, perimeter(cfg), &cfg.staff_address_consent, now)
+    let mapper = Mapper::new(layout, perimeter(cfg), &cfg.staff_address_consent, now)
         .with_degree(cfg.degree)
         .with_limits(cfg.record_limits)
         .with_adaptation(adapt.clone())
@@ -286,6 +286,9 @@ pub fn read_delta_for(
         Err(why) => (None, Some(why)),
     };
     let inputs = scope.as_ref().map(|s| s.inputs.clone());
+    // the other inputs' records matter for the classes and groups they
+    // make (and the ties they keep), not their entries
+    let mut mapper = mapper.with_outputs(scope.as_ref().map(|s| s.people.clone()));
     let mut rejected = Vec::new();
     for rec in overlay.into_records_within(inputs) {
         if let Err(e) = mapper.map(&rec, from) {
