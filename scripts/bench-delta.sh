@@ -7,6 +7,8 @@
 #   bash scripts/bench-delta.sh [SCHOOLS [PUPILS_PER_SCHOOL]]   (default 400 100: ~100k entries)
 #   bash scripts/bench-delta.sh 4000 150                        (~1.5 million entries)
 #   BENCH_DEGREE=2d bash scripts/bench-delta.sh 960 600         (2D, ~1.5 million)
+#   BENCH_ACADEMIES=2 bash scripts/bench-delta.sh 4000 150      (~3 million: a second
+#                         académie, AC-VERSAILLES, its own population, in the same tree)
 #
 # It times, on the same server and tree: the Delta's dry run on its targeted
 # read (the default) and over the whole tree (`targeted_delta = false`), best
@@ -19,6 +21,7 @@ root=$(pwd)
 schools=${1:-400}
 pupils=${2:-100}
 degree=${BENCH_DEGREE:-1d}
+academies=${BENCH_ACADEMIES:-1}
 repeat=${BENCH_REPEAT:-3}
 export PATH="$HOME/.cargo/bin:$PATH"
 export MDB_MAXSIZE=${MDB_MAXSIZE:-17179869184}
@@ -76,6 +79,18 @@ config "$dir/ww" "targeted_delta = false" > "$dir/whole.toml"
 echo "loading the Complet offline (export-ldif, slapadd -q)..." >&2
 "$bin/aaf-sync" export-ldif --config "$dir/targeted.toml" --now 2025-09-04 --with-base \
   --out "$dir/init.ldif" "$dir/c1" 2>/dev/null
+if [ "$academies" = 2 ]; then
+  # the other académie: its own people (another seed), source and DNs; its
+  # branch entries (the first four records) are the first one's
+  gen --out "$dir/c2" --seed 2 --schools "$schools" --schools-outside 0 \
+    --pupils-per-school "$pupils" --part-size 200000 --utf8 >/dev/null
+  sed 's/"AC-CRETEIL"/"AC-VERSAILLES"/' "$dir/targeted.toml" > "$dir/other.toml"
+  "$bin/aaf-sync" export-ldif --config "$dir/other.toml" --now 2025-09-04 \
+    --out "$dir/other.ldif" "$dir/c2" 2>/dev/null
+  awk 'BEGIN { RS = ""; ORS = "\n\n" } NR > 4' "$dir/other.ldif" >> "$dir/init.ldif"
+  rm -f "$dir/other.ldif"
+  rm -rf "$dir/c2"
+fi
 entries=$(grep -c '^dn:' "$dir/init.ldif")
 bash scripts/slapd-test-instance.sh stop "$dir/ldap" >/dev/null 2>&1
 /usr/sbin/slapadd -F "$dir/ldap/slapd.d" -n 1 -q -l "$dir/init.ldif"
