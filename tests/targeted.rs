@@ -210,6 +210,9 @@ fn week_on(ldap: Slapd, degree: Degree) -> usize {
             m
         };
         assert_eq!(mapping(st), mapping(sw), "day {day}: mapping");
+        // the rails' own figures (active entries before, leaving, changes,
+        // holds) and the digest an approval would name
+        assert_eq!(rt["safety"], rw["safety"], "day {day}: safety");
         planned += pt.matches("\ndn: ").count() + usize::from(pt.starts_with("dn: "));
         eprintln!(
             "day {day}: {} read {} of {}",

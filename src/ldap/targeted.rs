@@ -10,8 +10,8 @@
 //! classes and groups listing them or named by the records (by `cn`),
 //! with every member; every structure; the whole departed branch (the
 //! retention deadlines). The rails' counts of active entries come from
-//! DN-only searches, on a connection of their own while the rest is read
-//! and planned ([`Counts`]). A new login is checked against the directory's
+//! one walk of the managed entries (their classes only), on a connection
+//! of its own while the Delta is parsed and mapped ([`Counts`]). A new login is checked against the directory's
 //! logins by equality (`logins_taken`), as many candidates as needed.
 //!
 //! Anything this read cannot answer as the whole read would — a departed
@@ -50,8 +50,9 @@ const MAX_PEOPLE: usize = 50_000;
 
 /// The counts the safety rails judge a run by, when the read did not see
 /// the whole tree. Counting makes slapd walk every managed person while
-/// this process only waits, so it runs on a connection of its own beside
-/// the read and the plan's parse and mapping (slapd idle then): the plan
+/// this process only waits, so it runs on a connection of its own once the
+/// read is done, beside the plan's parse and mapping (slapd idle then;
+/// beside the read, the two would share slapd's cores): the plan
 /// [`settle`](Counts::settle)s it where it first needs the figures.
 #[derive(Debug, Default)]
 pub struct Counts {
@@ -234,25 +235,6 @@ impl Directory {
             schema::ATTR_SOURCE
         );
         let url = self.url().to_string();
-        // the rails' counts, beside the read
-        let (cfg, at, base, mine) = (
-            self.cfg.clone(),
-            url.clone(),
-            layout.base.to_string(),
-            own.clone(),
-        );
-        let counts = Counts {
-            counting: Some(Counting(tokio::spawn(async move {
-                let t = std::time::Instant::now();
-                let c = count_all(cfg, at, base, mine).await;
-                tracing::debug!(
-                    secs = t.elapsed().as_secs_f64(),
-                    "targeted read: the rails' counts"
-                );
-                c
-            }))),
-            ..Counts::default()
-        };
         let mut g = Gather {
             reader: super::wire::Reader::open(&self.cfg, &url).await?,
             snap: Snapshot::default(),
@@ -429,6 +411,28 @@ impl Directory {
             "targeted read: the members of their classes"
         );
         g.reader.close().await;
+        // the rails' counts, beside the plan's parse and mapping (slapd
+        // idle then; beside the read, both searches share its cores)
+        let (cfg, at, base, mine) = (
+            self.cfg.clone(),
+            url.clone(),
+            layout.base.to_string(),
+            own.clone(),
+        );
+        let classes = Classifier::new(layout);
+        let counting = tokio::spawn(async move {
+            let t = std::time::Instant::now();
+            let c = count_all(cfg, at, base, mine, classes).await;
+            tracing::debug!(
+                secs = t.elapsed().as_secs_f64(),
+                "targeted read: the rails' counts"
+            );
+            c
+        });
+        let counts = Counts {
+            counting: Some(Counting(counting)),
+            ..Counts::default()
+        };
         Ok(Ok((g.snap, counts)))
     }
 
@@ -468,47 +472,45 @@ impl Directory {
     }
 }
 
-/// Active entries per category, and the classes and groups, by DN-only
-/// searches over a connection of its own.
+/// Active entries per category, and the classes and groups, over a
+/// connection of its own: one walk of the managed entries, each read with
+/// the few attributes that classify it, and classified as the whole read
+/// classifies (`Classifier`, `EntryKind::of`, `State::of`), so that the
+/// figures are the whole read's by construction (a filter per category
+/// made slapd walk them five times).
 async fn count_all(
     cfg: crate::config::LdapConfig,
     url: String,
     base: String,
     own: String,
+    classes: Classifier,
 ) -> Result<Counts, DirectoryError> {
     let mut reader = super::wire::Reader::open(&cfg, &url).await?;
-    let parent = format!(
-        "(|(objectClass=ENTAuxPersRelEleve)(ENTPersonProfils={}))",
-        schema::PROFILE_PARENT
-    );
-    let active = format!("{own}(!({}=*))", schema::ATTR_DEPARTURE);
     let mut c = Counts::default();
-    let dn_only = ["1.1".to_string()];
-    for (kind, filter) in [
-        (EntryKind::Pupil, format!("(&{active}(objectClass=ENTEleve))")),
-        (
-            EntryKind::Parent,
-            format!("(&{active}(!(objectClass=ENTEleve))(!(objectClass=ENTClasse))(!(objectClass=ENTGroupe)){parent})"),
-        ),
-        (
-            EntryKind::Staff,
-            format!("(&{active}(objectClass=ENTPerson)(!(objectClass=ENTEleve))(!{parent}))"),
-        ),
-        (
-            EntryKind::Structure,
-            format!("(&{active}(|(objectClass=ENTStructure)(objectClass=ENTEtablissement)(objectClass=ENTServAc)(objectClass=ENTCollLoc))(!(objectClass=ENTEleve))(!(objectClass=ENTClasse))(!(objectClass=ENTGroupe)))"),
-        ),
-    ] {
-        let n = reader.search(&base, &filter, &dn_only, |_, _| {}).await?;
-        c.active.insert(kind.as_str().to_string(), n);
+    for k in crate::safety::CATEGORIES {
+        c.active.insert(k.as_str().to_string(), 0);
     }
-    c.groups = reader
-        .search(
-            &base,
-            &format!("(&{own}(|(objectClass=ENTClasse)(objectClass=ENTGroupe)))"),
-            &dn_only,
-            |_, _| {},
-        )
+    let attrs = [
+        "objectClass",
+        schema::ATTR_SOURCE,
+        "ENTPersonProfils",
+        schema::ATTR_DEPARTURE,
+    ]
+    .map(String::from);
+    reader
+        .search(&base, &format!("(&{own})"), &attrs, |dn, a| {
+            let e = Entry::from_attrs(Dn::new(dn), a);
+            if classes.class(&e) != Class::Managed {
+                return;
+            }
+            match EntryKind::of(&e) {
+                Some(k) if k.is_group() => c.groups += 1,
+                Some(k) if crate::safety::CATEGORIES.contains(&k) && !State::of(&e).departed() => {
+                    *c.active.entry(k.as_str().to_string()).or_default() += 1;
+                }
+                _ => {}
+            }
+        })
         .await?;
     reader.close().await;
     Ok(c)
