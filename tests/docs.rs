@@ -263,6 +263,12 @@ static TABLE: &[Row] = &[
     row(BENCH, "BENCH_DEGREE=2d BENCH_REPEAT=2 bash scripts/bench.sh 960 600", Script),
     row(BENCH, "bash scripts/bench-delta.sh 400 100", Script),
     row(BENCH, "BENCH_REPEAT=2 bash scripts/bench-delta.sh 4000 150", Script),
+    row(BENCH, "BENCH_REPEAT=3 bash scripts/bench-delta.sh 400 100", Script),
+    row(
+        BENCH,
+        "BENCH_ACADEMIES=2 BENCH_REPEAT=1 bash scripts/bench-delta.sh 4000 150",
+        Script,
+    ),
     row(BENCH, "AAF_SYNC_LOG=aaf_sync::ldap::targeted=debug", Env),
     row(BENCH, "AAF_SYNC_CHECK_TARGETED=1", Env),
     // --- docs/development.md
