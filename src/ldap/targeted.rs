@@ -11,8 +11,9 @@
 //! with every member; every structure; the whole departed branch (the
 //! retention deadlines). The rails' counts of active entries come from
 //! one walk of the managed entries (their classes only), on a connection
-//! of its own while the Delta is parsed and mapped ([`Counts`]). A new login is checked against the directory's
-//! logins by equality (`logins_taken`), as many candidates as needed.
+//! of its own while the Delta is parsed and mapped ([`Counts`]). A new
+//! login is checked against the directory's logins by equality
+//! (`logins_taken`), as many candidates as needed.
 //!
 //! Anything this read cannot answer as the whole read would — a departed
 //! structure (its deletion waits for whoever still refers to it, anywhere
