@@ -32,7 +32,9 @@ mod hold;
 
 pub use changes::{change_guards, ChangeCounts};
 pub use digest::digest;
-pub use guards::{active_counts, active_uais, complet_guards, thresholds, unproven_departures};
+pub use guards::{
+    active_counts, active_uais, complet_guards, counted, no_counts, thresholds, unproven_departures,
+};
 pub use hold::Hold;
 
 /// The categories the rails watch, as the reports name them.

@@ -476,7 +476,7 @@ impl Directory {
 /// Active entries per category, and the classes and groups, over a
 /// connection of its own: one walk of the managed entries, each read with
 /// the few attributes that classify it, and classified as the whole read
-/// classifies (`Classifier`, `EntryKind::of`, `State::of`), so that the
+/// classifies (`Classifier`, `safety::counted`), so that the
 /// figures are the whole read's by construction (a filter per category
 /// made slapd walk them five times).
 async fn count_all(
@@ -487,10 +487,10 @@ async fn count_all(
     classes: Classifier,
 ) -> Result<Counts, DirectoryError> {
     let mut reader = super::wire::Reader::open(&cfg, &url).await?;
-    let mut c = Counts::default();
-    for k in crate::safety::CATEGORIES {
-        c.active.insert(k.as_str().to_string(), 0);
-    }
+    let mut c = Counts {
+        active: crate::safety::no_counts(),
+        ..Counts::default()
+    };
     let attrs = [
         "objectClass",
         schema::ATTR_SOURCE,
@@ -504,12 +504,10 @@ async fn count_all(
             if classes.class(&e) != Class::Managed {
                 return;
             }
-            match EntryKind::of(&e) {
-                Some(k) if k.is_group() => c.groups += 1,
-                Some(k) if crate::safety::CATEGORIES.contains(&k) && !State::of(&e).departed() => {
-                    *c.active.entry(k.as_str().to_string()).or_default() += 1;
-                }
-                _ => {}
+            if EntryKind::of(&e).is_some_and(EntryKind::is_group) {
+                c.groups += 1;
+            } else if let Some(k) = crate::safety::counted(&e) {
+                *c.active.entry(k.as_str().to_string()).or_default() += 1;
             }
         })
         .await?;

@@ -165,8 +165,9 @@ fn class_of(v: &str, format: ListFormat) -> Option<(&str, &str, Option<&str>)> {
 
 impl Mapper<'_> {
     /// Bookkeeping once a person is kept: class/group membership and the
-    /// pupil ↔ parent links, checked at the end.
-    pub(super) fn after_insert(&mut self, d: &mut Desired, rec: &Record) {
+    /// pupil ↔ parent links, checked at the end (`wanted`: whether the
+    /// caller keeps the entry, see `Mapper::with_outputs`).
+    pub(super) fn after_insert(&mut self, d: &mut Desired, rec: &Record, wanted: bool) {
         if !d.kind.is_person() {
             return;
         }
@@ -222,7 +223,7 @@ impl Mapper<'_> {
                 // does not keep (an entry is stored once, not twice); a
                 // pupil whose entry is not wanted has nothing to rewrite
                 add_parent_links(self.layout, &mut d.entry, &refs);
-                if self.wanted(d.kind, &id) {
+                if wanted {
                     self.parents_of_pupil.insert(id, refs);
                 }
             }

@@ -332,8 +332,9 @@ impl<'a> Mapper<'a> {
                     } else {
                         let mut d = d;
                         self.finish_entry(d.kind, Some(rec), &mut d.entry);
-                        self.after_insert(&mut d, rec);
-                        if self.wanted(d.kind, &d.id) {
+                        let wanted = self.wanted(d.kind, &d.id);
+                        self.after_insert(&mut d, rec, wanted);
+                        if wanted {
                             self.freeze(&mut d.entry);
                             self.desired.insert(key, d);
                         } else {

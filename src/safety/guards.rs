@@ -10,18 +10,28 @@ use std::collections::BTreeMap;
 
 /// Active (not departed) entries of each watched category.
 pub fn active_counts(current: &EntryMap) -> BTreeMap<String, u64> {
-    let mut out: BTreeMap<String, u64> = CATEGORIES
-        .iter()
-        .map(|k| (k.as_str().to_string(), 0))
-        .collect();
+    let mut out = no_counts();
     for e in current.values() {
-        if let Some(k) = EntryKind::of(e).filter(|k| CATEGORIES.contains(k)) {
-            if !State::of(e).departed() {
-                *out.entry(k.as_str().to_string()).or_default() += 1;
-            }
+        if let Some(k) = counted(e) {
+            *out.entry(k.as_str().to_string()).or_default() += 1;
         }
     }
     out
+}
+
+/// Every watched category, at zero (the counts list them all).
+pub fn no_counts() -> BTreeMap<String, u64> {
+    CATEGORIES
+        .iter()
+        .map(|k| (k.as_str().to_string(), 0))
+        .collect()
+}
+
+/// The category `e` counts in among the active entries, if any: the one
+/// rule of [`active_counts`], for counts made entry by entry elsewhere (a
+/// targeted read's).
+pub fn counted(e: &(impl crate::schema::Attributes + ?Sized)) -> Option<EntryKind> {
+    EntryKind::of(e).filter(|k| CATEGORIES.contains(k) && !State::of(e).departed())
 }
 
 /// UAIs of the active structures of the directory.

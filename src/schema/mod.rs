@@ -95,6 +95,7 @@ impl EntryKind {
 
     /// Classifies an entry read from the directory by its object classes.
     pub fn of(entry: &(impl Attributes + ?Sized)) -> Option<EntryKind> {
+        // one look at objectClass, one bit per class, in this order
         const CLASSES: [&str; 10] = [
             CONTROL_CLASS,
             "ENTEleve",
@@ -109,8 +110,10 @@ impl EntryKind {
         ];
         let found = entry.has_values("objectClass", &CLASSES);
         let has = |c: &str| {
-            let i = CLASSES.iter().position(|k| *k == c).unwrap_or(32);
-            i < 32 && found & 1 << i != 0
+            CLASSES
+                .iter()
+                .position(|k| *k == c)
+                .is_some_and(|i| found & 1 << i != 0)
         };
         Some(if has(CONTROL_CLASS) {
             EntryKind::Control
