@@ -1321,3 +1321,141 @@ fn generated_deltas(sdet: bool) {
         }
     }
 }
+
+/// A 1D pupil whose class value gives `code` and `label`.
+fn pupil_in(id: &str, parent: &str, code: &str, label: &str) -> String {
+    req(
+        "Eleve",
+        id,
+        &[
+            ("ENTPersonJointure", &[id]),
+            ("ENTPersonNom", &[&format!("NOM{id}")]),
+            ("ENTPersonPrenom", &["Zoé"]),
+            ("ENTPersonStructRattach", &[S1]),
+            ("ENTEleveAutoriteParentale", &[&format!("{parent}$10")]),
+            ("ENTPersonClasses", &[&format!("{S1}$1$1${code}${label}")]),
+        ],
+    )
+}
+
+/// A class a Delta touches is patched from its entry (its other members'
+/// records not read) only where that gives what a whole plan gives: the
+/// whole plan takes the class's label from the last pupil by id giving
+/// one, and its code as the first member writes it. A Delta that takes
+/// out a member, or writes the class with another code or label, has it
+/// rebuilt from all its members' records (read then): here the pupils of
+/// CPA disagree on its label, so the label follows whoever is last.
+#[test]
+fn a_class_is_patched_from_its_entry_only_where_its_members_records_agree() {
+    let w = World::new();
+    let class_dn = format!("cn=AC-CRETEIL-{S1}-classe-CPA,ou=groups,{BASE}");
+    let label = |w: &World| w.ldap.entry(&class_dn).get("description").cloned();
+    w.complet(
+        "20250904",
+        "2025-09-04",
+        &[
+            ("EtabEducNat", schools()),
+            (
+                "Eleve",
+                pupil_in("1001", "2001", "CPA", "CP A")
+                    + &pupil_in("1002", "2002", "CPA", "CP-A")
+                    + &pupil_in("1003", "2003", "CPA", "CP A")
+                    + &pupil_in("1004", "2004", "CEA", "CE A")
+                    + &pupil_in("1005", "2005", "CEA", "CE A"),
+            ),
+            (
+                "PersRelEleve",
+                parent("2001", "P1", &["1001"])
+                    + &parent("2002", "P2", &["1002"])
+                    + &parent("2003", "P3", &["1003"])
+                    + &parent("2004", "P4", &["1004"])
+                    + &parent("2005", "P5", &["1005"]),
+            ),
+            (
+                "PersEducNat",
+                teacher("3001", "MAITRE", S1, &["CPA", "CEA"]),
+            ),
+        ],
+    );
+    // the last pupil by id giving a label gives the class's
+    assert_eq!(label(&w), Some(vec!["CP A".to_string()]));
+    // 1003's name changes, not their class: CPA is patched, no member read
+    let r = w.delta(
+        "20250905",
+        "2025-09-05",
+        &[(
+            "Eleve",
+            modify_req("Eleve", "1003", &[("ENTPersonNom", &["AUTRE"])]),
+        )],
+    );
+    let sc = &step(&r)["delta_scope"];
+    assert_eq!(sc["classes_patched"], 1, "{sc}");
+    assert_eq!(sc["members_read"], 0, "{sc}");
+    assert_eq!(label(&w), Some(vec!["CP A".to_string()]));
+    // 1003 leaves: the label is now 1002's, which only the members'
+    // records tell (1001, 1002 and the teacher are read)
+    let r = w.delta(
+        "20250906",
+        "2025-09-06",
+        &[("Eleve", delete_req("Eleve", "1003"))],
+    );
+    let sc = &step(&r)["delta_scope"];
+    assert_eq!(sc["classes_patched"], 0, "{sc}");
+    assert_eq!(sc["members_read"], 3, "{sc}");
+    assert_eq!(label(&w), Some(vec!["CP-A".to_string()]));
+    assert_eq!(
+        w.members(S1, "CPA"),
+        [lower_dn("1001"), lower_dn("1002"), lower_dn("3001")]
+    );
+    // a new pupil joins CEA with its code and label as the class has them
+    // (patched), another joins CPA writing its code in another case
+    // (rebuilt: the first member's spelling is the class's)
+    let r = w.delta(
+        "20250907",
+        "2025-09-07",
+        &[
+            (
+                "Eleve",
+                pupil_in("1006", "2001", "CEA", "CE A") + &pupil_in("1000", "2001", "cpa", "CP A"),
+            ),
+            (
+                "PersRelEleve",
+                modify_req(
+                    "PersRelEleve",
+                    "2001",
+                    &[("ENTPersRelEleveEleve", &["1001", "1006", "1000"])],
+                ),
+            ),
+        ],
+    );
+    let sc = &step(&r)["delta_scope"];
+    assert_eq!(sc["classes_patched"], 1, "{sc}");
+    assert!(sc["members_read"].as_u64().unwrap() >= 1, "{sc}");
+    let cpa = w.ldap.entry(&class_dn);
+    assert_eq!(
+        cpa.get("aafsynccode").cloned(),
+        Some(vec!["cpa".to_string()])
+    );
+    assert_eq!(w.members(S1, "CEA").len(), 4);
+    // a pupil of CEA now writes its label otherwise: rebuilt, and the
+    // class takes the label of the last pupil by id (1006)
+    let r = w.delta(
+        "20250908",
+        "2025-09-08",
+        &[(
+            "Eleve",
+            modify_req(
+                "Eleve",
+                "1005",
+                &[("ENTPersonClasses", &[&format!("{S1}$1$1$CEA$CE-A")])],
+            ),
+        )],
+    );
+    let sc = &step(&r)["delta_scope"];
+    assert_eq!(sc["classes_patched"], 0, "{sc}");
+    let cea = format!("cn=AC-CRETEIL-{S1}-classe-CEA,ou=groups,{BASE}");
+    assert_eq!(
+        w.ldap.entry(&cea).get("description").cloned(),
+        Some(vec!["CE A".to_string()])
+    );
+}

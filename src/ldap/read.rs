@@ -52,6 +52,8 @@ pub struct Snapshot {
     /// A targeted read ([`super::targeted`]): part of the tree only, its
     /// logins those of the entries read; the rails' counts beside it.
     pub counts: Option<super::targeted::Counts>,
+    /// A targeted read: the DN keys it looked for and did not find.
+    pub absent: HashSet<String>,
 }
 
 /// What an entry the read returns is to the sync.

@@ -7,11 +7,14 @@
 //! `ENTPersonJointure`), the people tied to them either way (their links
 //! by DN, and who links to them: `ENTEleveParents`,
 //! `ENTAuxPersRelEleveEleve`, `member`), until nothing is added; the
-//! classes and groups listing them or named by the records (by `cn`),
-//! with every member; every structure; the whole departed branch (the
-//! retention deadlines). The rails' counts of active entries come from
-//! one walk of the managed entries (their classes only), on a connection
-//! of its own while the Delta is parsed and mapped ([`Counts`]). A new
+//! classes and groups listing them or named by the records (by `cn`);
+//! every structure; the whole departed branch (the retention deadlines).
+//! The members of a class the plan rebuilds from all its members' records
+//! (most are patched from their entry: `mapping::scope::Patch`) are read
+//! after, when the plan asks ([`Directory::read_members`]). The rails'
+//! counts of active entries come from one walk of the managed entries
+//! (their classes only), on a connection of its own beside the read and
+//! the plan ([`Counts`]). A new
 //! login is checked against the directory's logins by equality
 //! (`logins_taken`), as many candidates as needed.
 //!
@@ -22,6 +25,7 @@
 
 use super::read::{read_attrs, Class, Classifier};
 use super::{escape_filter, Directory, DirectoryError, Snapshot};
+use crate::mapping::class_value;
 use crate::mapping::layout::{GroupKind, Layout};
 use crate::mapping::scope::{refs, Wanted};
 use crate::mapping::DN_PREFIXED;
@@ -51,10 +55,11 @@ const MAX_PEOPLE: usize = 50_000;
 
 /// The counts the safety rails judge a run by, when the read did not see
 /// the whole tree. Counting makes slapd walk every managed person while
-/// this process only waits, so it runs on a connection of its own once the
-/// read is done, beside the plan's parse and mapping (slapd idle then;
-/// beside the read, the two would share slapd's cores): the plan
-/// [`settle`](Counts::settle)s it where it first needs the figures.
+/// this process only waits, so it runs on a connection of its own from
+/// the start of the read, beside it and the plan (the longest search of a
+/// targeted run: started once the read was done, the plan waited for it):
+/// the plan [`settle`](Counts::settle)s it where it first needs the
+/// figures.
 #[derive(Debug, Default)]
 pub struct Counts {
     /// Active entries per category (`safety::active_counts`).
@@ -236,6 +241,29 @@ impl Directory {
             schema::ATTR_SOURCE
         );
         let url = self.url().to_string();
+        // the rails' counts, beside the whole read and plan: a walk of
+        // every managed entry, the longest search of the run (dropped, it
+        // stops: a read that cannot answer counts in the whole read)
+        let (cfg, at, base, mine) = (
+            self.cfg.clone(),
+            url.clone(),
+            layout.base.to_string(),
+            own.clone(),
+        );
+        let classes = Classifier::new(layout);
+        let counting = tokio::spawn(async move {
+            let t = std::time::Instant::now();
+            let c = count_all(cfg, at, base, mine, classes).await;
+            tracing::debug!(
+                secs = t.elapsed().as_secs_f64(),
+                "targeted read: the rails' counts"
+            );
+            c
+        });
+        let counts = Counts {
+            counting: Some(Counting(counting)),
+            ..Counts::default()
+        };
         let mut g = Gather {
             reader: super::wire::Reader::open(&self.cfg, &url).await?,
             snap: Snapshot::default(),
@@ -308,7 +336,6 @@ impl Directory {
             }
             let frontier = std::mem::take(&mut g.frontier);
             let mut forward = Vec::new();
-            let mut elsewhere = Vec::new();
             let mut reverse = Vec::new();
             let mut known = Vec::new();
             for e in &frontier {
@@ -316,16 +343,9 @@ impl Directory {
                     let k = dn_key(r);
                     if g.seen.contains(&k) {
                         known.push(k);
-                        continue;
-                    }
-                    match layout.id_of_person_dn(r) {
-                        Some(id) => forward.push(jointure(&id)),
-                        // structures are all read; anything else is an
-                        // entry at a DN of its own (an adopted tree's)
-                        None if layout.sid_of_structure_dn(r).is_none() => {
-                            elsewhere.push(r.to_string())
-                        }
-                        None => {}
+                    } else if layout.sid_of_structure_dn(r).is_none() {
+                        // (structures are all read)
+                        forward.push(r.to_string());
                     }
                 }
                 let dn = escape_filter(e.dn.as_str());
@@ -340,101 +360,146 @@ impl Directory {
             // departed pupil named again goes back into them
             let mut codes = Vec::new();
             for e in &frontier {
-                for v in DN_PREFIXED
-                    .iter()
-                    .filter_map(|a| e.get(a))
-                    .flat_map(|v| v.iter())
-                {
-                    let mut parts = v.split('$');
-                    let Some(sid) = parts.next().and_then(|d| structure_id(layout, &g, d)) else {
-                        continue;
-                    };
-                    for p in parts.map(str::trim).filter(|p| !p.is_empty()) {
-                        codes.push((sid.clone(), value_key(p).into_owned()));
+                for (attr, vs) in DN_PREFIXED.iter().filter_map(|a| Some((a, e.get(a)?))) {
+                    for v in vs.iter() {
+                        let Some((sdn, code)) = class_value(attr, v) else {
+                            continue;
+                        };
+                        if let Some(sid) = structure_id(layout, &g, sdn) {
+                            codes.push((sid, value_key(code).into_owned()));
+                        }
                     }
                 }
             }
             self.read_groups(layout, codes.into_iter(), &mut asked, &mut g)
                 .await?;
-            forward.sort();
-            forward.dedup();
-            self.read_any(layout, forward, &mut g).await?;
-            for dn in elsewhere {
-                if !g.seen.contains(&dn_key(&dn)) {
-                    self.read_matching(&dn, "(objectClass=*)", Some(1), &mut g)
-                        .await?;
-                }
-            }
-            self.read_any(layout, reverse, &mut g).await?;
+            self.read_at(layout, forward, &mut g).await?;
+            self.read_linking(layout, reverse, &mut g).await?;
         }
         tracing::debug!(
             entries = g.seen.len(),
             secs = t.elapsed().as_secs_f64(),
             "targeted read: the Delta's people and classes"
         );
-        let t = std::time::Instant::now();
-        // every member of those classes and groups: their records rebuild
-        // the member lists (their own entries are left as they are, not
-        // followed)
-        g.follow = false;
-        let mut members = Vec::new();
+        g.reader.close().await;
+        Ok(Ok((g.snap, counts)))
+    }
+
+    /// Reads the entries at `dns` not read yet: people by jointure (where
+    /// the layout's DN names them: equality searches, as many as a batch
+    /// holds), anything else one by one.
+    async fn read_at(
+        &self,
+        layout: &Layout,
+        dns: Vec<String>,
+        g: &mut Gather<'_>,
+    ) -> Result<(), DirectoryError> {
+        let src = escape_filter(&layout.source);
+        let mut by_jointure = Vec::new();
         let mut elsewhere = Vec::new();
-        // the classes and groups read are all of the Delta's scope
-        let groups: Vec<&Entry> = g
-            .snap
-            .managed
-            .values()
-            .filter(|e| EntryKind::of(*e).is_some_and(EntryKind::is_group))
-            .collect();
-        for grp in groups {
-            for m in grp.get("member").unwrap_or_default().iter() {
-                if g.seen.contains(&dn_key(m)) {
-                    continue;
-                }
-                match layout.id_of_person_dn(m) {
-                    Some(id) => members.push(jointure(&id)),
-                    None => elsewhere.push(m.to_string()),
-                }
+        for dn in dns {
+            if g.seen.contains(&dn_key(&dn)) {
+                continue;
+            }
+            match layout.id_of_person_dn(&dn) {
+                Some(id) => by_jointure.push(format!(
+                    "(ENTPersonJointure={}${})",
+                    src,
+                    escape_filter(&id)
+                )),
+                // an entry at a DN of its own (an adopted tree's)
+                None => elsewhere.push(dn),
             }
         }
-        members.sort();
-        members.dedup();
-        self.read_any(layout, members, &mut g).await?;
+        by_jointure.sort();
+        by_jointure.dedup();
+        self.read_any(layout, by_jointure, g).await?;
         for dn in elsewhere {
             if !g.seen.contains(&dn_key(&dn)) {
-                self.read_matching(&dn, "(objectClass=*)", Some(1), &mut g)
+                self.read_matching(&dn, "(objectClass=*)", Some(1), g)
                     .await?;
             }
         }
-        tracing::debug!(
-            entries = g.seen.len(),
-            secs = t.elapsed().as_secs_f64(),
-            "targeted read: the members of their classes"
-        );
-        g.reader.close().await;
-        // the rails' counts, beside the plan's parse and mapping (slapd
-        // idle then; beside the read, both searches share its cores)
-        let (cfg, at, base, mine) = (
-            self.cfg.clone(),
-            url.clone(),
-            layout.base.to_string(),
-            own.clone(),
-        );
-        let classes = Classifier::new(layout);
-        let counting = tokio::spawn(async move {
-            let t = std::time::Instant::now();
-            let c = count_all(cfg, at, base, mine, classes).await;
-            tracing::debug!(
-                secs = t.elapsed().as_secs_f64(),
-                "targeted read: the rails' counts"
-            );
-            c
-        });
-        let counts = Counts {
-            counting: Some(Counting(counting)),
-            ..Counts::default()
+        Ok(())
+    }
+
+    /// The entries matching any of `clauses` (who links to the people
+    /// followed), by DN first: nearly all are read already (links go both
+    /// ways) and are followed as they are; the others are read whole.
+    /// Asked whole, the classes listing a batch's people came back with
+    /// all their members each time, for nothing.
+    async fn read_linking(
+        &self,
+        layout: &Layout,
+        clauses: Vec<String>,
+        g: &mut Gather<'_>,
+    ) -> Result<(), DirectoryError> {
+        let mut found = Vec::new();
+        let dn_only = ["1.1".to_string()];
+        for batch in clauses.chunks(BATCH) {
+            let filter = format!("(|{})", batch.concat());
+            let about = Some(batch.len() as u64);
+            g.reader
+                .search_expecting(layout.base.as_str(), &filter, &dn_only, about, |dn, _| {
+                    found.push(dn.to_string())
+                })
+                .await?;
+        }
+        let mut unread = Vec::new();
+        for dn in found {
+            let k = dn_key(&dn);
+            if g.seen.contains(&k) {
+                g.follow_known(&k);
+            } else {
+                unread.push(dn);
+            }
+        }
+        self.read_at(layout, unread, g).await
+    }
+
+    /// Reads the people at `dns` (members of classes a Delta's plan
+    /// rebuilds from all their members' records) into `snap`, a targeted
+    /// read's; the DNs not found there go to its `absent`.
+    pub async fn read_members(
+        &self,
+        layout: &Layout,
+        dns: &[String],
+        snap: &mut Snapshot,
+        store: Option<&Store>,
+    ) -> Result<(), DirectoryError> {
+        let t = std::time::Instant::now();
+        let url = self.url().to_string();
+        let mut g = Gather {
+            reader: super::wire::Reader::open(&self.cfg, &url).await?,
+            seen: snap
+                .managed
+                .keys()
+                .chain(snap.adoptable.keys())
+                .cloned()
+                .collect(),
+            snap: std::mem::take(snap),
+            classes: Classifier::new(layout),
+            store,
+            follow: false,
+            followed: HashSet::new(),
+            frontier: Vec::new(),
         };
-        Ok(Ok((g.snap, counts)))
+        let read = self.read_at(layout, dns.to_vec(), &mut g).await;
+        g.reader.close().await;
+        *snap = g.snap;
+        read?;
+        for m in dns {
+            let k = dn_key(m);
+            if !snap.managed.contains_key(&k) {
+                snap.absent.insert(k);
+            }
+        }
+        tracing::debug!(
+            asked = dns.len(),
+            secs = t.elapsed().as_secs_f64(),
+            "targeted read: members of the classes rebuilt from their records"
+        );
+        Ok(())
     }
 
     /// Which of the `candidates` logins the directory already gives (as

@@ -310,6 +310,13 @@ impl<'p> Overlay<'p> {
         out
     }
 
+    /// The directory's record of `id` (active or departed), of a kind, as
+    /// it was before the Delta.
+    pub fn old_record(&self, kind: EntryKind, id: &str) -> Option<Record> {
+        let i = category(kind).and_then(slot)?;
+        self.rebuild(i, id)
+    }
+
     /// The directory's entry of `id` (active or departed), of a kind.
     pub fn entry_of(&self, kind: EntryKind, id: &str) -> Option<&'p Entry> {
         let i = category(kind).and_then(slot)?;

@@ -4,6 +4,7 @@
 //! when a parent is not kept).
 
 use super::layout::{GroupKind, Layout};
+use super::scope::Patch;
 use super::{Desired, Mapper};
 use crate::aaf::degree::Degree;
 use crate::aaf::{FileCategory, Record};
@@ -46,6 +47,8 @@ pub(super) struct GroupAcc {
     /// Ids of the members (their DNs are made in `finish`: an id is a
     /// third of a DN, and an académie has a million memberships).
     pub(super) members: Vec<Box<str>>,
+    /// Started from its entry (a Delta's [`Patch`]), not by a record.
+    pub(super) patched: bool,
 }
 
 /// A pupil's parent as the pupil's record names it.
@@ -127,10 +130,9 @@ fn memberships(
     }
 }
 
-/// The field of a class or group value that holds the code, when `attr`
-/// is one of the class and group lists of either degree (1D: the fourth
-/// of `sid$?$?$code$label`; 2D: the second of `sid$code[$subject]`).
-pub(super) fn code_field(attr: &str) -> Option<usize> {
+/// How `attr` writes classes, when it is one of the class and group lists
+/// of either degree.
+fn list_format(attr: &str) -> Option<ListFormat> {
     let all = [Degree::OneD, Degree::TwoD].into_iter().flat_map(|d| {
         [FileCategory::Eleve, FileCategory::PersEducNat]
             .into_iter()
@@ -139,13 +141,27 @@ pub(super) fn code_field(attr: &str) -> Option<usize> {
     let mut found = None;
     for (name, _, format) in all {
         if *name == attr {
-            found = Some(match format {
-                ListFormat::OneD => 3,
-                ListFormat::Code => 1,
-            });
+            found = Some(*format);
         }
     }
     found
+}
+
+/// The field of a class or group value that holds the code, when `attr`
+/// is one of the class and group lists of either degree (1D: the fourth
+/// of `sid$?$?$code$label`; 2D: the second of `sid$code[$subject]`).
+pub(super) fn code_field(attr: &str) -> Option<usize> {
+    list_format(attr).map(|format| match format {
+        ListFormat::OneD => 3,
+        ListFormat::Code => 1,
+    })
+}
+
+/// The school field and the code of value `v` of `attr`, one of the class
+/// and group lists of either degree, as the mapper reads them (the school
+/// field as written: an entry's holds the school's DN).
+pub fn class_value<'v>(attr: &str, v: &'v str) -> Option<(&'v str, &'v str)> {
+    class_of(v, list_format(attr)?).map(|(school, code, _)| (school, code))
 }
 
 /// (school id, class code, label) of one class or group value; `None`
@@ -163,7 +179,70 @@ fn class_of(v: &str, format: ListFormat) -> Option<(&str, &str, Option<&str>)> {
     }
 }
 
+/// The key a class or group is known by: its kind, and its school id and
+/// code in their matching forms, as the directory compares the class's DN
+/// (`6A` and `6a` are one class).
+pub type ClassKey = (GroupKind, String, String);
+
+/// A class or group a record names, as its first value naming it writes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Naming<'r> {
+    pub sid: &'r str,
+    /// The code as written (the class takes the first member's spelling).
+    pub code: &'r str,
+    /// 1D: the label the value gives.
+    pub label: Option<&'r str>,
+}
+
+/// Each class and group `rec` names by the membership fields of its
+/// degree and category, of the schools `keep` takes, once (its first
+/// value), in field order; `Err`: a value of that field names no class.
+pub fn classes_named<'r>(
+    degree: Degree,
+    rec: &'r Record,
+    keep: impl Fn(&str) -> bool + 'r,
+) -> impl Iterator<Item = Result<(ClassKey, Naming<'r>), &'static str>> + 'r {
+    let mut seen: HashSet<ClassKey> = HashSet::new();
+    memberships(degree, rec.category)
+        .iter()
+        .flat_map(move |&(attr, kind, format)| {
+            rec.values(attr)
+                .into_iter()
+                .map(move |v| (attr, kind, format, v))
+        })
+        .filter_map(move |(attr, kind, format, v)| {
+            let Some((sid, code, label)) = class_of(v, format) else {
+                return Some(Err(attr));
+            };
+            let key = (
+                kind,
+                value_key(sid).into_owned(),
+                value_key(code).into_owned(),
+            );
+            (keep(sid) && seen.insert(key.clone()))
+                .then_some(Ok((key, Naming { sid, code, label })))
+        })
+}
+
 impl Mapper<'_> {
+    /// Starts the classes and groups of `patches` from their entries: the
+    /// records mapped then add their people (see [`Patch`]).
+    pub fn with_patches<'p>(mut self, patches: impl Iterator<Item = &'p Patch>) -> Self {
+        for p in patches {
+            self.groups.insert(
+                p.key.clone(),
+                GroupAcc {
+                    sid: p.sid.clone(),
+                    code: p.code.clone(),
+                    name: p.label.clone(),
+                    members: p.others.iter().map(|id| Box::from(id.as_str())).collect(),
+                    patched: true,
+                },
+            );
+        }
+        self
+    }
+
     /// Bookkeeping once a person is kept: class/group membership and the
     /// pupil ↔ parent links, checked at the end (`wanted`: whether the
     /// caller keeps the entry, see `Mapper::with_outputs`).
@@ -172,38 +251,30 @@ impl Mapper<'_> {
             return;
         }
         let id: Box<str> = d.id.as_str().into();
-        // one membership per class, whichever fields name it
-        let mut seen: HashSet<(GroupKind, String, String)> = HashSet::new();
-        for &(attr, kind, format) in memberships(self.degree, rec.category) {
-            for v in rec.values(attr) {
-                let Some((sid, code, label)) = class_of(v, format) else {
+        let perimeter = &self.perimeter;
+        for named in classes_named(self.degree, rec, |sid| perimeter.has(sid)) {
+            let (key, n) = match named {
+                Ok(found) => found,
+                Err(attr) => {
                     *self
                         .stats
                         .invalid_values
                         .entry(attr.to_string())
                         .or_default() += 1;
                     continue;
-                };
-                let key = (
-                    kind,
-                    value_key(sid).into_owned(),
-                    value_key(code).into_owned(),
-                );
-                if !self.perimeter.has(sid) || !seen.insert(key.clone()) {
-                    continue;
                 }
-                let acc = self.groups.entry(key).or_insert_with(|| GroupAcc {
-                    sid: sid.to_string(),
-                    code: code.to_string(),
-                    ..Default::default()
-                });
-                if d.kind == EntryKind::Pupil || acc.name.is_none() {
-                    if let Some(l) = label {
-                        acc.name = Some(l.to_string());
-                    }
+            };
+            let acc = self.groups.entry(key).or_insert_with(|| GroupAcc {
+                sid: n.sid.to_string(),
+                code: n.code.to_string(),
+                ..Default::default()
+            });
+            if d.kind == EntryKind::Pupil || acc.name.is_none() {
+                if let Some(l) = n.label {
+                    acc.name = Some(l.to_string());
                 }
-                acc.members.push(id.clone());
             }
+            acc.members.push(id.clone());
         }
         match d.kind {
             EntryKind::Pupil => {
@@ -261,6 +332,11 @@ impl Mapper<'_> {
     /// as people were kept.
     pub(super) fn build_groups(&mut self) {
         for ((kind, _, _), acc) in std::mem::take(&mut self.groups) {
+            // a class started from its entry that no one is left in, or of
+            // a school out of the perimeter: no record makes it
+            if acc.patched && (acc.members.is_empty() || !self.perimeter.has(&acc.sid)) {
+                continue;
+            }
             let (sid, code) = (acc.sid, acc.code);
             let l = self.layout;
             let mut e = Entry::new(l.class_dn(kind, &sid, &code));

@@ -37,6 +37,8 @@ use crate::schema::EntryKind;
 use layout::{GroupKind, Layout};
 use limits::RecordLimits;
 use links::{GroupAcc, ParentRef};
+// how a class list names its class: the targeted read follows it
+pub use links::class_value;
 use perimeter::Perimeter;
 use protected::Protected;
 use serde::Serialize;
@@ -190,6 +192,28 @@ pub struct MappedTree {
 }
 
 impl MappedTree {
+    /// Nothing mapped: the scope `s` needs class members the tree it was
+    /// computed over does not hold ([`scope::Scope::missing`]).
+    pub fn needing(s: scope::Scope) -> MappedTree {
+        MappedTree {
+            entries: Vec::new(),
+            stats: MapStats::default(),
+            missing_uai: Vec::new(),
+            outside_uai: BTreeMap::new(),
+            protected: Protected::default(),
+            scope: Some(s),
+        }
+    }
+
+    /// The DNs of the class members to read before this Delta can be
+    /// planned (see [`MappedTree::needing`]).
+    pub fn unread_members(&self) -> Option<&[String]> {
+        self.scope
+            .as_ref()
+            .map(|s| s.missing.as_slice())
+            .filter(|m| !m.is_empty())
+    }
+
     /// Gives a new login, not in `taken`, to every person whose entry in
     /// `existing` (by DN key) has none (see `login::assign`). Returns how
     /// many were created.

@@ -11,9 +11,10 @@
 //!   (a pupil's parents, a parent's pupils, and theirs in turn: a parent is
 //!   kept while one kept pupil names them, so all their pupils decide);
 //! - every class and group that lists one of them now, or that one of
-//!   their new records names (its member list is rebuilt from all its
-//!   members' records: those records are mapped too, their own entries
-//!   left as they are);
+//!   their new records names: patched from its entry where the Delta's
+//!   people write it as the entry has it (a [`Patch`]), else rebuilt from
+//!   all its members' records (those records are mapped too, their own
+//!   entries left as they are; a targeted read reads them then);
 //! - every structure (few, and the perimeter needs them all).
 //!
 //! Everything else is *untouched*: active, not mapped, not diffed, never a
@@ -26,7 +27,9 @@
 
 use super::attrs::{DN_PREFIXED, DN_VALUED};
 use super::inverse;
-use super::layout::Layout;
+use super::layout::{GroupKind, Layout};
+use super::links::{classes_named, ClassKey};
+use crate::aaf::degree::Degree;
 use crate::aaf::Record;
 use crate::model::{dn_key, value_key, Entry, EntryMap};
 use crate::schema::{EntryKind, State};
@@ -55,6 +58,40 @@ pub struct Scope {
     /// Active people of the tree this scope was computed over, by kind
     /// (a targeted read's tree holds part of the directory's).
     pub active_read: BTreeMap<EntryKind, u64>,
+    /// The classes and groups computed again from their entry, by DN key
+    /// (see [`Patch`]); the others the scope touches are rebuilt from all
+    /// their members' records.
+    pub patches: BTreeMap<String, Patch>,
+    /// DNs of members of the classes and groups rebuilt from all their
+    /// members' records that `current` does not hold (a targeted read
+    /// reads them, then the scope is computed again).
+    pub missing: Vec<String>,
+}
+
+/// A class or group the Delta touches whose member list, code and label
+/// are its entry's, with the Delta's people put in or taken out: its
+/// other members' records are not needed. A whole plan rebuilds a class
+/// from every member's record: the members in file order (pupils, then
+/// staff, each by id), the code as the first one writes it, the label as
+/// the last pupil giving one does (1D; a 2D label is the school's). Those
+/// stay the entry's when each person the Delta names who writes the class
+/// otherwise than before now writes it with the entry's code and with its
+/// label or none, and no one named leaves it (the leaver may be the one
+/// whose spelling or label the class has: only all the records tell).
+#[derive(Debug, Clone)]
+pub struct Patch {
+    pub key: ClassKey,
+    /// The school's id and the code as the entry has them.
+    pub sid: String,
+    pub code: String,
+    /// 1D: the entry's label.
+    pub label: Option<String>,
+    /// Ids of the members whose records are not mapped, as listed.
+    pub others: Vec<String>,
+    /// DN keys of the scope's people the entry lists: their records name
+    /// it again, or the patch does not hold (the plan is made again over
+    /// the whole tree).
+    pub stay: Vec<String>,
 }
 
 impl Scope {
@@ -183,32 +220,131 @@ pub struct Wanted {
     pub births: Vec<String>,
 }
 
+/// The fields of a person's record that name other people (a pupil's
+/// parents, a parent's pupils), either degree: the first field of each
+/// value is an id.
+const PEOPLE_FIELDS: [&str; 4] = [
+    "ENTEleveAutoriteParentale",
+    "ENTElevePersRelEleve",
+    "ENTPersRelEleveEleve",
+    "ENTAuxPersRelEleveEleve",
+];
+
 impl Wanted {
-    /// Adds a person's record of the Delta (any operation).
-    pub fn add(&mut self, rec: &Record) {
+    /// Adds a person's record of the Delta (any operation) of `degree`:
+    /// its id, the people and the classes and groups it names (the
+    /// mapper reads no other field as a reference; every id of
+    /// [`record_refs`] was a search, names and dates included).
+    pub fn add(&mut self, degree: Degree, rec: &Record) {
         self.ids.insert(rec.id.clone());
-        let (ids, codes) = record_refs(rec);
-        self.ids.extend(ids.into_iter().map(str::to_string));
-        self.codes.extend(codes);
+        for v in PEOPLE_FIELDS.iter().flat_map(|a| rec.values(a)) {
+            let id = v.split('$').next().unwrap_or(v).trim();
+            if !id.is_empty() {
+                self.ids.insert(id.to_string());
+            }
+        }
+        // the school id as written (the key's is lower case), the code
+        // in its matching form, as the cn search takes them
+        for ((_, _, code), n) in classes_named(degree, rec, |_| true).filter_map(Result::ok) {
+            self.codes.insert((n.sid.to_string(), code));
+        }
     }
 }
 
 /// Why a Delta is planned over the whole tree.
 pub type Whole = String;
 
-/// The scope of a Delta over `current`: `named` are the people and
-/// structures it adds, modifies or deletes, with their new record (none
-/// for a delete); `by_id` finds a managed entry, active or departed, by
-/// kind and id; `dated` tells an entry whose desired state changes with the
-/// run date alone (a pupil come of age, where the directory's schema fills
-/// `ENTEleveMajeur`): those are in the scope too.
-pub fn scope<'e>(
+/// What the directory tells a [`scope`] besides its entries.
+pub struct Lookups<ById, Old, Dated> {
+    /// A managed entry, active or departed, by kind and id.
+    pub by_id: ById,
+    /// The directory's record of a person (before the Delta).
+    pub old_record: Old,
+    /// An entry whose desired state changes with the run date alone (a
+    /// pupil come of age, where the directory's schema fills
+    /// `ENTEleveMajeur`): those are in the scope too.
+    pub dated: Dated,
+}
+
+/// How the people a Delta names write each class and group, before and
+/// after: the classes someone leaves, and how the others now write the
+/// classes they join or write otherwise.
+#[derive(Default)]
+struct Rewrites {
+    left: HashSet<ClassKey>,
+    now: HashMap<ClassKey, Vec<(String, Option<String>)>>,
+}
+
+impl Rewrites {
+    fn of(
+        degree: Degree,
+        named: &[(EntryKind, &str, Option<&Record>)],
+        old_record: impl Fn(EntryKind, &str) -> Option<Record>,
+    ) -> Rewrites {
+        let mut out = Rewrites::default();
+        let written = |rec: Option<&Record>| -> HashMap<ClassKey, (String, Option<String>)> {
+            rec.into_iter()
+                .flat_map(|r| classes_named(degree, r, |_| true))
+                .filter_map(Result::ok)
+                .map(|(k, n)| (k, (n.code.to_string(), n.label.map(str::to_string))))
+                .collect()
+        };
+        for (kind, id, rec) in named {
+            if !kind.is_person() {
+                continue;
+            }
+            let was = written(old_record(*kind, id).as_ref());
+            let now = written(*rec);
+            for k in was.keys().filter(|k| !now.contains_key(*k)) {
+                out.left.insert(k.clone());
+            }
+            for (k, n) in now {
+                if was.get(&k) != Some(&n) {
+                    out.now.entry(k).or_default().push(n);
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether the class `key` whose entry has `code` and `label` keeps
+    /// them (see [`Patch`]).
+    fn keeps(&self, key: &ClassKey, code: &str, label: Option<&str>) -> bool {
+        !self.left.contains(key)
+            && self
+                .now
+                .get(key)
+                .into_iter()
+                .flatten()
+                .all(|(c, l)| c == code && (l.is_none() || l.as_deref() == label))
+    }
+}
+
+/// The scope of a Delta over `current`, a tree of `degree`: `named` are
+/// the people and structures it adds, modifies or deletes, with their new
+/// record (none for a delete); `look` finds what the directory says of
+/// them. `partial`: `current` is part of the directory (a targeted read),
+/// whose class members are not all there, with the DN keys that read
+/// looked for and did not find (asked for again, they would not be
+/// there either).
+pub fn scope<'e, ById, Old, Dated>(
     current: &'e EntryMap,
     layout: &Layout,
+    degree: Degree,
     named: &[(EntryKind, &str, Option<&Record>)],
-    by_id: impl Fn(EntryKind, &str) -> Option<&'e Entry>,
-    dated: impl Fn(&Entry) -> bool,
-) -> Result<Scope, Whole> {
+    look: Lookups<ById, Old, Dated>,
+    partial: Option<&HashSet<String>>,
+) -> Result<Scope, Whole>
+where
+    ById: Fn(EntryKind, &str) -> Option<&'e Entry>,
+    Old: Fn(EntryKind, &str) -> Option<Record>,
+    Dated: Fn(&Entry) -> bool,
+{
+    let Lookups {
+        by_id,
+        old_record,
+        dated,
+    } = look;
     for (kind, id, rec) in named {
         if *kind == EntryKind::Structure {
             structure_stays(by_id(*kind, id), *rec)?;
@@ -315,38 +451,115 @@ pub fn scope<'e>(
             s.touched.insert(k.clone());
         }
     }
+    let rewrites = Rewrites::of(degree, named, old_record);
+    // the classes and groups rebuilt from all their members' records
+    let mut rebuilt: Vec<&Entry> = Vec::new();
+    let mut patched: Vec<(String, &Entry, Patch)> = Vec::new();
     for (k, g) in current {
-        if !EntryKind::of(g).is_some_and(EntryKind::is_group) {
+        let Some(kind) = EntryKind::of(g).filter(|k| k.is_group()) else {
             continue;
-        }
-        let members = g.get("member").unwrap_or_default();
-        let named_code = || {
-            let sid = g
-                .first("aafSyncStructure")
-                .and_then(|d| sid_of.get(&dn_key(d)));
-            let code = g.first("aafSyncCode").map(|c| value_key(c).into_owned());
-            match (sid, code) {
-                (Some(sid), Some(code)) => codes.contains(&(sid.to_string(), code)),
-                _ => false,
-            }
         };
-        if !(members.iter().any(|m| keys.holds(m).is_some()) || named_code()) {
+        let members = g.get("member").unwrap_or_default();
+        let sid = g
+            .first("aafSyncStructure")
+            .and_then(|d| sid_of.get(&dn_key(d)).copied());
+        let code = g.first("aafSyncCode");
+        let key = sid.zip(code).map(|(sid, code)| {
+            let gk = if kind == EntryKind::Classe {
+                GroupKind::Classe
+            } else {
+                GroupKind::Groupe
+            };
+            (
+                gk,
+                value_key(sid).into_owned(),
+                value_key(code).into_owned(),
+            )
+        });
+        let named_code = key
+            .as_ref()
+            .is_some_and(|(_, sid, code)| codes.contains(&(sid.clone(), code.clone())));
+        if !(members.iter().any(|m| keys.holds(m).is_some()) || named_code) {
             continue;
         }
         s.touched.insert(k.clone());
-        for m in members.iter() {
-            let Some(e) = current.get(&dn_key(m)) else {
+        let label = (degree == Degree::OneD)
+            .then(|| g.first("description").map(str::to_string))
+            .flatten();
+        let patch = match (key, sid, code) {
+            (Some(key), Some(sid), Some(code)) if rewrites.keeps(&key, code, label.as_deref()) => {
+                Some(Patch {
+                    key,
+                    sid: sid.to_string(),
+                    code: code.to_string(),
+                    label,
+                    others: Vec::new(),
+                    stay: Vec::new(),
+                })
+            }
+            _ => None,
+        };
+        // a member at a DN of its own (an adopted tree's) is found by
+        // its entry only
+        let patch = patch.filter(|_| {
+            members
+                .iter()
+                .all(|m| keys.holds(m).is_some() || layout.id_of_person_dn(m).is_some())
+        });
+        match patch {
+            Some(p) => patched.push((k.clone(), g, p)),
+            None => rebuilt.push(g),
+        }
+    }
+    // DN keys of the members whose records are mapped
+    let mut mapped: HashSet<String> = HashSet::new();
+    for g in rebuilt {
+        for m in g.get("member").unwrap_or_default().iter() {
+            let key = dn_key(m);
+            let Some(e) = current.get(&key) else {
+                if partial.is_some_and(|absent| !absent.contains(&key)) {
+                    s.missing.push(m.to_string());
+                }
                 continue;
             };
             if let Some(kind) = EntryKind::of(e).filter(|k| k.is_person()) {
                 if let Some(id) = inverse::id_of(kind, e, layout) {
                     s.inputs.insert((kind, id.to_string()));
+                    mapped.insert(key);
                 }
             }
         }
     }
-    s.touched.extend(keys.keys);
+    s.missing.sort();
+    s.missing.dedup();
     s.inputs.extend(s.people.iter().cloned());
+    let input_ids: HashSet<&str> = s.inputs.iter().map(|(_, id)| id.as_str()).collect();
+    let mut patches = BTreeMap::new();
+    for (k, g, mut p) in patched {
+        for m in g.get("member").unwrap_or_default().iter() {
+            if let Some(key) = keys.holds(m) {
+                p.stay.push(key);
+                continue;
+            }
+            let Some(id) = layout.id_of_person_dn(m) else {
+                continue;
+            };
+            let key = dn_key(m);
+            // over the whole tree, a member the tree does not hold (or
+            // holds departed) has no record: a whole plan drops it too
+            let held = partial.is_some()
+                || current.get(&key).is_some_and(|e| {
+                    EntryKind::of(e).is_some_and(EntryKind::is_person) && !State::of(e).departed()
+                });
+            if held && !mapped.contains(&key) && !input_ids.contains(id.as_str()) {
+                p.others.push(id);
+            }
+        }
+        patches.insert(k, p);
+    }
+    drop(input_ids);
+    s.patches = patches;
+    s.touched.extend(keys.keys);
     for (k, e) in current {
         let Some(kind) = EntryKind::of(e) else {
             continue;
@@ -369,6 +582,94 @@ pub fn scope<'e>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::aaf::reader::RecordAttr;
+    use crate::aaf::{FileCategory, Operation};
+
+    fn pupil(id: &str, attrs: &[(&str, &[&str])]) -> Record {
+        Record {
+            op: Operation::Add,
+            category: FileCategory::Eleve,
+            id: id.into(),
+            attrs: attrs
+                .iter()
+                .map(|(n, vs)| RecordAttr {
+                    name: n.to_string(),
+                    values: vs.iter().map(|v| v.to_string()).collect(),
+                })
+                .collect(),
+            index: 1,
+        }
+    }
+
+    #[test]
+    fn wanted_takes_the_people_and_classes_a_record_names_not_its_names() {
+        let rec = pupil(
+            "1001",
+            &[
+                ("ENTPersonNom", &["2002"]),
+                ("ENTEleveAutoriteParentale", &["2001$10"]),
+                ("ENTPersonClasses", &["100$1$1$CP A$Cours préparatoire"]),
+            ],
+        );
+        let mut w = Wanted::default();
+        w.add(Degree::OneD, &rec);
+        assert_eq!(
+            w.ids.iter().map(String::as_str).collect::<Vec<_>>(),
+            ["1001", "2001"]
+        );
+        assert_eq!(
+            w.codes.into_iter().collect::<Vec<_>>(),
+            [("100".to_string(), "cp a".to_string())]
+        );
+    }
+
+    #[test]
+    fn a_class_keeps_its_code_and_label_unless_a_named_person_leaves_or_rewrites_it() {
+        let class = |code: &str, label: &str| format!("100$1$1${code}${label}");
+        let (a, b) = (class("CPA", "CP A"), class("CPA", "CP-A"));
+        let key = (GroupKind::Classe, "100".to_string(), "cpa".to_string());
+        let was = pupil("1", &[("ENTPersonClasses", &[&a])]);
+        let old = |_: EntryKind, _: &str| Some(was.clone());
+        let keeps = |now: Option<&Record>, code: &str| {
+            let named = [(EntryKind::Pupil, "1", now)];
+            Rewrites::of(Degree::OneD, &named, old).keeps(&key, code, Some("CP A"))
+        };
+        // the same value, or another field changed: kept
+        assert!(keeps(
+            Some(&pupil("1", &[("ENTPersonClasses", &[&a])])),
+            "CPA"
+        ));
+        // unchanged, whatever the entry's spelling (not the named
+        // person's doing)
+        assert!(keeps(
+            Some(&pupil("1", &[("ENTPersonClasses", &[&a])])),
+            "cpa"
+        ));
+        // another label
+        assert!(!keeps(
+            Some(&pupil("1", &[("ENTPersonClasses", &[&b])])),
+            "CPA"
+        ));
+        // leaving the class, or deleted
+        assert!(!keeps(Some(&pupil("1", &[])), "CPA"));
+        assert!(!keeps(None, "CPA"));
+        // joining it with no label: kept
+        let none = |_: EntryKind, _: &str| None;
+        let named = [(
+            EntryKind::Pupil,
+            "2",
+            Some(&pupil("2", &[("ENTPersonClasses", &["100$1$1$CPA$"])])),
+        )];
+        let named: Vec<_> = named
+            .iter()
+            .map(|(k, i, r)| (*k, *i, r.as_ref().copied()))
+            .collect();
+        assert!(Rewrites::of(Degree::OneD, &named, none).keeps(&key, "CPA", Some("CP A")));
+        // joining it with its code in another case
+        let cpa = pupil("2", &[("ENTPersonClasses", &[&class("cpa", "CP A")])]);
+        let named = [(EntryKind::Pupil, "2", Some(&cpa))];
+        assert!(!Rewrites::of(Degree::OneD, &named, none).keeps(&key, "CPA", Some("CP A")));
+    }
 
     #[test]
     fn keys_find_a_dn_written_otherwise_than_its_key() {

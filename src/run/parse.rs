@@ -21,6 +21,7 @@ use crate::rights::erasure::Blocks;
 use crate::run::sync::SyncError;
 use crate::schema::date::format_date;
 use crate::schema::EntryKind;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 use time::Date;
@@ -224,14 +225,17 @@ pub fn read_delta(
     step: &mut StepReport,
 ) -> Result<mapping::MappedTree, SyncError> {
     read_delta_for(
-        cfg, layout, extraction, now, current, blocks, step, None, None, false,
+        cfg, layout, extraction, now, current, blocks, step, None, None, None,
     )
 }
 
 /// [`read_delta`] into a directory whose schema needs `adapt`, the
 /// entries frozen into the run's entry `store` when it has one. `partial`:
 /// `current` is a targeted read's part of the directory
-/// ([`crate::ldap::targeted`]), not the whole managed tree.
+/// ([`crate::ldap::targeted`]), not the whole managed tree, with the DN
+/// keys that read looked for and did not find. A plan that needs class
+/// members `current` does not hold maps nothing and says which
+/// ([`mapping::MappedTree::unread_members`]): read them, then plan again.
 #[allow(clippy::too_many_arguments)]
 pub fn read_delta_for(
     cfg: &Config,
@@ -243,7 +247,7 @@ pub fn read_delta_for(
     step: &mut StepReport,
     adapt: Option<Arc<Adaptation>>,
     store: Option<&Store>,
-    partial: bool,
+    partial: Option<&HashSet<String>>,
 ) -> Result<mapping::MappedTree, SyncError> {
     // as they are before the files are read: a targeted plan that has to
     // be redone in full starts from them
@@ -268,9 +272,16 @@ pub fn read_delta_for(
         scope::scope(
             current,
             layout,
+            cfg.degree,
             &overlay.named(),
-            |k, id| overlay.entry_of(k, id),
-            |e| majority && mapping::sdet::majority_changed(e, now),
+            scope::Lookups {
+                by_id: |k: EntryKind, id: &str| overlay.entry_of(k, id),
+                old_record: |k: EntryKind, id: &str| overlay.old_record(k, id),
+                dated: |e: &crate::model::Entry| {
+                    majority && mapping::sdet::majority_changed(e, now)
+                },
+            },
+            partial,
         )
     } else {
         Err("[source] targeted_delta = false".to_string())
@@ -285,10 +296,22 @@ pub fn read_delta_for(
         Ok(s) => (Some(s), None),
         Err(why) => (None, Some(why)),
     };
+    let scope = match scope {
+        Some(s) if !s.missing.is_empty() => {
+            // class members a targeted read did not read: nothing mapped,
+            // the caller reads them and plans again from the state before
+            (*blocks, *step) = before;
+            return Ok(mapping::MappedTree::needing(s));
+        }
+        s => s,
+    };
     let inputs = scope.as_ref().map(|s| s.inputs.clone());
     // the other inputs' records matter for the classes and groups they
-    // make (and the ties they keep), not their entries
-    let mut mapper = mapper.with_outputs(scope.as_ref().map(|s| s.people.clone()));
+    // make (and the ties they keep), not their entries; the classes and
+    // groups patched start from their entries
+    let mut mapper = mapper
+        .with_outputs(scope.as_ref().map(|s| s.people.clone()))
+        .with_patches(scope.iter().flat_map(|s| s.patches.values()));
     let mut rejected = Vec::new();
     for rec in overlay.into_records_within(inputs) {
         if let Err(e) = mapper.map(&rec, from) {
@@ -297,7 +320,7 @@ pub fn read_delta_for(
     }
     let mut tree = mapper.finish();
     if let Some(s) = scope {
-        if let Err(why) = narrow(&mut tree, s, current, partial) {
+        if let Err(why) = narrow(&mut tree, s, current, partial.is_some()) {
             // the scope missed something: plan this Delta in full, from
             // the state before the files were read
             tracing::warn!(reason = %why, "targeted Delta plan abandoned: planning over the whole tree");
@@ -317,6 +340,10 @@ pub fn read_delta_for(
                 store,
                 partial,
             )?;
+            debug_assert!(
+                tree.unread_members().is_none(),
+                "a whole plan reads nothing more"
+            );
             *blocks = blocks_then;
             step.delta_scope = Some(DeltaScope::whole(why, current));
             return Ok(tree);
@@ -344,6 +371,28 @@ fn narrow(
     current: &EntryMap,
     partial: bool,
 ) -> Result<(), String> {
+    // a class patched from its entry holds what a whole plan makes only if
+    // the scope's people it lists are in it again (see `scope::Patch`)
+    let groups: HashMap<String, &crate::model::Entry> = tree
+        .entries
+        .iter()
+        .filter(|d| d.kind.is_group())
+        .map(|d| (d.entry.dn.key(), &d.entry))
+        .collect();
+    for (k, p) in &s.patches {
+        let listed: HashSet<String> = groups
+            .get(k)
+            .and_then(|e| e.get("member"))
+            .map(|ms| ms.iter().map(crate::model::dn_key).collect())
+            .unwrap_or_default();
+        if let Some(gone) = p.stay.iter().find(|m| !listed.contains(*m)) {
+            return Err(format!(
+                "{}: {} leaves a class or group patched from its entry",
+                crate::mapping::layout::log_dn(k),
+                crate::mapping::layout::log_dn(gone)
+            ));
+        }
+    }
     let people: std::collections::HashSet<String> = tree
         .entries
         .iter()
@@ -434,7 +483,7 @@ pub fn delta_wanted(cfg: &Config, extraction: &Extraction) -> Option<scope::Want
                     }
                     continue;
                 }
-                wanted.add(&rec);
+                wanted.add(cfg.degree, &rec);
             }
         }
     }

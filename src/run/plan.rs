@@ -208,7 +208,33 @@ async fn plan_extraction(
                 .counts
                 .is_some()
                 .then(|| (blocks.clone(), step.clone()));
-            delta_tree(cfg, layout, x, now, snap, blocks, step, &adapt, store)?
+            let mut tree = delta_tree(cfg, layout, x, now, snap, blocks, step, &adapt, store)?;
+            // members of classes only their records rebuild: read, then
+            // planned again (each round reads what the last did not hold)
+            let mut members_read = 0;
+            while let Some(dns) = tree.unread_members() {
+                let dns = dns.to_vec();
+                let before = snap.managed.len();
+                crate::host::interrupt::race(
+                    async {
+                        dir.read_members(layout, &dns, snap, store)
+                            .await
+                            .map_err(SyncError::from)
+                    },
+                    |why| {
+                        Err(SyncError::Halted(format!(
+                            "{why} while reading the directory: nothing written"
+                        )))
+                    },
+                )
+                .await?;
+                members_read += snap.managed.len() - before;
+                tree = delta_tree(cfg, layout, x, now, snap, blocks, step, &adapt, store)?;
+            }
+            if let Some(d) = step.delta_scope.as_mut() {
+                d.members_read = members_read as u64;
+            }
+            tree
         }
     };
     if snap.counts.is_some() && tree.scope.is_none() {
@@ -460,7 +486,7 @@ fn delta_tree(
             step,
             adapt.clone(),
             store,
-            snap.counts.is_some(),
+            snap.counts.is_some().then_some(&snap.absent),
         )
     })
 }

@@ -83,6 +83,13 @@ pub struct DeltaScope {
     /// Directory entries computed again (people, classes and groups,
     /// structures).
     pub entries: u64,
+    /// Of the classes and groups computed again, those patched from their
+    /// entry (their other members' records not needed: see
+    /// `mapping::scope::Patch`); the others are rebuilt from all their
+    /// members' records.
+    pub classes_patched: u64,
+    /// Members of the classes rebuilt read after the targeted read.
+    pub members_read: u64,
     /// A targeted read (`perf.read_mode`) that was not enough for this
     /// Delta's plan: why the whole tree was read after it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -97,6 +104,8 @@ impl DeltaScope {
             people: s.people.len() as u64,
             people_total: s.people_total,
             entries: s.touched.len() as u64,
+            classes_patched: s.patches.len() as u64,
+            members_read: 0,
             read_again: None,
         }
     }
@@ -114,6 +123,8 @@ impl DeltaScope {
             people,
             people_total: people,
             entries: current.len() as u64,
+            classes_patched: 0,
+            members_read: 0,
             read_again: None,
         }
     }
