@@ -416,8 +416,7 @@ impl Directory {
         self.read_any(layout, by_jointure, g).await?;
         for dn in elsewhere {
             if !g.seen.contains(&dn_key(&dn)) {
-                self.read_matching(&dn, "(objectClass=*)", Some(1), g)
-                    .await?;
+                read_one(&dn, g).await?;
             }
         }
         Ok(())
@@ -536,6 +535,26 @@ impl Directory {
         reader.close().await;
         Ok(taken)
     }
+}
+
+/// The entry at `dn` into `g`, if there is one.
+async fn read_one(dn: &str, g: &mut Gather<'_>) -> Result<(), DirectoryError> {
+    let mut found = None;
+    let r = g
+        .reader
+        .read_entry(dn, &read_attrs(), |dn, a| {
+            found = Some(Entry::from_attrs(Dn::new(dn), a))
+        })
+        .await;
+    match r {
+        Ok(_) => {}
+        Err(e) if e.code() == Some(super::ResultCode::NO_SUCH_OBJECT) => {}
+        Err(e) => return Err(e),
+    }
+    if let Some(e) = found {
+        g.take(e);
+    }
+    Ok(())
 }
 
 /// Active entries per category, and the classes and groups, over a

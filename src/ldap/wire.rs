@@ -134,6 +134,47 @@ impl Reader {
         filter: &str,
         attrs: &[String],
         about: Option<u64>,
+        on_entry: impl FnMut(&str, Attrs<'_>),
+    ) -> Result<u64, DirectoryError> {
+        self.search_in(
+            base,
+            request::Scope::Subtree,
+            filter,
+            attrs,
+            about,
+            on_entry,
+        )
+        .await
+    }
+
+    /// The entry at `dn`, with `attrs` (0 or 1 entry; an error when `dn`
+    /// does not exist). A base-scope search: the same search in subtree
+    /// scope under a leaf with the paged-results control took slapd 0.6 s
+    /// on a 1.5 M entry tree.
+    pub async fn read_entry(
+        &mut self,
+        dn: &str,
+        attrs: &[String],
+        on_entry: impl FnMut(&str, Attrs<'_>),
+    ) -> Result<u64, DirectoryError> {
+        self.search_in(
+            dn,
+            request::Scope::Base,
+            "(objectClass=*)",
+            attrs,
+            Some(1),
+            on_entry,
+        )
+        .await
+    }
+
+    async fn search_in(
+        &mut self,
+        base: &str,
+        scope: request::Scope,
+        filter: &str,
+        attrs: &[String],
+        about: Option<u64>,
         mut on_entry: impl FnMut(&str, Attrs<'_>),
     ) -> Result<u64, DirectoryError> {
         let what = || format!("read {base}");
@@ -145,7 +186,7 @@ impl Reader {
         let mut cookie = Vec::new();
         loop {
             let id = conn.id();
-            let req = request::search(id, base, &filter, attrs, self.page, &cookie);
+            let req = request::search(id, base, scope, &filter, attrs, self.page, &cookie);
             conn.send(&req).await.map_err(|e| op_err(what(), e))?;
             let done = conn
                 .page(id, &mut count, &mut on_entry)

@@ -195,7 +195,9 @@ impl Layout {
     }
     fn id_under(&self, dn: &str, attr: &str, branch: &Dn, t: &Template) -> Option<String> {
         let (a, v, parent) = split_first_rdn(dn)?;
-        if !a.eq_ignore_ascii_case(attr) || dn_key(parent) != branch.key() {
+        // the parent as this layout writes it, most often: no keys made
+        let same = |p: &str| p.eq_ignore_ascii_case(branch.as_str()) || dn_key(p) == branch.key();
+        if !a.eq_ignore_ascii_case(attr) || !same(parent) {
             return None;
         }
         // RDN values compare case-insensitively

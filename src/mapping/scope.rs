@@ -114,13 +114,22 @@ pub fn refs(e: &Entry) -> impl Iterator<Item = &str> {
         .map(|v| v.split('$').next().unwrap_or(v))
 }
 
-/// A set of DN keys, with a cheap first look: the first RDN's value, as
-/// `caseIgnoreMatch` sees it (a DN written with escapes, quotes or the
-/// characters a key escapes is always looked at in full).
+/// A set of DN keys, with cheap first looks: the first RDN's attribute
+/// type, then its value as `caseIgnoreMatch` sees it (a DN written with
+/// escapes, quotes or the characters a key escapes is always looked at in
+/// full).
 #[derive(Default)]
 struct Keys {
     keys: HashSet<String>,
+    /// First RDN attribute types, lower case (people's `uid`: a link to a
+    /// school, `ou=…`, is passed over without a key made).
+    types: HashSet<String>,
     firsts: HashSet<String>,
+}
+
+fn first_type(dn: &str) -> Option<String> {
+    dn.split_once('=')
+        .map(|(t, _)| t.trim().to_ascii_lowercase())
 }
 
 fn first_value(dn: &str) -> Option<String> {
@@ -136,6 +145,9 @@ impl Keys {
         if let Some(f) = first_value(key) {
             self.firsts.insert(f);
         }
+        if let Some(t) = first_type(key) {
+            self.types.insert(t);
+        }
         self.keys.insert(key.to_string())
     }
     fn contains_key(&self, key: &str) -> bool {
@@ -145,8 +157,16 @@ impl Keys {
     fn holds(&self, dn: &str) -> Option<String> {
         // a key escapes these: its first value is not the one written
         let plain = !dn.contains(['\\', '"', '+', '<', '>', ';', '#', '\0']);
-        if plain && !first_value(dn).is_some_and(|f| self.firsts.contains(&f)) {
-            return None;
+        if plain {
+            // (a type written as an OID is looked at in full)
+            let typed = dn.split_once('=').is_some_and(|(t, _)| {
+                let t = t.trim();
+                t.starts_with(|c: char| c.is_ascii_digit())
+                    || self.types.iter().any(|k| k.eq_ignore_ascii_case(t))
+            });
+            if !typed || !first_value(dn).is_some_and(|f| self.firsts.contains(&f)) {
+                return None;
+            }
         }
         let k = dn_key(dn);
         self.keys.contains(&k).then_some(k)
@@ -511,8 +531,6 @@ where
             None => rebuilt.push(g),
         }
     }
-    // DN keys of the members whose records are mapped
-    let mut mapped: HashSet<String> = HashSet::new();
     for g in rebuilt {
         for m in g.get("member").unwrap_or_default().iter() {
             let key = dn_key(m);
@@ -525,7 +543,6 @@ where
             if let Some(kind) = EntryKind::of(e).filter(|k| k.is_person()) {
                 if let Some(id) = inverse::id_of(kind, e, layout) {
                     s.inputs.insert((kind, id.to_string()));
-                    mapped.insert(key);
                 }
             }
         }
@@ -544,14 +561,14 @@ where
             let Some(id) = layout.id_of_person_dn(m) else {
                 continue;
             };
-            let key = dn_key(m);
             // over the whole tree, a member the tree does not hold (or
             // holds departed) has no record: a whole plan drops it too
             let held = partial.is_some()
-                || current.get(&key).is_some_and(|e| {
+                || current.get(&dn_key(m)).is_some_and(|e| {
                     EntryKind::of(e).is_some_and(EntryKind::is_person) && !State::of(e).departed()
                 });
-            if held && !mapped.contains(&key) && !input_ids.contains(id.as_str()) {
+            // (a member whose record is mapped puts itself in)
+            if held && !input_ids.contains(id.as_str()) {
                 p.others.push(id);
             }
         }

@@ -136,14 +136,24 @@ impl Filter {
     }
 }
 
-/// One page of a subtree search under `base` (aliases never dereferenced,
-/// no size or time limit but the server's, values wanted), with the
-/// paged-results control: `size` entries after `cookie` (empty: the first
-/// page). The control is not critical, as `ldap3`'s and `ldapsearch`'s:
-/// a server that does not page answers the whole search at once.
+/// How far under its base a search looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// The base entry only.
+    Base = 0,
+    /// The base and everything under it.
+    Subtree = 2,
+}
+
+/// One page of a search under `base` (aliases never dereferenced, no size
+/// or time limit but the server's, values wanted), with the paged-results
+/// control: `size` entries after `cookie` (empty: the first page). The
+/// control is not critical, as `ldap3`'s and `ldapsearch`'s: a server that
+/// does not page answers the whole search at once.
 pub fn search(
     id: u32,
     base: &str,
+    scope: Scope,
     filter: &Filter,
     attrs: &[String],
     size: u32,
@@ -152,7 +162,7 @@ pub fn search(
     message(id, |m| {
         element(m, 0x63, |s| {
             octets(s, tag::OCTET_STRING, base.as_bytes());
-            integer(s, tag::ENUMERATED, 2); // wholeSubtree
+            integer(s, tag::ENUMERATED, scope as u32);
             integer(s, tag::ENUMERATED, 0); // neverDerefAliases
             integer(s, tag::INTEGER, 0);
             integer(s, tag::INTEGER, 0);

@@ -271,9 +271,33 @@ fn requests_are_the_bytes_ldap_expects() {
     request::head(&mut out, &[0x04], 300);
     assert_eq!(out, vec![0x04, 0x82, 0x01, 0x2c]);
     // a search request reads back through the reader: its size and cookie
-    let s = request::search(200, "dc=x", &f, &["cn".into()], 1000, b"ck");
+    let s = request::search(
+        200,
+        "dc=x",
+        request::Scope::Subtree,
+        &f,
+        &["cn".into()],
+        1000,
+        b"ck",
+    );
     let m = ber::message(&s).unwrap();
     assert_eq!((m.id, m.op), (200, 0x63));
+    // the scope, an ENUMERATED after the base: wholeSubtree, or baseObject
+    let scope_of = |req: &[u8]| {
+        let at = req.windows(4).position(|w| w == b"dc=x").unwrap() + 4;
+        req[at..at + 3].to_vec()
+    };
+    assert_eq!(scope_of(&s), [0x0a, 0x01, 0x02]);
+    let b = request::search(
+        201,
+        "dc=x",
+        request::Scope::Base,
+        &f,
+        &["cn".into()],
+        1000,
+        b"",
+    );
+    assert_eq!(scope_of(&b), [0x0a, 0x01, 0x00]);
     assert_eq!(
         ber::paged_cookie(m.controls.unwrap()).unwrap(),
         Some(&b"ck"[..])
