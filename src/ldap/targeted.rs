@@ -172,16 +172,7 @@ impl Directory {
                 found.push(Entry::from_attrs(Dn::new(dn), a))
             })
             .await;
-        match r {
-            Ok(_) => {}
-            // a base that does not exist (no departed branch yet)
-            Err(e) if e.code() == Some(super::ResultCode::NO_SUCH_OBJECT) => {}
-            Err(e) => return Err(e),
-        }
-        for e in found {
-            g.take(e);
-        }
-        Ok(())
+        take_found(r, found, g)
     }
 
     /// Each batch of `clauses` ORed, under the base.
@@ -539,19 +530,30 @@ impl Directory {
 
 /// The entry at `dn` into `g`, if there is one.
 async fn read_one(dn: &str, g: &mut Gather<'_>) -> Result<(), DirectoryError> {
-    let mut found = None;
+    let mut found = Vec::new();
     let r = g
         .reader
         .read_entry(dn, &read_attrs(), |dn, a| {
-            found = Some(Entry::from_attrs(Dn::new(dn), a))
+            found.push(Entry::from_attrs(Dn::new(dn), a))
         })
         .await;
+    take_found(r, found, g)
+}
+
+/// The entries a search `found` into `g`, once it ended with `r`; a base
+/// that does not exist (no departed branch yet, a link to an entry gone)
+/// found none.
+fn take_found(
+    r: Result<u64, DirectoryError>,
+    found: Vec<Entry>,
+    g: &mut Gather<'_>,
+) -> Result<(), DirectoryError> {
     match r {
         Ok(_) => {}
         Err(e) if e.code() == Some(super::ResultCode::NO_SUCH_OBJECT) => {}
         Err(e) => return Err(e),
     }
-    if let Some(e) = found {
+    for e in found {
         g.take(e);
     }
     Ok(())

@@ -215,19 +215,7 @@ async fn plan_extraction(
             while let Some(dns) = tree.unread_members() {
                 let dns = dns.to_vec();
                 let before = snap.managed.len();
-                crate::host::interrupt::race(
-                    async {
-                        dir.read_members(layout, &dns, snap, store)
-                            .await
-                            .map_err(SyncError::from)
-                    },
-                    |why| {
-                        Err(SyncError::Halted(format!(
-                            "{why} while reading the directory: nothing written"
-                        )))
-                    },
-                )
-                .await?;
+                crate::run::read::reading(dir.read_members(layout, &dns, snap, store)).await?;
                 members_read += snap.managed.len() - before;
                 tree = delta_tree(cfg, layout, x, now, snap, blocks, step, &adapt, store)?;
             }

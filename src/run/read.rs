@@ -215,19 +215,7 @@ pub(crate) async fn read_for_delta(
         Err(why) => why,
         Ok(wanted) => {
             let t = std::time::Instant::now();
-            let read = crate::host::interrupt::race(
-                async {
-                    dir.read_targeted(layout, &wanted, store)
-                        .await
-                        .map_err(SyncError::from)
-                },
-                |why| {
-                    Err(SyncError::Halted(format!(
-                        "{why} while reading the directory: nothing written"
-                    )))
-                },
-            )
-            .await?;
+            let read = reading(dir.read_targeted(layout, &wanted, store)).await?;
             match read {
                 Ok((mut snap, counts)) => {
                     report.perf.read_secs = t.elapsed().as_secs_f64();
@@ -257,7 +245,15 @@ pub(crate) async fn interruptible_read(
     report: &mut Report,
     store: Option<&Store>,
 ) -> Result<Snapshot, SyncError> {
-    crate::host::interrupt::race(timed_read(dir, layout, report, store), |why| {
+    reading(timed_read(dir, layout, report, store)).await
+}
+
+/// A read of the directory that a stop request (signal, deadline) ends,
+/// before anything is written.
+pub(crate) async fn reading<T, E: Into<SyncError>>(
+    read: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, SyncError> {
+    crate::host::interrupt::race(async { read.await.map_err(Into::into) }, |why| {
         Err(SyncError::Halted(format!(
             "{why} while reading the directory: nothing written"
         )))
