@@ -1459,3 +1459,89 @@ fn a_class_is_patched_from_its_entry_only_where_its_members_records_agree() {
         Some(vec!["CE A".to_string()])
     );
 }
+
+/// The pupils of CPA give three labels; the class has the last one's
+/// (1003, "CP B"). A Delta that renames another pupil, or a parent (their
+/// pupil's record is mapped again), leaves the class's label as it is,
+/// patched: the records mapped put their people in, never their label. A
+/// pupil who stops giving a label, or a departed pupil who comes back,
+/// has the class rebuilt from its members' records.
+#[test]
+fn a_patched_class_keeps_its_label_whoever_is_mapped_again() {
+    let w = World::new();
+    let class_dn = format!("cn=AC-CRETEIL-{S1}-classe-CPA,ou=groups,{BASE}");
+    let label = |w: &World| w.ldap.entry(&class_dn).get("description").cloned();
+    w.complet(
+        "20250904",
+        "2025-09-04",
+        &[
+            ("EtabEducNat", schools()),
+            (
+                "Eleve",
+                pupil_in("1001", "2001", "CPA", "CP A")
+                    + &pupil_in("1002", "2002", "CPA", "CP-A")
+                    + &pupil_in("1003", "2003", "CPA", "CP B"),
+            ),
+            (
+                "PersRelEleve",
+                parent("2001", "P1", &["1001"])
+                    + &parent("2002", "P2", &["1002"])
+                    + &parent("2003", "P3", &["1003"]),
+            ),
+            ("PersEducNat", teacher("3001", "MAITRE", S1, &["CPA"])),
+        ],
+    );
+    assert_eq!(label(&w), Some(vec!["CP B".to_string()]));
+    let patched = |r: &Value| {
+        let sc = &step(r)["delta_scope"];
+        (sc["classes_patched"].as_u64(), sc["members_read"].as_u64())
+    };
+    // a pupil who is not the last renamed; a parent renamed
+    let r = w.delta(
+        "20250905",
+        "2025-09-05",
+        &[(
+            "Eleve",
+            modify_req("Eleve", "1001", &[("ENTPersonNom", &["AUTRE"])]),
+        )],
+    );
+    assert_eq!(patched(&r), (Some(1), Some(0)));
+    let r = w.delta(
+        "20250906",
+        "2025-09-06",
+        &[(
+            "PersRelEleve",
+            modify_req("PersRelEleve", "2002", &[("ENTPersonNom", &["AUTRE"])]),
+        )],
+    );
+    assert_eq!(patched(&r), (Some(1), Some(0)));
+    assert_eq!(label(&w), Some(vec!["CP B".to_string()]));
+    // 1001 leaves, then comes back giving its label: rebuilt, "CP B"
+    w.delta(
+        "20250907",
+        "2025-09-07",
+        &[("Eleve", delete_req("Eleve", "1001"))],
+    );
+    let r = w.delta(
+        "20250908",
+        "2025-09-08",
+        &[("Eleve", pupil_in("1001", "2001", "CPA", "CP A"))],
+    );
+    assert_eq!(patched(&r).0, Some(0));
+    assert_eq!(label(&w), Some(vec!["CP B".to_string()]));
+    // the last pupil stops giving a label: rebuilt, the class takes 1002's
+    let r = w.delta(
+        "20250909",
+        "2025-09-09",
+        &[(
+            "Eleve",
+            modify_req(
+                "Eleve",
+                "1003",
+                &[("ENTPersonClasses", &[&format!("{S1}$1$1$CPA$")])],
+            ),
+        )],
+    );
+    assert_eq!(patched(&r).0, Some(0));
+    assert_eq!(label(&w), Some(vec!["CP-A".to_string()]));
+}

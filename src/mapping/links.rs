@@ -269,7 +269,10 @@ impl Mapper<'_> {
                 code: n.code.to_string(),
                 ..Default::default()
             });
-            if d.kind == EntryKind::Pupil || acc.name.is_none() {
+            // a patched class keeps its entry's label: the people mapped
+            // write it as it is, or gave another one before (only all
+            // its members' records tell which is last)
+            if !acc.patched && (d.kind == EntryKind::Pupil || acc.name.is_none()) {
                 if let Some(l) = n.label {
                     acc.name = Some(l.to_string());
                 }

@@ -76,8 +76,10 @@ pub struct Scope {
 /// the last pupil giving one does (1D; a 2D label is the school's). Those
 /// stay the entry's when each person the Delta names who writes the class
 /// otherwise than before now writes it with the entry's code and with its
-/// label or none, and no one named leaves it (the leaver may be the one
-/// whose spelling or label the class has: only all the records tell).
+/// label or none, and no one named leaves it or stops giving a label (the
+/// leaver may be the one whose spelling or label the class has: only all
+/// the records tell). The records mapped then put their people in, never
+/// their label (a pupil the Delta does not change may write another).
 #[derive(Debug, Clone)]
 pub struct Patch {
     pub key: ClassKey,
@@ -315,8 +317,15 @@ impl Rewrites {
             }
             let was = written(old_record(*kind, id).as_ref());
             let now = written(*rec);
-            for k in was.keys().filter(|k| !now.contains_key(*k)) {
-                out.left.insert(k.clone());
+            // leaving, or no longer giving a label: theirs may be the one
+            // the class has
+            for (k, (_, label)) in &was {
+                let dropped = now
+                    .get(k)
+                    .is_none_or(|(_, l)| label.is_some() && l.is_none());
+                if dropped {
+                    out.left.insert(k.clone());
+                }
             }
             for (k, n) in now {
                 if was.get(&k) != Some(&n) {
@@ -471,7 +480,12 @@ where
             s.touched.insert(k.clone());
         }
     }
-    let rewrites = Rewrites::of(degree, named, old_record);
+    // a departed person is in no class: coming back, they join
+    let rewrites = Rewrites::of(degree, named, |k, id| {
+        by_id(k, id)
+            .filter(|e| !State::of(e).departed())
+            .and_then(|_| old_record(k, id))
+    });
     // the classes and groups rebuilt from all their members' records
     let mut rebuilt: Vec<&Entry> = Vec::new();
     let mut patched: Vec<(String, &Entry, Patch)> = Vec::new();
@@ -670,6 +684,9 @@ mod tests {
         // leaving the class, or deleted
         assert!(!keeps(Some(&pupil("1", &[])), "CPA"));
         assert!(!keeps(None, "CPA"));
+        // no longer giving a label: theirs may have been the class's
+        let unlabelled = pupil("1", &[("ENTPersonClasses", &[&class("CPA", "")])]);
+        assert!(!keeps(Some(&unlabelled), "CPA"));
         // joining it with no label: kept
         let none = |_: EntryKind, _: &str| None;
         let named = [(
