@@ -108,9 +108,12 @@ impl Counts {
     }
 }
 
-/// The entries a targeted read gathers, once each, over one connection.
+/// The entries a targeted read gathers, once each, over one connection
+/// (two for a list of searches: [`Directory::read_any`]).
 struct Gather<'a> {
     reader: super::wire::Reader,
+    /// The second connection, opened at the first list of searches.
+    second: Option<super::wire::Reader>,
     snap: Snapshot,
     seen: HashSet<String>,
     classes: Classifier,
@@ -124,6 +127,15 @@ struct Gather<'a> {
 }
 
 impl Gather<'_> {
+    /// Unbinds and closes the connections.
+    async fn close(self) -> Snapshot {
+        self.reader.close().await;
+        if let Some(r) = self.second {
+            r.close().await;
+        }
+        self.snap
+    }
+
     /// Takes one entry read (again, maybe); a managed person is followed
     /// next when following.
     fn take(&mut self, e: Entry) {
@@ -175,19 +187,62 @@ impl Directory {
         take_found(r, found, g)
     }
 
-    /// Each batch of `clauses` ORed, under the base.
+    /// Each batch of `clauses` ORed, under the base: two at a time, over
+    /// two connections. One search at a time left the server idle while
+    /// this process took each answer in, and this process idle while the
+    /// server looked the next one up.
     async fn read_any(
         &self,
         layout: &Layout,
         clauses: Vec<String>,
         g: &mut Gather<'_>,
     ) -> Result<(), DirectoryError> {
-        for batch in clauses.chunks(BATCH) {
-            let filter = format!("(|{})", batch.concat());
-            self.read_matching(layout.base.as_str(), &filter, Some(batch.len()), g)
-                .await?;
+        let base = layout.base.as_str();
+        let batches: Vec<(String, u64)> = clauses
+            .chunks(BATCH)
+            .map(|b| (format!("(|{})", b.concat()), b.len() as u64))
+            .collect();
+        if batches.len() < 2 {
+            for (filter, n) in &batches {
+                self.read_matching(base, filter, Some(*n as usize), g)
+                    .await?;
+            }
+            return Ok(());
         }
-        Ok(())
+        let mut second = match g.second.take() {
+            Some(r) => r,
+            None => super::wire::Reader::open(&self.cfg, self.url()).await?,
+        };
+        let attrs = read_attrs();
+        let mut read = Ok(());
+        for pair in batches.chunks(2) {
+            let (mut one, mut two) = (Vec::new(), Vec::new());
+            let (f1, n1) = &pair[0];
+            let first = g
+                .reader
+                .search_expecting(base, f1, &attrs, Some(*n1), |dn, a| {
+                    one.push(Entry::from_attrs(Dn::new(dn), a))
+                });
+            let (r1, r2) = match pair.get(1) {
+                Some((f2, n2)) => {
+                    let other = second.search_expecting(base, f2, &attrs, Some(*n2), |dn, a| {
+                        two.push(Entry::from_attrs(Dn::new(dn), a))
+                    });
+                    let (r1, r2) = futures::join!(first, other);
+                    (r1, Some(r2))
+                }
+                None => (first.await, None),
+            };
+            read = take_found(r1, one, g).and_then(|()| match r2 {
+                Some(r2) => take_found(r2, two, g),
+                None => Ok(()),
+            });
+            if read.is_err() {
+                break;
+            }
+        }
+        g.second = Some(second);
+        read
     }
 
     /// The classes and groups of `codes` (structure id, code key) not
@@ -257,6 +312,7 @@ impl Directory {
         };
         let mut g = Gather {
             reader: super::wire::Reader::open(&self.cfg, &url).await?,
+            second: None,
             snap: Snapshot::default(),
             seen: HashSet::new(),
             classes: Classifier::new(layout),
@@ -372,8 +428,7 @@ impl Directory {
             secs = t.elapsed().as_secs_f64(),
             "targeted read: the Delta's people and classes"
         );
-        g.reader.close().await;
-        Ok(Ok((g.snap, counts)))
+        Ok(Ok((g.close().await, counts)))
     }
 
     /// Reads the entries at `dns` not read yet: people by jointure (where
@@ -461,6 +516,7 @@ impl Directory {
         let url = self.url().to_string();
         let mut g = Gather {
             reader: super::wire::Reader::open(&self.cfg, &url).await?,
+            second: None,
             seen: snap
                 .managed
                 .keys()
@@ -475,8 +531,7 @@ impl Directory {
             frontier: Vec::new(),
         };
         let read = self.read_at(layout, dns.to_vec(), &mut g).await;
-        g.reader.close().await;
-        *snap = g.snap;
+        *snap = g.close().await;
         read?;
         for m in dns {
             let k = dn_key(m);

@@ -25,6 +25,13 @@ impl Mapper<'_> {
     pub(super) fn person_entry(&mut self, rec: &Record, kind: EntryKind, table: &[Field]) -> Entry {
         let l = self.layout;
         let mut e = Entry::new(l.person_dn(&rec.id));
+        if !self.wanted(kind, &rec.id) {
+            // mapped for the classes and ties its record makes (a member of
+            // a class a targeted Delta rebuilds), its entry left as the
+            // directory has it: not built (its values' counts are those of
+            // the entries computed again)
+            return e;
+        }
         let mut classes: Vec<&str> = PERSON_CLASSES.to_vec();
         classes.push(match kind {
             EntryKind::Pupil => "ENTEleve",

@@ -99,7 +99,42 @@ fn structure_ids(rec: &Record) -> Vec<&str> {
         .collect()
 }
 
+/// The requests of a Delta played over the directory's records, apart
+/// from the tree they were played over: kept while more of that tree is
+/// read ([`Overlay::replay`]), instead of reading the files again.
+#[derive(Debug)]
+pub struct Played {
+    changed: Vec<HashMap<String, Option<Record>>>,
+    stats: DeltaStats,
+}
+
 impl<'p> Overlay<'p> {
+    /// The requests played so far, for [`Overlay::replay`].
+    pub fn into_played(self) -> Played {
+        Played {
+            changed: self.changed,
+            stats: self.stats,
+        }
+    }
+
+    /// The overlay of `played` over `current`, a tree that holds the one
+    /// they were played over and entries the Delta does not name (class
+    /// members read since): each named record was built from an entry of
+    /// that first tree, which holds every person and structure the Delta
+    /// names.
+    pub fn replay(
+        current: &'p EntryMap,
+        layout: &'p Layout,
+        perimeter: &'p Perimeter,
+        degree: Degree,
+        played: Played,
+    ) -> Overlay<'p> {
+        let mut o = Overlay::from_directory(current, layout, perimeter, degree);
+        o.changed = played.changed;
+        o.stats = played.stats;
+        o
+    }
+
     /// One record per managed structure and person of the directory.
     pub fn from_directory(
         current: &'p EntryMap,

@@ -64,8 +64,37 @@ pub struct Scope {
     pub patches: BTreeMap<String, Patch>,
     /// DNs of members of the classes and groups rebuilt from all their
     /// members' records that `current` does not hold (a targeted read
-    /// reads them, then the scope is computed again).
+    /// reads them, then the scope is finished again: [`resume`]).
     pub missing: Vec<String>,
+    /// Who the Delta touches, kept while members are missing: the read
+    /// of those members adds no one to it, so [`resume`] only finishes the
+    /// scope over the tree that holds them.
+    again: Option<Box<Closure>>,
+}
+
+/// The first part of a [`Scope`]: the people the Delta touches and what
+/// the classes are judged by. Over a tree that holds the members it
+/// lacked, finishing it again gives what computing it whole would.
+#[derive(Default)]
+struct Closure {
+    people: HashSet<Who>,
+    /// DN keys of the structures.
+    structures: HashSet<String>,
+    keys: Keys,
+    /// (structure id, code key) of classes and groups the records name.
+    codes: HashSet<(String, String)>,
+    /// Structure DN key → id.
+    sid_of: HashMap<String, String>,
+    rewrites: Rewrites,
+}
+
+impl std::fmt::Debug for Closure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Closure")
+            .field("people", &self.people.len())
+            .field("keys", &self.keys.keys.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// A class or group the Delta touches whose member list, code and label
@@ -80,7 +109,7 @@ pub struct Scope {
 /// leaver may be the one whose spelling or label the class has: only all
 /// the records tell). The records mapped then put their people in, never
 /// their label (a pupil the Delta does not change may write another).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Patch {
     pub key: ClassKey,
     /// The school's id and the code as the entry has them.
@@ -96,7 +125,30 @@ pub struct Patch {
     pub stay: Vec<String>,
 }
 
+/// What a [`Scope`] decides, for comparing two ways of computing it.
+pub type Decisions<'s> = (
+    &'s HashSet<Who>,
+    &'s HashSet<Who>,
+    &'s HashSet<String>,
+    &'s BTreeMap<String, Patch>,
+    &'s [String],
+    u64,
+);
+
 impl Scope {
+    /// Who is computed again, from which records, which entries and
+    /// classes are touched and how, and what is missing.
+    pub fn decisions(&self) -> Decisions<'_> {
+        (
+            &self.people,
+            &self.inputs,
+            &self.touched,
+            &self.patches,
+            &self.missing,
+            self.people_total,
+        )
+    }
+
     /// True when `key`'s entry, active, is left as it is.
     pub fn leaves(&self, key: &str, e: &Entry) -> bool {
         !self.touched.contains(key)
@@ -379,12 +431,12 @@ where
             structure_stays(by_id(*kind, id), *rec)?;
         }
     }
-    let mut s = Scope::default();
+    let mut s = Closure::default();
     let mut keys = Keys::default();
     let mut queue: Vec<&Entry> = Vec::new();
     // (structure id, code key) of classes and groups the new records name
     let mut codes: HashSet<(String, String)> = HashSet::new();
-    let add = |s: &mut Scope, keys: &mut Keys, queue: &mut Vec<&'e Entry>, e: &'e Entry| {
+    let add = |s: &mut Closure, keys: &mut Keys, queue: &mut Vec<&'e Entry>, e: &'e Entry| {
         let key = e.dn.key();
         if keys.contains_key(&key) {
             return;
@@ -471,21 +523,76 @@ where
         return Err("the people the Delta names are tied to too many others".into());
     }
     // structure DN key → id, for the classes the records name
-    let mut sid_of: HashMap<String, &str> = HashMap::new();
     for (k, e) in current {
         if EntryKind::of(e) == Some(EntryKind::Structure) {
             if let Some(id) = inverse::id_of(EntryKind::Structure, e, layout) {
-                sid_of.insert(k.clone(), id);
+                s.sid_of.insert(k.clone(), id.to_string());
             }
-            s.touched.insert(k.clone());
+            s.structures.insert(k.clone());
         }
     }
     // a departed person is in no class: coming back, they join
-    let rewrites = Rewrites::of(degree, named, |k, id| {
+    s.rewrites = Rewrites::of(degree, named, |k, id| {
         by_id(k, id)
             .filter(|e| !State::of(e).departed())
             .and_then(|_| old_record(k, id))
     });
+    s.keys = keys;
+    s.codes = codes;
+    Ok(finish(s, current, layout, degree, partial))
+}
+
+/// [`Scope`] `s` finished again over `current`, which now holds the
+/// members it lacked (or says they are absent: `partial`). `None` when
+/// one of them would join the people the Delta touches (tied to one of
+/// them otherwise than by the links the targeted read follows back,
+/// `dated`, or departed half-way): only [`scope`] over `current` then
+/// says who they are.
+pub fn resume(
+    mut s: Scope,
+    current: &EntryMap,
+    layout: &Layout,
+    degree: Degree,
+    partial: Option<&HashSet<String>>,
+    dated: impl Fn(&Entry) -> bool,
+) -> Option<Scope> {
+    let Some(c) = s.again.take() else {
+        return Some(s);
+    };
+    let departed_branch = layout.branches()[3].1.key();
+    let joins = |e: &Entry| {
+        let away = || {
+            State::of(e).departed()
+                && crate::model::split_first_rdn(e.dn.as_str())
+                    .is_some_and(|(_, _, parent)| dn_key(parent) != departed_branch)
+        };
+        EntryKind::of(e).is_some_and(EntryKind::is_person)
+            && (dated(e) || away() || refs(e).any(|r| c.keys.holds(r).is_some()))
+    };
+    let read = s.missing.iter().filter_map(|m| current.get(&dn_key(m)));
+    for e in read {
+        if joins(e) {
+            return None;
+        }
+    }
+    Some(finish(*c, current, layout, degree, partial))
+}
+
+/// The classes and groups the people of `c` touch, patched or rebuilt
+/// (with the members whose records rebuild them), and the counts.
+fn finish(
+    c: Closure,
+    current: &EntryMap,
+    layout: &Layout,
+    degree: Degree,
+    partial: Option<&HashSet<String>>,
+) -> Scope {
+    let mut s = Scope {
+        people: c.people.clone(),
+        touched: c.structures.clone(),
+        ..Scope::default()
+    };
+    let (keys, codes, rewrites) = (&c.keys, &c.codes, &c.rewrites);
     // the classes and groups rebuilt from all their members' records
     let mut rebuilt: Vec<&Entry> = Vec::new();
     let mut patched: Vec<(String, &Entry, Patch)> = Vec::new();
@@ -496,7 +603,7 @@ where
         let members = g.get("member").unwrap_or_default();
         let sid = g
             .first("aafSyncStructure")
-            .and_then(|d| sid_of.get(&dn_key(d)).copied());
+            .and_then(|d| c.sid_of.get(&dn_key(d)).map(String::as_str));
         let code = g.first("aafSyncCode");
         let key = sid.zip(code).map(|(sid, code)| {
             let gk = if kind == EntryKind::Classe {
@@ -590,7 +697,7 @@ where
     }
     drop(input_ids);
     s.patches = patches;
-    s.touched.extend(keys.keys);
+    s.touched.extend(keys.keys.iter().cloned());
     for (k, e) in current {
         let Some(kind) = EntryKind::of(e) else {
             continue;
@@ -607,7 +714,10 @@ where
             *s.unmapped.entry(kind).or_default() += 1;
         }
     }
-    Ok(s)
+    if !s.missing.is_empty() {
+        s.again = Some(Box::new(c));
+    }
+    s
 }
 
 #[cfg(test)]
@@ -703,6 +813,138 @@ mod tests {
         let cpa = pupil("2", &[("ENTPersonClasses", &[&class("cpa", "CP A")])]);
         let named = [(EntryKind::Pupil, "2", Some(&cpa))];
         assert!(!Rewrites::of(Degree::OneD, &named, none).keeps(&key, "CPA", Some("CP A")));
+    }
+
+    /// A school, pupils 1001 and 1002 in its class CPA (1001's parent
+    /// 2001), and 1001 deleted by a Delta: CPA is rebuilt, 1002 missing
+    /// from a targeted read's tree.
+    fn class_left() -> (Layout, EntryMap, Entry) {
+        use crate::model::test_entry;
+        let l = Layout::new("dc=example,dc=org", "AC-CRETEIL");
+        let (school, p1, p2, parent) = (
+            l.structure_dn("100").to_string(),
+            l.person_dn("1001").to_string(),
+            l.person_dn("1002").to_string(),
+            l.person_dn("2001").to_string(),
+        );
+        let class = l.class_dn(GroupKind::Classe, "100", "CPA").to_string();
+        let mut current = EntryMap::new();
+        for e in [
+            test_entry(
+                &school,
+                &[
+                    ("objectClass", &["ENTEtablissement"]),
+                    ("ENTStructureJointure", &[&l.jointure("100")]),
+                ],
+            ),
+            test_entry(
+                &p1,
+                &[
+                    ("objectClass", &["ENTEleve"]),
+                    ("ENTPersonJointure", &[&l.jointure("1001")]),
+                    ("ENTEleveParents", &[&parent]),
+                ],
+            ),
+            test_entry(
+                &parent,
+                &[
+                    ("objectClass", &["ENTAuxPersRelEleve"]),
+                    ("ENTPersonJointure", &[&l.jointure("2001")]),
+                    ("ENTAuxPersRelEleveEleve", &[&p1]),
+                ],
+            ),
+            test_entry(
+                &class,
+                &[
+                    ("objectClass", &["ENTClasse"]),
+                    ("member", &[p1.as_str(), p2.as_str()]),
+                    ("aafSyncStructure", &[&school]),
+                    ("aafSyncCode", &["CPA"]),
+                ],
+            ),
+        ] {
+            current.insert(e.dn.key(), e);
+        }
+        let member = test_entry(
+            &p2,
+            &[
+                ("objectClass", &["ENTEleve"]),
+                ("ENTPersonJointure", &[&l.jointure("1002")]),
+            ],
+        );
+        (l, current, member)
+    }
+
+    fn scope_over(l: &Layout, current: &EntryMap, absent: &HashSet<String>) -> Scope {
+        let named = [(EntryKind::Pupil, "1001", None)];
+        let by_id = |k: EntryKind, id: &str| {
+            current
+                .values()
+                .find(|e| EntryKind::of(*e) == Some(k) && inverse::id_of(k, e, l) == Some(id))
+        };
+        scope(
+            current,
+            l,
+            Degree::OneD,
+            &named,
+            Lookups {
+                by_id,
+                old_record: |_: EntryKind, id: &str| {
+                    (id == "1001").then(|| pupil(id, &[("ENTPersonClasses", &["100$1$1$CPA$"])]))
+                },
+                dated: |_: &Entry| false,
+            },
+            Some(absent),
+        )
+        .expect("targeted")
+    }
+
+    #[test]
+    fn a_scope_finished_over_the_members_read_is_the_scope_computed_over_them() {
+        let (l, mut current, member) = class_left();
+        let none = HashSet::new();
+        let first = scope_over(&l, &current, &none);
+        assert_eq!(first.missing, [member.dn.to_string()]);
+        assert!(first.patches.is_empty(), "1001 leaves CPA: rebuilt");
+        current.insert(member.dn.key(), member.clone());
+        let resumed = resume(first, &current, &l, Degree::OneD, Some(&none), |_| false)
+            .expect("1002 is tied to no one the Delta touches");
+        let whole = scope_over(&l, &current, &none);
+        assert_eq!(resumed.decisions(), whole.decisions());
+        assert!(resumed.inputs.contains(&(EntryKind::Pupil, "1002".into())));
+        assert!(!resumed.people.contains(&(EntryKind::Pupil, "1002".into())));
+        // a member the read did not find: absent, not missing again
+        let (l, current, member) = class_left();
+        let first = scope_over(&l, &current, &none);
+        let absent: HashSet<String> = [member.dn.key()].into();
+        let resumed = resume(first, &current, &l, Degree::OneD, Some(&absent), |_| false)
+            .expect("nothing read");
+        assert!(resumed.missing.is_empty());
+        assert_eq!(
+            resumed.decisions(),
+            scope_over(&l, &current, &absent).decisions()
+        );
+    }
+
+    #[test]
+    fn a_member_read_tied_to_the_delta_s_people_sends_the_scope_back_whole() {
+        let (l, mut current, mut member) = class_left();
+        let none = HashSet::new();
+        let first = scope_over(&l, &current, &none);
+        // 1002 names 2001 (1001's parent) otherwise than by the links a
+        // targeted read follows back: a whole scope computes 1002 again
+        let parent = format!("{}$10", l.person_dn("2001"));
+        member.add("ENTEleveAutoriteParentale", [parent.as_str()]);
+        current.insert(member.dn.key(), member.clone());
+        assert!(resume(first, &current, &l, Degree::OneD, Some(&none), |_| false).is_none());
+        assert!(scope_over(&l, &current, &none)
+            .people
+            .contains(&(EntryKind::Pupil, "1002".into())));
+        // come of age (a directory whose schema says so): the same
+        let (l, mut current, member) = class_left();
+        let first = scope_over(&l, &current, &none);
+        current.insert(member.dn.key(), member);
+        assert!(resume(first, &current, &l, Degree::OneD, Some(&none), |_| true).is_none());
     }
 
     #[test]

@@ -187,7 +187,30 @@ impl Attrs {
         }
     }
     pub(super) fn find_fold(&self, fold: u32) -> Option<Slot> {
-        self.slots().find(|s| s.fold == fold)
+        // `slots()`, but an attribute passed over is not decoded further
+        // than its length (the hottest loop of a plan)
+        let buf = self.buf();
+        let mut pos = 0;
+        while pos < buf.len() {
+            let start = pos;
+            let f = get_varint(buf, &mut pos) as u32;
+            let disp = get_varint(buf, &mut pos) as u32;
+            let len = get_varint(buf, &mut pos);
+            let end = (pos + len).min(buf.len());
+            if f == fold {
+                let count = get_varint(buf, &mut pos);
+                return Some(Slot {
+                    fold: f,
+                    disp,
+                    start,
+                    values_at: pos.min(end),
+                    count,
+                    end,
+                });
+            }
+            pos = end;
+        }
+        None
     }
     pub(super) fn find(&self, name: &str) -> Option<Slot> {
         self.find_fold(names::fold_of(name)?)

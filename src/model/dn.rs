@@ -151,6 +151,12 @@ fn normalise_value(v: &str) -> String {
 
 /// The canonical escaping of a normalised value inside a key.
 fn push_escaped(out: &mut String, v: &str) {
+    // most values escape nothing: copied whole
+    let special = |c: u8| matches!(c, b'\\' | b',' | b'+' | b'"' | b'<' | b'>' | b';' | b'\0');
+    if !v.starts_with('#') && !v.bytes().any(special) {
+        out.push_str(v);
+        return;
+    }
     for (i, c) in v.chars().enumerate() {
         match c {
             '\\' | ',' | '+' | '"' | '<' | '>' | ';' => {

@@ -17,14 +17,27 @@ pub fn value_key(v: &str) -> Cow<'_, str> {
     if v.is_ascii() {
         let clean = !b
             .iter()
-            .any(|c| c.is_ascii_uppercase() || (c.is_ascii_whitespace() && *c != b' '))
+            .any(|c| c.is_ascii_uppercase() || ((*c as char).is_whitespace() && *c != b' '))
             && !b.starts_with(b" ")
             && !b.ends_with(b" ")
             && !v.contains("  ");
         if clean {
             return Cow::Borrowed(v);
         }
-        return Cow::Owned(collapse_blanks(v.chars().map(|c| c.to_ascii_lowercase())));
+        let mut out = String::with_capacity(v.len());
+        let mut blank = false;
+        for &c in b {
+            if (c as char).is_whitespace() {
+                blank = !out.is_empty();
+                continue;
+            }
+            if blank {
+                out.push(' ');
+                blank = false;
+            }
+            out.push(c.to_ascii_lowercase() as char);
+        }
+        return Cow::Owned(out);
     }
     // NFKC, then lower case, then NFKC again: lower-casing may leave a
     // sequence that composes (`İ` gives `i` + combining dot)
@@ -34,7 +47,7 @@ pub fn value_key(v: &str) -> Cow<'_, str> {
 
 /// Every white space as a space, none at either end, runs as one.
 fn collapse_blanks(chars: impl Iterator<Item = char>) -> String {
-    let mut out = String::new();
+    let mut out = String::with_capacity(chars.size_hint().0);
     let mut blank = false;
     for c in chars {
         if c.is_whitespace() {

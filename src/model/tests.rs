@@ -65,6 +65,18 @@ fn values_slapd_holds_for_equal_have_one_key() {
     }
     // most values are their own key: no allocation
     assert!(matches!(value_key("uid=s-1,ou=people"), Cow::Borrowed(_)));
+    // plain ASCII takes a shorter way to the same key as any other value
+    for (ascii, other) in [
+        (" Jean\t\r\n MARTIN \u{c}", "jean martin\u{e9}"),
+        ("A\u{b}B", "a b\u{e9}"),
+        // a vertical tab is a blank to slapd (RFC 4518), in lower case too
+        ("a\u{b}b", "a b\u{e9}"),
+    ] {
+        let k = value_key(other);
+        assert_eq!(value_key(ascii), k.trim_end_matches('\u{e9}'), "{ascii:?}");
+    }
+    // a DN key escapes what it must, and copies the rest whole
+    assert_eq!(dn_key("UID=#A\\,B ,DC=X"), "uid=\\#a\\,b,dc=x");
     // a key's key is itself
     for v in ["\u{130}x", "e\u{301}", "\u{fb01}", " A\u{a0} b "] {
         assert_eq!(value_key(&value_key(v)), value_key(v), "{v:?}");

@@ -235,7 +235,9 @@ pub fn read_delta(
 /// ([`crate::ldap::targeted`]), not the whole managed tree, with the DN
 /// keys that read looked for and did not find. A plan that needs class
 /// members `current` does not hold maps nothing and says which
-/// ([`mapping::MappedTree::unread_members`]): read them, then plan again.
+/// ([`mapping::MappedTree::unread_members`]); a caller that reads them
+/// uses [`play_delta`] and [`resume_delta`], which do not read the files
+/// again.
 #[allow(clippy::too_many_arguments)]
 pub fn read_delta_for(
     cfg: &Config,
@@ -249,6 +251,78 @@ pub fn read_delta_for(
     store: Option<&Store>,
     partial: Option<&HashSet<String>>,
 ) -> Result<mapping::MappedTree, SyncError> {
+    let d = DeltaRun {
+        cfg,
+        layout,
+        extraction,
+        now,
+        adapt,
+        store,
+    };
+    Ok(match play_delta(&d, current, blocks, step, partial)? {
+        DeltaTree::Mapped(tree) => tree,
+        DeltaTree::Needs(p) => {
+            (*blocks, *step) = p.before;
+            mapping::MappedTree::needing(p.scope)
+        }
+    })
+}
+
+/// What a Delta is played and mapped with.
+pub(crate) struct DeltaRun<'a> {
+    pub cfg: &'a Config,
+    pub layout: &'a Layout,
+    pub extraction: &'a Extraction,
+    pub now: Date,
+    pub adapt: Option<Arc<Adaptation>>,
+    pub store: Option<&'a Store>,
+}
+
+impl DeltaRun<'_> {
+    /// Whether an entry's desired state changes with the run date alone
+    /// (see [`scope::Lookups::dated`]).
+    fn dated(&self) -> impl Fn(&crate::model::Entry) -> bool + '_ {
+        let majority = self.adapt.as_ref().is_some_and(|a| a.fills_majority());
+        move |e| majority && mapping::sdet::majority_changed(e, self.now)
+    }
+}
+
+/// A Delta played over a targeted read's tree: mapped, or waiting for
+/// the members of the classes its records rebuild.
+// one per extraction, moved once: its size does not matter
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum DeltaTree {
+    Mapped(mapping::MappedTree),
+    Needs(Box<Pending>),
+}
+
+/// A Delta played and scoped, whose scope lacks class members: its
+/// requests and who it touches are kept for [`resume_delta`].
+pub(crate) struct Pending {
+    scope: scope::Scope,
+    played: crate::mapping::delta::Played,
+    /// The run's state before the files were read: a plan redone over
+    /// the whole tree starts from it.
+    before: (Blocks, StepReport),
+}
+
+impl Pending {
+    /// The DNs of the members to read.
+    pub fn members(&self) -> &[String] {
+        &self.scope.missing
+    }
+}
+
+/// Reads the Delta's files, plays them over `current` and maps them; see
+/// [`read_delta_for`].
+pub(crate) fn play_delta(
+    d: &DeltaRun<'_>,
+    current: &EntryMap,
+    blocks: &mut Blocks,
+    step: &mut StepReport,
+    partial: Option<&HashSet<String>>,
+) -> Result<DeltaTree, SyncError> {
+    let (cfg, layout, extraction) = (d.cfg, d.layout, d.extraction);
     // as they are before the files are read: a targeted plan that has to
     // be redone in full starts from them
     let before = (blocks.clone(), step.clone());
@@ -268,42 +342,103 @@ pub fn read_delta_for(
     };
     step.delta = Some(overlay.stats.clone());
     let scope = if cfg.targeted_delta {
-        let majority = adapt.as_ref().is_some_and(|a| a.fills_majority());
-        scope::scope(
-            current,
-            layout,
-            cfg.degree,
-            &overlay.named(),
-            scope::Lookups {
-                by_id: |k: EntryKind, id: &str| overlay.entry_of(k, id),
-                old_record: |k: EntryKind, id: &str| overlay.old_record(k, id),
-                dated: |e: &crate::model::Entry| {
-                    majority && mapping::sdet::majority_changed(e, now)
-                },
-            },
-            partial,
-        )
+        scope_of(d, current, &overlay, partial)
     } else {
         Err("[source] targeted_delta = false".to_string())
     };
+    match scope {
+        Ok(s) if !s.missing.is_empty() => Ok(DeltaTree::Needs(Box::new(Pending {
+            scope: s,
+            played: overlay.into_played(),
+            before,
+        }))),
+        scope => map_delta(d, current, blocks, step, partial, *overlay, scope, before),
+    }
+}
+
+/// The scope of the Delta played in `overlay` over `current`.
+fn scope_of(
+    d: &DeltaRun<'_>,
+    current: &EntryMap,
+    overlay: &Overlay<'_>,
+    partial: Option<&HashSet<String>>,
+) -> Result<scope::Scope, String> {
+    scope::scope(
+        current,
+        d.layout,
+        d.cfg.degree,
+        &overlay.named(),
+        scope::Lookups {
+            by_id: |k: EntryKind, id: &str| overlay.entry_of(k, id),
+            old_record: |k: EntryKind, id: &str| overlay.old_record(k, id),
+            dated: d.dated(),
+        },
+        partial,
+    )
+}
+
+/// [`play_delta`] again over `current`, which now holds the members the
+/// scope of `p` lacked: the same requests, the scope finished again.
+pub(crate) fn resume_delta(
+    d: &DeltaRun<'_>,
+    current: &EntryMap,
+    blocks: &mut Blocks,
+    step: &mut StepReport,
+    partial: Option<&HashSet<String>>,
+    p: Pending,
+) -> Result<DeltaTree, SyncError> {
+    let Some(s) = scope::resume(p.scope, current, d.layout, d.cfg.degree, partial, d.dated())
+    else {
+        // a member read joins the people the Delta touches: played again
+        // over the tree that holds them, from the state before
+        (*blocks, *step) = p.before;
+        return play_delta(d, current, blocks, step, partial);
+    };
+    let uai = perimeter(d.cfg);
+    let overlay = Overlay::replay(current, d.layout, &uai, d.cfg.degree, p.played);
+    // the tests' oracle: finished again, the scope is the one computed
+    // whole over the same tree
+    #[cfg(debug_assertions)]
+    if let Ok(whole) = scope_of(d, current, &overlay, partial) {
+        assert_eq!(
+            s.decisions(),
+            whole.decisions(),
+            "a resumed scope differs from the scope computed over the same tree"
+        );
+    }
+    if !s.missing.is_empty() {
+        return Ok(DeltaTree::Needs(Box::new(Pending {
+            scope: s,
+            played: overlay.into_played(),
+            before: p.before,
+        })));
+    }
+    map_delta(d, current, blocks, step, partial, overlay, Ok(s), p.before)
+}
+
+/// Maps the records of `overlay` the scope needs (all of them when there
+/// is none: `scope` says why).
+#[allow(clippy::too_many_arguments)]
+fn map_delta(
+    d: &DeltaRun<'_>,
+    current: &EntryMap,
+    blocks: &mut Blocks,
+    step: &mut StepReport,
+    partial: Option<&HashSet<String>>,
+    overlay: Overlay<'_>,
+    scope: Result<scope::Scope, String>,
+    before: (Blocks, StepReport),
+) -> Result<DeltaTree, SyncError> {
+    let (cfg, layout, extraction, now) = (d.cfg, d.layout, d.extraction, d.now);
     let mapper = Mapper::new(layout, perimeter(cfg), &cfg.staff_address_consent, now)
         .with_degree(cfg.degree)
         .with_limits(cfg.record_limits)
-        .with_adaptation(adapt.clone())
-        .with_store(store);
+        .with_adaptation(d.adapt.clone())
+        .with_store(d.store);
     let from = Path::new("(directory records with the Delta applied)");
     let (scope, whole) = match scope {
         Ok(s) => (Some(s), None),
         Err(why) => (None, Some(why)),
-    };
-    let scope = match scope {
-        Some(s) if !s.missing.is_empty() => {
-            // class members a targeted read did not read: nothing mapped,
-            // the caller reads them and plans again from the state before
-            (*blocks, *step) = before;
-            return Ok(mapping::MappedTree::needing(s));
-        }
-        s => s,
     };
     let inputs = scope.as_ref().map(|s| s.inputs.clone());
     // the other inputs' records matter for the classes and groups they
@@ -336,8 +471,8 @@ pub fn read_delta_for(
                 current,
                 &mut blocks_then,
                 step,
-                adapt,
-                store,
+                d.adapt.clone(),
+                d.store,
                 partial,
             )?;
             debug_assert!(
@@ -346,7 +481,7 @@ pub fn read_delta_for(
             );
             *blocks = blocks_then;
             step.delta_scope = Some(DeltaScope::whole(why, current));
-            return Ok(tree);
+            return Ok(DeltaTree::Mapped(tree));
         }
     }
     step.rejected_records.extend(rejected);
@@ -354,7 +489,7 @@ pub fn read_delta_for(
         (Some(s), _) => DeltaScope::of(s),
         (None, why) => DeltaScope::whole(why.unwrap_or_default(), current),
     });
-    Ok(tree)
+    Ok(DeltaTree::Mapped(tree))
 }
 
 /// Keeps of `tree` (a Delta mapped over its scope's records) only the

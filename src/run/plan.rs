@@ -15,7 +15,9 @@ use crate::ops::report::{PlanCounts, Report, StepReport};
 use crate::retention;
 use crate::rights::erasure::Blocks;
 use crate::run::control::Control;
-use crate::run::parse::{read_delta_for, read_extraction_for};
+use crate::run::parse::{
+    play_delta, read_delta_for, read_extraction_for, resume_delta, DeltaRun, DeltaTree,
+};
 use crate::run::read::{cpu, Prelude};
 use crate::run::sync::{StepPlan, SyncError, SyncOptions};
 use crate::run::targeted;
@@ -208,17 +210,31 @@ async fn plan_extraction(
                 .counts
                 .is_some()
                 .then(|| (blocks.clone(), step.clone()));
-            let mut tree = delta_tree(cfg, layout, x, now, snap, blocks, step, &adapt, store)?;
+            let d = DeltaRun {
+                cfg,
+                layout,
+                extraction: x,
+                now,
+                adapt: adapt.clone(),
+                store,
+            };
+            let mut played = cpu(|| play_delta(&d, &snap.managed, blocks, step, partial(snap)))?;
             // members of classes only their records rebuild: read, then
-            // planned again (each round reads what the last did not hold)
+            // the same requests mapped over the tree that holds them (each
+            // round reads what the last did not hold)
             let mut members_read = 0;
-            while let Some(dns) = tree.unread_members() {
-                let dns = dns.to_vec();
+            let tree = loop {
+                let pending = match played {
+                    DeltaTree::Mapped(tree) => break tree,
+                    DeltaTree::Needs(p) => p,
+                };
                 let before = snap.managed.len();
-                crate::run::read::reading(dir.read_members(layout, &dns, snap, store)).await?;
+                let dns = pending.members();
+                crate::run::read::reading(dir.read_members(layout, dns, snap, store)).await?;
                 members_read += snap.managed.len() - before;
-                tree = delta_tree(cfg, layout, x, now, snap, blocks, step, &adapt, store)?;
-            }
+                played =
+                    cpu(|| resume_delta(&d, &snap.managed, blocks, step, partial(snap), *pending))?;
+            };
             if let Some(d) = step.delta_scope.as_mut() {
                 d.members_read = members_read as u64;
             }
@@ -449,6 +465,12 @@ async fn plan_extraction(
     }))
 }
 
+/// The DN keys a targeted read looked for and did not find (`None`: the
+/// whole tree was read).
+fn partial(snap: &Snapshot) -> Option<&std::collections::HashSet<String>> {
+    snap.counts.is_some().then_some(&snap.absent)
+}
+
 /// The Delta `x` played over the tree read (part of it, after a targeted
 /// read) and mapped, off the async workers.
 #[allow(clippy::too_many_arguments)]
@@ -474,7 +496,7 @@ fn delta_tree(
             step,
             adapt.clone(),
             store,
-            snap.counts.is_some().then_some(&snap.absent),
+            partial(snap),
         )
     })
 }
