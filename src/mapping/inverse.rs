@@ -111,6 +111,14 @@ pub fn member_class_lists(
     if degree == Degree::TwoD {
         return out;
     }
+    // the few members whose lists are the groups' (staff, mostly): a
+    // member is looked up by its key only when its DN may be one of them
+    let mut listed = super::keys::Keys::default();
+    for (k, e) in entries {
+        if lists_from_groups(e, degree) {
+            listed.insert(k);
+        }
+    }
     for e in entries.values() {
         let gk = match EntryKind::of(e) {
             Some(EntryKind::Classe) => GroupKind::Classe,
@@ -129,11 +137,7 @@ pub fn member_class_lists(
             value.clone(),
         );
         for m in e.get("member").unwrap_or_default() {
-            let key = dn_key(m);
-            let Some(member) = entries.get(&key) else {
-                continue;
-            };
-            if lists_from_groups(member, degree) {
+            if let Some(key) = listed.holds(m) {
                 out.by_member
                     .entry(key)
                     .or_default()

@@ -16,6 +16,7 @@ pub mod delta;
 pub mod fields;
 pub mod fields_2d;
 pub mod inverse;
+mod keys;
 pub mod layout;
 pub mod limits;
 mod links;

@@ -27,6 +27,7 @@
 
 use super::attrs::{DN_PREFIXED, DN_VALUED};
 use super::inverse;
+use super::keys::Keys;
 use super::layout::{GroupKind, Layout};
 use super::links::{classes_named, ClassKey};
 use crate::aaf::degree::Degree;
@@ -92,7 +93,7 @@ impl std::fmt::Debug for Closure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Closure")
             .field("people", &self.people.len())
-            .field("keys", &self.keys.keys.len())
+            .field("keys", &self.keys.len())
             .finish_non_exhaustive()
     }
 }
@@ -166,65 +167,6 @@ pub fn refs(e: &Entry) -> impl Iterator<Item = &str> {
         .filter_map(|a| e.get(a))
         .flat_map(|vs| vs.iter())
         .map(|v| v.split('$').next().unwrap_or(v))
-}
-
-/// A set of DN keys, with cheap first looks: the first RDN's attribute
-/// type, then its value as `caseIgnoreMatch` sees it (a DN written with
-/// escapes, quotes or the characters a key escapes is always looked at in
-/// full).
-#[derive(Default)]
-struct Keys {
-    keys: HashSet<String>,
-    /// First RDN attribute types, lower case (people's `uid`: a link to a
-    /// school, `ou=…`, is passed over without a key made).
-    types: HashSet<String>,
-    firsts: HashSet<String>,
-}
-
-fn first_type(dn: &str) -> Option<String> {
-    dn.split_once('=')
-        .map(|(t, _)| t.trim().to_ascii_lowercase())
-}
-
-fn first_value(dn: &str) -> Option<String> {
-    let (_, rest) = dn.split_once('=')?;
-    let v = rest.split([',', ';']).next().unwrap_or(rest);
-    // as `dn_key` sees it: Unicode lower case, NFKC, blanks collapsed (an
-    // ASCII-only lower-casing misses `É` against the key's `é`)
-    Some(value_key(v).into_owned())
-}
-
-impl Keys {
-    fn insert(&mut self, key: &str) -> bool {
-        if let Some(f) = first_value(key) {
-            self.firsts.insert(f);
-        }
-        if let Some(t) = first_type(key) {
-            self.types.insert(t);
-        }
-        self.keys.insert(key.to_string())
-    }
-    fn contains_key(&self, key: &str) -> bool {
-        self.keys.contains(key)
-    }
-    /// The key of `dn` when it is in the set.
-    fn holds(&self, dn: &str) -> Option<String> {
-        // a key escapes these: its first value is not the one written
-        let plain = !dn.contains(['\\', '"', '+', '<', '>', ';', '#', '\0']);
-        if plain {
-            // (a type written as an OID is looked at in full)
-            let typed = dn.split_once('=').is_some_and(|(t, _)| {
-                let t = t.trim();
-                t.starts_with(|c: char| c.is_ascii_digit())
-                    || self.types.iter().any(|k| k.eq_ignore_ascii_case(t))
-            });
-            if !typed || !first_value(dn).is_some_and(|f| self.firsts.contains(&f)) {
-                return None;
-            }
-        }
-        let k = dn_key(dn);
-        self.keys.contains(&k).then_some(k)
-    }
 }
 
 /// A structure a Delta adds or changes: planned targeted when it stays in
@@ -697,7 +639,7 @@ fn finish(
     }
     drop(input_ids);
     s.patches = patches;
-    s.touched.extend(keys.keys.iter().cloned());
+    s.touched.extend(keys.iter().cloned());
     for (k, e) in current {
         let Some(kind) = EntryKind::of(e) else {
             continue;
@@ -945,33 +887,5 @@ mod tests {
         let first = scope_over(&l, &current, &none);
         current.insert(member.dn.key(), member);
         assert!(resume(first, &current, &l, Degree::OneD, Some(&none), |_| true).is_none());
-    }
-
-    #[test]
-    fn keys_find_a_dn_written_otherwise_than_its_key() {
-        let mut k = Keys::default();
-        for dn in [
-            "uid=AC-CRETEIL-ÉLÈVE1,ou=people,dc=example,dc=org",
-            "uid=AC-CRETEIL-A  B,ou=people,dc=example,dc=org",
-            "uid=AC-CRETEIL-X\\<Y,ou=people,dc=example,dc=org",
-            "uid=\\#AC,ou=people,dc=example,dc=org",
-        ] {
-            k.insert(&dn_key(dn));
-        }
-        for dn in [
-            "uid=AC-CRETEIL-ÉLÈVE1,ou=people,dc=example,dc=org",
-            "uid=ac-creteil-élève1,ou=People,dc=example,dc=org",
-            // decomposed É: the same value to the directory
-            "uid=AC-CRETEIL-E\u{301}LE\u{300}VE1,ou=people,dc=example,dc=org",
-            "uid=AC-CRETEIL-A B,ou=people,dc=example,dc=org",
-            "uid=AC-CRETEIL-a   b,ou=people,dc=example,dc=org",
-            "uid=AC-CRETEIL-X\\<Y,ou=people,dc=example,dc=org",
-            "uid=\\#AC,ou=people,dc=example,dc=org",
-        ] {
-            assert!(k.holds(dn).is_some(), "{dn}");
-        }
-        assert!(k
-            .holds("uid=AC-CRETEIL-ÉLÈVE2,ou=people,dc=example,dc=org")
-            .is_none());
     }
 }
