@@ -10,6 +10,8 @@ export PATH="$HOME/.cargo/bin:$PATH"
 bash scripts/install-deps.sh
 echo "demo: building aaf-sync (release; the first build takes a few minutes)" >&2
 cargo build --release --bin aaf-sync
+# where cargo put it (CARGO_TARGET_DIR moves the build)
+bin=${CARGO_TARGET_DIR:-$(pwd)/target}/release/aaf-sync
 dir=$(pwd)/target/demo
 mkdir -p "$dir"
 [ -f "$dir/ldap/slapd.pid" ] && bash scripts/slapd-test-instance.sh stop "$dir/ldap" 2>/dev/null || true
@@ -28,7 +30,7 @@ printf 'secret\n' > "$dir/ldap.secret"
 sed -e "s|ldap://127.0.0.1:3890|$url|" -e "s|/etc/aaf-sync/ldap.secret|$dir/ldap.secret|" \
     -e "s|/var/lib/aaf-sync|$dir/work|" config/demo.toml > "$dir/aaf-sync.toml"
 set +e
-./target/release/aaf-sync sync --config "$dir/aaf-sync.toml" --report "$dir/report.json" samples/1d-complet
+"$bin" sync --config "$dir/aaf-sync.toml" --report "$dir/report.json" samples/1d-complet
 rc=$?
 set -e
 cat <<EOT
@@ -36,7 +38,7 @@ cat <<EOT
 exit code $rc; JSON report: $dir/report.json
 slapd is still running at $url (admin cn=admin,dc=example,dc=org / secret):
   ldapsearch -x -H $url -D cn=admin,dc=example,dc=org -w secret -b ou=people,dc=example,dc=org -LLL '(ENTPersonProfils=National_DIR)'
-run again (nothing to change):  ./target/release/aaf-sync sync --config $dir/aaf-sync.toml samples/1d-complet
+run again (nothing to change):  $bin sync --config $dir/aaf-sync.toml samples/1d-complet
 stop it:                        bash scripts/slapd-test-instance.sh stop $dir/ldap
 EOT
 exit $rc
