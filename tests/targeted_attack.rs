@@ -1545,3 +1545,62 @@ fn a_patched_class_keeps_its_label_whoever_is_mapped_again() {
     assert_eq!(patched(&r).0, Some(0));
     assert_eq!(label(&w), Some(vec!["CP-A".to_string()]));
 }
+
+/// A teacher adopted where the existing tree keeps them (their own DN,
+/// not the layout's) is a member of a class a Delta rebuilds: mapped only
+/// for the classes they make, they have no entry of their own in the
+/// plan, and the class must still list them where they are (the
+/// targeted plan listed the layout's DN, where nothing is, instead).
+#[test]
+fn an_adopted_member_of_a_rebuilt_class_stays_listed_where_they_are() {
+    let ldap = Slapd::start_sdet();
+    let t_dn = format!("uid=300,ou=profs,{PEOPLE}");
+    ldap.add(&format!(
+        "dn: ou=profs,{PEOPLE}\nobjectClass: organizationalUnit\nou: profs\n\n\
+         dn: {t_dn}\nobjectClass: ENTAuxEnseignant\nobjectClass: ENTPerson\nuid: 300\ncn: x\nsn: x\nENTPersonLogin: cprof\n\
+         ENTPersonJointure: AC-CRETEIL$3001\nuserPassword: t-pw\n"
+    ));
+    let w = World::on(ldap);
+    w.complet(
+        "20250904",
+        "2025-09-04",
+        &[
+            ("EtabEducNat", schools()),
+            (
+                "Eleve",
+                pupil("1001", "UN", S1, "CPA", &["2001"])
+                    + &pupil("1002", "DEUX", S1, "CPA", &["2002"]),
+            ),
+            (
+                "PersRelEleve",
+                parent("2001", "P", &["1001"]) + &parent("2002", "P", &["1002"]),
+            ),
+            ("PersEducNat", teacher("3001", "MAITRE", S1, &["CPA"])),
+        ],
+    );
+    let class_dn = format!("cn=AC-CRETEIL-{S1}-classe-CPA,ou=groups,{BASE}");
+    let members = |w: &World| {
+        let mut m: Vec<String> = w.ldap.entry(&class_dn)["member"]
+            .iter()
+            .map(|d| aaf_sync::model::dn_key(d))
+            .collect();
+        m.sort();
+        m
+    };
+    assert!(members(&w).contains(&aaf_sync::model::dn_key(&t_dn)));
+    // 1001 leaves: CPA is rebuilt from its members' records, the teacher's
+    // among them
+    let r = w.delta(
+        "20250905",
+        "2025-09-05",
+        &[
+            ("Eleve", delete_req("Eleve", "1001")),
+            ("PersRelEleve", delete_req("PersRelEleve", "2001")),
+        ],
+    );
+    assert_eq!(step(&r)["delta_scope"]["mode"], "targeted");
+    assert_eq!(
+        members(&w),
+        [aaf_sync::model::dn_key(&t_dn), lower_dn("1002")]
+    );
+}

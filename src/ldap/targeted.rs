@@ -112,8 +112,11 @@ impl Counts {
 /// (two for a list of searches: [`Directory::read_any`]).
 struct Gather<'a> {
     reader: super::wire::Reader,
-    /// The second connection, opened at the first list of searches.
+    /// The second connection, opened at the first list of searches, to
+    /// the server the first one reads (`url`: not another one a failover
+    /// moved to since).
     second: Option<super::wire::Reader>,
+    url: String,
     snap: Snapshot,
     seen: HashSet<String>,
     classes: Classifier,
@@ -211,7 +214,7 @@ impl Directory {
         }
         let mut second = match g.second.take() {
             Some(r) => r,
-            None => super::wire::Reader::open(&self.cfg, self.url()).await?,
+            None => super::wire::Reader::open(&self.cfg, &g.url).await?,
         };
         let attrs = read_attrs();
         let mut read = Ok(());
@@ -313,6 +316,7 @@ impl Directory {
         let mut g = Gather {
             reader: super::wire::Reader::open(&self.cfg, &url).await?,
             second: None,
+            url: url.clone(),
             snap: Snapshot::default(),
             seen: HashSet::new(),
             classes: Classifier::new(layout),
@@ -517,6 +521,7 @@ impl Directory {
         let mut g = Gather {
             reader: super::wire::Reader::open(&self.cfg, &url).await?,
             second: None,
+            url: url.clone(),
             seen: snap
                 .managed
                 .keys()

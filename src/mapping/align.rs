@@ -108,6 +108,33 @@ pub fn built_key(e: &crate::model::Entry, layout: &Layout) -> Option<String> {
 /// brought back: the deadline deletes them, and a return after it is a new
 /// entry (the README's promise, whether or not a retention pass ran on the
 /// day of the deadline).
+/// Adds to `out.redirect` the people of `managed` kept at a DN of their
+/// own (adopted) that `desired` does not hold: a targeted Delta maps the
+/// members of a class it rebuilds only for the classes they make, with
+/// no entry of their own, and their links (the class's `member`) must
+/// still go to where they are, as a whole plan's do.
+pub fn redirect_unmapped(
+    out: &mut Aligned,
+    desired: &[Desired],
+    managed: &EntryMap,
+    layout: &Layout,
+) {
+    let mapped: std::collections::HashSet<String> =
+        desired.iter().map(|d| d.entry.dn.key()).collect();
+    for (key, e) in managed {
+        if mapped.contains(key)
+            || !EntryKind::of(e).is_some_and(EntryKind::is_person)
+            || State::of(e).departed()
+        {
+            continue;
+        }
+        let Some(built) = built_key(e, layout).filter(|b| b != key) else {
+            continue;
+        };
+        out.redirect.entry(built).or_insert_with(|| e.dn.clone());
+    }
+}
+
 pub fn align(
     desired: &mut [Desired],
     managed: &mut EntryMap,

@@ -309,6 +309,9 @@ async fn plan_extraction(
     // an adopted tree's DNs may be built from names: say so once per
     // extraction (logs and reports write those as pseudonyms)
     aligned.count_named(&snap.managed, layout);
+    if tree.scope.is_some() {
+        align::redirect_unmapped(&mut aligned, &tree.entries, &snap.managed, layout);
+    }
     // entries that cannot be created (a squatter holds the DN) and records
     // present but unreadable: settled against the directory before the diff
     let protected = tree.protected.keys(layout);
