@@ -1322,6 +1322,30 @@ fn generated_deltas(sdet: bool) {
     }
 }
 
+impl World {
+    /// A Complet of the schools, `pupils` (id, code, label) each with a
+    /// parent of their own (id + 1000), and teacher 3001 in `classes`.
+    fn one_school(&self, pupils: &[(&str, &str, &str)], classes: &[&str]) {
+        let parent_of = |id: &str| (id.parse::<u32>().unwrap_or(0) + 1000).to_string();
+        let (mut eleves, mut parents) = (String::new(), String::new());
+        for (id, code, label) in pupils {
+            let p = parent_of(id);
+            eleves += &pupil_in(id, &p, code, label);
+            parents += &parent(&p, &format!("P{id}"), &[id]);
+        }
+        self.complet(
+            "20250904",
+            "2025-09-04",
+            &[
+                ("EtabEducNat", schools()),
+                ("Eleve", eleves),
+                ("PersRelEleve", parents),
+                ("PersEducNat", teacher("3001", "MAITRE", S1, classes)),
+            ],
+        );
+    }
+}
+
 /// A 1D pupil whose class value gives `code` and `label`.
 fn pupil_in(id: &str, parent: &str, code: &str, label: &str) -> String {
     req(
@@ -1341,7 +1365,7 @@ fn pupil_in(id: &str, parent: &str, code: &str, label: &str) -> String {
 /// A class a Delta touches is patched from its entry (its other members'
 /// records not read) only where that gives what a whole plan gives: the
 /// whole plan takes the class's label from the last pupil by id giving
-/// one, and its code as the first member writes it. A Delta that takes
+/// one, and its code as its members write it (the smallest spelling). A Delta that takes
 /// out a member, or writes the class with another code or label, has it
 /// rebuilt from all its members' records (read then): here the pupils of
 /// CPA disagree on its label, so the label follows whoever is last.
@@ -1350,32 +1374,15 @@ fn a_class_is_patched_from_its_entry_only_where_its_members_records_agree() {
     let w = World::new();
     let class_dn = format!("cn=AC-CRETEIL-{S1}-classe-CPA,ou=groups,{BASE}");
     let label = |w: &World| w.ldap.entry(&class_dn).get("description").cloned();
-    w.complet(
-        "20250904",
-        "2025-09-04",
+    w.one_school(
         &[
-            ("EtabEducNat", schools()),
-            (
-                "Eleve",
-                pupil_in("1001", "2001", "CPA", "CP A")
-                    + &pupil_in("1002", "2002", "CPA", "CP-A")
-                    + &pupil_in("1003", "2003", "CPA", "CP A")
-                    + &pupil_in("1004", "2004", "CEA", "CE A")
-                    + &pupil_in("1005", "2005", "CEA", "CE A"),
-            ),
-            (
-                "PersRelEleve",
-                parent("2001", "P1", &["1001"])
-                    + &parent("2002", "P2", &["1002"])
-                    + &parent("2003", "P3", &["1003"])
-                    + &parent("2004", "P4", &["1004"])
-                    + &parent("2005", "P5", &["1005"]),
-            ),
-            (
-                "PersEducNat",
-                teacher("3001", "MAITRE", S1, &["CPA", "CEA"]),
-            ),
+            ("1001", "CPA", "CP A"),
+            ("1002", "CPA", "CP-A"),
+            ("1003", "CPA", "CP A"),
+            ("1004", "CEA", "CE A"),
+            ("1005", "CEA", "CE A"),
         ],
+        &["CPA", "CEA"],
     );
     // the last pupil by id giving a label gives the class's
     assert_eq!(label(&w), Some(vec!["CP A".to_string()]));
@@ -1409,7 +1416,7 @@ fn a_class_is_patched_from_its_entry_only_where_its_members_records_agree() {
     );
     // a new pupil joins CEA with its code and label as the class has them
     // (patched), another joins CPA writing its code in another case
-    // (rebuilt: the first member's spelling is the class's)
+    // (rebuilt: the smallest spelling, its own, stays the class's)
     let r = w.delta(
         "20250907",
         "2025-09-07",
@@ -1434,7 +1441,7 @@ fn a_class_is_patched_from_its_entry_only_where_its_members_records_agree() {
     let cpa = w.ldap.entry(&class_dn);
     assert_eq!(
         cpa.get("aafsynccode").cloned(),
-        Some(vec!["cpa".to_string()])
+        Some(vec!["CPA".to_string()])
     );
     assert_eq!(w.members(S1, "CEA").len(), 4);
     // a pupil of CEA now writes its label otherwise: rebuilt, and the
@@ -1471,25 +1478,13 @@ fn a_patched_class_keeps_its_label_whoever_is_mapped_again() {
     let w = World::new();
     let class_dn = format!("cn=AC-CRETEIL-{S1}-classe-CPA,ou=groups,{BASE}");
     let label = |w: &World| w.ldap.entry(&class_dn).get("description").cloned();
-    w.complet(
-        "20250904",
-        "2025-09-04",
+    w.one_school(
         &[
-            ("EtabEducNat", schools()),
-            (
-                "Eleve",
-                pupil_in("1001", "2001", "CPA", "CP A")
-                    + &pupil_in("1002", "2002", "CPA", "CP-A")
-                    + &pupil_in("1003", "2003", "CPA", "CP B"),
-            ),
-            (
-                "PersRelEleve",
-                parent("2001", "P1", &["1001"])
-                    + &parent("2002", "P2", &["1002"])
-                    + &parent("2003", "P3", &["1003"]),
-            ),
-            ("PersEducNat", teacher("3001", "MAITRE", S1, &["CPA"])),
+            ("1001", "CPA", "CP A"),
+            ("1002", "CPA", "CP-A"),
+            ("1003", "CPA", "CP B"),
         ],
+        &["CPA"],
     );
     assert_eq!(label(&w), Some(vec!["CP B".to_string()]));
     let patched = |r: &Value| {
@@ -1603,4 +1598,41 @@ fn an_adopted_member_of_a_rebuilt_class_stays_listed_where_they_are() {
         members(&w),
         [aaf_sync::model::dn_key(&t_dn), lower_dn("1002")]
     );
+}
+
+/// Members spelling one class's code in other cases give it the same
+/// spelling whatever order their records come in: a Complet in file order
+/// and a Delta planned over the whole tree (records by id) once gave each
+/// its first member's, and every later Delta planned a change to it (the
+/// oracle refused the targeted plan, which leaves the class alone).
+#[test]
+fn a_class_code_spelt_in_other_cases_is_spelt_one_way_whatever_the_order() {
+    let w = World::new();
+    let dn = format!("cn=AC-CRETEIL-{S1}-classe-cex,ou=groups,{BASE}");
+    // file order: "cex" first; id order: "CEX" first
+    w.one_school(
+        &[
+            ("1002", "cex", "CE X"),
+            ("1000", "CEX", "CE X"),
+            ("1004", "CPA", "CP A"),
+        ],
+        &["CPA"],
+    );
+    let code = |w: &World| w.ldap.entry(&dn).get("aafsynccode").cloned();
+    assert_eq!(code(&w), Some(vec!["CEX".to_string()]));
+    // a Delta about someone else: planned both ways, the same plan (no
+    // change to CEX), applied
+    let r = w.delta(
+        "20250905",
+        "2025-09-05",
+        &[(
+            "PersRelEleve",
+            modify_req("PersRelEleve", "2004", &[("ENTPersonNom", &["AUTRE"])]),
+        )],
+    );
+    let plan = &step(&r)["plan"];
+    assert_eq!(plan["by_kind"]["PersRelEleve"]["modify"], 1, "{plan}");
+    assert_eq!(plan["total"], 2, "{plan}");
+    assert_eq!(code(&w), Some(vec!["CEX".to_string()]));
+    assert_eq!(w.members(S1, "CEX"), [lower_dn("1000"), lower_dn("1002")]);
 }

@@ -188,7 +188,7 @@ pub type ClassKey = (GroupKind, String, String);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Naming<'r> {
     pub sid: &'r str,
-    /// The code as written (the class takes the first member's spelling).
+    /// The code as written (the class takes its members' smallest spelling).
     pub code: &'r str,
     /// 1D: the label the value gives.
     pub label: Option<&'r str>,
@@ -269,6 +269,18 @@ impl Mapper<'_> {
                 code: n.code.to_string(),
                 ..Default::default()
             });
+            // members may spell the code (or the school's id) in other
+            // cases: the smallest spelling is the class's, whatever order
+            // the records come in (a Complet in file order, a Delta over
+            // the tree by id; the first one seen made them disagree)
+            if !acc.patched {
+                if n.code < acc.code.as_str() {
+                    acc.code = n.code.to_string();
+                }
+                if n.sid < acc.sid.as_str() {
+                    acc.sid = n.sid.to_string();
+                }
+            }
             // a patched class keeps its entry's label: the people mapped
             // write it as it is, or gave another one before (only all
             // its members' records tell which is last)
