@@ -81,9 +81,16 @@ impl Classifier {
         }
     }
 
+    /// Whether `e` is this source's (one test for every reader, whatever
+    /// holds the attributes).
+    pub(super) fn managed(&self, e: &impl schema::Attributes) -> bool {
+        e.has_value("objectClass", schema::STATE_CLASS)
+            && e.first(schema::ATTR_SOURCE) == Some(self.source.as_str())
+    }
+
     pub(super) fn class(&self, e: &Entry) -> Class {
         let state = e.has_value("objectClass", schema::STATE_CLASS);
-        if state && e.first(schema::ATTR_SOURCE) == Some(self.source.as_str()) {
+        if self.managed(e) {
             Class::Managed
         } else if !state
             && ["ENTPersonJointure", "ENTStructureJointure"]

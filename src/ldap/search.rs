@@ -138,11 +138,12 @@ impl Directory {
             schema::STATE_CLASS,
             schema::ATTR_SOURCE,
         );
+        let fixed = layout.fixed_keys();
         Ok(self
             .search(&layout.base, &filter, &["1.1"])
             .await?
             .iter()
-            .filter(|e| !layout.clear(e.dn.as_str()))
+            .filter(|e| !layout.clear_among(e.dn.as_str(), &fixed))
             .count())
     }
 

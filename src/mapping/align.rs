@@ -57,6 +57,7 @@ impl Aligned {
     /// Counts into [`Aligned::named_dns`] the DNs of `managed` (adopted
     /// entries are there once aligned) that [`Layout::loggable`] hides.
     pub fn count_named(&mut self, managed: &EntryMap, layout: &Layout) {
+        let fixed = layout.fixed_keys();
         self.named_dns = managed
             .values()
             .filter(|e| {
@@ -68,7 +69,7 @@ impl Aligned {
                             | EntryKind::Staff
                             | EntryKind::Structure
                     )
-                ) && !layout.clear(e.dn.as_str())
+                ) && !layout.clear_among(e.dn.as_str(), &fixed)
             })
             .count() as u64;
     }
@@ -108,48 +109,76 @@ pub fn built_key(e: &crate::model::Entry, layout: &Layout) -> Option<String> {
 /// brought back: the deadline deletes them, and a return after it is a new
 /// entry (the README's promise, whether or not a retention pass ran on the
 /// day of the deadline).
-/// Adds to `out.redirect` the people of `managed` kept at a DN of their
-/// own (adopted) that `desired` does not hold: a targeted Delta maps the
-/// members of a class it rebuilds only for the classes they make, with
-/// no entry of their own, and their links (the class's `member`) must
-/// still go to where they are, as a whole plan's do.
-pub fn redirect_unmapped(
-    out: &mut Aligned,
-    desired: &[Desired],
-    managed: &EntryMap,
-    layout: &Layout,
-) {
-    let mapped: std::collections::HashSet<String> =
-        desired.iter().map(|d| d.entry.dn.key()).collect();
-    for (key, e) in managed {
-        if mapped.contains(key)
-            || !EntryKind::of(e).is_some_and(EntryKind::is_person)
-            || State::of(e).departed()
-        {
-            continue;
-        }
-        let Some(built) = built_key(e, layout).filter(|b| b != key) else {
-            continue;
-        };
-        out.redirect.entry(built).or_insert_with(|| e.dn.clone());
-    }
-}
-
+///
+/// With `unmapped` (a Delta planned on a targeted read), the people of
+/// `managed` kept at a DN of their own (adopted) that `desired` does not
+/// hold are redirected too: such a Delta maps the members of a class it
+/// rebuilds only for the classes they make, with no entry of their own,
+/// and their links (the class's `member`) must still go to where they
+/// are, as a whole plan's do.
 pub fn align(
     desired: &mut [Desired],
     managed: &mut EntryMap,
     adoptable: &mut EntryMap,
     layout: &Layout,
     now: time::Date,
+    unmapped: bool,
 ) -> Aligned {
-    let mut out = Aligned::default();
     // entries whose DN is not the one the layout builds, by built key
     let mut elsewhere: HashMap<String, (bool, String)> = HashMap::new();
+    // the managed ones in order, (built key, key): those left unmapped
+    // are redirected (the first one a built key meets)
+    let mut managed_elsewhere = Vec::new();
     for (key, e) in managed.iter() {
         if let Some(b) = built_key(e, layout).filter(|b| b != key) {
-            elsewhere.insert(b, (true, key.clone()));
+            elsewhere.insert(b.clone(), (true, key.clone()));
+            if unmapped {
+                managed_elsewhere.push((b, key.clone()));
+            }
         }
     }
+    let out = align_found(desired, managed, adoptable, layout, now, elsewhere);
+    redirect_unmapped(out, desired, managed, managed_elsewhere)
+}
+
+/// The people of `managed_elsewhere` (built key, key in `managed`) that
+/// `desired` does not hold, redirected to where they are (see [`align`]).
+fn redirect_unmapped(
+    mut out: Aligned,
+    desired: &[Desired],
+    managed: &EntryMap,
+    managed_elsewhere: Vec<(String, String)>,
+) -> Aligned {
+    if managed_elsewhere.is_empty() {
+        return out;
+    }
+    let mapped: std::collections::HashSet<String> =
+        desired.iter().map(|d| d.entry.dn.key()).collect();
+    for (built, key) in managed_elsewhere {
+        let Some(e) = managed.get(&key) else {
+            continue;
+        };
+        if mapped.contains(&key)
+            || !EntryKind::of(e).is_some_and(EntryKind::is_person)
+            || State::of(e).departed()
+        {
+            continue;
+        }
+        out.redirect.entry(built).or_insert_with(|| e.dn.clone());
+    }
+    out
+}
+
+/// [`align`] once `elsewhere` (built key → whether managed, key) is known.
+fn align_found(
+    desired: &mut [Desired],
+    managed: &mut EntryMap,
+    adoptable: &mut EntryMap,
+    layout: &Layout,
+    now: time::Date,
+    mut elsewhere: HashMap<String, (bool, String)>,
+) -> Aligned {
+    let mut out = Aligned::default();
     for (key, e) in adoptable.iter() {
         if let Some(b) = built_key(e, layout) {
             elsewhere.entry(b).or_insert((false, key.clone()));
@@ -294,6 +323,7 @@ mod tests {
             &mut adoptable,
             &l,
             time::macros::date!(2026 - 01 - 01),
+            false,
         );
         assert_eq!(a.returned, 1);
         assert_eq!(a.moves.len(), 1);

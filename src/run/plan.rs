@@ -289,6 +289,7 @@ async fn plan_extraction(
 
     // people and structures found by jointure where the layout would not
     // put them: back from the departed branch, or adopted where they are
+    let unmapped = tree.scope.is_some();
     let mut aligned = if cfg.adopt {
         align::align(
             &mut tree.entries,
@@ -296,6 +297,7 @@ async fn plan_extraction(
             &mut snap.adoptable,
             layout,
             now,
+            unmapped,
         )
     } else {
         align::align(
@@ -304,14 +306,12 @@ async fn plan_extraction(
             &mut crate::model::EntryMap::new(),
             layout,
             now,
+            unmapped,
         )
     };
     // an adopted tree's DNs may be built from names: say so once per
     // extraction (logs and reports write those as pseudonyms)
     aligned.count_named(&snap.managed, layout);
-    if tree.scope.is_some() {
-        align::redirect_unmapped(&mut aligned, &tree.entries, &snap.managed, layout);
-    }
     // entries that cannot be created (a squatter holds the DN) and records
     // present but unreadable: settled against the directory before the diff
     let protected = tree.protected.keys(layout);

@@ -231,11 +231,23 @@ impl Layout {
 
     /// True when [`Layout::loggable`] writes `dn` as is.
     pub fn clear(&self, dn: &str) -> bool {
+        self.clear_among(dn, &self.fixed_keys())
+    }
+
+    /// The keys of the base and of the branches: [`Layout::clear_among`]
+    /// many DNs with them computed once.
+    pub fn fixed_keys(&self) -> [String; 5] {
+        let [a, b, c, d] = self.branches().map(|(_, dn)| dn.key());
+        [self.base.key(), a, b, c, d]
+    }
+
+    /// [`Layout::clear`], `fixed` being [`Layout::fixed_keys`].
+    pub fn clear_among(&self, dn: &str, fixed: &[String; 5]) -> bool {
         if dn.trim().is_empty() {
             return true;
         }
         let key = dn_key(dn);
-        if key == self.base.key() || self.branches().iter().any(|(_, b)| b.key() == key) {
+        if fixed.contains(&key) {
             return true;
         }
         let rdn = rdn_of(dn);
