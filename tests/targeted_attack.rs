@@ -1326,11 +1326,20 @@ impl World {
     /// A Complet of the schools, `pupils` (id, code, label) each with a
     /// parent of their own (id + 1000), and teacher 3001 in `classes`.
     fn one_school(&self, pupils: &[(&str, &str, &str)], classes: &[&str]) {
+        let pupils: Vec<(&str, Vec<(&str, &str)>)> = pupils
+            .iter()
+            .map(|&(id, code, label)| (id, vec![(code, label)]))
+            .collect();
+        self.one_school_all(&pupils, classes);
+    }
+
+    /// [`World::one_school`], each pupil with (code, label) values.
+    fn one_school_all(&self, pupils: &[(&str, Vec<(&str, &str)>)], classes: &[&str]) {
         let parent_of = |id: &str| (id.parse::<u32>().unwrap_or(0) + 1000).to_string();
         let (mut eleves, mut parents) = (String::new(), String::new());
-        for (id, code, label) in pupils {
+        for (id, values) in pupils {
             let p = parent_of(id);
-            eleves += &pupil_in(id, &p, code, label);
+            eleves += &pupil_in_all(id, &p, values);
             parents += &parent(&p, &format!("P{id}"), &[id]);
         }
         self.complet(
@@ -1348,6 +1357,16 @@ impl World {
 
 /// A 1D pupil whose class value gives `code` and `label`.
 fn pupil_in(id: &str, parent: &str, code: &str, label: &str) -> String {
+    pupil_in_all(id, parent, &[(code, label)])
+}
+
+/// A 1D pupil with a class value for each (code, label) of `classes`.
+fn pupil_in_all(id: &str, parent: &str, classes: &[(&str, &str)]) -> String {
+    let values: Vec<String> = classes
+        .iter()
+        .map(|(code, label)| format!("{S1}$1$1${code}${label}"))
+        .collect();
+    let values: Vec<&str> = values.iter().map(String::as_str).collect();
     req(
         "Eleve",
         id,
@@ -1357,15 +1376,15 @@ fn pupil_in(id: &str, parent: &str, code: &str, label: &str) -> String {
             ("ENTPersonPrenom", &["Zoé"]),
             ("ENTPersonStructRattach", &[S1]),
             ("ENTEleveAutoriteParentale", &[&format!("{parent}$10")]),
-            ("ENTPersonClasses", &[&format!("{S1}$1$1${code}${label}")]),
+            ("ENTPersonClasses", &values),
         ],
     )
 }
 
 /// A class a Delta touches is patched from its entry (its other members'
 /// records not read) only where that gives what a whole plan gives: the
-/// whole plan takes the class's label from the last pupil by id giving
-/// one, and its code as its members write it (the smallest spelling). A Delta that takes
+/// whole plan takes the class's label and its code as its members write
+/// them (the smallest pupil's label, the smallest spelling). A Delta that takes
 /// out a member, or writes the class with another code or label, has it
 /// rebuilt from all its members' records (read then): here the pupils of
 /// CPA disagree on its label, so the label follows whoever is last.
@@ -1376,7 +1395,7 @@ fn a_class_is_patched_from_its_entry_only_where_its_members_records_agree() {
     let label = |w: &World| w.ldap.entry(&class_dn).get("description").cloned();
     w.one_school(
         &[
-            ("1001", "CPA", "CP A"),
+            ("1001", "CPA", "CP-A"),
             ("1002", "CPA", "CP-A"),
             ("1003", "CPA", "CP A"),
             ("1004", "CEA", "CE A"),
@@ -1384,7 +1403,7 @@ fn a_class_is_patched_from_its_entry_only_where_its_members_records_agree() {
         ],
         &["CPA", "CEA"],
     );
-    // the last pupil by id giving a label gives the class's
+    // the smallest label a pupil gives is the class's (1003's)
     assert_eq!(label(&w), Some(vec!["CP A".to_string()]));
     // 1003's name changes, not their class: CPA is patched, no member read
     let r = w.delta(
@@ -1399,7 +1418,7 @@ fn a_class_is_patched_from_its_entry_only_where_its_members_records_agree() {
     assert_eq!(sc["classes_patched"], 1, "{sc}");
     assert_eq!(sc["members_read"], 0, "{sc}");
     assert_eq!(label(&w), Some(vec!["CP A".to_string()]));
-    // 1003 leaves: the label is now 1002's, which only the members'
+    // 1003 leaves: the label is now the others', which only the members'
     // records tell (1001, 1002 and the teacher are read)
     let r = w.delta(
         "20250906",
@@ -1445,7 +1464,7 @@ fn a_class_is_patched_from_its_entry_only_where_its_members_records_agree() {
     );
     assert_eq!(w.members(S1, "CEA").len(), 4);
     // a pupil of CEA now writes its label otherwise: rebuilt, and the
-    // class takes the label of the last pupil by id (1006)
+    // class keeps the smallest label (1004's and 1006's)
     let r = w.delta(
         "20250908",
         "2025-09-08",
@@ -1467,8 +1486,8 @@ fn a_class_is_patched_from_its_entry_only_where_its_members_records_agree() {
     );
 }
 
-/// The pupils of CPA give three labels; the class has the last one's
-/// (1003, "CP B"). A Delta that renames another pupil, or a parent (their
+/// The pupils of CPA give three labels; the class has the smallest
+/// (1003's, "CP A"). A Delta that renames another pupil, or a parent (their
 /// pupil's record is mapped again), leaves the class's label as it is,
 /// patched: the records mapped put their people in, never their label. A
 /// pupil who stops giving a label, or a departed pupil who comes back,
@@ -1480,18 +1499,18 @@ fn a_patched_class_keeps_its_label_whoever_is_mapped_again() {
     let label = |w: &World| w.ldap.entry(&class_dn).get("description").cloned();
     w.one_school(
         &[
-            ("1001", "CPA", "CP A"),
-            ("1002", "CPA", "CP-A"),
-            ("1003", "CPA", "CP B"),
+            ("1001", "CPA", "CP-B"),
+            ("1002", "CPA", "CP-C"),
+            ("1003", "CPA", "CP A"),
         ],
         &["CPA"],
     );
-    assert_eq!(label(&w), Some(vec!["CP B".to_string()]));
+    assert_eq!(label(&w), Some(vec!["CP A".to_string()]));
     let patched = |r: &Value| {
         let sc = &step(r)["delta_scope"];
         (sc["classes_patched"].as_u64(), sc["members_read"].as_u64())
     };
-    // a pupil who is not the last renamed; a parent renamed
+    // a pupil whose label is not the class's renamed; a parent renamed
     let r = w.delta(
         "20250905",
         "2025-09-05",
@@ -1510,8 +1529,8 @@ fn a_patched_class_keeps_its_label_whoever_is_mapped_again() {
         )],
     );
     assert_eq!(patched(&r), (Some(1), Some(0)));
-    assert_eq!(label(&w), Some(vec!["CP B".to_string()]));
-    // 1001 leaves, then comes back giving its label: rebuilt, "CP B"
+    assert_eq!(label(&w), Some(vec!["CP A".to_string()]));
+    // 1001 leaves, then comes back giving its label: rebuilt, "CP A"
     w.delta(
         "20250907",
         "2025-09-07",
@@ -1520,11 +1539,12 @@ fn a_patched_class_keeps_its_label_whoever_is_mapped_again() {
     let r = w.delta(
         "20250908",
         "2025-09-08",
-        &[("Eleve", pupil_in("1001", "2001", "CPA", "CP A"))],
+        &[("Eleve", pupil_in("1001", "2001", "CPA", "CP-B"))],
     );
     assert_eq!(patched(&r).0, Some(0));
-    assert_eq!(label(&w), Some(vec!["CP B".to_string()]));
-    // the last pupil stops giving a label: rebuilt, the class takes 1002's
+    assert_eq!(label(&w), Some(vec!["CP A".to_string()]));
+    // 1003 stops giving a label: rebuilt, the class takes the smallest
+    // left (1001's)
     let r = w.delta(
         "20250909",
         "2025-09-09",
@@ -1538,7 +1558,7 @@ fn a_patched_class_keeps_its_label_whoever_is_mapped_again() {
         )],
     );
     assert_eq!(patched(&r).0, Some(0));
-    assert_eq!(label(&w), Some(vec!["CP-A".to_string()]));
+    assert_eq!(label(&w), Some(vec!["CP-B".to_string()]));
 }
 
 /// A teacher adopted where the existing tree keeps them (their own DN,
@@ -1635,4 +1655,57 @@ fn a_class_code_spelt_in_other_cases_is_spelt_one_way_whatever_the_order() {
     assert_eq!(plan["total"], 2, "{plan}");
     assert_eq!(code(&w), Some(vec!["CEX".to_string()]));
     assert_eq!(w.members(S1, "CEX"), [lower_dn("1000"), lower_dn("1002")]);
+}
+
+/// A class's label, as its code, whatever order the records come in:
+/// a pupil's over a teacher's, the smallest of those. It was the last
+/// pupil's: in file order for a Complet, by id for a Delta planned over
+/// the whole tree, and every later Delta planned a change the targeted
+/// plan did not make. A record naming one class twice (`cpa$X`, `CPA$Y`)
+/// names it as its smallest value does, in file order or sorted.
+#[test]
+fn a_class_label_and_a_class_named_twice_by_one_record_do_not_follow_the_order() {
+    let w = World::new();
+    let dn = |code: &str| format!("cn=AC-CRETEIL-{S1}-classe-{code},ou=groups,{BASE}");
+    let read = |w: &World, code: &str, attr: &str| w.ldap.entry(&dn(code)).get(attr).cloned();
+    // file order: 1003 ("CP B") before 1001 ("CP A"); 1002 names CEX twice
+    w.one_school_all(
+        &[
+            ("1003", vec![("CPA", "CP B")]),
+            ("1001", vec![("CPA", "CP A")]),
+            ("1002", vec![("cex", "X"), ("CEX", "Y")]),
+            ("1004", vec![("CEA", "CE A")]),
+        ],
+        &["CPA", "CEA"],
+    );
+    assert_eq!(
+        read(&w, "CPA", "description"),
+        Some(vec!["CP A".to_string()])
+    );
+    assert_eq!(
+        read(&w, "CEX", "aafsynccode"),
+        Some(vec!["CEX".to_string()])
+    );
+    assert_eq!(read(&w, "CEX", "description"), Some(vec!["Y".to_string()]));
+    // a Delta about someone else: both plans the same (no class changes)
+    let r = w.delta(
+        "20250905",
+        "2025-09-05",
+        &[(
+            "PersRelEleve",
+            modify_req("PersRelEleve", "2004", &[("ENTPersonNom", &["AUTRE"])]),
+        )],
+    );
+    assert_eq!(step(&r)["plan"]["total"], 2, "{}", step(&r)["plan"]);
+    // 1001 leaves: CPA is rebuilt, 1003's label is the only pupil's left
+    w.delta(
+        "20250906",
+        "2025-09-06",
+        &[("Eleve", delete_req("Eleve", "1001"))],
+    );
+    assert_eq!(
+        read(&w, "CPA", "description"),
+        Some(vec!["CP B".to_string()])
+    );
+    assert_eq!(read(&w, "CEX", "description"), Some(vec!["Y".to_string()]));
 }

@@ -10,7 +10,6 @@ use crate::aaf::degree::Degree;
 use crate::aaf::{FileCategory, Record};
 use crate::model::{value_key, Entry};
 use crate::schema::{EntryKind, ATTR_SOURCE, STATE_CLASS};
-use std::collections::HashSet;
 
 /// The parents a 1D pupil's record names: `ENTEleveAutoriteParentale`
 /// values `id$relationCode`.
@@ -38,12 +37,15 @@ fn one_d_parents(rec: &Record) -> Vec<ParentRef> {
 
 #[derive(Default)]
 pub(super) struct GroupAcc {
-    /// The school id and the code as first spelt: the map is keyed by
+    /// The school id and the code as their smallest spelling (see
+    /// `after_insert`): the map is keyed by
     /// their matching forms, as the directory compares the class's DN
     /// (`6A` and `6a` are one class).
     pub(super) sid: String,
     pub(super) code: String,
     pub(super) name: Option<String>,
+    /// Whether `name` is a pupil's (a pupil's label wins over a teacher's).
+    pub(super) pupil_named: bool,
     /// Ids of the members (their DNs are made in `finish`: an id is a
     /// third of a DN, and an académie has a million memberships).
     pub(super) members: Vec<Box<str>>,
@@ -195,33 +197,52 @@ pub struct Naming<'r> {
 }
 
 /// Each class and group `rec` names by the membership fields of its
-/// degree and category, of the schools `keep` takes, once (its first
-/// value), in field order; `Err`: a value of that field names no class.
+/// degree and category, of the schools `keep` takes, once, in field
+/// order; `Err`: a value of that field names no class. A record naming
+/// one class twice (`cpa$X`, `CPA$Y`) names it as the smallest of its
+/// values writes it (smallest code, then a label over none, then the
+/// smallest label): its values come in file order from an extraction,
+/// sorted from an entry, and both must give the same.
 pub fn classes_named<'r>(
     degree: Degree,
     rec: &'r Record,
     keep: impl Fn(&str) -> bool + 'r,
-) -> impl Iterator<Item = Result<(ClassKey, Naming<'r>), &'static str>> + 'r {
-    let mut seen: HashSet<ClassKey> = HashSet::new();
-    memberships(degree, rec.category)
-        .iter()
-        .flat_map(move |&(attr, kind, format)| {
-            rec.values(attr)
-                .into_iter()
-                .map(move |v| (attr, kind, format, v))
-        })
-        .filter_map(move |(attr, kind, format, v)| {
+) -> Vec<Result<(ClassKey, Naming<'r>), &'static str>> {
+    // a record names a few classes: found again by a look along the list
+    let mut out: Vec<Result<(ClassKey, Naming<'r>), &'static str>> = Vec::new();
+    fn order<'n>(n: &Naming<'n>) -> (&'n str, bool, Option<&'n str>) {
+        (n.code, n.label.is_none(), n.label)
+    }
+    for &(attr, kind, format) in memberships(degree, rec.category) {
+        for v in rec.values(attr) {
             let Some((sid, code, label)) = class_of(v, format) else {
-                return Some(Err(attr));
+                out.push(Err(attr));
+                continue;
             };
+            if !keep(sid) {
+                continue;
+            }
             let key = (
                 kind,
                 value_key(sid).into_owned(),
                 value_key(code).into_owned(),
             );
-            (keep(sid) && seen.insert(key.clone()))
-                .then_some(Ok((key, Naming { sid, code, label })))
-        })
+            let n = Naming { sid, code, label };
+            let seen = out.iter_mut().find_map(|o| match o {
+                Ok((k, old)) if *k == key => Some(old),
+                _ => None,
+            });
+            match seen {
+                Some(old) => {
+                    if order(&n) < order(old) {
+                        *old = n;
+                    }
+                }
+                None => out.push(Ok((key, n))),
+            }
+        }
+    }
+    out
 }
 
 impl Mapper<'_> {
@@ -235,6 +256,7 @@ impl Mapper<'_> {
                     sid: p.sid.clone(),
                     code: p.code.clone(),
                     name: p.label.clone(),
+                    pupil_named: false,
                     members: p.others.iter().map(|id| Box::from(id.as_str())).collect(),
                     patched: true,
                 },
@@ -281,12 +303,23 @@ impl Mapper<'_> {
                     acc.sid = n.sid.to_string();
                 }
             }
-            // a patched class keeps its entry's label: the people mapped
-            // write it as it is, or gave another one before (only all
-            // its members' records tell which is last)
-            if !acc.patched && (d.kind == EntryKind::Pupil || acc.name.is_none()) {
-                if let Some(l) = n.label {
+            // the label: a pupil's over a teacher's, the smallest of
+            // those, whatever order the records come in (as the code); a
+            // patched class keeps its entry's: the people mapped write it
+            // as it is, or gave another one before (only all its members'
+            // records tell which one wins)
+            if let (false, Some(l)) = (acc.patched, n.label) {
+                let pupil = d.kind == EntryKind::Pupil;
+                let wins = match &acc.name {
+                    None => true,
+                    Some(old) => {
+                        (pupil && !acc.pupil_named)
+                            || (pupil == acc.pupil_named && l < old.as_str())
+                    }
+                };
+                if wins {
                     acc.name = Some(l.to_string());
+                    acc.pupil_named = pupil;
                 }
             }
             acc.members.push(id.clone());

@@ -102,8 +102,9 @@ impl std::fmt::Debug for Closure {
 /// are its entry's, with the Delta's people put in or taken out: its
 /// other members' records are not needed. A whole plan rebuilds a class
 /// from every member's record: the members in file order (pupils, then
-/// staff, each by id), the code as the first one writes it, the label as
-/// the last pupil giving one does (1D; a 2D label is the school's). Those
+/// staff, each by id), the code as they write it (the smallest spelling),
+/// the label the smallest a pupil gives, else a teacher (1D; a 2D label
+/// is the school's), in whatever order the records come. Those
 /// stay the entry's when each person the Delta names who writes the class
 /// otherwise than before now writes it with the entry's code and with its
 /// label or none, and no one named leaves it or stops giving a label (the
@@ -261,7 +262,7 @@ impl Wanted {
         }
         // the school id as written (the key's is lower case), the code
         // in its matching form, as the cn search takes them
-        for ((_, _, code), n) in classes_named(degree, rec, |_| true).filter_map(Result::ok) {
+        for ((_, _, code), n) in classes_named(degree, rec, |_| true).into_iter().flatten() {
             self.codes.insert((n.sid.to_string(), code));
         }
     }
