@@ -1709,3 +1709,90 @@ fn a_class_label_and_a_class_named_twice_by_one_record_do_not_follow_the_order()
     );
     assert_eq!(read(&w, "CEX", "description"), Some(vec!["Y".to_string()]));
 }
+
+/// A directory that runs the deployed SDET schema keeps a pupil's classes
+/// as `<school DN>$code` in the pupil's own spelling, and no label: a
+/// Delta planned over the whole tree rebuilt each pupil's record from the
+/// class entry, in the class's spelling, and rewrote every pupil who
+/// spells it otherwise (the targeted plan did not). The record rebuilt
+/// now keeps the pupil's own spelling, the class's label beside it.
+/// Here an adopted pupil and an adopted teacher, in a class its members
+/// write three ways, through Deltas about others, the smallest spelling
+/// leaving, and a new member bringing a fourth.
+#[test]
+fn sdet_pupils_keep_their_own_spelling_of_their_class() {
+    let ldap = Slapd::start_sdet();
+    let t_dn = format!("uid=300,ou=profs,{PEOPLE}");
+    let p_dn = format!("uid=102,ou=eleves,{PEOPLE}");
+    ldap.add(&format!(
+        "dn: ou=profs,{PEOPLE}\nobjectClass: organizationalUnit\nou: profs\n\n\
+         dn: {t_dn}\nobjectClass: ENTAuxEnseignant\nobjectClass: ENTPerson\nuid: 300\ncn: x\nsn: x\nENTPersonLogin: cprof\n\
+         ENTPersonJointure: AC-CRETEIL$3001\nuserPassword: t-pw\n\n\
+         dn: ou=eleves,{PEOPLE}\nobjectClass: organizationalUnit\nou: eleves\n\n\
+         dn: {p_dn}\nobjectClass: ENTEleve\nobjectClass: ENTPerson\nuid: 102\ncn: y\nsn: y\nENTPersonLogin: peleve\n\
+         ENTPersonJointure: AC-CRETEIL$1002\nuserPassword: p-pw\n{ESCO_MUSTS}"
+    ));
+    let w = World::on(ldap);
+    w.one_school(
+        &[
+            ("1001", "cpa", "CP A"),
+            ("1002", "Cpa", "CP A"),
+            ("1003", "CPA", "CP A"),
+            ("1004", "CEA", "CE A"),
+        ],
+        &["cPA", "CEA"],
+    );
+    let class_dn = format!("cn=AC-CRETEIL-{S1}-classe-CPA,ou=groups,{BASE}");
+    let code = |w: &World| w.ldap.entry(&class_dn).get("aafsynccode").cloned();
+    let own = |w: &World, dn: &str| w.ldap.entry(dn).get("enteleveclasses").cloned();
+    let school = format!("ou=AC-CRETEIL-{S1},ou=structures,{BASE}");
+    assert_eq!(code(&w), Some(vec!["CPA".to_string()]));
+    assert_eq!(own(&w, &p_dn), Some(vec![format!("{school}$Cpa")]));
+    // a Delta about someone else: no pupil rewritten (the plans agree)
+    let r = w.delta(
+        "20250905",
+        "2025-09-05",
+        &[(
+            "PersRelEleve",
+            modify_req("PersRelEleve", "2004", &[("ENTPersonNom", &["AUTRE"])]),
+        )],
+    );
+    assert_eq!(step(&r)["plan"]["total"], 2, "{}", step(&r)["plan"]);
+    // 1003 (the smallest spelling) leaves: the class is rebuilt, and
+    // takes the smallest left (the teacher's, from the class entry)
+    w.delta(
+        "20250906",
+        "2025-09-06",
+        &[
+            ("Eleve", delete_req("Eleve", "1003")),
+            ("PersRelEleve", delete_req("PersRelEleve", "2003")),
+        ],
+    );
+    assert_eq!(own(&w, &p_dn), Some(vec![format!("{school}$Cpa")]));
+    // a new pupil joins writing "CPa"; then the adopted pupil's parent
+    // is renamed (the adopted pupil's record mapped again)
+    w.delta(
+        "20250907",
+        "2025-09-07",
+        &[
+            ("Eleve", pupil_in("1005", "2005", "CPa", "CP A")),
+            ("PersRelEleve", parent("2005", "P1005", &["1005"])),
+        ],
+    );
+    w.delta(
+        "20250908",
+        "2025-09-08",
+        &[(
+            "PersRelEleve",
+            modify_req("PersRelEleve", "2002", &[("ENTPersonNom", &["AUTRE"])]),
+        )],
+    );
+    assert_eq!(own(&w, &p_dn), Some(vec![format!("{school}$Cpa")]));
+    let members = w.members(S1, "CPA");
+    for dn in [&t_dn, &p_dn] {
+        assert!(
+            members.contains(&aaf_sync::model::dn_key(dn)),
+            "{members:?}"
+        );
+    }
+}

@@ -17,6 +17,7 @@ use crate::aaf::{FileCategory, Operation, Record};
 use crate::model::{dn_key, value_key, Entry, EntryMap};
 use crate::schema::EntryKind;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// The AAF category of a kind of entry.
 pub fn category(kind: EntryKind) -> Option<FileCategory> {
@@ -88,16 +89,37 @@ impl Ids {
 /// Class and group lists rebuilt from the class and group entries.
 #[derive(Debug, Default)]
 pub struct ClassLists {
-    /// Lists in the 1D composite form (`sid$$$code$label`), by member DN
-    /// key: staff always (their lists are not stored on their entry);
-    /// pupils whose directory holds their classes only in the SDET form.
-    /// On an académie, keeping every pupil's here would copy a label per
-    /// pupil for nothing.
-    by_member: HashMap<String, Vec<(GroupKind, String)>>,
-    /// The same composite value by (kind, structure DN key, code): a pupil
-    /// no longer a member (departed) finds his classes back from his own
-    /// SDET list (`<school DN>$code`).
-    by_code: HashMap<(GroupKind, String, String), String>,
+    /// The classes and groups, by member DN key: staff always (their
+    /// lists are not stored on their entry); pupils whose directory holds
+    /// their classes only in the SDET form. On an académie, keeping every
+    /// pupil's here would copy a label per pupil for nothing.
+    by_member: HashMap<String, Vec<(GroupKind, Arc<Listed>)>>,
+    /// The same by (kind, structure DN key, code key): a pupil no longer
+    /// a member (departed) finds his classes back from his own SDET list
+    /// (`<school DN>$code`).
+    by_code: HashMap<(GroupKind, String, String), Arc<Listed>>,
+}
+
+/// A class or group as a member's list names it.
+#[derive(Debug)]
+struct Listed {
+    /// Its structure's DN key and its code key, as an SDET list value
+    /// (`<school DN>$code`) finds it.
+    sdn: String,
+    code_key: String,
+    sid: String,
+    code: String,
+    label: String,
+}
+
+impl Listed {
+    /// The 1D composite value (`sid$$$code$label`), the code written
+    /// `code`: a pupil's own SDET list keeps the spelling the pupil's
+    /// record gave, which the class's (the smallest of its members') may
+    /// not be, and the record rebuilt must map to the entry it came from.
+    fn value(&self, code: &str) -> String {
+        format!("{}$$${code}${}", self.sid, self.label)
+    }
 }
 
 /// The class and group lists of [`ClassLists`], from `entries`.
@@ -131,17 +153,23 @@ pub fn member_class_lists(
         let Some(sid) = ids.structure(layout, sdn) else {
             continue;
         };
-        let value = format!("{sid}$$${code}${}", e.first("description").unwrap_or(""));
+        let class = Arc::new(Listed {
+            sdn: dn_key(sdn),
+            code_key: value_key(code).into_owned(),
+            sid,
+            code: code.to_string(),
+            label: e.first("description").unwrap_or("").to_string(),
+        });
         out.by_code.insert(
-            (gk, dn_key(sdn), value_key(code).into_owned()),
-            value.clone(),
+            (gk, class.sdn.clone(), class.code_key.clone()),
+            class.clone(),
         );
         for m in e.get("member").unwrap_or_default() {
             if let Some(key) = listed.holds(m) {
                 out.by_member
                     .entry(key)
                     .or_default()
-                    .push((gk, value.clone()));
+                    .push((gk, class.clone()));
             }
         }
     }
@@ -193,24 +221,36 @@ fn class_lists_back(attrs: &mut Vec<RecordAttr>, e: &Entry, lists: &ClassLists) 
         (GroupKind::Classe, "ENTPersonClasses", "ENTEleveClasses"),
         (GroupKind::Groupe, "ENTPersonGroupes", "ENTEleveGroupes"),
     ] {
+        // the pupil's own SDET list: (structure DN key, code key) → the
+        // code as the pupil's record wrote it
+        // (a few values: found again by a look along them)
+        let own: Vec<(String, String, &str)> = e
+            .get(sdet)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|v| {
+                let (sdn, code) = v.split_once('$')?;
+                Some((dn_key(sdn), value_key(code).into_owned(), code))
+            })
+            .collect();
+        let spelt = |c: &Listed| {
+            let code = own
+                .iter()
+                .find(|(sdn, key, _)| *sdn == c.sdn && *key == c.code_key)
+                .map_or(c.code.as_str(), |o| o.2);
+            c.value(code)
+        };
         let mut values: Vec<String> = member
             .into_iter()
             .flatten()
             .filter(|(k, _)| *k == gk)
-            .map(|(_, v)| v.clone())
+            .map(|(_, c)| spelt(c))
             .collect();
         if values.is_empty() {
-            values = e
-                .get(sdet)
-                .unwrap_or_default()
+            values = own
                 .iter()
-                .filter_map(|v| {
-                    let (sdn, code) = v.split_once('$')?;
-                    lists
-                        .by_code
-                        .get(&(gk, dn_key(sdn), value_key(code).into_owned()))
-                        .cloned()
-                })
+                .filter_map(|(sdn, key, _)| lists.by_code.get(&(gk, sdn.clone(), key.clone())))
+                .map(|c| spelt(c))
                 .collect();
         }
         attrs.extend(attr(name, values));
