@@ -1333,6 +1333,23 @@ impl World {
         self.one_school_all(&pupils, classes);
     }
 
+    /// A Delta of 2025-09-05 about someone else (parent 2004 renamed):
+    /// planned both ways, the same plan, which changes that parent and the
+    /// control entry only.
+    fn about_someone_else(&self) {
+        let r = self.delta(
+            "20250905",
+            "2025-09-05",
+            &[(
+                "PersRelEleve",
+                modify_req("PersRelEleve", "2004", &[("ENTPersonNom", &["AUTRE"])]),
+            )],
+        );
+        let plan = &step(&r)["plan"];
+        assert_eq!(plan["by_kind"]["PersRelEleve"]["modify"], 1, "{plan}");
+        assert_eq!(plan["total"], 2, "{plan}");
+    }
+
     /// [`World::one_school`], each pupil with (code, label) values.
     fn one_school_all(&self, pupils: &[(&str, Vec<(&str, &str)>)], classes: &[&str]) {
         let parent_of = |id: &str| (id.parse::<u32>().unwrap_or(0) + 1000).to_string();
@@ -1642,17 +1659,7 @@ fn a_class_code_spelt_in_other_cases_is_spelt_one_way_whatever_the_order() {
     assert_eq!(code(&w), Some(vec!["CEX".to_string()]));
     // a Delta about someone else: planned both ways, the same plan (no
     // change to CEX), applied
-    let r = w.delta(
-        "20250905",
-        "2025-09-05",
-        &[(
-            "PersRelEleve",
-            modify_req("PersRelEleve", "2004", &[("ENTPersonNom", &["AUTRE"])]),
-        )],
-    );
-    let plan = &step(&r)["plan"];
-    assert_eq!(plan["by_kind"]["PersRelEleve"]["modify"], 1, "{plan}");
-    assert_eq!(plan["total"], 2, "{plan}");
+    w.about_someone_else();
     assert_eq!(code(&w), Some(vec!["CEX".to_string()]));
     assert_eq!(w.members(S1, "CEX"), [lower_dn("1000"), lower_dn("1002")]);
 }
@@ -1688,15 +1695,7 @@ fn a_class_label_and_a_class_named_twice_by_one_record_do_not_follow_the_order()
     );
     assert_eq!(read(&w, "CEX", "description"), Some(vec!["Y".to_string()]));
     // a Delta about someone else: both plans the same (no class changes)
-    let r = w.delta(
-        "20250905",
-        "2025-09-05",
-        &[(
-            "PersRelEleve",
-            modify_req("PersRelEleve", "2004", &[("ENTPersonNom", &["AUTRE"])]),
-        )],
-    );
-    assert_eq!(step(&r)["plan"]["total"], 2, "{}", step(&r)["plan"]);
+    w.about_someone_else();
     // 1001 leaves: CPA is rebuilt, 1003's label is the only pupil's left
     w.delta(
         "20250906",
@@ -1749,15 +1748,7 @@ fn sdet_pupils_keep_their_own_spelling_of_their_class() {
     assert_eq!(code(&w), Some(vec!["CPA".to_string()]));
     assert_eq!(own(&w, &p_dn), Some(vec![format!("{school}$Cpa")]));
     // a Delta about someone else: no pupil rewritten (the plans agree)
-    let r = w.delta(
-        "20250905",
-        "2025-09-05",
-        &[(
-            "PersRelEleve",
-            modify_req("PersRelEleve", "2004", &[("ENTPersonNom", &["AUTRE"])]),
-        )],
-    );
-    assert_eq!(step(&r)["plan"]["total"], 2, "{}", step(&r)["plan"]);
+    w.about_someone_else();
     // 1003 (the smallest spelling) leaves: the class is rebuilt, and
     // takes the smallest left (the teacher's, from the class entry)
     w.delta(
