@@ -1193,23 +1193,7 @@ fn a_long_step_family_chain() {
 #[test]
 fn a_class_deleted_by_hand_then_a_delta_naming_one_of_its_pupils() {
     let w = World::new();
-    w.complet(
-        "20250904",
-        "2025-09-04",
-        &[
-            ("EtabEducNat", schools()),
-            (
-                "Eleve",
-                pupil("1001", "UN", S1, "CPA", &["2001"])
-                    + &pupil("1002", "DEUX", S1, "CPA", &["2002"]),
-            ),
-            (
-                "PersRelEleve",
-                parent("2001", "P1", &["1001"]) + &parent("2002", "P2", &["1002"]),
-            ),
-            ("PersEducNat", teacher("3001", "MAITRE", S1, &["CPA"])),
-        ],
-    );
+    w.two_in_cpa();
     let class = format!("cn=AC-CRETEIL-{S1}-classe-CPA,ou=groups,{BASE}");
     let (code, out) = w
         .ldap
@@ -1331,6 +1315,28 @@ impl World {
             .map(|&(id, code, label)| (id, vec![(code, label)]))
             .collect();
         self.one_school_all(&pupils, classes);
+    }
+
+    /// A Complet of the schools, pupils 1001 and 1002 in CPA (each with a
+    /// parent of their own, 2001 and 2002) and teacher 3001 in CPA.
+    fn two_in_cpa(&self) {
+        self.complet(
+            "20250904",
+            "2025-09-04",
+            &[
+                ("EtabEducNat", schools()),
+                (
+                    "Eleve",
+                    pupil("1001", "UN", S1, "CPA", &["2001"])
+                        + &pupil("1002", "DEUX", S1, "CPA", &["2002"]),
+                ),
+                (
+                    "PersRelEleve",
+                    parent("2001", "P1", &["1001"]) + &parent("2002", "P2", &["1002"]),
+                ),
+                ("PersEducNat", teacher("3001", "MAITRE", S1, &["CPA"])),
+            ],
+        );
     }
 
     /// A Delta of 2025-09-05 about someone else (parent 2004 renamed):
@@ -1593,23 +1599,7 @@ fn an_adopted_member_of_a_rebuilt_class_stays_listed_where_they_are() {
          ENTPersonJointure: AC-CRETEIL$3001\nuserPassword: t-pw\n"
     ));
     let w = World::on(ldap);
-    w.complet(
-        "20250904",
-        "2025-09-04",
-        &[
-            ("EtabEducNat", schools()),
-            (
-                "Eleve",
-                pupil("1001", "UN", S1, "CPA", &["2001"])
-                    + &pupil("1002", "DEUX", S1, "CPA", &["2002"]),
-            ),
-            (
-                "PersRelEleve",
-                parent("2001", "P", &["1001"]) + &parent("2002", "P", &["1002"]),
-            ),
-            ("PersEducNat", teacher("3001", "MAITRE", S1, &["CPA"])),
-        ],
-    );
+    w.two_in_cpa();
     let class_dn = format!("cn=AC-CRETEIL-{S1}-classe-CPA,ou=groups,{BASE}");
     let members = |w: &World| {
         let mut m: Vec<String> = w.ldap.entry(&class_dn)["member"]
