@@ -49,30 +49,25 @@ pub struct Aligned {
     /// Managed or adopted people and structures whose RDN value is not one
     /// the layout builds from an id (it may be a name): logs, the journal
     /// and reports write it as a pseudonym ([`Layout::loggable`]). Set by
-    /// [`Aligned::count_named`].
+    /// [`named_count`].
     pub named_dns: u64,
 }
 
-impl Aligned {
-    /// Counts into [`Aligned::named_dns`] the DNs of `managed` (adopted
-    /// entries are there once aligned) that [`Layout::loggable`] hides.
-    pub fn count_named(&mut self, managed: &EntryMap, layout: &Layout) {
-        let fixed = layout.fixed_keys();
-        self.named_dns = managed
-            .values()
-            .filter(|e| {
-                matches!(
-                    EntryKind::of(e),
-                    Some(
-                        EntryKind::Pupil
-                            | EntryKind::Parent
-                            | EntryKind::Staff
-                            | EntryKind::Structure
-                    )
-                ) && !layout.clear_among(e.dn.as_str(), &fixed)
-            })
-            .count() as u64;
-    }
+/// The DNs of `managed` (adopted entries are there once aligned) that
+/// [`Layout::loggable`] hides, for [`Aligned::named_dns`].
+pub fn named_count(managed: &EntryMap, layout: &Layout) -> u64 {
+    let fixed = layout.fixed_keys();
+    managed
+        .values()
+        .filter(|e| {
+            matches!(
+                EntryKind::of(e),
+                Some(
+                    EntryKind::Pupil | EntryKind::Parent | EntryKind::Staff | EntryKind::Structure
+                )
+            ) && !layout.clear_among(e.dn.as_str(), &fixed)
+        })
+        .count() as u64
 }
 
 /// The structural class an entry of `kind` must hold already to be

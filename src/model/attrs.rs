@@ -261,11 +261,12 @@ impl Attrs {
         let (from, to) = match existing {
             Some(s) => (s.start, s.end),
             None => {
-                let key = names::folded(fold);
-                let at = self
-                    .slots()
-                    .find(|s| names::folded(s.fold) > key)
-                    .map_or(self.buf().len(), |s| s.start);
+                let at = names::with_folded(|folded| {
+                    let key = folded(fold);
+                    self.slots()
+                        .find(|s| folded(s.fold) > key)
+                        .map_or(self.buf().len(), |s| s.start)
+                });
                 (at, at)
             }
         };

@@ -3,7 +3,7 @@
 
 use super::attrs::{Attrs, Body, Values};
 use super::codec::{encode, encode_into, segment_len, SlotIter};
-use super::matching::{same_value, value_key};
+use super::matching::{plain, same_value, value_key};
 use super::names::{self, FoldSet};
 use super::store::Store;
 use super::{Attr, Dn};
@@ -48,18 +48,6 @@ struct Part {
     disp: u32,
     from: usize,
     to: usize,
-}
-
-/// Whether `v` is its own value key once lower-cased: printable ASCII,
-/// blanks single spaces inside it. Two such values are equal for
-/// [`same_value`] (and have one [`value_key`]) exactly when they are
-/// equal ignoring ASCII case.
-fn plain(v: &str) -> bool {
-    let b = v.as_bytes();
-    b.iter().all(|c| (b' '..=b'~').contains(c))
-        && !b.starts_with(b" ")
-        && !b.ends_with(b" ")
-        && !b.windows(2).any(|w| w == b"  ")
 }
 
 /// A plain value hashed and compared ignoring ASCII case (see [`plain`]):

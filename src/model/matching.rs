@@ -66,5 +66,22 @@ fn collapse_blanks(chars: impl Iterator<Item = char>) -> String {
 /// Equality of two values as slapd's `caseIgnoreMatch` sees it (see
 /// [`value_key`]), without allocating for plain ASCII.
 pub fn same_value(a: &str, b: &str) -> bool {
-    a.eq_ignore_ascii_case(b) || value_key(a) == value_key(b)
+    if a.eq_ignore_ascii_case(b) {
+        return true;
+    }
+    // two plain values differing beyond ASCII case have two keys: the
+    // mapper compares every new value of an entry this way
+    !(plain(a) && plain(b)) && value_key(a) == value_key(b)
+}
+
+/// Whether `v` is its own value key once lower-cased: printable ASCII,
+/// blanks single spaces inside it. Two such values are equal for
+/// [`same_value`] (and have one [`value_key`]) exactly when they are
+/// equal ignoring ASCII case.
+pub fn plain(v: &str) -> bool {
+    let b = v.as_bytes();
+    b.iter().all(|c| (b' '..=b'~').contains(c))
+        && !b.starts_with(b" ")
+        && !b.ends_with(b" ")
+        && !b.windows(2).any(|w| w == b"  ")
 }

@@ -42,8 +42,15 @@ static TABLE: LazyLock<RwLock<Table>> = LazyLock::new(Default::default);
 
 /// `(fold, disp)` of a name.
 pub fn intern(name: &str) -> (u32, u32) {
+    let at = name.as_ptr() as usize;
+    let slot = ((at >> 3) ^ name.len()) % CACHED;
+    let (was, spelling, fold, disp) = LAST.with(|c| c[slot].get());
+    if was == at && spelling == name {
+        return (fold, disp);
+    }
     if let Ok(t) = TABLE.read() {
-        if let Some(&ids) = t.by_spelling.get(name) {
+        if let Some((&spelling, &ids)) = t.by_spelling.get_key_value(name) {
+            LAST.with(|c| c[slot].set((at, spelling, ids.0, ids.1)));
             return ids;
         }
     }
@@ -72,7 +79,7 @@ pub fn intern(name: &str) -> (u32, u32) {
     (fold, disp)
 }
 
-/// Slots of the per-thread cache of [`fold_of`].
+/// Slots of the per-thread cache of [`fold_of`] and [`intern`].
 const CACHED: usize = 64;
 
 thread_local! {
@@ -82,8 +89,8 @@ thread_local! {
     /// A slot holds the interned spelling it answers for: a name at the
     /// same address with other text (a freed string's place reused) is
     /// compared and misses.
-    static LAST: [std::cell::Cell<(usize, &'static str, u32)>; CACHED] =
-        const { [const { std::cell::Cell::new((0, "", 0)) }; CACHED] };
+    static LAST: [std::cell::Cell<(usize, &'static str, u32, u32)>; CACHED] =
+        const { [const { std::cell::Cell::new((0, "", 0, 0)) }; CACHED] };
 }
 
 /// The fold number of a name already interned (`None`: no entry can
@@ -91,13 +98,13 @@ thread_local! {
 pub fn fold_of(name: &str) -> Option<u32> {
     let at = name.as_ptr() as usize;
     let slot = ((at >> 3) ^ name.len()) % CACHED;
-    let (was, spelling, fold) = LAST.with(|c| c[slot].get());
+    let (was, spelling, fold, _) = LAST.with(|c| c[slot].get());
     if was == at && spelling == name {
         return Some(fold);
     }
     let t = TABLE.read().ok()?;
-    if let Some((&spelling, &(f, _))) = t.by_spelling.get_key_value(name) {
-        LAST.with(|c| c[slot].set((at, spelling, f)));
+    if let Some((&spelling, &(f, d))) = t.by_spelling.get_key_value(name) {
+        LAST.with(|c| c[slot].set((at, spelling, f, d)));
         return Some(f);
     }
     t.by_fold.get(name.to_ascii_lowercase().as_str()).copied()
@@ -109,6 +116,16 @@ pub fn spelling(disp: u32) -> &'static str {
         .ok()
         .and_then(|t| t.spellings.get(disp as usize).copied())
         .unwrap_or("")
+}
+
+/// Runs `f` with [`folded`] under one read of the table, for loops that
+/// compare many names. `f` must not intern a name (the table is read).
+pub fn with_folded<R>(f: impl FnOnce(&dyn Fn(u32) -> &'static str) -> R) -> R {
+    let t = match TABLE.read() {
+        Ok(t) => t,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    f(&|fold| t.folds.get(fold as usize).copied().unwrap_or(""))
 }
 
 pub fn folded(fold: u32) -> &'static str {

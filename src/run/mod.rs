@@ -6,6 +6,7 @@
 //! source's runs keep in the directory ([`control`]) and `status`
 //! ([`status`]).
 
+mod ahead;
 mod apply;
 pub mod control;
 pub mod daily;

@@ -5,10 +5,11 @@
 //! This is the CPU-heavy stage of a run (an académie's Complet takes
 //! minutes): its callers run it off the async workers
 //! ([`super::read::cpu`], or the scoped thread beside the tree read in
-//! [`super::read::read_directory_and_first`]).
+//! [`super::read::read_directory_and_first`]), and the files are parsed
+//! on a thread of their own ahead of the mapping ([`super::ahead`]).
 
 use crate::aaf::degree::{self, Degree};
-use crate::aaf::filename::{Extraction, FileCategory};
+use crate::aaf::filename::{ExtractFile, Extraction, FileCategory};
 use crate::aaf::{ReadItem, RecordError, RecordReader};
 use crate::config::Config;
 use crate::host::progress::Progress;
@@ -18,6 +19,7 @@ use crate::mapping::{self, layout::Layout, perimeter::Perimeter, scope, Mapper};
 use crate::model::{EntryMap, Store};
 use crate::ops::report::{DeltaScope, ExtractionReport, FileReport, StepReport};
 use crate::rights::erasure::Blocks;
+use crate::run::ahead;
 use crate::run::sync::SyncError;
 use crate::schema::date::format_date;
 use crate::schema::EntryKind;
@@ -92,34 +94,87 @@ fn read_files(
         date: format_date(extraction.date),
         ..Default::default()
     };
+    let files: Vec<(FileCategory, &ExtractFile)> = cfg
+        .degree
+        .categories()
+        .iter()
+        .flat_map(|&cat| extraction.files_of(cat).map(move |f| (cat, f)))
+        .collect();
+    let (tx, rx) = ahead::queue();
+    std::thread::scope(|s| {
+        let to_read = files.iter().map(|(c, f)| (*c, f.path.clone())).collect();
+        s.spawn(move || ahead::read_into(to_read, cfg.encoding, tx));
+        // `rx` goes with the mapper: when it stops early, the reader's
+        // next send fails and the thread ends before the scope does
+        map_files(cfg, &files, rx, sink, blocks, step, &bar, &mut xr)
+    })?;
+    bar.finish();
+    step.parse_secs = started.elapsed().as_secs_f64();
+    step.parse_bytes = extraction
+        .files
+        .iter()
+        .filter_map(|f| std::fs::metadata(&f.path).ok())
+        .map(|m| m.len())
+        .sum();
+    step.extraction = Some(xr);
+    Ok(())
+}
+
+/// The mapper's side of [`read_files`]: what the reading thread sends,
+/// file by file, into `sink`.
+#[allow(clippy::too_many_arguments)]
+fn map_files(
+    cfg: &Config,
+    files: &[(FileCategory, &ExtractFile)],
+    rx: std::sync::mpsc::Receiver<ahead::Message>,
+    sink: &mut Sink,
+    blocks: &mut Blocks,
+    step: &mut StepReport,
+    bar: &Progress,
+    xr: &mut ExtractionReport,
+) -> Result<(), SyncError> {
     // the files of the other degree: refused below, read by nobody
     let other_names = match cfg.degree {
         Degree::OneD => degree::is_two_d_name,
         Degree::TwoD => degree::is_one_d_name,
     };
-    for &cat in cfg.degree.categories() {
-        for f in extraction.files_of(cat) {
-            let mut reader = RecordReader::open(&f.path, cat, cfg.encoding)?;
-            let mut other_degree: Vec<String> = Vec::new();
-            let mut fr = FileReport {
-                file: f
-                    .path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
-                category: cat.as_str().to_string(),
-                part: f.name.part,
-                encoding: reader.detected().clone(),
-                records: 0,
-                rejected: 0,
+    let next = || match rx.recv() {
+        Ok(m) => m.map_err(SyncError::from),
+        // the reader ends only after a file's end or an error, both sent
+        Err(_) => Err(SyncError::Input(
+            "the extraction's reading thread stopped before the end of its files".into(),
+        )),
+    };
+    for &(cat, f) in files {
+        let path = &f.path;
+        let ahead::Ahead::Opened { detected } = next()? else {
+            return Err(out_of_order(path));
+        };
+        let mut other_degree: Vec<String> = Vec::new();
+        let mut fr = FileReport {
+            file: path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            category: cat.as_str().to_string(),
+            part: f.name.part,
+            encoding: detected,
+            records: 0,
+            rejected: 0,
+        };
+        let header = loop {
+            let items = match next()? {
+                ahead::Ahead::Items(items) => items,
+                ahead::Ahead::Ended { header } => break header,
+                ahead::Ahead::Opened { .. } => return Err(out_of_order(path)),
             };
-            while let Some(item) = reader.next_item()? {
+            for item in items {
                 // SIGTERM or SIGINT: stop reading now (a large Complet
                 // takes minutes); nothing is written before the parse ends
                 if let Some(why) = crate::host::interrupt::reason() {
                     return Err(SyncError::Halted(format!(
                         "{why} while reading {}: nothing written",
-                        f.path.display()
+                        path.display()
                     )));
                 }
                 fr.records += 1;
@@ -134,39 +189,39 @@ fn read_files(
                         continue;
                     }
                 }
-                if let Some(e) = sink.feed(cat, item, &f.path) {
+                if let Some(e) = sink.feed(cat, item, path) {
                     fr.rejected += 1;
                     step.rejected_records.push(e);
                 }
             }
-            if xr.header.is_empty() {
-                xr.header = reader.header().clone();
-            }
-            if let Some(why) = degree::mismatch(cfg.degree, reader.header(), &other_degree) {
-                let (is, expected) = match cfg.degree {
-                    Degree::OneD => ("a 2D (secondary school)", "1D"),
-                    Degree::TwoD => ("a 1D (primary school)", "2D"),
-                };
-                return Err(SyncError::Input(format!(
-                    "{}: {is} extraction — {why}: the source is configured for {expected} \
-                     extractions ([source] degree); refused, nothing written",
-                    f.path.display()
-                )));
-            }
-            tracing::info!(file = %fr.file, records = fr.records, rejected = fr.rejected, encoding = fr.encoding.encoding, "file read");
-            xr.files.push(fr);
+        };
+        if xr.header.is_empty() {
+            xr.header = header.clone();
         }
+        if let Some(why) = degree::mismatch(cfg.degree, &header, &other_degree) {
+            let (is, expected) = match cfg.degree {
+                Degree::OneD => ("a 2D (secondary school)", "1D"),
+                Degree::TwoD => ("a 1D (primary school)", "2D"),
+            };
+            return Err(SyncError::Input(format!(
+                "{}: {is} extraction — {why}: the source is configured for {expected} \
+                 extractions ([source] degree); refused, nothing written",
+                path.display()
+            )));
+        }
+        tracing::info!(file = %fr.file, records = fr.records, rejected = fr.rejected, encoding = fr.encoding.encoding, "file read");
+        xr.files.push(fr);
     }
-    bar.finish();
-    step.parse_secs = started.elapsed().as_secs_f64();
-    step.parse_bytes = extraction
-        .files
-        .iter()
-        .filter_map(|f| std::fs::metadata(&f.path).ok())
-        .map(|m| m.len())
-        .sum();
-    step.extraction = Some(xr);
     Ok(())
+}
+
+/// The reading thread sent something out of turn: a bug, not the file's
+/// fault, but the run stops before anything is written.
+fn out_of_order(path: &Path) -> SyncError {
+    SyncError::Input(format!(
+        "{}: the extraction's reading thread sent its records out of turn; nothing written",
+        path.display()
+    ))
 }
 
 fn perimeter(cfg: &Config) -> Perimeter {

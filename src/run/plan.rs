@@ -272,8 +272,14 @@ async fn plan_extraction(
         .await?;
     }
     // each extraction's changes are judged against the tree it applies to
-    let base = targeted::active_counts(snap);
-    let groups = targeted::group_count(snap);
+    let (base, groups) = {
+        let snap = &*snap;
+        // two walks of a whole tree, one per core
+        std::thread::scope(|s| {
+            let groups = s.spawn(|| targeted::group_count(snap));
+            (targeted::active_counts(snap), joined(groups))
+        })
+    };
     targeted::count_unread(snap, &mut tree, step);
     if snap.counts.is_some() {
         targeted::check_logins(dir, layout, &tree, snap).await?;
@@ -309,9 +315,6 @@ async fn plan_extraction(
             unmapped,
         )
     };
-    // an adopted tree's DNs may be built from names: say so once per
-    // extraction (logs and reports write those as pseudonyms)
-    aligned.count_named(&snap.managed, layout);
     // entries that cannot be created (a squatter holds the DN) and records
     // present but unreadable: settled against the directory before the diff
     let protected = tree.protected.keys(layout);
@@ -328,144 +331,153 @@ async fn plan_extraction(
     drop(new);
     // the diff and the lifecycle decisions: CPU only, off the async worker
     Ok(cpu(|| {
-        let settled = settle::settle(
-            &mut tree.entries,
-            &snap.managed,
-            &protected,
-            &squatted,
-            &aligned.unadoptable,
-            &aligned.redirect,
-        );
+        std::thread::scope(|s| {
+            // two walks of the whole tree that the plan does not wait for, on
+            // the other core (the parse and the read are over: it is idle).
+            // An adopted tree's DNs may be built from names: say so once per
+            // extraction (logs and reports write those as pseudonyms)
+            let named = s.spawn(|| align::named_count(&snap.managed, layout));
+            let uais = (x.kind == ExtractionKind::Complet)
+                .then(|| s.spawn(|| safety::active_uais(&snap.managed)));
+            let settled = settle::settle(
+                &mut tree.entries,
+                &snap.managed,
+                &protected,
+                &squatted,
+                &aligned.unadoptable,
+                &aligned.redirect,
+            );
 
-        let guards = if x.kind == ExtractionKind::Complet {
-            let mut desired: BTreeMap<String, u64> = BTreeMap::new();
-            for d in &tree.entries {
-                *desired.entry(d.kind.as_str().to_string()).or_default() += 1;
-            }
-            // kept as they are: present in the Complet, if unreadable
-            let mut kept_uai = Vec::new();
-            for k in &settled.keep {
-                let Some(e) = snap.managed.get(k) else {
-                    continue;
-                };
-                if let Some(kind) = EntryKind::of(e) {
-                    *desired.entry(kind.as_str().to_string()).or_default() += 1;
-                    if kind == EntryKind::Structure {
-                        kept_uai.extend(e.first("ENTStructureUAI").map(str::to_uppercase));
+            let guards = if x.kind == ExtractionKind::Complet {
+                let mut desired: BTreeMap<String, u64> = BTreeMap::new();
+                for d in &tree.entries {
+                    *desired.entry(d.kind.as_str().to_string()).or_default() += 1;
+                }
+                // kept as they are: present in the Complet, if unreadable
+                let mut kept_uai = Vec::new();
+                for k in &settled.keep {
+                    let Some(e) = snap.managed.get(k) else {
+                        continue;
+                    };
+                    if let Some(kind) = EntryKind::of(e) {
+                        *desired.entry(kind.as_str().to_string()).or_default() += 1;
+                        if kind == EntryKind::Structure {
+                            kept_uai.extend(e.first("ENTStructureUAI").map(str::to_uppercase));
+                        }
                     }
                 }
+                let present = uais.map(joined).unwrap_or_default();
+                let vanished: Vec<String> = tree
+                    .missing_uai
+                    .iter()
+                    .filter(|u| present.binary_search(u).is_ok() && !kept_uai.contains(u))
+                    .cloned()
+                    .collect();
+                safety::complet_guards(&cfg.safety, &x.label(), &base, &desired, &vanished)
+            } else {
+                Vec::new()
+            };
+            // new logins go straight into the snapshot's set: the next extraction
+            // of the run must not give them again, and a copy of an académie's
+            // logins costs a hundred megabytes
+            step.logins_created = tree.assign_logins(&snap.managed, &mut snap.taken_logins) as u64;
+            let scope = tree.scope.take();
+            let (mut plan, rest) = diff::plan_within(
+                std::mem::take(&mut tree.entries),
+                &snap.managed,
+                &settled.keep,
+                scope.as_ref(),
+            );
+            plan.unchanged += targeted::unchanged_unread(snap);
+            plan.changes.extend(aligned.moves.iter().cloned());
+            let year = cfg.retention.school_year(x.date);
+            let new_year = x.kind == ExtractionKind::Complet && control.starts_school_year(year);
+            if new_year {
+                step.school_year_rebuild = Some(year);
             }
-            let present = safety::active_uais(&snap.managed);
-            let vanished: Vec<String> = tree
-                .missing_uai
+            let ctx = retention::Context {
+                rules: &cfg.retention,
+                layout,
+                now,
+                extraction_date: Some(x.date),
+                previous_date: control.applied.as_ref().map(|a| a.date),
+                new_school_year: new_year,
+                whole_tree: snap.counts.is_none(),
+            };
+            // entries kept as they are still refer to their structures
+            let kept: Vec<&Entry> = settled
+                .keep
                 .iter()
-                .filter(|u| present.binary_search(u).is_ok() && !kept_uai.contains(u))
-                .cloned()
+                .filter_map(|k| snap.managed.get(k))
                 .collect();
-            safety::complet_guards(
-                &cfg.safety,
-                &x.label(),
-                &targeted::active_counts(snap),
-                &desired,
-                &vanished,
-            )
-        } else {
-            Vec::new()
-        };
-        // new logins go straight into the snapshot's set: the next extraction
-        // of the run must not give them again, and a copy of an académie's
-        // logins costs a hundred megabytes
-        step.logins_created = tree.assign_logins(&snap.managed, &mut snap.taken_logins) as u64;
-        let scope = tree.scope.take();
-        let (mut plan, rest) = diff::plan_within(
-            std::mem::take(&mut tree.entries),
-            &snap.managed,
-            &settled.keep,
-            scope.as_ref(),
-        );
-        plan.unchanged += targeted::unchanged_unread(snap);
-        plan.changes.extend(aligned.moves.iter().cloned());
-        let year = cfg.retention.school_year(x.date);
-        let new_year = x.kind == ExtractionKind::Complet && control.starts_school_year(year);
-        if new_year {
-            step.school_year_rebuild = Some(year);
-        }
-        let ctx = retention::Context {
-            rules: &cfg.retention,
-            layout,
-            now,
-            extraction_date: Some(x.date),
-            previous_date: control.applied.as_ref().map(|a| a.date),
-            new_school_year: new_year,
-            whole_tree: snap.counts.is_none(),
-        };
-        // entries kept as they are still refer to their structures
-        let kept: Vec<&Entry> = settled
-            .keep
-            .iter()
-            .filter_map(|k| snap.managed.get(k))
-            .collect();
-        // a Delta planned over part of the tree: what it leaves as it is
-        // stays active and keeps referring to its structures
-        let untouched = snap
-            .managed
-            .iter()
-            .filter(|(k, e)| scope.as_ref().is_some_and(|s| s.leaves(k, e)))
-            .map(|(_, e)| e);
-        step.lifecycle = retention::apply(
-            &ctx,
-            &mut plan,
-            &snap.managed,
-            rest.iter()
-                .map(|d| &d.entry)
-                .chain(kept.iter().copied())
-                .chain(untouched),
-            &kept,
-        );
-        drop(rest);
-        let mut changes = safety::ChangeCounts::default();
-        changes.add_plan(&plan);
-        let mut records: BTreeMap<String, u64> = BTreeMap::new();
-        let mut rejected: BTreeMap<String, u64> = BTreeMap::new();
-        for (cat, c) in &tree.stats.categories {
-            records.insert(cat.clone(), c.mapped + c.out_of_perimeter + c.rejected);
-            rejected.insert(cat.clone(), c.rejected);
-        }
-        if let Some(d) = &step.delta {
-            for (cat, c) in &d.categories {
-                *rejected.entry(cat.clone()).or_default() += c.rejected;
-                *records.entry(cat.clone()).or_default() +=
-                    c.add + c.modify + c.delete + c.rejected;
+            // a Delta planned over part of the tree: what it leaves as it is
+            // stays active and keeps referring to its structures
+            let untouched = snap
+                .managed
+                .iter()
+                .filter(|(k, e)| scope.as_ref().is_some_and(|s| s.leaves(k, e)))
+                .map(|(_, e)| e);
+            step.lifecycle = retention::apply(
+                &ctx,
+                &mut plan,
+                &snap.managed,
+                rest.iter()
+                    .map(|d| &d.entry)
+                    .chain(kept.iter().copied())
+                    .chain(untouched),
+                &kept,
+            );
+            drop(rest);
+            let mut changes = safety::ChangeCounts::default();
+            changes.add_plan(&plan);
+            let mut records: BTreeMap<String, u64> = BTreeMap::new();
+            let mut rejected: BTreeMap<String, u64> = BTreeMap::new();
+            for (cat, c) in &tree.stats.categories {
+                records.insert(cat.clone(), c.mapped + c.out_of_perimeter + c.rejected);
+                rejected.insert(cat.clone(), c.rejected);
             }
-        }
-        changes.add_records(&records, &rejected);
-        let unproven = if x.kind == ExtractionKind::Complet {
-            tree.protected.unproven()
-        } else {
-            Vec::new()
-        };
-        step.settle = settled;
-        step.aligned = aligned;
-        let next = control.after(x, year);
-        if let Some(c) = next.change(layout, control_entry) {
-            plan.changes.push(c);
-        }
-        if let Some(c) = blocks.lift_change(layout, x.kind == ExtractionKind::Complet) {
-            plan.changes.push(c);
-        }
-        plan.sort();
-        step.erasures = blocks.stats.clone();
-        step.plan = PlanCounts::of(&plan);
-        Planned1 {
-            plan,
-            next,
-            guards,
-            changes,
-            unproven,
-            base,
-            groups,
-        }
+            if let Some(d) = &step.delta {
+                for (cat, c) in &d.categories {
+                    *rejected.entry(cat.clone()).or_default() += c.rejected;
+                    *records.entry(cat.clone()).or_default() +=
+                        c.add + c.modify + c.delete + c.rejected;
+                }
+            }
+            changes.add_records(&records, &rejected);
+            let unproven = if x.kind == ExtractionKind::Complet {
+                tree.protected.unproven()
+            } else {
+                Vec::new()
+            };
+            step.settle = settled;
+            aligned.named_dns = joined(named);
+            step.aligned = aligned;
+            let next = control.after(x, year);
+            if let Some(c) = next.change(layout, control_entry) {
+                plan.changes.push(c);
+            }
+            if let Some(c) = blocks.lift_change(layout, x.kind == ExtractionKind::Complet) {
+                plan.changes.push(c);
+            }
+            plan.sort();
+            step.erasures = blocks.stats.clone();
+            step.plan = PlanCounts::of(&plan);
+            Planned1 {
+                plan,
+                next,
+                guards,
+                changes,
+                unproven,
+                base,
+                groups,
+            }
+        })
     }))
+}
+
+/// What a thread of a scope returned; its panic goes on up.
+fn joined<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
 }
 
 /// The DN keys a targeted read looked for and did not find (`None`: the

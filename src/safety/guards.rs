@@ -10,13 +10,18 @@ use std::collections::BTreeMap;
 
 /// Active (not departed) entries of each watched category.
 pub fn active_counts(current: &EntryMap) -> BTreeMap<String, u64> {
-    let mut out = no_counts();
+    // by position in CATEGORIES: no key built per entry of an académie
+    let mut n = [0u64; CATEGORIES.len()];
     for e in current.values() {
-        if let Some(k) = counted(e) {
-            *out.entry(k.as_str().to_string()).or_default() += 1;
+        if let Some(i) = counted(e).and_then(|k| CATEGORIES.iter().position(|c| *c == k)) {
+            n[i] += 1;
         }
     }
-    out
+    CATEGORIES
+        .iter()
+        .zip(n)
+        .map(|(k, n)| (k.as_str().to_string(), n))
+        .collect()
 }
 
 /// Every watched category, at zero (the counts list them all).
