@@ -122,6 +122,10 @@ pub struct RecordReader {
     seen_doctype: bool,
     header: BTreeMap<String, String>,
     index: u64,
+    /// Attributes of the last record: the next one's vector is sized for
+    /// as many (a file's records are alike; growing it from empty was a
+    /// tenth of the parse's allocations).
+    attrs_hint: usize,
 }
 
 impl RecordReader {
@@ -159,6 +163,7 @@ impl RecordReader {
             seen_doctype: false,
             header: BTreeMap::new(),
             index: 0,
+            attrs_hint: 0,
         })
     }
 

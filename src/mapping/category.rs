@@ -14,6 +14,10 @@ use crate::schema::{
 };
 use std::collections::BTreeSet;
 
+/// Bytes of attributes a person's entry is built in: about 600 on average
+/// (the entry store's 1.2 KB per directory entry holds two trees).
+const PERSON_ROOM: usize = 1024;
+
 const PERSON_CLASSES: [&str; 5] = [
     "top",
     "person",
@@ -24,14 +28,17 @@ const PERSON_CLASSES: [&str; 5] = [
 impl Mapper<'_> {
     pub(super) fn person_entry(&mut self, rec: &Record, kind: EntryKind, table: &[Field]) -> Entry {
         let l = self.layout;
-        let mut e = Entry::new(l.person_dn(&rec.id));
+        let dn = l.person_dn(&rec.id);
         if !self.wanted(kind, &rec.id) {
             // mapped for the classes and ties its record makes (a member of
             // a class a targeted Delta rebuilds), its entry left as the
             // directory has it: not built (its values' counts are those of
             // the entries computed again)
-            return e;
+            return Entry::new(dn);
         }
+        // built attribute by attribute, then frozen or shrunk once whole
+        // ([`Mapper::freeze`]): room for a person's usual attributes
+        let mut e = Entry::with_room(dn, PERSON_ROOM);
         let mut classes: Vec<&str> = PERSON_CLASSES.to_vec();
         classes.push(match kind {
             EntryKind::Pupil => "ENTEleve",

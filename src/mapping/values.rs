@@ -162,10 +162,12 @@ impl Mapper<'_> {
     }
 
     /// A complete desired entry, held until the plan is made: its bytes go
-    /// to the run's entry store, when the caller gave one.
+    /// to the run's entry store, when the caller gave one; on the heap, they
+    /// give back the room they were built in.
     pub(super) fn freeze(&self, e: &mut Entry) {
         if let Some(store) = self.store {
             e.freeze(store);
         }
+        e.shrink();
     }
 }

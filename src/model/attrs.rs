@@ -172,6 +172,17 @@ impl Attrs {
             }
         }
     }
+    /// Empty, with room for `bytes` of attributes: an entry built value by
+    /// value then grows without a copy per attribute (see [`Attrs::shrink`]).
+    pub(super) fn with_room(bytes: usize) -> Attrs {
+        Attrs(Body::Heap(Vec::with_capacity(bytes)))
+    }
+    /// Gives back a heap buffer's spare room.
+    pub(super) fn shrink(&mut self) {
+        if let Body::Heap(v) = &mut self.0 {
+            v.shrink_to_fit();
+        }
+    }
     /// Moves heap bytes into `store`; stored bytes stay where they are.
     pub(super) fn freeze(&mut self, store: &Store) {
         if let Body::Heap(v) = &self.0 {

@@ -195,6 +195,22 @@ impl Entry {
         }
     }
 
+    /// An entry about to be built attribute by attribute, with room for
+    /// `bytes` of them; [`Entry::shrink`] (or [`Entry::freeze`]) once
+    /// built, or the room stays taken for as long as the entry lives.
+    pub fn with_room(dn: Dn, bytes: usize) -> Self {
+        Entry {
+            dn,
+            attrs: Attrs::with_room(bytes),
+        }
+    }
+
+    /// Gives back the room [`Entry::with_room`] left unused (entries on the
+    /// heap live for the whole run).
+    pub fn shrink(&mut self) {
+        self.attrs.shrink();
+    }
+
     /// Adds values to an attribute, dropping empty strings and duplicates
     /// (case-insensitively: most directory attributes match case-insensitively
     /// and slapd refuses two values that match).

@@ -151,3 +151,25 @@ fn has_values_answers_as_has_value_does() {
     let staff = test_entry("uid=s,dc=x", &[("objectClass", &["ENTPerson"])]);
     assert_eq!(EntryKind::of(&staff), Some(EntryKind::Staff));
 }
+
+#[test]
+fn an_entry_built_with_room_is_the_entry_built_without() {
+    let build = |mut e: Entry| {
+        e.add("objectClass", ["top", "person", "ENTPerson"]);
+        e.set("sn", "ZAKA");
+        e.add("mail", ["a@x.fr", "A@X.FR", "b@x.fr"]);
+        e.set("cn", "Tilael ZAKA");
+        e.add("objectClass", ["ENTEleve", "PERSON"]);
+        e
+    };
+    let dn = || Dn::new("uid=AC-1,ou=eleves,dc=x");
+    let plain = build(Entry::new(dn()));
+    // room to spare, and room too small: both grow into the same bytes
+    for room in [1024, 8] {
+        let mut roomy = build(Entry::with_room(dn(), room));
+        assert_eq!(roomy, plain);
+        roomy.shrink();
+        assert_eq!(roomy, plain);
+        assert_eq!(roomy.get("objectClass").map(|v| v.len()), Some(4));
+    }
+}

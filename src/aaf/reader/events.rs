@@ -73,7 +73,10 @@ impl RecordReader {
                         }
                     } else if depth == 1 {
                         self.index += 1;
-                        let mut nb = Builder::default();
+                        let mut nb = Builder {
+                            attrs: Vec::with_capacity(self.attrs_hint),
+                            ..Builder::default()
+                        };
                         nb.op = match name.as_str() {
                             "addRequest" => Some(Operation::Add),
                             "modifyRequest" => Some(Operation::Modify),
@@ -105,7 +108,7 @@ impl RecordReader {
                         }
                         self.spare.push(name);
                         if depth == 1 {
-                            return Ok(Some(self.finish(b.take().unwrap_or_default())));
+                            return Ok(Some(self.finish_sized(b.take().unwrap_or_default())));
                         }
                         if depth == 0 {
                             // <ficAlimMENESR/>: an empty file
@@ -125,7 +128,7 @@ impl RecordReader {
                     }
                     self.spare.push(name);
                     if depth == 1 {
-                        return Ok(Some(self.finish(b.take().unwrap_or_default())));
+                        return Ok(Some(self.finish_sized(b.take().unwrap_or_default())));
                     }
                 }
                 Event::Text(t) => {

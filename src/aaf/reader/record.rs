@@ -66,6 +66,14 @@ impl RecordReader {
             reason,
         })
     }
+
+    /// [`Self::finish`], remembering the record's size for the next one
+    /// (at most 64 attributes: a hostile record does not size the rest).
+    pub(super) fn finish_sized(&mut self, b: Builder) -> ReadItem {
+        self.attrs_hint = b.attrs.len().min(64);
+        self.finish(b)
+    }
+
     pub(super) fn finish(&self, mut b: Builder) -> ReadItem {
         if let Some((field, reason)) = b.error.take() {
             return self.reject(b, field, reason);
