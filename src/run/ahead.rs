@@ -1,6 +1,9 @@
-//! The extraction's files parsed on a thread of their own, ahead of the
-//! mapper: an académie's Complet is gigabytes of XML, and parsing it and
-//! mapping its records are about equal halves of a core's work, so with
+//! The extraction's files streamed into the mapper (a Complet) or the
+//! Delta's overlay ([`Sink`]), parsed on a thread of their own ahead of
+//! it ([`read_into`]; the sink's side, with the per-file checks and
+//! report, is [`read_files`]). An académie's Complet is gigabytes of XML;
+//! parsing it and mapping its records are about equal halves of a core's
+//! work, so with
 //! the two in a pipeline they take the time of the longer one instead of
 //! the sum (the directory read, when it overlaps, is mostly slapd's).
 //!
@@ -11,10 +14,18 @@
 //! records), so reading ahead never holds a file in memory.
 
 use crate::aaf::decode::Detected;
-use crate::aaf::filename::FileCategory;
-use crate::aaf::{AafError, ReadItem, RecordReader};
+use crate::aaf::degree::{self, Degree};
+use crate::aaf::filename::{ExtractFile, Extraction, FileCategory};
+use crate::aaf::{AafError, ReadItem, RecordError, RecordReader};
+use crate::config::Config;
+use crate::host::progress::Progress;
+use crate::mapping::{self, delta::Overlay, Mapper};
+use crate::ops::report::{ExtractionReport, FileReport, StepReport};
+use crate::rights::erasure::Blocks;
+use crate::run::sync::SyncError;
+use crate::schema::date::format_date;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 /// Records per message: one send per record would cost as much as the
@@ -97,6 +108,202 @@ pub(crate) type Message = Result<Ahead, AafError>;
 /// The queue [`read_into`] fills.
 pub(crate) fn queue() -> (SyncSender<Message>, Receiver<Message>) {
     sync_channel(DEPTH)
+}
+
+/// Where the records of an extraction go.
+pub(crate) enum Sink<'a, 'p> {
+    /// A Complet: straight into the mapper.
+    Complet(Box<Mapper<'a>>),
+    /// A Delta: played over the directory's records.
+    Delta(Box<Overlay<'p>>),
+}
+
+impl Sink<'_, '_> {
+    fn degree(&self) -> crate::aaf::degree::Degree {
+        match self {
+            Sink::Complet(m) => m.degree(),
+            Sink::Delta(o) => o.degree(),
+        }
+    }
+    fn feed(&mut self, cat: FileCategory, item: ReadItem, file: &Path) -> Option<RecordError> {
+        // a field a real record carries once, given several values: the
+        // record is damaged, rejected like a record the reader refused (in a
+        // Delta its request is not played), so the person or structure stays
+        // exactly as the directory holds them
+        let item = match item {
+            ReadItem::Record(rec) => match mapping::fields::several_values(self.degree(), &rec) {
+                Some((field, n)) => ReadItem::Rejected(RecordError::new(
+                    file,
+                    rec.category,
+                    rec.index,
+                    Some(&rec.id),
+                    Some(field),
+                    format!("{n} values in a field a real record carries once"),
+                )),
+                None => ReadItem::Record(rec),
+            },
+            rejected => rejected,
+        };
+        match (self, item) {
+            (Sink::Complet(m), ReadItem::Record(rec)) => m.map(&rec, file).err(),
+            (Sink::Delta(o), ReadItem::Record(rec)) => o.apply(rec, file).err(),
+            (Sink::Complet(m), ReadItem::Rejected(e)) => {
+                m.rejected(cat, &e);
+                Some(e)
+            }
+            (Sink::Delta(o), ReadItem::Rejected(e)) => {
+                o.count_rejected(cat);
+                Some(e)
+            }
+        }
+    }
+}
+
+/// Streams every file of an extraction, category by category in import
+/// order, into `sink`.
+pub(crate) fn read_files(
+    cfg: &Config,
+    extraction: &Extraction,
+    sink: &mut Sink,
+    blocks: &mut Blocks,
+    step: &mut StepReport,
+) -> Result<(), SyncError> {
+    let bar = Progress::new("parse", "records", None);
+    let started = std::time::Instant::now();
+    let mut xr = ExtractionReport {
+        label: extraction.label(),
+        kind: format!("{:?}", extraction.kind),
+        date: format_date(extraction.date),
+        ..Default::default()
+    };
+    let files: Vec<(FileCategory, &ExtractFile)> = cfg
+        .degree
+        .categories()
+        .iter()
+        .flat_map(|&cat| extraction.files_of(cat).map(move |f| (cat, f)))
+        .collect();
+    let (tx, rx) = queue();
+    std::thread::scope(|s| {
+        let to_read = files.iter().map(|(c, f)| (*c, f.path.clone())).collect();
+        s.spawn(move || read_into(to_read, cfg.encoding, tx));
+        // `rx` goes with the mapper: when it stops early, the reader's
+        // next send fails and the thread ends before the scope does
+        map_files(cfg, &files, rx, sink, blocks, step, &bar, &mut xr)
+    })?;
+    bar.finish();
+    step.parse_secs = started.elapsed().as_secs_f64();
+    step.parse_bytes = extraction
+        .files
+        .iter()
+        .filter_map(|f| std::fs::metadata(&f.path).ok())
+        .map(|m| m.len())
+        .sum();
+    step.extraction = Some(xr);
+    Ok(())
+}
+
+/// The mapper's side of [`read_files`]: what the reading thread sends,
+/// file by file, into `sink`.
+#[allow(clippy::too_many_arguments)]
+fn map_files(
+    cfg: &Config,
+    files: &[(FileCategory, &ExtractFile)],
+    rx: Receiver<Message>,
+    sink: &mut Sink,
+    blocks: &mut Blocks,
+    step: &mut StepReport,
+    bar: &Progress,
+    xr: &mut ExtractionReport,
+) -> Result<(), SyncError> {
+    // the files of the other degree: refused below, read by nobody
+    let other_names = match cfg.degree {
+        Degree::OneD => degree::is_two_d_name,
+        Degree::TwoD => degree::is_one_d_name,
+    };
+    let next = || match rx.recv() {
+        Ok(m) => m.map_err(SyncError::from),
+        // the reader ends only after a file's end or an error, both sent
+        Err(_) => Err(SyncError::Input(
+            "the extraction's reading thread stopped before the end of its files".into(),
+        )),
+    };
+    for &(cat, f) in files {
+        let path = &f.path;
+        let Ahead::Opened { detected } = next()? else {
+            return Err(out_of_order(path));
+        };
+        let mut other_degree: Vec<String> = Vec::new();
+        let mut fr = FileReport {
+            file: path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            category: cat.as_str().to_string(),
+            part: f.name.part,
+            encoding: detected,
+            records: 0,
+            rejected: 0,
+        };
+        let header = loop {
+            let items = match next()? {
+                Ahead::Items(items) => items,
+                Ahead::Ended { header } => break header,
+                Ahead::Opened { .. } => return Err(out_of_order(path)),
+            };
+            for item in items {
+                // SIGTERM or SIGINT: stop reading now (a large Complet
+                // takes minutes); nothing is written before the parse ends
+                if let Some(why) = crate::host::interrupt::reason() {
+                    return Err(SyncError::Halted(format!(
+                        "{why} while reading {}: nothing written",
+                        path.display()
+                    )));
+                }
+                fr.records += 1;
+                bar.inc(1);
+                if let ReadItem::Record(rec) = &item {
+                    for a in &rec.attrs {
+                        if other_names(&a.name) && !other_degree.contains(&a.name) {
+                            other_degree.push(a.name.clone());
+                        }
+                    }
+                    if blocks.skip(&cfg.source, rec) {
+                        continue;
+                    }
+                }
+                if let Some(e) = sink.feed(cat, item, path) {
+                    fr.rejected += 1;
+                    step.rejected_records.push(e);
+                }
+            }
+        };
+        if xr.header.is_empty() {
+            xr.header = header.clone();
+        }
+        if let Some(why) = degree::mismatch(cfg.degree, &header, &other_degree) {
+            let (is, expected) = match cfg.degree {
+                Degree::OneD => ("a 2D (secondary school)", "1D"),
+                Degree::TwoD => ("a 1D (primary school)", "2D"),
+            };
+            return Err(SyncError::Input(format!(
+                "{}: {is} extraction — {why}: the source is configured for {expected} \
+                 extractions ([source] degree); refused, nothing written",
+                path.display()
+            )));
+        }
+        tracing::info!(file = %fr.file, records = fr.records, rejected = fr.rejected, encoding = fr.encoding.encoding, "file read");
+        xr.files.push(fr);
+    }
+    Ok(())
+}
+
+/// The reading thread sent something out of turn: a bug, not the file's
+/// fault, but the run stops before anything is written.
+fn out_of_order(path: &Path) -> SyncError {
+    SyncError::Input(format!(
+        "{}: the extraction's reading thread sent its records out of turn; nothing written",
+        path.display()
+    ))
 }
 
 #[cfg(test)]
