@@ -392,17 +392,28 @@ mod tests {
     fn the_reader_stops_when_the_mapper_is_gone() {
         let dir = tempfile::tempdir().unwrap();
         let a = file(dir.path(), 0, 0..(BATCH as u32 * 40), "</ficAlimMENESR>\n");
+        // a reader that went on would open the next file, a FIFO nobody
+        // writes to, and block there for good
+        let fifo = dir.path().join("P_Complet_20240101_Eleve_0001.xml");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.is_ok_and(|s| s.success()), "mkfifo");
         let (tx, rx) = queue();
-        let first = {
-            let files = vec![(FileCategory::Eleve, a)];
-            let reader = std::thread::spawn(move || read_into(files, None, tx));
-            let first = rx.recv().unwrap().unwrap();
-            drop(rx);
-            // returns: its next send fails (a hung reader would hang the test)
-            reader.join().unwrap();
-            first
-        };
+        let (done_tx, done) = std::sync::mpsc::channel();
+        let files = vec![(FileCategory::Eleve, a), (FileCategory::Eleve, fifo)];
+        std::thread::spawn(move || {
+            read_into(files, None, tx);
+            let _ = done_tx.send(());
+        });
+        let first = rx.recv().unwrap().unwrap();
         assert!(matches!(first, Ahead::Opened { .. }));
+        // the queue holds 16 batches of a file of 40: the reader is blocked
+        // on a send when the mapper goes, and must end there
+        drop(rx);
+        assert!(
+            done.recv_timeout(std::time::Duration::from_secs(30))
+                .is_ok(),
+            "the reader kept going after the mapper stopped"
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::run::control::Control;
 use crate::run::parse::{
     play_delta, read_delta_for, read_extraction_for, resume_delta, DeltaRun, DeltaTree,
 };
-use crate::run::read::{cpu, Prelude};
+use crate::run::read::{cpu, joined, Prelude};
 use crate::run::sync::{StepPlan, SyncError, SyncOptions};
 use crate::run::targeted;
 use crate::safety::{self, Hold};
@@ -473,11 +473,6 @@ async fn plan_extraction(
             }
         })
     }))
-}
-
-/// What a thread of a scope returned; its panic goes on up.
-fn joined<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
-    h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
 }
 
 /// The DN keys a targeted read looked for and did not find (`None`: the

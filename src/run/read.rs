@@ -40,6 +40,12 @@ pub(crate) fn cpu<T>(f: impl FnOnce() -> T) -> T {
     }
 }
 
+/// What a thread of a scope returned; its panic goes on up (the CPU
+/// stages that split their work over both cores join their threads so).
+pub(crate) fn joined<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+}
+
 /// What the directory says before a run plans, besides the tree.
 #[derive(Clone)]
 pub(crate) struct Prelude<'x> {
@@ -156,11 +162,7 @@ pub(crate) async fn read_directory_and_first(
                 read_extraction_for(cfg, layout, first, now, blocks, step, adapt, store)
             });
             let snap = Handle::current().block_on(interruptible_read(dir, layout, report, store));
-            let tree = match parse.join() {
-                Ok(t) => t,
-                Err(panic) => std::panic::resume_unwind(panic),
-            };
-            (snap, Some(tree))
+            (snap, Some(joined(parse)))
         })
     })
 }
