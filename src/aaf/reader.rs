@@ -23,6 +23,7 @@
 mod events;
 mod messages;
 mod record;
+mod tags;
 #[cfg(test)]
 mod tests;
 mod values;
@@ -126,6 +127,8 @@ pub struct RecordReader {
     /// as many (a file's records are alike; growing it from empty was a
     /// tenth of the parse's allocations).
     attrs_hint: usize,
+    /// Start tags judged so far.
+    tags: tags::Tags,
 }
 
 impl RecordReader {
@@ -164,6 +167,7 @@ impl RecordReader {
             header: BTreeMap::new(),
             index: 0,
             attrs_hint: 0,
+            tags: tags::Tags::default(),
         })
     }
 

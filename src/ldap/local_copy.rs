@@ -126,6 +126,19 @@ impl Tree {
     /// The snapshot the rest of the run sees, as a full read builds it.
     pub(super) fn into_snapshot(self, store: Option<&Store>) -> Snapshot {
         let mut snap = Snapshot::default();
+        // sized once: growing an académie's maps entry by entry rehashed
+        // them a score of times and left up to half their room unused
+        let (mut managed, mut adoptable) = (0, 0);
+        for item in self.items.values().flatten() {
+            match item {
+                Item::Kept(Class::Managed, _) => managed += 1,
+                Item::Kept(..) => adoptable += 1,
+                Item::Logins(_) => {}
+            }
+        }
+        snap.managed.reserve(managed);
+        snap.adoptable.reserve(adoptable);
+        snap.taken_logins.reserve(self.items.len());
         for item in self.items.into_values().flatten() {
             match item {
                 Item::Kept(class, e) => snap.take(e, class, store),

@@ -403,7 +403,7 @@ impl Mapper<'_> {
             if let Some(n) = label {
                 e.set("description", n);
             }
-            e.set("aafSyncStructure", l.structure_dn(&sid).to_string());
+            e.set("aafSyncStructure", l.structure_dn(&sid));
             e.set("aafSyncCode", code.clone());
             e.set(ATTR_SOURCE, l.source.clone());
             let d = Desired {

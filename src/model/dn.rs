@@ -50,6 +50,40 @@ impl fmt::Display for Dn {
 /// form (`\\2B` for `+`, `\\3D` for `=`): without this, an entry whose id
 /// holds such a character would never match the DN the sync built for it.
 pub fn dn_key(s: &str) -> String {
+    // a plan computes a key per DN several times over an académie's
+    // million DNs: most are plain ASCII, whose key is their lower case
+    if plain_dn(s.as_bytes()) {
+        return s.to_ascii_lowercase();
+    }
+    parsed_key(s)
+}
+
+/// True when the key of `b` is its ASCII lower case: every RDN one
+/// `type=value`, both non-empty, of letters, digits and `-._$@` only (no
+/// blank to drop, nothing escaped, quoted or to escape, no `+`). The
+/// parse would give the same (`tests::plain_dns_key_as_parsed`).
+fn plain_dn(b: &[u8]) -> bool {
+    let mut rdn_start = 0;
+    let mut eq = None;
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            b'=' if eq.is_none() && i > rdn_start => eq = Some(i),
+            b',' => match eq {
+                Some(e) if i > e + 1 => {
+                    rdn_start = i + 1;
+                    eq = None;
+                }
+                _ => return false,
+            },
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'$' | b'@' => {}
+            _ => return false,
+        }
+    }
+    matches!(eq, Some(e) if b.len() > e + 1)
+}
+
+/// [`dn_key`] by the full RFC 4514 parse.
+fn parsed_key(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let b = s.as_bytes();
     let mut i = 0;
@@ -228,4 +262,56 @@ pub fn split_first_rdn(dn: &str) -> Option<(&str, String, &str)> {
     raw.truncate(kept);
     let value = String::from_utf8(raw).ok()?;
     Some((attr.trim(), value, parent))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Strings over the characters that matter to a DN's key, each read
+    /// both ways: the shortcut must never give a key the parse would not.
+    #[test]
+    fn plain_dns_key_as_parsed() {
+        let typical = [
+            "uid=AC-CRETEIL$1234,ou=people,dc=example,dc=org",
+            "cn=0750001A$CM2-A,ou=classes,dc=X",
+            "ENTStructureUAI=0750001A,ou=structures,dc=x",
+        ];
+        for dn in typical {
+            assert!(plain_dn(dn.as_bytes()), "{dn}");
+            assert_eq!(dn_key(dn), parsed_key(dn), "{dn}");
+        }
+        // half the strings over the shortcut's own characters
+        let all: Vec<char> = "aZ0-._$@=,=, \\+\"#;<>\tÉé".chars().collect();
+        let plain_chars = &all[..10];
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut plain = 0;
+        for _ in 0..200_000 {
+            let len = (next() % 14) as usize;
+            let alphabet = if next() % 2 == 0 {
+                &all[..]
+            } else {
+                plain_chars
+            };
+            let s: String = (0..len)
+                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                .collect();
+            plain += usize::from(plain_dn(s.as_bytes()));
+            assert_eq!(dn_key(&s), parsed_key(&s), "{s:?}");
+        }
+        // the shortcut was taken often enough to be tested by this
+        assert!(plain > 5_000, "{plain}");
+        for s in [
+            "", "=", "a=", "=a", "a=b,", ",a=b", "a=b=c", "a=b,,c=d", "a=b,c",
+        ] {
+            assert!(!plain_dn(s.as_bytes()), "{s:?}");
+            assert_eq!(dn_key(s), parsed_key(s), "{s:?}");
+        }
+    }
 }

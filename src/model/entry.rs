@@ -217,12 +217,13 @@ impl Entry {
     pub fn add<I, S>(&mut self, name: &str, values: I)
     where
         I: IntoIterator<Item = S>,
-        S: Into<String>,
+        S: AsRef<str>,
     {
-        let incoming: Vec<String> = values
+        // borrowed as given: a person's entry is built from a score of
+        // these, and a copy of each value was a tenth of the mapping
+        let incoming: Vec<S> = values
             .into_iter()
-            .map(Into::into)
-            .filter(|v: &String| !v.is_empty())
+            .filter(|v| !v.as_ref().is_empty())
             .collect();
         if incoming.is_empty() {
             return;
@@ -230,9 +231,14 @@ impl Entry {
         let current = self.attrs.find(name);
         let mut all: Vec<&str> = match &current {
             Some(s) => self.attrs.values_of(s).iter().collect(),
-            None => Vec::new(),
+            None => Vec::with_capacity(incoming.len()),
         };
-        merge_values(&mut all, incoming.iter().map(String::as_str));
+        if all.is_empty() && incoming.len() == 1 {
+            // one value: nothing to merge nor sort
+            all.push(incoming[0].as_ref());
+        } else {
+            merge_values(&mut all, incoming.iter().map(AsRef::as_ref));
+        }
         let (fold, disp) = names::intern(name);
         let disp = current.as_ref().map_or(disp, |s| s.disp);
         let seg = encode(fold, disp, &all);
@@ -312,12 +318,12 @@ impl Entry {
         e
     }
 
-    pub fn set(&mut self, name: &str, value: impl Into<String>) {
-        let v = value.into();
+    pub fn set(&mut self, name: &str, value: impl AsRef<str>) {
+        let v = value.as_ref();
         if v.is_empty() {
             self.attrs.remove(name);
         } else {
-            self.attrs.put(name, &[&v]);
+            self.attrs.put(name, &[v]);
         }
     }
 

@@ -109,9 +109,6 @@ fn first_rdn_is_split_and_unescaped() {
 }
 
 #[test]
-fn filter_values_are_escaped() {}
-
-#[test]
 fn entry_dedups_case_insensitively_and_sorts() {
     let mut e = Entry::new(Dn::new("dc=x"));
     e.add("sn", ["b", "A", "a", ""]);

@@ -4,9 +4,7 @@
 use super::messages::{describe_char, describe_xml_error, element};
 use super::record::{end_inner, start_inner, text_into, Builder};
 use super::values::forbidden_char;
-use super::wellformed::{
-    not_xml_char, reference_well_formed, tag_not_well_formed, text_outside_record,
-};
+use super::wellformed::{not_xml_char, reference_well_formed, text_outside_record};
 use super::{parse_header_comment, Operation, ReadItem, RecordReader};
 use crate::aaf::{entities, AafError};
 use quick_xml::events::Event;
@@ -31,31 +29,15 @@ impl RecordReader {
                 Event::Start(ref s) | Event::Empty(ref s) => {
                     // quick-xml checks tags loosely: the rest of the
                     // reader relies on names and attributes being XML
-                    if let Some(why) = tag_not_well_formed(s) {
+                    let tag = self.tags.judge(s);
+                    if let Some(why) = tag.why {
                         return Err(self.not_well_formed(pos, why.into()));
                     }
+                    let (name_attr, bad_operation) = (tag.name_attr, tag.bad_operation);
                     let empty = matches!(ev, Event::Empty(_));
                     let mut name = self.spare.pop().unwrap_or_default();
                     name.clear();
                     name.push_str(s.name().as_ref());
-                    // only these carry a name="…" that means something
-                    let name_attr = matches!(name.as_str(), "attr" | "modification")
-                        .then(|| {
-                            s.attributes()
-                                .flatten()
-                                .find(|a| a.key.as_ref() == "name")
-                                .map(|a| {
-                                    a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
-                                        .map(|v| v.trim().to_string())
-                                        .unwrap_or_default()
-                                })
-                        })
-                        .flatten();
-                    // the format knows one operation: replace
-                    let bad_operation = name == "modification"
-                        && s.attributes()
-                            .flatten()
-                            .any(|a| a.key.as_ref() == "operation" && a.value.trim() != "replace");
                     let depth = self.stack.len();
                     if depth == 0 {
                         if self.seen_root {
