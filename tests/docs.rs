@@ -269,6 +269,21 @@ static TABLE: &[Row] = &[
         "BENCH_ACADEMIES=2 BENCH_REPEAT=1 bash scripts/bench-delta.sh 4000 150",
         Script,
     ),
+    row(
+        BENCH,
+        "BENCH_DIR=/tmp/b3 BENCH_ACADEMIES=2 BENCH_REPEAT=1 bash scripts/bench-delta.sh 4000 150",
+        Script,
+    ),
+    row(
+        BENCH,
+        "bash scripts/slapd-test-instance.sh restart /tmp/b3/ldap",
+        Script,
+    ),
+    row(
+        BENCH,
+        "aaf-sync sync --config /tmp/b3/whole.toml --report c3m.json --force /tmp/b3/c1",
+        Synopsis,
+    ),
     row(BENCH, "AAF_SYNC_LOG=aaf_sync::ldap::targeted=debug", Env),
     row(BENCH, "AAF_SYNC_CHECK_TARGETED=1", Env),
     // --- docs/development.md
