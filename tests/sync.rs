@@ -446,6 +446,68 @@ fn second_sync_of_the_same_extraction_writes_nothing() {
     assert_eq!(r["steps"][0]["plan"]["unchanged"], 9);
 }
 
+/// `aafSyncSource` matches as the schema says (`caseIgnoreMatch`): an entry
+/// whose source another tool wrote in another case, or with blanks, is
+/// still this source's, not a stranger holding its DN (the run tried to
+/// add it again and failed); the sync writes its own spelling back.
+#[test]
+fn the_source_is_matched_ignoring_case_as_the_schema_says() {
+    let f = setup();
+    aaf_sync_ok(&["sync", "--config", &f.config, &f.extraction], 0);
+    for (dn, spelling) in [
+        (PUPIL, "ac-creteil"),
+        (CLASS, "Ac-Creteil"),
+        (SCHOOL, " AC-CRETEIL "),
+    ] {
+        f.ldap.modify(&format!(
+            "dn: {dn}\nchangetype: modify\nreplace: aafSyncSource\naafSyncSource: {spelling}\n"
+        ));
+    }
+    let run = |name: &str| {
+        let report = f.tmp.path().join(name);
+        aaf_sync_ok(
+            &[
+                "sync",
+                "--config",
+                &f.config,
+                "--report",
+                report.to_str().unwrap(),
+                &f.extraction,
+            ],
+            0,
+        );
+        let r: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+        r["steps"][0]["plan"].clone()
+    };
+    let plan = run("r2.json");
+    assert_eq!(
+        plan["by_kind"],
+        serde_json::json!({
+            "ENTClasse": {"modify": 1},
+            "Eleve": {"modify": 1},
+            "EtabEducNat": {"modify": 1},
+        }),
+        "{plan}"
+    );
+    assert_eq!(plan["unchanged"], 6, "{plan}");
+    for dn in [PUPIL, CLASS, SCHOOL] {
+        assert_eq!(
+            one(&f.ldap.entry(dn), "aafSyncSource"),
+            "AC-CRETEIL",
+            "{dn}"
+        );
+    }
+    let before = csns(&f.ldap);
+    let plan = run("r3.json");
+    assert_eq!(
+        (plan["total"].as_u64(), plan["unchanged"].as_u64()),
+        (Some(0), Some(9)),
+        "{plan}"
+    );
+    assert_eq!(csns(&f.ldap), before, "an entry changed on the server");
+}
+
 #[test]
 fn foreign_attributes_survive_and_logins_stay_after_a_rename() {
     let f = setup();

@@ -82,10 +82,14 @@ impl Classifier {
     }
 
     /// Whether `e` is this source's (one test for every reader, whatever
-    /// holds the attributes).
+    /// holds the attributes). `aafSyncSource` matches as its schema says
+    /// (`caseIgnoreMatch`), as the read's filter does on the server: an
+    /// exact comparison took an entry whose source another tool wrote in
+    /// other case for a stranger's holding its DN.
     pub(super) fn managed(&self, e: &impl schema::Attributes) -> bool {
         e.has_value("objectClass", schema::STATE_CLASS)
-            && e.first(schema::ATTR_SOURCE) == Some(self.source.as_str())
+            && e.first(schema::ATTR_SOURCE)
+                .is_some_and(|s| crate::model::same_value(s, &self.source))
     }
 
     pub(super) fn class(&self, e: &Entry) -> Class {
