@@ -126,7 +126,12 @@ fn diff_values(kind: EntryKind, desired: &Entry, current: &Entry) -> Vec<AttrCha
         let c = current.get(attr).unwrap_or_default();
         if PER_SOURCE.contains(&attr) {
             // another source's jointure on the same entry is not ours
-            let prefix = |v: &str| v.split_once('$').map(|(p, _)| p.to_ascii_lowercase());
+            // (blanks before it aside, as the directory matches the value)
+            let prefix = |v: &str| {
+                v.trim_start()
+                    .split_once('$')
+                    .map(|(p, _)| p.to_ascii_lowercase())
+            };
             let ours: Vec<Option<String>> = d.iter().map(prefix).collect();
             let theirs = |v: &&str| !ours.contains(&prefix(v));
             if c.iter().any(|v| theirs(&v)) {

@@ -24,7 +24,7 @@ pub fn simulate(plan: &Plan, entries: &mut EntryMap, logins: &mut HashSet<String
                 // O(1); the order only serves locality
                 if let Some(gone) = entries.swap_remove(&dn.key()) {
                     if let Some(l) = gone.first("ENTPersonLogin") {
-                        logins.remove(&l.to_lowercase());
+                        logins.remove(&crate::mapping::login::login_key(l));
                     }
                 }
             }

@@ -142,7 +142,10 @@ impl Tree {
         for item in self.items.into_values().flatten() {
             match item {
                 Item::Kept(class, e) => snap.take(e, class, store),
-                Item::Logins(l) => snap.taken_logins.extend(l),
+                // as written by a version that only lower-cased them
+                Item::Logins(l) => snap
+                    .taken_logins
+                    .extend(l.iter().map(|v| crate::mapping::login::login_key(v))),
             }
         }
         snap

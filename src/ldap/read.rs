@@ -101,8 +101,13 @@ impl Classifier {
                 .iter()
                 .any(|a| {
                     e.get(a).is_some_and(|vs| {
-                        vs.iter()
-                            .any(|v| v.to_ascii_lowercase().starts_with(&self.jointure_prefix))
+                        vs.iter().any(|v| {
+                            // as the directory matches it (blanks at
+                            // either end aside), as `id_of_jointure` reads it
+                            v.trim_start()
+                                .to_ascii_lowercase()
+                                .starts_with(&self.jointure_prefix)
+                        })
                     })
                 })
         {
@@ -119,7 +124,7 @@ pub(super) fn logins_of(e: &Entry) -> impl Iterator<Item = String> + '_ {
     ["ENTPersonLogin", "ENTPersonAlias"]
         .into_iter()
         .flat_map(|a| e.get(a).unwrap_or_default().iter())
-        .map(str::to_lowercase)
+        .map(crate::mapping::login::login_key)
 }
 
 impl Snapshot {

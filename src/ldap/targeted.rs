@@ -627,7 +627,7 @@ impl Directory {
             reader
                 .search_expecting(layout.base.as_str(), &filter, &attrs, about, |_, a| {
                     for (_, values) in a {
-                        taken.extend(values.iter().map(|v| v.to_lowercase()));
+                        taken.extend(values.iter().map(|v| crate::mapping::login::login_key(v)));
                     }
                 })
                 .await?;

@@ -5,6 +5,15 @@
 use crate::model::{Entry, EntryMap};
 use std::collections::HashSet;
 
+/// A login or alias as the set of taken logins holds it: as the directory
+/// matches `ENTPersonLogin` and `ENTPersonAlias` (`caseIgnoreMatch`: case,
+/// leading, trailing and repeated blanks aside). Lower-cased only, a login
+/// another tool wrote ` jean.x` did not take `jean.x`, and the sync gave
+/// it to someone else: two people the CAS finds under one login.
+pub fn login_key(v: &str) -> String {
+    crate::model::value_key(v).into_owned()
+}
+
 /// Longest login stem before a suffix.
 const MAX_STEM: usize = 48;
 

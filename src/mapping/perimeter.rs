@@ -23,18 +23,27 @@ pub struct Perimeter {
     outside: BTreeMap<String, u64>,
 }
 
+/// A UAI as every comparison of UAIs takes it: the directory matches
+/// `ENTStructureUAI` ignoring case and blanks (`caseIgnoreMatch`), so a
+/// school whose UAI another tool wrote ` 0920102L` is school `0920102L`
+/// (compared as spelt, it was not: the guard for a school missing from a
+/// Complet let its people be deleted).
+pub fn uai_key(uai: &str) -> String {
+    crate::model::value_key(uai).to_uppercase()
+}
+
 impl Perimeter {
     pub fn new(uai: &[String], all: bool) -> Self {
         Perimeter {
             all,
-            uai: uai.iter().map(|u| u.to_ascii_uppercase()).collect(),
+            uai: uai.iter().map(|u| uai_key(u)).collect(),
             ..Default::default()
         }
     }
 
     /// Decides on a structure record; remembers its id when kept.
     pub fn admit_structure(&mut self, sid: &str, uai: Option<&str>) -> bool {
-        let uai = uai.map(|u| u.trim().to_ascii_uppercase());
+        let uai = uai.map(uai_key);
         self.seen_sids.insert(sid.to_string());
         if let Some(u) = &uai {
             self.seen_uai.insert(u.clone());
@@ -70,7 +79,7 @@ impl Perimeter {
 
     /// True when a UAI is in the configured perimeter.
     pub fn uai_configured(&self, uai: &str) -> bool {
-        self.all || self.uai.contains(&uai.trim().to_ascii_uppercase())
+        self.all || self.uai.contains(&uai_key(uai))
     }
 
     /// True when the structure id belongs to a kept structure.

@@ -87,7 +87,10 @@ pub fn audit(rules: &Rules, managed: &EntryMap) -> Audit {
     let uai_of: HashMap<String, String> = managed
         .values()
         .filter(|e| EntryKind::of(e) == Some(EntryKind::Structure))
-        .filter_map(|e| Some((e.dn.key(), e.first("ENTStructureUAI")?.to_uppercase())))
+        .filter_map(|e| {
+            let uai = e.first("ENTStructureUAI")?;
+            Some((e.dn.key(), crate::mapping::perimeter::uai_key(uai)))
+        })
         .collect();
     let staff_address: Vec<&str> = fields::STAFF_CONSENTED.iter().map(|f| f.ldap).collect();
     let mut push = |rule, e: &Entry, detail: String| {

@@ -362,7 +362,10 @@ async fn plan_extraction(
                     if let Some(kind) = EntryKind::of(e) {
                         *desired.entry(kind.as_str().to_string()).or_default() += 1;
                         if kind == EntryKind::Structure {
-                            kept_uai.extend(e.first("ENTStructureUAI").map(str::to_uppercase));
+                            kept_uai.extend(
+                                e.first("ENTStructureUAI")
+                                    .map(crate::mapping::perimeter::uai_key),
+                            );
                         }
                     }
                 }

@@ -3,6 +3,7 @@
 //! Complet cannot prove.
 
 use super::{Hold, Safety, CATEGORIES};
+use crate::mapping::perimeter::uai_key;
 use crate::model::EntryMap;
 use crate::schema::EntryKind;
 use crate::schema::State;
@@ -44,7 +45,7 @@ pub fn active_uais(current: &EntryMap) -> Vec<String> {
     let mut v: Vec<String> = current
         .values()
         .filter(|e| EntryKind::of(e) == Some(EntryKind::Structure) && !State::of(e).departed())
-        .filter_map(|e| e.first("ENTStructureUAI").map(|u| u.to_uppercase()))
+        .filter_map(|e| e.first("ENTStructureUAI").map(uai_key))
         .collect();
     v.sort();
     v

@@ -1,0 +1,248 @@
+//! Values the directory holds equal to the ones the sync compares: slapd
+//! matches `ENTStructureUAI`, `ENTPersonLogin`, `ENTPersonAlias` and the
+//! jointures with `caseIgnoreMatch`, where case and blanks at either end do
+//! not count. Another tool (or a hand edit) that writes ` 0920102L` or
+//! ` AC-CRETEIL$123` must not make the sync see another value: a guard that
+//! lets a school's people be deleted, a login given twice, a person made
+//! twice, a run that fails on every Complet.
+
+mod common;
+
+use aaf_sync::generator::{generate, GenConfig};
+use base64::Engine;
+use common::*;
+use std::path::Path;
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// The generator's extraction: a Complet of `schools` schools on `date`, or
+/// the Delta of the next day.
+fn gen(dir: &Path, date: &str, schools: usize, delta: bool) -> Vec<String> {
+    generate(
+        &GenConfig {
+            date: date.into(),
+            delta,
+            days: u32::from(delta),
+            schools,
+            pupils_per_school: 20,
+            schools_outside: 0,
+            seed: 41,
+            ..Default::default()
+        },
+        dir,
+    )
+    .unwrap()
+    .uai_inside
+}
+
+/// `value` with a blank before it, as an LDIF line of `attr` (base64: LDIF
+/// cannot carry a leading blank otherwise).
+fn blank_before(attr: &str, value: &str) -> String {
+    let b = base64::engine::general_purpose::STANDARD.encode(format!(" {value}"));
+    format!("{attr}:: {b}\n")
+}
+
+/// Every `attr: value` line of an LDIF text.
+fn values_of(ldif: &str, attr: &str) -> Vec<String> {
+    let p = format!("{attr}: ");
+    ldif.lines()
+        .filter_map(|l| l.strip_prefix(&p))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn a_school_whose_uai_has_a_blank_is_still_missed_by_a_complet() {
+    let ldap = Slapd::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let c1 = tmp.path().join("c1");
+    let uai = gen(&c1, "20250904", 2, false);
+    let config = s(&ldap.config(tmp.path(), &uai, ""));
+    aaf_sync_ok(
+        &["sync", "--config", &config, "--now", "2025-09-04", &s(&c1)],
+        0,
+    );
+    let school = ldap.entries(BASE, &format!("(ENTStructureUAI={})", uai[1]), &["1.1"]);
+    let dn = school.keys().next().expect("the second school").clone();
+    ldap.modify(&format!(
+        "dn: {dn}\nchangetype: modify\nreplace: ENTStructureUAI\n{}",
+        blank_before("ENTStructureUAI", &uai[1])
+    ));
+    let before = csns(&ldap);
+    // the next Complet lacks the second school: held, nothing written
+    let c2 = tmp.path().join("c2");
+    gen(&c2, "20250911", 1, false);
+    let (_, err) = aaf_sync_ok(
+        &["sync", "--config", &config, "--now", "2025-09-11", &s(&c2)],
+        2,
+    );
+    assert!(
+        err.contains(&format!(
+            "perimeter school {} is in the directory but not in this Complet",
+            uai[1]
+        )),
+        "{err}"
+    );
+    assert_eq!(csns(&ldap), before, "written despite the hold");
+}
+
+#[test]
+fn a_login_written_with_a_blank_is_taken_for_the_whole_and_the_targeted_read() {
+    let ldap = Slapd::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let c1 = tmp.path().join("c1");
+    let uai = gen(&c1, "20250904", 2, false);
+    let config = s(&ldap.config(tmp.path(), &uai, ""));
+    let stranger = |n: u32, login: &str| {
+        ldap.add(&format!(
+            "dn: uid=stranger{n},ou=people,{BASE}\nobjectClass: ENTPerson\nuid: stranger{n}\n\
+             cn: Stranger {n}\nsn: Stranger\nENTPersonJointure: OTHER${n}\n{}",
+            blank_before("ENTPersonLogin", login)
+        ));
+    };
+    // the whole read: the login the first sync would give, taken first
+    let (plan, _) = aaf_sync_ok(
+        &[
+            "sync",
+            "--config",
+            &config,
+            "--now",
+            "2025-09-04",
+            "--dry-run",
+            &s(&c1),
+        ],
+        0,
+    );
+    let first = values_of(&plan, "ENTPersonLogin")[0].clone();
+    stranger(1, &first);
+    aaf_sync_ok(
+        &["sync", "--config", &config, "--now", "2025-09-04", &s(&c1)],
+        0,
+    );
+    let holders = ldap.entries(BASE, &format!("(ENTPersonLogin={first})"), &["1.1"]);
+    assert_eq!(holders.len(), 1, "{first} given twice: {holders:?}");
+    // the targeted read of a Delta: the login of someone it adds
+    let d1 = tmp.path().join("d1");
+    gen(&d1, "20250905", 2, true);
+    let (plan, _) = aaf_sync_ok(
+        &[
+            "sync",
+            "--config",
+            &config,
+            "--now",
+            "2025-09-05",
+            "--dry-run",
+            &s(&d1),
+        ],
+        0,
+    );
+    let new = values_of(&plan, "ENTPersonLogin");
+    assert!(!new.is_empty(), "the Delta adds nobody: {plan}");
+    stranger(2, &new[0]);
+    let report = tmp.path().join("d1.json");
+    aaf_sync_ok(
+        &[
+            "sync",
+            "--config",
+            &config,
+            "--now",
+            "2025-09-05",
+            "--report",
+            &s(&report),
+            &s(&d1),
+        ],
+        0,
+    );
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(r["perf"]["read_mode"], "targeted", "{}", r["perf"]);
+    let holders = ldap.entries(BASE, &format!("(ENTPersonLogin={})", new[0]), &["1.1"]);
+    assert_eq!(holders.len(), 1, "{} given twice: {holders:?}", new[0]);
+}
+
+#[test]
+fn a_jointure_written_with_a_blank_is_this_sources() {
+    let ldap = Slapd::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let c1 = tmp.path().join("c1");
+    let uai = gen(&c1, "20250904", 2, false);
+    let config = s(&ldap.config(tmp.path(), &uai, ""));
+    let (plan, _) = aaf_sync_ok(
+        &[
+            "sync",
+            "--config",
+            &config,
+            "--now",
+            "2025-09-04",
+            "--dry-run",
+            &s(&c1),
+        ],
+        0,
+    );
+    let jointures = values_of(&plan, "ENTPersonJointure");
+    let (adopted, managed) = (&jointures[0], &jointures[1]);
+    // a pupil an older feeder made, its jointure written with a blank
+    ldap.add(&format!(
+        "dn: uid=older,ou=people,{BASE}\nobjectClass: ENTEleve\nuid: older\ncn: Older\n\
+         sn: Older\nENTPersonLogin: older.login\n{}",
+        blank_before("ENTPersonJointure", adopted)
+    ));
+    aaf_sync_ok(
+        &["sync", "--config", &config, "--now", "2025-09-04", &s(&c1)],
+        0,
+    );
+    let holders = ldap.entries(BASE, &format!("(ENTPersonJointure={adopted})"), &["1.1"]);
+    assert_eq!(
+        holders.keys().collect::<Vec<_>>(),
+        [&format!("uid=older,ou=people,{BASE}")],
+        "not adopted: the person made twice"
+    );
+    // a managed entry's jointure rewritten with a blank: the same person
+    let dn = ldap
+        .entries(BASE, &format!("(ENTPersonJointure={managed})"), &["1.1"])
+        .into_keys()
+        .next()
+        .unwrap();
+    ldap.modify(&format!(
+        "dn: {dn}\nchangetype: modify\nreplace: ENTPersonJointure\n{}",
+        blank_before("ENTPersonJointure", managed)
+    ));
+    // read as this source's, it is written back as the sync spells it
+    // (it failed on every Complet: attributeOrValueExists)
+    let run = |name: &str| {
+        let report = tmp.path().join(name);
+        aaf_sync_ok(
+            &[
+                "sync",
+                "--config",
+                &config,
+                "--now",
+                "2025-09-04",
+                "--report",
+                &s(&report),
+                &s(&c1),
+            ],
+            0,
+        );
+        let r: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+        r["steps"][0]["plan"].clone()
+    };
+    let plan = run("again.json");
+    assert_eq!(
+        plan["by_kind"],
+        serde_json::json!({"Eleve": {"modify": 1}}),
+        "{plan}"
+    );
+    let e = ldap.entry(&dn);
+    assert_eq!(
+        e.get("entpersonjointure"),
+        Some(&vec![managed.clone()]),
+        "{e:?}"
+    );
+    let before = csns(&ldap);
+    assert_eq!(run("third.json")["total"], 0);
+    assert_eq!(csns(&ldap), before, "an entry changed on the server");
+}
