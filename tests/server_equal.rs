@@ -246,3 +246,68 @@ fn a_jointure_written_with_a_blank_is_this_sources() {
     assert_eq!(run("third.json")["total"], 0);
     assert_eq!(csns(&ldap), before, "an entry changed on the server");
 }
+
+/// The other side of the rule: slapd ignores spaces at either end, not a
+/// tab. An entry whose source or jointure carries one is not this
+/// source's for the server's filters, so it is not for the sync either:
+/// never adopted, changed or deleted (a comparison ignoring every blank
+/// claimed the first, then deleted it).
+#[test]
+fn an_entry_the_directory_does_not_give_as_ours_stays_someone_elses() {
+    let ldap = Slapd::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let c1 = tmp.path().join("c1");
+    let uai = gen(&c1, "20250904", 2, false);
+    let config = s(&ldap.config(tmp.path(), &uai, ""));
+    let (plan, _) = aaf_sync_ok(
+        &[
+            "sync",
+            "--config",
+            &config,
+            "--now",
+            "2025-09-04",
+            "--dry-run",
+            &s(&c1),
+        ],
+        0,
+    );
+    let jointure = values_of(&plan, "ENTPersonJointure")[0].clone();
+    let b64 = |v: &str| base64::engine::general_purpose::STANDARD.encode(v);
+    ldap.add(&format!(
+        "dn: uid=foreign1,ou=people,{BASE}\nobjectClass: ENTPerson\nobjectClass: aafSyncState\n\
+         uid: foreign1\ncn: Foreign One\nsn: One\nENTPersonLogin: foreign.one\n\
+         ENTPersonJointure: OTHER$1\naafSyncSource:: {}\n",
+        b64("AC-CRETEIL\t")
+    ));
+    ldap.add(&format!(
+        "dn: uid=foreign2,ou=people,{BASE}\nobjectClass: ENTEleve\nuid: foreign2\n\
+         cn: Foreign Two\nsn: Two\nENTPersonLogin: foreign.two\nENTPersonJointure:: {}\n",
+        b64(&format!("\t{jointure}"))
+    ));
+    // the server's own view: neither is this source's
+    let ours = ldap.entries(
+        BASE,
+        "(&(objectClass=aafSyncState)(aafSyncSource=AC-CRETEIL))",
+        &["1.1"],
+    );
+    assert!(ours.is_empty(), "{ours:?}");
+    let foreign = || ldap.entries(BASE, "(|(uid=foreign1)(uid=foreign2))", &["*"]);
+    let before = foreign();
+    assert_eq!(before.len(), 2);
+    aaf_sync_ok(
+        &["sync", "--config", &config, "--now", "2025-09-04", &s(&c1)],
+        0,
+    );
+    aaf_sync_ok(
+        &["sync", "--config", &config, "--now", "2025-09-04", &s(&c1)],
+        0,
+    );
+    assert_eq!(foreign(), before, "someone else's entries were changed");
+    // the person of that jointure has an entry of this source's, its own
+    let holders = ldap.entries(BASE, &format!("(ENTPersonJointure={jointure})"), &["1.1"]);
+    assert_eq!(holders.len(), 1, "{holders:?}");
+    assert!(
+        !holders.contains_key(&format!("uid=foreign2,ou=people,{BASE}")),
+        "{holders:?}"
+    );
+}

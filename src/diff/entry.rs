@@ -126,9 +126,9 @@ fn diff_values(kind: EntryKind, desired: &Entry, current: &Entry) -> Vec<AttrCha
         let c = current.get(attr).unwrap_or_default();
         if PER_SOURCE.contains(&attr) {
             // another source's jointure on the same entry is not ours
-            // (blanks before it aside, as the directory matches the value)
+            // (spaces before it aside, as the directory matches the value)
             let prefix = |v: &str| {
-                v.trim_start()
+                v.trim_start_matches(' ')
                     .split_once('$')
                     .map(|(p, _)| p.to_ascii_lowercase())
             };

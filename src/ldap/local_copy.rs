@@ -21,8 +21,11 @@ use std::collections::HashSet;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
-/// The first line of the file: its format.
-const MAGIC: &str = "aaf-sync snapshot 2";
+/// The first line of the file: its format. Version 3: what is this
+/// source's and who holds which login are decided as the directory
+/// matches them (a copy of version 2 holds the old decisions: the tree is
+/// read again in full once).
+const MAGIC: &str = "aaf-sync snapshot 3";
 
 /// What the file was read for: a file for another source, base or set
 /// of attributes is not used. (The cookie of the state it shows is in the
@@ -142,10 +145,7 @@ impl Tree {
         for item in self.items.into_values().flatten() {
             match item {
                 Item::Kept(class, e) => snap.take(e, class, store),
-                // as written by a version that only lower-cased them
-                Item::Logins(l) => snap
-                    .taken_logins
-                    .extend(l.iter().map(|v| crate::mapping::login::login_key(v))),
+                Item::Logins(l) => snap.taken_logins.extend(l),
             }
         }
         snap

@@ -82,14 +82,16 @@ impl Classifier {
     }
 
     /// Whether `e` is this source's (one test for every reader, whatever
-    /// holds the attributes). `aafSyncSource` matches as its schema says
-    /// (`caseIgnoreMatch`), as the read's filter does on the server: an
-    /// exact comparison took an entry whose source another tool wrote in
-    /// other case for a stranger's holding its DN.
+    /// holds the attributes). `aafSyncSource` matches as the read's filter
+    /// does on the server (`caseIgnoreMatch`: case and spaces at either
+    /// end aside): an exact comparison took an entry whose source another
+    /// tool wrote in other case for a stranger's holding its DN; a coarser
+    /// one (tabs too) claimed, then deleted, an entry the server does not
+    /// give as ours ([`crate::model::same_strictly`]).
     pub(super) fn managed(&self, e: &impl schema::Attributes) -> bool {
         e.has_value("objectClass", schema::STATE_CLASS)
             && e.first(schema::ATTR_SOURCE)
-                .is_some_and(|s| crate::model::same_value(s, &self.source))
+                .is_some_and(|s| crate::model::same_strictly(s, &self.source))
     }
 
     pub(super) fn class(&self, e: &Entry) -> Class {
@@ -102,9 +104,9 @@ impl Classifier {
                 .any(|a| {
                     e.get(a).is_some_and(|vs| {
                         vs.iter().any(|v| {
-                            // as the directory matches it (blanks at
+                            // as the directory matches it (spaces at
                             // either end aside), as `id_of_jointure` reads it
-                            v.trim_start()
+                            v.trim_start_matches(' ')
                                 .to_ascii_lowercase()
                                 .starts_with(&self.jointure_prefix)
                         })

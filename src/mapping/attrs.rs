@@ -185,12 +185,13 @@ pub fn other_degree_only(kind: EntryKind, degree: Degree, attr: &str) -> bool {
 }
 
 /// Splits `<source>$<id>` and returns the id when the source matches.
-/// Jointures match as `caseIgnoreMatch` does: case, and blanks at either
-/// end, aside (the directory finds ` AC-X$1` under `AC-X$1`: read as
-/// another source's, its entry was neither adopted nor updated, and a
-/// second entry was made for the person).
+/// Jointures match as slapd's `caseIgnoreMatch` does, never coarser: case,
+/// and spaces at either end, aside (the directory finds ` AC-X$1` under
+/// `AC-X$1`: read as another source's, its entry was neither adopted nor
+/// updated, and a second entry was made for the person), but not a tab
+/// or a line end (see [`crate::model::same_strictly`]).
 pub fn id_of_jointure<'j>(jointure: &'j str, source: &str) -> Option<&'j str> {
-    let (s, id) = jointure.trim().split_once('$')?;
+    let (s, id) = jointure.trim_matches(' ').split_once('$')?;
     s.eq_ignore_ascii_case(source).then_some(id)
 }
 

@@ -74,6 +74,19 @@ pub fn same_value(a: &str, b: &str) -> bool {
     !(plain(a) && plain(b)) && value_key(a) == value_key(b)
 }
 
+/// Equality never coarser than slapd's `caseIgnoreMatch` as OpenLDAP
+/// applies it: ASCII case aside, and spaces (U+0020) at either end aside —
+/// not tabs, line ends or other blanks, which slapd's filters do not
+/// ignore. For deciding what belongs to this source (its `aafSyncSource`,
+/// its jointures): [`same_value`] is coarser on purpose (a value slapd
+/// holds for equal must never be written twice), but here coarser would
+/// claim, then change or delete, an entry the server does not give as
+/// ours. Stricter is the safe side: such an entry stays someone else's.
+pub fn same_strictly(a: &str, b: &str) -> bool {
+    a.trim_matches(' ')
+        .eq_ignore_ascii_case(b.trim_matches(' '))
+}
+
 /// Whether `v` is its own value key once lower-cased: printable ASCII,
 /// blanks single spaces inside it. Two such values are equal for
 /// [`same_value`] (and have one [`value_key`]) exactly when they are

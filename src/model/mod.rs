@@ -33,7 +33,7 @@ pub use dn::{dn_key, escape_rdn_value, split_first_rdn, Dn};
 #[cfg(test)]
 pub(crate) use entry::test_entry;
 pub use entry::{Entry, EntryMap};
-pub use matching::{same_value, value_key};
+pub use matching::{same_strictly, same_value, value_key};
 pub use names::FoldSet;
 pub use store::Store;
 

@@ -86,6 +86,24 @@ fn values_slapd_holds_for_equal_have_one_key() {
     assert_eq!(e.get("cn").unwrap().len(), 2);
 }
 
+/// What belongs to this source is decided never more coarsely than the
+/// server matches: spaces at either end and ASCII case aside, nothing else.
+#[test]
+fn a_value_is_ours_strictly_as_the_server_matches_it() {
+    for (a, b) in [("AC-X", "ac-x"), ("AC-X", " AC-X  "), ("  ac-x", "AC-X ")] {
+        assert!(same_strictly(a, b), "{a:?} vs {b:?}");
+    }
+    for (a, b) in [
+        ("AC-X", "AC-X\t"),
+        ("AC-X", "\nAC-X"),
+        ("AC-X", "AC-X2"),
+        ("AC X", "AC  X"),
+        ("\u{c9}", "\u{e9}"),
+    ] {
+        assert!(!same_strictly(a, b), "{a:?} vs {b:?}");
+    }
+}
+
 #[test]
 fn rdn_values_are_escaped() {
     assert_eq!(escape_rdn_value("a,b+c"), "a\\,b\\+c");
