@@ -376,6 +376,30 @@ fn anything_that_does_not_match_gives_a_full_read_and_a_new_copy() {
     ));
     assert!(full_because("future cookie").contains("contextCSN is older than the read cookie"));
     back_to_incremental();
+
+    // a copy an earlier version wrote (its decisions made by older rules),
+    // its digest in the mark as that version would have put it
+    let body = std::fs::read(f.snapshot()).unwrap();
+    let end = body.iter().position(|b| *b == b'\n').unwrap();
+    assert!(body.starts_with(b"aaf-sync snapshot "));
+    let mut older = b"aaf-sync snapshot 2".to_vec();
+    older.extend_from_slice(&body[end..]);
+    std::fs::write(f.snapshot(), &older).unwrap();
+    let digest: String = {
+        use sha2::Digest;
+        sha2::Sha256::digest(&older)
+            .iter()
+            .map(|x| format!("{x:02x}"))
+            .collect()
+    };
+    let mark = f.mark().unwrap();
+    let parts: Vec<&str> = mark.split(' ').collect();
+    f.ldap.modify(&format!(
+        "dn: {CONTROL}\nchangetype: modify\nreplace: aafSyncReadMark\naafSyncReadMark: {} {digest} {}\n",
+        parts[0], parts[2]
+    ));
+    assert!(full_because("older format").contains("another format"));
+    back_to_incremental();
 }
 
 #[test]
