@@ -98,6 +98,19 @@ fn sync(config: &str, now: &str, x: &Path, report: &Path, dry_run: bool) -> Valu
     serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap()
 }
 
+/// The first sync of the Complet `c0`, on 2025-09-04 (report in `dir`).
+fn first_sync(config: &str, c0: &Path, dir: &Path) -> Value {
+    sync(config, "2025-09-04", c0, &dir.join("r0.json"), false)
+}
+
+/// Dry runs of `x` on 2025-09-05, targeted then whole (reports in `dir`).
+fn dry_runs(targeted: &str, whole: &str, x: &Path, dir: &Path) -> (Value, Value) {
+    (
+        sync(targeted, "2025-09-05", x, &dir.join("t.json"), true),
+        sync(whole, "2025-09-05", x, &dir.join("w.json"), true),
+    )
+}
+
 /// The plan a dry run saved, as LDIF.
 fn plan_of(report: &Value) -> String {
     let files = report["plan_files"].as_array().unwrap();
@@ -126,13 +139,7 @@ fn week_on(ldap: Slapd, degree: Degree) -> usize {
     let c0 = tmp.path().join("c0");
     let uai = gen(&c0, degree, false, 0);
     let (targeted, whole) = configs(&ldap, tmp.path(), &uai, two_d);
-    let r = sync(
-        &targeted,
-        "2025-09-04",
-        &c0,
-        &tmp.path().join("r0.json"),
-        false,
-    );
+    let r = first_sync(&targeted, &c0, tmp.path());
     assert_eq!(step(&r)["plan"]["failed"].as_u64().unwrap_or(0), 0);
     let mut planned = 0;
     let mut departed_before_last = 0;
@@ -276,13 +283,7 @@ fn a_delta_that_changes_a_structure_is_planned_targeted_unless_its_people_follow
     let c0 = tmp.path().join("c0");
     let uai = gen(&c0, Degree::One, false, 0);
     let (targeted, whole) = configs(&ldap, tmp.path(), &uai, false);
-    sync(
-        &targeted,
-        "2025-09-04",
-        &c0,
-        &tmp.path().join("r0.json"),
-        false,
-    );
+    first_sync(&targeted, &c0, tmp.path());
     let sid = record_ids(&c0, "EtabEducNat")[0].clone();
     let delta = |name: &str, body: String| {
         let d = tmp.path().join(name);
@@ -401,13 +402,7 @@ fn new_people_named_as_someone_the_delta_does_not_touch_get_the_next_free_login(
     .unwrap()
     .uai_inside;
     let (targeted, whole) = configs(&ldap, tmp.path(), &uai, false);
-    sync(
-        &targeted,
-        "2025-09-04",
-        &c0,
-        &tmp.path().join("r0.json"),
-        false,
-    );
+    first_sync(&targeted, &c0, tmp.path());
     // a parent of the first school; two new pupils of the last school, named
     // as that parent (someone no part of this Delta reads)
     let parent = &blocks(&c0, "PersRelEleve")[0];
@@ -457,14 +452,7 @@ fn new_people_named_as_someone_the_delta_does_not_touch_get_the_next_free_login(
     }
     let d = tmp.path().join("d1");
     write_extraction_files(&d, "Delta", "20250905", &[("Eleve", body)]);
-    let rt = sync(
-        &targeted,
-        "2025-09-05",
-        &d,
-        &tmp.path().join("t.json"),
-        true,
-    );
-    let rw = sync(&whole, "2025-09-05", &d, &tmp.path().join("w.json"), true);
+    let (rt, rw) = dry_runs(&targeted, &whole, &d, tmp.path());
     assert_eq!(rt["perf"]["read_mode"], "targeted");
     assert_eq!(step(&rt)["delta_scope"]["mode"], "targeted");
     assert!(step(&rt)["delta_scope"]["read_again"].is_null());
@@ -482,4 +470,140 @@ fn new_people_named_as_someone_the_delta_does_not_touch_get_the_next_free_login(
             "{login}{n}:\n{pt}"
         );
     }
+}
+
+/// `configs` with `safety` as the `[safety]` section and `page_size` in
+/// `[ldap]` (a walk of the rails' counts stops at a page's end).
+fn configs_with(
+    ldap: &Slapd,
+    root: &Path,
+    uai: &[String],
+    safety: &str,
+    page_size: u32,
+) -> (String, String) {
+    let (t, w) = configs(ldap, root, uai, false);
+    for p in [&t, &w] {
+        let text = std::fs::read_to_string(p).unwrap();
+        let text = text
+            .replace(
+                "[safety]\nmax_departures_percent = 50.0\nmax_modified_percent = 90.0\n",
+                safety,
+            )
+            .replace(
+                &format!("base_dn = \"{BASE}\"\n"),
+                &format!("base_dn = \"{BASE}\"\npage_size = {page_size}\n"),
+            );
+        std::fs::write(p, text).unwrap();
+    }
+    (t, w)
+}
+
+/// The first day's Delta over the base population, planned both ways
+/// (dry runs): (targeted report, whole report, the same plan).
+fn first_day_both_ways(safety: &str, page_size: u32) -> (Value, Value) {
+    let ldap = Slapd::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let c0 = tmp.path().join("c0");
+    let uai = gen(&c0, Degree::One, false, 0);
+    let (targeted, whole) = configs_with(&ldap, tmp.path(), &uai, safety, page_size);
+    let r = first_sync(&targeted, &c0, tmp.path());
+    assert_eq!(step(&r)["in_step"], true, "{}", step(&r));
+    let x = tmp.path().join("d1");
+    gen(&x, Degree::One, true, 1);
+    let (rt, rw) = dry_runs(&targeted, &whole, &x, tmp.path());
+    assert_eq!(rt["perf"]["read_mode"], "targeted", "{}", rt["perf"]);
+    assert_eq!(plan_of(&rt), plan_of(&rw), "the same plan either way");
+    (rt, rw)
+}
+
+/// A figure of a report, 0 when absent.
+fn n(v: &Value) -> u64 {
+    v.as_u64().unwrap_or(0)
+}
+
+/// A Delta the rails let through is judged on counts made only as far as
+/// that verdict needs (a walk per category, stopped at the page where it
+/// has enough): the report says they are lower bounds, each no more than
+/// the directory's, and everything else about the run is the whole plan's.
+#[test]
+fn a_delta_let_through_is_counted_only_as_far_as_the_verdict_needs() {
+    let safety =
+        "[safety]\nguard_floor = 2\nmax_departures_percent = 50.0\nmax_modified_percent = 90.0\n";
+    let (rt, rw) = first_day_both_ways(safety, 2);
+    let (t, w) = (&rt["safety"], &rw["safety"]);
+    assert_eq!(t["active_at_least"], true, "{t}");
+    assert!(w["active_at_least"].is_null(), "{w}");
+    assert!(t["holds"].as_array().unwrap().is_empty(), "{t}");
+    assert!(w["holds"].as_array().unwrap().is_empty(), "{w}");
+    let (at, aw) = (
+        t["active_before"].as_object().unwrap(),
+        w["active_before"].as_object().unwrap(),
+    );
+    assert_eq!(at.keys().collect::<Vec<_>>(), aw.keys().collect::<Vec<_>>());
+    for (cat, exact) in aw {
+        let bound = n(&at[cat]);
+        assert!(
+            bound >= 2 && bound <= n(exact),
+            "{cat}: counted {bound} of {exact}"
+        );
+    }
+    // pupils: the walk stopped far short of the 180 there are
+    assert!(n(&at["Eleve"]) * 2 < n(&aw["Eleve"]), "{t}");
+    // what follows from the counts follows from the bounds; the rest is
+    // the whole plan's
+    for k in ["leaving", "digest"] {
+        assert_eq!(t[k], w[k], "{k}");
+    }
+    let (ct, cw) = (&t["changes"], &w["changes"]);
+    for k in [
+        "renames",
+        "modified",
+        "added",
+        "group_deletions",
+        "group_additions",
+        "rejected",
+    ] {
+        assert_eq!(ct[k], cw[k], "changes.{k}");
+    }
+    let (st, sw) = (step(&rt), step(&rw));
+    assert!(n(&st["plan"]["unchanged"]) < n(&sw["plan"]["unchanged"]));
+    assert_eq!(st["plan"]["total"], sw["plan"]["total"]);
+    assert_eq!(st["plan"]["by_kind"], sw["plan"]["by_kind"]);
+    for (cat, c) in sw["mapping"]["categories"].as_object().unwrap() {
+        let mapped = n(&st["mapping"]["categories"][cat]["mapped"]);
+        assert!(mapped <= n(&c["mapped"]), "{cat}: {mapped} mapped, {c}");
+    }
+    assert!(n(&st["delta_scope"]["people_total"]) < n(&sw["delta_scope"]["people_total"]));
+}
+
+/// A Delta the rails hold is judged on the directory's own figures: the
+/// same holds, with the same counts in their messages, as over the whole
+/// tree. So is one of a tree where a category has fewer entries than the
+/// guard floor (the change guards do not judge it: a bound under the
+/// floor could hide a hold).
+#[test]
+fn a_delta_the_rails_may_hold_is_judged_on_exact_counts() {
+    for safety in [
+        // a day's modifications are far above half a percent of the pupils
+        "[safety]\nguard_floor = 2\npercent_floor = 0\nmax_departures_percent = 50.0\nmax_modified_percent = 0.5\n",
+        // three schools: fewer structures than the default floor of 20
+        "[safety]\nmax_departures_percent = 50.0\nmax_modified_percent = 90.0\n",
+    ] {
+        let (rt, rw) = first_day_both_ways(safety, 2);
+        assert!(rt["safety"]["active_at_least"].is_null(), "{}", rt["safety"]);
+        assert_eq!(rt["safety"], rw["safety"], "{safety}");
+        let (st, sw) = (step(&rt), step(&rw));
+        assert_eq!(st["plan"], sw["plan"]);
+        assert_eq!(st["delta_scope"]["people_total"], sw["delta_scope"]["people_total"]);
+    }
+    let (rt, _) = first_day_both_ways(
+        "[safety]\nguard_floor = 2\npercent_floor = 0\nmax_departures_percent = 50.0\nmax_modified_percent = 0.5\n",
+        1000,
+    );
+    let holds = rt["safety"]["holds"].as_array().unwrap();
+    assert!(
+        holds.iter().any(|h| h["rule"] == "modifications"),
+        "{}",
+        rt["safety"]
+    );
 }

@@ -68,6 +68,7 @@ pub(super) enum Class {
 }
 
 /// How the read tells its entries apart, for one source.
+#[derive(Debug, Clone)]
 pub(super) struct Classifier {
     source: String,
     jointure_prefix: String,

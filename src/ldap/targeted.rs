@@ -12,9 +12,9 @@
 //! The members of a class the plan rebuilds from all its members' records
 //! (most are patched from their entry: `mapping::scope::Patch`) are read
 //! after, when the plan asks ([`Directory::read_members`]). The rails'
-//! counts of active entries come from one walk of the managed entries
-//! (their classes only), on a connection of its own beside the read and
-//! the plan ([`Counts`]). A new
+//! counts of active entries are made once the plan is known, each only as
+//! far as the rails' verdict needs, exactly when it may be a hold
+//! ([`Counts`]). A new
 //! login is checked against the directory's logins by equality
 //! (`logins_taken`), as many candidates as needed.
 //!
@@ -54,57 +54,316 @@ const BATCH: usize = 150;
 const MAX_PEOPLE: usize = 50_000;
 
 /// The counts the safety rails judge a run by, when the read did not see
-/// the whole tree. Counting makes slapd walk every managed person while
-/// this process only waits, so it runs on a connection of its own from
-/// the start of the read, beside it and the plan (the longest search of a
-/// targeted run: started once the read was done, the plan waited for it):
-/// the plan [`settle`](Counts::settle)s it where it first needs the
-/// figures.
+/// the whole tree: the active entries per category, the classes and
+/// groups. LDAP has no count: exact figures take a walk of every managed
+/// entry (8–10 s of slapd's CPU at 1.5 M, on one of two cores, beside the
+/// reads). A plan's verdict rarely needs them: the rails hold a change
+/// that is too large a share of what the directory holds, and they judge
+/// more leniently the more it holds, so knowing that a category holds at
+/// least so many is enough for a run they let through.
+/// [`settle`](Counts::settle) counts each figure only as far as the plan's
+/// verdict needs, and exactly when that verdict may be a hold.
 #[derive(Debug, Default)]
 pub struct Counts {
     /// Active entries per category (`safety::active_counts`).
     active: BTreeMap<String, u64>,
     /// Classes and groups.
     groups: u64,
-    counting: Option<Counting>,
+    /// Whether the figures are the directory's (else lower bounds).
+    exact: bool,
+    /// Where to count, until [`Counts::settle`] did.
+    at: Option<Counter>,
 }
 
-/// The counting searches under way; stopped when dropped (a plan that
-/// reads the whole tree again counts there).
-#[derive(Debug)]
-struct Counting(tokio::task::JoinHandle<Result<Counts, DirectoryError>>);
+/// Where the counts are made, and how entries are told apart there.
+#[derive(Debug, Clone)]
+struct Counter {
+    cfg: crate::config::LdapConfig,
+    url: String,
+    base: String,
+    /// The filter of this source's managed entries.
+    own: String,
+    classes: Classifier,
+}
 
-impl Drop for Counting {
-    fn drop(&mut self) {
-        self.0.abort();
+/// What the rails make of counts given as lower bounds: the figures that
+/// must be larger for the verdict not to depend on them.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Short {
+    /// Categories (`safety::CATEGORIES`).
+    pub categories: Vec<EntryKind>,
+    pub groups: bool,
+    /// A hold no count can lift: every figure is counted exactly.
+    pub exactly: bool,
+}
+
+/// A figure the counts hold: a category's active entries, or the classes
+/// and groups.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Figure {
+    Active(EntryKind),
+    Groups,
+}
+
+impl Figure {
+    fn all() -> impl Iterator<Item = Figure> {
+        crate::safety::CATEGORIES
+            .into_iter()
+            .map(Figure::Active)
+            .chain([Figure::Groups])
+    }
+
+    fn in_short(self, s: &Short) -> bool {
+        match self {
+            Figure::Active(k) => s.categories.contains(&k),
+            Figure::Groups => s.groups,
+        }
+    }
+
+    /// The server's filter for it: entries not departed, of a class
+    /// (indexed) that entries of this figure have, so that a walk finds
+    /// them without testing the others. Not every entry counted there
+    /// need match it: a walk that ends short of what the verdict needs
+    /// makes an exact count (see [`Counts::settle`]).
+    fn filter(self, own: &str) -> String {
+        let class = |c: &str| format!("(objectClass={c})");
+        let which = match self {
+            Figure::Active(EntryKind::Pupil) => class("ENTEleve"),
+            Figure::Active(EntryKind::Parent) => class("ENTAuxPersRelEleve"),
+            // not `ENTPerson`, which every person has: the server would
+            // test every pupil and parent before the first staff member
+            // (4 s at 1.5 M); staff without these classes are not counted
+            // here, and may make the walk end short
+            Figure::Active(EntryKind::Staff) => format!(
+                "(|{}{}{}{})",
+                class("ENTAuxEnseignant"),
+                class("ENTAuxNonEnsEtab"),
+                class("ENTAuxNonEnsServAc"),
+                class("ENTAuxNonEnsCollLoc")
+            ),
+            Figure::Active(_) => format!(
+                "(|{}{}{}{})",
+                class("ENTStructure"),
+                class("ENTEtablissement"),
+                class("ENTServAc"),
+                class("ENTCollLoc")
+            ),
+            Figure::Groups => format!("(|{}{})", class("ENTClasse"), class("ENTGroupe")),
+        };
+        format!("(&{own}{which}(!({}=*)))", schema::ATTR_DEPARTURE)
     }
 }
 
 impl Counts {
-    /// Waits for the counting searches to end (at once when they have).
-    pub async fn settle(&mut self) -> Result<(), DirectoryError> {
-        let Some(mut c) = self.counting.take() else {
+    /// Counts as far as `judge` needs: `judge` gives what the rails make
+    /// of lower bounds (active entries per category, classes and groups).
+    /// The rails judge more leniently the larger a figure (the guard floor
+    /// aside, which `judge` names short below it), so the least value of
+    /// each figure that `judge` accepts, the others as large as can be, is
+    /// found from `judge` itself; each figure is then counted by a walk of
+    /// its own entries that stops once it reaches that value. Where a
+    /// walk ends short of it, or `judge` still finds something short, or a
+    /// hold does not depend on the counts, every figure is counted
+    /// exactly: a run the rails hold is always judged on the directory's
+    /// own figures.
+    pub async fn settle(
+        &mut self,
+        judge: impl Fn(&BTreeMap<String, u64>, u64) -> Short,
+    ) -> Result<(), DirectoryError> {
+        let Some(at) = self.at.take() else {
             return Ok(());
         };
-        let done = (&mut c.0).await.map_err(|e| DirectoryError::Op {
-            what: "count the managed entries".into(),
-            reason: format!("the counting task ended: {e}"),
-        })??;
-        self.active = done.active;
-        self.groups = done.groups;
+        let t = std::time::Instant::now();
+        let mut bounds = Some(Vec::new());
+        for f in Figure::all() {
+            bounds = match (bounds, least(f, &judge)) {
+                (Some(mut b), Some(n)) => {
+                    b.push((f, n));
+                    Some(b)
+                }
+                _ => None,
+            };
+        }
+        if let Some(bounds) = bounds {
+            let mut reader = super::wire::Reader::open(&at.cfg, &at.url).await?;
+            let mut c = Counts {
+                active: crate::safety::no_counts(),
+                ..Counts::default()
+            };
+            let mut reached = true;
+            for (f, need) in bounds {
+                reached &= at.walk(&mut reader, f, need, &mut c).await? >= need;
+                if !reached {
+                    break;
+                }
+            }
+            reader.close().await;
+            if reached && judge(&c.active, c.groups) == Short::default() {
+                tracing::debug!(
+                    secs = t.elapsed().as_secs_f64(),
+                    "targeted read: the rails' counts, as far as their verdict needs"
+                );
+                self.active = c.active;
+                self.groups = c.groups;
+                return Ok(());
+            }
+        }
+        let c = at.all().await?;
+        tracing::debug!(
+            secs = t.elapsed().as_secs_f64(),
+            "targeted read: the rails' counts, exact"
+        );
+        self.active = c.active;
+        self.groups = c.groups;
+        self.exact = true;
         Ok(())
     }
 
     /// Active entries per category.
     pub fn active(&self) -> &BTreeMap<String, u64> {
-        debug_assert!(self.counting.is_none(), "counts read before settle");
+        debug_assert!(self.at.is_none(), "counts read before settle");
         &self.active
     }
 
     /// Classes and groups.
     pub fn groups(&self) -> u64 {
-        debug_assert!(self.counting.is_none(), "counts read before settle");
+        debug_assert!(self.at.is_none(), "counts read before settle");
         self.groups
+    }
+
+    /// Whether the figures are the directory's, or lower bounds that
+    /// were enough for the rails' verdict.
+    pub fn exact(&self) -> bool {
+        self.exact
+    }
+}
+
+/// The least value of `f` that `judge` does not find short, every other
+/// figure as large as can be (`None`: none is, or something else is short
+/// whatever the counts).
+fn least(f: Figure, judge: &impl Fn(&BTreeMap<String, u64>, u64) -> Short) -> Option<u64> {
+    // far beyond any directory, yet safe in the rails' arithmetic
+    const LARGE: u64 = 1 << 40;
+    let short = |n: u64| {
+        let mut active = crate::safety::no_counts();
+        for k in crate::safety::CATEGORIES {
+            let v = if f == Figure::Active(k) { n } else { LARGE };
+            active.insert(k.as_str().to_string(), v);
+        }
+        let groups = if f == Figure::Groups { n } else { LARGE };
+        judge(&active, groups)
+    };
+    let at_most = short(LARGE);
+    if at_most != Short::default() {
+        return None;
+    }
+    let (mut lo, mut hi) = (0u64, LARGE);
+    // the verdict is monotonic in each figure: the least accepted value
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let s = short(mid);
+        if f.in_short(&s) || s.exactly {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    Some(lo)
+}
+
+impl Counter {
+    /// Counts `f` into `c` by a walk of its entries, stopped once `need`
+    /// are counted; returns the count.
+    async fn walk(
+        &self,
+        reader: &mut super::wire::Reader,
+        f: Figure,
+        need: u64,
+        c: &mut Counts,
+    ) -> Result<u64, DirectoryError> {
+        if need == 0 {
+            return Ok(0);
+        }
+        let attrs = count_attrs();
+        let n = std::cell::Cell::new(0u64);
+        reader
+            .search_until(
+                &self.base,
+                &f.filter(&self.own),
+                &attrs,
+                |_, a| {
+                    if self.classes.managed(&a) && figure_of(&a) == Some(f) {
+                        n.set(n.get() + 1);
+                    }
+                },
+                || n.get() >= need,
+            )
+            .await?;
+        let n = n.get();
+        match f {
+            Figure::Active(k) => {
+                c.active.insert(k.as_str().to_string(), n);
+            }
+            Figure::Groups => c.groups = n,
+        }
+        Ok(n)
+    }
+
+    /// Every figure exactly, over one walk of the managed entries, each
+    /// read with the few attributes that classify it, and classified as
+    /// the whole read classifies (`Classifier`, `safety::counted`), so that
+    /// the figures are the whole read's by construction (a filter per
+    /// category made slapd walk them five times).
+    async fn all(&self) -> Result<Counts, DirectoryError> {
+        let mut reader = super::wire::Reader::open(&self.cfg, &self.url).await?;
+        let mut c = Counts {
+            active: crate::safety::no_counts(),
+            exact: true,
+            ..Counts::default()
+        };
+        // classified where the answer lies, without an entry built for each
+        // of the 1.5 M (that took this process 2.7 s of a core slapd needed)
+        reader
+            .search(
+                &self.base,
+                &format!("(&{})", self.own),
+                &count_attrs(),
+                |_, a| {
+                    if !self.classes.managed(&a) {
+                        return;
+                    }
+                    match figure_of(&a) {
+                        Some(Figure::Groups) => c.groups += 1,
+                        Some(Figure::Active(k)) => {
+                            *c.active.entry(k.as_str().to_string()).or_default() += 1
+                        }
+                        None => {}
+                    }
+                },
+            )
+            .await?;
+        reader.close().await;
+        Ok(c)
+    }
+}
+
+/// The attributes that classify an entry for the counts.
+fn count_attrs() -> [String; 4] {
+    [
+        "objectClass",
+        schema::ATTR_SOURCE,
+        "ENTPersonProfils",
+        schema::ATTR_DEPARTURE,
+    ]
+    .map(String::from)
+}
+
+/// The figure a managed entry counts in, if any.
+fn figure_of(e: &super::wire::Attrs<'_>) -> Option<Figure> {
+    if EntryKind::of(e).is_some_and(EntryKind::is_group) {
+        Some(Figure::Groups)
+    } else {
+        crate::safety::counted(e).map(Figure::Active)
     }
 }
 
@@ -325,27 +584,15 @@ impl Directory {
             schema::ATTR_SOURCE
         );
         let url = self.url().to_string();
-        // the rails' counts, beside the whole read and plan: a walk of
-        // every managed entry, the longest search of the run (dropped, it
-        // stops: a read that cannot answer counts in the whole read)
-        let (cfg, at, base, mine) = (
-            self.cfg.clone(),
-            url.clone(),
-            layout.base.to_string(),
-            own.clone(),
-        );
-        let classes = Classifier::new(layout);
-        let counting = tokio::spawn(async move {
-            let t = std::time::Instant::now();
-            let c = count_all(cfg, at, base, mine, classes).await;
-            tracing::debug!(
-                secs = t.elapsed().as_secs_f64(),
-                "targeted read: the rails' counts"
-            );
-            c
-        });
+        // the rails' counts: made once the plan knows what it changes
         let counts = Counts {
-            counting: Some(Counting(counting)),
+            at: Some(Counter {
+                cfg: self.cfg.clone(),
+                url: url.clone(),
+                base: layout.base.to_string(),
+                own: own.clone(),
+                classes: Classifier::new(layout),
+            }),
             ..Counts::default()
         };
         let mut g = Gather {
@@ -666,48 +913,4 @@ fn take_found(
         g.take(e);
     }
     Ok(())
-}
-
-/// Active entries per category, and the classes and groups, over a
-/// connection of its own: one walk of the managed entries, each read with
-/// the few attributes that classify it, and classified as the whole read
-/// classifies (`Classifier`, `safety::counted`), so that the
-/// figures are the whole read's by construction (a filter per category
-/// made slapd walk them five times).
-async fn count_all(
-    cfg: crate::config::LdapConfig,
-    url: String,
-    base: String,
-    own: String,
-    classes: Classifier,
-) -> Result<Counts, DirectoryError> {
-    let mut reader = super::wire::Reader::open(&cfg, &url).await?;
-    let mut c = Counts {
-        active: crate::safety::no_counts(),
-        ..Counts::default()
-    };
-    let attrs = [
-        "objectClass",
-        schema::ATTR_SOURCE,
-        "ENTPersonProfils",
-        schema::ATTR_DEPARTURE,
-    ]
-    .map(String::from);
-    // classified where the answer lies, without an entry built for each
-    // of the 1.5 M (that took this process 2.7 s of a core slapd needed)
-    reader
-        .search(&base, &format!("(&{own})"), &attrs, |_, a| {
-            let e = &a;
-            if !classes.managed(e) {
-                return;
-            }
-            if EntryKind::of(e).is_some_and(EntryKind::is_group) {
-                c.groups += 1;
-            } else if let Some(k) = crate::safety::counted(e) {
-                *c.active.entry(k.as_str().to_string()).or_default() += 1;
-            }
-        })
-        .await?;
-    reader.close().await;
-    Ok(c)
 }

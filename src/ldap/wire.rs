@@ -136,15 +136,18 @@ impl Reader {
         about: Option<u64>,
         on_entry: impl FnMut(&str, Attrs<'_>),
     ) -> Result<u64, DirectoryError> {
-        self.search_in(
-            base,
-            request::Scope::Subtree,
-            filter,
-            attrs,
-            about,
-            on_entry,
-        )
-        .await
+        let (count, _) = self
+            .paged(
+                base,
+                request::Scope::Subtree,
+                filter,
+                attrs,
+                about,
+                on_entry,
+                || false,
+            )
+            .await?;
+        Ok(count)
     }
 
     /// The entry at `dn`, with `attrs` (0 or 1 entry; an error when `dn`
@@ -157,18 +160,47 @@ impl Reader {
         attrs: &[String],
         on_entry: impl FnMut(&str, Attrs<'_>),
     ) -> Result<u64, DirectoryError> {
-        self.search_in(
-            dn,
-            request::Scope::Base,
-            "(objectClass=*)",
+        let (count, _) = self
+            .paged(
+                dn,
+                request::Scope::Base,
+                "(objectClass=*)",
+                attrs,
+                Some(1),
+                on_entry,
+                || false,
+            )
+            .await?;
+        Ok(count)
+    }
+
+    /// [`Reader::search`] that may stop early: after each page,
+    /// `enough()` says whether the caller has what it needs, and if so the
+    /// search is abandoned as RFC 2696 has it (its cookie sent back with a
+    /// size of 0). Returns the entries read and whether the search ended
+    /// by itself (every matching entry read) rather than stopped.
+    pub async fn search_until(
+        &mut self,
+        base: &str,
+        filter: &str,
+        attrs: &[String],
+        on_entry: impl FnMut(&str, Attrs<'_>),
+        enough: impl FnMut() -> bool,
+    ) -> Result<(u64, bool), DirectoryError> {
+        self.paged(
+            base,
+            request::Scope::Subtree,
+            filter,
             attrs,
-            Some(1),
+            None,
             on_entry,
+            enough,
         )
         .await
     }
 
-    async fn search_in(
+    #[allow(clippy::too_many_arguments)]
+    async fn paged(
         &mut self,
         base: &str,
         scope: request::Scope,
@@ -176,7 +208,8 @@ impl Reader {
         attrs: &[String],
         about: Option<u64>,
         mut on_entry: impl FnMut(&str, Attrs<'_>),
-    ) -> Result<u64, DirectoryError> {
+        mut enough: impl FnMut() -> bool,
+    ) -> Result<(u64, bool), DirectoryError> {
         let what = || format!("read {base}");
         let filter = request::Filter::parse(filter)
             .ok_or_else(|| op_err(what(), format!("invalid search filter {filter:?}")))?;
@@ -196,11 +229,27 @@ impl Reader {
                 Done::Refused(result) => {
                     return Err(op_err(what(), result).at(&Dn::new(base)));
                 }
-                Done::Page(next) if !next.is_empty() => cookie = next,
-                Done::Page(_) => break,
+                Done::Page(next) if next.is_empty() => return Ok((count, true)),
+                Done::Page(next) => cookie = next,
+            }
+            if enough() {
+                // a page of none with the cookie: the server drops the
+                // search and answers with its end
+                let id = conn.id();
+                let req = request::search(id, base, scope, &filter, attrs, 0, &cookie);
+                conn.send(&req).await.map_err(|e| op_err(what(), e))?;
+                let mut none = 0u64;
+                conn.expect = 0;
+                let done = conn
+                    .page(id, &mut none, &mut |_: &str, _: Attrs<'_>| {})
+                    .await
+                    .map_err(|e| op_err(what(), e))?;
+                if let Done::Refused(result) = done {
+                    return Err(op_err(what(), result).at(&Dn::new(base)));
+                }
+                return Ok((count, false));
             }
         }
-        Ok(count)
     }
 
     /// Unbinds and closes.

@@ -46,6 +46,7 @@ pub(crate) async fn gate(
         leaving,
         changes,
         school_year,
+        counts_exact,
     } = planned;
     // every entry the plans write, against the directory's schema
     let problems = schema_problems(schema, steps.iter().map(|s: &StepPlan| &s.plan));
@@ -71,6 +72,7 @@ pub(crate) async fn gate(
     let mut sr = SafetyReport {
         digest: digest.clone(),
         active_before,
+        active_at_least: !counts_exact,
         leaving,
         changes,
         holds,

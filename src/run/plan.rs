@@ -39,6 +39,10 @@ pub(crate) struct Planned {
     pub changes: safety::ChangeCounts,
     /// Some extraction starts a school year (classes rebuilt).
     pub school_year: bool,
+    /// Whether `active_before` and the figures that follow from it are the
+    /// directory's (else lower bounds, enough for the rails' verdict: a
+    /// Delta planned on a targeted read).
+    pub counts_exact: bool,
 }
 
 /// A tree parsed beside the read of the directory (the first Complet), with
@@ -71,6 +75,7 @@ pub(crate) async fn plan_all(
     let mut leaving: BTreeMap<String, u64> = BTreeMap::new();
     let mut changes = safety::ChangeCounts::default();
     let mut school_year = false;
+    let mut counts_exact = true;
     let mut steps = Vec::new();
     let n = extractions.len();
     let mut first = first;
@@ -104,13 +109,32 @@ pub(crate) async fn plan_all(
             store,
         )
         .await;
-        let p = match planned {
+        let mut p = match planned {
             Ok(p) => p,
             Err(e) => {
                 report.steps.push(step);
                 return Err(e);
             }
         };
+        let mut step_leaving = BTreeMap::new();
+        for (cat, ids) in &step.lifecycle.departed {
+            *leaving.entry(cat.clone()).or_default() += ids.len() as u64;
+            step_leaving.insert(cat.clone(), ids.len() as u64);
+        }
+        if snap.counts.is_some() {
+            let judged = Judged {
+                safety: &cfg.safety,
+                label: x.label(),
+                leaving: &step_leaving,
+                school_year: step.school_year_rebuild.is_some(),
+                first_load: step_first_load,
+            };
+            if let Err(e) = count_targeted(&judged, snap, &mut p, &mut step).await {
+                report.steps.push(step);
+                return Err(e);
+            }
+            counts_exact = snap.counts.as_ref().is_some_and(|c| c.exact());
+        }
         report.perf.parse_secs += step.parse_secs;
         report.perf.parse_bytes += step.parse_bytes;
         let parse_inside = if parsed_before { 0.0 } else { step.parse_secs };
@@ -119,11 +143,6 @@ pub(crate) async fn plan_all(
         let (step_base, step_groups) = (p.base, p.groups);
         if i == 0 {
             active_before = Some(step_base.clone());
-        }
-        let mut step_leaving = BTreeMap::new();
-        for (cat, ids) in &step.lifecycle.departed {
-            *leaving.entry(cat.clone()).or_default() += ids.len() as u64;
-            step_leaving.insert(cat.clone(), ids.len() as u64);
         }
         holds.extend(safety::unproven_departures(
             &x.label(),
@@ -162,7 +181,108 @@ pub(crate) async fn plan_all(
         leaving,
         changes,
         school_year,
+        counts_exact,
     })
+}
+
+/// What the rails judge a step's counts against, besides its plan.
+struct Judged<'a> {
+    safety: &'a safety::Safety,
+    label: String,
+    leaving: &'a BTreeMap<String, u64>,
+    school_year: bool,
+    first_load: bool,
+}
+
+impl Judged<'_> {
+    /// The holds of `p` were the directory to hold `active` and `groups`.
+    fn holds(&self, p: &Planned1, active: &BTreeMap<String, u64>, groups: u64) -> Vec<Hold> {
+        let mut changes = p.changes.clone();
+        if let Some(read) = &p.active_read {
+            changes.add_records(&targeted::unread(active, read), &BTreeMap::new());
+        }
+        let mut holds = safety::change_guards(
+            self.safety,
+            &self.label,
+            active,
+            groups,
+            &changes,
+            self.school_year,
+            self.first_load,
+        );
+        holds.extend(safety::thresholds(
+            self.safety,
+            &self.label,
+            active,
+            self.leaving,
+            self.school_year,
+        ));
+        holds
+    }
+}
+
+/// The rails' counts of a step planned on a targeted read, as far as its
+/// verdict needs (`ldap::targeted::Counts::settle`: exact when it may be a
+/// hold), then the figures of its report that follow from them: the
+/// people the read did not see, in step, counted as mapped and unchanged
+/// as a whole plan counts them.
+async fn count_targeted(
+    j: &Judged<'_>,
+    snap: &mut Snapshot,
+    p: &mut Planned1,
+    step: &mut StepReport,
+) -> Result<(), SyncError> {
+    let Some(c) = snap.counts.as_mut() else {
+        return Ok(());
+    };
+    let judge = |active: &BTreeMap<String, u64>, groups: u64| {
+        let mut short = crate::ldap::targeted::Short::default();
+        for h in j.holds(p, active, groups) {
+            match safety::CATEGORIES.iter().find(|k| k.as_str() == h.category) {
+                Some(k) if !short.categories.contains(k) => short.categories.push(*k),
+                Some(_) => {}
+                None if h.rule.starts_with("group_") => short.groups = true,
+                None => short.exactly = true,
+            }
+        }
+        // under the floor the change guards do not judge a category: a
+        // bound under it could hide a hold
+        for k in safety::CATEGORIES {
+            let n = active.get(k.as_str()).copied().unwrap_or(0);
+            if n < j.safety.guard_floor && !short.categories.contains(&k) {
+                short.categories.push(k);
+            }
+        }
+        short
+    };
+    crate::host::interrupt::race(
+        async { c.settle(judge).await.map_err(SyncError::from) },
+        |why| {
+            Err(SyncError::Halted(format!(
+                "{why} while counting the directory's entries: nothing written"
+            )))
+        },
+    )
+    .await?;
+    p.base = c.active().clone();
+    p.groups = c.groups();
+    if let Some(read) = &p.active_read {
+        let unread = targeted::unread(c.active(), read);
+        for (cat, n) in &unread {
+            step.mapping
+                .categories
+                .entry(cat.clone())
+                .or_default()
+                .mapped += n;
+        }
+        p.changes.add_records(&unread, &BTreeMap::new());
+        if let Some(d) = step.delta_scope.as_mut() {
+            d.people_total = targeted::people_total(c.active());
+        }
+    }
+    p.plan.unchanged += targeted::unchanged_unread(snap);
+    step.plan = PlanCounts::of(&p.plan);
+    Ok(())
 }
 
 /// What planning one extraction gives: the plan, the control state once
@@ -173,9 +293,12 @@ struct Planned1 {
     guards: Vec<Hold>,
     changes: safety::ChangeCounts,
     unproven: Vec<String>,
-    /// Active entries per category before it, and classes and groups.
+    /// Active entries per category before it, and classes and groups
+    /// (after a targeted read: counted by plan_all, once it is known).
     base: BTreeMap<String, u64>,
     groups: u64,
+    /// After a targeted read: the active people read, per kind.
+    active_read: Option<BTreeMap<EntryKind, u64>>,
 }
 
 /// Plans one extraction against the directory as read (`snap`, `control`).
@@ -262,17 +385,11 @@ async fn plan_extraction(
             d.read_again = Some(why);
         }
     }
-    // a targeted read's counts ran beside the parse and mapping
-    if let Some(c) = snap.counts.as_mut() {
-        crate::host::interrupt::race(async { c.settle().await.map_err(SyncError::from) }, |why| {
-            Err(SyncError::Halted(format!(
-                "{why} while counting the directory's entries: nothing written"
-            )))
-        })
-        .await?;
-    }
     // each extraction's changes are judged against the tree it applies to
-    let (base, groups) = {
+    // (a targeted read's counts are made once its plan is known: plan_all)
+    let (base, groups) = if snap.counts.is_some() {
+        (BTreeMap::new(), 0)
+    } else {
         let snap = &*snap;
         // two walks of a whole tree, one per core
         std::thread::scope(|s| {
@@ -280,7 +397,7 @@ async fn plan_extraction(
             (targeted::active_counts(snap), joined(groups))
         })
     };
-    targeted::count_unread(snap, &mut tree, step);
+    let active_read = tree.scope.as_ref().map(|s| s.active_read.clone());
     if snap.counts.is_some() {
         targeted::check_logins(dir, layout, &tree, snap).await?;
     }
@@ -391,7 +508,6 @@ async fn plan_extraction(
                 &settled.keep,
                 scope.as_ref(),
             );
-            plan.unchanged += targeted::unchanged_unread(snap);
             plan.changes.extend(aligned.moves.iter().cloned());
             let year = cfg.retention.school_year(x.date);
             let new_year = x.kind == ExtractionKind::Complet && control.starts_school_year(year);
@@ -473,6 +589,7 @@ async fn plan_extraction(
                 unproven,
                 base,
                 groups,
+                active_read,
             }
         })
     }))

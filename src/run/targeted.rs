@@ -167,39 +167,36 @@ pub(crate) async fn check_logins(
     }
 }
 
-/// A Delta mapped on a targeted read: the people the read did not see are
-/// in step too, and counted as mapped, as a whole plan counts them (the
-/// rails judge the rejected share by these counts).
-pub(crate) fn count_unread(
-    snap: &Snapshot,
-    tree: &mut mapping::MappedTree,
-    step: &mut crate::ops::report::StepReport,
-) {
-    let (Some(c), Some(scope)) = (&snap.counts, &tree.scope) else {
-        return;
-    };
-    let mut total = 0;
-    for kind in [EntryKind::Pupil, EntryKind::Parent, EntryKind::Staff] {
-        let all = c.active().get(kind.as_str()).copied().unwrap_or(0);
-        total += all;
-        let read = scope.active_read.get(&kind).copied().unwrap_or(0);
-        // none unread: no category made up (a whole plan lists only the
-        // categories it maps)
-        if all <= read {
-            continue;
-        }
-        if let Some(cat) = mapping::inverse::category(kind) {
-            tree.stats
-                .categories
-                .entry(cat.as_str().to_string())
-                .or_default()
-                .mapped += all.saturating_sub(read);
+/// A Delta mapped on a targeted read: the active people the read did not
+/// see (of `active`, the rails' counts), per category, who are in step too
+/// and count as mapped, as a whole plan counts them (the rails judge the
+/// rejected share by these counts). `read`: the active people read, per
+/// kind. A category with none unread is not listed (a whole plan lists
+/// only the categories it maps).
+pub(crate) fn unread(
+    active: &BTreeMap<String, u64>,
+    read: &BTreeMap<EntryKind, u64>,
+) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for kind in PEOPLE {
+        let all = active.get(kind.as_str()).copied().unwrap_or(0);
+        let seen = read.get(&kind).copied().unwrap_or(0);
+        if let (true, Some(cat)) = (all > seen, mapping::inverse::category(kind)) {
+            out.insert(cat.as_str().to_string(), all - seen);
         }
     }
-    if let Some(d) = step.delta_scope.as_mut() {
-        d.people_total = total;
-    }
+    out
 }
+
+/// The active people of `active` (the rails' counts).
+pub(crate) fn people_total(active: &BTreeMap<String, u64>) -> u64 {
+    PEOPLE
+        .iter()
+        .map(|k| active.get(k.as_str()).copied().unwrap_or(0))
+        .sum()
+}
+
+const PEOPLE: [EntryKind; 3] = [EntryKind::Pupil, EntryKind::Parent, EntryKind::Staff];
 
 /// The active entries a targeted read did not see: unchanged by its plan,
 /// as a whole plan counts them (0 after a whole read).

@@ -198,3 +198,81 @@ fn the_digest_follows_the_changes() {
     let whole: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
     assert_eq!(b, whole);
 }
+
+/// What a targeted Delta's counts rely on (`ldap::targeted::Counts`): from
+/// the guard floor on, the rails a Delta meets never hold more when the
+/// directory holds more, so that a verdict reached on lower bounds is the
+/// verdict on the directory's figures. Checked over random settings,
+/// changes and pairs of bases.
+#[test]
+fn the_rails_of_a_delta_hold_no_more_when_the_directory_holds_more() {
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut rnd = |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n.max(1)
+    };
+    let rules = |h: &[Hold]| {
+        h.iter()
+            .map(|h| (h.rule, h.category.clone()))
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    for _ in 0..20_000 {
+        let d = Safety::default();
+        let s = Safety {
+            percent_floor: rnd(20),
+            guard_floor: rnd(40),
+            max_modified_percent: rnd(100) as f64 + 0.5,
+            max_additions_percent: rnd(100) as f64,
+            max_rejected_percent: rnd(30) as f64,
+            pupil: Limits {
+                max_percent: rnd(50) as f64,
+                ..d.pupil
+            },
+            renames: Limits {
+                max_percent: rnd(50) as f64,
+                ..d.renames
+            },
+            group_deletions: Limits {
+                max_percent: rnd(50) as f64,
+                ..d.group_deletions
+            },
+            ..d
+        };
+        let mut c = ChangeCounts::default();
+        let mut leaving = BTreeMap::new();
+        let (mut low, mut high) = (BTreeMap::new(), BTreeMap::new());
+        for k in CATEGORIES {
+            let cat = k.as_str().to_string();
+            for m in [
+                &mut c.renames,
+                &mut c.modified,
+                &mut c.added,
+                &mut c.rejected,
+            ] {
+                m.insert(cat.clone(), rnd(400));
+            }
+            c.records.insert(cat.clone(), rnd(5000));
+            leaving.insert(cat.clone(), rnd(600));
+            let b = s.guard_floor + rnd(4000);
+            low.insert(cat.clone(), b);
+            high.insert(cat, b + rnd(4000));
+        }
+        c.group_deletions = rnd(150);
+        c.group_additions = rnd(150);
+        let (g, more) = (rnd(2000), rnd(2000));
+        let year = rnd(4) == 0;
+        let first = rnd(4) == 0;
+        let judge = |base: &BTreeMap<String, u64>, groups: u64| {
+            let mut h = change_guards(&s, "x", base, groups, &c, year, first);
+            h.extend(thresholds(&s, "x", base, &leaving, year));
+            rules(&h)
+        };
+        let (at_low, at_high) = (judge(&low, g), judge(&high, g + more));
+        assert!(
+            at_high.is_subset(&at_low),
+            "more entries, more holds: {at_high:?} against {at_low:?} ({s:?}, {c:?})"
+        );
+    }
+}

@@ -330,6 +330,14 @@ pub struct SafetyReport {
     pub digest: String,
     /// Active entries per category before the run.
     pub active_before: BTreeMap<String, u64>,
+    /// `active_before` holds lower bounds, not the directory's figures: a
+    /// Delta planned on a targeted read counts the directory only as far
+    /// as the rails' verdict needs (exactly when it may be a hold). The
+    /// unread people counted as mapped and unchanged (`mapping`, `plan`,
+    /// `delta_scope.people_total`) follow from them and are lower bounds
+    /// too.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub active_at_least: bool,
     /// Active entries leaving in this run, per category.
     pub leaving: BTreeMap<String, u64>,
     /// What the run changes besides departures.
