@@ -567,6 +567,8 @@ fn a_delta_let_through_is_counted_only_as_far_as_the_verdict_needs() {
     }
     let (st, sw) = (step(&rt), step(&rw));
     assert!(n(&st["plan"]["unchanged"]) < n(&sw["plan"]["unchanged"]));
+    assert_eq!(st["plan"]["unchanged_at_least"], true, "{}", st["plan"]);
+    assert!(sw["plan"]["unchanged_at_least"].is_null(), "{}", sw["plan"]);
     assert_eq!(st["plan"]["total"], sw["plan"]["total"]);
     assert_eq!(st["plan"]["by_kind"], sw["plan"]["by_kind"]);
     for (cat, c) in sw["mapping"]["categories"].as_object().unwrap() {

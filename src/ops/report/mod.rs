@@ -46,6 +46,9 @@ pub struct ExtractionReport {
 pub struct PlanCounts {
     pub by_kind: BTreeMap<String, BTreeMap<String, u64>>,
     pub unchanged: u64,
+    /// `unchanged` is a lower bound (`SafetyReport::active_at_least`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unchanged_at_least: bool,
     pub total: u64,
 }
 

@@ -156,8 +156,14 @@ impl StepReport {
         }
         let _ = writeln!(
             s,
-            "  changes planned: {} (unchanged entries: {})",
-            self.plan.total, self.plan.unchanged
+            "  changes planned: {} (unchanged entries: {}{})",
+            self.plan.total,
+            if self.plan.unchanged_at_least {
+                "at least "
+            } else {
+                ""
+            },
+            self.plan.unchanged
         );
         for (kind, ops) in &self.plan.by_kind {
             let ops: Vec<String> = ops.iter().map(|(o, n)| format!("{o} {n}")).collect();
