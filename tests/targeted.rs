@@ -513,6 +513,18 @@ fn first_day_both_ways(safety: &str, page_size: u32) -> (Value, Value) {
     let (rt, rw) = dry_runs(&targeted, &whole, &x, tmp.path());
     assert_eq!(rt["perf"]["read_mode"], "targeted", "{}", rt["perf"]);
     assert_eq!(plan_of(&rt), plan_of(&rw), "the same plan either way");
+    // the plan saved for review says when its unchanged count is a bound
+    let saved = |r: &Value| {
+        let files = r["plan_files"].as_array().unwrap();
+        let json = files
+            .iter()
+            .filter_map(Value::as_str)
+            .find(|f| f.ends_with(".json"));
+        std::fs::read_to_string(json.unwrap()).unwrap()
+    };
+    let bound = rt["safety"]["active_at_least"] == true;
+    assert_eq!(saved(&rt).contains("\"unchanged_at_least\": true"), bound);
+    assert!(!saved(&rw).contains("unchanged_at_least"));
     (rt, rw)
 }
 

@@ -98,6 +98,11 @@ pub struct Plan {
     /// People and structures absent from the extraction, left untouched.
     pub absent: Vec<Absent>,
     pub unchanged: u64,
+    /// `unchanged` is a lower bound: a Delta planned on a targeted read
+    /// counts the entries it did not read only as far as the safety
+    /// rails' verdict needs.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unchanged_at_least: bool,
     /// Entries left exactly as they are: their record was present but
     /// rejected (or depends on one that was).
     #[serde(default, skip_serializing_if = "is_zero")]

@@ -280,10 +280,9 @@ async fn count_targeted(
             d.people_total = targeted::people_total(c.active());
         }
     }
-    let exact = c.exact();
+    p.plan.unchanged_at_least = !c.exact();
     p.plan.unchanged += targeted::unchanged_unread(snap);
     step.plan = PlanCounts::of(&p.plan);
-    step.plan.unchanged_at_least = !exact;
     Ok(())
 }
 

@@ -56,6 +56,7 @@ impl PlanCounts {
     pub fn of(plan: &Plan) -> Self {
         let mut c = PlanCounts {
             unchanged: plan.unchanged,
+            unchanged_at_least: plan.unchanged_at_least,
             total: plan.changes.len() as u64,
             ..Default::default()
         };
