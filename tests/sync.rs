@@ -198,6 +198,26 @@ struct Fixture {
     extraction: String,
 }
 
+impl Fixture {
+    /// A sync of the fixture's extraction that ends with exit 0; its JSON
+    /// report (written to `name` in the temporary directory).
+    fn sync_report(&self, name: &str) -> serde_json::Value {
+        let report = self.tmp.path().join(name);
+        aaf_sync_ok(
+            &[
+                "sync",
+                "--config",
+                &self.config,
+                "--report",
+                report.to_str().unwrap(),
+                &self.extraction,
+            ],
+            0,
+        );
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap()
+    }
+}
+
 fn setup() -> Fixture {
     let ldap = Slapd::start();
     let tmp = tempfile::tempdir().unwrap();
@@ -427,21 +447,8 @@ fn second_sync_of_the_same_extraction_writes_nothing() {
     aaf_sync_ok(&["sync", "--config", &f.config, &f.extraction], 0);
     let before = csns(&f.ldap);
     assert!(before.len() > 10);
-    let report = f.tmp.path().join("r2.json");
-    aaf_sync_ok(
-        &[
-            "sync",
-            "--config",
-            &f.config,
-            "--report",
-            report.to_str().unwrap(),
-            &f.extraction,
-        ],
-        0,
-    );
+    let r = f.sync_report("r2.json");
     assert_eq!(csns(&f.ldap), before, "an entry changed on the server");
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     assert_eq!(r["steps"][0]["plan"]["total"], 0);
     assert_eq!(r["steps"][0]["plan"]["unchanged"], 9);
 }
@@ -463,23 +470,7 @@ fn the_source_is_matched_ignoring_case_as_the_schema_says() {
             "dn: {dn}\nchangetype: modify\nreplace: aafSyncSource\naafSyncSource: {spelling}\n"
         ));
     }
-    let run = |name: &str| {
-        let report = f.tmp.path().join(name);
-        aaf_sync_ok(
-            &[
-                "sync",
-                "--config",
-                &f.config,
-                "--report",
-                report.to_str().unwrap(),
-                &f.extraction,
-            ],
-            0,
-        );
-        let r: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
-        r["steps"][0]["plan"].clone()
-    };
+    let run = |name: &str| f.sync_report(name)["steps"][0]["plan"].clone();
     let plan = run("r2.json");
     assert_eq!(
         plan["by_kind"],

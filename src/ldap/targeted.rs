@@ -97,6 +97,10 @@ pub struct Short {
     pub exactly: bool,
 }
 
+/// Structures, by any of the classes `EntryKind::of` takes for one.
+const STRUCTURES: &str = "(|(objectClass=ENTStructure)(objectClass=ENTEtablissement)\
+                          (objectClass=ENTServAc)(objectClass=ENTCollLoc))";
+
 /// A figure the counts hold: a category's active entries, or the classes
 /// and groups.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -141,13 +145,7 @@ impl Figure {
                 class("ENTAuxNonEnsServAc"),
                 class("ENTAuxNonEnsCollLoc")
             ),
-            Figure::Active(_) => format!(
-                "(|{}{}{}{})",
-                class("ENTStructure"),
-                class("ENTEtablissement"),
-                class("ENTServAc"),
-                class("ENTCollLoc")
-            ),
+            Figure::Active(_) => STRUCTURES.to_string(),
             Figure::Groups => format!("(|{}{})", class("ENTClasse"), class("ENTGroupe")),
         };
         format!("(&{own}{which}(!({}=*)))", schema::ATTR_DEPARTURE)
@@ -174,16 +172,9 @@ impl Counts {
             return Ok(());
         };
         let t = std::time::Instant::now();
-        let mut bounds = Some(Vec::new());
-        for f in Figure::all() {
-            bounds = match (bounds, least(f, &judge)) {
-                (Some(mut b), Some(n)) => {
-                    b.push((f, n));
-                    Some(b)
-                }
-                _ => None,
-            };
-        }
+        let bounds: Option<Vec<(Figure, u64)>> = Figure::all()
+            .map(|f| least(f, &judge).map(|n| (f, n)))
+            .collect();
         if let Some(bounds) = bounds {
             let mut reader = super::wire::Reader::open(&at.cfg, &at.url).await?;
             let mut c = Counts {
@@ -229,6 +220,14 @@ impl Counts {
     pub fn groups(&self) -> u64 {
         debug_assert!(self.at.is_none(), "counts read before settle");
         self.groups
+    }
+
+    /// Adds `n` entries to figure `f`.
+    fn add(&mut self, f: Figure, n: u64) {
+        match f {
+            Figure::Active(k) => *self.active.entry(k.as_str().to_string()).or_default() += n,
+            Figure::Groups => self.groups += n,
+        }
     }
 
     /// Whether the figures are the directory's, or lower bounds that
@@ -299,14 +298,8 @@ impl Counter {
                 || n.get() >= need,
             )
             .await?;
-        let n = n.get();
-        match f {
-            Figure::Active(k) => {
-                c.active.insert(k.as_str().to_string(), n);
-            }
-            Figure::Groups => c.groups = n,
-        }
-        Ok(n)
+        c.add(f, n.get());
+        Ok(n.get())
     }
 
     /// Every figure exactly, over one walk of the managed entries, each
@@ -332,12 +325,8 @@ impl Counter {
                     if !self.classes.managed(&a) {
                         return;
                     }
-                    match figure_of(&a) {
-                        Some(Figure::Groups) => c.groups += 1,
-                        Some(Figure::Active(k)) => {
-                            *c.active.entry(k.as_str().to_string()).or_default() += 1
-                        }
-                        None => {}
+                    if let Some(f) = figure_of(&a) {
+                        c.add(f, 1);
                     }
                 },
             )
@@ -608,9 +597,7 @@ impl Directory {
             frontier: Vec::new(),
         };
         // every structure, wherever it is (an adopted tree keeps its own)
-        let structures = format!(
-            "(&{own}(|(objectClass=ENTStructure)(objectClass=ENTEtablissement)(objectClass=ENTServAc)(objectClass=ENTCollLoc)))"
-        );
+        let structures = format!("(&{own}{STRUCTURES})");
         self.read_matching(layout.base.as_str(), &structures, None, &mut g)
             .await?;
         // the departed branch: the deadlines
