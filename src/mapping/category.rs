@@ -145,9 +145,10 @@ impl Mapper<'_> {
     pub(super) fn map_parent(&mut self, rec: &Record) -> Option<Desired> {
         // taken: each parent is mapped once (a second record with the same
         // id is refused as a duplicate)
-        let mut pupils: Vec<Box<str>> = self
-            .pupils_of_parent
-            .remove(rec.id.as_str())
+        let mut pupils: Vec<u32> = self
+            .names
+            .find(&rec.id)
+            .and_then(|me| self.pupils_of_parent.remove(&me))
             .unwrap_or_default();
         // 2D: the pupils' records decide (legal guardians only; the
         // parent's own list also names the pupils they are a contact for),
@@ -169,9 +170,14 @@ impl Mapper<'_> {
         };
         for p in own {
             // a pupil whose record was rejected is still there
-            if self.kept_pupils.contains(p) || self.protected.people.contains(p) {
-                if !pupils.iter().any(|x| &**x == p) {
-                    pupils.push(p.into());
+            let kept = self
+                .names
+                .find(p)
+                .is_some_and(|n| self.names.is(n, super::links::Mark::KeptPupil));
+            if kept || self.protected.people.contains(p) {
+                let n = self.names.number(p);
+                if !pupils.contains(&n) {
+                    pupils.push(n);
                 }
             } else {
                 self.stats.dangling_links += 1;
@@ -185,7 +191,9 @@ impl Mapper<'_> {
         e.set("ENTPersonProfils", PROFILE_PARENT);
         e.add(
             "ENTAuxPersRelEleveEleve",
-            pupils.iter().map(|p| self.layout.person_dn(p).to_string()),
+            pupils
+                .iter()
+                .map(|&p| self.layout.person_dn(self.names.get(p)).to_string()),
         );
         Some(Desired {
             kind: EntryKind::Parent,

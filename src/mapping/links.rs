@@ -35,6 +35,63 @@ fn one_d_parents(rec: &Record) -> Vec<ParentRef> {
     refs
 }
 
+/// Strings the link tables name many times (people's ids, relation
+/// codes), each held once and named by its number: an académie's
+/// million pupils each appeared in four or five tables.
+#[derive(Default)]
+pub(super) struct Interned {
+    set: indexmap::IndexSet<Box<str>>,
+    /// [`Mark`]s, by number: whether the person was kept as a pupil, as a
+    /// parent.
+    marks: Vec<u8>,
+}
+
+/// What [`Interned::mark`] records of a number.
+#[derive(Clone, Copy)]
+pub(super) enum Mark {
+    KeptPupil = 1,
+    KeptParent = 2,
+}
+
+impl Interned {
+    /// The number of `s`, given it now if it had none.
+    pub(super) fn number(&mut self, s: &str) -> u32 {
+        let i = match self.set.get_index_of(s) {
+            Some(i) => i,
+            None => self.set.insert_full(s.into()).0,
+        };
+        // four billion distinct strings would not fit in memory first
+        u32::try_from(i).unwrap_or(u32::MAX)
+    }
+    /// The number of `s`, if it has one.
+    pub(super) fn find(&self, s: &str) -> Option<u32> {
+        self.set.get_index_of(s).and_then(|i| u32::try_from(i).ok())
+    }
+    /// The string numbered `n` by [`Interned::number`].
+    pub(super) fn get(&self, n: u32) -> &str {
+        self.set.get_index(n as usize).map_or("", |s| s)
+    }
+    pub(super) fn mark(&mut self, n: u32, m: Mark) {
+        let i = n as usize;
+        if self.marks.len() <= i {
+            self.marks.resize(i + 1, 0);
+        }
+        self.marks[i] |= m as u8;
+    }
+    pub(super) fn is(&self, n: u32, m: Mark) -> bool {
+        self.marks.get(n as usize).is_some_and(|b| b & m as u8 != 0)
+    }
+}
+
+/// A pupil's link to a parent, kept until the extraction ends: a
+/// [`ParentRef`] by numbers ([`Interned`]), with its pupil's.
+pub(super) struct Link {
+    pupil: u32,
+    parent: u32,
+    code: Option<u32>,
+    relation: Option<Box<str>>,
+}
+
 #[derive(Default)]
 pub(super) struct GroupAcc {
     /// The school id and the code as their smallest spelling (see
@@ -48,7 +105,8 @@ pub(super) struct GroupAcc {
     pub(super) pupil_named: bool,
     /// Ids of the members (their DNs are made in `finish`: an id is a
     /// third of a DN, and an académie has a million memberships).
-    pub(super) members: Vec<Box<str>>,
+    /// Numbered by the mapper's [`Interned`].
+    pub(super) members: Vec<u32>,
     /// Started from its entry (a Delta's [`Patch`]), not by a record.
     pub(super) patched: bool,
 }
@@ -250,6 +308,7 @@ impl Mapper<'_> {
     /// records mapped then add their people (see [`Patch`]).
     pub fn with_patches<'p>(mut self, patches: impl Iterator<Item = &'p Patch>) -> Self {
         for p in patches {
+            let members = p.others.iter().map(|id| self.names.number(id)).collect();
             self.groups.insert(
                 p.key.clone(),
                 GroupAcc {
@@ -257,7 +316,7 @@ impl Mapper<'_> {
                     code: p.code.clone(),
                     name: p.label.clone(),
                     pupil_named: false,
-                    members: p.others.iter().map(|id| Box::from(id.as_str())).collect(),
+                    members,
                     patched: true,
                 },
             );
@@ -272,7 +331,7 @@ impl Mapper<'_> {
         if !d.kind.is_person() {
             return;
         }
-        let id: Box<str> = d.id.as_str().into();
+        let id = self.names.number(&d.id);
         let perimeter = &self.perimeter;
         for named in classes_named(self.degree, rec, |sid| perimeter.has(sid)) {
             let (key, n) = match named {
@@ -322,20 +381,18 @@ impl Mapper<'_> {
                     acc.pupil_named = pupil;
                 }
             }
-            acc.members.push(id.clone());
+            acc.members.push(id);
         }
         match d.kind {
             EntryKind::Pupil => {
-                self.kept_pupils.insert(id.clone());
+                self.names.mark(id, Mark::KeptPupil);
                 let refs = match self.degree {
                     Degree::OneD => one_d_parents(rec),
                     Degree::TwoD => super::two_d::guardians(rec, &mut self.stats),
                 };
                 for r in &refs {
-                    self.pupils_of_parent
-                        .entry(r.id.clone())
-                        .or_default()
-                        .push(id.clone());
+                    let parent = self.names.number(&r.id);
+                    self.pupils_of_parent.entry(parent).or_default().push(id);
                 }
                 // written now, while the entry is being built: `finish`
                 // only rewrites the pupils naming a parent the extraction
@@ -343,11 +400,21 @@ impl Mapper<'_> {
                 // pupil whose entry is not wanted has nothing to rewrite
                 add_parent_links(self.layout, &mut d.entry, &refs);
                 if wanted {
-                    self.parents_of_pupil.insert(id, refs);
+                    // one flat list for every pupil: a vector per pupil
+                    // cost more than the links it held
+                    for r in refs {
+                        let link = Link {
+                            pupil: id,
+                            parent: self.names.number(&r.id),
+                            code: r.code.map(|c| self.names.number(&c)),
+                            relation: r.relation,
+                        };
+                        self.parents_of_pupil.push(link);
+                    }
                 }
             }
             EntryKind::Parent => {
-                self.kept_parents.insert(id);
+                self.names.mark(id, Mark::KeptParent);
             }
             _ => {}
         }
@@ -356,19 +423,32 @@ impl Mapper<'_> {
     /// Drops the pupil → parent links to parents the extraction does not
     /// keep (a parent whose record was rejected is still there).
     pub(super) fn drop_unkept_parents(&mut self) {
-        for (pupil, mut refs) in std::mem::take(&mut self.parents_of_pupil) {
-            let before = refs.len();
-            refs.retain(|r| {
-                self.kept_parents.contains(&r.id) || self.protected.people.contains(&*r.id)
-            });
-            if refs.len() == before {
+        let names = &self.names;
+        let all = std::mem::take(&mut self.parents_of_pupil);
+        // a pupil's links were pushed together
+        for links in all.chunk_by(|a, b| a.pupil == b.pupil) {
+            let kept = |l: &&Link| {
+                names.is(l.parent, Mark::KeptParent)
+                    || self.protected.people.contains(names.get(l.parent))
+            };
+            let left = links.iter().filter(kept).count();
+            if left == links.len() {
                 continue;
             }
-            self.stats.dangling_links += (before - refs.len()) as u64;
-            let key = self.layout.person_dn(&pupil).key();
-            let Some(d) = self.desired.get_mut(&key) else {
+            self.stats.dangling_links += (links.len() - left) as u64;
+            let dn = self.layout.person_dn(names.get(links[0].pupil));
+            let Some(d) = self.desired.get_mut(dn.as_str()) else {
                 continue;
             };
+            let refs: Vec<ParentRef> = links
+                .iter()
+                .filter(kept)
+                .map(|l| ParentRef {
+                    id: names.get(l.parent).into(),
+                    code: l.code.map(|c| names.get(c).into()),
+                    relation: l.relation.clone(),
+                })
+                .collect();
             for a in PARENT_LINKS {
                 d.entry.remove(a);
             }
@@ -395,7 +475,9 @@ impl Mapper<'_> {
             e.set("cn", l.class_cn(kind, &sid, &code));
             e.add(
                 "member",
-                acc.members.iter().map(|id| l.person_dn(id).to_string()),
+                acc.members
+                    .iter()
+                    .map(|&id| l.person_dn(self.names.get(id)).to_string()),
             );
             let label = acc
                 .name
@@ -417,7 +499,7 @@ impl Mapper<'_> {
             let mut d = d;
             self.finish_entry(d.kind, None, &mut d.entry);
             self.freeze(&mut d.entry);
-            self.desired.insert(d.entry.dn.key(), d);
+            self.desired.insert(d);
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod delta;
 pub mod fields;
 pub mod fields_2d;
 pub mod inverse;
+mod keyed;
 mod keys;
 pub mod layout;
 pub mod limits;
@@ -32,12 +33,12 @@ mod values;
 
 use crate::aaf::degree::Degree;
 use crate::aaf::{FileCategory, Operation, Record, RecordError};
-use crate::model::{Entry, EntryMap, Store};
+use crate::model::{dn_key, Entry, EntryMap, Store};
 use crate::schema::date::generalized_date;
 use crate::schema::EntryKind;
 use layout::{GroupKind, Layout};
 use limits::RecordLimits;
-use links::{GroupAcc, ParentRef};
+use links::GroupAcc;
 // how a class list names its class: the targeted read follows it
 pub use links::class_value;
 use perimeter::Perimeter;
@@ -117,16 +118,18 @@ pub struct Mapper<'a> {
     perimeter: Perimeter,
     consent: &'a BTreeSet<String>,
     first_seen: String,
-    desired: BTreeMap<String, Desired>,
+    desired: keyed::Keyed,
     groups: BTreeMap<(GroupKind, String, String), GroupAcc>,
-    /// Pupil id → (parent id, relation code), as written in the pupil's
-    /// entry; `finish` drops the parents the extraction does not keep.
-    parents_of_pupil: HashMap<Box<str>, Vec<ParentRef>>,
-    /// Parent id → ids of the kept pupils naming them, taken when the
+    /// Each pupil's links to their parents (by number, with the relation
+    /// code), as written in the pupil's entry; `finish` drops the parents
+    /// the extraction does not keep.
+    parents_of_pupil: Vec<links::Link>,
+    /// Parent → the kept pupils naming them (by number), taken when the
     /// parent is mapped.
-    pupils_of_parent: HashMap<Box<str>, Vec<Box<str>>>,
-    kept_pupils: HashSet<Box<str>>,
-    kept_parents: HashSet<Box<str>>,
+    pupils_of_parent: HashMap<u32, Vec<u32>>,
+    /// The numbers the link tables name people (and relation codes) by,
+    /// and which of them were kept as pupils, as parents.
+    names: links::Interned,
     /// People and structures whose record was rejected: kept as they are.
     protected: Protected,
     limits: RecordLimits,
@@ -245,12 +248,11 @@ impl<'a> Mapper<'a> {
             perimeter,
             consent,
             first_seen: generalized_date(today),
-            desired: BTreeMap::new(),
+            desired: keyed::Keyed::default(),
             groups: BTreeMap::new(),
-            parents_of_pupil: HashMap::new(),
+            parents_of_pupil: Vec::new(),
             pupils_of_parent: HashMap::new(),
-            kept_pupils: HashSet::new(),
-            kept_parents: HashSet::new(),
+            names: links::Interned::default(),
             protected: Protected::default(),
             limits: RecordLimits::default(),
             adapt: None,
@@ -348,8 +350,10 @@ impl<'a> Mapper<'a> {
                     Ok(Mapped::OutOfPerimeter)
                 }
                 Some(d) => {
-                    let key = d.entry.dn.key();
-                    if self.desired.contains_key(&key) || self.elsewhere.contains(&key) {
+                    let dn = d.entry.dn.as_str();
+                    if self.desired.contains(dn)
+                        || (!self.elsewhere.is_empty() && self.elsewhere.contains(&dn_key(dn)))
+                    {
                         Err(reject(
                             Some("identifier"),
                             "duplicate id: already seen in this extraction",
@@ -361,9 +365,9 @@ impl<'a> Mapper<'a> {
                         self.after_insert(&mut d, rec, wanted);
                         if wanted {
                             self.freeze(&mut d.entry);
-                            self.desired.insert(key, d);
+                            self.desired.insert(d);
                         } else {
-                            self.elsewhere.insert(key);
+                            self.elsewhere.insert(d.entry.dn.key());
                         }
                         Ok(Mapped::Kept)
                     }
@@ -450,7 +454,7 @@ impl<'a> Mapper<'a> {
         self.drop_unkept_parents();
         self.build_groups();
         MappedTree {
-            entries: self.desired.into_values().collect(),
+            entries: self.desired.into_sorted(),
             stats: self.stats,
             missing_uai: self.perimeter.missing_uai(),
             outside_uai: self.perimeter.outside_uai(),

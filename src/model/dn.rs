@@ -10,7 +10,7 @@ use std::fmt;
 /// (all RDN attributes the sync uses have case-insensitive matching).
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[serde(transparent)]
-pub struct Dn(String);
+pub struct Dn(Box<str>);
 
 impl AsRef<str> for Dn {
     fn as_ref(&self) -> &str {
@@ -20,11 +20,22 @@ impl AsRef<str> for Dn {
 
 impl Dn {
     pub fn new(s: impl Into<String>) -> Self {
-        Dn(s.into())
+        // no spare room, and no capacity field: a directory and its
+        // mapped tree hold three million of these for the whole run
+        Dn(s.into().into_boxed_str())
     }
     /// `attr=value,parent` with the value escaped per RFC 4514.
     pub fn child(parent: &Dn, attr: &str, value: &str) -> Self {
-        Dn(format!("{attr}={},{}", escape_rdn_value(value), parent.0))
+        // sized exactly: a mapped tree holds a DN per entry for the whole
+        // run, and `format!`'s spare room was a third of each
+        let value = escape_rdn_value(value);
+        let mut s = String::with_capacity(attr.len() + value.len() + parent.0.len() + 2);
+        s.push_str(attr);
+        s.push('=');
+        s.push_str(&value);
+        s.push(',');
+        s.push_str(&parent.0);
+        Dn(s.into_boxed_str())
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -56,6 +67,44 @@ pub fn dn_key(s: &str) -> String {
         return s.to_ascii_lowercase();
     }
     parsed_key(s)
+}
+
+/// Feeds `h` the bytes of `dn`'s key ([`dn_key`]) without building it
+/// when the DN is plain (most): a table of DNs hashed this way needs no
+/// copy of each key beside the DN.
+pub fn hash_key<H: std::hash::Hasher>(dn: &str, h: &mut H) {
+    if plain_dn(dn.as_bytes()) {
+        let mut buf = [0u8; 64];
+        for chunk in dn.as_bytes().chunks(buf.len()) {
+            let low = &mut buf[..chunk.len()];
+            low.copy_from_slice(chunk);
+            low.make_ascii_lowercase();
+            h.write(low);
+        }
+    } else {
+        h.write(parsed_key(dn).as_bytes());
+    }
+}
+
+/// Whether [`dn_key`] of `dn` is its ASCII lower case (see
+/// [`cmp_plain_keys`]).
+pub fn key_is_lower_case(dn: &str) -> bool {
+    plain_dn(dn.as_bytes())
+}
+
+/// The order of the keys of two DNs ([`dn_key`]), `plain` saying for each
+/// whether [`key_is_lower_case`] (found once per DN by the caller: a sort
+/// compares each DN a score of times), without building the keys of
+/// plain ones.
+pub fn cmp_plain_keys(a: (&str, bool), b: (&str, bool)) -> std::cmp::Ordering {
+    let ((a, a_plain), (b, b_plain)) = (a, b);
+    if a_plain && b_plain {
+        a.bytes()
+            .map(|c| c.to_ascii_lowercase())
+            .cmp(b.bytes().map(|c| c.to_ascii_lowercase()))
+    } else {
+        dn_key(a).cmp(&dn_key(b))
+    }
 }
 
 /// True when the key of `b` is its ASCII lower case: every RDN one

@@ -29,7 +29,9 @@ mod matching;
 mod names;
 
 pub use attrs::{Attr, AttrRef, Attrs, Values, ValuesIter};
-pub use dn::{dn_key, escape_rdn_value, split_first_rdn, Dn};
+pub use dn::{
+    cmp_plain_keys, dn_key, escape_rdn_value, hash_key, key_is_lower_case, split_first_rdn, Dn,
+};
 #[cfg(test)]
 pub(crate) use entry::test_entry;
 pub use entry::{Entry, EntryMap};

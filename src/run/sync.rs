@@ -121,12 +121,33 @@ impl RunPlan {
     }
 
     pub fn json(&self) -> String {
-        let steps: Vec<serde_json::Value> = self
+        let mut out = Vec::new();
+        let _ = self.write_json(&mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// [`RunPlan::json`], written as it is made: at an académie's scale,
+    /// the plan as a JSON value, then as a string, was most of a run's
+    /// peak memory.
+    pub fn write_json(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        #[derive(serde::Serialize)]
+        struct Step<'a> {
+            label: &'a str,
+            plan: &'a Plan,
+        }
+        #[derive(serde::Serialize)]
+        struct Steps<'a> {
+            steps: Vec<Step<'a>>,
+        }
+        let steps = self
             .steps
             .iter()
-            .map(|s| serde_json::json!({ "label": s.label, "plan": s.plan }))
+            .map(|s| Step {
+                label: &s.label,
+                plan: &s.plan,
+            })
             .collect();
-        serde_json::to_string_pretty(&serde_json::json!({ "steps": steps })).unwrap_or_default()
+        serde_json::to_writer_pretty(w, &Steps { steps }).map_err(std::io::Error::other)
     }
 
     /// True when the plan changes nothing (the directory is in step).
@@ -486,4 +507,60 @@ async fn retention_inner(
     }
     report.steps.push(step);
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::plan::{AttrChange, Change, Planned};
+    use crate::model::{Dn, Entry};
+    use crate::schema::EntryKind;
+
+    #[test]
+    fn the_plan_s_json_streamed_holds_what_its_value_holds() {
+        let mut e = Entry::new(Dn::new("uid=AC-1,ou=people,dc=x"));
+        e.add("cn", ["Élodie \"Z\" \\ A"]);
+        let plan = Plan {
+            changes: vec![
+                Planned {
+                    kind: EntryKind::Pupil,
+                    phase: 1,
+                    change: Change::Add { entry: e },
+                },
+                Planned {
+                    kind: EntryKind::Parent,
+                    phase: 1,
+                    change: Change::Modify {
+                        dn: Dn::new("uid=AC-2,ou=people,dc=x"),
+                        changes: vec![AttrChange::Replace {
+                            attr: "mail".into(),
+                            values: vec!["a@b.fr".into()],
+                        }],
+                    },
+                },
+            ],
+            unchanged: 7,
+            ..Plan::default()
+        };
+        let run = RunPlan {
+            steps: vec![StepPlan {
+                label: "ENT1D_Complet_20250904".into(),
+                plan,
+                next: None,
+            }],
+            ..RunPlan::default()
+        };
+        let mut streamed = Vec::new();
+        run.write_json(&mut streamed).unwrap();
+        let got: serde_json::Value = serde_json::from_slice(&streamed).unwrap();
+        let want = serde_json::json!({ "steps": [
+            { "label": run.steps[0].label, "plan": run.steps[0].plan }
+        ] });
+        assert_eq!(got, want);
+        assert_eq!(run.json().as_bytes(), &streamed[..]);
+        assert_eq!(
+            got["steps"][0]["plan"]["changes"][0]["entry"]["attrs"]["cn"][0],
+            "Élodie \"Z\" \\ A"
+        );
+    }
 }
