@@ -54,10 +54,13 @@ pub fn retention(ctx: &Ctx, a: RetentionArgs) -> anyhow::Result<u8> {
 }
 
 /// How a dry run prints its plan.
-fn plan_text(format: PlanFormat) -> fn(&sync::RunPlan) -> String {
+fn plan_text(format: PlanFormat) -> crate::run::session::PlanWriter {
     match format {
-        PlanFormat::Ldif => |p| p.ldif(),
-        PlanFormat::Json => |p| p.json() + "\n",
+        PlanFormat::Ldif => |p, w| p.write_ldif(w),
+        PlanFormat::Json => |p, w| {
+            p.write_json(w)?;
+            w.write_all(b"\n")
+        },
     }
 }
 

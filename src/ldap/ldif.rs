@@ -89,7 +89,7 @@ pub fn entry_record(out: &mut String, entry: &crate::model::Entry) {
 /// The plan as LDIF (password moves as comments: no values known).
 pub fn render(plan: &Plan) -> String {
     let mut out = String::from("version: 1\n\n");
-    render_changes(&mut out, plan, &mut Passwords::new());
+    let _ = render_changes(&mut out, plan, &mut Passwords::new(), &mut |_| Ok(()));
     out
 }
 
@@ -101,6 +101,20 @@ pub fn render_steps<'a>(
     steps: impl IntoIterator<Item = (&'a str, &'a Plan)>,
     passwords: &Passwords,
 ) -> String {
+    let mut out = Vec::new();
+    // into memory: nothing to fail
+    let _ = write_steps(&mut out, steps, passwords);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// [`render_steps`] written to `w` as it is made, a few changes at a time:
+/// a first sync's plan is an académie's whole tree, gigabytes as one
+/// string.
+pub fn write_steps<'a>(
+    w: &mut dyn std::io::Write,
+    steps: impl IntoIterator<Item = (&'a str, &'a Plan)>,
+    passwords: &Passwords,
+) -> std::io::Result<()> {
     let mut pw = passwords.clone();
     let mut out = String::from("version: 1\n\n");
     if !pw.is_empty() {
@@ -108,12 +122,20 @@ pub fn render_steps<'a>(
             "# This plan moves password hashes (departures, restores): keep it private.\n\n",
         );
     }
+    let mut spill = |out: &mut String| {
+        w.write_all(out.as_bytes())?;
+        out.clear();
+        Ok(())
+    };
     for (label, plan) in steps {
         let _ = writeln!(out, "# {label}: {} changes\n", plan.changes.len());
-        render_changes(&mut out, plan, &mut pw);
+        render_changes(&mut out, plan, &mut pw, &mut spill)?;
     }
-    out
+    spill(&mut out)
 }
+
+/// How much LDIF [`write_steps`] gathers before writing it.
+const SPILL_AT: usize = 1 << 16;
 
 /// The LDIF of a password move, as the sync does it (see `ldap`), updating
 /// `pw`; `None` when the values are unknown.
@@ -148,7 +170,14 @@ fn password_move(out: &mut String, dn: &Dn, stash: bool, pw: &mut Passwords) -> 
     true
 }
 
-fn render_changes(out: &mut String, plan: &Plan, pw: &mut Passwords) {
+/// Appends the changes of `plan` to `out`, handing `out` to `spill` each
+/// time it holds SPILL_AT bytes (a spill that keeps them just lets it grow).
+fn render_changes(
+    out: &mut String,
+    plan: &Plan,
+    pw: &mut Passwords,
+    spill: &mut dyn FnMut(&mut String) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     for p in &plan.changes {
         match &p.change {
             Change::Add { entry } => {
@@ -218,7 +247,11 @@ fn render_changes(out: &mut String, plan: &Plan, pw: &mut Passwords) {
             }
         }
         out.push('\n');
+        if out.len() >= SPILL_AT {
+            spill(out)?;
+        }
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -227,6 +260,43 @@ mod tests {
     use crate::model::plan::Planned;
     use crate::model::Entry;
     use crate::schema::EntryKind;
+
+    #[test]
+    fn a_plan_written_in_pieces_is_the_plan_rendered_whole() {
+        let changes: Vec<Planned> = (0..3000)
+            .map(|i| {
+                let mut e = Entry::new(Dn::new(format!("uid=S-{i},ou=people,dc=x")));
+                e.add("sn", ["Élodie", " lead", "x".repeat(i % 200).as_str()]);
+                Planned {
+                    kind: EntryKind::Pupil,
+                    phase: 1,
+                    change: Change::Add { entry: e },
+                }
+            })
+            .collect();
+        let plan = Plan {
+            changes,
+            ..Plan::default()
+        };
+        /// Counts the writes it is given.
+        struct Pieces(Vec<u8>, usize);
+        impl std::io::Write for Pieces {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.extend_from_slice(b);
+                self.1 += 1;
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut w = Pieces(Vec::new(), 0);
+        write_steps(&mut w, [("D", &plan)], &Passwords::new()).unwrap();
+        assert!(w.1 > 3, "written in pieces: {}", w.1);
+        let whole =
+            render(&plan).replacen("version: 1\n\n", "version: 1\n\n# D: 3000 changes\n\n", 1);
+        assert_eq!(String::from_utf8(w.0).unwrap(), whole);
+    }
 
     #[test]
     fn renders_changes_with_base64_and_folding() {

@@ -53,6 +53,7 @@ const TRIM_EVERY: Duration = Duration::from_millis(100);
 /// on top of the heap's peak.
 const LOOK_EVERY: Duration = Duration::from_millis(5);
 const TRIM_ABOVE: u64 = 32 << 20;
+const FLOOR_FOR: Duration = Duration::from_secs(1);
 
 /// Whether this system can reserve a file's blocks before mapping them
 /// (see [`reserve`]); elsewhere the store keeps nothing and entries stay
@@ -338,27 +339,44 @@ fn resident_file_bytes(statm: &mut Option<File>) -> Option<u64> {
 /// Unmaps the pages of every live chunk each TRIM_EVERY, and sooner when
 /// the resident file pages grew by TRIM_ABOVE since the last trim. Their
 /// content stays in the file (page cache); the next read maps it back in.
-/// Stops when the store is closed.
+/// Goes on once the store is closed, for as long as bytes stored in it
+/// live: a dry run prints its plan from them after the run is over, and a
+/// first sync's plan is the whole store.
 fn trim_loop(state: Weak<Mutex<State>>, stop: mpsc::Receiver<()>) {
     let mut statm = None;
     let mut after_trim = resident_file_bytes(&mut statm);
     let mut last = std::time::Instant::now();
-    while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(LOOK_EVERY) {
+    let mut known: Vec<Weak<Chunk>> = Vec::new();
+    let mut open = true;
+    let mut floor_at = std::time::Instant::now();
+    loop {
+        if open {
+            if !matches!(
+                stop.recv_timeout(LOOK_EVERY),
+                Err(RecvTimeoutError::Timeout)
+            ) {
+                open = false;
+            }
+        } else {
+            std::thread::sleep(LOOK_EVERY);
+        }
         let grown = match (after_trim, resident_file_bytes(&mut statm)) {
             (Some(base), Some(now)) => now > base + TRIM_ABOVE,
             _ => false,
         };
+        if open && !grown && last.elapsed() < TRIM_EVERY {
+            continue;
+        }
+        if let Some(st) = state.upgrade() {
+            known = locked(&st).chunks.clone();
+        }
+        let live: Vec<Arc<Chunk>> = known.iter().filter_map(Weak::upgrade).collect();
+        if live.is_empty() && state.strong_count() == 0 {
+            return;
+        }
         if !grown && last.elapsed() < TRIM_EVERY {
             continue;
         }
-        let live: Vec<Arc<Chunk>> = match state.upgrade() {
-            Some(st) => locked(&st)
-                .chunks
-                .iter()
-                .filter_map(Weak::upgrade)
-                .collect(),
-            None => return,
-        };
         for c in &live {
             // SAFETY: MADV_DONTNEED on a MAP_SHARED file mapping only
             // drops the page table entries: the data stays in the page
@@ -370,7 +388,18 @@ fn trim_loop(state: Weak<Mutex<State>>, stop: mpsc::Receiver<()>) {
             }
         }
         drop(live);
-        after_trim = resident_file_bytes(&mut statm);
+        // the least reading after a trim: one taken while a walk went on
+        // mapping pages would raise the mark, and the next walks would
+        // stay mapped until the period; renewed each FLOOR_FOR, so that
+        // other file pages of the process do not make it trim in a loop
+        let now = resident_file_bytes(&mut statm);
+        after_trim = match (after_trim, now) {
+            (Some(a), Some(n)) if floor_at.elapsed() < FLOOR_FOR => Some(a.min(n)),
+            _ => {
+                floor_at = std::time::Instant::now();
+                now
+            }
+        };
         last = std::time::Instant::now();
     }
 }
@@ -401,10 +430,16 @@ mod tests {
         let block = vec![7u8; 1 << 20];
         let stored: Vec<Stored> = (0..96).filter_map(|_| store.put(&block)).collect();
         assert_eq!(stored.len(), 96);
-        // every page walked, three times, as the plan's walks do: far more
+        // every page walked, four times, as the plan's walks do: far more
         // than TRIM_ABOVE mapped at once if nothing gave it back; each
-        // walk given back within a fifth of the trimmer's period
-        for walk in 0..3 {
+        // walk given back within a fifth of the trimmer's period; the
+        // last one once the store is closed (a dry run prints its plan
+        // from the stored bytes after the run)
+        let mut store = Some(store);
+        for walk in 0..4 {
+            if walk == 3 {
+                drop(store.take());
+            }
             for s in &stored {
                 let b = s.bytes();
                 assert!(b.iter().step_by(4096).all(|&x| x == 7));

@@ -39,12 +39,12 @@ fn approvals_dir(work_dir: &Path) -> PathBuf {
     work_dir.join("approvals")
 }
 
-/// Saves a plan as `<name>.ldif` and `<name>.json` in the plans directory
-/// (the JSON written by `json`, streamed).
+/// Saves a plan as `<name>.ldif` and `<name>.json` in the plans directory,
+/// each streamed by its writer.
 pub fn save_plan(
     work_dir: &Path,
     name: &str,
-    ldif: &str,
+    ldif: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
     json: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
 ) -> std::io::Result<(PathBuf, PathBuf)> {
     let dir = plans_dir(work_dir);
@@ -53,7 +53,7 @@ pub fn save_plan(
         dir.join(format!("{name}.ldif")),
         dir.join(format!("{name}.json")),
     );
-    write_private(&l, ldif.as_bytes())?;
+    crate::host::fs::write_private_with(&l, ldif)?;
     crate::host::fs::write_private_with(&j, json)?;
     Ok((l, j))
 }

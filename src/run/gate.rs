@@ -242,8 +242,13 @@ pub(crate) fn save_plan(
             approval::plans_dir(&cfg.work_dir).display()
         ))
     };
-    let (l, j) = approval::save_plan(&cfg.work_dir, name, &plan.ldif(), |w| plan.write_json(w))
-        .map_err(err)?;
+    let (l, j) = approval::save_plan(
+        &cfg.work_dir,
+        name,
+        |w| plan.write_ldif(w),
+        |w| plan.write_json(w),
+    )
+    .map_err(err)?;
     if let Some((digest, reasons)) = held {
         approval::record_held(
             &cfg.work_dir,

@@ -305,6 +305,9 @@ fn write_report(path: &Path, json: &impl serde::Serialize) -> anyhow::Result<()>
 /// ended, and the configuration when it could be read (for the metrics).
 pub type SyncEnd = (Result<RunPlan, SyncError>, Outcome, Option<Config>);
 
+/// Writes a dry run's plan to stdout, in the format asked for.
+pub type PlanWriter = fn(&RunPlan, &mut dyn std::io::Write) -> std::io::Result<()>;
+
 /// Settles the report of a `sync` or `retention` run, prints the dry-run
 /// plan (rendered by `plan_text`, when given) and the summary, writes the
 /// JSON report and the metrics. Returns the exit code.
@@ -312,7 +315,7 @@ pub fn finish_sync(
     ctx: &Ctx,
     mut rep: Report,
     end: SyncEnd,
-    plan_text: Option<fn(&RunPlan) -> String>,
+    plan_text: Option<PlanWriter>,
     report_path: Option<PathBuf>,
 ) -> anyhow::Result<u8> {
     let (result, outcome, cfg) = end;
@@ -323,8 +326,11 @@ pub fn finish_sync(
     if let Err(e) = &result {
         rep.error = Some(format!("{e:#}"));
     }
-    if let (Ok(plan), Some(text)) = (&result, plan_text) {
-        print!("{}", text(plan));
+    if let (Ok(plan), Some(write)) = (&result, plan_text) {
+        // streamed: a first sync's plan is the whole tree; a closed
+        // stdout (`| head`) is not the run's failure
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        let _ = write(plan, &mut out).and_then(|()| std::io::Write::flush(&mut out));
     }
     if let Some(path) = report_path {
         write_report(&path, &rep)?;

@@ -120,6 +120,16 @@ impl RunPlan {
         )
     }
 
+    /// [`RunPlan::ldif`], written as it is made (see
+    /// [`crate::ldap::ldif::write_steps`]).
+    pub fn write_ldif(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        crate::ldap::ldif::write_steps(
+            w,
+            self.steps.iter().map(|s| (s.label.as_str(), &s.plan)),
+            &self.passwords,
+        )
+    }
+
     pub fn json(&self) -> String {
         let mut out = Vec::new();
         let _ = self.write_json(&mut out);
