@@ -142,11 +142,7 @@ fn stages(c: &mut Criterion) {
     g.bench_function("parse_map", |b| b.iter(|| map(&f).entries.len()));
 
     let tree = map(&f);
-    let current: EntryMap = tree
-        .entries
-        .iter()
-        .map(|d| (d.entry.dn.key(), d.entry.clone()))
-        .collect();
+    let current: EntryMap = tree.entries.iter().map(|d| d.entry.clone()).collect();
     g.throughput(Throughput::Elements(current.len() as u64));
     g.bench_function("plan_no_change", |b| {
         // the desired tree is moved into the plan, as sync does; its copy

@@ -66,14 +66,15 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 start() { # NAME [empty|syncprov]
   local p; p=$(free_port)
-  if [ "${2:-}" = empty ]; then
-    LDAP_NO_BASE=1 MDB_FAST=1 bash scripts/slapd-test-instance.sh start "$dir/ldap-$1" "$p" 2>/dev/null
-  elif [ "${2:-}" = syncprov ]; then
+  local env=(MDB_FAST=1)
+  case "${2:-}" in
+    empty) env+=(LDAP_NO_BASE=1) ;;
     # empty too: the tree is loaded offline with slapadd -w (contextCSN)
-    SYNCPROV=1 LDAP_NO_BASE=1 MDB_FAST=1 bash scripts/slapd-test-instance.sh start "$dir/ldap-$1" "$p" 2>/dev/null
-  else
-    MDB_FAST=1 bash scripts/slapd-test-instance.sh start "$dir/ldap-$1" "$p" 2>/dev/null
-  fi
+    syncprov) env+=(SYNCPROV=1 LDAP_NO_BASE=1) ;;
+  esac
+  # its progress kept out of the table; its failure (no slapd) shown
+  env "${env[@]}" bash scripts/slapd-test-instance.sh start "$dir/ldap-$1" "$p" 2>"$dir/slapd-$1.err" \
+    || { cat "$dir/slapd-$1.err" >&2; exit 1; }
 }
 config() { # URL WORKDIR
   echo secret > "$dir/pw"; chmod 600 "$dir/pw"

@@ -53,7 +53,7 @@ pub fn plan_within(
     // by position in `current`: a bit per entry, not a set of keys
     let mut seen = vec![false; current.len()];
     for d in desired {
-        let Some((at, _, cur)) = current.get_full(&d.entry.dn.key()) else {
+        let Some((at, cur)) = current.get_full(d.entry.dn.as_str()) else {
             let kind = d.kind;
             let change = Change::Add { entry: d.entry };
             p.changes.push(Planned {
@@ -80,14 +80,15 @@ pub fn plan_within(
         }
         rest.push(d);
     }
-    let mut gone: Vec<(&String, &Entry)> = current
+    let mut gone: Vec<(String, &Entry)> = current
         .iter()
         .zip(&seen)
         .filter(|(_, &found)| !found)
-        .map(|(kv, _)| kv)
+        .map(|(e, _)| (e.dn.key(), e))
         .collect();
-    gone.sort_by(|a, b| a.0.cmp(b.0));
+    gone.sort_by(|a, b| a.0.cmp(&b.0));
     for (key, e) in gone {
+        let key = key.as_str();
         if keep.contains(key) {
             p.kept += 1;
             continue;

@@ -40,10 +40,7 @@ fn complet_on(cfg: &Config, dir: &Path, now: time::Date) -> MappedTree {
 }
 
 fn as_directory(tree: &MappedTree) -> EntryMap {
-    tree.entries
-        .iter()
-        .map(|d| (d.entry.dn.key(), d.entry.clone()))
-        .collect()
+    tree.entries.iter().map(|d| d.entry.clone()).collect()
 }
 
 #[test]

@@ -172,8 +172,8 @@ fn reads_the_same_tree_as_ldap3_over_many_pages() {
         s
     });
     assert!(snap.managed.len() > 200, "{}", snap.managed.len());
-    for (k, e) in snap.managed.iter().chain(&snap.adoptable) {
-        assert_eq!(mine.get(k), Some(e), "{k}");
+    for e in snap.managed.iter().chain(&snap.adoptable) {
+        assert_eq!(mine.get(&e.dn.key()), Some(e), "{}", e.dn);
     }
 }
 

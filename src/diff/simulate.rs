@@ -18,24 +18,24 @@ pub fn simulate(plan: &Plan, entries: &mut EntryMap, logins: &mut HashSet<String
         }
         match &p.change {
             Change::Add { entry } => {
-                entries.insert(entry.dn.key(), entry.clone());
+                entries.insert(entry.clone());
             }
             Change::Delete { dn } => {
                 // O(1); the order only serves locality
-                if let Some(gone) = entries.swap_remove(&dn.key()) {
+                if let Some(gone) = entries.swap_remove(dn.as_str()) {
                     if let Some(l) = gone.first("ENTPersonLogin") {
                         logins.remove(&crate::mapping::login::login_key(l));
                     }
                 }
             }
             Change::Move { dn, to } => {
-                if let Some(mut e) = entries.swap_remove(&dn.key()) {
+                if let Some(mut e) = entries.swap_remove(dn.as_str()) {
                     e.dn = to.clone();
-                    entries.insert(to.key(), e);
+                    entries.insert(e);
                 }
             }
             Change::Modify { dn, changes } => {
-                let Some(e) = entries.get_mut(&dn.key()) else {
+                let Some(e) = entries.get_mut(dn.as_str()) else {
                     continue;
                 };
                 for c in changes {

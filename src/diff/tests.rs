@@ -169,8 +169,8 @@ fn plan_orders_and_lists_absent() {
     let mut current = EntryMap::new();
     let gone_pupil = entry(l.person_dn("2").as_str(), &[("objectClass", &["ENTEleve"])]);
     let gone_class = entry("cn=c,ou=groups,dc=x", &[("objectClass", &["ENTClasse"])]);
-    current.insert(gone_pupil.dn.key(), gone_pupil);
-    current.insert(gone_class.dn.key(), gone_class);
+    current.insert(gone_pupil);
+    current.insert(gone_class);
     let p = plan(&desired, &current);
     let ops: Vec<(u8, &str)> = p
         .changes

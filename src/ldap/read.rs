@@ -142,7 +142,7 @@ impl Snapshot {
         if let Some(store) = store {
             e.freeze(store);
         }
-        into.insert(e.dn.key(), e);
+        into.insert(e);
     }
 }
 

@@ -807,9 +807,9 @@ impl Directory {
             url: url.clone(),
             seen: snap
                 .managed
-                .keys()
-                .chain(snap.adoptable.keys())
-                .cloned()
+                .iter()
+                .chain(snap.adoptable.iter())
+                .map(|e| e.dn.key())
                 .collect(),
             snap: std::mem::take(snap),
             classes: Classifier::new(layout),

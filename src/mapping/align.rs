@@ -124,7 +124,8 @@ pub fn align(
     // the managed ones in order, (built key, key): those left unmapped
     // are redirected (the first one a built key meets)
     let mut managed_elsewhere = Vec::new();
-    for (key, e) in managed.iter() {
+    for e in managed.iter() {
+        let key = &e.dn.key();
         if let Some(b) = built_key(e, layout).filter(|b| b != key) {
             elsewhere.insert(b.clone(), (true, key.clone()));
             if unmapped {
@@ -174,9 +175,9 @@ fn align_found(
     mut elsewhere: HashMap<String, (bool, String)>,
 ) -> Aligned {
     let mut out = Aligned::default();
-    for (key, e) in adoptable.iter() {
+    for e in adoptable.iter() {
         if let Some(b) = built_key(e, layout) {
-            elsewhere.entry(b).or_insert((false, key.clone()));
+            elsewhere.entry(b).or_insert_with(|| (false, e.dn.key()));
         }
     }
     if elsewhere.is_empty() {
@@ -255,10 +256,8 @@ fn align_found(
                 out.redirect.insert(built, to.clone());
                 d.entry.dn = to.clone();
                 moved_dns = true;
-                managed.insert(to.key(), entry);
-            } else {
-                managed.insert(built, entry);
             }
+            managed.insert(entry);
         } else {
             // adopted where it is
             if key != built {
@@ -266,7 +265,7 @@ fn align_found(
                 d.entry.dn = entry.dn.clone();
                 moved_dns = true;
             }
-            managed.insert(key, entry);
+            managed.insert(entry);
         }
     }
     out.left_alone = adoptable.len() as u64;
@@ -304,12 +303,12 @@ mod tests {
         let l = Layout::new("dc=x", "S");
         let mut managed = EntryMap::new();
         let gone = l.departed_dn(&l.person_dn("1"), "1");
-        managed.insert(gone.key(), person(gone.as_str(), "1"));
+        managed.insert(person(gone.as_str(), "1"));
         let mut adoptable = EntryMap::new();
         let esco = "uid=F17abc,ou=people,dc=x";
-        adoptable.insert(crate::model::dn_key(esco), person(esco, "2"));
+        adoptable.insert(person(esco, "2"));
         let other = "uid=F17zzz,ou=people,dc=x";
-        adoptable.insert(crate::model::dn_key(other), person(other, "3"));
+        adoptable.insert(person(other, "3"));
         let mut d = vec![desired(&l, "1"), desired(&l, "2")];
         d.sort_by_key(|x| x.entry.dn.key());
         let a = align(

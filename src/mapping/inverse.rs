@@ -59,7 +59,7 @@ impl Ids {
     /// The ids of `entries` placed elsewhere than `layout` would.
     pub fn of(entries: &EntryMap, layout: &Layout) -> Ids {
         let mut elsewhere = HashMap::new();
-        for (key, e) in entries {
+        for e in entries {
             let Some(kind) = EntryKind::of(e) else {
                 continue;
             };
@@ -68,8 +68,9 @@ impl Ids {
             else {
                 continue;
             };
-            if &built != key {
-                elsewhere.insert(key.clone(), id.to_string());
+            let key = e.dn.key();
+            if built != key {
+                elsewhere.insert(key, id.to_string());
             }
         }
         Ids { elsewhere }
@@ -136,9 +137,9 @@ pub fn member_class_lists(
     // the few members whose lists are the groups' (staff, mostly): a
     // member is looked up by its key only when its DN may be one of them
     let mut listed = super::keys::Keys::default();
-    for (k, e) in entries {
+    for e in entries {
         if lists_from_groups(e, degree) {
-            listed.insert(k);
+            listed.insert(&e.dn.key());
         }
     }
     for e in entries.values() {

@@ -147,7 +147,7 @@ mod tests {
         c.set("sn", "Renamed");
         let mut in_dir = Entry::new(Dn::new("uid=3"));
         in_dir.set("ENTPersonLogin", "lea.martin");
-        let existing = EntryMap::from([("uid=3".to_string(), in_dir)]);
+        let existing = EntryMap::from_iter([in_dir]);
         let mut taken = HashSet::from(["lea.martin".to_string()]);
         let n = assign([&mut a, &mut b, &mut c], &existing, &mut taken);
         assert_eq!(n, 2);

@@ -351,7 +351,7 @@ impl<'a> Mapper<'a> {
                 }
                 Some(d) => {
                     let dn = d.entry.dn.as_str();
-                    if self.desired.contains(dn)
+                    if self.desired.contains_key(dn)
                         || (!self.elsewhere.is_empty() && self.elsewhere.contains(&dn_key(dn)))
                     {
                         Err(reject(

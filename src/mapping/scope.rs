@@ -466,8 +466,9 @@ where
         return Err("the people the Delta names are tied to too many others".into());
     }
     // structure DN key → id, for the classes the records name
-    for (k, e) in current {
+    for e in current {
         if EntryKind::of(e) == Some(EntryKind::Structure) {
+            let k = &e.dn.key();
             if let Some(id) = inverse::id_of(EntryKind::Structure, e, layout) {
                 s.sid_of.insert(k.clone(), id.to_string());
             }
@@ -539,10 +540,11 @@ fn finish(
     // the classes and groups rebuilt from all their members' records
     let mut rebuilt: Vec<&Entry> = Vec::new();
     let mut patched: Vec<(String, &Entry, Patch)> = Vec::new();
-    for (k, g) in current {
+    for g in current {
         let Some(kind) = EntryKind::of(g).filter(|k| k.is_group()) else {
             continue;
         };
+        let k = &g.dn.key();
         let members = g.get("member").unwrap_or_default();
         let sid = g
             .first("aafSyncStructure")
@@ -641,13 +643,14 @@ fn finish(
     drop(input_ids);
     s.patches = patches;
     s.touched.extend(keys.iter().cloned());
-    for (k, e) in current {
+    for e in current {
         let Some(kind) = EntryKind::of(e) else {
             continue;
         };
         if !kind.is_person() || State::of(e).departed() {
             continue;
         }
+        let k = &e.dn.key();
         s.people_total += 1;
         *s.active_read.entry(kind).or_default() += 1;
         let mapped = !s.leaves(k, e)
@@ -806,7 +809,7 @@ mod tests {
                 ],
             ),
         ] {
-            current.insert(e.dn.key(), e);
+            current.insert(e);
         }
         let member = test_entry(
             &p2,
@@ -849,7 +852,7 @@ mod tests {
         let first = scope_over(&l, &current, &none);
         assert_eq!(first.missing, [member.dn.to_string()]);
         assert!(first.patches.is_empty(), "1001 leaves CPA: rebuilt");
-        current.insert(member.dn.key(), member.clone());
+        current.insert(member.clone());
         let resumed = resume(first, &current, &l, Degree::OneD, Some(&none), |_| false)
             .expect("1002 is tied to no one the Delta touches");
         let whole = scope_over(&l, &current, &none);
@@ -878,7 +881,7 @@ mod tests {
         // targeted read follows back: a whole scope computes 1002 again
         let parent = format!("{}$10", l.person_dn("2001"));
         member.add("ENTEleveAutoriteParentale", [parent.as_str()]);
-        current.insert(member.dn.key(), member.clone());
+        current.insert(member.clone());
         assert!(resume(first, &current, &l, Degree::OneD, Some(&none), |_| false).is_none());
         assert!(scope_over(&l, &current, &none)
             .people
@@ -886,7 +889,7 @@ mod tests {
         // come of age (a directory whose schema says so): the same
         let (l, mut current, member) = class_left();
         let first = scope_over(&l, &current, &none);
-        current.insert(member.dn.key(), member);
+        current.insert(member);
         assert!(resume(first, &current, &l, Degree::OneD, Some(&none), |_| true).is_none());
     }
 }

@@ -284,8 +284,12 @@ pub fn settle(
         .collect();
     if !kept_people.is_empty() {
         let mut keep_groups = Vec::new();
-        for (gkey, g) in current {
-            if !EntryKind::of(g).is_some_and(EntryKind::is_group) || out.keep.contains(gkey) {
+        for g in current {
+            if !EntryKind::of(g).is_some_and(EntryKind::is_group) {
+                continue;
+            }
+            let gkey = &g.dn.key();
+            if out.keep.contains(gkey) {
                 continue;
             }
             let members: Vec<&str> = g
@@ -419,18 +423,15 @@ mod tests {
         let mut current = EntryMap::new();
         let mut pe = test_entry(pupil.as_str(), &[("objectClass", &["ENTEleve"])]);
         pe.add("sn", ["X"]);
-        current.insert(pupil.key(), pe);
+        current.insert(pe);
         for c in [&class, &gone_class] {
-            current.insert(
-                c.key(),
-                test_entry(
-                    c.as_str(),
-                    &[
-                        ("objectClass", &["ENTClasse"]),
-                        ("member", &[pupil.as_str()]),
-                    ],
-                ),
-            );
+            current.insert(test_entry(
+                c.as_str(),
+                &[
+                    ("objectClass", &["ENTClasse"]),
+                    ("member", &[pupil.as_str()]),
+                ],
+            ));
         }
         let mut d = vec![desired(
             EntryKind::Classe,

@@ -14,7 +14,7 @@ use serde::Serialize;
 /// in the same order: walking it in insertion order reads the store
 /// front to back (a page brought in serves the entries after it), where a
 /// hash order would bring in a page per entry.
-pub type EntryMap = indexmap::IndexMap<String, Entry>;
+pub type EntryMap = super::DnTable<Entry>;
 
 /// Adds `incoming` to `all` without empty values or case-insensitive
 /// duplicates (the first spelling stays), then sorts.

@@ -13,6 +13,7 @@
 //! | `attrs.rs` | [`Attrs`], an entry's attributes in one buffer, and its views |
 //! | `codec.rs` | the byte format of that buffer (varints, one segment per attribute) |
 //! | `names.rs` | attribute names interned as numbers, [`FoldSet`] |
+//! | `table.rs` | [`DnTable`], entries by DN key without a copy of the key |
 //! | `store.rs` | [`Store`], the file-backed store a run's frozen entries keep their bytes in |
 //!
 //! Everything is re-exported here: callers write `crate::model::Entry`,
@@ -27,6 +28,7 @@ mod dn;
 mod entry;
 mod matching;
 mod names;
+mod table;
 
 pub use attrs::{Attr, AttrRef, Attrs, Values, ValuesIter};
 pub use dn::{
@@ -38,6 +40,7 @@ pub use entry::{Entry, EntryMap};
 pub use matching::{same_strictly, same_value, value_key};
 pub use names::FoldSet;
 pub use store::Store;
+pub use table::{DnTable, HasDn};
 
 #[cfg(test)]
 mod tests;

@@ -142,7 +142,7 @@ fn decide(
             kind: EntryKind::of(&e).unwrap(),
             dn: e.dn.clone(),
         });
-        current.insert(e.dn.key(), e);
+        current.insert(e);
     }
     let lc = apply(&ctx, &mut plan, &current, remaining.iter(), &[]);
     (plan, lc)
@@ -368,7 +368,7 @@ fn restores_put_the_password_back() {
     );
     let want = person(EntryKind::Pupil, "1", &[]);
     let mut current = crate::model::EntryMap::new();
-    current.insert(cur.dn.key(), cur);
+    current.insert(cur);
     let mut plan = crate::diff::plan(
         &[crate::mapping::Desired {
             kind: EntryKind::Pupil,
@@ -412,7 +412,7 @@ fn new_school_year_clears_departed_class_lists() {
         ],
     );
     let mut current = crate::model::EntryMap::new();
-    current.insert(cur.dn.key(), cur.clone());
+    current.insert(cur.clone());
     let mut plan = Plan {
         absent: vec![Absent {
             kind: EntryKind::Pupil,
@@ -495,7 +495,7 @@ fn links_follow_people_whatever_dn_names_them() {
         });
     }
     for e in [&p1, &p3, &p4, &p5] {
-        current.insert(e.dn.key(), e.clone());
+        current.insert(e.clone());
     }
     apply(&ctx, &mut plan, &current, [&p5].into_iter(), &[&p5]);
     let json: Vec<String> = plan

@@ -253,7 +253,7 @@ mod tests {
             for (a, v) in attrs {
                 e.add(a, [*v]);
             }
-            (e.dn.key(), e)
+            e
         };
         let s = "ENTStructureJointure=AC$9,ou=structures,dc=x";
         let mut tree: EntryMap = [
@@ -289,7 +289,7 @@ mod tests {
         assert!(a.findings.is_empty(), "{:?}", a.findings);
         assert_eq!(a.scanned["PersEducNat"], 2);
 
-        let (k, mut e) = mk(
+        let mut e = mk(
             "uid=AC-6,ou=people,dc=x",
             &[
                 ("objectClass", "ENTPerson"),
@@ -306,7 +306,7 @@ mod tests {
             ],
         );
         e.add("objectClass", ["aafSyncState"]);
-        tree.insert(k, e);
+        tree.insert(e);
         let a = audit(&rules, &tree);
         let rules_found: Vec<&str> = a.findings.iter().map(|f| f.rule).collect();
         assert_eq!(

@@ -363,7 +363,7 @@ mod tests {
         let mk = |dn: &str, class: &str| {
             let mut e = Entry::new(Dn::new(dn));
             e.add("objectClass", [class]);
-            (e.dn.key(), e)
+            e
         };
         let managed: EntryMap = [
             mk("uid=a,ou=people,dc=x", "ENTEleve"),
@@ -372,7 +372,7 @@ mod tests {
         ]
         .into_iter()
         .collect();
-        let own = [mk("cn=aaf-sync-AC,dc=x", "aafSyncControl").1];
+        let own = [mk("cn=aaf-sync-AC,dc=x", "aafSyncControl")];
         let p = plan(&managed, &own);
         let dns: Vec<&str> = p.changes.iter().map(|c| c.change.dn().as_str()).collect();
         assert_eq!(

@@ -535,8 +535,7 @@ async fn plan_extraction(
             let untouched = snap
                 .managed
                 .iter()
-                .filter(|(k, e)| scope.as_ref().is_some_and(|s| s.leaves(k, e)))
-                .map(|(_, e)| e);
+                .filter(|e| scope.as_ref().is_some_and(|s| s.leaves(&e.dn.key(), e)));
             step.lifecycle = retention::apply(
                 &ctx,
                 &mut plan,
