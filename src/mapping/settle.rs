@@ -277,7 +277,7 @@ pub fn settle(
         .iter()
         .filter(|k| {
             current
-                .get(*k)
+                .get(k)
                 .and_then(EntryKind::of)
                 .is_some_and(EntryKind::is_person)
         })
