@@ -90,7 +90,7 @@ fn read(
                 };
                 wire::search(ldap, url, base, &filter, &attrs, |dn, a| {
                     let e = Entry::from_attrs(Dn::new(dn), a);
-                    tree.insert(e.dn.key(), e);
+                    tree.insert(e);
                 })
                 .await?;
                 tree.len() as u64

@@ -75,7 +75,7 @@ const TLS_RECORD: usize = (16 << 10) + 512;
 /// let attrs = vec!["objectClass".to_string(), "uid".to_string()];
 /// aaf_sync::ldap::wire::search(cfg, &cfg.url, &cfg.base_dn, "(objectClass=*)", &attrs, |dn, a| {
 ///     let e = Entry::from_attrs(Dn::new(dn), a);
-///     tree.insert(e.dn.key(), e);
+///     tree.insert(e);
 /// })
 /// .await?;
 /// # Ok(()) }
