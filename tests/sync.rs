@@ -593,6 +593,39 @@ fn a_removed_value_is_removed_and_an_absent_pupil_is_disabled() {
     );
 }
 
+/// A dry run whose plan cannot be printed whole (stdout on a full disk)
+/// fails, says why in its summary and report, and writes nothing: a cut
+/// plan must not pass for the plan (`ldapmodify` would apply half of it).
+#[test]
+fn a_dry_run_whose_plan_cannot_be_printed_whole_fails() {
+    let f = setup();
+    let before = csns(&f.ldap);
+    let report = f.tmp.path().join("full.json");
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_aaf-sync"))
+        .args(["sync", "--config", &f.config, "--dry-run", "--report"])
+        .arg(&report)
+        .arg(&f.extraction)
+        .env_remove("AAF_SYNC_LDAP_PASSWORD")
+        .stdout(full)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("writing the plan to stdout: No space left on device"),
+        "{err}"
+    );
+    let rep: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(rep["outcome"], "failed", "{rep}");
+    assert_eq!(rep["exit_code"], 2, "{rep}");
+    assert_eq!(csns(&f.ldap), before);
+}
+
 #[test]
 fn dry_run_prints_the_plan_and_writes_nothing() {
     let f = setup();

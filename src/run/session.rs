@@ -318,20 +318,27 @@ pub fn finish_sync(
     plan_text: Option<PlanWriter>,
     report_path: Option<PathBuf>,
 ) -> anyhow::Result<u8> {
-    let (result, outcome, cfg) = end;
-    rep.head
-        .end((ctx.now_rfc3339)(), outcome, outcome.exit_code());
-    rep.perf.peak_rss_mib = crate::ops::report::peak_rss_mib();
-    rep.perf.store_peak_mib = crate::model::store::peak_bytes() as f64 / (1 << 20) as f64;
+    let (result, mut outcome, cfg) = end;
     if let Err(e) = &result {
         rep.error = Some(format!("{e:#}"));
     }
     if let (Ok(plan), Some(write)) = (&result, plan_text) {
-        // streamed: a first sync's plan is the whole tree; a closed
-        // stdout (`| head`) is not the run's failure
+        // streamed: a first sync's plan is the whole tree
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-        let _ = write(plan, &mut out).and_then(|()| std::io::Write::flush(&mut out));
+        let written = write(plan, &mut out).and_then(|()| std::io::Write::flush(&mut out));
+        // a reader that stopped early (`| head`) chose to; a plan cut
+        // short any other way (a full disk) must not pass for the plan
+        if let Err(e) = written.map_err(|e| (e.kind(), e)) {
+            if e.0 != std::io::ErrorKind::BrokenPipe {
+                outcome = Outcome::Failed;
+                rep.error = Some(format!("writing the plan to stdout: {}", e.1));
+            }
+        }
     }
+    rep.head
+        .end((ctx.now_rfc3339)(), outcome, outcome.exit_code());
+    rep.perf.peak_rss_mib = crate::ops::report::peak_rss_mib();
+    rep.perf.store_peak_mib = crate::model::store::peak_bytes() as f64 / (1 << 20) as f64;
     if let Some(path) = report_path {
         write_report(&path, &rep)?;
     }
