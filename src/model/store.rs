@@ -384,7 +384,8 @@ fn trim_loop(state: Weak<Mutex<State>>, stop: mpsc::Receiver<()>) {
             (Some(base), Some((_, file))) => file > base + above,
             _ => false,
         };
-        if open && !grown && last.elapsed() < TRIM_EVERY {
+        let due = grown || last.elapsed() >= TRIM_EVERY;
+        if open && !due {
             continue;
         }
         if let Some(st) = state.upgrade() {
@@ -394,7 +395,7 @@ fn trim_loop(state: Weak<Mutex<State>>, stop: mpsc::Receiver<()>) {
         if live.is_empty() && state.strong_count() == 0 {
             return;
         }
-        if !grown && last.elapsed() < TRIM_EVERY {
+        if !due {
             continue;
         }
         for c in &live {

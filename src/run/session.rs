@@ -328,11 +328,12 @@ pub fn finish_sync(
         let written = write(plan, &mut out).and_then(|()| std::io::Write::flush(&mut out));
         // a reader that stopped early (`| head`) chose to; a plan cut
         // short any other way (a full disk) must not pass for the plan
-        if let Err(e) = written.map_err(|e| (e.kind(), e)) {
-            if e.0 != std::io::ErrorKind::BrokenPipe {
+        match written {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
                 outcome = Outcome::Failed;
-                rep.error = Some(format!("writing the plan to stdout: {}", e.1));
+                rep.error = Some(format!("writing the plan to stdout: {e}"));
             }
+            _ => {}
         }
     }
     rep.head
