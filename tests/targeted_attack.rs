@@ -1777,3 +1777,112 @@ fn sdet_pupils_keep_their_own_spelling_of_their_class() {
         );
     }
 }
+
+/// The sn of a person, as the directory holds it.
+fn sn(w: &World, id: &str) -> Vec<String> {
+    // the one entry at that DN, however the server spells it back
+    let found = parse_ldif(
+        &w.ldap
+            .search(&person_dn(id), "base", "(objectClass=*)", &["sn"]),
+    );
+    assert_eq!(found.len(), 1, "{id}");
+    found
+        .into_values()
+        .next()
+        .and_then(|mut a| a.remove("sn"))
+        .unwrap_or_default()
+}
+
+/// Ids are matched as the directory matches them (`caseIgnoreMatch`): a
+/// Delta naming a person in another case than their entry's modifies,
+/// deletes or replaces that person (it rejected the modify as "an id the
+/// directory does not hold", and kept the deleted person active), and
+/// links named in another case hold, in a Complet as in a Delta.
+#[test]
+fn ids_spelt_in_another_case_name_the_same_person() {
+    let w = World::new();
+    let complet = [
+        ("EtabEducNat", schools()),
+        (
+            "Eleve",
+            // the parent named in upper case, the parent's record in lower
+            pupil("abc1", "UN", S1, "CPA", &["PÈRE-A"])
+                + &pupil("élève2", "DEUX", S1, "CPA", &["p,q"])
+                + &pupil("abc3", "TROIS", S2, "CEA", &["PÈRE-A"])
+                + &pupil("abc4", "QUATRE", S2, "CEA", &["p,q"]),
+        ),
+        (
+            "PersRelEleve",
+            parent("père-a", "PARENT-A", &["ABC1", "ABC3"])
+                + &parent("P,Q", "PARENT-B", &["ÉLÈVE2", "abc4"]),
+        ),
+        (
+            "PersEducNat",
+            teacher("prof1", "MAITRE", S1, &["CPA"]) + &teacher("prof2", "MAITRESSE", S2, &["CEA"]),
+        ),
+    ];
+    w.complet("20250904", "2025-09-04", &complet);
+    for id in [
+        "abc1", "élève2", "abc3", "abc4", "père-a", "p,q", "prof1", "prof2",
+    ] {
+        assert!(w.active(id), "{id}");
+    }
+    assert_eq!(w.members(S1, "CPA").len(), 3);
+    // and stay so: links written in the other case are the same links
+    let d = w.path("again");
+    write_extraction_files(&d, "Complet", "20250904", &complet);
+    let r = w.path("again.json");
+    let (code, err) = run(&w.targeted, "2025-09-04", &d, &r, true);
+    assert!(matches!(code, Some(0) | Some(1)), "{code:?}\n{err}");
+    assert_eq!(step(&report(&r))["plan"]["total"], 0, "{err}");
+    // modify, delete and add, each in another case than the entry's
+    let r = w.delta(
+        "20250905",
+        "2025-09-05",
+        &[
+            (
+                "Eleve",
+                modify_req("Eleve", "ABC1", &[("ENTPersonNom", &["UNBIS"])])
+                    + &delete_req("Eleve", "ÉLÈVE2")
+                    + &pupil("ABC3", "TROISBIS", S2, "CEA", &["PÈRE-A"]),
+            ),
+            (
+                "PersRelEleve",
+                modify_req("PersRelEleve", "p,Q", &[("ENTPersonNom", &["PARENT-BIS"])]),
+            ),
+            ("PersEducNat", delete_req("PersEducNat", "PROF2")),
+        ],
+    );
+    let st = step(&r);
+    assert_eq!(st["rejected_records"], serde_json::json!([]), "{st}");
+    let eleve = &st["delta"]["categories"]["Eleve"];
+    assert_eq!(
+        (eleve["modify"].as_u64(), eleve["delete"].as_u64()),
+        (Some(1), Some(1)),
+        "{eleve}"
+    );
+    assert_eq!(eleve["delete_unknown"].as_u64(), Some(0), "{eleve}");
+    assert_eq!(sn(&w, "abc1"), ["UNBIS"]);
+    assert_eq!(sn(&w, "abc3"), ["TROISBIS"]);
+    assert_eq!(sn(&w, "p,q"), ["PARENT-BIS"]);
+    assert!(!w.active("élève2"), "deleted in upper case");
+    assert!(!w.active("prof2"), "deleted in upper case");
+    assert!(w.active("abc1") && w.active("abc3") && w.active("p,q"));
+    assert!(w.active("père-a"));
+    // one entry per person, whatever the case the Delta wrote
+    assert_eq!(
+        w.ldap.count(&format!("ou=people,{BASE}"), "(sn=TROISBIS)"),
+        1
+    );
+    let cpa = w.members(S1, "CPA");
+    assert!(cpa.contains(&lower_dn("abc1")), "{cpa:?}");
+    assert!(!cpa.contains(&lower_dn("élève2")), "{cpa:?}");
+    // P,Q keeps abc4; their pupil leaving in upper case takes them out
+    w.delta(
+        "20250906",
+        "2025-09-06",
+        &[("Eleve", delete_req("Eleve", "ABC4"))],
+    );
+    assert!(!w.active("abc4"));
+    assert!(!w.active("p,q"), "their last pupil left");
+}

@@ -158,7 +158,7 @@ impl Mapper<'_> {
             Degree::OneD => rec.values("ENTPersRelEleveEleve"),
             Degree::TwoD => {
                 let mut rejected = rec.values("ENTAuxPersRelEleveEleve");
-                rejected.retain(|p| self.protected.people.contains(*p));
+                rejected.retain(|p| self.protected.holds_person(p));
                 if pupils.is_empty() && !rejected.is_empty() {
                     // only pupils whose records are unknown name them:
                     // as the directory holds them, never created anew
@@ -174,7 +174,7 @@ impl Mapper<'_> {
                 .names
                 .find(p)
                 .is_some_and(|n| self.names.is(n, super::links::Mark::KeptPupil));
-            if kept || self.protected.people.contains(p) {
+            if kept || self.protected.holds_person(p) {
                 let n = self.names.number(p);
                 if !pupils.contains(&n) {
                     pupils.push(n);

@@ -20,10 +20,11 @@ use super::scope::Who;
 use crate::aaf::degree::Degree;
 use crate::aaf::reader::RecordAttr;
 use crate::aaf::{FileCategory, Operation, Record, RecordError};
-use crate::model::{Entry, EntryMap};
+use crate::model::{value_key, Entry, EntryMap};
 use crate::schema::EntryKind;
 use crate::schema::State;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
@@ -64,7 +65,11 @@ pub struct Overlay<'p> {
     /// Ids of the entries held at another DN than the layout's.
     ids: inverse::Ids,
     /// Per category (import order): id → the entry, and whether departed.
-    index: Vec<HashMap<&'p str, (&'p Entry, bool)>>,
+    /// Ids here and in `changed` are matching forms ([`value_key`]): the
+    /// directory matches them ignoring case, and so does a Delta naming
+    /// `ABC1` the person whose entry is `abc1` (taken apart, the modify
+    /// was rejected and the delete left them active).
+    index: Vec<HashMap<Cow<'p, str>, (&'p Entry, bool)>>,
     /// Per category: the records the Delta added or changed (`Some`) or
     /// deleted (`None`).
     changed: Vec<HashMap<String, Option<Record>>>,
@@ -164,7 +169,7 @@ impl<'p> Overlay<'p> {
             let Some(id) = inverse::id_of(kind, e, layout) else {
                 continue;
             };
-            o.index[i].insert(id, (e, State::of(e).departed()));
+            o.index[i].insert(value_key(id), (e, State::of(e).departed()));
         }
         o
     }
@@ -174,6 +179,7 @@ impl<'p> Overlay<'p> {
         self.degree
     }
 
+    /// `id` is a matching form (see [`Overlay::index`]).
     fn is_active(&self, i: usize, id: &str) -> bool {
         match self.changed[i].get(id) {
             Some(now) => now.is_some(),
@@ -181,15 +187,16 @@ impl<'p> Overlay<'p> {
         }
     }
 
-    /// Departed in the directory, and not named by the Delta since.
+    /// Departed in the directory, and not named by the Delta since (`id`
+    /// a matching form).
     fn is_departed(&self, i: usize, id: &str) -> bool {
         !self.changed[i].contains_key(id)
             && self.index[i].get(id).is_some_and(|(_, departed)| *departed)
     }
 
-    /// The directory's record of `id` (active or departed).
+    /// The directory's record of `id` (active or departed; any spelling).
     fn rebuild(&self, i: usize, id: &str) -> Option<Record> {
-        let (e, _) = self.index[i].get(id)?;
+        let (e, _) = self.index[i].get(value_key(id).as_ref())?;
         self.record_of(i, e)
     }
 
@@ -230,7 +237,7 @@ impl<'p> Overlay<'p> {
     }
 
     fn known_structure(&self, sid: &str) -> bool {
-        slot(FileCategory::EtabEducNat).is_some_and(|i| self.is_active(i, sid))
+        slot(FileCategory::EtabEducNat).is_some_and(|i| self.is_active(i, &value_key(sid)))
     }
 
     /// Plays one request of the Delta.
@@ -249,19 +256,20 @@ impl<'p> Overlay<'p> {
         };
         let reject =
             |reason: &str| RecordError::new(file, cat, rec.index, Some(&rec.id), None, reason);
+        let key = value_key(&rec.id).into_owned();
         match rec.op {
             Operation::Add => {
                 self.counts(cat).add += 1;
-                self.changed[i].insert(rec.id.clone(), Some(rec));
+                self.changed[i].insert(key, Some(rec));
             }
             Operation::Modify => {
-                if !self.changed[i].contains_key(&rec.id)
-                    && (self.is_active(i, &rec.id) || self.is_departed(i, &rec.id))
+                if !self.changed[i].contains_key(&key)
+                    && (self.is_active(i, &key) || self.is_departed(i, &key))
                 {
                     // the base of the modify: the directory's record (a
                     // departed person named again comes back)
-                    let base = self.rebuild(i, &rec.id);
-                    self.changed[i].insert(rec.id.clone(), base);
+                    let base = self.rebuild(i, &key);
+                    self.changed[i].insert(key.clone(), base);
                 }
                 let outside = match cat {
                     FileCategory::EtabEducNat => rec
@@ -276,7 +284,7 @@ impl<'p> Overlay<'p> {
                         !sids.is_empty() && !sids.iter().any(|s| self.known_structure(s))
                     }
                 };
-                let Some(Some(base)) = self.changed[i].get_mut(&rec.id) else {
+                let Some(Some(base)) = self.changed[i].get_mut(&key) else {
                     if outside {
                         self.counts(cat).out_of_perimeter += 1;
                         return Ok(());
@@ -299,10 +307,10 @@ impl<'p> Overlay<'p> {
                 self.counts(cat).modify += 1;
             }
             Operation::Delete => {
-                if self.is_active(i, &rec.id) {
-                    self.changed[i].insert(rec.id.clone(), None);
+                if self.is_active(i, &key) {
+                    self.changed[i].insert(key, None);
                     self.counts(cat).delete += 1;
-                } else if self.is_departed(i, &rec.id) {
+                } else if self.is_departed(i, &key) {
                     self.counts(cat).delete_already_departed += 1;
                 } else {
                     self.counts(cat).delete_unknown += 1;
@@ -330,8 +338,9 @@ impl<'p> Overlay<'p> {
         }
     }
 
-    /// The people and structures the Delta added, modified or deleted,
-    /// with their record now (`None`: deleted).
+    /// The people and structures the Delta added, modified or deleted
+    /// (their ids' matching forms), with their record now (`None`:
+    /// deleted).
     pub fn named(&self) -> Vec<(EntryKind, &str, Option<&Record>)> {
         let mut out = Vec::new();
         for (i, changed) in self.changed.iter().enumerate() {
@@ -352,24 +361,25 @@ impl<'p> Overlay<'p> {
         self.rebuild(i, id)
     }
 
-    /// The directory's entry of `id` (active or departed), of a kind.
+    /// The directory's entry of `id` (active or departed; any spelling),
+    /// of a kind.
     pub fn entry_of(&self, kind: EntryKind, id: &str) -> Option<&'p Entry> {
         let i = category(kind).and_then(slot)?;
-        self.index[i].get(id).map(|(e, _)| *e)
+        self.index[i].get(value_key(id).as_ref()).map(|(e, _)| *e)
     }
 }
 
-/// Where the next record comes from.
+/// Where the next record comes from, with its id's matching form.
 enum Source<'p> {
-    Directory(&'p str, &'p Entry),
-    Delta(Box<Record>),
+    Directory(Cow<'p, str>, &'p Entry),
+    Delta(String, Box<Record>),
 }
 
 impl Source<'_> {
     fn id(&self) -> &str {
         match self {
             Source::Directory(id, _) => id,
-            Source::Delta(r) => &r.id,
+            Source::Delta(id, _) => id,
         }
     }
 }
@@ -400,14 +410,15 @@ impl<'p> Records<'p> {
         };
         let mut q: Vec<Source<'p>> = index
             .into_iter()
-            .filter(|(id, (_, departed))| !departed && !changed.contains_key(*id) && wanted(id))
+            .filter(|(id, (_, departed))| {
+                !departed && !changed.contains_key(id.as_ref()) && wanted(id)
+            })
             .map(|(id, (e, _))| Source::Directory(id, e))
             .collect();
         q.extend(
             changed
-                .into_values()
-                .flatten()
-                .map(|r| Source::Delta(Box::new(r))),
+                .into_iter()
+                .filter_map(|(id, r)| Some(Source::Delta(id, Box::new(r?)))),
         );
         q.sort_unstable_by(|a, b| a.id().cmp(b.id()));
         self.queue = q.into_iter();
@@ -421,7 +432,7 @@ impl Iterator for Records<'_> {
     fn next(&mut self) -> Option<Record> {
         loop {
             match self.queue.next() {
-                Some(Source::Delta(r)) => return Some(*r),
+                Some(Source::Delta(_, r)) => return Some(*r),
                 Some(Source::Directory(_, e)) => {
                     if let Some(r) = self.overlay.record_of(self.slot - 1, e) {
                         return Some(r);

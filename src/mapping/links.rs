@@ -38,11 +38,21 @@ fn one_d_parents(rec: &Record) -> Vec<ParentRef> {
 /// Strings the link tables name many times (people's ids, relation
 /// codes), each held once and named by its number: an académie's
 /// million pupils each appeared in four or five tables.
+///
+/// Strings are numbered by their matching form ([`value_key`]), as the
+/// directory matches ids (`caseIgnoreMatch`): a parent whose record names
+/// their pupil `ABC1` is the parent of pupil `abc1` (spelt apart, the
+/// parent was found to have no pupil, and left). A number's spelling is
+/// its person's own record's once that record is mapped, else the first
+/// one seen: the DNs made of it do not follow the order of the records.
 #[derive(Default)]
 pub(super) struct Interned {
+    /// Matching forms.
     set: indexmap::IndexSet<Box<str>>,
+    /// Spellings that are not their matching form (few: ids are digits).
+    spelt: std::collections::HashMap<u32, Box<str>>,
     /// [`Mark`]s, by number: whether the person was kept as a pupil, as a
-    /// parent.
+    /// parent; whether their own record spelt their id.
     marks: Vec<u8>,
 }
 
@@ -51,25 +61,54 @@ pub(super) struct Interned {
 pub(super) enum Mark {
     KeptPupil = 1,
     KeptParent = 2,
+    /// Spelt by the person's own record.
+    Own = 4,
 }
 
 impl Interned {
     /// The number of `s`, given it now if it had none.
     pub(super) fn number(&mut self, s: &str) -> u32 {
-        let i = match self.set.get_index_of(s) {
+        self.number_spelt(s, false)
+    }
+
+    /// [`Interned::number`] of a person's own id, as their record spells it.
+    pub(super) fn number_own(&mut self, s: &str) -> u32 {
+        self.number_spelt(s, true)
+    }
+
+    fn number_spelt(&mut self, s: &str, own: bool) -> u32 {
+        let k = value_key(s);
+        let i = match self.set.get_index_of(k.as_ref()) {
             Some(i) => i,
-            None => self.set.insert_full(s.into()).0,
+            None => self.set.insert_full(k.as_ref().into()).0,
         };
         // four billion distinct strings would not fit in memory first
-        u32::try_from(i).unwrap_or(u32::MAX)
+        let n = u32::try_from(i).unwrap_or(u32::MAX);
+        if own {
+            self.mark(n, Mark::Own);
+            if k.as_ref() == s {
+                self.spelt.remove(&n);
+            } else {
+                self.spelt.insert(n, s.into());
+            }
+        } else if k.as_ref() != s && !self.is(n, Mark::Own) && !self.spelt.contains_key(&n) {
+            self.spelt.insert(n, s.into());
+        }
+        n
     }
+
     /// The number of `s`, if it has one.
     pub(super) fn find(&self, s: &str) -> Option<u32> {
-        self.set.get_index_of(s).and_then(|i| u32::try_from(i).ok())
+        self.set
+            .get_index_of(value_key(s).as_ref())
+            .and_then(|i| u32::try_from(i).ok())
     }
-    /// The string numbered `n` by [`Interned::number`].
+    /// The spelling of the string numbered `n` by [`Interned::number`].
     pub(super) fn get(&self, n: u32) -> &str {
-        self.set.get_index(n as usize).map_or("", |s| s)
+        match self.spelt.get(&n) {
+            Some(s) => s,
+            None => self.set.get_index(n as usize).map_or("", |s| s),
+        }
     }
     pub(super) fn mark(&mut self, n: u32, m: Mark) {
         let i = n as usize;
@@ -331,7 +370,7 @@ impl Mapper<'_> {
         if !d.kind.is_person() {
             return;
         }
-        let id = self.names.number(&d.id);
+        let id = self.names.number_own(&d.id);
         let perimeter = &self.perimeter;
         for named in classes_named(self.degree, rec, |sid| perimeter.has(sid)) {
             let (key, n) = match named {
@@ -429,7 +468,7 @@ impl Mapper<'_> {
         for links in all.chunk_by(|a, b| a.pupil == b.pupil) {
             let kept = |l: &&Link| {
                 names.is(l.parent, Mark::KeptParent)
-                    || self.protected.people.contains(names.get(l.parent))
+                    || self.protected.holds_person(names.get(l.parent))
             };
             let left = links.iter().filter(kept).count();
             if left == links.len() {
@@ -501,5 +540,27 @@ impl Mapper<'_> {
             self.freeze(&mut d.entry);
             self.desired.insert(d);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Interned;
+
+    #[test]
+    fn ids_are_numbered_by_their_matching_form_and_spelt_by_their_own_record() {
+        let mut n = Interned::default();
+        let a = n.number("ABC1");
+        assert_eq!(n.number("abc1"), a);
+        assert_eq!(n.find("Abc1"), Some(a));
+        assert_eq!(n.get(a), "ABC1", "the first spelling seen");
+        assert_eq!(n.number_own("abc1"), a);
+        assert_eq!(n.get(a), "abc1", "the person's own record's");
+        assert_eq!(n.number("ABC1"), a);
+        assert_eq!(n.get(a), "abc1", "a reference spells it no more");
+        let e = n.number_own("ÉLÈVE");
+        assert_eq!(n.find("élève"), Some(e));
+        assert_eq!(n.get(e), "ÉLÈVE");
+        assert_eq!(n.find("other"), None);
     }
 }

@@ -439,7 +439,7 @@ impl<'a> Mapper<'a> {
             || self
                 .outputs
                 .as_ref()
-                .is_none_or(|o| o.contains(&(kind, id.to_string())))
+                .is_none_or(|o| o.contains(&scope::who(kind, id)))
     }
 
     /// Writes into a directory whose schema needs `adapt`.

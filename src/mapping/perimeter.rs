@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 pub struct Perimeter {
     all: bool,
     uai: BTreeSet<String>,
+    /// Structure ids here are matching forms ([`sid_key`]).
     kept_sids: HashSet<String>,
     /// Every structure id the extraction described, kept or not.
     seen_sids: HashSet<String>,
@@ -32,6 +33,13 @@ pub fn uai_key(uai: &str) -> String {
     crate::model::value_key(uai).to_uppercase()
 }
 
+/// A structure id as the perimeter compares it: as the directory matches
+/// ids, ignoring case ([`crate::model::value_key`]): a person whose
+/// record names school `abc` is attached to the structure `ABC`.
+fn sid_key(sid: &str) -> std::borrow::Cow<'_, str> {
+    crate::model::value_key(sid)
+}
+
 impl Perimeter {
     pub fn new(uai: &[String], all: bool) -> Self {
         Perimeter {
@@ -44,6 +52,7 @@ impl Perimeter {
     /// Decides on a structure record; remembers its id when kept.
     pub fn admit_structure(&mut self, sid: &str, uai: Option<&str>) -> bool {
         let uai = uai.map(uai_key);
+        let sid = sid_key(sid);
         self.seen_sids.insert(sid.to_string());
         if let Some(u) = &uai {
             self.seen_uai.insert(u.clone());
@@ -62,6 +71,7 @@ impl Perimeter {
     /// attached to it are not read as leaving the perimeter (whether its
     /// entry exists is settled against the directory afterwards).
     pub fn protect(&mut self, sid: &str) {
+        let sid = sid_key(sid);
         self.kept_sids.insert(sid.to_string());
         self.seen_sids.insert(sid.to_string());
     }
@@ -69,7 +79,7 @@ impl Perimeter {
     /// True when the extraction described the structure `sid` (kept, out
     /// of the perimeter, or rejected as it was).
     pub fn knows(&self, sid: &str) -> bool {
-        self.seen_sids.contains(sid)
+        self.seen_sids.contains(sid_key(sid).as_ref())
     }
 
     /// True when every structure is in the perimeter (`all = true`).
@@ -84,7 +94,7 @@ impl Perimeter {
 
     /// True when the structure id belongs to a kept structure.
     pub fn has(&self, sid: &str) -> bool {
-        self.kept_sids.contains(sid)
+        self.kept_sids.contains(sid_key(sid).as_ref())
     }
 
     /// Configured UAIs that no structure record of the extraction carried.
@@ -95,7 +105,9 @@ impl Perimeter {
     /// Counts a person left out of the perimeter under the UAI of the first
     /// of their structure ids the extraction described outside it.
     pub fn count_outside<'s>(&mut self, sids: impl IntoIterator<Item = &'s str>) {
-        let uai = sids.into_iter().find_map(|s| self.outside_sids.get(s));
+        let uai = sids
+            .into_iter()
+            .find_map(|s| self.outside_sids.get(sid_key(s).as_ref()));
         if let Some(n) = uai.and_then(|u| self.outside.get_mut(u)) {
             *n += 1;
         }
@@ -130,5 +142,20 @@ mod tests {
         );
         let mut all = Perimeter::new(&[], true);
         assert!(all.admit_structure("9", None));
+    }
+
+    #[test]
+    fn structure_ids_match_in_any_case() {
+        let mut p = Perimeter::new(&["0920484B".into()], false);
+        assert!(p.admit_structure("Ab-1", Some("0920484B")));
+        assert!(!p.admit_structure("Zz-2", Some("0750001A")));
+        p.protect("Éc-3");
+        assert!(p.has("ab-1") && p.has("AB-1") && p.has("éC-3"));
+        assert!(p.knows("ZZ-2") && !p.has("zz-2"));
+        p.count_outside(["ZZ-2"]);
+        assert_eq!(
+            p.outside_uai(),
+            BTreeMap::from([("0750001A".to_string(), 1)])
+        );
     }
 }

@@ -11,6 +11,7 @@
 
 use super::layout::Layout;
 use crate::aaf::{FileCategory, RecordError};
+use crate::model::value_key;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
 
@@ -20,6 +21,10 @@ pub struct Protected {
     /// Person ids (pupils, parents and staff share one namespace of DNs).
     #[serde(skip)]
     pub people: HashSet<Box<str>>,
+    /// Their matching forms: a record names a person in any case, as the
+    /// directory matches ids (see [`crate::model::value_key`]).
+    #[serde(skip)]
+    people_keys: HashSet<Box<str>>,
     /// Structure ids.
     #[serde(skip)]
     pub structures: HashSet<Box<str>>,
@@ -34,8 +39,16 @@ impl Protected {
             FileCategory::EtabEducNat => self.structures.insert(id.into()),
             // a subject or formation code is no one's id: nothing to keep
             c if c.is_reference() => false,
-            _ => self.people.insert(id.into()),
+            _ => {
+                self.people_keys.insert(value_key(id).into());
+                self.people.insert(id.into())
+            }
         };
+    }
+
+    /// True when the person `id` (in any spelling) is protected.
+    pub fn holds_person(&self, id: &str) -> bool {
+        self.people_keys.contains(value_key(id).as_ref())
     }
 
     /// Protects every id a rejected record is tied to; counts it as

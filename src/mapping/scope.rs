@@ -36,8 +36,16 @@ use crate::model::{dn_key, value_key, Entry, EntryMap};
 use crate::schema::{EntryKind, State};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-/// A person or structure: its kind and AAF id.
+/// A person or structure: its kind and the matching form of its AAF id
+/// (see [`who`]).
 pub type Who = (EntryKind, String);
+
+/// The [`Who`] of `kind`'s `id` in any spelling: ids are matched as the
+/// directory matches them (`caseIgnoreMatch`, [`value_key`]), so a Delta
+/// naming `ABC1` names the person whose entry is `abc1`.
+pub fn who(kind: EntryKind, id: &str) -> Who {
+    (kind, value_key(id).into_owned())
+}
 
 /// The part of the directory a Delta is planned over.
 #[derive(Debug, Default)]
@@ -388,13 +396,13 @@ where
             return;
         };
         if let Some(id) = inverse::id_of(kind, e, layout) {
-            s.people.insert((kind, id.to_string()));
+            s.people.insert(who(kind, id));
         }
         keys.insert(&key);
         queue.push(e);
     };
     for (kind, id, rec) in named {
-        s.people.insert((*kind, id.to_string()));
+        s.people.insert(who(*kind, id));
         if let Some(e) = by_id(*kind, id) {
             add(&mut s, &mut keys, &mut queue, e);
         }
@@ -608,7 +616,7 @@ fn finish(
             };
             if let Some(kind) = EntryKind::of(e).filter(|k| k.is_person()) {
                 if let Some(id) = inverse::id_of(kind, e, layout) {
-                    s.inputs.insert((kind, id.to_string()));
+                    s.inputs.insert(who(kind, id));
                 }
             }
         }
@@ -634,7 +642,7 @@ fn finish(
                     EntryKind::of(e).is_some_and(EntryKind::is_person) && !State::of(e).departed()
                 });
             // (a member whose record is mapped puts itself in)
-            if held && !input_ids.contains(id.as_str()) {
+            if held && !input_ids.contains(value_key(&id).as_ref()) {
                 p.others.push(id);
             }
         }
@@ -654,8 +662,7 @@ fn finish(
         s.people_total += 1;
         *s.active_read.entry(kind).or_default() += 1;
         let mapped = !s.leaves(k, e)
-            || inverse::id_of(kind, e, layout)
-                .is_some_and(|id| s.inputs.contains(&(kind, id.to_string())));
+            || inverse::id_of(kind, e, layout).is_some_and(|id| s.inputs.contains(&who(kind, id)));
         if !mapped {
             *s.unmapped.entry(kind).or_default() += 1;
         }

@@ -387,7 +387,7 @@ fn narrow(
     let people: std::collections::HashSet<String> = tree
         .entries
         .iter()
-        .filter(|d| d.kind.is_person() && s.people.contains(&(d.kind, d.id.clone())))
+        .filter(|d| d.kind.is_person() && s.people.contains(&scope::who(d.kind, &d.id)))
         .map(|d| d.entry.dn.key())
         .chain(s.touched.iter().cloned())
         .collect();
@@ -397,7 +397,7 @@ fn narrow(
             return true;
         }
         if d.kind.is_person() {
-            return s.people.contains(&(d.kind, d.id.clone()));
+            return s.people.contains(&scope::who(d.kind, &d.id));
         }
         let k = d.entry.dn.key();
         if s.touched.contains(&k) {
