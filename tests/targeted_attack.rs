@@ -1809,7 +1809,9 @@ fn ids_spelt_in_another_case_name_the_same_person() {
             pupil("abc1", "UN", S1, "CPA", &["PÈRE-A"])
                 + &pupil("élève2", "DEUX", S1, "CPA", &["p,q"])
                 + &pupil("abc3", "TROIS", S2, "CEA", &["PÈRE-A"])
-                + &pupil("abc4", "QUATRE", S2, "CEA", &["p,q"]),
+                + &pupil("abc4", "QUATRE", S2, "CEA", &["p,q"])
+                // slapd lower-cases İ to i
+                + &pupil("id1", "IDE", S2, "CEA", &["père-a"]),
         ),
         (
             "PersRelEleve",
@@ -1823,7 +1825,7 @@ fn ids_spelt_in_another_case_name_the_same_person() {
     ];
     w.complet("20250904", "2025-09-04", &complet);
     for id in [
-        "abc1", "élève2", "abc3", "abc4", "père-a", "p,q", "prof1", "prof2",
+        "abc1", "élève2", "abc3", "abc4", "id1", "père-a", "p,q", "prof1", "prof2",
     ] {
         assert!(w.active(id), "{id}");
     }
@@ -1843,6 +1845,7 @@ fn ids_spelt_in_another_case_name_the_same_person() {
             (
                 "Eleve",
                 modify_req("Eleve", "ABC1", &[("ENTPersonNom", &["UNBIS"])])
+                    + &modify_req("Eleve", "İD1", &[("ENTPersonNom", &["IDEBIS"])])
                     + &delete_req("Eleve", "ÉLÈVE2")
                     + &pupil("ABC3", "TROISBIS", S2, "CEA", &["PÈRE-A"]),
             ),
@@ -1858,11 +1861,12 @@ fn ids_spelt_in_another_case_name_the_same_person() {
     let eleve = &st["delta"]["categories"]["Eleve"];
     assert_eq!(
         (eleve["modify"].as_u64(), eleve["delete"].as_u64()),
-        (Some(1), Some(1)),
+        (Some(2), Some(1)),
         "{eleve}"
     );
     assert_eq!(eleve["delete_unknown"].as_u64(), Some(0), "{eleve}");
     assert_eq!(sn(&w, "abc1"), ["UNBIS"]);
+    assert_eq!(sn(&w, "id1"), ["IDEBIS"]);
     assert_eq!(sn(&w, "abc3"), ["TROISBIS"]);
     assert_eq!(sn(&w, "p,q"), ["PARENT-BIS"]);
     assert!(!w.active("élève2"), "deleted in upper case");
@@ -1885,4 +1889,95 @@ fn ids_spelt_in_another_case_name_the_same_person() {
     );
     assert!(!w.active("abc4"));
     assert!(!w.active("p,q"), "their last pupil left");
+}
+
+/// Runs a Complet (not dry), its exit code and report.
+fn complet_report(
+    w: &World,
+    date: &str,
+    now: &str,
+    bodies: &[(&str, String)],
+) -> (Option<i32>, Value) {
+    let d = w.path("complet");
+    write_extraction_files(&d, "Complet", date, bodies);
+    let r = w.path("c.json");
+    let (code, err) = run(&w.targeted, now, &d, &r, false);
+    assert!(matches!(code, Some(0) | Some(1)), "{code:?}\n{err}");
+    (code, report(&r))
+}
+
+fn school_outside(sid: &str) -> String {
+    school(sid, "0750001A")
+}
+
+/// Two records of one id, in two spellings (one DN, as the directory sees
+/// it), one of them out of the perimeter: which one tells the truth? Both
+/// are rejected, what the directory holds stays as it is, and nothing of
+/// the outside record reaches it (the outside school's people were written
+/// in under the inside one; the outside pupil's parent was linked to the
+/// inside pupil).
+#[test]
+fn one_id_in_two_spellings_in_and_out_of_the_perimeter() {
+    let w = World::new();
+    let base = [
+        (
+            "EtabEducNat",
+            school("ABC", "0920100J") + &school(S2, "0921262X"),
+        ),
+        (
+            "Eleve",
+            pupil("in1", "UN", "ABC", "CPA", &["pin"]) + &pupil("X1", "X", S2, "CEA", &["px"]),
+        ),
+        (
+            "PersRelEleve",
+            parent("pin", "PARENT-IN", &["in1"]) + &parent("px", "PARENT-X", &["X1"]),
+        ),
+        (
+            "PersEducNat",
+            teacher("tin", "MAITRE", "ABC", &["CPA"]) + &teacher("t2", "MAITRESSE", S2, &["CEA"]),
+        ),
+    ];
+    let (code, _) = complet_report(&w, "20250904", "2025-09-04", &base);
+    assert_eq!(code, Some(0));
+    for id in ["in1", "pin", "tin", "X1", "px", "t2"] {
+        assert!(w.active(id), "{id}");
+    }
+    // every entry's CSN but the control entry's (each run records itself)
+    let data = |l: &Slapd| {
+        let mut c = csns(l);
+        c.retain(|dn, _| !dn.starts_with("cn=aaf-sync-"));
+        c
+    };
+    let before = data(&w.ldap);
+    // the next Complet also describes school `abc` (outside) with its
+    // people, and a pupil `x1` (outside) whose parent names them
+    let mut next = base.clone();
+    next[0].1 = school_outside("abc") + &next[0].1 + &school_outside("999");
+    next[1].1 = pupil("out1", "DEHORS", "abc", "CPB", &["pout"])
+        + &pupil("x1", "AUTRE", "999", "CPC", &["pout2"])
+        + &next[1].1;
+    next[2].1 = parent("pout", "PARENT-OUT", &["out1"])
+        + &parent("pout2", "PARENT-OUT2", &["x1"])
+        + &next[2].1;
+    next[3].1 = teacher("tout", "PROF-DEHORS", "abc", &["CPB"]) + &next[3].1;
+    let (code, r) = complet_report(&w, "20250905", "2025-09-05", &next);
+    assert_eq!(code, Some(1), "records rejected: {r}");
+    let rejected = step(&r)["rejected_records"].as_array().unwrap().len();
+    assert!(rejected >= 4, "{r}");
+    for id in ["out1", "pout", "tout", "pout2"] {
+        assert!(!w.active(id), "{id} written from outside the perimeter");
+    }
+    // what the directory held is untouched: no departure, no new link
+    assert_eq!(data(&w.ldap), before, "{r}");
+    assert!(w.ldap.count(BASE, "(cn=PARENT-OUT*)") == 0 && w.ldap.count(BASE, "(sn=DEHORS)") == 0);
+    // the same on a fresh directory: nothing of either record is written
+    let w2 = World::new();
+    let (code, _) = complet_report(&w2, "20250905", "2025-09-05", &next);
+    assert_eq!(code, Some(1));
+    for id in [
+        "out1", "pout", "tout", "pout2", "in1", "pin", "tin", "X1", "x1", "px",
+    ] {
+        assert!(!w2.active(id), "{id}");
+    }
+    assert!(w2.active("t2"), "the other school's people are written");
 }

@@ -168,13 +168,16 @@ impl Mapper<'_> {
                 rejected
             }
         };
+        use super::links::Mark;
+        let mut any_kept = pupils.iter().any(|&n| self.names.is(n, Mark::KeptPupil));
+        let mut named_twice = pupils.iter().any(|&n| self.names.is(n, Mark::Twice));
         for p in own {
             // a pupil whose record was rejected is still there
-            let kept = self
-                .names
-                .find(p)
-                .is_some_and(|n| self.names.is(n, super::links::Mark::KeptPupil));
+            let found = self.names.find(p);
+            let kept = found.is_some_and(|n| self.names.is(n, Mark::KeptPupil));
+            named_twice |= found.is_some_and(|n| self.names.is(n, Mark::Twice));
             if kept || self.protected.holds_person(p) {
+                any_kept |= kept;
                 let n = self.names.number(p);
                 if !pupils.contains(&n) {
                     pupils.push(n);
@@ -184,6 +187,13 @@ impl Mapper<'_> {
             }
         }
         if pupils.is_empty() {
+            return None;
+        }
+        if !any_kept && named_twice {
+            // a parent of no kept pupil, named by or naming an id two
+            // records gave (which pupil is theirs?), is kept as the
+            // directory holds them, never created anew
+            self.protect(FileCategory::PersRelEleve, &rec.id);
             return None;
         }
         let table = fields::fields_of(self.degree, FileCategory::PersRelEleve);

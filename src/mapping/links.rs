@@ -63,6 +63,10 @@ pub(super) enum Mark {
     KeptParent = 2,
     /// Spelt by the person's own record.
     Own = 4,
+    /// A record of the extraction named this person as its own id.
+    Seen = 8,
+    /// And another one after it (see `Mapper::seen_before`).
+    Twice = 16,
 }
 
 impl Interned {
@@ -116,6 +120,11 @@ impl Interned {
             self.marks.resize(i + 1, 0);
         }
         self.marks[i] |= m as u8;
+    }
+    pub(super) fn unmark(&mut self, n: u32, m: Mark) {
+        if let Some(b) = self.marks.get_mut(n as usize) {
+            *b &= !(m as u8);
+        }
     }
     pub(super) fn is(&self, n: u32, m: Mark) -> bool {
         self.marks.get(n as usize).is_some_and(|b| b & m as u8 != 0)

@@ -328,6 +328,22 @@ impl<'a> Mapper<'a> {
         } else if rec.category.is_reference() {
             self.two_d.reference(rec);
             Ok(Mapped::Kept)
+        } else if self.seen_before(rec) {
+            // two records of one id (its spellings are one id, as they are
+            // one DN): which one tells the truth? Both are present, their
+            // content unknown, the entry left as the directory holds it.
+            // (Kept apart, a record out of the perimeter and one in it gave
+            // the first one's links to the second's person.)
+            Err(reject(
+                Some("identifier"),
+                "duplicate id: already seen in this extraction \
+                 (ids are compared as the directory compares them, ignoring case)",
+            ))
+        } else if let Some(field) = self.ambiguous_school(rec) {
+            Err(reject(
+                Some(field),
+                "refers to a structure id that the extraction describes more than once",
+            ))
         } else if let Some(field) = self.only_unknown_schools(rec) {
             // an extraction that names schools it does not describe is
             // damaged: read as "out of the perimeter", its people would leave
@@ -384,6 +400,44 @@ impl<'a> Mapper<'a> {
             self.protect(rec.category, &rec.id);
         }
         result
+    }
+
+    /// True when an earlier record of the extraction had the id of `rec`
+    /// (in any spelling; pupils, parents and staff share one namespace of
+    /// DNs): the person's marks of being kept go, both records standing
+    /// for a person whose content is unknown.
+    fn seen_before(&mut self, rec: &Record) -> bool {
+        use links::Mark;
+        if rec.category == FileCategory::EtabEducNat {
+            if self.perimeter.knows(&rec.id) {
+                self.perimeter.describe_again(&rec.id);
+                return true;
+            }
+            return false;
+        }
+        let n = self.names.number(&rec.id);
+        if self.names.is(n, Mark::Seen) {
+            self.names.mark(n, Mark::Twice);
+            self.names.unmark(n, Mark::KeptPupil);
+            self.names.unmark(n, Mark::KeptParent);
+            return true;
+        }
+        self.names.mark(n, Mark::Seen);
+        false
+    }
+
+    /// For a person: the field naming a structure that two records of the
+    /// extraction describe (see [`Perimeter::is_ambiguous`]).
+    fn ambiguous_school(&self, rec: &Record) -> Option<&'static str> {
+        school_fields(self.degree, rec.category)
+            .iter()
+            .find(|a| {
+                rec.values(a).iter().any(|v| {
+                    self.perimeter
+                        .is_ambiguous(v.split('$').next().unwrap_or(v).trim())
+                })
+            })
+            .copied()
     }
 
     /// For a pupil or a staff member whose structure references all name

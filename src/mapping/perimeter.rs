@@ -20,6 +20,9 @@ pub struct Perimeter {
     /// UAI of each structure the extraction described outside the
     /// perimeter, by structure id.
     outside_sids: HashMap<String, String>,
+    /// Structure ids the extraction described more than once: in or out of
+    /// the perimeter, which record tells? Neither kept nor out.
+    ambiguous: HashSet<String>,
     /// People records attached to each UAI outside the perimeter.
     outside: BTreeMap<String, u64>,
 }
@@ -72,8 +75,25 @@ impl Perimeter {
     /// entry exists is settled against the directory afterwards).
     pub fn protect(&mut self, sid: &str) {
         let sid = sid_key(sid);
-        self.kept_sids.insert(sid.to_string());
+        if !self.ambiguous.contains(sid.as_ref()) {
+            self.kept_sids.insert(sid.to_string());
+        }
         self.seen_sids.insert(sid.to_string());
+    }
+
+    /// Marks `sid` as described again by another record: no longer kept
+    /// (see [`Perimeter::is_ambiguous`]).
+    pub fn describe_again(&mut self, sid: &str) {
+        let sid = sid_key(sid);
+        self.kept_sids.remove(sid.as_ref());
+        self.ambiguous.insert(sid.into_owned());
+    }
+
+    /// True when two records of the extraction describe `sid` (two
+    /// spellings of one id are one structure, as the directory sees it):
+    /// its people are rejected, so they stay as the directory holds them.
+    pub fn is_ambiguous(&self, sid: &str) -> bool {
+        !self.ambiguous.is_empty() && self.ambiguous.contains(sid_key(sid).as_ref())
     }
 
     /// True when the extraction described the structure `sid` (kept, out
@@ -157,5 +177,15 @@ mod tests {
             p.outside_uai(),
             BTreeMap::from([("0750001A".to_string(), 1)])
         );
+    }
+
+    #[test]
+    fn a_structure_described_twice_is_neither_kept_nor_out() {
+        let mut p = Perimeter::new(&["0920484B".into()], false);
+        assert!(p.admit_structure("ABC", Some("0920484B")));
+        p.describe_again("abc");
+        p.protect("abc");
+        assert!(p.is_ambiguous("Abc") && !p.has("ABC") && p.knows("abc"));
+        assert!(!p.is_ambiguous("other"));
     }
 }

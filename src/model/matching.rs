@@ -40,8 +40,19 @@ pub fn value_key(v: &str) -> Cow<'_, str> {
         return Cow::Owned(out);
     }
     // NFKC, then lower case, then NFKC again: lower-casing may leave a
-    // sequence that composes (`İ` gives `i` + combining dot)
-    let lowered: String = v.nfkc().flat_map(char::to_lowercase).collect();
+    // sequence that composes
+    let mut lowered = String::with_capacity(v.len());
+    for c in v.nfkc() {
+        match c {
+            // slapd lower-cases by the simple mapping of its Unicode
+            // tables: `İ` is `i` (it finds `İD1` for `id1`), where Rust's
+            // full mapping gives `i` and a combining dot
+            'İ' => lowered.push('i'),
+            // its tables predate the capital sharp s: `ẞ` is not `ß` there
+            'ẞ' => lowered.push(c),
+            c => lowered.extend(c.to_lowercase()),
+        }
+    }
     Cow::Owned(collapse_blanks(lowered.nfkc()))
 }
 
