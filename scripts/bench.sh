@@ -27,6 +27,13 @@
 # server, so both see the same state of the machine. Figures that change the
 # directory (first load, Delta, next week) are measured once.
 #
+# Writes are compared with the same operations: the first sync with
+# ldapadd of the entries it creates, the next week's Complet with ldapmodify
+# of its own plan (the LDIF its dry run prints) on a copy of the same
+# directory (slapcat, slapadd). What bounds them is shown in CPU: slapd's
+# (read from /proc) and aaf-sync's (the report's perf.apply_cpu_secs), per
+# 1,000 operations and in cores busy while writing.
+#
 # Prints a Markdown table (the rows of BENCHMARKS.md). BENCH_DIR keeps the
 # files (default: a temporary directory, removed at the end). The figures
 # are not asserted anywhere: CI runs `bash scripts/bench.sh 4 20` to keep the
@@ -62,6 +69,18 @@ perf() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['perf']
 repeat=${BENCH_REPEAT:-5}
 best() { python3 -c "import sys; print(f'{min(map(float, sys.argv[1:])):.2f}')" "$@"; }
 spread() { python3 -c "import sys; v=sorted(map(float, sys.argv[1:])); print(f'{v[0]:.2f}–{v[-1]:.2f} s, n={len(v)}')" "$@"; }
+# CPU seconds slapd NAME has used so far (user and system, every thread)
+tck=$(getconf CLK_TCK)
+slapd_cpu() {
+  local pid; pid=$(cat "$dir/ldap-$1/slapd.pid")
+  [ "$(cat "/proc/$pid/comm")" = slapd ] || { echo "bench: pid $pid is not slapd" >&2; exit 1; }
+  # utime and stime: fields 14 and 15, counted after the command's ")"
+  python3 -c "import sys; f=open(f'/proc/{sys.argv[1]}/stat').read().rsplit(')',1)[1].split(); print((int(f[11]) + int(f[12])) / $tck)" "$pid"
+}
+# slapd's CPU, in cores busy on average, over a wall time
+cores() { python3 -c "print(f'{$1 / max($2, 1e-9):.2f}')"; }
+# CPU seconds per 1,000 operations
+per_k() { python3 -c "print(f'{$1 * 1000 / max($2, 1):.3f}')"; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 start() { # NAME [empty|syncprov]
@@ -119,14 +138,45 @@ config "$ua" "$dir/w0" > "$dir/ref.toml"
 "$bin/aaf-sync" export-ldif --config "$dir/ref.toml" --now 2025-09-04 --with-base \
   --out "$dir/init.ldif" "$dir/c1" 2>/dev/null
 entries=$(grep -c '^dn:' "$dir/init.ldif")
+c0=$(slapd_cpu ref)
 t0=$(now); ldapadd $A -H "$ua" -f "$dir/init.ldif" >/dev/null; t1=$(now)
 ldapadd_s=$(secs "$t0" "$t1")
+ldapadd_cpu=$(python3 -c "print($(slapd_cpu ref) - $c0)")
 grep '^dn: uid=' "$dir/init.ldif" | sed 's/$/\nchangetype: modify\nreplace: title\ntitle: bench\n/' >"$dir/mods.ldif"
 mods=$(grep -c '^dn:' "$dir/mods.ldif")
 t0=$(now); ldapmodify $A -H "$ua" -f "$dir/mods.ldif" >/dev/null; t1=$(now)
 ldapmodify_s=$(secs "$t0" "$t1")
 bash scripts/slapd-test-instance.sh stop "$dir/ldap-ref" >/dev/null 2>&1
 rm -rf "$dir/ldap-ref" # its disk, for the next servers
+# what the server can write at most: the same entries by 4 ldapadd at once
+# (the base and the branches first, then every other entry dealt in turn)
+python3 - "$dir/init.ldif" "$dir/par" <<'PY'
+import sys
+head, parts = [], [[], [], [], []]
+n = 0
+for rec in open(sys.argv[1]).read().strip().split('\n\n'):
+    dn = rec.split('\n', 1)[0]
+    if dn.count(',') - dn.count('\\,') <= 2:
+        head.append(rec)
+    else:
+        parts[n % 4].append(rec)
+        n += 1
+open(sys.argv[2] + '.head', 'w').write('\n\n'.join(head) + '\n\n')
+for i, p in enumerate(parts):
+    open(f'{sys.argv[2]}.{i}', 'w').write('\n\n'.join(p) + '\n\n')
+PY
+up=$(start par empty)
+ldapadd $A -H "$up" -f "$dir/par.head" >/dev/null
+c0=$(slapd_cpu par)
+t0=$(now)
+pids=()
+for i in 0 1 2 3; do ldapadd $A -H "$up" -f "$dir/par.$i" >/dev/null & pids+=($!); done
+for p in "${pids[@]}"; do wait "$p" || { echo "bench: a parallel ldapadd failed" >&2; exit 1; }; done
+t1=$(now)
+par_s=$(secs "$t0" "$t1")
+par_cpu=$(python3 -c "print($(slapd_cpu par) - $c0)")
+bash scripts/slapd-test-instance.sh stop "$dir/ldap-par" >/dev/null 2>&1
+rm -rf "$dir/ldap-par" "$dir"/par.*
 # slapadd -q, offline, into an empty database
 start slapadd empty >/dev/null
 bash scripts/slapd-test-instance.sh stop "$dir/ldap-slapadd" >/dev/null 2>&1
@@ -166,7 +216,10 @@ search() { # the reference read, to /dev/null: the reference at its fastest
   secs "$t0" "$t1"
 }
 perf_of() { perf "$dir/$1.json" "$2"; }
+c0=$(slapd_cpu sync)
 first_s=$(run first --now 2025-09-04 "$dir/c1")
+# slapd's CPU of the first sync is its writes': the tree it reads is empty
+first_cpu=$(python3 -c "print($(slapd_cpu sync) - $c0)")
 # repeatable: the no-change Complet (read beside the parse), the Delta's
 # dry run over the whole tree (the read alone), each interleaved with the
 # reference read, and the Delta's dry run on its targeted read
@@ -190,7 +243,30 @@ for i in $(seq "$repeat"); do
   [ "$(best "${same_all[$((i - 1))]}")" = "$same_s" ] && { cp "$dir/same$i.json" "$dir/same.json"; break; }
 done
 delta_s=$(run delta --now 2025-09-05 "$dir/d1")
+# the next week's plan, as its dry run prints it (the LDIF ldapmodify
+# applies), applied by ldapmodify to a copy of the directory: the modify
+# reference of the same operations on the same state. slapd's CPU of the
+# real run's writes is that run's less its dry run's (same read, same plan)
+c0=$(slapd_cpu sync)
+"$bin/aaf-sync" sync --config "$dir/sync.toml" --now 2025-09-12 --dry-run --report "$dir/weekdry.json" \
+  "$dir/c8" >"$dir/week-plan.ldif" 2>"$dir/weekdry.err" || [ $? -eq 1 ] || { cat "$dir/weekdry.err" >&2; exit 1; }
+week_dry_cpu=$(python3 -c "print($(slapd_cpu sync) - $c0)")
+week_plan_ops=$(grep -c '^dn:' "$dir/week-plan.ldif" || true)
+/usr/sbin/slapcat -F "$dir/ldap-sync/slapd.d" -n 1 -l "$dir/state.ldif"
+start copy empty >/dev/null
+bash scripts/slapd-test-instance.sh stop "$dir/ldap-copy" >/dev/null 2>&1
+/usr/sbin/slapadd -F "$dir/ldap-copy/slapd.d" -n 1 -q -l "$dir/state.ldif"
+uw=$(bash scripts/slapd-test-instance.sh restart "$dir/ldap-copy" 2>/dev/null)
+rm -f "$dir/state.ldif"
+c0=$(slapd_cpu copy)
+t0=$(now); ldapmodify $A -H "$uw" -f "$dir/week-plan.ldif" >/dev/null; t1=$(now)
+week_ldapmodify_s=$(secs "$t0" "$t1")
+week_ldapmodify_cpu=$(python3 -c "print($(slapd_cpu copy) - $c0)")
+bash scripts/slapd-test-instance.sh stop "$dir/ldap-copy" >/dev/null 2>&1
+rm -rf "$dir/ldap-copy"
+c0=$(slapd_cpu sync)
 week_s=$(run week --now 2025-09-12 "$dir/c8")
+week_cpu=$(python3 -c "print(max($(slapd_cpu sync) - $c0 - $week_dry_cpu, 0))")
 
 # the incremental read: the first sync's tree (export-ldif) loaded into a
 # syncprov server; its first run reads the whole tree and keeps the copy,
@@ -228,10 +304,16 @@ cat <<EOT
 | measure ($entries entries, ${xml_mb} MB of XML) | aaf-sync | reference (same run) | ratio |
 |---|---|---|---|
 | write, first sync (entries/s) | $(rate "$first_ops" "$first_apply") | ldapadd $(rate "$entries" "$ldapadd_s") | $(ratio "$(rate "$first_ops" "$first_apply" | tr -d ,)" "$(rate "$entries" "$ldapadd_s" | tr -d ,)") |
+| write, first sync, beside the server's most (entries/s) | $(rate "$first_ops" "$first_apply") | 4 ldapadd at once $(rate "$entries" "$par_s") (slapd $(cores "$par_cpu" "$par_s") cores busy) | $(ratio "$(rate "$first_ops" "$first_apply" | tr -d ,)" "$(rate "$entries" "$par_s" | tr -d ,)") |
 | read of the managed tree, alone (Delta dry run; entries/s; best of $repeat) | $(rate "$alone_n" "$alone_s") | ldapsearch paged $(rate "$entries" "$search_s") | $(ratio "$(rate "$alone_n" "$alone_s" | tr -d ,)" "$(rate "$entries" "$search_s" | tr -d ,)") |
 | read of the managed tree, beside the parse (no-change Complet; entries/s; best of $repeat) | $(rate "$read_n" "$read_s") | ldapsearch paged $(rate "$entries" "$search_s") | $(ratio "$(rate "$read_n" "$read_s" | tr -d ,)" "$(rate "$entries" "$search_s" | tr -d ,)") |
 | parse + map (MB/s, 1 core, beside the read) | $(python3 -c "print(f'{$parse_b / 1e6 / max($parse_s, 1e-9):.1f}')") | | |
-| modify, next-week Complet (operations/s) | $(rate "$week_ops" "$week_apply") | ldapmodify $(rate "$mods" "$ldapmodify_s") | $(ratio "$(rate "$week_ops" "$week_apply" | tr -d ,)" "$(rate "$mods" "$ldapmodify_s" | tr -d ,)") |
+| modify, next-week Complet (operations/s) | $(rate "$week_ops" "$week_apply") | ldapmodify of the same plan ($week_plan_ops operations), same state $(rate "$week_plan_ops" "$week_ldapmodify_s") | $(ratio "$(rate "$week_ops" "$week_apply" | tr -d ,)" "$(rate "$week_plan_ops" "$week_ldapmodify_s" | tr -d ,)") |
+| modify, next-week Complet, beside a simpler reference (operations/s) | $(rate "$week_ops" "$week_apply") | ldapmodify of one attribute of each person $(rate "$mods" "$ldapmodify_s") | $(ratio "$(rate "$week_ops" "$week_apply" | tr -d ,)" "$(rate "$mods" "$ldapmodify_s" | tr -d ,)") |
+| CPU of the first sync's writes, per 1,000 entries (s): slapd / aaf-sync | $(per_k "$first_cpu" "$first_ops") / $(per_k "$(p first apply_cpu_secs)" "$first_ops") | slapd under ldapadd $(per_k "$ldapadd_cpu" "$entries") | |
+| cores busy while writing the first sync: slapd / aaf-sync ($(nproc) cores) | $(cores "$first_cpu" "$first_apply") / $(cores "$(p first apply_cpu_secs)" "$first_apply") | slapd under ldapadd $(cores "$ldapadd_cpu" "$ldapadd_s") | |
+| CPU of the next week's writes, per 1,000 operations (s): slapd / aaf-sync | $(per_k "$week_cpu" "$week_ops") / $(per_k "$(p week apply_cpu_secs)" "$week_ops") | slapd under ldapmodify of the same plan $(per_k "$week_ldapmodify_cpu" "$week_plan_ops") | |
+| cores busy while writing the next week: slapd / aaf-sync ($(nproc) cores) | $(cores "$week_cpu" "$week_apply") / $(cores "$(p week apply_cpu_secs)" "$week_apply") | slapd under ldapmodify $(cores "$week_ldapmodify_cpu" "$week_ldapmodify_s") | |
 | spread over $repeat runs (min–max) | read beside the parse $(spread "${read_all[@]}"); read alone $(spread "${alone_all[@]}"); no-change Complet $(spread "${same_all[@]}") | ldapsearch $(spread "${search_all[@]}") | |
 | no-change Complet, whole run, syncprov server, incremental read (s; best of $repeat) | $inc_s | plain server, full read: $same_s | $(ratio "$inc_s" "$same_s") |
 | read of the managed tree, incremental, no change (s; best of $repeat) | $inc_read_s | full read beside the parse: $read_s | $(ratio "$inc_read_s" "$read_s") |

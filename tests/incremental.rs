@@ -238,6 +238,16 @@ fn a_run_after_another_clients_changes_reads_only_them_and_plans_what_a_full_rea
     let (r, _) = f.sync(&f.config, false);
     assert_eq!(mode(&r).0, "incremental");
     assert!(operations(&r) >= 2, "{r}");
+    // the writes' CPU time is this process's, over the writes' time only
+    let (cpu, wall) = (
+        r["perf"]["apply_cpu_secs"].as_f64().unwrap(),
+        r["perf"]["apply_secs"].as_f64().unwrap(),
+    );
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    assert!(
+        cpu >= 0.0 && cpu <= wall * cores + 0.02,
+        "{cpu} s over {wall} s"
+    );
     let (_, inc_plan) = f.sync(&f.config, true);
     let (_, full_plan) = f.sync(&f.full, true);
     assert_eq!(inc_plan, full_plan);

@@ -56,6 +56,7 @@ pub(crate) async fn apply_all(
     let mut control_by: Option<usize> = None;
     for (i, sp) in out.steps.iter().enumerate().skip(first) {
         let t = std::time::Instant::now();
+        let cpu = crate::ops::report::cpu_secs();
         // the control entry is written once the step's outcome is known
         let body = Plan {
             changes: sp
@@ -88,6 +89,7 @@ pub(crate) async fn apply_all(
             }
         }
         report.perf.apply_secs += t.elapsed().as_secs_f64();
+        report.perf.apply_cpu_secs += crate::ops::report::cpu_secs() - cpu;
         tracing::info!(extraction = %sp.label, failures = outcome.failures.len(), "plan applied");
         let step = &mut report.steps[i - first];
         let halted = outcome.halted.clone();

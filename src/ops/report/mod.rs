@@ -309,10 +309,28 @@ pub struct Perf {
     /// Writing to the directory.
     pub apply_secs: f64,
     pub apply_operations: u64,
+    /// CPU time this process used while writing, every thread (on two
+    /// cores, up to twice `apply_secs`): with the server's, what bounds the
+    /// write rate on a machine the server shares.
+    pub apply_cpu_secs: f64,
     /// Peak resident memory of the process (VmHWM), MiB.
     pub peak_rss_mib: f64,
     /// Largest size the entry store's file reached, MiB (0: no store).
     pub store_peak_mib: f64,
+}
+
+/// CPU time this process has used so far, user and system, every thread
+/// (seconds; 0 where the system will not say).
+pub fn cpu_secs() -> f64 {
+    let mut u = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage fills the rusage it is given, or fails and leaves
+    // it zeroed (all zeroes is a valid rusage)
+    let u = unsafe {
+        libc::getrusage(libc::RUSAGE_SELF, u.as_mut_ptr());
+        u.assume_init()
+    };
+    let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 / 1e6;
+    t(u.ru_utime) + t(u.ru_stime)
 }
 
 /// Peak resident memory of this process, MiB (Linux; 0 elsewhere).
@@ -368,5 +386,30 @@ impl Report {
     /// was left out: the directory is not in step with the extraction.
     pub fn not_in_step(&self) -> bool {
         self.steps.iter().any(StepReport::not_in_step)
+    }
+}
+
+#[cfg(test)]
+mod cpu_tests {
+    #[test]
+    fn cpu_time_counts_the_work_of_every_thread() {
+        let spin = || {
+            let t = std::time::Instant::now();
+            let mut x = 0u64;
+            while t.elapsed() < std::time::Duration::from_millis(300) {
+                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+            }
+            x
+        };
+        let (c0, t0) = (super::cpu_secs(), std::time::Instant::now());
+        let other = std::thread::spawn(spin);
+        spin();
+        other.join().unwrap();
+        let (cpu, wall) = (super::cpu_secs() - c0, t0.elapsed().as_secs_f64());
+        // two threads spinning 0.3 s each: over 0.3 s of CPU even on one
+        // core, never more than the cores could give
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        assert!(cpu > 0.25, "{cpu}");
+        assert!(cpu <= wall * cores + 0.05, "{cpu} over {wall}");
     }
 }
