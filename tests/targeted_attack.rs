@@ -1981,3 +1981,75 @@ fn one_id_in_two_spellings_in_and_out_of_the_perimeter() {
     }
     assert!(w2.active("t2"), "the other school's people are written");
 }
+
+/// A pupil whose record is rejected keeps their parent, even when the
+/// parent's own record no longer names them: the link stays both ways,
+/// and a later Delta plans the same targeted and over the whole tree (it
+/// was dropped on the parent's side only; each whole-tree Delta wrote it
+/// back, each Complet took it away, and the oracle refused the targeted
+/// plan).
+#[test]
+fn a_rejected_pupil_keeps_their_parent_both_ways() {
+    let w = World::new();
+    let staff = teacher("t1", "MAITRE", S1, &["CPA"]);
+    w.complet(
+        "20250904",
+        "2025-09-04",
+        &[
+            ("EtabEducNat", schools()),
+            (
+                "Eleve",
+                pupil("abc1", "UN", S1, "CPA", &["pa"])
+                    + &pupil("abc2", "DEUX", S1, "CPA", &["pa"]),
+            ),
+            ("PersRelEleve", parent("pa", "PARENT", &["abc1", "abc2"])),
+            ("PersEducNat", staff.clone()),
+        ],
+    );
+    let listed = |id: &str| -> Vec<String> {
+        let found = parse_ldif(&w.ldap.search(
+            &person_dn(id),
+            "base",
+            "(objectClass=*)",
+            &["ENTAuxPersRelEleveEleve"],
+        ));
+        let mut v: Vec<String> = found
+            .into_values()
+            .next()
+            .and_then(|mut a| a.remove("entauxpersreleleveeleve"))
+            .unwrap_or_default()
+            .iter()
+            .map(|d| aaf_sync::model::dn_key(d))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(listed("pa"), [lower_dn("abc1"), lower_dn("abc2")]);
+    // abc1's record cannot be read; pa's names abc2 only
+    w.complet(
+        "20250905",
+        "2025-09-05",
+        &[
+            ("EtabEducNat", schools()),
+            (
+                "Eleve",
+                pupil("abc1", "U&#x1B;N", S1, "CPA", &["pa"])
+                    + &pupil("abc2", "DEUX", S1, "CPA", &["pa"]),
+            ),
+            ("PersRelEleve", parent("pa", "PARENT", &["abc2"])),
+            ("PersEducNat", staff),
+        ],
+    );
+    assert!(w.active("abc1"));
+    assert_eq!(listed("pa"), [lower_dn("abc1"), lower_dn("abc2")]);
+    // an unrelated Delta: the same plan either way (the oracle is on)
+    w.delta(
+        "20250906",
+        "2025-09-06",
+        &[(
+            "PersEducNat",
+            modify_req("PersEducNat", "t1", &[("ENTPersonNom", &["MAITRE-BIS"])]),
+        )],
+    );
+    assert_eq!(listed("pa"), [lower_dn("abc1"), lower_dn("abc2")]);
+}

@@ -55,6 +55,10 @@ pub struct Settled {
     pub redirected_links: u64,
 }
 
+/// A pupil's links to their parents (DNs), and a parent's to their pupils.
+const PUPIL_TO_PARENT: &str = "ENTEleveParents";
+const PARENT_TO_PUPIL: &str = "ENTAuxPersRelEleveEleve";
+
 /// Structure references of a person (either degree): at least one must
 /// remain.
 const STRUCTURE_REFS: [&str; 11] = [
@@ -320,6 +324,36 @@ pub fn settle(
             out.keep.insert(g);
         }
     }
+    // a pupil kept as they are keeps their parents: a parent the
+    // extraction keeps lists them again (their own record may not name
+    // the pupil, whose record, unknown today, did). Left out, the link
+    // was one-way, and a Delta planned over the whole tree (which reads
+    // it back from the pupil's entry) wrote it again each time.
+    for k in &out.keep {
+        let Some(p) = current.get(k) else { continue };
+        if EntryKind::of(p) != Some(EntryKind::Pupil) {
+            continue;
+        }
+        for parent in p.get(PUPIL_TO_PARENT).unwrap_or_default().iter() {
+            let pkey = dn_key(parent);
+            let Ok(at) = desired.binary_search_by(|d| d.entry.dn.key().cmp(&pkey)) else {
+                continue;
+            };
+            let d = &mut desired[at];
+            if d.kind != EntryKind::Parent {
+                continue;
+            }
+            let listed = d
+                .entry
+                .get(PARENT_TO_PUPIL)
+                .unwrap_or_default()
+                .iter()
+                .any(|v| dn_key(v) == *k);
+            if !listed {
+                d.entry.add(PARENT_TO_PUPIL, [p.dn.as_str()]);
+            }
+        }
+    }
     // a school kept as it is (its record rejected) gave no labels today:
     // its classes and groups keep theirs (2D labels come from the school)
     for d in desired.iter_mut() {
@@ -352,6 +386,22 @@ mod tests {
     use super::*;
     use crate::mapping::layout::Layout;
     use crate::model::test_entry;
+
+    /// [`settle`] with protected ids only (no squatter, nothing adopted).
+    fn settle_protected(
+        d: &mut Vec<Desired>,
+        current: &EntryMap,
+        protected: &HashSet<String>,
+    ) -> Settled {
+        settle(
+            d,
+            current,
+            protected,
+            &HashSet::new(),
+            &HashMap::new(),
+            &HashMap::new(),
+        )
+    }
 
     fn desired(kind: EntryKind, e: Entry) -> Desired {
         Desired {
@@ -394,14 +444,7 @@ mod tests {
         ];
         d.sort_by_key(|x| x.entry.dn.key());
         let protected = HashSet::from([l.person_dn("10").key()]);
-        let s = settle(
-            &mut d,
-            &EntryMap::new(),
-            &protected,
-            &HashSet::new(),
-            &HashMap::new(),
-            &HashMap::new(),
-        );
+        let s = settle_protected(&mut d, &EntryMap::new(), &protected);
         let dns: Vec<String> = d.iter().map(|x| x.entry.dn.to_string()).collect();
         assert_eq!(dns.len(), 2, "{dns:?}");
         assert!(!dns.contains(&parent));
@@ -438,20 +481,41 @@ mod tests {
             test_entry(class.as_str(), &[("member", &["uid=S-11,ou=people,dc=x"])]),
         )];
         let protected = HashSet::from([pupil.key()]);
-        let s = settle(
-            &mut d,
-            &current,
-            &protected,
-            &HashSet::new(),
-            &HashMap::new(),
-            &HashMap::new(),
-        );
+        let s = settle_protected(&mut d, &current, &protected);
         assert!(s.keep.contains(&pupil.key()));
         assert!(
             s.keep.contains(&gone_class.key()),
             "a class only they hold stays"
         );
         assert_eq!(d[0].entry.get("member").unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_protected_pupil_in_the_directory_keeps_their_parents() {
+        let l = Layout::new("dc=x", "S");
+        let pupil = l.person_dn("10");
+        let (parent, other) = (l.person_dn("20"), l.person_dn("11"));
+        let mut current = EntryMap::new();
+        current.insert(test_entry(
+            pupil.as_str(),
+            &[
+                ("objectClass", &["ENTEleve"]),
+                ("ENTEleveParents", &[parent.as_str()]),
+            ],
+        ));
+        // the parent's record names another pupil only
+        let mut d = vec![desired(
+            EntryKind::Parent,
+            test_entry(
+                parent.as_str(),
+                &[("ENTAuxPersRelEleveEleve", &[other.as_str()])],
+            ),
+        )];
+        let protected = HashSet::from([pupil.key()]);
+        settle_protected(&mut d, &current, &protected);
+        let mut listed = d[0].entry.get("ENTAuxPersRelEleveEleve").unwrap().to_vec();
+        listed.sort();
+        assert_eq!(listed, vec![pupil.to_string(), other.to_string()]);
     }
 
     #[test]

@@ -122,7 +122,7 @@ pub(super) fn guardians(rec: &Record, stats: &mut MapStats) -> Vec<ParentRef> {
             stats.relations_not_legal += 1;
             continue;
         }
-        if refs.iter().any(|r| &*r.id == id) {
+        if refs.iter().any(|r| crate::model::same_value(&r.id, id)) {
             continue;
         }
         let relation = field(1);
@@ -135,7 +135,7 @@ pub(super) fn guardians(rec: &Record, stats: &mut MapStats) -> Vec<ParentRef> {
     for v in rec.values("ENTEleveAutoriteParentale") {
         // bare ids in 2D; `id$code` when rebuilt from the directory
         let id = v.split('$').next().unwrap_or(v).trim();
-        if id.is_empty() || refs.iter().any(|r| &*r.id == id) {
+        if id.is_empty() || refs.iter().any(|r| crate::model::same_value(&r.id, id)) {
             continue;
         }
         refs.push(ParentRef {
