@@ -2053,3 +2053,139 @@ fn a_rejected_pupil_keeps_their_parent_both_ways() {
     );
     assert_eq!(listed("pa"), [lower_dn("abc1"), lower_dn("abc2")]);
 }
+
+/// Every entry's CSN but the control entry's (each run records itself).
+fn data_of(l: &Slapd) -> std::collections::BTreeMap<String, String> {
+    let mut c = csns(l);
+    c.retain(|dn, _| !dn.starts_with("cn=aaf-sync-"));
+    c
+}
+
+/// A record the reader rejects (a control character in a name).
+fn unreadable(rec: String, name: &str) -> String {
+    let bad = rec.replacen(name, &format!("{name}&#x1B;"), 1);
+    assert_ne!(bad, rec);
+    bad
+}
+
+/// An unreadable copy of an id is one of its records too: beside a
+/// readable copy out of the perimeter, nothing of the outside one is
+/// written (the outside school's people were written in under the inside
+/// school, the outside pupil's parent linked to the inside pupil).
+#[test]
+fn an_unreadable_copy_of_an_id_counts_as_one_of_its_records() {
+    let w = World::new();
+    let schools_in = school("ABC", "0920100J") + &school(S2, "0921262X");
+    let base = [
+        ("EtabEducNat", schools_in.clone()),
+        (
+            "Eleve",
+            pupil("in1", "UN", "ABC", "CPA", &["pin"]) + &pupil("X1", "X", S2, "CEA", &["px"]),
+        ),
+        (
+            "PersRelEleve",
+            parent("pin", "PARENT-IN", &["in1"]) + &parent("px", "PARENT-X", &["X1"]),
+        ),
+        (
+            "PersEducNat",
+            teacher("tin", "MAITRE", "ABC", &["CPA"]) + &teacher("t2", "MAITRESSE", S2, &["CEA"]),
+        ),
+    ];
+    let (code, _) = complet_report(&w, "20250904", "2025-09-04", &base);
+    assert_eq!(code, Some(0));
+    let before = data_of(&w.ldap);
+    // the readable copies out of the perimeter come first, the unreadable
+    // ones in it after them
+    let next = [
+        (
+            "EtabEducNat",
+            school_outside("abc")
+                + &school_outside("999")
+                + &unreadable(school("ABC", "0920100J"), "ECOLE ABC")
+                + &school(S2, "0921262X"),
+        ),
+        (
+            "Eleve",
+            pupil("out1", "DEHORS", "abc", "CPB", &["pout"])
+                + &pupil("x1", "AUTRE", "999", "CPC", &["pout2"])
+                + &pupil("in1", "UN", "ABC", "CPA", &["pin"])
+                + &unreadable(pupil("X1", "X", S2, "CEA", &["px"]), "X"),
+        ),
+        (
+            "PersRelEleve",
+            parent("pout", "PARENT-OUT", &["out1"])
+                + &parent("pout2", "PARENT-OUT2", &["x1"])
+                + &parent("pin", "PARENT-IN", &["in1"])
+                + &parent("px", "PARENT-X", &["X1"]),
+        ),
+        (
+            "PersEducNat",
+            teacher("tout", "PROF-DEHORS", "abc", &["CPB"])
+                + &teacher("tin", "MAITRE", "ABC", &["CPA"])
+                + &teacher("t2", "MAITRESSE", S2, &["CEA"]),
+        ),
+    ];
+    let (code, r) = complet_report(&w, "20250905", "2025-09-05", &next);
+    assert_eq!(code, Some(1), "{r}");
+    for id in ["out1", "pout", "tout", "pout2"] {
+        assert!(!w.active(id), "{id} written from outside the perimeter");
+    }
+    assert_eq!(data_of(&w.ldap), before, "{r}");
+}
+
+/// A pupil whose record is rejected keeps the parent the Complet no longer
+/// describes: that parent does not depart (their pupil's entry was then
+/// rewritten to the departed DN, and pointed nowhere once retention
+/// deleted them), and the pupil's entry stays exactly as it was.
+#[test]
+fn a_rejected_pupils_parent_missing_from_the_complet_stays() {
+    let w = World::new();
+    let staff = teacher("t1", "MAITRE", S1, &["CPA"]);
+    w.complet(
+        "20250904",
+        "2025-09-04",
+        &[
+            ("EtabEducNat", schools()),
+            (
+                "Eleve",
+                pupil("abc1", "UN", S1, "CPA", &["pa", "pb"])
+                    + &pupil("abc2", "DEUX", S1, "CPA", &["pa"]),
+            ),
+            (
+                "PersRelEleve",
+                parent("pa", "PARENT-A", &["abc1", "abc2"]) + &parent("pb", "PARENT-B", &["abc1"]),
+            ),
+            ("PersEducNat", staff.clone()),
+        ],
+    );
+    let csn = |id: &str| {
+        data_of(&w.ldap)
+            .into_iter()
+            .find(|(dn, _)| *dn == lower_dn(id))
+            .map(|(_, c)| c)
+    };
+    let (abc1, pb) = (csn("abc1"), csn("pb"));
+    assert!(abc1.is_some() && pb.is_some());
+    let next = [
+        ("EtabEducNat", schools()),
+        (
+            "Eleve",
+            unreadable(pupil("abc1", "UN", S1, "CPA", &["pa", "pb"]), "UN")
+                + &pupil("abc2", "DEUX", S1, "CPA", &["pa"]),
+        ),
+        ("PersRelEleve", parent("pa", "PARENT-A", &["abc2"])),
+        ("PersEducNat", staff),
+    ];
+    w.complet("20250905", "2025-09-05", &next);
+    assert_eq!((csn("abc1"), csn("pb")), (abc1.clone(), pb.clone()));
+    // retention months later, then the same Complet again: still there
+    let out = aaf_sync(&["retention", "--config", &w.targeted, "--now", "2026-01-05"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    w.complet("20260106", "2026-01-06", &next);
+    assert_eq!((csn("abc1"), csn("pb")), (abc1, pb));
+    assert!(w.active("pb"));
+}

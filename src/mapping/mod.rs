@@ -33,7 +33,7 @@ mod values;
 
 use crate::aaf::degree::Degree;
 use crate::aaf::{FileCategory, Operation, Record, RecordError};
-use crate::model::{dn_key, Entry, EntryMap, Store};
+use crate::model::{dn_key, value_key, Entry, EntryMap, Store};
 use crate::schema::date::generalized_date;
 use crate::schema::EntryKind;
 use layout::{GroupKind, Layout};
@@ -302,8 +302,16 @@ impl<'a> Mapper<'a> {
     /// protects the ids it is tied to.
     pub fn rejected(&mut self, c: FileCategory, e: &RecordError) {
         self.cat(c).rejected += 1;
-        let ids: Vec<String> = e.tied_ids().map(str::to_string).collect();
+        let mut ids: Vec<String> = e.tied_ids().map(str::to_string).collect();
+        // a record names its own id (and its jointure's) once
+        ids.sort_by(|a, b| value_key(a).cmp(&value_key(b)));
+        ids.dedup_by(|a, b| value_key(a) == value_key(b));
         for id in &ids {
+            // an unreadable copy of an id counts among its records: beside
+            // a readable one, neither tells which is true
+            if !c.is_reference() {
+                self.saw(c, id);
+            }
             self.protect(c, id);
         }
         if ids.is_empty() {
@@ -407,15 +415,21 @@ impl<'a> Mapper<'a> {
     /// DNs): the person's marks of being kept go, both records standing
     /// for a person whose content is unknown.
     fn seen_before(&mut self, rec: &Record) -> bool {
+        self.saw(rec.category, &rec.id)
+    }
+
+    /// Records that a record of category `cat` gave `id`; true when one
+    /// already had (see [`Mapper::seen_before`]).
+    fn saw(&mut self, cat: FileCategory, id: &str) -> bool {
         use links::Mark;
-        if rec.category == FileCategory::EtabEducNat {
-            if self.perimeter.knows(&rec.id) {
-                self.perimeter.describe_again(&rec.id);
+        if cat == FileCategory::EtabEducNat {
+            if self.perimeter.knows(id) {
+                self.perimeter.describe_again(id);
                 return true;
             }
             return false;
         }
-        let n = self.names.number(&rec.id);
+        let n = self.names.number(id);
         if self.names.is(n, Mark::Seen) {
             self.names.mark(n, Mark::Twice);
             self.names.unmark(n, Mark::KeptPupil);

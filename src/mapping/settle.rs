@@ -329,6 +329,11 @@ pub fn settle(
     // the pupil, whose record, unknown today, did). Left out, the link
     // was one-way, and a Delta planned over the whole tree (which reads
     // it back from the pupil's entry) wrote it again each time.
+    // A parent the extraction does not keep stays as they are: a parent
+    // leaves when no kept pupil links to them any more (departed, the
+    // pupil's entry would have been rewritten to their new DN, and left
+    // pointing nowhere once retention deleted them)
+    let mut parents_kept = Vec::new();
     for k in &out.keep {
         let Some(p) = current.get(k) else { continue };
         if EntryKind::of(p) != Some(EntryKind::Pupil) {
@@ -337,6 +342,12 @@ pub fn settle(
         for parent in p.get(PUPIL_TO_PARENT).unwrap_or_default().iter() {
             let pkey = dn_key(parent);
             let Ok(at) = desired.binary_search_by(|d| d.entry.dn.key().cmp(&pkey)) else {
+                let is_parent = current
+                    .get(&pkey)
+                    .is_some_and(|e| EntryKind::of(e) == Some(EntryKind::Parent));
+                if is_parent && !out.keep.contains(&pkey) {
+                    parents_kept.push(pkey);
+                }
                 continue;
             };
             let d = &mut desired[at];
@@ -352,6 +363,13 @@ pub fn settle(
             if !listed {
                 d.entry.add(PARENT_TO_PUPIL, [p.dn.as_str()]);
             }
+        }
+    }
+    for k in parents_kept {
+        if out.keep.insert(k) {
+            *out.kept_as_they_are
+                .entry(EntryKind::Parent.as_str().to_string())
+                .or_default() += 1;
         }
     }
     // a school kept as it is (its record rejected) gave no labels today:
@@ -516,6 +534,28 @@ mod tests {
         let mut listed = d[0].entry.get("ENTAuxPersRelEleveEleve").unwrap().to_vec();
         listed.sort();
         assert_eq!(listed, vec![pupil.to_string(), other.to_string()]);
+    }
+
+    #[test]
+    fn a_protected_pupils_parent_the_extraction_lacks_stays() {
+        let l = Layout::new("dc=x", "S");
+        let (pupil, parent) = (l.person_dn("10"), l.person_dn("20"));
+        let mut current = EntryMap::new();
+        current.insert(test_entry(
+            pupil.as_str(),
+            &[
+                ("objectClass", &["ENTEleve"]),
+                ("ENTEleveParents", &[parent.as_str()]),
+            ],
+        ));
+        current.insert(test_entry(
+            parent.as_str(),
+            &[("objectClass", &["ENTAuxPersRelEleve"])],
+        ));
+        let protected = HashSet::from([pupil.key()]);
+        let s = settle_protected(&mut Vec::new(), &current, &protected);
+        assert!(s.keep.contains(&parent.key()), "{:?}", s.keep);
+        assert_eq!(s.kept_as_they_are.get("PersRelEleve"), Some(&1));
     }
 
     #[test]
