@@ -1910,16 +1910,10 @@ fn school_outside(sid: &str) -> String {
     school(sid, "0750001A")
 }
 
-/// Two records of one id, in two spellings (one DN, as the directory sees
-/// it), one of them out of the perimeter: which one tells the truth? Both
-/// are rejected, what the directory holds stays as it is, and nothing of
-/// the outside record reaches it (the outside school's people were written
-/// in under the inside one; the outside pupil's parent was linked to the
-/// inside pupil).
-#[test]
-fn one_id_in_two_spellings_in_and_out_of_the_perimeter() {
-    let w = World::new();
-    let base = [
+/// Two schools in the perimeter (`ABC`, 200), a pupil, a parent and a
+/// teacher in each.
+fn inside_world() -> [(&'static str, String); 4] {
+    [
         (
             "EtabEducNat",
             school("ABC", "0920100J") + &school(S2, "0921262X"),
@@ -1936,19 +1930,25 @@ fn one_id_in_two_spellings_in_and_out_of_the_perimeter() {
             "PersEducNat",
             teacher("tin", "MAITRE", "ABC", &["CPA"]) + &teacher("t2", "MAITRESSE", S2, &["CEA"]),
         ),
-    ];
+    ]
+}
+
+/// Two records of one id, in two spellings (one DN, as the directory sees
+/// it), one of them out of the perimeter: which one tells the truth? Both
+/// are rejected, what the directory holds stays as it is, and nothing of
+/// the outside record reaches it (the outside school's people were written
+/// in under the inside one; the outside pupil's parent was linked to the
+/// inside pupil).
+#[test]
+fn one_id_in_two_spellings_in_and_out_of_the_perimeter() {
+    let w = World::new();
+    let base = inside_world();
     let (code, _) = complet_report(&w, "20250904", "2025-09-04", &base);
     assert_eq!(code, Some(0));
     for id in ["in1", "pin", "tin", "X1", "px", "t2"] {
         assert!(w.active(id), "{id}");
     }
-    // every entry's CSN but the control entry's (each run records itself)
-    let data = |l: &Slapd| {
-        let mut c = csns(l);
-        c.retain(|dn, _| !dn.starts_with("cn=aaf-sync-"));
-        c
-    };
-    let before = data(&w.ldap);
+    let before = data_of(&w.ldap);
     // the next Complet also describes school `abc` (outside) with its
     // people, and a pupil `x1` (outside) whose parent names them
     let mut next = base.clone();
@@ -1968,7 +1968,7 @@ fn one_id_in_two_spellings_in_and_out_of_the_perimeter() {
         assert!(!w.active(id), "{id} written from outside the perimeter");
     }
     // what the directory held is untouched: no departure, no new link
-    assert_eq!(data(&w.ldap), before, "{r}");
+    assert_eq!(data_of(&w.ldap), before, "{r}");
     assert!(w.ldap.count(BASE, "(cn=PARENT-OUT*)") == 0 && w.ldap.count(BASE, "(sn=DEHORS)") == 0);
     // the same on a fresh directory: nothing of either record is written
     let w2 = World::new();
@@ -2075,22 +2075,7 @@ fn unreadable(rec: String, name: &str) -> String {
 #[test]
 fn an_unreadable_copy_of_an_id_counts_as_one_of_its_records() {
     let w = World::new();
-    let schools_in = school("ABC", "0920100J") + &school(S2, "0921262X");
-    let base = [
-        ("EtabEducNat", schools_in.clone()),
-        (
-            "Eleve",
-            pupil("in1", "UN", "ABC", "CPA", &["pin"]) + &pupil("X1", "X", S2, "CEA", &["px"]),
-        ),
-        (
-            "PersRelEleve",
-            parent("pin", "PARENT-IN", &["in1"]) + &parent("px", "PARENT-X", &["X1"]),
-        ),
-        (
-            "PersEducNat",
-            teacher("tin", "MAITRE", "ABC", &["CPA"]) + &teacher("t2", "MAITRESSE", S2, &["CEA"]),
-        ),
-    ];
+    let base = inside_world();
     let (code, _) = complet_report(&w, "20250904", "2025-09-04", &base);
     assert_eq!(code, Some(0));
     let before = data_of(&w.ldap);
