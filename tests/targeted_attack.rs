@@ -2033,7 +2033,7 @@ fn a_rejected_pupil_keeps_their_parent_both_ways() {
             ("EtabEducNat", schools()),
             (
                 "Eleve",
-                pupil("abc1", "U&#x1B;N", S1, "CPA", &["pa"])
+                unreadable(pupil("abc1", "UN", S1, "CPA", &["pa"]), "UN")
                     + &pupil("abc2", "DEUX", S1, "CPA", &["pa"]),
             ),
             ("PersRelEleve", parent("pa", "PARENT", &["abc2"])),
